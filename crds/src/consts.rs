@@ -1,0 +1,64 @@
+//! Labels, annotations, ports and paths, defined once for the operator and the sidecar.
+
+/// Label on SsoUsers: who created the object. [`SOURCE_SSO`] for users created at sign-in.
+pub const LABEL_SOURCE: &str = "gatehouse.dev/source";
+/// Value of [`LABEL_SOURCE`] for users the sidecar created at sign-in (the RUN "source: sso" tag).
+pub const SOURCE_SSO: &str = "sso";
+/// Label on SsoUsers and on objects the operator owns: the SsoConfig they belong to.
+pub const LABEL_CONFIG: &str = "gatehouse.dev/config";
+/// Label on SsoUsers: the provider id the user signed in with.
+pub const LABEL_PROVIDER: &str = "gatehouse.dev/provider";
+/// Pod label that opts a workload into injection; its value names the SsoConfig.
+pub const LABEL_INJECT: &str = "gatehouse.dev/inject";
+/// Standard label naming the tool that manages an object.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`LABEL_MANAGED_BY`] on objects the operator creates.
+pub const MANAGED_BY: &str = "gatehouse-operator";
+/// Standard label naming the component of an object the operator creates.
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+
+/// Annotation on a generated Secret: hash of the rendered content, so pods can roll on change.
+pub const ANNOTATION_CONFIG_HASH: &str = "gatehouse.dev/config-hash";
+/// Annotation on injected pods: the Gatehouse version that injected the sidecar.
+pub const ANNOTATION_INJECTED_VERSION: &str = "gatehouse.dev/injected-version";
+
+/// Server-side apply field manager of the operator (one for every object it writes).
+pub const OPERATOR_FIELD_MANAGER: &str = "gatehouse-operator";
+/// Server-side apply field manager of the sidecar (SsoUser provisioning).
+pub const SIDECAR_FIELD_MANAGER: &str = "gatehouse-sidecar";
+
+/// Port the sidecar serves users on.
+pub const SIDECAR_PORT: u16 = 4180;
+/// Port name of [`SIDECAR_PORT`]; Services target it.
+pub const SIDECAR_PORT_NAME: &str = "gatehouse";
+/// Port of the sidecar's admin listener (`/healthz`, `/readyz`, `/metrics`).
+pub const ADMIN_PORT: u16 = 9090;
+/// Port name of [`ADMIN_PORT`].
+pub const ADMIN_PORT_NAME: &str = "gatehouse-admin";
+/// Default port of the application behind the sidecar.
+pub const DEFAULT_UPSTREAM_PORT: u16 = 8080;
+/// Default session lifetime, as written in `spec.session.ttl`.
+pub const DEFAULT_SESSION_TTL: &str = "12h";
+
+/// Provider id of Okta (path segment and `AUTH_EXCLUSIVE_PROVIDER` value).
+pub const PROVIDER_OKTA: &str = "okta";
+/// Provider id of Microsoft Entra ID.
+pub const PROVIDER_ENTRA: &str = "entra";
+/// Provider id of the SAML IdP.
+pub const PROVIDER_SAML: &str = "saml";
+
+/// OIDC callback path; the provider id follows.
+pub const OIDC_CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
+/// OIDC sign-in start path; the provider id follows.
+pub const OIDC_START_PREFIX: &str = "/api/auth/oauth2/start/";
+/// SAML assertion consumer service path.
+pub const SAML_ACS_PATH: &str = "/api/auth/saml/acs";
+/// SAML service-provider metadata path.
+pub const SAML_METADATA_PATH: &str = "/api/auth/saml/metadata";
+/// Login page path.
+pub const LOGIN_PATH: &str = "/login";
+
+/// Role every mapping rule may produce: full access.
+pub const ROLE_ADMIN: &str = "admin";
+/// Role every mapping rule may produce: regular access.
+pub const ROLE_MEMBER: &str = "member";

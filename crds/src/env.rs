@@ -1,0 +1,65 @@
+//! The sidecar's environment contract: the variables the operator renders and the sidecar reads.
+//!
+//! Provider variables follow the published superglue names exactly, so an IdP setup made for it
+//! carries over. Every secret may also be given as a file through `<NAME>_FILE`.
+
+pub const OKTA_CLIENT_ID: &str = "OKTA_CLIENT_ID";
+pub const OKTA_CLIENT_SECRET: &str = "OKTA_CLIENT_SECRET";
+pub const OKTA_ISSUER: &str = "OKTA_ISSUER";
+pub const OKTA_ORG_ID: &str = "OKTA_ORG_ID";
+
+pub const ENTRA_CLIENT_ID: &str = "ENTRA_CLIENT_ID";
+pub const ENTRA_CLIENT_SECRET: &str = "ENTRA_CLIENT_SECRET";
+pub const ENTRA_TENANT_ID: &str = "ENTRA_TENANT_ID";
+pub const ENTRA_ORG_ID: &str = "ENTRA_ORG_ID";
+pub const ENTRA_ISSUER: &str = "ENTRA_ISSUER";
+
+pub const OIDC_PROVIDER_ID: &str = "OIDC_PROVIDER_ID";
+pub const OIDC_PROVIDER_NAME: &str = "OIDC_PROVIDER_NAME";
+pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
+pub const OIDC_CLIENT_SECRET: &str = "OIDC_CLIENT_SECRET";
+pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
+pub const OIDC_ORG_ID: &str = "OIDC_ORG_ID";
+pub const OIDC_ROLE_CLAIM: &str = "OIDC_ROLE_CLAIM";
+pub const OIDC_ROLE_MAP: &str = "OIDC_ROLE_MAP";
+pub const OIDC_DEFAULT_ROLE: &str = "OIDC_DEFAULT_ROLE";
+
+pub const SAML_IDP_METADATA_URL: &str = "SAML_IDP_METADATA_URL";
+pub const SAML_IDP_METADATA: &str = "SAML_IDP_METADATA";
+pub const SAML_SP_ENTITY_ID: &str = "SAML_SP_ENTITY_ID";
+pub const SAML_ROLE_ATTRIBUTE: &str = "SAML_ROLE_ATTRIBUTE";
+pub const SAML_ROLE_MAP: &str = "SAML_ROLE_MAP";
+pub const SAML_ORG_ID: &str = "SAML_ORG_ID";
+
+pub const AUTH_EXCLUSIVE_PROVIDER: &str = "AUTH_EXCLUSIVE_PROVIDER";
+
+pub const GATEHOUSE_UPSTREAM: &str = "GATEHOUSE_UPSTREAM";
+pub const GATEHOUSE_LISTEN: &str = "GATEHOUSE_LISTEN";
+pub const GATEHOUSE_ADMIN_LISTEN: &str = "GATEHOUSE_ADMIN_LISTEN";
+pub const GATEHOUSE_PUBLIC_URL: &str = "GATEHOUSE_PUBLIC_URL";
+pub const GATEHOUSE_COOKIE_SECRET: &str = "GATEHOUSE_COOKIE_SECRET";
+pub const GATEHOUSE_SESSION_TTL: &str = "GATEHOUSE_SESSION_TTL";
+pub const GATEHOUSE_CONFIG: &str = "GATEHOUSE_CONFIG";
+pub const GATEHOUSE_CONFIG_UID: &str = "GATEHOUSE_CONFIG_UID";
+pub const GATEHOUSE_NAMESPACE: &str = "GATEHOUSE_NAMESPACE";
+pub const GATEHOUSE_PROVISIONING: &str = "GATEHOUSE_PROVISIONING";
+pub const GATEHOUSE_PROVISIONING_MODE: &str = "GATEHOUSE_PROVISIONING_MODE";
+pub const GATEHOUSE_AUTH_MODE: &str = "GATEHOUSE_AUTH_MODE";
+pub const GATEHOUSE_APP_LOGIN_PATH: &str = "GATEHOUSE_APP_LOGIN_PATH";
+pub const GATEHOUSE_SKIP_AUTH: &str = "GATEHOUSE_SKIP_AUTH";
+pub const GATEHOUSE_PROVISION_HOOK: &str = "GATEHOUSE_PROVISION_HOOK";
+pub const GATEHOUSE_REVOCATION_STALENESS: &str = "GATEHOUSE_REVOCATION_STALENESS";
+pub const GATEHOUSE_ATTRIBUTE_MAPPINGS: &str = "GATEHOUSE_ATTRIBUTE_MAPPINGS";
+
+/// Variables whose values are secret: rendered into a Secret, redacted by `render`, never logged.
+pub const SECRET_VARIABLES: &[&str] = &[
+    OKTA_CLIENT_SECRET,
+    ENTRA_CLIENT_SECRET,
+    OIDC_CLIENT_SECRET,
+    GATEHOUSE_COOKIE_SECRET,
+];
+
+/// Whether the value of `name` must be treated as a secret.
+pub fn is_secret(name: &str) -> bool {
+    SECRET_VARIABLES.contains(&name)
+}

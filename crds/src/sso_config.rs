@@ -1,0 +1,517 @@
+//! `SsoConfig`: single sign-on for one application, declared by its platform team.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Single sign-on for one application: which identity provider(s) users sign in with, how their
+/// claims become roles, and how the injected auth sidecar behaves. Pods labelled
+/// `gatehouse.dev/inject: <name>` get the sidecar.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "gatehouse.dev",
+    version = "v1alpha1",
+    kind = "SsoConfig",
+    plural = "ssoconfigs",
+    shortname = "sso",
+    namespaced,
+    status = "SsoConfigStatus",
+    printcolumn = r#"{"name":"Protocol","type":"string","jsonPath":".spec.protocol"}"#,
+    printcolumn = r#"{"name":"Public URL","type":"string","jsonPath":".spec.publicUrl"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Users","type":"integer","jsonPath":".status.users"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.protocol != 'oidc' || (has(self.providers) && (has(self.providers.okta) || has(self.providers.entra) || has(self.providers.oidc)))")
+        .message("protocol oidc needs at least one provider: set spec.providers.okta, spec.providers.entra or spec.providers.oidc"),
+    validation = Rule::new("self.protocol != 'saml' || has(self.saml)")
+        .message("protocol saml needs spec.saml"),
+    validation = Rule::new("!has(self.exclusiveProvider) || (self.protocol == 'oidc' && has(self.providers) && ((self.exclusiveProvider == 'okta' && has(self.providers.okta)) || (self.exclusiveProvider == 'entra' && has(self.providers.entra)) || (has(self.providers.oidc) && self.exclusiveProvider == self.providers.oidc.id)))")
+        .message("exclusiveProvider must name a provider configured under spec.providers (okta, entra, or the id of spec.providers.oidc), and is only used with protocol oidc"),
+    validation = Rule::new("self.publicUrl.startsWith('https://') || (has(self.allowInsecureHttp) && self.allowInsecureHttp && self.publicUrl.startsWith('http://'))")
+        .message("publicUrl must use https; set allowInsecureHttp: true to use plain http for local development"),
+    validation = Rule::new("(has(self.allowInsecureHttp) && self.allowInsecureHttp) || !has(self.providers) || ((!has(self.providers.okta) || self.providers.okta.issuer.startsWith('https://')) && (!has(self.providers.entra) || !has(self.providers.entra.issuer) || self.providers.entra.issuer.startsWith('https://')) && (!has(self.providers.oidc) || self.providers.oidc.issuer.startsWith('https://')))")
+        .message("provider issuers must use https; set allowInsecureHttp: true to use plain http for local development"),
+    validation = Rule::new("!has(self.upstream) || !has(self.upstream.port) || (self.upstream.port != 4180 && self.upstream.port != 9090)")
+        .message("upstream.port must not be 4180 or 9090: the sidecar listens there")
+)]
+pub struct SsoConfigSpec {
+    /// Sign-in protocol: `oidc` or `saml`. Exactly one is active; the block of the other may stay
+    /// in the object but is never rendered ("enabling one disables the other").
+    pub protocol: Protocol,
+
+    /// The URL users reach the application at (scheme and host, optionally a port; no path).
+    /// Callback URLs registered at the IdP derive from it.
+    #[x_kube(validation = Rule::new("isURL(self) && url(self).getEscapedPath() in ['', '/'] && url(self).getQuery().size() == 0")
+        .message("publicUrl must be an absolute URL with no path or query, such as https://portal.example.com"))]
+    #[schemars(length(max = 2048))]
+    pub public_url: String,
+
+    /// Allow plain `http` for `publicUrl` and issuers. For local development only: session
+    /// cookies then lose the `Secure` flag and the `__Host-` prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
+
+    /// Offer only this provider (`okta`, `entra`, or the generic provider's id); users go straight
+    /// to it. `/login?providers=all` shows every method again (break-glass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_provider: Option<String>,
+
+    /// `required`: every path needs a session (except `skipAuth`). `optional`: requests without a
+    /// session still reach the app, identity headers stripped, so the app's own sign-in keeps
+    /// working and SSO only adds a login option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_mode: Option<AuthMode>,
+
+    /// OIDC identity providers. Used when `protocol` is `oidc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub providers: Option<Providers>,
+
+    /// SAML identity provider. Used when `protocol` is `saml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlSpec>,
+
+    /// ID-token claim (or SAML attribute) → key in the SsoUser's `status.attributes`, copied at
+    /// every sign-in. Keys are claim names (dotted paths reach nested claims).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$') && self[k].matches('^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'))")
+        .message("attributeMappings keys must be claim names and values attribute names (letters, digits, '_', '.', '-')"))]
+    pub attribute_mappings: BTreeMap<String, String>,
+
+    /// How users become SsoUsers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<ProvisioningSpec>,
+
+    /// Session cookie settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionSpec>,
+
+    /// The application behind the sidecar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamSpec>,
+
+    /// Path prefixes that pass without a session (health checks, public assets). Matched on the
+    /// normalized path the sidecar forwards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.all(p, p.startsWith('/') && !p.contains('..') && !p.contains('%') && !p.contains('\\\\') && !p.startsWith('/api/auth/'))")
+        .message("skipAuth entries must be absolute paths without '..', '%', or backslashes, and not under /api/auth/"))]
+    pub skip_auth: Vec<String>,
+
+    /// Path of the application's own login page. Linked from the login page (unless a provider is
+    /// exclusive); with `authMode: optional` and an exclusive provider, requests for it go to that
+    /// provider instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('/') && !self.startsWith('//')")
+        .message("appLoginPath must be an absolute path such as /users/sign_in"))]
+    pub app_login_path: Option<String>,
+
+    /// Overrides for the injected sidecar container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<SidecarSpec>,
+
+    /// NetworkPolicy that admits traffic to injected pods only on the sidecar's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
+}
+
+/// Sign-in protocol.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// OpenID Connect (Okta, Entra ID, Auth0, Cognito, Google Workspace, Keycloak…).
+    Oidc,
+    /// SAML 2.0.
+    Saml,
+}
+
+impl Protocol {
+    /// Spelling used in manifests and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Oidc => "oidc",
+            Protocol::Saml => "saml",
+        }
+    }
+}
+
+/// Whether a request needs a session.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Every path needs a session, except `skipAuth`.
+    #[default]
+    Required,
+    /// A request without a session reaches the app with identity headers stripped.
+    Optional,
+}
+
+impl AuthMode {
+    /// Spelling used in manifests and in `GATEHOUSE_AUTH_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Required => "required",
+            AuthMode::Optional => "optional",
+        }
+    }
+}
+
+/// OIDC identity providers; each one configured here gets a button on the login page.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Providers {
+    /// Okta. Role from the ID-token claim `userType` (or `user_type`): `admin` or `member`;
+    /// anything else is denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub okta: Option<OktaProvider>,
+    /// Microsoft Entra ID. Role from the `roles` claim (app roles `admin`, `member`; admin wins);
+    /// neither is denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra: Option<EntraProvider>,
+    /// One generic OIDC provider (Auth0, AWS Cognito, Google Workspace, Keycloak…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcProvider>,
+}
+
+/// Okta OIDC application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OktaProvider {
+    /// Issuer URL of the Okta authorization server, such as `https://acme.okta.com`.
+    #[x_kube(validation = Rule::new("isURL(self)").message("issuer must be an absolute URL"))]
+    #[schemars(length(max = 2048))]
+    pub issuer: String,
+    /// Organization id recorded on every user of this provider (`X-Forwarded-Org`).
+    #[schemars(length(min = 1, max = 253))]
+    pub org_id: String,
+    /// Secret (in this namespace) holding the client id and client secret.
+    pub client_secret_ref: ClientSecretRef,
+}
+
+/// Microsoft Entra ID app registration.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraProvider {
+    /// Directory (tenant) id: a GUID or a verified domain.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*$"))]
+    pub tenant_id: String,
+    /// Issuer override for sovereign clouds or tests. Default:
+    /// `https://login.microsoftonline.com/<tenantId>/v2.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isURL(self)").message("issuer must be an absolute URL"))]
+    #[schemars(length(max = 2048))]
+    pub issuer: Option<String>,
+    /// Organization id recorded on every user of this provider.
+    #[schemars(length(min = 1, max = 253))]
+    pub org_id: String,
+    /// Secret (in this namespace) holding the client id and client secret.
+    pub client_secret_ref: ClientSecretRef,
+}
+
+/// A generic OIDC provider.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcProvider {
+    /// Provider id: the path segment of its callback URL and the `gatehouse.dev/provider` label.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    #[x_kube(validation = Rule::new("!(self in ['okta', 'entra', 'saml', 'all'])")
+        .message("id must not be okta, entra, saml or all: those names are reserved"))]
+    pub id: String,
+    /// Label of this provider's button on the login page.
+    #[schemars(length(min = 1, max = 64))]
+    pub display_name: String,
+    /// Issuer URL; `<issuer>/.well-known/openid-configuration` must be reachable from the pod.
+    #[x_kube(validation = Rule::new("isURL(self)").message("issuer must be an absolute URL"))]
+    #[schemars(length(max = 2048))]
+    pub issuer: String,
+    /// Organization id recorded on every user of this provider.
+    #[schemars(length(min = 1, max = 253))]
+    pub org_id: String,
+    /// ID-token claim holding the role source: a claim name or a dotted path; string or array.
+    #[schemars(length(min = 1, max = 256))]
+    pub role_claim: String,
+    /// Claim value → role rules. Matching is exact and case-sensitive; when several match, the
+    /// role listed first in `roles` order (admin before member) wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.value == r.value))")
+        .message("roleMap values must be unique"))]
+    #[schemars(length(max = 256))]
+    pub role_map: Vec<RoleRule>,
+    /// Role of users who match no rule. Unset: they are denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_role: Option<Role>,
+    /// Secret (in this namespace) holding the client id and client secret.
+    pub client_secret_ref: ClientSecretRef,
+}
+
+/// One claim-value → role rule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleRule {
+    /// The claim value (exact, case-sensitive).
+    #[schemars(length(min = 1, max = 256))]
+    pub value: String,
+    /// The role it grants.
+    pub role: Role,
+}
+
+/// A Gatehouse role, sent to the app in `X-Forwarded-Groups`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Full access. Listed first: wins when several rules match.
+    Admin,
+    /// Regular access.
+    Member,
+}
+
+impl Role {
+    /// Every role, in precedence order.
+    pub const ALL: [Role; 2] = [Role::Admin, Role::Member];
+
+    /// Spelling used in manifests, role maps and headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => crate::consts::ROLE_ADMIN,
+            Role::Member => crate::consts::ROLE_MEMBER,
+        }
+    }
+
+    /// Parse the exact, case-sensitive spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Render role rules in the `value=role,…` form of `OIDC_ROLE_MAP` / `SAML_ROLE_MAP`.
+pub fn role_map_env(rules: &[RoleRule]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("{}={}", r.value, r.role))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// SAML 2.0 identity provider.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.idpMetadataUrl) != has(self.idpMetadataSecretRef)")
+    .message("set exactly one of idpMetadataUrl and idpMetadataSecretRef"))]
+pub struct SamlSpec {
+    /// URL of the IdP's SAML metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isURL(self) && self.startsWith('https://')").message("idpMetadataUrl must be an https URL"))]
+    #[schemars(length(max = 2048))]
+    pub idp_metadata_url: Option<String>,
+    /// Secret (in this namespace) holding the IdP's metadata XML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_metadata_secret_ref: Option<SecretKeyRef>,
+    /// Entity id of this service provider. Default: the SP metadata URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub sp_entity_id: Option<String>,
+    /// Assertion attribute holding the role source (such as `memberOf`).
+    #[schemars(length(min = 1, max = 256))]
+    pub role_attribute: String,
+    /// Attribute value → role rules (exact, case-sensitive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.value == r.value))")
+        .message("roleMap values must be unique"))]
+    #[schemars(length(max = 256))]
+    pub role_map: Vec<RoleRule>,
+    /// Role of users who match no rule. Unset: they are denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_role: Option<Role>,
+    /// Organization id recorded on every user.
+    #[schemars(length(min = 1, max = 253))]
+    pub org_id: String,
+}
+
+/// Reference to a Secret in the SsoConfig's own namespace holding an OAuth client's credentials.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSecretRef {
+    /// Secret name (same namespace as the SsoConfig).
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub name: String,
+    /// Key holding the client id. Default `client-id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub client_id_key: Option<String>,
+    /// Key holding the client secret. Default `client-secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub client_secret_key: Option<String>,
+    /// Not allowed: Secrets are always read from the SsoConfig's own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("false").message("Secret references cannot name a namespace: the Secret must be in the SsoConfig's namespace"))]
+    pub namespace: Option<String>,
+}
+
+impl ClientSecretRef {
+    /// Key of the client id, with its default.
+    pub fn client_id_key(&self) -> &str {
+        self.client_id_key.as_deref().unwrap_or("client-id")
+    }
+    /// Key of the client secret, with its default.
+    pub fn client_secret_key(&self) -> &str {
+        self.client_secret_key.as_deref().unwrap_or("client-secret")
+    }
+}
+
+/// Reference to one key of a Secret in the SsoConfig's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name (same namespace as the SsoConfig).
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub name: String,
+    /// Key within the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: Option<String>,
+    /// Not allowed: Secrets are always read from the SsoConfig's own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("false").message("Secret references cannot name a namespace: the Secret must be in the SsoConfig's namespace"))]
+    pub namespace: Option<String>,
+}
+
+/// How users become SsoUsers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisioningSpec {
+    /// `jit`: every user the IdP admits with a permitted role becomes an SsoUser at sign-in.
+    /// `preDeclared`: only users that already have an SsoUser (for example from Git) may sign in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ProvisioningMode>,
+    /// Path on the app that receives the user as JSON (POST) at every sign-in, so it can create
+    /// its own account on first login. A failing hook fails the sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('/') && !self.startsWith('//')").message("hookPath must be an absolute path such as /internal/sso-hook"))]
+    pub hook_path: Option<String>,
+    /// Delete SSO-created users that have not signed in for this long (a duration such as
+    /// `2160h`). Unset: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("deleteAfterInactive must be a duration of at least 1h, such as 2160h"))]
+    pub delete_after_inactive: Option<String>,
+}
+
+/// Provisioning mode.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ProvisioningMode {
+    /// Create the SsoUser at first sign-in.
+    #[default]
+    Jit,
+    /// Only pre-declared SsoUsers may sign in.
+    PreDeclared,
+}
+
+impl ProvisioningMode {
+    /// Spelling used in manifests and in `GATEHOUSE_PROVISIONING_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvisioningMode::Jit => "jit",
+            ProvisioningMode::PreDeclared => "preDeclared",
+        }
+    }
+}
+
+/// Session cookie settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSpec {
+    /// Session lifetime, a duration such as `12h` (5m to 720h). Default `12h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('5m') && duration(self) <= duration('720h')")
+        .message("ttl must be a duration between 5m and 720h, such as 12h"))]
+    pub ttl: Option<String>,
+    /// Secret (in this namespace) holding the cookie keys: base64 32-byte keys, comma-separated;
+    /// the first seals, all unseal. Unset: the operator generates one and never overwrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_secret_ref: Option<SecretKeyRef>,
+}
+
+/// The application behind the sidecar.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamSpec {
+    /// Port the app listens on inside the pod (bind it to 127.0.0.1 where you can). Default 8080.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+}
+
+/// Overrides for the injected sidecar container.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarSpec {
+    /// Sidecar image. Default: the operator's configured image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+    /// Compute resources of the sidecar container. Default: the operator's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// NetworkPolicy settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Write a NetworkPolicy that admits traffic to injected pods only on the sidecar's port.
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Observed state of an SsoConfig.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoConfigStatus {
+    /// `Ready` summarizes; `SecretsResolved` and `Valid` say what is wrong and how to fix it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The protocol the sidecar is rendered for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_protocol: Option<Protocol>,
+    /// Redirect (callback) URL to register at each OIDC provider, by provider id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub callback_urls: BTreeMap<String, String>,
+    /// SAML URLs to register at the IdP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlUrls>,
+    /// Name of the Secret holding the rendered sidecar environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_secret: Option<String>,
+    /// Number of SsoUsers of this config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<i64>,
+}
+
+/// SAML URLs to register at the IdP.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlUrls {
+    /// Assertion consumer service URL.
+    pub acs_url: String,
+    /// Service-provider metadata URL.
+    pub metadata_url: String,
+    /// Service-provider entity id.
+    pub entity_id: String,
+}

@@ -1,0 +1,95 @@
+//! `SsoUser`: one person who signed in (or may sign in) to one application.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A user of one SsoConfig's application. Created by the sidecar at first sign-in (labelled
+/// `gatehouse.dev/source: sso`) or declared in Git. Deleting it ends the user's sessions at once;
+/// `suspended: true` refuses sign-in and ends sessions too.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "gatehouse.dev",
+    version = "v1alpha1",
+    kind = "SsoUser",
+    plural = "ssousers",
+    shortname = "ssou",
+    namespaced,
+    status = "SsoUserStatus",
+    printcolumn = r#"{"name":"Email","type":"string","jsonPath":".status.email"}"#,
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.role"}"#,
+    printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.provider"}"#,
+    printcolumn = r#"{"name":"Suspended","type":"boolean","jsonPath":".spec.suspended"}"#,
+    printcolumn = r#"{"name":"Last Login","type":"date","jsonPath":".status.lastLogin"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoUserSpec {
+    /// Name of the SsoConfig (same namespace) this user belongs to. Immutable.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("config is immutable"))]
+    pub config: String,
+    /// Provider id the user signs in with (`okta`, `entra`, `saml`, or the generic id). Immutable.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("provider is immutable"))]
+    pub provider: String,
+    /// Subject (`sub` claim, or SAML NameID) at that provider. Immutable.
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("subject is immutable"))]
+    pub subject: String,
+    /// Refuse sign-in and end every session of this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+    /// Sessions started before this time are refused (log the user out everywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_not_before: Option<Time>,
+}
+
+impl SsoUserSpec {
+    /// Whether the user is suspended.
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.unwrap_or(false)
+    }
+}
+
+/// What the identity provider last said about the user, rewritten at every sign-in.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoUserStatus {
+    /// Email address from the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Display name from the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Preferred username from the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// Role mapped from the token at the last sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Organization id of the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Issuer that vouched for the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Attributes copied from the token by the SsoConfig's `attributeMappings`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// Time of the last successful sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<Time>,
+    /// Number of successful sign-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_count: Option<i64>,
+    /// `Ready` is true when the user's SsoConfig exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The generation the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

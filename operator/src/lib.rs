@@ -1,0 +1,2 @@
+//! Gatehouse operator library.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Gatehouse auth sidecar library.
+#![forbid(unsafe_code)]
