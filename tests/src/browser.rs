@@ -1,0 +1,79 @@
+//! A real browser: Debian's Chromium driven by playwright-core (fixtures/idp/browser-login.mjs).
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::{
+    idp::{ensure_node_modules, node_binary},
+    process::{ChildProcess, idp_dir},
+};
+
+/// What the browser saw at the end of a sign-in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserOutcome {
+    /// The page the app's URL led to first (the login page).
+    pub login_url: String,
+    /// Labels of the sign-in buttons on that page.
+    pub buttons: Vec<String>,
+    pub final_url: String,
+    /// Status of the last non-redirect document response.
+    pub status: Option<u16>,
+    pub title: String,
+    pub text: String,
+    /// Identity table of the sample app (header → value).
+    pub identity: std::collections::BTreeMap<String, String>,
+}
+
+/// The Chromium executable: `$CHROMIUM` or `/usr/bin/chromium`. A clear error when absent.
+pub fn chromium_path() -> Result<PathBuf> {
+    let path = PathBuf::from(
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
+    );
+    if !path.is_file() {
+        bail!(
+            "Chromium not found at {}: install it with `apt-get install -y chromium` \
+             (or run `cargo xtask setup`), or set CHROMIUM to its path",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Opens `url` in a fresh Chromium profile, clicks `provider`'s button on the login page and
+/// signs in as `user` at the fixture IdP.
+pub fn sign_in(url: &str, provider: &str, user: &str, password: &str) -> Result<BrowserOutcome> {
+    let chromium = chromium_path()?;
+    let dir = idp_dir();
+    ensure_node_modules(&dir)?;
+    if !dir.join("node_modules/playwright-core/package.json").is_file() {
+        bail!("playwright-core is missing: run `cargo xtask setup`");
+    }
+    let screenshot = std::env::temp_dir().join(format!(
+        "gatehouse-e2e-{provider}-{user}-{}.png",
+        std::process::id()
+    ));
+    let mut cmd = Command::new(node_binary());
+    cmd.current_dir(&dir)
+        .arg("browser-login.mjs")
+        .args(["--url", url, "--provider", provider, "--user", user])
+        .args(["--password", password])
+        .arg("--chromium")
+        .arg(&chromium)
+        .arg("--screenshot")
+        .arg(&screenshot);
+    let (mut proc, line) = ChildProcess::spawn("browser", cmd, Some(Duration::from_secs(120)))
+        .context("running the browser")?;
+    proc.wait_exit(Duration::from_secs(30));
+    let line = line.context("browser result")?;
+    let outcome: BrowserOutcome = serde_json::from_str(&line).with_context(|| {
+        format!(
+            "parsing the browser's result {line:?}; its output:\n{}",
+            proc.logs.text()
+        )
+    })?;
+    eprintln!("browser screenshot: {}", screenshot.display());
+    Ok(outcome)
+}

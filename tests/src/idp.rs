@@ -1,0 +1,164 @@
+//! The fixture identity providers (tests/fixtures/idp/idp.mjs): one node process, three issuers.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::process::{ChildProcess, idp_dir};
+
+/// Password of every fixture account.
+pub const PASSWORD: &str = "gatehouse-demo";
+/// Client id registered at every fixture issuer.
+pub const CLIENT_ID: &str = "gatehouse-test";
+/// Path segment (and `OIDC_PROVIDER_ID`) of the generic provider.
+pub const OIDC_ID: &str = "auth0";
+/// Entra tenant of the fixture.
+pub const TENANT: &str = "0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90";
+
+/// Ways the fixture can corrupt the next ID token it issues (see idp.mjs).
+pub const TAMPER_MODES: &[&str] = &[
+    "flip-signature",
+    "alg-none",
+    "hs256-public-key",
+    "wrong-iss",
+    "wrong-aud",
+    "extra-aud",
+    "expired",
+    "iat-future",
+    "wrong-nonce",
+    "no-nonce",
+    "no-sub",
+    "unknown-kid",
+];
+
+#[derive(Debug, Deserialize)]
+struct Announce {
+    port: u16,
+    okta: IssuerInfo,
+    entra: EntraInfo,
+    oidc: OidcInfo,
+    admin: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct IssuerInfo {
+    issuer: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct EntraInfo {
+    issuer: String,
+    tenant: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct OidcInfo {
+    id: String,
+    issuer: String,
+}
+
+/// A running fixture IdP.
+#[derive(Debug)]
+pub struct Idp {
+    pub process: ChildProcess,
+    pub port: u16,
+    pub okta_issuer: String,
+    pub entra_issuer: String,
+    pub entra_tenant: String,
+    pub oidc_id: String,
+    pub oidc_issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    admin: String,
+}
+
+/// Checks that `npm ci` has been run for the fixture, with a clear message if not.
+pub fn ensure_node_modules(dir: &Path) -> Result<()> {
+    if !dir.join("node_modules/oidc-provider/package.json").is_file() {
+        bail!(
+            "the fixture IdP's node modules are missing: run `cargo xtask setup` \
+             (or `npm ci --prefix {}`)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+impl Idp {
+    /// Starts the IdP on `port` (0 = any free port), registering the clients' redirect URIs for
+    /// every sidecar base URL in `public_urls`.
+    pub fn start(public_urls: &[String], client_secret: &str, port: u16) -> Result<Self> {
+        let dir = idp_dir();
+        ensure_node_modules(&dir)?;
+        let mut cmd = Command::new(node_binary());
+        cmd.current_dir(&dir)
+            .arg("idp.mjs")
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--client-id")
+            .arg(CLIENT_ID)
+            .arg("--oidc-id")
+            .arg(OIDC_ID)
+            .arg("--tenant")
+            .arg(TENANT)
+            .env("IDP_CLIENT_SECRET", client_secret)
+            .env("IDP_EXIT_ON_STDIN_CLOSE", "1");
+        for url in public_urls {
+            cmd.arg("--public-url").arg(url);
+        }
+        let (process, line) = ChildProcess::spawn("idp", cmd, Some(Duration::from_secs(30)))?;
+        let line = line.context("idp announcement")?;
+        let a: Announce = serde_json::from_str(&line)
+            .with_context(|| format!("parsing the IdP's announcement {line:?}"))?;
+        Ok(Self {
+            process,
+            port: a.port,
+            okta_issuer: a.okta.issuer,
+            entra_issuer: a.entra.issuer,
+            entra_tenant: a.entra.tenant,
+            oidc_id: a.oidc.id,
+            oidc_issuer: a.oidc.issuer,
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: client_secret.to_owned(),
+            admin: a.admin,
+        })
+    }
+
+    async fn admin_post(&self, path: &str, query: &[(&str, &str)]) -> Result<serde_json::Value> {
+        let url = format!("{}/{path}", self.admin);
+        let res = crate::http_client()?
+            .post(&url)
+            .query(query)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await?;
+        if !status.is_success() {
+            bail!("IdP admin {path} failed: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// Makes the next ID token issued by `provider` (`okta`, `entra` or `oidc`) corrupt.
+    pub async fn tamper_next_token(&self, provider: &str, mode: &str) -> Result<()> {
+        self.admin_post("tamper", &[("provider", provider), ("mode", mode)])
+            .await
+            .map(drop)
+    }
+
+    /// Replaces `provider`'s signing key; returns the new key id.
+    pub async fn rotate_key(&self, provider: &str) -> Result<String> {
+        let body = self.admin_post("rotate", &[("provider", provider)]).await?;
+        body["kid"]
+            .as_str()
+            .map(str::to_owned)
+            .context("rotate answer without kid")
+    }
+}
+
+/// The node executable (`$NODE` or `node` on PATH).
+pub fn node_binary() -> String {
+    std::env::var("NODE").unwrap_or_else(|_| "node".to_owned())
+}

@@ -1,0 +1,232 @@
+//! Child processes of the harness: started with captured logs, killed on drop.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// Lines a child printed, stdout and stderr interleaved as read.
+#[derive(Debug, Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<String>>>);
+
+impl Logs {
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.0.lock() {
+            // Bounded: a runaway child must not eat the machine's memory.
+            if lines.len() >= 20_000 {
+                lines.remove(0);
+            }
+            lines.push(line);
+        }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        self.0.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Whether any captured line contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.0
+            .lock()
+            .map(|l| l.iter().any(|line| line.contains(needle)))
+            .unwrap_or(false)
+    }
+}
+
+/// A running child process; killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct ChildProcess {
+    pub name: String,
+    child: Child,
+    pub logs: Logs,
+}
+
+impl ChildProcess {
+    /// Spawns `cmd` with stdout/stderr captured. When `first_line` is set, waits for the first
+    /// stdout line (a JSON announcement) and returns it; later stdout lines go to the logs.
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        first_line_timeout: Option<Duration>,
+    ) -> Result<(Self, Option<String>)> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        let logs = Logs::default();
+        let stderr = child.stderr.take().context("stderr")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        {
+            let logs = logs.clone();
+            let prefix = format!("[{name} stderr]");
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    logs.push(format!("{prefix} {line}"));
+                }
+            });
+        }
+        let mut proc = Self {
+            name: name.to_owned(),
+            child,
+            logs,
+        };
+        let first = match first_line_timeout {
+            Some(timeout) => Some(proc.read_first_line(stdout, timeout)?),
+            None => {
+                proc.pump_stdout(BufReader::new(stdout));
+                None
+            }
+        };
+        Ok((proc, first))
+    }
+
+    fn pump_stdout(&self, reader: BufReader<ChildStdout>) {
+        let logs = self.logs.clone();
+        let prefix = format!("[{} stdout]", self.name);
+        thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                logs.push(format!("{prefix} {line}"));
+            }
+        });
+    }
+
+    fn read_first_line(&mut self, stdout: ChildStdout, timeout: Duration) -> Result<String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let logs = self.logs.clone();
+        let prefix = format!("[{} stdout]", self.name);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let ok = reader.read_line(&mut first).map(|n| n > 0).unwrap_or(false);
+            let _ = tx.send(ok.then_some(first));
+            for line in reader.lines().map_while(Result::ok) {
+                logs.push(format!("{prefix} {line}"));
+            }
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Some(line)) => Ok(line.trim().to_owned()),
+            Ok(None) => {
+                // Give stderr a moment to be captured before reporting.
+                thread::sleep(Duration::from_millis(200));
+                bail!(
+                    "{} exited before announcing itself; its output:\n{}",
+                    self.name,
+                    self.logs.text()
+                )
+            }
+            Err(_) => bail!(
+                "{} did not announce itself within {timeout:?}; its output:\n{}",
+                self.name,
+                self.logs.text()
+            ),
+        }
+    }
+
+    /// `Some(status)` when the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The operating system's id of the process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Kills the process now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The workspace root (the tests crate lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Directory holding the fixture IdP's node project.
+pub fn idp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/idp")
+}
+
+/// Finds a workspace binary built by cargo: `$GATEHOUSE_<NAME>_BIN` if set, else next to the
+/// running test executable (target/<profile>/), else under target/debug.
+pub fn cargo_binary(name: &str) -> Result<PathBuf> {
+    let var = format!("{}_BIN", name.to_uppercase().replace('-', "_"));
+    if let Ok(path) = std::env::var(&var) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!("{var} points at {} which is not a file", path.display());
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        // target/debug/deps/<test> → target/debug/<name>
+        for dir in exe.ancestors().skip(1).take(2) {
+            candidates.push(dir.join(name));
+        }
+    }
+    candidates.push(workspace_root().join("target/debug").join(name));
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(c.clone());
+        }
+    }
+    bail!(
+        "binary `{name}` not found (looked at {}). Build it first: `cargo build -p {name}` \
+         (`cargo xtask test` does this for you), or set {var}.",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released; the small race is acceptable in tests).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// 32 random bytes from the kernel, base64-encoded (a cookie key for the sidecar).
+pub fn random_key_b64() -> Result<String> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let mut buf = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("reading /dev/urandom")?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}

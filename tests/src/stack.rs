@@ -1,0 +1,433 @@
+//! A whole Gatehouse stack on loopback: fixture IdP, sample app, and the sidecar in front.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::{
+    idp::{Idp, PASSWORD},
+    process::{ChildProcess, cargo_binary, free_port, random_key_b64},
+};
+
+/// Name of the sidecar binary.
+pub const SIDECAR_BIN: &str = "gatehouse-sidecar";
+/// Name of the sample app binary (this crate).
+pub const SAMPLE_APP_BIN: &str = "gatehouse-sample-app";
+/// Org id given to every provider.
+pub const ORG_ID: &str = "e2e-org";
+/// Session cookie name on a plain-http public URL.
+pub const SESSION_COOKIE: &str = "gatehouse-session";
+/// Session cookie name on an https public URL.
+pub const SESSION_COOKIE_HOST: &str = "__Host-gatehouse-session";
+
+/// Which providers the sidecar enables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Okta,
+    Entra,
+    Oidc,
+}
+
+impl ProviderKind {
+    /// Path segment in the sidecar's start and callback routes.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Self::Okta => "okta",
+            Self::Entra => "entra",
+            Self::Oidc => crate::idp::OIDC_ID,
+        }
+    }
+
+    /// Name in the fixture's admin API.
+    pub fn fixture_key(self) -> &'static str {
+        match self {
+            Self::Okta => "okta",
+            Self::Entra => "entra",
+            Self::Oidc => "oidc",
+        }
+    }
+}
+
+/// How to start a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub providers: Vec<ProviderKind>,
+    /// `AUTH_EXCLUSIVE_PROVIDER`.
+    pub exclusive: Option<String>,
+    /// `GATEHOUSE_AUTH_MODE`.
+    pub auth_mode: Option<String>,
+    /// `GATEHOUSE_SKIP_AUTH`.
+    pub skip_auth: Option<String>,
+    /// `GATEHOUSE_APP_LOGIN_PATH`.
+    pub app_login_path: Option<String>,
+    /// Point the sidecar at a port where nothing listens.
+    pub upstream_down: bool,
+    /// Start the sidecar before the IdP listens (the IdP is started later by
+    /// [`Stack::start_delayed_idp`]).
+    pub delay_idp: bool,
+    /// Extra environment for the sidecar (applied last).
+    pub extra_env: Vec<(String, String)>,
+    /// Fixed public port (0 = any free port).
+    pub port: u16,
+    /// Fixed admin port (0 = any free port).
+    pub admin_port: u16,
+    /// Wait this long for `/readyz`.
+    pub ready_timeout: Duration,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            providers: vec![ProviderKind::Okta, ProviderKind::Entra, ProviderKind::Oidc],
+            exclusive: None,
+            auth_mode: None,
+            skip_auth: None,
+            app_login_path: None,
+            upstream_down: false,
+            delay_idp: false,
+            extra_env: Vec::new(),
+            port: 0,
+            admin_port: 0,
+            ready_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The sample app process.
+#[derive(Debug)]
+pub struct SampleApp {
+    pub process: ChildProcess,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AppAnnounce {
+    listen: String,
+}
+
+impl SampleApp {
+    /// Starts the sample app on a free port.
+    pub fn start() -> Result<Self> {
+        let bin = sample_app_binary()?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("--listen").arg("127.0.0.1:0");
+        let (process, line) = ChildProcess::spawn("app", cmd, Some(Duration::from_secs(20)))?;
+        let a: AppAnnounce = serde_json::from_str(line.as_deref().unwrap_or(""))
+            .context("parsing the sample app's announcement")?;
+        Ok(Self {
+            process,
+            url: format!("http://{}", a.listen),
+        })
+    }
+}
+
+fn sample_app_binary() -> Result<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("GATEHOUSE_SAMPLE_APP_BIN") {
+        return Ok(p.into());
+    }
+    // Integration tests of this crate get the exact path from cargo; other callers search.
+    match option_env!("CARGO_BIN_EXE_gatehouse-sample-app") {
+        Some(p) if std::path::Path::new(p).is_file() => Ok(p.into()),
+        _ => cargo_binary(SAMPLE_APP_BIN),
+    }
+}
+
+/// The sidecar process.
+#[derive(Debug)]
+pub struct Sidecar {
+    pub process: ChildProcess,
+    /// Public URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Admin URL, `http://127.0.0.1:PORT`.
+    pub admin_url: String,
+    /// The environment it was started with (secrets included: never print it).
+    env: Vec<(String, String)>,
+}
+
+impl Sidecar {
+    /// Starts the sidecar binary with exactly `env` (plus PATH, HOME and RUST_LOG).
+    pub fn start(env: Vec<(String, String)>, url: String, admin_url: String) -> Result<Self> {
+        let bin = cargo_binary(SIDECAR_BIN)?;
+        let mut cmd = Command::new(bin);
+        cmd.env_clear();
+        for var in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("GATEHOUSE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        );
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        let (process, _) = ChildProcess::spawn("sidecar", cmd, None)?;
+        Ok(Self {
+            process,
+            url,
+            admin_url,
+            env,
+        })
+    }
+
+    /// Value of one variable the sidecar was started with.
+    pub fn env_value(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Polls `/readyz` until it answers 200.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let client = crate::http_client()?;
+        let deadline = Instant::now() + timeout;
+        let url = format!("{}/readyz", self.admin_url);
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            if let Some(status) = self.process.exited() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                bail!(
+                    "the sidecar exited ({status}) before becoming ready; its output:\n{}",
+                    self.process.logs.text()
+                );
+            }
+            match client.get(&url).send().await {
+                Ok(res) if res.status().is_success() => return Ok(()),
+                Ok(res) => last = format!("HTTP {}", res.status()),
+                Err(e) => last = format!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "the sidecar was not ready within {timeout:?} (last /readyz: {last}); its output:\n{}",
+            self.process.logs.text()
+        )
+    }
+}
+
+/// IdP, sample app and sidecar, torn down on drop (logs printed if a test is failing).
+#[derive(Debug)]
+pub struct Stack {
+    pub sidecar: Sidecar,
+    pub app: Option<SampleApp>,
+    pub idp: Option<Idp>,
+    pub options: StackOptions,
+    /// Port reserved for a delayed IdP.
+    idp_port: u16,
+    client_secret: String,
+}
+
+impl Stack {
+    /// Starts a stack with default options (all three providers, auth required).
+    pub async fn start_default() -> Result<Self> {
+        Self::start(StackOptions::default()).await
+    }
+
+    /// Starts IdP, app and sidecar as `options` say, and waits for the sidecar's `/readyz`
+    /// (unless the IdP is delayed).
+    pub async fn start(options: StackOptions) -> Result<Self> {
+        let port = if options.port == 0 {
+            free_port()?
+        } else {
+            options.port
+        };
+        let admin_port = if options.admin_port == 0 {
+            free_port()?
+        } else {
+            options.admin_port
+        };
+        let public = format!("http://127.0.0.1:{port}");
+        let admin = format!("http://127.0.0.1:{admin_port}");
+        let client_secret = format!("fixture-{}", random_key_b64()?.replace(['+', '/', '='], ""));
+
+        let app = if options.upstream_down {
+            None
+        } else {
+            Some(SampleApp::start()?)
+        };
+        let upstream = match &app {
+            Some(app) => app.url.clone(),
+            None => format!("http://127.0.0.1:{}", free_port()?),
+        };
+
+        let (idp, idp_port) = if options.delay_idp {
+            (None, free_port()?)
+        } else {
+            let idp = Idp::start(std::slice::from_ref(&public), &client_secret, 0)?;
+            let p = idp.port;
+            (Some(idp), p)
+        };
+
+        let env = sidecar_env(
+            &options,
+            idp_port,
+            &client_secret,
+            &public,
+            port,
+            admin_port,
+            &upstream,
+        )?;
+        let sidecar = Sidecar::start(env, public, admin)?;
+        let mut stack = Self {
+            sidecar,
+            app,
+            idp,
+            options,
+            idp_port,
+            client_secret,
+        };
+        if !stack.options.delay_idp {
+            let timeout = stack.options.ready_timeout;
+            stack.sidecar.wait_ready(timeout).await?;
+        }
+        Ok(stack)
+    }
+
+    /// Starts the IdP of a stack built with `delay_idp`, on the port the sidecar was given.
+    pub fn start_delayed_idp(&mut self) -> Result<()> {
+        let idp = Idp::start(
+            std::slice::from_ref(&self.sidecar.url),
+            &self.client_secret,
+            self.idp_port,
+        )?;
+        self.idp = Some(idp);
+        Ok(())
+    }
+
+    /// The IdP (panics with a clear message when the stack has none running).
+    pub fn idp(&self) -> &Idp {
+        self.idp.as_ref().expect("this stack's IdP is not running")
+    }
+
+    /// URL on the sidecar's public port.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sidecar.url)
+    }
+
+    /// URL on the sidecar's admin port.
+    pub fn admin(&self, path: &str) -> String {
+        format!("{}{path}", self.sidecar.admin_url)
+    }
+
+    /// Signs in through the real IdP form and returns the session (fails unless it worked).
+    pub async fn sign_in(
+        &self,
+        provider: ProviderKind,
+        user: &str,
+    ) -> Result<crate::flow::Session> {
+        let attempt = crate::flow::LoginFlow::start(self, provider, Some("/"))
+            .await?
+            .complete(user, PASSWORD)
+            .await?;
+        attempt.session.clone().with_context(|| {
+            format!(
+                "sign-in of {user} at {} gave no session: callback answered {} {}",
+                provider.segment(),
+                attempt.callback.status,
+                attempt.callback.body.chars().take(500).collect::<String>()
+            )
+        })
+    }
+
+    /// Every process's logs, for a failure message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Some(idp) = &self.idp {
+            out.push_str(&idp.process.logs.text());
+            out.push('\n');
+        }
+        if let Some(app) = &self.app {
+            out.push_str(&app.process.logs.text());
+            out.push('\n');
+        }
+        out.push_str(&self.sidecar.process.logs.text());
+        out
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- logs of the stack (sidecar {}) ----\n{}\n---- end of logs ----",
+                self.sidecar.url,
+                self.logs()
+            );
+        }
+    }
+}
+
+/// The sidecar's environment for a stack: the brief's contract, nothing else.
+pub fn sidecar_env(
+    options: &StackOptions,
+    idp_port: u16,
+    client_secret: &str,
+    public: &str,
+    port: u16,
+    admin_port: u16,
+    upstream: &str,
+) -> Result<Vec<(String, String)>> {
+    let base = format!("http://127.0.0.1:{idp_port}");
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: &str| env.push((k.to_owned(), v.to_owned()));
+    for p in &options.providers {
+        match p {
+            ProviderKind::Okta => {
+                set("OKTA_CLIENT_ID", crate::idp::CLIENT_ID);
+                set("OKTA_CLIENT_SECRET", client_secret);
+                set("OKTA_ISSUER", &format!("{base}/okta"));
+                set("OKTA_ORG_ID", ORG_ID);
+            }
+            ProviderKind::Entra => {
+                set("ENTRA_CLIENT_ID", crate::idp::CLIENT_ID);
+                set("ENTRA_CLIENT_SECRET", client_secret);
+                set("ENTRA_TENANT_ID", crate::idp::TENANT);
+                set("ENTRA_ORG_ID", ORG_ID);
+                set(
+                    "ENTRA_ISSUER",
+                    &format!("{base}/entra/{}/v2.0", crate::idp::TENANT),
+                );
+            }
+            ProviderKind::Oidc => {
+                set("OIDC_PROVIDER_ID", crate::idp::OIDC_ID);
+                set("OIDC_PROVIDER_NAME", "Auth0");
+                set("OIDC_CLIENT_ID", crate::idp::CLIENT_ID);
+                set("OIDC_CLIENT_SECRET", client_secret);
+                set("OIDC_ISSUER", &format!("{base}/{}", crate::idp::OIDC_ID));
+                set("OIDC_ORG_ID", ORG_ID);
+                set("OIDC_ROLE_CLAIM", "groups");
+                set("OIDC_ROLE_MAP", "portal-admins=admin,portal-staff=member");
+            }
+        }
+    }
+    set("GATEHOUSE_UPSTREAM", upstream);
+    set("GATEHOUSE_LISTEN", &format!("127.0.0.1:{port}"));
+    set("GATEHOUSE_ADMIN_LISTEN", &format!("127.0.0.1:{admin_port}"));
+    set("GATEHOUSE_PUBLIC_URL", public);
+    set("GATEHOUSE_COOKIE_SECRET", &random_key_b64()?);
+    set("GATEHOUSE_CONFIG", "e2e");
+    set("GATEHOUSE_NAMESPACE", "default");
+    set("GATEHOUSE_PROVISIONING", "off");
+    if let Some(v) = &options.exclusive {
+        set("AUTH_EXCLUSIVE_PROVIDER", v);
+    }
+    if let Some(v) = &options.auth_mode {
+        set("GATEHOUSE_AUTH_MODE", v);
+    }
+    if let Some(v) = &options.skip_auth {
+        set("GATEHOUSE_SKIP_AUTH", v);
+    }
+    if let Some(v) = &options.app_login_path {
+        set("GATEHOUSE_APP_LOGIN_PATH", v);
+    }
+    for (k, v) in &options.extra_env {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
+    Ok(env)
+}
