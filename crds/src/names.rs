@@ -43,12 +43,24 @@ mod tests {
     #[test]
     fn user_names_are_stable_distinct_and_dns_safe() {
         let a = sso_user_name("okta", "https://acme.okta.com", "00u1abcd");
-        assert_eq!(a, sso_user_name("okta", "https://acme.okta.com", "00u1abcd"));
-        assert!(a.starts_with("okta-") && a.len() == "okta-".len() + 16, "{a}");
+        assert_eq!(
+            a,
+            sso_user_name("okta", "https://acme.okta.com", "00u1abcd")
+        );
+        assert!(
+            a.starts_with("okta-") && a.len() == "okta-".len() + 16,
+            "{a}"
+        );
         assert!(is_dns1123_label(&a));
         // Same subject, other issuer or provider: another user.
-        assert_ne!(a, sso_user_name("okta", "https://other.okta.com", "00u1abcd"));
-        assert_ne!(a, sso_user_name("entra", "https://acme.okta.com", "00u1abcd"));
+        assert_ne!(
+            a,
+            sso_user_name("okta", "https://other.okta.com", "00u1abcd")
+        );
+        assert_ne!(
+            a,
+            sso_user_name("entra", "https://acme.okta.com", "00u1abcd")
+        );
         // The separator keeps issuer/subject boundaries apart.
         assert_ne!(
             sso_user_name("oidc", "https://a", "bc"),

@@ -199,7 +199,10 @@ pub struct OktaProvider {
 #[serde(rename_all = "camelCase")]
 pub struct EntraProvider {
     /// Directory (tenant) id: a GUID or a verified domain.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+    )]
     pub tenant_id: String,
     /// Issuer override for sovereign clouds or tests. Default:
     /// `https://login.microsoftonline.com/<tenantId>/v2.0`.
@@ -219,7 +222,10 @@ pub struct EntraProvider {
 #[serde(rename_all = "camelCase")]
 pub struct OidcProvider {
     /// Provider id: the path segment of its callback URL and the `gatehouse.dev/provider` label.
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    )]
     #[x_kube(validation = Rule::new("!(self in ['okta', 'entra', 'saml', 'all'])")
         .message("id must not be okta, entra, saml or all: those names are reserved"))]
     pub id: String,
@@ -262,7 +268,9 @@ pub struct RoleRule {
 }
 
 /// A Gatehouse role, sent to the app in `X-Forwarded-Groups`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Full access. Listed first: wins when several rules match.
@@ -344,7 +352,10 @@ pub struct SamlSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ClientSecretRef {
     /// Secret name (same namespace as the SsoConfig).
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// Key holding the client id. Default `client-id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -376,7 +387,10 @@ impl ClientSecretRef {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name (same namespace as the SsoConfig).
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// Key within the Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -404,6 +418,7 @@ pub struct ProvisioningSpec {
     /// Delete SSO-created users that have not signed in for this long (a duration such as
     /// `2160h`). Unset: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("deleteAfterInactive must be a duration of at least 1h, such as 2160h"))]
     pub delete_after_inactive: Option<String>,
 }
@@ -435,6 +450,7 @@ impl ProvisioningMode {
 pub struct SessionSpec {
     /// Session lifetime, a duration such as `12h` (5m to 720h). Default `12h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5m') && duration(self) <= duration('720h')")
         .message("ttl must be a duration between 5m and 720h, such as 12h"))]
     pub ttl: Option<String>,

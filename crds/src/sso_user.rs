@@ -33,7 +33,10 @@ pub struct SsoUserSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("config is immutable"))]
     pub config: String,
     /// Provider id the user signs in with (`okta`, `entra`, `saml`, or the generic id). Immutable.
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    )]
     #[x_kube(validation = Rule::new("self == oldSelf").message("provider is immutable"))]
     pub provider: String,
     /// Subject (`sub` claim, or SAML NameID) at that provider. Immutable.

@@ -1,0 +1,514 @@
+//! The CRDs as the API server sees them: the committed YAML matches the types, and manifests are
+//! accepted or rejected at apply time by the OpenAPI schema and the CEL rules.
+//!
+//! CEL rules run client-side through kube's `cel` feature (the kube-cel evaluator with the
+//! Kubernetes CEL libraries); the structural part (types, enums, patterns, lengths, required
+//! fields) runs through a JSON-Schema validator. The real-cluster suite re-checks both against a
+//! real API server.
+
+use std::path::{Path, PathBuf};
+
+use gatehouse_crds::{SsoConfig, SsoUser};
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crds/ sits in the workspace")
+        .to_path_buf()
+}
+
+#[test]
+fn committed_crd_yaml_matches_the_types() {
+    for (file, generated) in gatehouse_crds::crd_manifests() {
+        let path = repo_root().join("crds/manifests").join(file);
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run `cargo run -p gatehouse-operator -- crdgen`",
+                path.display()
+            )
+        });
+        assert!(
+            committed == generated,
+            "{} differs from what the types generate; run `cargo run -p gatehouse-operator -- crdgen` and commit",
+            path.display()
+        );
+    }
+}
+
+fn open_api_schema(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> Value {
+    let version = &crd.spec.versions[0];
+    serde_json::to_value(
+        version
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .expect("derived CRDs carry an openAPIV3Schema"),
+    )
+    .expect("schema serializes")
+}
+
+/// What the API server would say about `object` on create (or on update from `old`): the
+/// structural schema errors first, then the CEL rule messages. Empty means accepted.
+fn apply_errors(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<String> {
+    let structural = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(false)
+        .build(schema)
+        .expect("the CRD schema is a valid JSON schema");
+    let mut errors: Vec<String> = structural
+        .iter_errors(object)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty()
+        && let Err(cel) = kube::core::cel::Validator::new().validate(schema, object, old)
+    {
+        errors.extend(
+            cel.into_vec()
+                .into_iter()
+                .map(|e| format!("{}: {}", e.field_path, e.message)),
+        );
+    }
+    errors
+}
+
+fn sso_config_schema() -> Value {
+    open_api_schema(&SsoConfig::crd())
+}
+
+fn base_config() -> Value {
+    json!({
+        "apiVersion": "gatehouse.dev/v1alpha1",
+        "kind": "SsoConfig",
+        "metadata": {"name": "portal", "namespace": "team-a"},
+        "spec": {
+            "protocol": "oidc",
+            "publicUrl": "https://portal.example.com",
+            "providers": {
+                "okta": {
+                    "issuer": "https://acme.okta.com",
+                    "orgId": "acme-portal",
+                    "clientSecretRef": {"name": "portal-okta"}
+                }
+            }
+        }
+    })
+}
+
+fn with(mut value: Value, pointer: &str, field: Value) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer has a parent");
+    value
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object at {parent}"))
+        .insert(key.to_string(), field);
+    value
+}
+
+fn without(mut value: Value, pointer: &str) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer has a parent");
+    value
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object at {parent}"))
+        .remove(key);
+    value
+}
+
+#[track_caller]
+fn assert_rejected(object: &Value, expect: &str) {
+    let errors = apply_errors(&sso_config_schema(), object, None);
+    assert!(
+        errors.iter().any(|e| e.contains(expect)),
+        "expected a rejection containing {expect:?}, got {errors:#?}"
+    );
+}
+
+#[test]
+fn a_minimal_okta_config_is_accepted() {
+    let errors = apply_errors(&sso_config_schema(), &base_config(), None);
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn a_full_config_in_the_shape_of_the_brief_is_accepted() {
+    let full = json!({
+        "apiVersion": "gatehouse.dev/v1alpha1",
+        "kind": "SsoConfig",
+        "metadata": {"name": "portal", "namespace": "team-a"},
+        "spec": {
+            "protocol": "oidc",
+            "publicUrl": "https://portal.example.com",
+            "exclusiveProvider": "auth0",
+            "authMode": "optional",
+            "providers": {
+                "okta": {"issuer": "https://acme.okta.com", "orgId": "acme-portal",
+                         "clientSecretRef": {"name": "portal-okta", "clientIdKey": "client-id", "clientSecretKey": "client-secret"}},
+                "entra": {"tenantId": "0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90", "orgId": "acme-portal",
+                          "clientSecretRef": {"name": "portal-entra"}},
+                "oidc": {"id": "auth0", "displayName": "Auth0", "issuer": "https://acme.us.auth0.com/",
+                         "orgId": "acme-portal", "roleClaim": "groups",
+                         "roleMap": [{"value": "portal-admins", "role": "admin"}, {"value": "portal-staff", "role": "member"}],
+                         "clientSecretRef": {"name": "portal-auth0"}}
+            },
+            "saml": {"idpMetadataUrl": "https://idp.example/saml2/metadata",
+                     "spEntityId": "https://portal.example.com/api/auth/saml/metadata",
+                     "roleAttribute": "memberOf", "roleMap": [{"value": "admins", "role": "admin"}], "orgId": "acme-portal"},
+            "attributeMappings": {"department": "department"},
+            "provisioning": {"mode": "jit", "hookPath": "/internal/sso-hook"},
+            "session": {"ttl": "12h", "cookieSecretRef": {"name": "portal-cookie-keys"}},
+            "upstream": {"port": 8080},
+            "skipAuth": ["/healthz"],
+            "appLoginPath": "/users/sign_in"
+        }
+    });
+    let errors = apply_errors(&sso_config_schema(), &full, None);
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And the Rust types read it back unchanged.
+    let typed: SsoConfig =
+        serde_json::from_value(full.clone()).expect("the types read the brief's shape");
+    assert_eq!(
+        serde_json::to_value(&typed).expect("serializes")["spec"],
+        full["spec"]
+    );
+}
+
+#[test]
+fn protocol_and_blocks_must_agree() {
+    assert_rejected(
+        &without(base_config(), "/spec/providers"),
+        "protocol oidc needs at least one provider",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/providers", json!({})),
+        "protocol oidc needs at least one provider",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/protocol", json!("saml")),
+        "protocol saml needs spec.saml",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/protocol", json!("ldap")),
+        "/spec/protocol",
+    );
+}
+
+#[test]
+fn exclusive_provider_must_name_a_configured_provider() {
+    assert_rejected(
+        &with(base_config(), "/spec/exclusiveProvider", json!("entra")),
+        "exclusiveProvider must name a provider",
+    );
+    let ok = with(base_config(), "/spec/exclusiveProvider", json!("okta"));
+    assert!(apply_errors(&sso_config_schema(), &ok, None).is_empty());
+}
+
+#[test]
+fn public_url_must_be_an_https_origin_unless_insecure_is_opted_into() {
+    assert_rejected(
+        &with(
+            base_config(),
+            "/spec/publicUrl",
+            json!("http://portal.example.com"),
+        ),
+        "publicUrl must use https",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/publicUrl", json!("not a url")),
+        "publicUrl must be an absolute URL",
+    );
+    assert_rejected(
+        &with(
+            base_config(),
+            "/spec/publicUrl",
+            json!("https://portal.example.com/app"),
+        ),
+        "no path or query",
+    );
+    let dev = with(
+        with(
+            base_config(),
+            "/spec/publicUrl",
+            json!("http://127.0.0.1:4180"),
+        ),
+        "/spec/allowInsecureHttp",
+        json!(true),
+    );
+    let dev = with(
+        dev,
+        "/spec/providers/okta/issuer",
+        json!("http://127.0.0.1:9000/okta"),
+    );
+    assert!(apply_errors(&sso_config_schema(), &dev, None).is_empty());
+    assert_rejected(
+        &with(
+            base_config(),
+            "/spec/providers/okta/issuer",
+            json!("http://acme.okta.com"),
+        ),
+        "provider issuers must use https",
+    );
+}
+
+#[test]
+fn secret_refs_cannot_cross_namespaces() {
+    assert_rejected(
+        &with(
+            base_config(),
+            "/spec/providers/okta/clientSecretRef/namespace",
+            json!("kube-system"),
+        ),
+        "Secret references cannot name a namespace",
+    );
+}
+
+#[test]
+fn role_maps_must_be_well_formed() {
+    let generic = |role_map: Value| {
+        with(
+            base_config(),
+            "/spec/providers/oidc",
+            json!({"id": "auth0", "displayName": "Auth0", "issuer": "https://acme.us.auth0.com/", "orgId": "o",
+                   "roleClaim": "groups", "roleMap": role_map, "clientSecretRef": {"name": "s"}}),
+        )
+    };
+    assert!(
+        apply_errors(
+            &sso_config_schema(),
+            &generic(json!([{"value": "a", "role": "admin"}])),
+            None
+        )
+        .is_empty()
+    );
+    assert_rejected(
+        &generic(json!([{"value": "a", "role": "admin"}, {"value": "a", "role": "member"}])),
+        "roleMap values must be unique",
+    );
+    assert_rejected(
+        &generic(json!([{"value": "a", "role": "owner"}])),
+        "roleMap/0/role",
+    );
+    assert_rejected(
+        &generic(json!([{"value": "", "role": "admin"}])),
+        "roleMap/0/value",
+    );
+}
+
+#[test]
+fn generic_provider_ids_are_dns_safe_and_not_reserved() {
+    let id = |id: &str| {
+        with(
+            base_config(),
+            "/spec/providers/oidc",
+            json!({"id": id, "displayName": "X", "issuer": "https://x.example/", "orgId": "o",
+                   "roleClaim": "groups", "clientSecretRef": {"name": "s"}}),
+        )
+    };
+    assert_rejected(&id("okta"), "names are reserved");
+    assert_rejected(&id("Auth0"), "/spec/providers/oidc/id");
+    assert_rejected(&id("a/b"), "/spec/providers/oidc/id");
+}
+
+#[test]
+fn durations_ports_and_paths_are_checked() {
+    assert_rejected(
+        &with(base_config(), "/spec/session", json!({"ttl": "forever"})),
+        "/spec/session/ttl",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/session", json!({"ttl": "1m"})),
+        "ttl must be a duration",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/upstream", json!({"port": 4180})),
+        "upstream.port must not be 4180",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/upstream", json!({"port": 70000})),
+        "/spec/upstream/port",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/skipAuth", json!(["/public/../admin"])),
+        "skipAuth entries",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/skipAuth", json!(["healthz"])),
+        "skipAuth entries",
+    );
+    assert_rejected(
+        &with(base_config(), "/spec/appLoginPath", json!("//evil.example")),
+        "appLoginPath",
+    );
+    assert_rejected(
+        &with(
+            base_config(),
+            "/spec/provisioning",
+            json!({"hookPath": "https://evil.example"}),
+        ),
+        "hookPath",
+    );
+}
+
+#[test]
+fn saml_metadata_comes_from_exactly_one_place() {
+    let saml = |block: Value| {
+        with(
+            with(base_config(), "/spec/protocol", json!("saml")),
+            "/spec/saml",
+            block,
+        )
+    };
+    let ok = saml(
+        json!({"idpMetadataUrl": "https://idp.example/md", "roleAttribute": "memberOf", "orgId": "o"}),
+    );
+    assert!(apply_errors(&sso_config_schema(), &ok, None).is_empty());
+    assert_rejected(
+        &saml(json!({"roleAttribute": "memberOf", "orgId": "o"})),
+        "exactly one of idpMetadataUrl",
+    );
+    assert_rejected(
+        &saml(
+            json!({"idpMetadataUrl": "https://idp.example/md", "idpMetadataSecretRef": {"name": "md"},
+                     "roleAttribute": "memberOf", "orgId": "o"}),
+        ),
+        "exactly one of idpMetadataUrl",
+    );
+}
+
+#[test]
+fn sso_user_identity_is_immutable() {
+    let schema = open_api_schema(&SsoUser::crd());
+    let user = json!({
+        "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoUser",
+        "metadata": {"name": "okta-3f9c2a1b7d4e5f60", "namespace": "team-a"},
+        "spec": {"config": "portal", "provider": "okta", "subject": "00u1abcd", "suspended": false}
+    });
+    assert!(apply_errors(&schema, &user, None).is_empty());
+    let suspended = with(user.clone(), "/spec/suspended", json!(true));
+    assert!(
+        apply_errors(&schema, &suspended, Some(&user)).is_empty(),
+        "suspending is an allowed update"
+    );
+    let moved = with(user.clone(), "/spec/subject", json!("someone-else"));
+    let errors = apply_errors(&schema, &moved, Some(&user));
+    assert!(
+        errors.iter().any(|e| e.contains("subject is immutable")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn printer_columns_show_what_operators_look_for() {
+    let columns = |crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| {
+        crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+    };
+    let users = columns(SsoUser::crd());
+    for name in ["Email", "Role", "Provider", "Last Login"] {
+        assert!(
+            users.iter().any(|c| c == name),
+            "SsoUser lacks printer column {name}: {users:?}"
+        );
+    }
+    let configs = columns(SsoConfig::crd());
+    assert!(configs.iter().any(|c| c == "Ready"), "{configs:?}");
+}
+
+#[test]
+fn every_field_is_documented_for_kubectl_explain() {
+    fn walk(path: &str, schema: &Value, missing: &mut Vec<String>) {
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (name, sub) in props {
+                let here = format!("{path}.{name}");
+                let is_k8s_owned = here.starts_with(".metadata")
+                    || here.starts_with(".apiVersion")
+                    || here.starts_with(".kind");
+                let inside_k8s_type = path.contains(".conditions")
+                    || path.contains(".resources")
+                    || path.contains("sessionsNotBefore");
+                if !is_k8s_owned && !inside_k8s_type && sub.get("description").is_none() {
+                    missing.push(here.clone());
+                }
+                walk(&here, sub, missing);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            walk(&format!("{path}[]"), items, missing);
+        }
+    }
+    for crd in [SsoConfig::crd(), SsoUser::crd()] {
+        let mut missing = Vec::new();
+        walk("", &open_api_schema(&crd), &mut missing);
+        assert!(
+            missing.is_empty(),
+            "{}: fields without a description: {missing:#?}",
+            crd.spec.names.kind
+        );
+    }
+}
+
+/// Every manifest under `examples/` is accepted; every one under `examples/invalid/` is rejected
+/// with the message its first line names (`# expect: <text>`).
+#[test]
+fn shipped_examples_are_accepted_and_invalid_ones_rejected() {
+    let examples = repo_root().join("examples");
+    let mut checked = 0;
+    for (dir, expect_valid) in [(examples.clone(), true), (examples.join("invalid"), false)] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        files.sort();
+        for file in files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        {
+            let text = std::fs::read_to_string(&file).expect("readable example");
+            let expect = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect:"))
+                .map(|s| s.trim().to_string());
+            let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+                .unwrap_or_else(|e| panic!("{}: not YAML: {e}", file.display()));
+            let mut errors = Vec::new();
+            for doc in docs.iter().filter(|d| !d.is_null()) {
+                let schema = match doc["kind"].as_str() {
+                    Some("SsoConfig") => sso_config_schema(),
+                    Some("SsoUser") => open_api_schema(&SsoUser::crd()),
+                    _ => continue,
+                };
+                errors.extend(apply_errors(&schema, doc, None));
+                checked += 1;
+            }
+            if expect_valid {
+                assert!(
+                    errors.is_empty(),
+                    "{}: rejected: {errors:#?}",
+                    file.display()
+                );
+            } else {
+                let expect = expect.unwrap_or_else(|| {
+                    panic!(
+                        "{}: first line must be `# expect: <message>`",
+                        file.display()
+                    )
+                });
+                assert!(
+                    errors.iter().any(|e| e.contains(&expect)),
+                    "{}: expected a rejection containing {expect:?}, got {errors:#?}",
+                    file.display()
+                );
+            }
+        }
+    }
+    eprintln!("checked {checked} Gatehouse objects under examples/");
+}
