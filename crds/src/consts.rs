@@ -62,3 +62,21 @@ pub const LOGIN_PATH: &str = "/login";
 pub const ROLE_ADMIN: &str = "admin";
 /// Role every mapping rule may produce: regular access.
 pub const ROLE_MEMBER: &str = "member";
+
+/// Default image of the injected sidecar; the operator's `--sidecar-image` and the chart's
+/// `sidecar.image` override it, and an SsoConfig's `spec.sidecar.image` overrides both.
+pub const DEFAULT_SIDECAR_IMAGE: &str = "ghcr.io/gatehouse-dev/gatehouse-sidecar:0.1.0";
+/// Name of the injected sidecar container.
+pub const SIDECAR_CONTAINER_NAME: &str = "gatehouse";
+/// Port the operator's admission webhook serves HTTPS on.
+pub const WEBHOOK_PORT: u16 = 8443;
+/// Path of the mutating admission webhook that injects the sidecar.
+pub const WEBHOOK_INJECT_PATH: &str = "/mutate-pods";
+/// Name of the operator's webhook Service and of the MutatingWebhookConfiguration.
+pub const WEBHOOK_NAME: &str = "gatehouse-webhook";
+/// Name of the Secret holding the webhook's CA and serving certificate.
+pub const WEBHOOK_CERT_SECRET: &str = "gatehouse-webhook-tls";
+/// Name of the operator's leader-election Lease.
+pub const LEADER_LEASE_NAME: &str = "gatehouse-operator";
+/// UID and GID the sidecar runs as (non-root, matches the image).
+pub const SIDECAR_UID: i64 = 65532;
