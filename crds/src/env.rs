@@ -30,6 +30,8 @@ pub const SAML_SP_ENTITY_ID: &str = "SAML_SP_ENTITY_ID";
 pub const SAML_ROLE_ATTRIBUTE: &str = "SAML_ROLE_ATTRIBUTE";
 pub const SAML_ROLE_MAP: &str = "SAML_ROLE_MAP";
 pub const SAML_ORG_ID: &str = "SAML_ORG_ID";
+/// Role of SAML users who match no `SAML_ROLE_MAP` rule (`spec.saml.defaultRole`); unset denies them.
+pub const SAML_DEFAULT_ROLE: &str = "SAML_DEFAULT_ROLE";
 
 pub const AUTH_EXCLUSIVE_PROVIDER: &str = "AUTH_EXCLUSIVE_PROVIDER";
 
