@@ -29,9 +29,8 @@ pub struct BrowserOutcome {
 
 /// The Chromium executable: `$CHROMIUM` or `/usr/bin/chromium`. A clear error when absent.
 pub fn chromium_path() -> Result<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
-    );
+    let path =
+        PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()));
     if !path.is_file() {
         bail!(
             "Chromium not found at {}: install it with `apt-get install -y chromium` \
@@ -48,7 +47,10 @@ pub fn sign_in(url: &str, provider: &str, user: &str, password: &str) -> Result<
     let chromium = chromium_path()?;
     let dir = idp_dir();
     ensure_node_modules(&dir)?;
-    if !dir.join("node_modules/playwright-core/package.json").is_file() {
+    if !dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
         bail!("playwright-core is missing: run `cargo xtask setup`");
     }
     let screenshot = std::env::temp_dir().join(format!(

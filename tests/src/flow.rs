@@ -124,7 +124,11 @@ impl LoginFlow {
                 answer.body.chars().take(300).collect::<String>()
             );
         }
-        let authorize_url = start.join(answer.location().context("start redirect without Location")?)?;
+        let authorize_url = start.join(
+            answer
+                .location()
+                .context("start redirect without Location")?,
+        )?;
         Ok(Self {
             client,
             jar,
@@ -176,7 +180,8 @@ impl LoginFlow {
     }
 
     fn is_callback(&self, url: &Url) -> bool {
-        url.origin() == self.sidecar.origin() && url.path().starts_with("/api/auth/oauth2/callback/")
+        url.origin() == self.sidecar.origin()
+            && url.path().starts_with("/api/auth/oauth2/callback/")
     }
 
     /// The `Cookie` header this browser would send to `url`.

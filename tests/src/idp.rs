@@ -75,7 +75,10 @@ pub struct Idp {
 
 /// Checks that `npm ci` has been run for the fixture, with a clear message if not.
 pub fn ensure_node_modules(dir: &Path) -> Result<()> {
-    if !dir.join("node_modules/oidc-provider/package.json").is_file() {
+    if !dir
+        .join("node_modules/oidc-provider/package.json")
+        .is_file()
+    {
         bail!(
             "the fixture IdP's node modules are missing: run `cargo xtask setup` \
              (or `npm ci --prefix {}`)",

@@ -124,9 +124,8 @@ mod tests {
 
     #[test]
     fn metrics_growth_is_detected() {
-        let before = parse_metrics(
-            "# HELP x\nsignins_total{provider=\"okta\",outcome=\"ok\"} 1\nother 3\n",
-        );
+        let before =
+            parse_metrics("# HELP x\nsignins_total{provider=\"okta\",outcome=\"ok\"} 1\nother 3\n");
         let after = parse_metrics(
             "signins_total{provider=\"okta\",outcome=\"ok\"} 2\nother 3\nnew_total 1\n",
         );
@@ -142,7 +141,8 @@ mod tests {
 
     #[test]
     fn form_action_is_unescaped() {
-        let html = r#"<p>x</p><form method="post" action="/okta/interaction/abc/login?a=1&amp;b=2">"#;
+        let html =
+            r#"<p>x</p><form method="post" action="/okta/interaction/abc/login?a=1&amp;b=2">"#;
         assert_eq!(
             flow::form_action(html).as_deref(),
             Some("/okta/interaction/abc/login?a=1&b=2")

@@ -127,14 +127,7 @@ impl SampleApp {
 }
 
 fn sample_app_binary() -> Result<std::path::PathBuf> {
-    if let Ok(p) = std::env::var("GATEHOUSE_SAMPLE_APP_BIN") {
-        return Ok(p.into());
-    }
-    // Integration tests of this crate get the exact path from cargo; other callers search.
-    match option_env!("CARGO_BIN_EXE_gatehouse-sample-app") {
-        Some(p) if std::path::Path::new(p).is_file() => Ok(p.into()),
-        _ => cargo_binary(SAMPLE_APP_BIN),
-    }
+    cargo_binary(SAMPLE_APP_BIN)
 }
 
 /// The sidecar process.

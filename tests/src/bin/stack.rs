@@ -1,0 +1,138 @@
+//! Starts a whole Gatehouse stack (fixture IdP, sample app, sidecar) for people and tools:
+//! `cargo xtask demo` and `cargo xtask bench` run this binary.
+//!
+//! - `gatehouse-stack demo`: all three providers, prints where to open and the accounts, runs
+//!   until Ctrl-C.
+//! - `gatehouse-stack bench`: signs in through the real IdP, prints one JSON line for the
+//!   benchmark driver (URLs, process ids, and the session cookie — on stdout only, never
+//!   logged), then runs until stdin closes or Ctrl-C.
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use gatehouse_tests::{ProviderKind, Stack, StackOptions, http_client, idp::PASSWORD};
+use tokio::io::AsyncReadExt;
+
+#[derive(Debug, Parser)]
+#[command(about = "Run a local Gatehouse stack: fixture IdP, sample app, sidecar")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Interactive demo: open the printed URL in a browser.
+    Demo {
+        /// Sidecar public port.
+        #[arg(long, default_value_t = 4180)]
+        port: u16,
+        /// Sidecar admin port (/healthz, /readyz, /metrics).
+        #[arg(long, default_value_t = 9090)]
+        admin_port: u16,
+        /// Only offer this provider (AUTH_EXCLUSIVE_PROVIDER).
+        #[arg(long)]
+        exclusive: Option<String>,
+        /// GATEHOUSE_AUTH_MODE: required or optional.
+        #[arg(long)]
+        auth_mode: Option<String>,
+    },
+    /// Benchmark fixture: a signed-in session and the URLs to load.
+    Bench,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Args::parse().command {
+        Cmd::Demo {
+            port,
+            admin_port,
+            exclusive,
+            auth_mode,
+        } => {
+            demo(StackOptions {
+                port,
+                admin_port,
+                exclusive,
+                auth_mode,
+                ..StackOptions::default()
+            })
+            .await
+        }
+        Cmd::Bench => bench().await,
+    }
+}
+
+async fn demo(options: StackOptions) -> Result<()> {
+    let stack = Stack::start(options).await?;
+    let idp = stack.idp();
+    let accounts: serde_json::Value = http_client()?
+        .get(format!("http://127.0.0.1:{}/_admin/accounts", idp.port))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let app = stack.app.as_ref().context("demo app")?;
+    println!();
+    println!("Gatehouse demo is running. Open:  {}/", stack.sidecar.url);
+    println!();
+    println!(
+        "  sidecar   {}  (admin {}/metrics)",
+        stack.sidecar.url, stack.sidecar.admin_url
+    );
+    println!(
+        "  app       {}  (behind the sidecar; shows the identity headers it gets)",
+        app.url
+    );
+    println!(
+        "  IdP       http://127.0.0.1:{}/  (three fixture issuers)",
+        idp.port
+    );
+    println!(
+        "  break-glass login page: {}/login?providers=all",
+        stack.sidecar.url
+    );
+    println!();
+    println!("Accounts (password for all: {PASSWORD}):");
+    for (provider, label) in [("okta", "Okta"), ("entra", "Entra ID"), ("oidc", "Auth0")] {
+        let Some(users) = accounts["accounts"][provider].as_object() else {
+            continue;
+        };
+        let list: Vec<String> = users
+            .iter()
+            .map(|(login, a)| format!("{login} ({})", a["note"].as_str().unwrap_or("")))
+            .collect();
+        println!("  {label:9} {}", list.join(", "));
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    Ok(())
+}
+
+async fn bench() -> Result<()> {
+    let stack = Stack::start(StackOptions {
+        providers: vec![ProviderKind::Okta],
+        ..StackOptions::default()
+    })
+    .await?;
+    let session = stack.sign_in(ProviderKind::Okta, "ada").await?;
+    let app = stack.app.as_ref().context("bench app")?;
+    let line = serde_json::json!({
+        "direct": format!("{}/static", app.url),
+        "through": stack.url("/static"),
+        "cookie": session.cookie_header(),
+        "sidecar_pid": stack.sidecar.process.pid(),
+        "app_pid": app.process.pid(),
+    });
+    println!("{line}");
+    // Run until the driver closes our stdin (or Ctrl-C).
+    let mut sink = Vec::new();
+    let mut stdin = tokio::io::stdin();
+    tokio::select! {
+        _ = stdin.read_to_end(&mut sink) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}

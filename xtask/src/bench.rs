@@ -1,0 +1,470 @@
+//! `cargo xtask bench`: authenticated requests through the sidecar versus straight to the
+//! upstream, in one run, with wrk.
+//!
+//! Release builds of the sidecar and the sample app; a real session obtained through the fixture
+//! IdP's form (by `gatehouse-stack bench`); wrk at 32 connections and at 1 connection; sidecar
+//! CPU per request from /proc/<pid>/stat; resident memory idle and under load from
+//! /proc/<pid>/status. A wrk Lua script counts every response that is not a 200 carrying the
+//! sample app's marker header, and any such response fails the run (a lost session answering a
+//! fast 302 must not count as throughput).
+
+use std::{
+    io::{BufRead, BufReader, Write as _},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::{cargo, on_path, root, setup, target_dir};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Seconds per wrk run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Markdown file to write the figures to (relative to the workspace root).
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+    /// Print the figures without writing the file.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+/// Header and value the sample app's `/static` answers with.
+const MARKER_HEADER: &str = "x-sample-app";
+const MARKER_VALUE: &str = "static";
+/// Environment variable that hands the session cookie to wrk's Lua script (not on argv, so it
+/// does not show in the process list).
+const COOKIE_VAR: &str = "GATEHOUSE_BENCH_COOKIE";
+
+const LUA: &str = r#"
+local cookie = os.getenv("GATEHOUSE_BENCH_COOKIE")
+if cookie ~= nil and cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
+end
+wrk.headers["Accept"] = "text/plain"
+
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok = 0
+  bad = 0
+end
+
+function response(status, headers, body)
+  local marker = nil
+  for k, v in pairs(headers) do
+    if string.lower(k) == "MARKER_HEADER" then marker = v end
+  end
+  if status == 200 and marker == "MARKER_VALUE" then
+    ok = ok + 1
+  else
+    bad = bad + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total_ok, total_bad = 0, 0
+  for _, t in ipairs(threads) do
+    total_ok = total_ok + t:get("ok")
+    total_bad = total_bad + t:get("bad")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'GATEHOUSE_RESULT {"requests":%d,"duration_us":%d,"ok":%d,"bad":%d,"p50_us":%d,"p99_us":%d,"socket_errors":%d,"status_errors":%d}\n',
+    summary.requests, summary.duration, total_ok, total_bad,
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"#;
+
+/// One wrk run.
+#[derive(Debug, Clone)]
+struct Run {
+    requests: u64,
+    rps: f64,
+    ok: u64,
+    bad: u64,
+    p50_us: f64,
+    p99_us: f64,
+    socket_errors: u64,
+}
+
+/// One load level, direct and through the sidecar.
+#[derive(Debug)]
+struct Level {
+    connections: u32,
+    direct: Run,
+    through: Run,
+    cpu_us_per_request: f64,
+    rss_load_kib: u64,
+}
+
+/// Kills the stack when dropped.
+struct StackGuard(Child);
+
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        // Closing stdin asks gatehouse-stack to stop (it then kills its children).
+        drop(self.0.stdin.take());
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    setup::run(setup::Needs {
+        chromium: false,
+        wrk: true,
+    })?;
+    if !on_path("wrk") {
+        bail!(
+            "wrk is not installed: run `apt-get install -y wrk` (or `cargo xtask setup` as root)"
+        );
+    }
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "gatehouse-sidecar",
+        "-p",
+        "gatehouse-tests",
+        "--bins",
+    ])?;
+    let release = target_dir().join("release");
+
+    let mut child = Command::new(release.join("gatehouse-stack"))
+        .arg("bench")
+        .env("GATEHOUSE_SIDECAR_BIN", release.join("gatehouse-sidecar"))
+        .env(
+            "GATEHOUSE_SAMPLE_APP_BIN",
+            release.join("gatehouse-sample-app"),
+        )
+        .env("GATEHOUSE_TEST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting gatehouse-stack bench")?;
+    let stdout = child.stdout.take().context("stack stdout")?;
+    let guard = StackGuard(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the stack's announcement")?;
+    let info: Value = serde_json::from_str(line.trim())
+        .context("the benchmark stack did not start (see its errors above)")?;
+    let direct = info["direct"].as_str().context("direct url")?.to_owned();
+    let through = info["through"].as_str().context("through url")?.to_owned();
+    let cookie = info["cookie"].as_str().context("cookie")?.to_owned();
+    let sidecar_pid = info["sidecar_pid"].as_u64().context("sidecar pid")?;
+
+    let script = std::env::temp_dir().join(format!("gatehouse-bench-{}.lua", std::process::id()));
+    std::fs::write(
+        &script,
+        LUA.replace("MARKER_HEADER", MARKER_HEADER)
+            .replace("MARKER_VALUE", MARKER_VALUE),
+    )?;
+    let clk_tck = clock_ticks_per_second();
+
+    let rss_idle = rss_kib(sidecar_pid)?;
+    eprintln!("xtask bench: warming up");
+    wrk(&script, &direct, None, 8, 2)?;
+    wrk(&script, &through, Some(&cookie), 8, 2)?;
+
+    let mut levels = Vec::new();
+    for connections in [32u32, 1] {
+        eprintln!("xtask bench: {connections} connection(s), direct");
+        let d = wrk(&script, &direct, None, connections, args.duration)?;
+        eprintln!("xtask bench: {connections} connection(s), through the sidecar");
+        let cpu_before = cpu_ticks(sidecar_pid)?;
+        let sampler = RssSampler::start(sidecar_pid);
+        let t = wrk(&script, &through, Some(&cookie), connections, args.duration)?;
+        let rss_load_kib = sampler.stop();
+        let cpu_after = cpu_ticks(sidecar_pid)?;
+        let cpu_us = (cpu_after - cpu_before) as f64 * 1_000_000.0 / clk_tck as f64;
+        let cpu_us_per_request = cpu_us / (t.requests.max(1) as f64);
+        levels.push(Level {
+            connections,
+            direct: d,
+            through: t,
+            cpu_us_per_request,
+            rss_load_kib,
+        });
+    }
+    let _ = std::fs::remove_file(&script);
+    drop(guard);
+
+    // Every counted response must have come from the upstream.
+    let mut problems = Vec::new();
+    for l in &levels {
+        for (what, r) in [("direct", &l.direct), ("through the sidecar", &l.through)] {
+            if r.bad > 0 || r.ok == 0 {
+                problems.push(format!(
+                    "{} connection(s) {what}: {} responses were not the upstream's 200 (ok {})",
+                    l.connections, r.bad, r.ok
+                ));
+            }
+        }
+    }
+    let report = render(&levels, rss_idle, args.duration);
+    println!("{report}");
+    if !problems.is_empty() {
+        bail!(
+            "benchmark invalid, figures not written:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    if !args.no_write {
+        let out = root().join(&args.out);
+        std::fs::write(&out, &report).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("xtask bench: wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn wrk(
+    script: &Path,
+    url: &str,
+    cookie: Option<&str>,
+    connections: u32,
+    seconds: u64,
+) -> Result<Run> {
+    let threads = connections.clamp(1, 2);
+    let mut cmd = Command::new("wrk");
+    cmd.arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency")
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .env_remove(COOKIE_VAR);
+    if let Some(c) = cookie {
+        cmd.env(COOKIE_VAR, c);
+    }
+    let out = cmd.output().context("running wrk")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "wrk failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let json = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("GATEHOUSE_RESULT "))
+        .with_context(|| format!("wrk printed no result:\n{stdout}"))?;
+    let v: Value = serde_json::from_str(json)?;
+    let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    let duration_s = num("duration_us") / 1_000_000.0;
+    Ok(Run {
+        requests: num("requests") as u64,
+        rps: num("requests") / duration_s.max(1e-9),
+        ok: num("ok") as u64,
+        bad: num("bad") as u64 + num("status_errors") as u64,
+        p50_us: num("p50_us"),
+        p99_us: num("p99_us"),
+        socket_errors: num("socket_errors") as u64,
+    })
+}
+
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u64) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat (did the sidecar exit?)"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')').context("malformed stat")? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime field 15.
+    let utime: u64 = fields.get(11).context("utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// Resident set size in KiB.
+fn rss_kib(pid: u64) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS missing")
+}
+
+/// Samples a process's RSS every 50 ms; [`RssSampler::stop`] returns the maximum.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    max: Arc<AtomicU64>,
+    handle: thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn start(pid: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max = Arc::new(AtomicU64::new(0));
+        let handle = {
+            let (stop, max) = (stop.clone(), max.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(kib) = rss_kib(pid) {
+                        max.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        Self { stop, max, handle }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.handle.join();
+        self.max.load(Ordering::Relaxed)
+    }
+}
+
+fn machine() -> String {
+    let cpus = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("{cpus} CPU(s), {model}")
+}
+
+fn wrk_version() -> String {
+    Command::new("wrk")
+        .arg("-v")
+        .output()
+        .map(|o| {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text.lines().next().unwrap_or("wrk").trim().to_owned()
+        })
+        .unwrap_or_else(|_| "wrk".to_owned())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+fn render(levels: &[Level], rss_idle_kib: u64, duration: u64) -> String {
+    let mut s = String::new();
+    let mut line = |l: String| {
+        s.push_str(&l);
+        s.push('\n');
+    };
+    line("# Benchmarks".into());
+    line(String::new());
+    line("Authenticated requests through the Gatehouse sidecar versus the same load sent straight to the".into());
+    line("upstream, measured in one run. Produced by:".into());
+    line(String::new());
+    line("```sh".into());
+    line(format!("cargo xtask bench --duration {duration}"));
+    line("```".into());
+    line(String::new());
+    line(format!(
+        "Machine: {}. Load generator: {} ({duration} s per run, up to 2 threads). Release builds of \
+         `gatehouse-sidecar` and the sample app (`/static`, a small fixed body). The session cookie was \
+         obtained by signing in through the fixture Okta IdP's form. Every counted response was \
+         checked by a wrk Lua script to be the upstream's 200 with its `{MARKER_HEADER}` marker; \
+         the run fails otherwise.",
+        machine(),
+        wrk_version(),
+    ));
+    line(String::new());
+    line("| connections | direct req/s | through req/s | ratio | direct p50 / p99 | through p50 / p99 | sidecar CPU per request |".into());
+    line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    for l in levels {
+        line(format!(
+            "| {} | {:.0} | {:.0} | {:.2} | {:.0} µs / {:.0} µs | {:.0} µs / {:.0} µs | {:.1} µs |",
+            l.connections,
+            l.direct.rps,
+            l.through.rps,
+            l.through.rps / l.direct.rps.max(1e-9),
+            l.direct.p50_us,
+            l.direct.p99_us,
+            l.through.p50_us,
+            l.through.p99_us,
+            l.cpu_us_per_request,
+        ));
+    }
+    line(String::new());
+    let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
+    line(format!(
+        "Sidecar resident memory: {:.1} MiB idle (after sign-in), {:.1} MiB at most under load.",
+        rss_idle_kib as f64 / 1024.0,
+        rss_load as f64 / 1024.0
+    ));
+    let errors: u64 = levels
+        .iter()
+        .map(|l| l.direct.socket_errors + l.through.socket_errors)
+        .sum();
+    line(format!("Socket errors reported by wrk: {errors}."));
+    line(String::new());
+    if let Some(l32) = levels.iter().find(|l| l.connections == 32) {
+        let ratio = l32.through.rps / l32.direct.rps.max(1e-9);
+        line("Targets (issue 3):".into());
+        line(String::new());
+        line(format!(
+            "- at least 0.4 of direct throughput at 32 connections: {ratio:.2}, {}",
+            verdict(ratio >= 0.4)
+        ));
+        let cpu = levels
+            .iter()
+            .map(|l| l.cpu_us_per_request)
+            .fold(0.0, f64::max);
+        line(format!(
+            "- under 30 µs of sidecar CPU per request: {cpu:.1} µs at worst, {}",
+            verdict(cpu < 30.0)
+        ));
+        line(format!(
+            "- under 20 MiB resident under load: {:.1} MiB, {}",
+            rss_load as f64 / 1024.0,
+            verdict((rss_load as f64) < 20.0 * 1024.0)
+        ));
+        line(String::new());
+        line("For scale on a 2-core machine: a bare nginx reverse proxy with no authentication reaches about".into());
+        line("0.5 of direct throughput, Apache with mod_auth_openidc about 0.07–0.10.".into());
+    }
+    let _ = std::io::stdout().flush();
+    s
+}

@@ -1,0 +1,126 @@
+//! `cargo xtask setup`: system packages and the fixture IdP's node modules.
+
+use std::{path::Path, process::Command, time::SystemTime};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{on_path, root};
+
+/// What a task needs beyond node and npm (always needed).
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Debian `chromium`, for the browser end-to-end tests.
+    pub chromium: bool,
+    /// Debian `wrk`, for the benchmark.
+    pub wrk: bool,
+}
+
+impl Needs {
+    /// Everything.
+    pub fn all() -> Self {
+        Self {
+            chromium: true,
+            wrk: true,
+        }
+    }
+}
+
+/// Where the fixture IdP's node project lives, relative to the workspace root.
+pub const IDP_DIR: &str = "tests/fixtures/idp";
+/// Chromium's path as Debian installs it (the browser tests use it).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+pub fn run(needs: Needs) -> Result<()> {
+    install_packages(needs)?;
+    npm_ci(&root().join(IDP_DIR))?;
+    Ok(())
+}
+
+/// Debian packages that are missing, by the commands/files they provide.
+fn missing_packages(needs: Needs) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if !on_path("node") {
+        missing.push("nodejs");
+    }
+    if !on_path("npm") {
+        missing.push("npm");
+    }
+    if needs.chromium && !Path::new(CHROMIUM).is_file() {
+        missing.push("chromium");
+    }
+    if needs.wrk && !on_path("wrk") {
+        missing.push("wrk");
+    }
+    missing
+}
+
+fn install_packages(needs: Needs) -> Result<()> {
+    let missing = missing_packages(needs);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let line = format!("apt-get install -y {}", missing.join(" "));
+    if !Path::new("/etc/debian_version").is_file() {
+        eprintln!("xtask setup: WARNING: missing {missing:?}; not Debian, install them yourself");
+        return Ok(());
+    }
+    if !is_root() {
+        eprintln!("xtask setup: WARNING: missing {missing:?}; run as root: {line}");
+        return Ok(());
+    }
+    eprintln!("xtask setup: installing {}", missing.join(" "));
+    let update = Command::new("apt-get")
+        .args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get update")?;
+    if !update.success() {
+        bail!("apt-get update failed: {update}");
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get install")?;
+    if !status.success() {
+        bail!("`{line}` failed: {status}");
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// `npm ci` when node_modules is absent or older than the lockfile.
+pub fn npm_ci(dir: &Path) -> Result<()> {
+    let lock = dir.join("package-lock.json");
+    // npm writes this file on every install; its age is the install's age.
+    let installed = dir.join("node_modules/.package-lock.json");
+    let fresh = match (modified(&installed), modified(&lock)) {
+        (Some(installed), Some(lock)) => installed >= lock,
+        _ => false,
+    };
+    if fresh {
+        return Ok(());
+    }
+    eprintln!("xtask setup: npm ci in {}", dir.display());
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .status()
+        .context("running npm ci (is npm installed? `cargo xtask setup` as root installs it)")?;
+    if !status.success() {
+        bail!("npm ci in {} failed: {status}", dir.display());
+    }
+    Ok(())
+}
