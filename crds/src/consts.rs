@@ -21,6 +21,15 @@ pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 pub const ANNOTATION_CONFIG_HASH: &str = "gatehouse.dev/config-hash";
 /// Annotation on injected pods: the Gatehouse version that injected the sidecar.
 pub const ANNOTATION_INJECTED_VERSION: &str = "gatehouse.dev/injected-version";
+/// Pod annotation: sidecar image for this pod. Honoured only when the SsoConfig sets
+/// `spec.sidecar.allowPodOverrides: true`; otherwise the pod is refused.
+pub const ANNOTATION_SIDECAR_IMAGE: &str = "gatehouse.dev/sidecar-image";
+/// Pod annotation: port the sidecar serves users on (instead of [`SIDECAR_PORT`]), for apps that
+/// already use it. Same opt-in as [`ANNOTATION_SIDECAR_IMAGE`].
+pub const ANNOTATION_SIDECAR_PORT: &str = "gatehouse.dev/sidecar-port";
+/// Pod annotation: port of the sidecar's admin listener (instead of [`ADMIN_PORT`]). Same opt-in
+/// as [`ANNOTATION_SIDECAR_IMAGE`].
+pub const ANNOTATION_SIDECAR_ADMIN_PORT: &str = "gatehouse.dev/sidecar-admin-port";
 
 /// Server-side apply field manager of the operator (one for every object it writes).
 pub const OPERATOR_FIELD_MANAGER: &str = "gatehouse-operator";

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Single sign-on for one application: which identity provider(s) users sign in with, how their
 /// claims become roles, and how the injected auth sidecar behaves. Pods labelled
 /// `gatehouse.dev/inject: <name>` get the sidecar.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "gatehouse.dev",
     version = "v1alpha1",
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
     shortname = "sso",
     namespaced,
     status = "SsoConfigStatus",
+    derive = "Default",
     printcolumn = r#"{"name":"Protocol","type":"string","jsonPath":".spec.protocol"}"#,
     printcolumn = r#"{"name":"Public URL","type":"string","jsonPath":".spec.publicUrl"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
@@ -122,10 +123,11 @@ pub struct SsoConfigSpec {
 }
 
 /// Sign-in protocol.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// OpenID Connect (Okta, Entra ID, Auth0, Cognito, Google Workspace, Keycloak…).
+    #[default]
     Oidc,
     /// SAML 2.0.
     Saml,
@@ -481,6 +483,16 @@ pub struct SidecarSpec {
     /// Compute resources of the sidecar container. Default: the operator's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// Let pods choose their sidecar's image and ports with the annotations
+    /// `gatehouse.dev/sidecar-image`, `gatehouse.dev/sidecar-port` and
+    /// `gatehouse.dev/sidecar-admin-port`. Default false: a pod carrying one is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_pod_overrides: Option<bool>,
+    /// Restart the Deployments, StatefulSets and DaemonSets whose labelled pods run without the
+    /// sidecar (created before the webhook was in place), so they come back injected. Default
+    /// false: such pods are only reported (status condition and Event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_uninjected: Option<bool>,
 }
 
 /// NetworkPolicy settings.
