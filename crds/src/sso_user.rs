@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A user of one SsoConfig's application. Created by the sidecar at first sign-in (labelled
 /// `gatehouse.dev/source: sso`) or declared in Git. Deleting it ends the user's sessions at once;
 /// `suspended: true` refuses sign-in and ends sessions too.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "gatehouse.dev",
     version = "v1alpha1",
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
     shortname = "ssou",
     namespaced,
     status = "SsoUserStatus",
+    derive = "Default",
     printcolumn = r#"{"name":"Email","type":"string","jsonPath":".status.email"}"#,
     printcolumn = r#"{"name":"Role","type":"string","jsonPath":".status.role"}"#,
     printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.provider"}"#,
