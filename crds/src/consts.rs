@@ -44,6 +44,10 @@ pub const SIDECAR_PORT_NAME: &str = "gatehouse";
 pub const ADMIN_PORT: u16 = 9090;
 /// Port name of [`ADMIN_PORT`].
 pub const ADMIN_PORT_NAME: &str = "gatehouse-admin";
+/// Liveness path of the sidecar's admin listener.
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// Readiness path of the sidecar's admin listener.
+pub const READYZ_PATH: &str = "/readyz";
 /// Default port of the application behind the sidecar.
 pub const DEFAULT_UPSTREAM_PORT: u16 = 8080;
 /// Default session lifetime, as written in `spec.session.ttl`.
