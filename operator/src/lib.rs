@@ -1,2 +1,4 @@
 //! Gatehouse operator library.
 #![forbid(unsafe_code)]
+pub mod inject;
+pub mod webhook;
