@@ -54,11 +54,13 @@ kubectl's last-applied annotation carries the data). Trade-off:
   resources: ["secrets"]
   verbs: ["get", "create", "patch", "update"]
 {{- end }}
-# The sidecar's identity: its ServiceAccount, and a Role + RoleBinding limited to SsoUsers and
-# Events of this namespace. Watched (by label) so a hand-deleted object is put back.
+# The sidecar's own ServiceAccount (its token reaches the sidecar container only). Watched, by
+# label, so a hand-deleted one is put back.
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "patch", "update"]
+# The sidecar's Role + RoleBinding, limited to SsoUsers and Events of its namespace. No `bind` or
+# `escalate`: the operator can grant only the verbs it holds (see the ssousers rule).
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "patch", "update"]
