@@ -1,0 +1,222 @@
+//! Command line: `run`, `render`, `crdgen`. `main.rs` parses and calls [`execute`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use gatehouse_crds::SsoConfig;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tracing::{info, warn};
+
+use crate::controllers::{self, Context, Scope, sso_config, sso_user};
+use crate::leader::{self, LeaderLease, Timings};
+use crate::metrics::Metrics;
+use crate::telemetry::{self, LogFormat};
+use crate::{admin, render};
+
+/// Gatehouse operator: reconciles SsoConfig and SsoUser objects.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse-operator", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        env = "GATEHOUSE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controllers (only the replica holding the leader Lease reconciles).
+    Run(RunArgs),
+    /// Print, offline, the objects the operator would apply for the given manifests.
+    Render(RenderArgs),
+    /// Write the CustomResourceDefinitions as YAML files.
+    Crdgen(CrdgenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "GATEHOUSE_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "GATEHOUSE_LEASE_NAME",
+        default_value = "gatehouse-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "gatehouse-system")]
+    pub lease_namespace: String,
+    /// Identity in the Lease and in Events (default: the pod name, from HOSTNAME).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, env = "GATEHOUSE_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+    /// Reconcile without taking the Lease (a single replica, local development).
+    #[arg(long)]
+    pub no_leader_election: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Manifest file, or directory of `*.yaml` files (not recursive). Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print secret values instead of `<redacted>`.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CrdgenArgs {
+    /// Directory to write the CRD files to.
+    #[arg(long, default_value = "crds/manifests")]
+    pub out: PathBuf,
+}
+
+/// Run the parsed command.
+pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Render(args) => Ok(run_render(&args)),
+        Command::Crdgen(args) => {
+            crdgen(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            telemetry::init(cli.log_format);
+            run_controllers(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_render(args: &RenderArgs) -> ExitCode {
+    match render::render(&args.files, args.show_secrets) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(lines) => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn crdgen(args: &CrdgenArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    for (file, yaml) in gatehouse_crds::crd_manifests() {
+        let path = args.out.join(file);
+        std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; clones resolve together.
+fn shutdown_signal() -> Shared<BoxFuture<'static, ()>> {
+    async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(error) => {
+                        warn!(%error, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        info!("shutting down");
+    }
+    .boxed()
+    .shared()
+}
+
+async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
+    let scope = Scope(args.namespace.clone());
+    // Fail early, with a hint, when the CRDs are missing.
+    scope
+        .api::<SsoConfig>(client.clone())
+        .list(&ListParams::default().limit(1))
+        .await
+        .context("listing SsoConfigs; are the CRDs installed? (`gatehouse-operator crdgen`, or the Helm chart)")?;
+
+    let identity = args
+        .identity
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("gatehouse-operator-{}", rand::random::<u32>()));
+    let metrics = Arc::new(Metrics::default());
+    let admin_metrics = metrics.clone();
+    let admin_addr = args.admin_addr;
+    tokio::spawn(async move {
+        if let Err(error) = admin::serve(admin_addr, admin_metrics).await {
+            warn!(%error, addr = %admin_addr, "admin listener failed");
+        }
+    });
+
+    let ctx = Context::new(
+        client.clone(),
+        controllers::reporter(Some(identity.clone())),
+        metrics.clone(),
+    );
+    let shutdown = shutdown_signal();
+    let work = {
+        let shutdown = shutdown.clone();
+        move || async move {
+            info!(
+                namespace = scope.0.as_deref().unwrap_or("*"),
+                "starting controllers"
+            );
+            tokio::join!(
+                sso_config::run(ctx.clone(), scope.clone(), shutdown.clone()),
+                sso_user::run(ctx, scope, shutdown),
+            );
+        }
+    };
+    if args.no_leader_election {
+        metrics.set_leader(true);
+        work().await;
+        return Ok(());
+    }
+    let lease = LeaderLease::new(
+        Api::namespaced(client, &args.lease_namespace),
+        args.lease_name,
+        identity,
+        Timings::default(),
+    );
+    leader::run_as_leader(lease, metrics, work, shutdown).await?;
+    Ok(())
+}

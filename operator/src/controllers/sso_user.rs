@@ -1,0 +1,237 @@
+//! The SsoUser controller: keeps a `Ready` condition saying whether the user's SsoConfig exists.
+//! It never adds a finalizer and does nothing on deletion, so deleting an SsoUser (which ends the
+//! user's sessions) can never be wedged by the operator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gatehouse_crds::{SsoConfig, SsoUser};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Patch;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Resource};
+use serde_json::json;
+use tracing::{Instrument, info_span, warn};
+
+use super::{Context, apply_params};
+use crate::conditions::{self, READY};
+use crate::error::{Error, Result};
+
+/// Metric label of this controller.
+pub const CONTROLLER: &str = "ssouser";
+
+/// Reconcile one SsoUser.
+pub async fn reconcile(user: Arc<SsoUser>, ctx: Arc<Context>) -> Result<Action> {
+    let span = info_span!(
+        "reconcile",
+        kind = "SsoUser",
+        namespace = user.metadata.namespace.as_deref().unwrap_or_default(),
+        name = user.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let started = Instant::now();
+    let result = reconcile_inner(&user, &ctx).instrument(span).await;
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.metric_label(),
+    };
+    ctx.metrics
+        .reconciled(CONTROLLER, label, started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_inner(user: &SsoUser, ctx: &Context) -> Result<Action> {
+    let name = user
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingObjectKey("metadata.name"))?;
+    let ns = user
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    if user.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let configs: Api<SsoConfig> = Api::namespaced(ctx.client.clone(), &ns);
+    let config = configs
+        .get_metadata_opt(&user.spec.config)
+        .await
+        .map_err(Error::kube(format!(
+            "reading SsoConfig {ns}/{}",
+            user.spec.config
+        )))?;
+
+    let previous = user
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let next = ready_condition(user, config.is_some(), &previous, Timestamp::now());
+    let generation = user.metadata.generation;
+    let observed = user.status.as_ref().and_then(|s| s.observed_generation);
+    if next != previous || observed != generation {
+        // Only the operator's fields: the sidecar owns the rest of the status.
+        let patch = json!({
+            "apiVersion": gatehouse_crds::API_VERSION,
+            "kind": "SsoUser",
+            "status": {"conditions": next, "observedGeneration": generation},
+        });
+        Api::<SsoUser>::namespaced(ctx.client.clone(), &ns)
+            .patch_status(&name, &apply_params(), &Patch::Apply(&patch))
+            .await
+            .map_err(Error::kube(format!(
+                "writing status of SsoUser {ns}/{name}"
+            )))?;
+    }
+    ctx.succeeded(&object_key(&ns, &name));
+    Ok(Action::await_change())
+}
+
+/// The `Ready` condition: true when the SsoConfig the user names exists in its namespace.
+pub fn ready_condition(
+    user: &SsoUser,
+    config_exists: bool,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Vec<Condition> {
+    let ns = user.metadata.namespace.as_deref().unwrap_or_default();
+    let generation = user.metadata.generation;
+    let config = &user.spec.config;
+    let ready = if config_exists {
+        conditions::new(
+            READY,
+            true,
+            "ConfigFound",
+            format!("SsoConfig {config} exists."),
+            generation,
+        )
+    } else {
+        conditions::new(
+            READY,
+            false,
+            "ConfigNotFound",
+            format!(
+                "SsoConfig \"{config}\" not found in namespace {ns}: create it, or delete this SsoUser (spec.config is immutable)."
+            ),
+            generation,
+        )
+    };
+    // Conditions other than Ready (if another writer adds some) are kept.
+    let mut next: Vec<Condition> = previous
+        .iter()
+        .filter(|c| c.type_ != READY)
+        .cloned()
+        .collect();
+    next.insert(0, ready);
+    conditions::merge(previous, next, now)
+}
+
+fn object_key(ns: &str, name: &str) -> String {
+    format!("ssouser/{ns}/{name}")
+}
+
+/// A failed API call is retried with backoff; an unreadable object waits for a change.
+pub fn error_policy(
+    user: Arc<DeserializeGuard<SsoUser>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let ns = user.meta().namespace.clone().unwrap_or_default();
+    let name = user.meta().name.clone().unwrap_or_default();
+    if error.is_transient() {
+        warn!(namespace = %ns, name = %name, %error, "reconcile failed; retrying");
+        ctx.backoff(&object_key(&ns, &name))
+    } else {
+        warn!(namespace = %ns, name = %name, %error, "waiting for the SsoUser to change");
+        Action::await_change()
+    }
+}
+
+async fn reconcile_guarded(
+    user: Arc<DeserializeGuard<SsoUser>>,
+    ctx: Arc<Context>,
+) -> Result<Action> {
+    match &user.0 {
+        Ok(user) => reconcile(Arc::new(user.clone()), ctx).await,
+        Err(invalid) => Err(Error::InvalidSpec(format!(
+            "cannot read SsoUser {}/{}: {}",
+            invalid.metadata.namespace.as_deref().unwrap_or_default(),
+            invalid.metadata.name.as_deref().unwrap_or_default(),
+            invalid.error
+        ))),
+    }
+}
+
+/// Run the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Context,
+    scope: super::Scope,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let users: Api<DeserializeGuard<SsoUser>> = scope.api(client.clone());
+    let controller = Controller::new(users, watcher::Config::default().any_semantic());
+    let store: Store<DeserializeGuard<SsoUser>> = controller.store();
+    // A config created or deleted flips the Ready condition of its users.
+    controller
+        .watches(
+            scope.api::<PartialObjectMeta<SsoConfig>>(client.clone()),
+            watcher::Config::default(),
+            move |config| {
+                let (Some(ns), Some(name)) = (config.metadata.namespace, config.metadata.name)
+                else {
+                    return Vec::new();
+                };
+                store
+                    .state()
+                    .iter()
+                    .filter_map(|u| u.0.as_ref().ok())
+                    .filter(|u| u.metadata.namespace.as_ref() == Some(&ns) && u.spec.config == name)
+                    .filter_map(|u| Some(ObjectRef::new(u.metadata.name.as_ref()?).within(&ns)))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .with_config(ControllerConfig::default().debounce(Duration::from_millis(500)))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_guarded, error_policy, Arc::new(ctx))
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> SsoUser {
+        serde_saphyr::from_str(
+            "{apiVersion: gatehouse.dev/v1alpha1, kind: SsoUser, metadata: {name: okta-1, namespace: team-a, generation: 2}, spec: {config: portal, provider: okta, subject: '00u1'}}",
+        )
+        .expect("fixture parses")
+    }
+
+    #[test]
+    fn ready_names_the_missing_config() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        let missing = ready_condition(&user(), false, &[], now);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].status, "False");
+        assert_eq!(missing[0].reason, "ConfigNotFound");
+        assert!(
+            missing[0]
+                .message
+                .contains("SsoConfig \"portal\" not found in namespace team-a")
+        );
+        let found = ready_condition(&user(), true, &missing, now);
+        assert_eq!(
+            (found[0].status.as_str(), found[0].reason.as_str()),
+            ("True", "ConfigFound")
+        );
+        assert_eq!(found[0].observed_generation, Some(2));
+    }
+}

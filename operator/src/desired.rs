@@ -1,0 +1,756 @@
+//! The objects the operator owns for one `SsoConfig`, built by pure functions. The controller
+//! applies them, `render` prints them, and the webhook reads the same names: one definition,
+//! several callers.
+
+use std::collections::BTreeMap;
+
+use gatehouse_crds::consts::{
+    DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG, LABEL_INJECT,
+    LABEL_MANAGED_BY, MANAGED_BY, OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA,
+    SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT,
+};
+use gatehouse_crds::{
+    AuthMode, Protocol, ProvisioningMode, SamlUrls, SsoConfig, SsoConfigSpec, env, role_map_env,
+};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use sha2::{Digest, Sha256};
+
+use crate::names;
+use crate::secrets::{COOKIE_SECRET_KEY, CookieKeys, ResolvedSecrets};
+
+/// Shown instead of the cookie key that the controller generates when it first applies.
+pub const GENERATED_PLACEHOLDER: &str = "<generated at apply time>";
+
+/// `app.kubernetes.io/component` values of the owned objects.
+pub const COMPONENT_ENV: &str = "sidecar-env";
+pub const COMPONENT_COOKIE: &str = "cookie-keys";
+pub const COMPONENT_IDENTITY: &str = "sidecar-identity";
+pub const COMPONENT_NETWORK_POLICY: &str = "network-policy";
+
+/// Everything the operator applies for one SsoConfig.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    /// `<config>-gatehouse-env`: the sidecar's environment, with a content-hash annotation.
+    pub env_secret: Secret,
+    /// `<config>-gatehouse-cookie`: only when no `cookieSecretRef` is set. Created once, never
+    /// applied over (the controller reads it first and creates it only when missing).
+    pub cookie_secret: Option<Secret>,
+    pub service_account: ServiceAccount,
+    pub role: Role,
+    pub role_binding: RoleBinding,
+    /// Long-lived token of the sidecar's ServiceAccount, filled in by Kubernetes.
+    pub token_secret: Secret,
+    /// Admits traffic to injected pods only on the sidecar's port; `None` when disabled.
+    pub network_policy: Option<NetworkPolicy>,
+}
+
+/// Identity of the SsoConfig being built: the parts of its metadata the objects need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigRef {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+}
+
+impl ConfigRef {
+    /// From a stored object; `None` when it has no name, namespace or uid.
+    pub fn of(config: &SsoConfig) -> Option<ConfigRef> {
+        Some(ConfigRef {
+            name: config.metadata.name.clone()?,
+            namespace: config.metadata.namespace.clone()?,
+            uid: config.metadata.uid.clone()?,
+        })
+    }
+
+    fn owner_reference(&self) -> OwnerReference {
+        OwnerReference {
+            api_version: SsoConfig::api_version(&()).into_owned(),
+            kind: SsoConfig::kind(&()).into_owned(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    fn metadata(&self, name: String, component: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels(component)),
+            owner_references: Some(vec![self.owner_reference()]),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn labels(&self, component: &str) -> BTreeMap<String, String> {
+        [
+            (LABEL_CONFIG, self.name.as_str()),
+            (LABEL_MANAGED_BY, MANAGED_BY),
+            (LABEL_COMPONENT, component),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+/// Build every owned object of a valid config whose Secrets resolved.
+pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets) -> Desired {
+    let env = sidecar_env(config, spec, secrets);
+    let sa_name = names::service_account(&config.name);
+
+    let mut env_meta = config.metadata(names::env_secret(&config.name), COMPONENT_ENV);
+    env_meta.annotations = Some(BTreeMap::from([(
+        gatehouse_crds::consts::ANNOTATION_CONFIG_HASH.to_string(),
+        content_hash(&env),
+    )]));
+    let env_secret = Secret {
+        metadata: env_meta,
+        type_: Some("Opaque".into()),
+        data: Some(
+            env.into_iter()
+                .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+
+    let cookie_secret = match &secrets.cookie_keys {
+        CookieKeys::Referenced(_) => None,
+        CookieKeys::Generated(keys) => Some(cookie_secret(config, keys.expose())),
+        CookieKeys::ToGenerate => Some(cookie_secret(config, GENERATED_PLACEHOLDER)),
+    };
+
+    let service_account = ServiceAccount {
+        metadata: config.metadata(sa_name.clone(), COMPONENT_IDENTITY),
+        // The webhook mounts the token into the sidecar container only, never the app's.
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+
+    let ssousers = gatehouse_crds::SsoUser::plural(&()).into_owned();
+    let rw = ["get", "list", "watch", "create", "patch", "update"];
+    let role = Role {
+        metadata: config.metadata(sa_name.clone(), COMPONENT_IDENTITY),
+        rules: Some(vec![
+            // Sign-in provisions SsoUsers and records what the IdP said; the watch drives
+            // revocation. Only this namespace: a Role, not a ClusterRole.
+            rule(
+                &[gatehouse_crds::GROUP],
+                &[&ssousers, &format!("{ssousers}/status")],
+                &rw,
+            ),
+            // Audit trail of sign-ins and denials on the SsoUser.
+            rule(&["", "events.k8s.io"], &["events"], &["create", "patch"]),
+        ]),
+    };
+
+    let role_binding = RoleBinding {
+        metadata: config.metadata(sa_name.clone(), COMPONENT_IDENTITY),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: sa_name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.clone(),
+            namespace: Some(config.namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+
+    let mut token_meta = config.metadata(names::token_secret(&config.name), COMPONENT_IDENTITY);
+    token_meta.annotations = Some(BTreeMap::from([(
+        "kubernetes.io/service-account.name".to_string(),
+        sa_name.clone(),
+    )]));
+    let token_secret = Secret {
+        metadata: token_meta,
+        type_: Some("kubernetes.io/service-account-token".into()),
+        ..Secret::default()
+    };
+
+    let network_policy_enabled = spec
+        .network_policy
+        .as_ref()
+        .and_then(|n| n.enabled)
+        .unwrap_or(true);
+    let network_policy = network_policy_enabled.then(|| NetworkPolicy {
+        metadata: config.metadata(sa_name.clone(), COMPONENT_NETWORK_POLICY),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    LABEL_INJECT.to_string(),
+                    config.name.clone(),
+                )])),
+                ..LabelSelector::default()
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            // From anywhere, but only to the sidecar: the app's own port stays unreachable
+            // around it.
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                ports: Some(vec![NetworkPolicyPort {
+                    protocol: Some("TCP".into()),
+                    port: Some(IntOrString::Int(i32::from(SIDECAR_PORT))),
+                    ..NetworkPolicyPort::default()
+                }]),
+                ..NetworkPolicyIngressRule::default()
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    });
+
+    Desired {
+        env_secret,
+        cookie_secret,
+        service_account,
+        role,
+        role_binding,
+        token_secret,
+        network_policy,
+    }
+}
+
+fn cookie_secret(config: &ConfigRef, key: &str) -> Secret {
+    Secret {
+        metadata: config.metadata(names::cookie_secret(&config.name), COMPONENT_COOKIE),
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([(
+            COOKIE_SECRET_KEY.to_string(),
+            ByteString(key.as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    }
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(owned(groups)),
+        resources: Some(owned(resources)),
+        verbs: owned(verbs),
+        ..PolicyRule::default()
+    }
+}
+
+/// `publicUrl` without a trailing slash: URLs derived from it append absolute paths.
+pub fn public_base(spec: &SsoConfigSpec) -> &str {
+    spec.public_url.trim_end_matches('/')
+}
+
+/// The sidecar's environment for the active protocol only (variable names of
+/// [`gatehouse_crds::env`]). Unset optional settings are left out rather than rendered empty.
+pub fn sidecar_env(
+    config: &ConfigRef,
+    spec: &SsoConfigSpec,
+    secrets: &ResolvedSecrets,
+) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    let mut set = |name: &str, value: &str| {
+        vars.insert(name.to_string(), value.to_string());
+    };
+
+    set(env::GATEHOUSE_PUBLIC_URL, public_base(spec));
+    set(env::GATEHOUSE_CONFIG, &config.name);
+    set(env::GATEHOUSE_CONFIG_UID, &config.uid);
+    set(env::GATEHOUSE_NAMESPACE, &config.namespace);
+    set(env::GATEHOUSE_PROVISIONING, "kubernetes");
+    let provisioning = spec.provisioning.clone().unwrap_or_default();
+    set(
+        env::GATEHOUSE_PROVISIONING_MODE,
+        provisioning.mode.unwrap_or(ProvisioningMode::Jit).as_str(),
+    );
+    if let Some(hook) = &provisioning.hook_path {
+        set(env::GATEHOUSE_PROVISION_HOOK, hook);
+    }
+    set(
+        env::GATEHOUSE_AUTH_MODE,
+        spec.auth_mode.unwrap_or(AuthMode::Required).as_str(),
+    );
+    set(
+        env::GATEHOUSE_SESSION_TTL,
+        spec.session
+            .as_ref()
+            .and_then(|s| s.ttl.as_deref())
+            .unwrap_or(DEFAULT_SESSION_TTL),
+    );
+    if !spec.skip_auth.is_empty() {
+        set(env::GATEHOUSE_SKIP_AUTH, &spec.skip_auth.join(","));
+    }
+    if let Some(path) = &spec.app_login_path {
+        set(env::GATEHOUSE_APP_LOGIN_PATH, path);
+    }
+    if !spec.attribute_mappings.is_empty() {
+        let mappings = spec
+            .attribute_mappings
+            .iter()
+            .map(|(claim, attribute)| format!("{claim}={attribute}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        set(env::GATEHOUSE_ATTRIBUTE_MAPPINGS, &mappings);
+    }
+    let port = spec
+        .upstream
+        .as_ref()
+        .and_then(|u| u.port)
+        .unwrap_or(DEFAULT_UPSTREAM_PORT);
+    set(env::GATEHOUSE_UPSTREAM, &format!("http://127.0.0.1:{port}"));
+    let cookie = match &secrets.cookie_keys {
+        CookieKeys::Referenced(keys) | CookieKeys::Generated(keys) => keys.expose(),
+        CookieKeys::ToGenerate => GENERATED_PLACEHOLDER,
+    };
+    set(env::GATEHOUSE_COOKIE_SECRET, cookie);
+
+    match spec.protocol {
+        Protocol::Oidc => {
+            if let Some(exclusive) = &spec.exclusive_provider {
+                set(env::AUTH_EXCLUSIVE_PROVIDER, exclusive);
+            }
+            let providers = spec.providers.as_ref();
+            if let (Some(okta), Some(creds)) =
+                (providers.and_then(|p| p.okta.as_ref()), &secrets.okta)
+            {
+                set(env::OKTA_CLIENT_ID, &creds.client_id);
+                set(env::OKTA_CLIENT_SECRET, creds.client_secret.expose());
+                set(env::OKTA_ISSUER, &okta.issuer);
+                set(env::OKTA_ORG_ID, &okta.org_id);
+            }
+            if let (Some(entra), Some(creds)) =
+                (providers.and_then(|p| p.entra.as_ref()), &secrets.entra)
+            {
+                set(env::ENTRA_CLIENT_ID, &creds.client_id);
+                set(env::ENTRA_CLIENT_SECRET, creds.client_secret.expose());
+                set(env::ENTRA_TENANT_ID, &entra.tenant_id);
+                set(env::ENTRA_ORG_ID, &entra.org_id);
+                if let Some(issuer) = &entra.issuer {
+                    set(env::ENTRA_ISSUER, issuer);
+                }
+            }
+            if let (Some(oidc), Some(creds)) =
+                (providers.and_then(|p| p.oidc.as_ref()), &secrets.oidc)
+            {
+                set(env::OIDC_PROVIDER_ID, &oidc.id);
+                set(env::OIDC_PROVIDER_NAME, &oidc.display_name);
+                set(env::OIDC_CLIENT_ID, &creds.client_id);
+                set(env::OIDC_CLIENT_SECRET, creds.client_secret.expose());
+                set(env::OIDC_ISSUER, &oidc.issuer);
+                set(env::OIDC_ORG_ID, &oidc.org_id);
+                set(env::OIDC_ROLE_CLAIM, &oidc.role_claim);
+                if !oidc.role_map.is_empty() {
+                    set(env::OIDC_ROLE_MAP, &role_map_env(&oidc.role_map));
+                }
+                if let Some(role) = oidc.default_role {
+                    set(env::OIDC_DEFAULT_ROLE, role.as_str());
+                }
+            }
+        }
+        Protocol::Saml => {
+            if let Some(saml) = &spec.saml {
+                if let Some(url) = &saml.idp_metadata_url {
+                    set(env::SAML_IDP_METADATA_URL, url);
+                }
+                if let Some(xml) = &secrets.saml_metadata {
+                    set(env::SAML_IDP_METADATA, xml);
+                }
+                let urls = saml_urls(spec);
+                set(
+                    env::SAML_SP_ENTITY_ID,
+                    &urls.map(|u| u.entity_id).unwrap_or_default(),
+                );
+                set(env::SAML_ROLE_ATTRIBUTE, &saml.role_attribute);
+                if !saml.role_map.is_empty() {
+                    set(env::SAML_ROLE_MAP, &role_map_env(&saml.role_map));
+                }
+                if let Some(role) = saml.default_role {
+                    set(env::SAML_DEFAULT_ROLE, role.as_str());
+                }
+                set(env::SAML_ORG_ID, &saml.org_id);
+            }
+        }
+    }
+    vars
+}
+
+/// SHA-256 of the rendered environment (names and values, in order), hex. Changes whenever any
+/// value does, so a pod template annotated with it rolls on rotation.
+pub fn content_hash(vars: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, value) in vars {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Redirect (callback) URL to register at each configured OIDC provider, by provider id; empty
+/// when the active protocol is SAML.
+pub fn callback_urls(spec: &SsoConfigSpec) -> BTreeMap<String, String> {
+    let mut urls = BTreeMap::new();
+    if spec.protocol != Protocol::Oidc {
+        return urls;
+    }
+    let base = public_base(spec);
+    let Some(p) = &spec.providers else {
+        return urls;
+    };
+    let ids = [
+        p.okta.as_ref().map(|_| PROVIDER_OKTA.to_string()),
+        p.entra.as_ref().map(|_| PROVIDER_ENTRA.to_string()),
+        p.oidc.as_ref().map(|o| o.id.clone()),
+    ];
+    for id in ids.into_iter().flatten() {
+        urls.insert(id.clone(), format!("{base}{OIDC_CALLBACK_PREFIX}{id}"));
+    }
+    urls
+}
+
+/// SAML URLs to register at the IdP; `None` unless the active protocol is SAML.
+pub fn saml_urls(spec: &SsoConfigSpec) -> Option<SamlUrls> {
+    let saml = spec
+        .saml
+        .as_ref()
+        .filter(|_| spec.protocol == Protocol::Saml)?;
+    let base = public_base(spec);
+    let metadata_url = format!("{base}{SAML_METADATA_PATH}");
+    Some(SamlUrls {
+        acs_url: format!("{base}{SAML_ACS_PATH}"),
+        entity_id: saml
+            .sp_entity_id
+            .clone()
+            .unwrap_or_else(|| metadata_url.clone()),
+        metadata_url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{ClientCredentials, SecretValue};
+
+    fn spec(yaml: &str) -> SsoConfigSpec {
+        serde_saphyr::from_str::<SsoConfig>(yaml)
+            .expect("fixture parses")
+            .spec
+    }
+
+    fn portal() -> ConfigRef {
+        ConfigRef {
+            name: "portal".into(),
+            namespace: "team-a".into(),
+            uid: "6a1f7c2e-0000-4000-8000-000000000001".into(),
+        }
+    }
+
+    fn creds(id: &str) -> Option<ClientCredentials> {
+        Some(ClientCredentials {
+            client_id: format!("{id}-client"),
+            client_secret: SecretValue::new(format!("{id}-s3cret")),
+        })
+    }
+
+    fn resolved() -> ResolvedSecrets {
+        ResolvedSecrets {
+            okta: creds("okta"),
+            entra: creds("entra"),
+            oidc: creds("auth0"),
+            saml_metadata: None,
+            cookie_keys: CookieKeys::Generated(SecretValue::new("a2V5")),
+        }
+    }
+
+    const ALL_PROVIDERS: &str = r#"
+apiVersion: gatehouse.dev/v1alpha1
+kind: SsoConfig
+metadata: {name: portal, namespace: team-a}
+spec:
+  protocol: oidc
+  publicUrl: https://portal.example.com/
+  exclusiveProvider: okta
+  authMode: optional
+  providers:
+    okta: {issuer: 'https://acme.okta.com', orgId: acme-okta, clientSecretRef: {name: portal-okta}}
+    entra: {tenantId: contoso.onmicrosoft.com, orgId: acme-entra, clientSecretRef: {name: portal-entra}}
+    oidc:
+      id: auth0
+      displayName: Auth0
+      issuer: https://acme.us.auth0.com/
+      orgId: acme-auth0
+      roleClaim: groups
+      roleMap: [{value: portal-admins, role: admin}, {value: portal-staff, role: member}]
+      defaultRole: member
+      clientSecretRef: {name: portal-auth0}
+  saml: {idpMetadataUrl: 'https://idp.example/m', roleAttribute: memberOf, orgId: acme}
+  attributeMappings: {department: dept, locale: lang}
+  provisioning: {mode: preDeclared, hookPath: /internal/sso}
+  session: {ttl: 8h}
+  upstream: {port: 3000}
+  skipAuth: [/healthz, /static/]
+  appLoginPath: /users/sign_in
+"#;
+
+    fn vars_of(yaml: &str, secrets: &ResolvedSecrets) -> BTreeMap<String, String> {
+        sidecar_env(&portal(), &spec(yaml), secrets)
+    }
+
+    #[test]
+    fn oidc_env_carries_every_provider_and_no_saml() {
+        let vars = vars_of(ALL_PROVIDERS, &resolved());
+        let expect = [
+            ("GATEHOUSE_PUBLIC_URL", "https://portal.example.com"),
+            ("GATEHOUSE_CONFIG", "portal"),
+            (
+                "GATEHOUSE_CONFIG_UID",
+                "6a1f7c2e-0000-4000-8000-000000000001",
+            ),
+            ("GATEHOUSE_NAMESPACE", "team-a"),
+            ("GATEHOUSE_PROVISIONING", "kubernetes"),
+            ("GATEHOUSE_PROVISIONING_MODE", "preDeclared"),
+            ("GATEHOUSE_PROVISION_HOOK", "/internal/sso"),
+            ("GATEHOUSE_AUTH_MODE", "optional"),
+            ("GATEHOUSE_SESSION_TTL", "8h"),
+            ("GATEHOUSE_SKIP_AUTH", "/healthz,/static/"),
+            ("GATEHOUSE_APP_LOGIN_PATH", "/users/sign_in"),
+            (
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+                "department=dept,locale=lang",
+            ),
+            ("GATEHOUSE_UPSTREAM", "http://127.0.0.1:3000"),
+            ("GATEHOUSE_COOKIE_SECRET", "a2V5"),
+            ("AUTH_EXCLUSIVE_PROVIDER", "okta"),
+            ("OKTA_CLIENT_ID", "okta-client"),
+            ("OKTA_CLIENT_SECRET", "okta-s3cret"),
+            ("OKTA_ISSUER", "https://acme.okta.com"),
+            ("OKTA_ORG_ID", "acme-okta"),
+            ("ENTRA_CLIENT_ID", "entra-client"),
+            ("ENTRA_CLIENT_SECRET", "entra-s3cret"),
+            ("ENTRA_TENANT_ID", "contoso.onmicrosoft.com"),
+            ("ENTRA_ORG_ID", "acme-entra"),
+            ("OIDC_PROVIDER_ID", "auth0"),
+            ("OIDC_PROVIDER_NAME", "Auth0"),
+            ("OIDC_CLIENT_ID", "auth0-client"),
+            ("OIDC_CLIENT_SECRET", "auth0-s3cret"),
+            ("OIDC_ISSUER", "https://acme.us.auth0.com/"),
+            ("OIDC_ORG_ID", "acme-auth0"),
+            ("OIDC_ROLE_CLAIM", "groups"),
+            ("OIDC_ROLE_MAP", "portal-admins=admin,portal-staff=member"),
+            ("OIDC_DEFAULT_ROLE", "member"),
+        ];
+        let expect: BTreeMap<String, String> = expect
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(vars, expect);
+    }
+
+    #[test]
+    fn saml_env_has_no_oidc_variables() {
+        let yaml = ALL_PROVIDERS
+            .replace("protocol: oidc", "protocol: saml")
+            .replace("  exclusiveProvider: okta\n", "");
+        let vars = vars_of(&yaml, &resolved());
+        assert!(
+            !vars.keys().any(|k| k.starts_with("OKTA_")
+                || k.starts_with("ENTRA_")
+                || k.starts_with("OIDC_")
+                || k == "AUTH_EXCLUSIVE_PROVIDER"),
+            "{vars:?}"
+        );
+        assert_eq!(vars["SAML_IDP_METADATA_URL"], "https://idp.example/m");
+        assert_eq!(
+            vars["SAML_SP_ENTITY_ID"],
+            "https://portal.example.com/api/auth/saml/metadata"
+        );
+        assert_eq!(vars["SAML_ROLE_ATTRIBUTE"], "memberOf");
+        assert_eq!(vars["SAML_ORG_ID"], "acme");
+        assert!(!vars.contains_key("SAML_IDP_METADATA"));
+        assert_eq!(callback_urls(&spec(&yaml)), BTreeMap::new());
+        let urls = saml_urls(&spec(&yaml)).expect("saml urls");
+        assert_eq!(urls.acs_url, "https://portal.example.com/api/auth/saml/acs");
+    }
+
+    #[test]
+    fn oidc_config_has_no_saml_variables_or_urls() {
+        let vars = vars_of(ALL_PROVIDERS, &resolved());
+        assert!(!vars.keys().any(|k| k.starts_with("SAML_")), "{vars:?}");
+        assert_eq!(saml_urls(&spec(ALL_PROVIDERS)), None);
+        let urls = callback_urls(&spec(ALL_PROVIDERS));
+        assert_eq!(
+            urls.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "auth0".to_string(),
+                    "https://portal.example.com/api/auth/oauth2/callback/auth0".to_string()
+                ),
+                (
+                    "entra".to_string(),
+                    "https://portal.example.com/api/auth/oauth2/callback/entra".to_string()
+                ),
+                (
+                    "okta".to_string(),
+                    "https://portal.example.com/api/auth/oauth2/callback/okta".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_fill_unset_settings() {
+        let minimal = r#"
+apiVersion: gatehouse.dev/v1alpha1
+kind: SsoConfig
+metadata: {name: portal}
+spec:
+  protocol: oidc
+  publicUrl: https://portal.example.com
+  providers:
+    okta: {issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {name: portal-okta}}
+"#;
+        let mut secrets = resolved();
+        secrets.cookie_keys = CookieKeys::ToGenerate;
+        let vars = vars_of(minimal, &secrets);
+        assert_eq!(vars["GATEHOUSE_UPSTREAM"], "http://127.0.0.1:8080");
+        assert_eq!(vars["GATEHOUSE_SESSION_TTL"], "12h");
+        assert_eq!(vars["GATEHOUSE_AUTH_MODE"], "required");
+        assert_eq!(vars["GATEHOUSE_PROVISIONING_MODE"], "jit");
+        assert_eq!(vars["GATEHOUSE_COOKIE_SECRET"], GENERATED_PLACEHOLDER);
+        for unset in [
+            "GATEHOUSE_SKIP_AUTH",
+            "AUTH_EXCLUSIVE_PROVIDER",
+            "GATEHOUSE_PROVISION_HOOK",
+            "ENTRA_CLIENT_ID",
+        ] {
+            assert!(!vars.contains_key(unset), "{unset} is left out");
+        }
+    }
+
+    #[test]
+    fn owned_objects_carry_owner_and_labels() {
+        let desired = build(&portal(), &spec(ALL_PROVIDERS), &resolved());
+        let metas = [
+            &desired.env_secret.metadata,
+            &desired
+                .cookie_secret
+                .as_ref()
+                .expect("generated cookie")
+                .metadata,
+            &desired.service_account.metadata,
+            &desired.role.metadata,
+            &desired.role_binding.metadata,
+            &desired.token_secret.metadata,
+            &desired
+                .network_policy
+                .as_ref()
+                .expect("on by default")
+                .metadata,
+        ];
+        for meta in metas {
+            let owner = &meta.owner_references.as_ref().expect("owned")[0];
+            assert_eq!(
+                (owner.kind.as_str(), owner.name.as_str()),
+                ("SsoConfig", "portal")
+            );
+            assert_eq!(owner.uid, portal().uid);
+            assert_eq!(owner.controller, Some(true));
+            assert_eq!(
+                meta.labels.as_ref().expect("labels")[LABEL_CONFIG],
+                "portal"
+            );
+            assert_eq!(meta.namespace.as_deref(), Some("team-a"));
+        }
+        assert_eq!(
+            desired.env_secret.metadata.name.as_deref(),
+            Some("portal-gatehouse-env")
+        );
+        let hash = &desired
+            .env_secret
+            .metadata
+            .annotations
+            .as_ref()
+            .expect("hash")[gatehouse_crds::consts::ANNOTATION_CONFIG_HASH];
+        assert_eq!(hash.len(), 64);
+
+        // Rotation changes the hash.
+        let mut rotated = resolved();
+        rotated.okta = creds("rotated");
+        let again = build(&portal(), &spec(ALL_PROVIDERS), &rotated);
+        assert_ne!(
+            again.env_secret.metadata.annotations,
+            desired.env_secret.metadata.annotations
+        );
+    }
+
+    #[test]
+    fn role_is_limited_to_ssousers_and_events() {
+        let desired = build(&portal(), &spec(ALL_PROVIDERS), &resolved());
+        let rules = desired.role.rules.expect("rules");
+        assert_eq!(rules.len(), 2);
+        assert_eq!(
+            rules[0].api_groups.as_deref(),
+            Some(&["gatehouse.dev".to_string()][..])
+        );
+        assert_eq!(
+            rules[0].resources.as_deref(),
+            Some(&["ssousers".to_string(), "ssousers/status".to_string()][..])
+        );
+        assert!(!rules[0].verbs.contains(&"delete".to_string()));
+        assert_eq!(
+            rules[1].resources.as_deref(),
+            Some(&["events".to_string()][..])
+        );
+        assert_eq!(rules[1].verbs, ["create", "patch"]);
+        let subject = &desired.role_binding.subjects.expect("subject")[0];
+        assert_eq!(subject.name, "portal-gatehouse");
+        assert_eq!(
+            desired.token_secret.type_.as_deref(),
+            Some("kubernetes.io/service-account-token")
+        );
+    }
+
+    #[test]
+    fn network_policy_admits_only_the_sidecar_port_and_can_be_disabled() {
+        let desired = build(&portal(), &spec(ALL_PROVIDERS), &resolved());
+        let np = desired
+            .network_policy
+            .expect("on by default")
+            .spec
+            .expect("spec");
+        assert_eq!(
+            np.pod_selector
+                .expect("selector")
+                .match_labels
+                .expect("labels")[LABEL_INJECT],
+            "portal"
+        );
+        let ingress = np.ingress.expect("ingress");
+        assert_eq!(ingress.len(), 1);
+        assert!(ingress[0].from.is_none());
+        let ports = ingress[0].ports.as_ref().expect("ports");
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0].port, Some(IntOrString::Int(4180)));
+        let off = ALL_PROVIDERS.replace(
+            "  upstream:",
+            "  networkPolicy: {enabled: false}\n  upstream:",
+        );
+        assert!(
+            build(&portal(), &spec(&off), &resolved())
+                .network_policy
+                .is_none()
+        );
+    }
+}

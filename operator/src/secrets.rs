@@ -1,0 +1,518 @@
+//! The Secrets an `SsoConfig` points to: which ones it needs, and the pure step that reads the
+//! values out of them. Fetching is the caller's job (the controller reads the API, `render` reads
+//! files); both hand over a map of the Secrets found in the config's own namespace, so a
+//! reference can never reach another namespace.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gatehouse_crds::{ClientSecretRef, Protocol, SecretKeyRef, SsoConfigSpec};
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::names;
+use crate::validate::{Problem, ProblemKind};
+
+/// Default key of the cookie keys in `session.cookieSecretRef` and in the generated Secret.
+pub const COOKIE_SECRET_KEY: &str = "cookie-secret";
+/// Default key of the IdP metadata XML in `saml.idpMetadataSecretRef`.
+pub const SAML_METADATA_KEY: &str = "metadata.xml";
+
+/// Secrets found in one namespace, by name.
+pub type SecretMap = BTreeMap<String, Secret>;
+
+/// A string read from a Secret. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretValue(value.into())
+    }
+    /// The value itself, for rendering into the sidecar's environment only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// An OAuth client's credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: SecretValue,
+}
+
+/// Where the session cookie keys come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CookieKeys {
+    /// From the Secret the user named in `session.cookieSecretRef`.
+    Referenced(SecretValue),
+    /// From the Secret the operator generated (`<config>-gatehouse-cookie`).
+    Generated(SecretValue),
+    /// Not generated yet: the controller creates the key when it first applies; `render` shows a
+    /// placeholder.
+    ToGenerate,
+}
+
+/// The values the active protocol needs, read from Secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedSecrets {
+    pub okta: Option<ClientCredentials>,
+    pub entra: Option<ClientCredentials>,
+    pub oidc: Option<ClientCredentials>,
+    /// IdP metadata XML, when `saml.idpMetadataSecretRef` is used.
+    pub saml_metadata: Option<String>,
+    pub cookie_keys: CookieKeys,
+}
+
+/// Names of the Secrets (in the config's namespace) that `spec` needs: the active protocol's
+/// references and the cookie-key Secret when one is named. References that name a namespace are
+/// left out: they are refused by validation, never followed.
+pub fn referenced_secret_names(spec: &SsoConfigSpec) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    match spec.protocol {
+        Protocol::Oidc => {
+            if let Some(p) = &spec.providers {
+                let refs = [
+                    p.okta.as_ref().map(|o| &o.client_secret_ref),
+                    p.entra.as_ref().map(|e| &e.client_secret_ref),
+                    p.oidc.as_ref().map(|o| &o.client_secret_ref),
+                ];
+                for r in refs.into_iter().flatten() {
+                    if r.namespace.is_none() {
+                        names.insert(r.name.clone());
+                    }
+                }
+            }
+        }
+        Protocol::Saml => {
+            if let Some(r) = spec
+                .saml
+                .as_ref()
+                .and_then(|s| s.idp_metadata_secret_ref.as_ref())
+                && r.namespace.is_none()
+            {
+                names.insert(r.name.clone());
+            }
+        }
+    }
+    if let Some(r) = cookie_ref(spec)
+        && r.namespace.is_none()
+    {
+        names.insert(r.name.clone());
+    }
+    names
+}
+
+/// Whether `spec` references the Secret `name` (in its own namespace); the Secret watch uses it
+/// to re-render configs when a referenced Secret changes.
+pub fn references_secret(spec: &SsoConfigSpec, name: &str) -> bool {
+    referenced_secret_names(spec).contains(name)
+}
+
+fn cookie_ref(spec: &SsoConfigSpec) -> Option<&SecretKeyRef> {
+    spec.session.as_ref()?.cookie_secret_ref.as_ref()
+}
+
+/// Read what the active protocol of the SsoConfig `config` needs out of `secrets` (the Secrets of
+/// its namespace, including the generated cookie Secret when it exists). `scope` completes "not
+/// found" messages: `in namespace team-a`, `in the input`. Every missing Secret or key is
+/// reported, naming both.
+pub fn resolve(
+    config: &str,
+    spec: &SsoConfigSpec,
+    secrets: &SecretMap,
+    scope: &str,
+) -> Result<ResolvedSecrets, Vec<Problem>> {
+    let lookup = Lookup { secrets, scope };
+    let generated_cookie_name = names::cookie_secret(config);
+    let generated_cookie = secrets.get(&generated_cookie_name);
+    let mut problems = Vec::new();
+    let mut resolved = ResolvedSecrets {
+        okta: None,
+        entra: None,
+        oidc: None,
+        saml_metadata: None,
+        cookie_keys: CookieKeys::ToGenerate,
+    };
+
+    match spec.protocol {
+        Protocol::Oidc => {
+            if let Some(p) = &spec.providers {
+                if let Some(okta) = &p.okta {
+                    resolved.okta = client_credentials(
+                        "spec.providers.okta.clientSecretRef",
+                        &okta.client_secret_ref,
+                        &lookup,
+                        &mut problems,
+                    );
+                }
+                if let Some(entra) = &p.entra {
+                    resolved.entra = client_credentials(
+                        "spec.providers.entra.clientSecretRef",
+                        &entra.client_secret_ref,
+                        &lookup,
+                        &mut problems,
+                    );
+                }
+                if let Some(oidc) = &p.oidc {
+                    resolved.oidc = client_credentials(
+                        "spec.providers.oidc.clientSecretRef",
+                        &oidc.client_secret_ref,
+                        &lookup,
+                        &mut problems,
+                    );
+                }
+            }
+        }
+        Protocol::Saml => {
+            if let Some(r) = spec
+                .saml
+                .as_ref()
+                .and_then(|s| s.idp_metadata_secret_ref.as_ref())
+                && r.namespace.is_none()
+            {
+                let key = r.key.as_deref().unwrap_or(SAML_METADATA_KEY);
+                resolved.saml_metadata = read_key(
+                    "spec.saml.idpMetadataSecretRef",
+                    &r.name,
+                    key,
+                    &lookup,
+                    false,
+                    &mut problems,
+                );
+            }
+        }
+    }
+
+    match cookie_ref(spec) {
+        Some(r) if r.namespace.is_some() => {}
+        Some(r) => {
+            let key = r.key.as_deref().unwrap_or(COOKIE_SECRET_KEY);
+            let field = "spec.session.cookieSecretRef";
+            if let Some(keys) = read_key(field, &r.name, key, &lookup, true, &mut problems) {
+                if let Err(message) = check_cookie_keys(&keys) {
+                    problems.push(Problem::of(
+                        ProblemKind::SecretValueInvalid,
+                        field,
+                        format!("key \"{key}\" of Secret \"{}\": {message}", r.name),
+                    ));
+                } else {
+                    resolved.cookie_keys = CookieKeys::Referenced(SecretValue(keys));
+                }
+            }
+        }
+        None => {
+            if generated_cookie.is_some() {
+                let field = "spec.session";
+                if let Some(keys) = read_key(
+                    field,
+                    &generated_cookie_name,
+                    COOKIE_SECRET_KEY,
+                    &lookup,
+                    true,
+                    &mut problems,
+                ) {
+                    match check_cookie_keys(&keys) {
+                        Ok(()) => resolved.cookie_keys = CookieKeys::Generated(SecretValue(keys)),
+                        Err(message) => problems.push(Problem::of(
+                            ProblemKind::SecretValueInvalid,
+                            field,
+                            format!(
+                                "the generated Secret \"{generated_cookie_name}\" was edited: {message}; delete it to have a new key generated"
+                            ),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The Secrets of one namespace, and how to say where they were looked for.
+struct Lookup<'a> {
+    secrets: &'a SecretMap,
+    scope: &'a str,
+}
+
+impl Lookup<'_> {
+    fn get(&self, field: &str, name: &str, problems: &mut Vec<Problem>) -> Option<&Secret> {
+        let found = self.secrets.get(name);
+        if found.is_none() {
+            problems.push(Problem::of(
+                ProblemKind::SecretNotFound,
+                field,
+                format!("Secret \"{name}\" not found {}", self.scope),
+            ));
+        }
+        found
+    }
+}
+
+fn client_credentials(
+    field: &str,
+    r: &ClientSecretRef,
+    lookup: &Lookup<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<ClientCredentials> {
+    if r.namespace.is_some() {
+        return None;
+    }
+    lookup.get(field, &r.name, problems)?;
+    let id = read_key(field, &r.name, r.client_id_key(), lookup, true, problems);
+    let client_secret = read_key(
+        field,
+        &r.name,
+        r.client_secret_key(),
+        lookup,
+        true,
+        problems,
+    );
+    Some(ClientCredentials {
+        client_id: id?,
+        client_secret: SecretValue(client_secret?),
+    })
+}
+
+/// One key of one Secret as text. `trim` drops surrounding whitespace, such as the newline that
+/// `kubectl create secret --from-file` keeps.
+fn read_key(
+    field: &str,
+    name: &str,
+    key: &str,
+    lookup: &Lookup<'_>,
+    trim: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let secret = lookup.get(field, name, problems)?;
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.clone().into_bytes())
+        });
+    let Some(bytes) = bytes else {
+        problems.push(Problem::of(
+            ProblemKind::SecretKeyNotFound,
+            field,
+            format!("key \"{key}\" not found in Secret \"{name}\""),
+        ));
+        return None;
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        problems.push(Problem::of(
+            ProblemKind::SecretValueInvalid,
+            field,
+            format!("key \"{key}\" of Secret \"{name}\" is not UTF-8 text"),
+        ));
+        return None;
+    };
+    let text = if trim { text.trim().to_string() } else { text };
+    if text.is_empty() {
+        problems.push(Problem::of(
+            ProblemKind::SecretValueInvalid,
+            field,
+            format!("key \"{key}\" of Secret \"{name}\" is empty"),
+        ));
+        return None;
+    }
+    Some(text)
+}
+
+/// Cookie keys are base64 32-byte keys, comma-separated. The message never shows a key.
+fn check_cookie_keys(keys: &str) -> Result<(), String> {
+    for (i, key) in keys.split(',').enumerate() {
+        let ok = STANDARD
+            .decode(key.trim())
+            .is_ok_and(|bytes| bytes.len() == 32);
+        if !ok {
+            return Err(format!(
+                "entry {} is not a base64-encoded 32-byte key (generate one with `openssl rand -base64 32`)",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A new random cookie key: 32 bytes, base64.
+pub fn generate_cookie_key() -> SecretValue {
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    SecretValue(STANDARD.encode(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_crds::SsoConfig;
+    use k8s_openapi::ByteString;
+
+    fn spec(yaml: &str) -> SsoConfigSpec {
+        serde_saphyr::from_str::<SsoConfig>(yaml)
+            .expect("fixture parses")
+            .spec
+    }
+
+    fn secret(name: &str, pairs: &[(&str, &str)]) -> (String, Secret) {
+        let mut s = Secret::default();
+        s.metadata.name = Some(name.into());
+        s.data = Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        );
+        (name.to_string(), s)
+    }
+
+    const OKTA_AND_AUTH0: &str = r#"
+apiVersion: gatehouse.dev/v1alpha1
+kind: SsoConfig
+metadata: {name: portal}
+spec:
+  protocol: oidc
+  publicUrl: https://portal.example.com
+  providers:
+    okta: {issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {name: portal-okta}}
+    oidc:
+      id: auth0
+      displayName: Auth0
+      issuer: https://acme.auth0.com/
+      orgId: acme
+      roleClaim: groups
+      clientSecretRef: {name: portal-auth0, clientIdKey: id, clientSecretKey: secret}
+  saml: {idpMetadataSecretRef: {name: never-read}, roleAttribute: memberOf, orgId: acme}
+  session: {cookieSecretRef: {name: cookies, key: keys}}
+"#;
+
+    #[test]
+    fn only_the_active_protocols_secrets_are_needed() {
+        let names = referenced_secret_names(&spec(OKTA_AND_AUTH0));
+        let names: Vec<_> = names.iter().map(String::as_str).collect();
+        assert_eq!(names, ["cookies", "portal-auth0", "portal-okta"]);
+        let saml = spec(&OKTA_AND_AUTH0.replace("protocol: oidc", "protocol: saml"));
+        let names: Vec<_> = referenced_secret_names(&saml).into_iter().collect();
+        assert_eq!(names, ["cookies", "never-read"]);
+    }
+
+    #[test]
+    fn values_come_from_the_named_keys_trimmed() {
+        let key = STANDARD.encode([7u8; 32]);
+        let secrets: SecretMap = [
+            secret(
+                "portal-okta",
+                &[("client-id", "okta-id\n"), ("client-secret", "okta-s3cret")],
+            ),
+            secret(
+                "portal-auth0",
+                &[("id", "auth0-id"), ("secret", "auth0-s3cret")],
+            ),
+            secret("cookies", &[("keys", &format!("{key},{key}"))]),
+        ]
+        .into_iter()
+        .collect();
+        let resolved = resolve(
+            "portal",
+            &spec(OKTA_AND_AUTH0),
+            &secrets,
+            "in namespace team-a",
+        )
+        .expect("resolves");
+        let okta = resolved.okta.expect("okta");
+        assert_eq!(okta.client_id, "okta-id");
+        assert_eq!(okta.client_secret.expose(), "okta-s3cret");
+        assert_eq!(
+            resolved.oidc.expect("oidc").client_secret.expose(),
+            "auth0-s3cret"
+        );
+        assert_eq!(
+            resolved.cookie_keys,
+            CookieKeys::Referenced(SecretValue(format!("{key},{key}")))
+        );
+    }
+
+    #[test]
+    fn missing_secret_and_missing_key_are_both_named() {
+        let secrets: SecretMap = [
+            secret("portal-okta", &[("client-id", "okta-id")]),
+            secret("cookies", &[("keys", "not-a-key")]),
+        ]
+        .into_iter()
+        .collect();
+        let problems = resolve(
+            "portal",
+            &spec(OKTA_AND_AUTH0),
+            &secrets,
+            "in namespace team-a",
+        )
+        .expect_err("fails");
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "spec.providers.okta.clientSecretRef: key \"client-secret\" not found in Secret \"portal-okta\"",
+                "spec.providers.oidc.clientSecretRef: Secret \"portal-auth0\" not found in namespace team-a",
+                "spec.session.cookieSecretRef: key \"keys\" of Secret \"cookies\": entry 1 is not a base64-encoded 32-byte key (generate one with `openssl rand -base64 32`)",
+            ]
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("not-a-key")),
+            "no value leaks"
+        );
+    }
+
+    #[test]
+    fn generated_cookie_is_used_when_no_ref() {
+        let no_ref = spec(&OKTA_AND_AUTH0.replace(
+            "  session: {cookieSecretRef: {name: cookies, key: keys}}\n",
+            "",
+        ));
+        let mut secrets: SecretMap = [
+            secret("portal-okta", &[("client-id", "a"), ("client-secret", "b")]),
+            secret("portal-auth0", &[("id", "c"), ("secret", "d")]),
+        ]
+        .into_iter()
+        .collect();
+        let first = resolve("portal", &no_ref, &secrets, "here").expect("resolves");
+        assert_eq!(first.cookie_keys, CookieKeys::ToGenerate);
+        let key = generate_cookie_key();
+        assert_ne!(key, generate_cookie_key(), "keys are random");
+        let (name, generated) = secret(
+            "portal-gatehouse-cookie",
+            &[(COOKIE_SECRET_KEY, key.expose())],
+        );
+        secrets.insert(name, generated);
+        let later = resolve("portal", &no_ref, &secrets, "here").expect("resolves");
+        assert_eq!(later.cookie_keys, CookieKeys::Generated(key));
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let creds = ClientCredentials {
+            client_id: "id".into(),
+            client_secret: SecretValue::new("hunter2"),
+        };
+        assert!(!format!("{creds:?}").contains("hunter2"));
+    }
+}
