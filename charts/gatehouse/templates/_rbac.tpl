@@ -1,7 +1,7 @@
 {{/*
 RBAC rules for the namespaced objects the operator works with. Rendered into one ClusterRole when
-the operator serves every namespace (watchNamespaces empty), or into a Role in each namespace of
-watchNamespaces. Argument: a dict with "namespaced" (bool).
+the operator serves every namespace (watchNamespace empty), or into a Role in watchNamespace.
+Argument: a dict with "namespaced" (bool).
 
 Why Secrets are never listed or watched cluster-wide: RBAC cannot restrict a list or watch by label,
 so a label-selected watch would still need `list secrets` in every namespace, which reads every
@@ -10,8 +10,8 @@ kubectl's last-applied annotation carries the data). Trade-off:
   - cluster scope (default): `get` on Secrets by name, no list/watch. The operator can read a
     Secret it is told the name of, never enumerate them; a rotated client secret is picked up at
     the next reconcile of its SsoConfig, not by a watch.
-  - watchNamespaces set: list/watch on Secrets only inside those namespaces, so a rotation
-    re-renders within seconds, and no Secret outside them is readable at all.
+  - watchNamespace set: list/watch on Secrets only inside that namespace, so a rotation
+    re-renders within seconds, and no Secret outside it is readable at all.
 */}}
 {{- define "gatehouse.rbac.namespacedRules" -}}
 # SsoConfigs are what the operator reconciles (watch cache); it never writes their spec.

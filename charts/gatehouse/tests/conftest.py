@@ -25,13 +25,12 @@ KUBE_VERSIONS = ["1.27", "1.30", "1.33"]
 SCENARIOS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "everything-on": {
-        "watchNamespaces": ["team-a", "team-b"],
+        "watchNamespace": "team-a",
         "image": {"digest": "sha256:" + "a" * 64, "pullPolicy": "Always"},
         "imagePullSecrets": [{"name": "regcred"}],
         "sidecar": {
             "image": {"repository": "registry.example/gatehouse-sidecar", "tag": "0.1.0-rc1"},
             "nativeSidecars": False,
-            "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "96Mi"}},
         },
         "webhook": {
             "timeoutSeconds": 3,

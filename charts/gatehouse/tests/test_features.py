@@ -3,8 +3,6 @@ context, cert-manager, the ServiceMonitor, and the names the operator binary exp
 
 from __future__ import annotations
 
-import json
-
 from conftest import NAMESPACE, SCENARIOS, consts, find, one, render_objects
 
 
@@ -70,7 +68,7 @@ def test_webhook_options_follow_values():
     hook = one(objects, "MutatingWebhookConfiguration")["webhooks"][0]
     assert hook["timeoutSeconds"] == 3
     expressions = {e["operator"]: e["values"] for e in hook["namespaceSelector"]["matchExpressions"]}
-    assert expressions["In"] == ["team-a", "team-b"]
+    assert expressions["In"] == ["team-a"]
     assert "monitoring" in expressions["NotIn"]
 
 
@@ -155,7 +153,7 @@ def test_operator_has_probes_and_resources():
     metrics = next(p for p in container["ports"] if p["name"] == "metrics")
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
-    assert args_of(container)["--metrics-port"] == str(metrics["containerPort"])
+    assert args_of(container)["--admin-addr"] == f"0.0.0.0:{metrics['containerPort']}"
     assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
@@ -169,15 +167,14 @@ def test_operator_arguments_follow_values():
     assert container["args"][0] == "run"
     assert args["--sidecar-image"] == c["DEFAULT_SIDECAR_IMAGE"], "chart default and crds consts disagree"
     assert args["--native-sidecars"] == "true" and args["--log-format"] == "json"
-    assert "--watch-namespaces" not in args
+    assert "--namespace" not in args
     assert container["image"] == "ghcr.io/gatehouse-dev/gatehouse-operator:0.1.0"
 
     deployment, container = operator_container(render_objects(SCENARIOS["everything-on"]))
     args = args_of(container)
     assert args["--sidecar-image"] == "registry.example/gatehouse-sidecar:0.1.0-rc1"
-    assert json.loads(args["--sidecar-resources"]) == SCENARIOS["everything-on"]["sidecar"]["resources"]
     assert args["--native-sidecars"] == "false" and args["--log-format"] == "text"
-    assert args["--watch-namespaces"] == "team-a,team-b"
+    assert args["--namespace"] == "team-a"
     assert container["image"] == "ghcr.io/gatehouse-dev/gatehouse-operator@sha256:" + "a" * 64
     assert {e["name"]: e.get("value") for e in container["env"]}["RUST_LOG"] == "debug"
     pod = deployment["spec"]["template"]

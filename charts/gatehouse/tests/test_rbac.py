@@ -45,7 +45,7 @@ def test_secrets_are_never_listed_or_watched_cluster_wide(scenario):
 def test_namespaced_install_scopes_secrets_to_the_listed_namespaces():
     values = SCENARIOS["everything-on"]
     objects = render_objects(values)
-    for ns in values["watchNamespaces"]:
+    for ns in [values["watchNamespace"]]:
         assert grants(objects, "Role", "", "secrets", "watch", ns), f"no Secret watch in {ns}"
         assert grants(objects, "Role", "gatehouse.dev", "ssoconfigs", "watch", ns)
         binding = next(b for b in find(objects, "RoleBinding") if b["metadata"]["namespace"] == ns)
@@ -75,8 +75,8 @@ def test_operator_can_grant_the_sidecar_role_without_escalate():
     ]
     for values in ({}, SCENARIOS["everything-on"]):
         objects = render_objects(values)
-        kind = "Role" if values.get("watchNamespaces") else "ClusterRole"
-        ns = values["watchNamespaces"][0] if values.get("watchNamespaces") else None
+        ns = values.get("watchNamespace") or None
+        kind = "Role" if ns else "ClusterRole"
         for groups, resources, verbs in sidecar_rules:
             for g in groups:
                 for r in resources:

@@ -79,7 +79,7 @@ def test_scenarios_cover_every_optional_feature():
     """Each toggle of values.yaml is turned both ways by some scenario, so none goes unrendered."""
     on = SCENARIOS["everything-on"]
     assert on["webhook"]["certManager"]["enabled"] and on["serviceMonitor"]["enabled"]
-    assert on["watchNamespaces"] and on["crds"]["keep"] is False and on["sidecar"]["nativeSidecars"] is False
+    assert on["watchNamespace"] and on["crds"]["keep"] is False and on["sidecar"]["nativeSidecars"] is False
     off = SCENARIOS["crds-off-minimal"]
     assert off["crds"]["install"] is False and off["podDisruptionBudget"]["enabled"] is False
     assert off["networkPolicy"]["enabled"] is False

@@ -102,7 +102,7 @@ def test_defaults_satisfy_the_schema():
         ({"sidecar": {"nativeSidecars": "yes"}}, "/sidecar/nativeSidecars"),
         ({"sidecar": {"image": {"digest": "latest"}}}, "/sidecar/image/digest"),
         ({"logFormat": "xml"}, "/logFormat"),
-        ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+        ({"watchNamespace": "Team_A"}, "/watchNamespace"),
         ({"crds": {"install": "false"}}, "/crds/install"),
         ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory"),
         ({"replicas": 3}, "replicas"),  # a typo of replicaCount
