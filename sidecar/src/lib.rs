@@ -1,2 +1,292 @@
-//! Gatehouse auth sidecar library.
+//! Gatehouse auth sidecar.
+//!
+//! One sidecar runs in each pod of a protected app. It serves the login page and the OIDC sign-in
+//! flow (Okta, Entra ID, one generic OIDC provider), keeps users in sealed cookie sessions, and
+//! reverse-proxies every other request to the app with identity headers.
+//!
+//! # Running it
+//!
+//! The binary `gatehouse-sidecar` is configured only by environment variables (the contract is in
+//! [`config`]); `gatehouse-sidecar --check-config` validates them, prints a one-line summary and
+//! exits 0, or prints `error: <VARIABLE>: <what is wrong>` on stderr and exits 1. Logs go to stderr
+//! (`GATEHOUSE_LOG_FORMAT=text|json`, verbosity by `RUST_LOG`). It listens on `GATEHOUSE_LISTEN`
+//! (default `0.0.0.0:4180`) and `GATEHOUSE_ADMIN_LISTEN` (default `0.0.0.0:9090`), and stops
+//! gracefully on SIGTERM or Ctrl-C.
+//!
+//! # Library API
+//!
+//! - [`Config::from_env`] / [`Config::from_source`]: the typed configuration.
+//! - [`start`]: binds both listeners, starts discovery in the background and returns a [`Sidecar`]
+//!   handle (bound addresses, [`Sidecar::shutdown`]); [`run`] = `start` + wait for a signal.
+//! - [`session`]: sealing, so tests and tools can mint or inspect cookies with the configured keys.
+//!
+//! # HTTP surface (public listener)
+//!
+//! | route | |
+//! | --- | --- |
+//! | `GET /login?rd=/path[&providers=all]` | login page, one button (`<a href="/api/auth/oauth2/start/<id>?rd=…">`) per provider; with `AUTH_EXCLUSIVE_PROVIDER` a 302 straight to that provider unless `providers=all` |
+//! | `GET /api/auth/oauth2/start/{provider}?rd=/path` | 302 to the IdP (code flow, PKCE S256, state, nonce) and an attempt cookie |
+//! | `GET /api/auth/oauth2/callback/{provider}` | redirect URI to register at the IdP; 302 to `rd` with the session cookie, or a 4xx/5xx page |
+//! | `GET\|POST /api/auth/logout` | ends the session; 302/303 to the IdP's `end_session_endpoint` (back to `/login`) or to `/login?state=signed-out` |
+//! | `GET /api/auth/session` | `{"authenticated":true,"user":{"id","subject","email","name","preferred_username","role","org","provider"},"expires_at"}` or 401 `{"authenticated":false}` |
+//! | `GET /.well-known/gatehouse/jwks.json` | public key of `X-Gatehouse-Identity` |
+//! | anything else | the app, behind the gate (see below) |
+//!
+//! Without a session, in `required` mode: browsers (`Accept: text/html`) get a 302 to
+//! `/login?rd=<path>`; API and WebSocket clients get 401 JSON; `GATEHOUSE_SKIP_AUTH` prefixes pass.
+//! In `optional` mode the request reaches the app with identity headers stripped.
+//!
+//! Cookies: `__Host-gatehouse-session`, `__Host-gatehouse-attempt-<16 chars>` (≤ 3, 10 minutes),
+//! `__Host-gatehouse-logout` — without `__Host-` when the public URL is plain http.
+//!
+//! Headers to the app: `X-Forwarded-User` (stable user id: the SsoUser name
+//! `<provider>-<16 hex>`), `X-Forwarded-Email`, `X-Forwarded-Preferred-Username`,
+//! `X-Forwarded-Groups` (the role: `admin` or `member`), `X-Forwarded-Org`, `X-Forwarded-Provider`,
+//! `X-Gatehouse-Identity` (EdDSA JWT, see [`identity`]), `X-Forwarded-For`/`-Proto`/`-Host`.
 #![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod audit;
+pub mod claims;
+pub mod config;
+pub mod identity;
+pub mod metrics;
+pub mod pages;
+pub mod paths;
+pub mod providers;
+pub mod provisioning;
+pub mod proxy;
+pub mod routes;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{Config, ConfigError};
+pub use state::App;
+
+/// How often `_FILE` secrets are re-read.
+pub const SECRET_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("{var}: cannot listen on {addr} ({source})")]
+    Bind {
+        /// The variable naming the address.
+        var: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state could not be assembled.
+    #[error(transparent)]
+    State(#[from] state::StateError),
+}
+
+/// A running sidecar.
+#[derive(Debug)]
+pub struct Sidecar {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    app: Arc<App>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Sidecar {
+    /// Address of the public listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Address of the admin listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The shared state.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded), stops background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.servers {
+            let _ = task.await;
+        }
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+/// Binds both listeners, starts serving, and starts provider discovery in the background.
+pub async fn start(config: Config) -> Result<Sidecar, StartError> {
+    let admin_listener = TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            var: "GATEHOUSE_ADMIN_LISTEN",
+            addr: config.admin_listen,
+            source,
+        })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            var: "GATEHOUSE_LISTEN",
+            addr: config.listen,
+            source,
+        })?;
+    let admin_addr = admin_listener.local_addr().unwrap_or(config.admin_listen);
+    let addr = listener.local_addr().unwrap_or(config.listen);
+    let app = Arc::new(App::new(config)?);
+    let (stop, stopped) = watch::channel(false);
+
+    let admin_app = app.clone();
+    let admin = tokio::spawn(server::serve(
+        admin_listener,
+        move |req, _peer| admin::handle(admin_app.clone(), req),
+        stopped.clone(),
+    ));
+    let main_app = app.clone();
+    let main = tokio::spawn(server::serve(
+        listener,
+        move |req, peer| routes::handle(main_app.clone(), req, peer),
+        stopped,
+    ));
+
+    let mut background = Vec::new();
+    for provider in &app.providers {
+        let on_ready_app = app.clone();
+        background.push(tokio::spawn(providers::run_discovery(
+            provider.clone(),
+            app.http.clone(),
+            move |id| on_ready_app.metrics.provider_ready(id),
+        )));
+    }
+    background.push(tokio::spawn(reload_secrets(app.clone())));
+
+    tracing::info!(
+        listen = %addr,
+        admin = %admin_addr,
+        upstream = %app.config.upstream,
+        public_url = %app.origin,
+        providers = %app.providers.iter().map(|p| p.id()).collect::<Vec<_>>().join(","),
+        "gatehouse sidecar started"
+    );
+    Ok(Sidecar {
+        addr,
+        admin_addr,
+        app,
+        stop,
+        servers: vec![main, admin],
+        background,
+    })
+}
+
+/// Runs the sidecar until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let sidecar = start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    sidecar.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Re-reads `_FILE` secrets so a rotated Secret applies without a restart. Invalid new content is
+/// logged (without the value) and the old secret kept.
+async fn reload_secrets(app: Arc<App>) {
+    let has_files = app.config.cookie_secret.file.is_some()
+        || app
+            .providers
+            .iter()
+            .any(|p| p.config.client_secret.file.is_some());
+    if !has_files {
+        return;
+    }
+    let mut last_cookie = app.config.cookie_secret.value.clone();
+    let mut last_client: Vec<config::Secret> = app
+        .providers
+        .iter()
+        .map(|p| p.config.client_secret.value.clone())
+        .collect();
+    let mut tick = tokio::time::interval(SECRET_RELOAD_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Some(path) = app.config.cookie_secret.file.clone()
+            && let Some(secret) = read_secret(path, "GATEHOUSE_COOKIE_SECRET_FILE").await
+            && secret != last_cookie
+        {
+            match session::KeyRing::parse(secret.expose()) {
+                Ok(ring) => {
+                    tracing::info!(
+                        keys = ring.len(),
+                        "cookie keys reloaded from GATEHOUSE_COOKIE_SECRET_FILE"
+                    );
+                    app.set_keys(ring);
+                    last_cookie = secret;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "GATEHOUSE_COOKIE_SECRET_FILE changed but is invalid; keeping the old keys")
+                }
+            }
+        }
+        for (provider, last) in app.providers.iter().zip(last_client.iter_mut()) {
+            let source = &provider.config.client_secret;
+            if let Some(path) = source.file.clone()
+                && let Some(secret) = read_secret(path, source.var).await
+                && &secret != last
+            {
+                tracing::info!(provider = %provider.id(), "client secret reloaded from {}_FILE", source.var);
+                provider.set_client_secret(secret.clone());
+                *last = secret;
+            }
+        }
+    }
+}
+
+async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<config::Secret> {
+    match tokio::task::spawn_blocking(move || config::read_secret_file(&path)).await {
+        Ok(Ok(secret)) => Some(secret),
+        Ok(Err(problem)) => {
+            tracing::warn!(variable = var, problem = %problem, "could not re-read a secret file; keeping the old value");
+            None
+        }
+        Err(_) => None,
+    }
+}

@@ -1,1 +1,57 @@
-fn main() {}
+//! `gatehouse-sidecar`: configured by environment variables only (see the library docs).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gatehouse_sidecar::Config;
+use gatehouse_sidecar::config::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Gatehouse auth sidecar: OIDC sign-in, sealed sessions, authenticated reverse proxy.
+///
+/// All settings come from environment variables (OKTA_*, ENTRA_*, OIDC_*, AUTH_EXCLUSIVE_PROVIDER,
+/// GATEHOUSE_*).
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse-sidecar", version)]
+struct Args {
+    /// Validate the environment, print a summary and exit (0 valid, 1 invalid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check_config {
+        println!("{}", config.summary());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(config.log_format);
+    match gatehouse_sidecar::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,68 @@
+//! The admin listener (`GATEHOUSE_ADMIN_LISTEN`): `/healthz` (the process serves), `/readyz` (every
+//! enabled provider's discovery document and keys are loaded, and the user directory is usable),
+//! `/metrics` (Prometheus/OpenMetrics text). It starts before discovery and never waits for it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use crate::state::App;
+
+/// Answers one admin request.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n".to_owned(),
+        );
+    }
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n".to_owned()),
+        "/readyz" => {
+            let waiting: Vec<&str> = app
+                .providers
+                .iter()
+                .filter(|p| !p.is_ready())
+                .map(|p| p.id())
+                .collect();
+            if waiting.is_empty() && app.directory.is_ready() {
+                text(StatusCode::OK, "ready\n".to_owned())
+            } else if waiting.is_empty() {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: user directory\n".to_owned(),
+                )
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not ready: waiting for providers {}\n", waiting.join(", ")),
+                )
+            }
+        }
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, app.metrics.encode());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n".to_owned()),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}

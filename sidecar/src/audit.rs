@@ -1,0 +1,52 @@
+//! The audit trail: one structured line per sign-in attempt, on the `gatehouse::audit` target.
+//!
+//! Fields: `provider`, `outcome` (`success`, `denied`, `failed`), `reason` (a stable code),
+//! `user` (the SsoUser name, a hash of issuer and subject) and `role` when known. Never a token,
+//! code, cookie, email or raw subject.
+
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A session was issued.
+    Success,
+    /// A verified user was refused (role, suspension).
+    Denied,
+    /// The attempt itself was broken (state, token, IdP error, outage).
+    Failed,
+}
+
+impl Outcome {
+    /// `success`, `denied` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Writes the audit line of one sign-in attempt.
+pub fn sign_in(
+    provider: &str,
+    outcome: Outcome,
+    reason: Option<&str>,
+    user: Option<&str>,
+    role: Option<&str>,
+) {
+    let reason = reason.unwrap_or("none");
+    let user = user.unwrap_or("unknown");
+    let role = role.unwrap_or("none");
+    match outcome {
+        Outcome::Success => tracing::info!(
+            target: "gatehouse::audit",
+            event = "sign_in", provider, outcome = outcome.as_str(), reason, user, role,
+            "sign-in succeeded"
+        ),
+        Outcome::Denied | Outcome::Failed => tracing::warn!(
+            target: "gatehouse::audit",
+            event = "sign_in", provider, outcome = outcome.as_str(), reason, user, role,
+            "sign-in refused"
+        ),
+    }
+}

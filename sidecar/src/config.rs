@@ -1,0 +1,1086 @@
+//! Environment → typed configuration.
+//!
+//! The sidecar is configured only by environment variables (the contract the operator renders into
+//! `<config>-gatehouse-env`, also usable by hand). Every error names the variable it is about and
+//! never contains a secret value. Every secret is also accepted from a file named by `<VAR>_FILE`
+//! (a mounted Secret); such files are re-read in the background so a rotated Secret takes effect
+//! without a restart.
+//!
+//! Provider variables (all of a provider's required variables present enable it; some but not all is
+//! an error):
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `OKTA_CLIENT_ID`, `OKTA_CLIENT_SECRET`, `OKTA_ISSUER`, `OKTA_ORG_ID` | Okta; role from `userType` / `user_type` |
+//! | `ENTRA_CLIENT_ID`, `ENTRA_CLIENT_SECRET`, `ENTRA_TENANT_ID`, `ENTRA_ORG_ID` | Entra ID; role from `roles` |
+//! | `ENTRA_ISSUER` | optional; default `https://login.microsoftonline.com/<tenant>/v2.0` |
+//! | `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `OIDC_ISSUER`, `OIDC_ORG_ID` | generic OIDC provider |
+//! | `OIDC_PROVIDER_ID` | its path segment (default `oidc`) |
+//! | `OIDC_PROVIDER_NAME` | its button label (default: the id) |
+//! | `OIDC_ROLE_CLAIM` | claim name or dotted path holding a string or an array of strings |
+//! | `OIDC_ROLE_MAP` | `value=role,…` (roles `admin`, `member`); rules are tried in the order written |
+//! | `OIDC_DEFAULT_ROLE` | role for users no rule matches; unset → they are denied |
+//! | `AUTH_EXCLUSIVE_PROVIDER` | only this provider is offered; `/login?providers=all` is the break-glass |
+//!
+//! Gatehouse's own variables:
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `GATEHOUSE_PUBLIC_URL` | required | origin users reach the app at (`https://app.example.com`) |
+//! | `GATEHOUSE_COOKIE_SECRET` | required | comma-separated base64 32-byte keys; the first seals, all unseal |
+//! | `GATEHOUSE_UPSTREAM` | `http://127.0.0.1:8080` | the app (plain HTTP, same pod) |
+//! | `GATEHOUSE_LISTEN` | `0.0.0.0:4180` | public listener |
+//! | `GATEHOUSE_ADMIN_LISTEN` | `0.0.0.0:9090` | `/healthz`, `/readyz`, `/metrics` |
+//! | `GATEHOUSE_SESSION_TTL` | `12h` | session lifetime (humantime: `30m`, `12h`, `7d`) |
+//! | `GATEHOUSE_CONFIG` | `gatehouse` | the SsoConfig's name (sessions are bound to it) |
+//! | `GATEHOUSE_NAMESPACE` | `default` | its namespace (sessions are bound to it) |
+//! | `GATEHOUSE_PROVISIONING` | `off` | `off` (no Kubernetes at all) or `kubernetes` (not in this build) |
+//! | `GATEHOUSE_AUTH_MODE` | `required` | `required` or `optional` |
+//! | `GATEHOUSE_APP_LOGIN_PATH` | unset | path of the app's own login page |
+//! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
+//! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
+//! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) max age of the user watch |
+//! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
+//! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
+//!
+//! Log verbosity follows `RUST_LOG` (default `info`). SAML variables are rejected: SAML sign-in is
+//! not part of this build.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::claims::{Role, RolePolicy, RoleRule};
+use crate::providers::ProviderKind;
+
+/// One line saying which variable is wrong and how. Never holds a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: String,
+    /// What is wrong with it, in words (never its value when it is a secret).
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            var: var.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A secret string. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: only for the places that must send or use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+/// A secret and, when it came from `<VAR>_FILE`, the file to re-read on rotation.
+#[derive(Debug, Clone)]
+pub struct SecretSource {
+    /// The variable it belongs to (for messages).
+    pub var: &'static str,
+    /// The value read at start-up.
+    pub value: Secret,
+    /// The file it came from, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// Whether a request without a session may reach the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every path needs a session, except the skip-auth prefixes.
+    Required,
+    /// Requests without a session reach the app with identity headers stripped.
+    Optional,
+}
+
+/// Where users who sign in are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningMode {
+    /// Nowhere: no Kubernetes access at all.
+    Off,
+    /// As `SsoUser` objects (issue 4; rejected by this build).
+    Kubernetes,
+}
+
+/// Log line format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One enabled sign-in provider, as configured.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Path segment and metric label: `okta`, `entra`, or `OIDC_PROVIDER_ID`.
+    pub id: String,
+    /// Which contract it follows.
+    pub kind: ProviderKind,
+    /// Button label.
+    pub display_name: String,
+    /// Issuer URL, exactly as the provider writes it in `iss`.
+    pub issuer: String,
+    /// OAuth client id (also the expected ID token audience).
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretSource,
+    /// Organisation id forwarded as `X-Forwarded-Org`.
+    pub org_id: String,
+    /// How the role is read from the ID token.
+    pub roles: RolePolicy,
+}
+
+/// The sidecar's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Origin users reach the app at; no path, query or fragment.
+    pub public_url: url::Url,
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// Admin listener (`/healthz`, `/readyz`, `/metrics`).
+    pub admin_listen: SocketAddr,
+    /// The app, `http://host:port`.
+    pub upstream: http::uri::Authority,
+    /// Cookie sealing keys (base64, comma-separated).
+    pub cookie_secret: SecretSource,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+    /// The SsoConfig's name.
+    pub config_name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Where users are recorded.
+    pub provisioning: ProvisioningMode,
+    /// Whether requests without a session may reach the app.
+    pub auth_mode: AuthMode,
+    /// The app's own login page.
+    pub app_login_path: Option<String>,
+    /// Path prefixes that need no session.
+    pub skip_auth: Vec<String>,
+    /// App path that receives the user as JSON on each sign-in.
+    pub provision_hook: Option<String>,
+    /// Max age of the user watch before sessions stop being admitted (kubernetes provisioning).
+    pub revocation_staleness: Duration,
+    /// Tolerated clock skew for ID token times.
+    pub clock_skew: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// The only provider offered, if set.
+    pub exclusive_provider: Option<String>,
+    /// Enabled providers, in the order okta, entra, generic.
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+pub trait EnvSource {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> EnvSource for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+const SAML_VARS: [&str; 6] = [
+    "SAML_IDP_METADATA_URL",
+    "SAML_IDP_METADATA",
+    "SAML_SP_ENTITY_ID",
+    "SAML_ROLE_ATTRIBUTE",
+    "SAML_ROLE_MAP",
+    "SAML_ORG_ID",
+];
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    /// Reads the configuration from any variable source.
+    pub fn from_source(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(env);
+
+        if let Some(var) = SAML_VARS.iter().find(|v| env.get(v).is_some()) {
+            return Err(ConfigError::new(
+                *var,
+                "SAML sign-in is not available in this build; use an OIDC provider",
+            ));
+        }
+
+        let public_url = parse_public_url(&env)?;
+        let listen = env.socket_addr("GATEHOUSE_LISTEN", "0.0.0.0:4180")?;
+        let admin_listen = env.socket_addr("GATEHOUSE_ADMIN_LISTEN", "0.0.0.0:9090")?;
+        if listen == admin_listen {
+            return Err(ConfigError::new(
+                "GATEHOUSE_ADMIN_LISTEN",
+                "must differ from GATEHOUSE_LISTEN",
+            ));
+        }
+        let upstream = parse_upstream(&env)?;
+
+        let cookie_secret = env
+            .secret("GATEHOUSE_COOKIE_SECRET")?
+            .ok_or_else(|| ConfigError::new("GATEHOUSE_COOKIE_SECRET", "missing (set it or GATEHOUSE_COOKIE_SECRET_FILE): comma-separated base64 32-byte keys"))?;
+        crate::session::KeyRing::parse(cookie_secret.value.expose())
+            .map_err(|e| ConfigError::new(cookie_secret.var, e.to_string()))?;
+
+        let session_ttl = env.duration("GATEHOUSE_SESSION_TTL", "12h")?;
+        if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(90 * 86400) {
+            return Err(ConfigError::new(
+                "GATEHOUSE_SESSION_TTL",
+                "must be between 1m and 90d",
+            ));
+        }
+        let config_name = env.name("GATEHOUSE_CONFIG", "gatehouse")?;
+        let namespace = env.name("GATEHOUSE_NAMESPACE", "default")?;
+
+        let provisioning = match env.get("GATEHOUSE_PROVISIONING").as_deref() {
+            None | Some("off") => ProvisioningMode::Off,
+            Some("kubernetes") => {
+                return Err(ConfigError::new(
+                    "GATEHOUSE_PROVISIONING",
+                    "`kubernetes` is not available in this build yet; use `off`",
+                ));
+            }
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "GATEHOUSE_PROVISIONING",
+                    "must be `off` or `kubernetes`",
+                ));
+            }
+        };
+        let auth_mode = match env.get("GATEHOUSE_AUTH_MODE").as_deref() {
+            None | Some("required") => AuthMode::Required,
+            Some("optional") => AuthMode::Optional,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "GATEHOUSE_AUTH_MODE",
+                    "must be `required` or `optional`",
+                ));
+            }
+        };
+        let app_login_path = env
+            .get("GATEHOUSE_APP_LOGIN_PATH")
+            .map(|p| check_route_path("GATEHOUSE_APP_LOGIN_PATH", &p).map(|()| p))
+            .transpose()?;
+        let skip_auth = match env.get("GATEHOUSE_SKIP_AUTH") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| check_route_path("GATEHOUSE_SKIP_AUTH", p).map(|()| p.to_owned()))
+                .collect::<Result<_, _>>()?,
+        };
+        if skip_auth.iter().any(|p| p == "/") {
+            return Err(ConfigError::new(
+                "GATEHOUSE_SKIP_AUTH",
+                "`/` would skip authentication everywhere (use GATEHOUSE_AUTH_MODE=optional)",
+            ));
+        }
+        let provision_hook = env
+            .get("GATEHOUSE_PROVISION_HOOK")
+            .map(|p| check_route_path("GATEHOUSE_PROVISION_HOOK", &p).map(|()| p))
+            .transpose()?;
+        let revocation_staleness = env.duration("GATEHOUSE_REVOCATION_STALENESS", "5m")?;
+        let clock_skew = env.duration("GATEHOUSE_CLOCK_SKEW", "60s")?;
+        if clock_skew > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                "GATEHOUSE_CLOCK_SKEW",
+                "must be at most 10m",
+            ));
+        }
+        let log_format = match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "GATEHOUSE_LOG_FORMAT",
+                    "must be `text` or `json`",
+                ));
+            }
+        };
+
+        let mut providers = Vec::new();
+        providers.extend(crate::providers::okta::from_env(&env)?);
+        providers.extend(crate::providers::entra::from_env(&env)?);
+        providers.extend(crate::providers::oidc::from_env(&env)?);
+        if providers.is_empty() {
+            return Err(ConfigError::new(
+                "OKTA_ISSUER",
+                "no sign-in provider is configured: set the OKTA_*, ENTRA_* or OIDC_* variables",
+            ));
+        }
+
+        let exclusive_provider = env.get("AUTH_EXCLUSIVE_PROVIDER");
+        if let Some(id) = &exclusive_provider
+            && !providers.iter().any(|p| &p.id == id)
+        {
+            let enabled: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+            return Err(ConfigError::new(
+                "AUTH_EXCLUSIVE_PROVIDER",
+                format!("not an enabled provider (enabled: {})", enabled.join(", ")),
+            ));
+        }
+
+        Ok(Self {
+            public_url,
+            listen,
+            admin_listen,
+            upstream,
+            cookie_secret,
+            session_ttl,
+            config_name,
+            namespace,
+            provisioning,
+            auth_mode,
+            app_login_path,
+            skip_auth,
+            provision_hook,
+            revocation_staleness,
+            clock_skew,
+            log_format,
+            exclusive_provider,
+            providers,
+        })
+    }
+
+    /// Whether cookies carry `Secure` and the `__Host-` prefix (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The public origin without a trailing slash, e.g. `https://app.example.com`.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// A one-line summary for `--check-config` (no secrets).
+    pub fn summary(&self) -> String {
+        let ids: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
+        format!(
+            "config ok: providers {}{}; public URL {}; upstream http://{}; auth mode {}",
+            ids.join(", "),
+            self.exclusive_provider
+                .as_deref()
+                .map(|e| format!(" (exclusive: {e})"))
+                .unwrap_or_default(),
+            self.public_origin(),
+            self.upstream,
+            match self.auth_mode {
+                AuthMode::Required => "required",
+                AuthMode::Optional => "optional",
+            }
+        )
+    }
+}
+
+/// A configured path: absolute, canonical, no query, no encoded or dot segments.
+fn check_route_path(var: &str, path: &str) -> Result<(), ConfigError> {
+    let ok = path.starts_with('/')
+        && !path.contains("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'))
+        && !path.split('/').any(|s| s == "." || s == "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            var,
+            "each path must start with `/` and use only letters, digits, `/-_.~` (no `//`, dot segments, query or encoding)",
+        ))
+    }
+}
+
+/// Variable access with the contract's conventions: empty means unset; secrets may come from files.
+pub(crate) struct Env<'a>(&'a dyn EnvSource);
+
+impl Env<'_> {
+    /// A trimmed, non-empty value.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `name` or `name_FILE` is set.
+    pub(crate) fn is_set(&self, name: &str) -> bool {
+        self.get(name).is_some() || self.get(&format!("{name}_FILE")).is_some()
+    }
+
+    /// A secret from `name` or the file named by `name_FILE` (not both).
+    pub(crate) fn secret(&self, name: &'static str) -> Result<Option<SecretSource>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        match (
+            self.0.var(name).filter(|v| !v.trim().is_empty()),
+            self.get(&file_var),
+        ) {
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                name,
+                format!("set either {name} or {file_var}, not both"),
+            )),
+            (Some(value), None) => Ok(Some(SecretSource {
+                var: name,
+                value: Secret::new(value.trim()),
+                file: None,
+            })),
+            (None, Some(path)) => {
+                let path = PathBuf::from(path);
+                let value = read_secret_file(&path)
+                    .map_err(|problem| ConfigError::new(file_var, problem))?;
+                Ok(Some(SecretSource {
+                    var: name,
+                    value,
+                    file: Some(path),
+                }))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A required secret.
+    pub(crate) fn required_secret(
+        &self,
+        name: &'static str,
+        why: &str,
+    ) -> Result<SecretSource, ConfigError> {
+        self.secret(name)?
+            .ok_or_else(|| ConfigError::new(name, format!("missing (or set {name}_FILE); {why}")))
+    }
+
+    /// A required plain value.
+    pub(crate) fn required(&self, name: &str, why: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError::new(name, format!("missing; {why}")))
+    }
+
+    fn socket_addr(&self, name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let value = self.get(name).unwrap_or_else(|| default.to_owned());
+        value.parse().map_err(|e| {
+            ConfigError::new(
+                name,
+                format!("not a socket address like 0.0.0.0:4180 ({e})"),
+            )
+        })
+    }
+
+    fn duration(&self, name: &str, default: &str) -> Result<Duration, ConfigError> {
+        let value = self.get(name).unwrap_or_else(|| default.to_owned());
+        humantime::parse_duration(&value).map_err(|e| {
+            ConfigError::new(name, format!("not a duration like 90s, 30m or 12h ({e})"))
+        })
+    }
+
+    /// A Kubernetes object name (DNS-1123 subdomain).
+    fn name(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(name).unwrap_or_else(|| default.to_owned());
+        let ok = value.len() <= 253
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !value.starts_with(['-', '.'])
+            && !value.ends_with(['-', '.']);
+        if ok {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(
+                name,
+                "not a Kubernetes name (lowercase letters, digits, `-` and `.`)",
+            ))
+        }
+    }
+}
+
+/// Reads a secret file: trailing newlines dropped, must not be empty. Errors never hold contents.
+pub(crate) fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read the file ({})", e.kind()))?;
+    if raw.len() > 64 * 1024 {
+        return Err("the file is larger than 64 KiB".to_owned());
+    }
+    let text = String::from_utf8(raw).map_err(|_| "the file is not UTF-8 text".to_owned())?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    Ok(Secret::new(trimmed))
+}
+
+/// Parses an issuer URL: https, or http on a loopback host (local tests, the demo).
+pub(crate) fn parse_issuer(var: &str, value: &str) -> Result<String, ConfigError> {
+    let url =
+        url::Url::parse(value).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
+    check_https_or_loopback(var, &url)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(var, "must not have a query or fragment"));
+    }
+    // Issuers are compared byte for byte with `iss`; keep what the user wrote.
+    Ok(value.to_owned())
+}
+
+/// https anywhere; http only for loopback hosts.
+pub(crate) fn check_https_or_loopback(var: &str, url: &url::Url) -> Result<(), ConfigError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(url) => Ok(()),
+        "http" => Err(ConfigError::new(
+            var,
+            "must be https (plain http is accepted only for localhost)",
+        )),
+        _ => Err(ConfigError::new(var, "must be an https URL")),
+    }
+}
+
+/// Whether the URL's host is `localhost` or a loopback address.
+pub(crate) fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_public_url(env: &Env<'_>) -> Result<url::Url, ConfigError> {
+    const VAR: &str = "GATEHOUSE_PUBLIC_URL";
+    let value = env.required(VAR, "the URL users open, like https://app.example.com")?;
+    let url =
+        url::Url::parse(&value).map_err(|e| ConfigError::new(VAR, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(ConfigError::new(VAR, "must be an http or https URL"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            VAR,
+            "must be an origin like https://app.example.com (no path, query or fragment)",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(VAR, "must not contain credentials"));
+    }
+    Ok(url)
+}
+
+fn parse_upstream(env: &Env<'_>) -> Result<http::uri::Authority, ConfigError> {
+    const VAR: &str = "GATEHOUSE_UPSTREAM";
+    let value = env
+        .get(VAR)
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|e| ConfigError::new(VAR, format!("not a URL ({e})")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(ConfigError::new(
+            VAR,
+            "must be a plain http:// URL (the app runs in the same pod)",
+        ));
+    }
+    if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err(ConfigError::new(VAR, "must not have a path or query"));
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| ConfigError::new(VAR, "has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(ConfigError::new(VAR, "must not contain credentials"));
+    }
+    Ok(authority)
+}
+
+/// Parses `OIDC_ROLE_MAP`-style rules: `value=role,value=role`.
+pub(crate) fn parse_role_map(var: &str, value: &str) -> Result<Vec<RoleRule>, ConfigError> {
+    let mut rules = Vec::new();
+    for (i, entry) in value.split(',').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((claim_value, role)) = entry.rsplit_once('=') else {
+            return Err(ConfigError::new(
+                var,
+                format!("entry {} is not `value=role`", i + 1),
+            ));
+        };
+        let claim_value = claim_value.trim();
+        if claim_value.is_empty() {
+            return Err(ConfigError::new(
+                var,
+                format!("entry {} has an empty claim value", i + 1),
+            ));
+        }
+        let role = Role::parse(role.trim()).ok_or_else(|| {
+            ConfigError::new(
+                var,
+                format!("entry {}: role must be `admin` or `member`", i + 1),
+            )
+        })?;
+        rules.push(RoleRule {
+            value: claim_value.to_owned(),
+            role,
+        });
+    }
+    if rules.is_empty() {
+        return Err(ConfigError::new(var, "has no rules"));
+    }
+    Ok(rules)
+}
+
+/// Checks that all of a provider's variables are present once any of them is.
+pub(crate) fn require_all(
+    env: &Env<'_>,
+    provider: &str,
+    vars: &[&'static str],
+) -> Result<bool, ConfigError> {
+    let set: Vec<bool> = vars.iter().map(|v| env.is_set(v)).collect();
+    if set.iter().all(|s| !s) {
+        return Ok(false);
+    }
+    if let Some(missing) = vars.iter().zip(&set).find(|(_, s)| !**s).map(|(v, _)| v) {
+        let present = vars
+            .iter()
+            .zip(&set)
+            .find(|(_, s)| **s)
+            .map(|(v, _)| *v)
+            .unwrap_or_default();
+        return Err(ConfigError::new(
+            *missing,
+            format!(
+                "missing ({present} is set; {provider} needs {})",
+                vars.join(", ")
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// Builds the generic role policy from `OIDC_ROLE_CLAIM`, `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
+pub(crate) fn claim_role_policy(env: &Env<'_>) -> Result<RolePolicy, ConfigError> {
+    let claim = env.get("OIDC_ROLE_CLAIM");
+    let rules = env
+        .get("OIDC_ROLE_MAP")
+        .map(|m| parse_role_map("OIDC_ROLE_MAP", &m))
+        .transpose()?;
+    let default = env
+        .get("OIDC_DEFAULT_ROLE")
+        .map(|r| {
+            Role::parse(&r)
+                .ok_or_else(|| ConfigError::new("OIDC_DEFAULT_ROLE", "must be `admin` or `member`"))
+        })
+        .transpose()?;
+    match (&claim, &rules, default) {
+        (None, Some(_), _) => Err(ConfigError::new(
+            "OIDC_ROLE_CLAIM",
+            "missing; OIDC_ROLE_MAP needs the claim it reads",
+        )),
+        (Some(_), None, _) => Err(ConfigError::new(
+            "OIDC_ROLE_MAP",
+            "missing; OIDC_ROLE_CLAIM is set but no `value=role` rules map it",
+        )),
+        (None, None, None) => Err(ConfigError::new(
+            "OIDC_ROLE_CLAIM",
+            "missing; set OIDC_ROLE_CLAIM and OIDC_ROLE_MAP, or OIDC_DEFAULT_ROLE, or every user is denied",
+        )),
+        _ => Ok(RolePolicy::Claim {
+            claim,
+            rules: rules.unwrap_or_default(),
+            default,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const SECRET: &str = "s3cr3t-client-value";
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("GATEHOUSE_PUBLIC_URL", "https://app.example.com".to_owned()),
+            ("GATEHOUSE_COOKIE_SECRET", KEY.to_owned()),
+            ("OKTA_CLIENT_ID", "client".to_owned()),
+            ("OKTA_CLIENT_SECRET", SECRET.to_owned()),
+            ("OKTA_ISSUER", "https://acme.okta.com".to_owned()),
+            ("OKTA_ORG_ID", "acme".to_owned()),
+        ])
+    }
+
+    fn load(vars: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        let lookup = |k: &str| vars.get(k).cloned();
+        Config::from_source(&lookup)
+    }
+
+    fn err(vars: &HashMap<&'static str, String>) -> ConfigError {
+        match load(vars) {
+            Ok(_) => panic!("config unexpectedly valid"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn minimal_okta_config_has_the_documented_defaults() {
+        let c = load(&base()).expect("valid");
+        assert_eq!(c.providers.len(), 1);
+        assert_eq!(c.providers[0].id, "okta");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:4180");
+        assert_eq!(c.admin_listen.to_string(), "0.0.0.0:9090");
+        assert_eq!(c.upstream.as_str(), "127.0.0.1:8080");
+        assert_eq!(c.session_ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert_eq!(c.auth_mode, AuthMode::Required);
+        assert_eq!(c.provisioning, ProvisioningMode::Off);
+        assert!(c.secure_cookies());
+        assert_eq!(c.public_origin(), "https://app.example.com");
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        let cases: Vec<(&str, Option<&str>, &str)> = vec![
+            ("OKTA_ISSUER", Some("not a url"), "OKTA_ISSUER: not a URL"),
+            (
+                "OKTA_ISSUER",
+                Some("http://acme.okta.com"),
+                "OKTA_ISSUER: must be https",
+            ),
+            ("OKTA_ORG_ID", None, "OKTA_ORG_ID: missing"),
+            ("OKTA_CLIENT_SECRET", None, "OKTA_CLIENT_SECRET: missing"),
+            (
+                "GATEHOUSE_PUBLIC_URL",
+                None,
+                "GATEHOUSE_PUBLIC_URL: missing",
+            ),
+            (
+                "GATEHOUSE_PUBLIC_URL",
+                Some("https://a.example/app"),
+                "GATEHOUSE_PUBLIC_URL: must be an origin",
+            ),
+            (
+                "GATEHOUSE_COOKIE_SECRET",
+                None,
+                "GATEHOUSE_COOKIE_SECRET: missing",
+            ),
+            (
+                "GATEHOUSE_COOKIE_SECRET",
+                Some("c2hvcnQ="),
+                "GATEHOUSE_COOKIE_SECRET: key 1",
+            ),
+            (
+                "GATEHOUSE_SESSION_TTL",
+                Some("forever"),
+                "GATEHOUSE_SESSION_TTL: not a duration",
+            ),
+            (
+                "GATEHOUSE_SESSION_TTL",
+                Some("10s"),
+                "GATEHOUSE_SESSION_TTL: must be between",
+            ),
+            (
+                "GATEHOUSE_LISTEN",
+                Some("4180"),
+                "GATEHOUSE_LISTEN: not a socket address",
+            ),
+            (
+                "GATEHOUSE_UPSTREAM",
+                Some("https://127.0.0.1:8443"),
+                "GATEHOUSE_UPSTREAM: must be a plain http",
+            ),
+            (
+                "GATEHOUSE_AUTH_MODE",
+                Some("sometimes"),
+                "GATEHOUSE_AUTH_MODE: must be",
+            ),
+            (
+                "GATEHOUSE_PROVISIONING",
+                Some("kubernetes"),
+                "GATEHOUSE_PROVISIONING: `kubernetes` is not available",
+            ),
+            (
+                "GATEHOUSE_SKIP_AUTH",
+                Some("/ok,/a/../b"),
+                "GATEHOUSE_SKIP_AUTH: each path",
+            ),
+            (
+                "GATEHOUSE_SKIP_AUTH",
+                Some("/"),
+                "GATEHOUSE_SKIP_AUTH: `/` would skip",
+            ),
+            (
+                "GATEHOUSE_APP_LOGIN_PATH",
+                Some("login"),
+                "GATEHOUSE_APP_LOGIN_PATH: each path",
+            ),
+            (
+                "GATEHOUSE_CLOCK_SKEW",
+                Some("1h"),
+                "GATEHOUSE_CLOCK_SKEW: must be at most",
+            ),
+            (
+                "GATEHOUSE_LOG_FORMAT",
+                Some("xml"),
+                "GATEHOUSE_LOG_FORMAT: must be",
+            ),
+            (
+                "GATEHOUSE_CONFIG",
+                Some("Portal"),
+                "GATEHOUSE_CONFIG: not a Kubernetes name",
+            ),
+            (
+                "AUTH_EXCLUSIVE_PROVIDER",
+                Some("entra"),
+                "AUTH_EXCLUSIVE_PROVIDER: not an enabled provider (enabled: okta)",
+            ),
+            (
+                "SAML_IDP_METADATA_URL",
+                Some("https://idp/metadata"),
+                "SAML_IDP_METADATA_URL: SAML",
+            ),
+        ];
+        for (var, value, expected) in cases {
+            let mut vars = base();
+            match value {
+                Some(v) => vars.insert(var, v.to_owned()),
+                None => vars.remove(var),
+            };
+            let e = err(&vars);
+            let line = e.to_string();
+            assert!(line.starts_with(expected), "{var}={value:?}: got `{line}`");
+            assert!(!line.contains('\n'), "one line: {line}");
+            assert!(!line.contains(SECRET), "no secret in: {line}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors_or_debug() {
+        let mut vars = base();
+        vars.insert("OKTA_CLIENT_SECRET_FILE", "/nonexistent".to_owned());
+        let e = err(&vars);
+        assert_eq!(e.var, "OKTA_CLIENT_SECRET");
+        assert!(!e.to_string().contains(SECRET));
+
+        let mut vars = base();
+        let bad_key = "bm90LWEtdmFsaWQta2V5LXRoYXQtaXMtc2VjcmV0";
+        vars.insert("GATEHOUSE_COOKIE_SECRET", format!("{KEY},{bad_key}"));
+        let e = err(&vars);
+        assert!(e.to_string().contains("key 2"), "{e}");
+        assert!(!e.to_string().contains(bad_key), "{e}");
+
+        let config = load(&base()).expect("valid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(!debug.contains(KEY), "{debug}");
+        assert!(!config.summary().contains(SECRET));
+    }
+
+    #[test]
+    fn secrets_are_read_from_files() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("okta-secret");
+        std::fs::write(&file, format!("{SECRET}\n")).expect("write");
+        let mut vars = base();
+        vars.remove("OKTA_CLIENT_SECRET");
+        vars.insert("OKTA_CLIENT_SECRET_FILE", file.display().to_string());
+        let c = load(&vars).expect("valid");
+        assert_eq!(c.providers[0].client_secret.value.expose(), SECRET);
+        assert_eq!(
+            c.providers[0].client_secret.file.as_deref(),
+            Some(file.as_path())
+        );
+
+        std::fs::write(&file, "\n").expect("write");
+        let e = err(&vars);
+        assert_eq!(e.to_string(), "OKTA_CLIENT_SECRET_FILE: the file is empty");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn value_and_file_together_is_an_error() {
+        let mut vars = base();
+        vars.insert("OKTA_CLIENT_SECRET_FILE", "/x".to_owned());
+        let e = err(&vars);
+        assert_eq!(e.var, "OKTA_CLIENT_SECRET");
+        assert!(e.problem.contains("not both"));
+    }
+
+    #[test]
+    fn http_issuer_is_only_for_loopback() {
+        let mut vars = base();
+        vars.insert("OKTA_ISSUER", "http://127.0.0.1:9000/okta".to_owned());
+        assert!(load(&vars).is_ok());
+        vars.insert("OKTA_ISSUER", "http://localhost:9000/okta".to_owned());
+        assert!(load(&vars).is_ok());
+    }
+
+    #[test]
+    fn entra_and_generic_providers() {
+        let mut vars = base();
+        vars.insert("ENTRA_CLIENT_ID", "e-client".to_owned());
+        vars.insert("ENTRA_CLIENT_SECRET", "e-secret".to_owned());
+        vars.insert(
+            "ENTRA_TENANT_ID",
+            "0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90".to_owned(),
+        );
+        vars.insert("ENTRA_ORG_ID", "acme".to_owned());
+        vars.insert("OIDC_PROVIDER_ID", "auth0".to_owned());
+        vars.insert("OIDC_PROVIDER_NAME", "Auth0".to_owned());
+        vars.insert("OIDC_CLIENT_ID", "a-client".to_owned());
+        vars.insert("OIDC_CLIENT_SECRET", "a-secret".to_owned());
+        vars.insert("OIDC_ISSUER", "https://acme.us.auth0.com/".to_owned());
+        vars.insert("OIDC_ORG_ID", "acme".to_owned());
+        vars.insert("OIDC_ROLE_CLAIM", "groups".to_owned());
+        vars.insert(
+            "OIDC_ROLE_MAP",
+            "portal-admins=admin, portal-staff=member".to_owned(),
+        );
+        vars.insert("AUTH_EXCLUSIVE_PROVIDER", "auth0".to_owned());
+        let c = load(&vars).expect("valid");
+        let ids: Vec<&str> = c.providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["okta", "entra", "auth0"]);
+        assert_eq!(
+            c.providers[1].issuer,
+            "https://login.microsoftonline.com/0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90/v2.0"
+        );
+        assert_eq!(c.providers[2].issuer, "https://acme.us.auth0.com/");
+        assert_eq!(c.providers[2].display_name, "Auth0");
+        assert_eq!(c.exclusive_provider.as_deref(), Some("auth0"));
+        match &c.providers[2].roles {
+            RolePolicy::Claim {
+                claim,
+                rules,
+                default,
+            } => {
+                assert_eq!(claim.as_deref(), Some("groups"));
+                assert_eq!(rules.len(), 2);
+                assert_eq!(rules[0].value, "portal-admins");
+                assert_eq!(rules[1].role, Role::Member);
+                assert_eq!(*default, None);
+            }
+            other => panic!("unexpected policy {other:?}"),
+        }
+
+        vars.insert(
+            "ENTRA_ISSUER",
+            "http://127.0.0.1:9000/entra/t/v2.0".to_owned(),
+        );
+        let c = load(&vars).expect("valid");
+        assert_eq!(c.providers[1].issuer, "http://127.0.0.1:9000/entra/t/v2.0");
+    }
+
+    #[test]
+    fn generic_provider_errors() {
+        let generic = |extra: &[(&'static str, &str)]| {
+            let mut vars = base();
+            vars.insert("OIDC_CLIENT_ID", "a".to_owned());
+            vars.insert("OIDC_CLIENT_SECRET", "b".to_owned());
+            vars.insert("OIDC_ISSUER", "https://idp.example".to_owned());
+            vars.insert("OIDC_ORG_ID", "o".to_owned());
+            for (k, v) in extra {
+                vars.insert(k, (*v).to_owned());
+            }
+            load(&vars).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        assert!(generic(&[]).starts_with("OIDC_ROLE_CLAIM: missing"));
+        assert!(generic(&[("OIDC_ROLE_CLAIM", "groups")]).starts_with("OIDC_ROLE_MAP: missing"));
+        assert!(
+            generic(&[("OIDC_ROLE_CLAIM", "groups"), ("OIDC_ROLE_MAP", "a=owner")])
+                .starts_with("OIDC_ROLE_MAP: entry 1: role must be")
+        );
+        assert!(
+            generic(&[
+                ("OIDC_ROLE_CLAIM", "groups"),
+                ("OIDC_ROLE_MAP", "a=admin,oops")
+            ])
+            .starts_with("OIDC_ROLE_MAP: entry 2 is not")
+        );
+        assert!(
+            generic(&[("OIDC_DEFAULT_ROLE", "root")]).starts_with("OIDC_DEFAULT_ROLE: must be")
+        );
+        assert!(generic(&[("OIDC_DEFAULT_ROLE", "member")]).is_empty());
+        assert!(
+            generic(&[
+                ("OIDC_DEFAULT_ROLE", "member"),
+                ("OIDC_PROVIDER_ID", "Bad_Id")
+            ])
+            .starts_with("OIDC_PROVIDER_ID:")
+        );
+        assert!(
+            generic(&[
+                ("OIDC_DEFAULT_ROLE", "member"),
+                ("OIDC_PROVIDER_ID", "okta")
+            ])
+            .starts_with("OIDC_PROVIDER_ID:")
+        );
+    }
+
+    #[test]
+    fn no_provider_is_an_error() {
+        let mut vars = base();
+        for k in [
+            "OKTA_CLIENT_ID",
+            "OKTA_CLIENT_SECRET",
+            "OKTA_ISSUER",
+            "OKTA_ORG_ID",
+        ] {
+            vars.remove(k);
+        }
+        assert!(err(&vars).problem.contains("no sign-in provider"));
+    }
+
+    #[test]
+    fn skip_auth_list_is_parsed() {
+        let mut vars = base();
+        vars.insert(
+            "GATEHOUSE_SKIP_AUTH",
+            "/healthz, /public/ ,/static".to_owned(),
+        );
+        let c = load(&vars).expect("valid");
+        assert_eq!(c.skip_auth, ["/healthz", "/public/", "/static"]);
+        vars.insert("GATEHOUSE_SKIP_AUTH", "/".to_owned());
+        assert!(err(&vars).problem.contains("would skip"));
+    }
+}

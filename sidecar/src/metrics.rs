@@ -1,0 +1,209 @@
+//! Prometheus metrics (served on the admin port). Labels are bounded: handler, status class,
+//! provider id, outcome, reason — never a user, subject, email or path.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Which part of the sidecar answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// Proxied to the app (or refused for lack of a session).
+    Proxy,
+    /// The sidecar's own pages and endpoints.
+    Auth,
+}
+
+const HANDLERS: [&str; 2] = ["proxy", "auth"];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    handler: &'static str,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    provider: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+/// All metrics of one sidecar.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    // Pre-resolved counters per (handler, class): no label hashing on the request path.
+    requests: [[Counter; 5]; 2],
+    proxy_latency: Histogram,
+    upstream_errors: Counter,
+    sign_ins: Family<SignInLabels, Counter>,
+    denials: Family<ReasonLabels, Counter>,
+    provider_ready: Family<ProviderLabels, Gauge>,
+}
+
+impl Metrics {
+    /// Registers every metric; `providers` pre-creates the per-provider series at zero.
+    pub fn new(providers: &[&str]) -> Self {
+        let mut registry = Registry::with_prefix("gatehouse");
+        let request_family = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by handler and status class",
+            request_family.clone(),
+        );
+        let requests = std::array::from_fn(|h| {
+            std::array::from_fn(|c| {
+                request_family
+                    .get_or_create(&RequestLabels {
+                        handler: HANDLERS[h],
+                        class: CLASSES[c],
+                    })
+                    .clone()
+            })
+        });
+        let proxy_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "proxy_upstream_duration_seconds",
+            "Time from forwarding a request to the app's response headers",
+            proxy_latency.clone(),
+        );
+        let upstream_errors = Counter::default();
+        registry.register(
+            "proxy_upstream_errors",
+            "Requests that could not reach the app (answered 502)",
+            upstream_errors.clone(),
+        );
+        let sign_ins = Family::<SignInLabels, Counter>::default();
+        registry.register(
+            "sign_ins",
+            "Sign-in attempts by provider and outcome (success, denied, failed)",
+            sign_ins.clone(),
+        );
+        let denials = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "sign_in_denials",
+            "Sign-ins refused, by reason",
+            denials.clone(),
+        );
+        let provider_ready = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "provider_ready",
+            "1 when the provider's discovery document and keys are loaded",
+            provider_ready.clone(),
+        );
+        for p in providers {
+            for outcome in ["success", "denied", "failed"] {
+                let _ = sign_ins.get_or_create(&SignInLabels {
+                    provider: (*p).to_owned(),
+                    outcome,
+                });
+            }
+            let _ = provider_ready.get_or_create(&ProviderLabels {
+                provider: (*p).to_owned(),
+            });
+        }
+        Self {
+            registry,
+            requests,
+            proxy_latency,
+            upstream_errors,
+            sign_ins,
+            denials,
+            provider_ready,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, handler: Handler, status: http::StatusCode) {
+        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
+        let h = match handler {
+            Handler::Proxy => 0,
+            Handler::Auth => 1,
+        };
+        self.requests[h][class].inc();
+    }
+
+    /// Records the upstream round trip.
+    pub fn proxy_latency(&self, seconds: f64) {
+        self.proxy_latency.observe(seconds);
+    }
+
+    /// Counts an upstream failure.
+    pub fn upstream_error(&self) {
+        self.upstream_errors.inc();
+    }
+
+    /// Counts a sign-in attempt; `reason` also counts a denial.
+    pub fn sign_in(&self, provider: &str, outcome: &'static str, reason: Option<&'static str>) {
+        self.sign_ins
+            .get_or_create(&SignInLabels {
+                provider: provider.to_owned(),
+                outcome,
+            })
+            .inc();
+        if let Some(reason) = reason {
+            self.denials.get_or_create(&ReasonLabels { reason }).inc();
+        }
+    }
+
+    /// Marks a provider ready.
+    pub fn provider_ready(&self, provider: &str) {
+        self.provider_ready
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_owned(),
+            })
+            .set(1);
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_bounded_series() {
+        let m = Metrics::new(&["okta"]);
+        m.request(Handler::Proxy, http::StatusCode::OK);
+        m.request(Handler::Proxy, http::StatusCode::BAD_GATEWAY);
+        m.request(Handler::Auth, http::StatusCode::FOUND);
+        m.sign_in("okta", "denied", Some("role_not_mapped"));
+        m.proxy_latency(0.002);
+        m.provider_ready("okta");
+        let text = m.encode();
+        for line in [
+            "gatehouse_http_requests_total{handler=\"proxy\",class=\"2xx\"} 1",
+            "gatehouse_http_requests_total{handler=\"proxy\",class=\"5xx\"} 1",
+            "gatehouse_http_requests_total{handler=\"auth\",class=\"3xx\"} 1",
+            "gatehouse_sign_ins_total{provider=\"okta\",outcome=\"denied\"} 1",
+            "gatehouse_sign_ins_total{provider=\"okta\",outcome=\"success\"} 0",
+            "gatehouse_sign_in_denials_total{reason=\"role_not_mapped\"} 1",
+            "gatehouse_provider_ready{provider=\"okta\"} 1",
+            "gatehouse_proxy_upstream_duration_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+    }
+}

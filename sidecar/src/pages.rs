@@ -1,0 +1,305 @@
+//! The sidecar's HTML: the login page, the access-denied page, and error pages. Plain, accessible
+//! HTML and CSS, no JavaScript; every dynamic value is escaped; every message is chosen from a fixed
+//! table by reason code, so nothing a client or IdP sends is ever reflected verbatim.
+
+use std::fmt::Write;
+
+use axum::body::Body;
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Query-string encoding of one value.
+pub fn encode_query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The title and sentence shown for a reason code, or `None` for codes we do not know.
+pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
+    Some(match reason {
+        "role_claim_missing" => (
+            "No access",
+            "Your account has no role for this application. Ask your administrator to give you access.",
+        ),
+        "role_claim_invalid" => (
+            "No access",
+            "Your identity provider sent your role in a form this application does not accept. Ask your administrator to check the role settings.",
+        ),
+        "role_not_mapped" => (
+            "No access",
+            "Your account does not have a role that grants access to this application. Ask your administrator for access.",
+        ),
+        "user_suspended" => (
+            "Access suspended",
+            "Your access to this application has been suspended. Contact your administrator.",
+        ),
+        "directory_unavailable" => (
+            "Sign-in unavailable",
+            "Sign-in is temporarily unavailable. Please try again in a minute.",
+        ),
+        "provision_hook_failed" => (
+            "Sign-in incomplete",
+            "The application could not set up your account. Please try again later.",
+        ),
+        "state_invalid" => (
+            "Sign-in expired",
+            "Your sign-in attempt expired or was started in another browser. Please sign in again.",
+        ),
+        "state_replayed" => (
+            "Sign-in already used",
+            "This sign-in response was already used. Please sign in again.",
+        ),
+        "idp_denied" => (
+            "Sign-in cancelled",
+            "Sign-in was cancelled or refused at your identity provider.",
+        ),
+        "idp_error" | "issuer_mismatch" => (
+            "Sign-in failed",
+            "Your identity provider reported a problem with this sign-in. Please try again.",
+        ),
+        "exchange_failed" => (
+            "Sign-in failed",
+            "We could not complete sign-in with your identity provider. Please try again.",
+        ),
+        "provider_unavailable" => (
+            "Sign-in unavailable",
+            "Sign-in with this provider is not available right now. Please try again shortly.",
+        ),
+        "signed_out" => ("Signed out", "You have signed out."),
+        r if r.starts_with("token_") => (
+            "Sign-in failed",
+            "We could not verify the answer from your identity provider. Please try again; if this keeps happening, contact your administrator.",
+        ),
+        _ => return None,
+    })
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f5f6f8;color:#1d2330;margin:0}\
+main{max-width:24rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}\
+h1{font-size:1.4rem;margin:0 0 1rem}p{line-height:1.5}\
+ul{list-style:none;padding:0;margin:1.5rem 0 0}li{margin:.6rem 0}\
+a.button{display:block;text-align:center;padding:.75rem 1rem;border-radius:.5rem;background:#1f4fd1;color:#fff;text-decoration:none;font-weight:600}\
+a.button:hover{background:#163da6}a.button:focus{outline:3px solid #f2b400;outline-offset:2px}\
+.note{border-left:4px solid #c0392b;padding:.5rem .75rem;background:#fdf0ee}\
+.info{border-left:4px solid #1f4fd1;padding:.5rem .75rem;background:#eef3fd}\
+.secondary{margin-top:1.5rem;font-size:.95rem}";
+
+/// A complete HTML document.
+pub fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"referrer\" content=\"no-referrer\">\
+<title>{}</title><style>{STYLE}</style></head>\
+<body><main>{body}</main></body></html>\n",
+        escape(title)
+    )
+}
+
+/// A button on the login page.
+#[derive(Debug, Clone)]
+pub struct ProviderButton<'a> {
+    /// Provider id (path segment).
+    pub id: &'a str,
+    /// Label.
+    pub label: &'a str,
+}
+
+/// The login page.
+#[derive(Debug, Clone)]
+pub struct LoginPage<'a> {
+    /// Host name shown in the heading.
+    pub app: &'a str,
+    /// One button per provider offered.
+    pub providers: Vec<ProviderButton<'a>>,
+    /// Sanitized path to return to.
+    pub rd: &'a str,
+    /// A reason code to explain (unknown codes are ignored).
+    pub reason: Option<&'a str>,
+    /// Link to the app's own login page.
+    pub app_login: Option<String>,
+}
+
+impl LoginPage<'_> {
+    /// Renders the page.
+    pub fn render(&self) -> String {
+        let mut body = String::new();
+        let _ = write!(body, "<h1>Sign in to {}</h1>", escape(self.app));
+        if let Some((title, text)) = self.reason.and_then(message_for) {
+            let class = if self.reason == Some("signed_out") {
+                "info"
+            } else {
+                "note"
+            };
+            let _ = write!(
+                body,
+                "<p class=\"{class}\" role=\"status\"><strong>{}.</strong> {}</p>",
+                escape(title),
+                escape(text)
+            );
+        }
+        body.push_str("<nav aria-label=\"Sign-in methods\"><ul>");
+        for p in &self.providers {
+            let _ = write!(
+                body,
+                "<li><a class=\"button\" href=\"/api/auth/oauth2/start/{}?rd={}\">Sign in with {}</a></li>",
+                escape(p.id),
+                escape(&encode_query_value(self.rd)),
+                escape(p.label)
+            );
+        }
+        body.push_str("</ul></nav>");
+        if let Some(href) = &self.app_login {
+            let _ = write!(
+                body,
+                "<p class=\"secondary\"><a href=\"{}\">Sign in with your application account instead</a></p>",
+                escape(href)
+            );
+        }
+        document(&format!("Sign in to {}", self.app), &body)
+    }
+}
+
+/// The page explaining a refused or failed sign-in, with a way back to the login page.
+pub fn problem_page(reason: &str, retry_href: &str) -> String {
+    let (title, text) =
+        message_for(reason).unwrap_or(("Something went wrong", "Please try again."));
+    let body = format!(
+        "<h1>{}</h1><p class=\"note\" role=\"alert\">{}</p><p class=\"secondary\"><a href=\"{}\">Back to sign-in</a></p>",
+        escape(title),
+        escape(text),
+        escape(retry_href)
+    );
+    document(title, &body)
+}
+
+/// A plain error page without a sign-in link (404, 405, 502…).
+pub fn plain_page(title: &str, text: &str) -> String {
+    document(
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(text)),
+    )
+}
+
+/// An HTML response with the sidecar's protective headers.
+pub fn html_response(status: StatusCode, html: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(html));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    protective_headers(h);
+    response
+}
+
+/// Headers for every response the sidecar writes itself.
+pub fn protective_headers(h: &mut http::HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_page_has_one_link_per_provider_and_escapes_everything() {
+        let page = LoginPage {
+            app: "portal.example.com",
+            providers: vec![
+                ProviderButton {
+                    id: "okta",
+                    label: "Okta",
+                },
+                ProviderButton {
+                    id: "auth0",
+                    label: "<b>Auth0</b>",
+                },
+            ],
+            rd: "/a?b=1&c=\"x\"",
+            reason: Some("role_not_mapped"),
+            app_login: Some("/app/login".into()),
+        }
+        .render();
+        assert!(
+            page.contains("href=\"/api/auth/oauth2/start/okta?rd=%2Fa%3Fb%3D1%26c%3D%22x%22\""),
+            "{page}"
+        );
+        assert!(page.contains("href=\"/api/auth/oauth2/start/auth0?rd="));
+        assert!(page.contains("Sign in with &lt;b&gt;Auth0&lt;/b&gt;"));
+        assert!(!page.contains("<b>Auth0"));
+        assert!(page.contains("does not have a role"));
+        assert!(page.contains("/app/login"));
+        assert!(page.contains("<html lang=\"en\">"));
+        assert!(!page.contains("<script"));
+    }
+
+    #[test]
+    fn unknown_reasons_are_not_reflected() {
+        let page = LoginPage {
+            app: "x",
+            providers: vec![],
+            rd: "/",
+            reason: Some("<script>alert(1)</script>"),
+            app_login: None,
+        }
+        .render();
+        assert!(!page.contains("alert"));
+        assert!(problem_page("<img src=x>", "/login").contains("Something went wrong"));
+        assert!(!problem_page("<img src=x>", "/login").contains("<img"));
+    }
+
+    #[test]
+    fn every_reason_code_has_a_message() {
+        for reason in [
+            "role_claim_missing",
+            "role_claim_invalid",
+            "role_not_mapped",
+            "user_suspended",
+            "directory_unavailable",
+            "provision_hook_failed",
+            "state_invalid",
+            "state_replayed",
+            "idp_denied",
+            "idp_error",
+            "issuer_mismatch",
+            "exchange_failed",
+            "provider_unavailable",
+            "signed_out",
+            "token_expired",
+            "token_signature_invalid",
+        ] {
+            assert!(message_for(reason).is_some(), "{reason}");
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Microsoft Entra ID: `ENTRA_CLIENT_ID`, `ENTRA_CLIENT_SECRET`, `ENTRA_TENANT_ID`, `ENTRA_ORG_ID`
+//! (all four enable it). Issuer `https://login.microsoftonline.com/<tenant>/v2.0`, overridable by
+//! `ENTRA_ISSUER` (sovereign clouds, tests). Role from `roles`.
+
+use crate::claims::RolePolicy;
+use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
+use crate::providers::ProviderKind;
+
+const VARS: [&str; 4] = [
+    "ENTRA_CLIENT_ID",
+    "ENTRA_CLIENT_SECRET",
+    "ENTRA_TENANT_ID",
+    "ENTRA_ORG_ID",
+];
+
+pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigError> {
+    if !require_all(env, "Entra ID", &VARS)? {
+        if env.get("ENTRA_ISSUER").is_some() {
+            return Err(crate::config::ConfigError {
+                var: "ENTRA_TENANT_ID".to_owned(),
+                problem: format!(
+                    "missing (ENTRA_ISSUER is set; Entra ID needs {})",
+                    VARS.join(", ")
+                ),
+            });
+        }
+        return Ok(None);
+    }
+    let why = "Entra ID needs all four ENTRA_* variables";
+    let tenant = env.required("ENTRA_TENANT_ID", why)?;
+    // A tenant id is a GUID or a verified domain; `common`/`organizations` have no fixed issuer.
+    let tenant_ok = tenant
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !matches!(tenant.as_str(), "common" | "organizations" | "consumers");
+    if !tenant_ok {
+        return Err(ConfigError {
+            var: "ENTRA_TENANT_ID".to_owned(),
+            problem: "must be a tenant GUID or domain (multi-tenant `common`, `organizations` and `consumers` have no single issuer)".to_owned(),
+        });
+    }
+    let issuer = match env.get("ENTRA_ISSUER") {
+        Some(issuer) => parse_issuer("ENTRA_ISSUER", &issuer)?,
+        None => format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+    };
+    Ok(Some(ProviderConfig {
+        id: "entra".to_owned(),
+        kind: ProviderKind::Entra,
+        display_name: "Microsoft".to_owned(),
+        issuer,
+        client_id: env.required("ENTRA_CLIENT_ID", why)?,
+        client_secret: env.required_secret("ENTRA_CLIENT_SECRET", why)?,
+        org_id: env.required("ENTRA_ORG_ID", why)?,
+        roles: RolePolicy::Entra,
+    }))
+}

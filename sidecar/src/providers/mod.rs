@@ -1,0 +1,512 @@
+//! Sign-in providers: their configuration (one module each), discovery, keys and code exchange.
+//!
+//! Discovery (`/.well-known/openid-configuration`, through `openidconnect` with our reqwest client
+//! behind its `AsyncHttpClient` trait) runs in the background at start-up and retries with backoff;
+//! a provider is *ready* once its metadata and its JWKS are loaded. Start-up never waits for it.
+
+pub mod entra;
+pub mod jwks;
+pub mod oidc;
+pub mod okta;
+
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderValue;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ProviderConfig, Secret, check_https_or_loopback};
+use jwks::JwksCache;
+
+/// Which published contract a provider follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Okta (`OKTA_*`).
+    Okta,
+    /// Microsoft Entra ID (`ENTRA_*`).
+    Entra,
+    /// Any OIDC provider (`OIDC_*`).
+    Oidc,
+}
+
+/// Discovery fields `openidconnect` does not model.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ExtraMetadata {
+    /// RP-initiated logout endpoint.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    /// RFC 9207: the authorization response carries `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+type Metadata = openidconnect::ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// How we authenticate at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuth {
+    /// `client_secret_basic` (the default of the spec).
+    Basic,
+    /// `client_secret_post`.
+    Post,
+}
+
+/// The endpoints discovery found.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Where the browser is sent to sign in.
+    pub authorization: url::Url,
+    /// Where the code is exchanged.
+    pub token: url::Url,
+    /// RP-initiated logout, if offered.
+    pub end_session: Option<url::Url>,
+    /// Whether the authorization response carries `iss` (RFC 9207).
+    pub iss_parameter_supported: bool,
+    /// Client authentication at the token endpoint.
+    pub token_auth: TokenAuth,
+}
+
+/// Discovery result: endpoints and keys.
+#[derive(Debug)]
+pub struct Discovered {
+    /// Endpoints.
+    pub endpoints: Endpoints,
+    /// Signing keys.
+    pub jwks: JwksCache,
+}
+
+/// Why discovery failed (no secrets inside).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The discovery document could not be fetched or parsed, or names another issuer.
+    #[error("discovery failed: {0}")]
+    Metadata(String),
+    /// An endpoint is not https (or loopback http).
+    #[error("discovery document has an unusable {0}")]
+    Endpoint(&'static str),
+    /// The keys could not be loaded.
+    #[error(transparent)]
+    Jwks(#[from] jwks::JwksError),
+}
+
+/// Why the authorization code could not be exchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The provider is not discovered yet.
+    #[error("provider not ready")]
+    NotReady,
+    /// Transport failure.
+    #[error("token request failed ({0})")]
+    Transport(&'static str),
+    /// The token endpoint refused (with the OAuth error code, sanitized).
+    #[error("token endpoint answered HTTP {status} ({error})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// OAuth `error` code (`[a-z_]`, at most 40 characters) or `unknown`.
+        error: String,
+    },
+    /// The answer had no ID token or was not JSON.
+    #[error("token response has no ID token")]
+    NoIdToken,
+}
+
+/// Body of the token endpoint's answer we care about.
+#[derive(Deserialize)]
+struct TokenResponse {
+    id_token: Option<String>,
+}
+
+/// An enabled provider at run time.
+pub struct Provider {
+    /// Its configuration.
+    pub config: ProviderConfig,
+    client_secret: RwLock<Secret>,
+    discovered: OnceLock<Discovered>,
+    /// `X-Forwarded-Org` value.
+    pub org_header: HeaderValue,
+    /// `X-Forwarded-Provider` value.
+    pub provider_header: HeaderValue,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.config.id)
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest discovery document or token response accepted.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+impl Provider {
+    /// A provider that is not discovered yet.
+    pub fn new(config: ProviderConfig) -> Self {
+        let org_header = HeaderValue::from_bytes(config.org_id.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        let provider_header = HeaderValue::from_bytes(config.id.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        Self {
+            client_secret: RwLock::new(config.client_secret.value.clone()),
+            discovered: OnceLock::new(),
+            org_header,
+            provider_header,
+            config,
+        }
+    }
+
+    /// Provider id (`okta`, `entra`, or the generic id).
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// Whether metadata and keys are loaded.
+    pub fn is_ready(&self) -> bool {
+        self.discovered.get().is_some()
+    }
+
+    /// Metadata and keys, once loaded.
+    pub fn discovered(&self) -> Option<&Discovered> {
+        self.discovered.get()
+    }
+
+    /// Replaces the client secret (rotation from a mounted file).
+    pub fn set_client_secret(&self, secret: Secret) {
+        match self.client_secret.write() {
+            Ok(mut s) => *s = secret,
+            Err(poisoned) => *poisoned.into_inner() = secret,
+        }
+    }
+
+    fn client_secret(&self) -> Secret {
+        match self.client_secret.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Installs discovery results directly (tests and callers that discovered elsewhere).
+    pub fn set_discovered(&self, discovered: Discovered) -> bool {
+        self.discovered.set(discovered).is_ok()
+    }
+
+    /// Runs discovery once: metadata, endpoint checks, keys.
+    pub async fn discover(
+        &self,
+        http: &reqwest::Client,
+        min_refetch_interval: Duration,
+    ) -> Result<(), DiscoveryError> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let issuer = openidconnect::IssuerUrl::new(self.config.issuer.clone())
+            .map_err(|e| DiscoveryError::Metadata(e.to_string()))?;
+        let client = OidcClient(http.clone());
+        let metadata = Metadata::discover_async(issuer, &client)
+            .await
+            .map_err(|e| DiscoveryError::Metadata(discovery_message(&e)))?;
+
+        let endpoint = |name: &'static str, url: &url::Url| {
+            check_https_or_loopback(name, url).map_err(|_| DiscoveryError::Endpoint(name))
+        };
+        let authorization = metadata.authorization_endpoint().url().clone();
+        endpoint("authorization_endpoint", &authorization)?;
+        let token = metadata
+            .token_endpoint()
+            .map(|t| t.url().clone())
+            .ok_or(DiscoveryError::Endpoint("token_endpoint"))?;
+        endpoint("token_endpoint", &token)?;
+        let jwks_uri = metadata.jwks_uri().url().clone();
+        endpoint("jwks_uri", &jwks_uri)?;
+        let extra = metadata.additional_metadata();
+        let end_session = match &extra.end_session_endpoint {
+            Some(raw) => {
+                let url = url::Url::parse(raw)
+                    .map_err(|_| DiscoveryError::Endpoint("end_session_endpoint"))?;
+                endpoint("end_session_endpoint", &url)?;
+                Some(url)
+            }
+            None => None,
+        };
+        let token_auth = match metadata.token_endpoint_auth_methods_supported() {
+            Some(methods)
+                if !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                    && methods.contains(&CoreClientAuthMethod::ClientSecretPost) =>
+            {
+                TokenAuth::Post
+            }
+            _ => TokenAuth::Basic,
+        };
+        let endpoints = Endpoints {
+            authorization,
+            token,
+            end_session,
+            iss_parameter_supported: extra
+                .authorization_response_iss_parameter_supported
+                .unwrap_or(false),
+            token_auth,
+        };
+
+        let jwks = JwksCache::new(jwks_uri, http.clone(), min_refetch_interval);
+        jwks.refresh().await?;
+        tracing::info!(
+            provider = %self.config.id,
+            keys = %jwks::describe(&jwks.current()),
+            rp_logout = endpoints.end_session.is_some(),
+            "provider discovered"
+        );
+        let _ = self.discovered.set(Discovered { endpoints, jwks });
+        Ok(())
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) for the raw ID token.
+    pub async fn exchange_code(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<String, ExchangeError> {
+        let discovered = self.discovered().ok_or(ExchangeError::NotReady)?;
+        let secret = self.client_secret();
+        let mut request = http
+            .post(discovered.endpoints.token.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "authorization_code")
+                .append_pair("code", code)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("code_verifier", code_verifier);
+            match discovered.endpoints.token_auth {
+                TokenAuth::Basic => {
+                    // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
+                    let id: String =
+                        url::form_urlencoded::byte_serialize(self.config.client_id.as_bytes())
+                            .collect();
+                    let pw: String =
+                        url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect();
+                    let basic = STANDARD.encode(format!("{id}:{pw}"));
+                    let mut value = HeaderValue::from_str(&format!("Basic {basic}"))
+                        .map_err(|_| ExchangeError::Transport("client credentials"))?;
+                    value.set_sensitive(true);
+                    request = request.header(http::header::AUTHORIZATION, value);
+                }
+                TokenAuth::Post => {
+                    form.append_pair("client_id", &self.config.client_id)
+                        .append_pair("client_secret", secret.expose());
+                }
+            }
+            form.finish()
+        };
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ExchangeError::Transport(transport_kind(&e)))?;
+        let status = response.status();
+        let body = read_limited(response)
+            .await
+            .map_err(|e| ExchangeError::Transport(transport_kind(&e)))?
+            .ok_or(ExchangeError::NoIdToken)?;
+        if !status.is_success() {
+            let error = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(sanitize_code))
+                .unwrap_or_else(|| "unknown".to_owned());
+            return Err(ExchangeError::Refused {
+                status: status.as_u16(),
+                error,
+            });
+        }
+        serde_json::from_slice::<TokenResponse>(&body)
+            .ok()
+            .and_then(|t| t.id_token)
+            .ok_or(ExchangeError::NoIdToken)
+    }
+}
+
+/// Keeps an IdP-supplied error code printable and bounded: `[a-z0-9_]`, at most 40 characters.
+pub fn sanitize_code(code: &str) -> String {
+    let clean: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if clean.is_empty() {
+        "unknown".to_owned()
+    } else {
+        clean
+    }
+}
+
+fn transport_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    }
+}
+
+/// Reads a response body up to [`MAX_RESPONSE_BYTES`]; `None` when larger.
+async fn read_limited(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Transport error of the `openidconnect` adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcHttpError {
+    /// reqwest failed.
+    #[error("{0}")]
+    Request(#[from] reqwest::Error),
+    /// The request could not be built.
+    #[error("invalid request: {0}")]
+    Build(#[from] http::Error),
+    /// Response over the size limit.
+    #[error("response larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+}
+
+/// `openidconnect`'s HTTP client: our single reqwest client behind its `AsyncHttpClient` trait.
+struct OidcClient(reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for OidcClient {
+    type Error = OidcHttpError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<openidconnect::HttpResponse, OidcHttpError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(oidc_http(self.0.clone(), request))
+    }
+}
+
+async fn oidc_http(
+    http: reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, OidcHttpError> {
+    let (parts, body) = request.into_parts();
+    let url = parts.uri.to_string();
+    let response = http
+        .request(parts.method, url)
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut builder = http::Response::builder().status(response.status());
+    if let Some(headers) = builder.headers_mut() {
+        headers.extend(
+            response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    let body = read_limited(response)
+        .await?
+        .ok_or(OidcHttpError::TooLarge)?;
+    Ok(builder.body(body)?)
+}
+
+fn discovery_message<E: std::error::Error>(e: &openidconnect::DiscoveryError<E>) -> String {
+    use openidconnect::DiscoveryError as D;
+    match e {
+        D::Request(inner) => format!("request failed: {inner}"),
+        D::Response(status, _, message) => format!("HTTP {status}: {message}"),
+        D::Parse(inner) => format!("invalid discovery document: {inner}"),
+        D::Validation(message) => message.clone(),
+        D::UrlParse(inner) => format!("bad URL: {inner}"),
+        D::Other(message) => message.clone(),
+        _ => "unknown error".to_owned(),
+    }
+}
+
+/// Discovers `provider` in the background until it succeeds (backoff 1 s … 60 s), then refreshes its
+/// keys every hour.
+pub async fn run_discovery(
+    provider: Arc<Provider>,
+    http: reqwest::Client,
+    on_ready: impl Fn(&str) + Send + 'static,
+) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match provider.discover(&http, KEY_REFETCH_INTERVAL).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(provider = %provider.id(), error = %e, retry_in = ?delay, "provider discovery failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    on_ready(provider.id());
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Some(d) = provider.discovered()
+            && let Err(e) = d.jwks.refresh().await
+        {
+            tracing::warn!(provider = %provider.id(), error = %e, "periodic JWKS refresh failed; keeping the old keys");
+        }
+    }
+}
+
+/// At most one JWKS refetch per this interval for unknown key ids.
+pub const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idp_error_codes_are_sanitized() {
+        assert_eq!(sanitize_code("invalid_grant"), "invalid_grant");
+        assert_eq!(
+            sanitize_code("<script>alert(1)</script>"),
+            "scriptalert1script"
+        );
+        assert_eq!(sanitize_code(""), "unknown");
+        assert_eq!(sanitize_code(&"a".repeat(100)).len(), 40);
+    }
+}

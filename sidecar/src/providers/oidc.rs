@@ -1,0 +1,63 @@
+//! One generic OIDC provider (Auth0, Cognito, Google Workspace, Keycloak…): `OIDC_CLIENT_ID`,
+//! `OIDC_CLIENT_SECRET`, `OIDC_ISSUER`, `OIDC_ORG_ID` enable it; `OIDC_PROVIDER_ID` (path segment,
+//! default `oidc`), `OIDC_PROVIDER_NAME` (button label), and the role variables `OIDC_ROLE_CLAIM`,
+//! `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
+
+use crate::config::{
+    ConfigError, Env, ProviderConfig, claim_role_policy, parse_issuer, require_all,
+};
+use crate::providers::ProviderKind;
+
+const VARS: [&str; 4] = [
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_ISSUER",
+    "OIDC_ORG_ID",
+];
+
+pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigError> {
+    if !require_all(env, "the generic OIDC provider", &VARS)? {
+        return Ok(None);
+    }
+    let why = "the generic OIDC provider needs all four OIDC_* variables";
+    let id = env
+        .get("OIDC_PROVIDER_ID")
+        .unwrap_or_else(|| "oidc".to_owned());
+    let id_ok = (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if !id_ok {
+        return Err(ConfigError {
+            var: "OIDC_PROVIDER_ID".to_owned(),
+            problem: "must be 1-32 lowercase letters, digits or `-` (it is a URL path segment)"
+                .to_owned(),
+        });
+    }
+    if id == "okta" || id == "entra" {
+        return Err(ConfigError {
+            var: "OIDC_PROVIDER_ID".to_owned(),
+            problem: "`okta` and `entra` are reserved for the OKTA_* and ENTRA_* providers"
+                .to_owned(),
+        });
+    }
+    let display_name = env.get("OIDC_PROVIDER_NAME").unwrap_or_else(|| id.clone());
+    if display_name.chars().count() > 64 {
+        return Err(ConfigError {
+            var: "OIDC_PROVIDER_NAME".to_owned(),
+            problem: "must be at most 64 characters".to_owned(),
+        });
+    }
+    Ok(Some(ProviderConfig {
+        kind: ProviderKind::Oidc,
+        display_name,
+        issuer: parse_issuer("OIDC_ISSUER", &env.required("OIDC_ISSUER", why)?)?,
+        client_id: env.required("OIDC_CLIENT_ID", why)?,
+        client_secret: env.required_secret("OIDC_CLIENT_SECRET", why)?,
+        org_id: env.required("OIDC_ORG_ID", why)?,
+        roles: claim_role_policy(env)?,
+        id,
+    }))
+}

@@ -1,0 +1,521 @@
+//! Reverse proxy to the app: one pooled HTTP/1.1 client, streaming bodies both ways, WebSocket (and
+//! any HTTP/1.1 `Upgrade`) pass-through, and the header rules of the security model.
+//!
+//! Request headers: client-sent identity headers of every spelling are removed (`X-Forwarded-*`
+//! except a well-formed `X-Forwarded-For`, `X-Auth-Request-*`, `X-Gatehouse-*`, `Forwarded`,
+//! `Remote-User`, `X-Remote-User`; any case, `_` for `-`, duplicates), as are hop-by-hop headers and
+//! the sidecar's own cookies; then the real identity (if any) and `X-Forwarded-For` (appended),
+//! `X-Forwarded-Proto` (the public URL's scheme) and `X-Forwarded-Host` are set. The path and query
+//! are forwarded byte for byte.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use http::header::{self, HeaderName};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use crate::session::CookieNames;
+
+/// `X-Forwarded-For`.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Header-name prefixes (after `_` → `-`) that only the sidecar may send to the app.
+const IDENTITY_PREFIXES: [&str; 3] = ["x-forwarded-", "x-auth-request-", "x-gatehouse-"];
+/// Whole header names (after `_` → `-`) that apps commonly trust as identity.
+const IDENTITY_NAMES: [&str; 3] = ["forwarded", "remote-user", "x-remote-user"];
+
+/// Whether a client-sent header must be removed before the request reaches the app.
+pub fn is_client_identity_header(name: &str) -> bool {
+    // `X-Forwarded-For` spelled exactly is a hop list we append to; its `_` spellings are not.
+    if name.eq_ignore_ascii_case("x-forwarded-for") {
+        return false;
+    }
+    IDENTITY_PREFIXES
+        .iter()
+        .any(|p| normalized_starts_with(name, p))
+        || IDENTITY_NAMES
+            .iter()
+            .any(|n| name.len() == n.len() && normalized_starts_with(name, n))
+}
+
+/// `name` starts with `prefix`, ignoring ASCII case and reading `_` as `-`.
+fn normalized_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name.bytes().zip(prefix.bytes()).all(|(a, b)| {
+            let a = if a == b'_' {
+                b'-'
+            } else {
+                a.to_ascii_lowercase()
+            };
+            a == b
+        })
+}
+
+/// Removes client-sent identity headers (all values of each).
+pub fn strip_client_identity(headers: &mut HeaderMap) {
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_client_identity_header(name.as_str()) {
+            doomed.push(name.clone());
+        }
+    }
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
+
+/// Removes the sidecar's cookies and folds several `Cookie` headers into one (HTTP/1.1 wants one).
+pub fn strip_own_cookies(headers: &mut HeaderMap) {
+    let values = headers.get_all(header::COOKIE);
+    let mut count = 0;
+    let mut ours = false;
+    for v in values.iter() {
+        count += 1;
+        ours |= v.as_bytes().windows(10).any(|w| w == b"gatehouse-");
+    }
+    if count == 0 || (count == 1 && !ours) {
+        return;
+    }
+    let mut kept = String::new();
+    for v in values.iter() {
+        let Ok(text) = v.to_str() else { continue };
+        for pair in text.split(';') {
+            let pair = pair.trim();
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+            if pair.is_empty() || CookieNames::is_own(name) {
+                continue;
+            }
+            if !kept.is_empty() {
+                kept.push_str("; ");
+            }
+            kept.push_str(pair);
+        }
+    }
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept)
+    {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut listed: Vec<HeaderName> = Vec::new();
+    for v in headers.get_all(header::CONNECTION) {
+        if let Ok(text) = v.to_str() {
+            for token in text.split(',') {
+                if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+                    listed.push(name);
+                }
+            }
+        }
+    }
+    for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// The `Upgrade` value of an HTTP/1.1 upgrade request (`Connection: upgrade` + `Upgrade: x`).
+pub fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let connection_upgrade = req.headers().get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str().is_ok_and(|t| {
+            t.split(',')
+                .any(|tok| tok.trim().eq_ignore_ascii_case("upgrade"))
+        })
+    });
+    connection_upgrade
+        .then(|| req.headers().get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Why the app could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Connecting or talking to the app failed.
+    #[error("upstream request failed: {0}")]
+    Upstream(#[from] hyper_util::client::legacy::Error),
+    /// The request cannot be expressed to the app (no path).
+    #[error("request has no path")]
+    NoPath,
+}
+
+/// The app behind the sidecar.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    authority: Authority,
+    proto: HeaderValue,
+}
+
+/// Builds the pooled HTTP/1.1 client to the app.
+pub fn http_client() -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
+}
+
+impl Upstream {
+    /// The app at `authority`; `public_scheme` is sent as `X-Forwarded-Proto`.
+    pub fn new(
+        client: Client<HttpConnector, Body>,
+        authority: Authority,
+        public_scheme: &str,
+    ) -> Self {
+        Self {
+            client,
+            authority,
+            proto: HeaderValue::from_str(public_scheme)
+                .unwrap_or(HeaderValue::from_static("https")),
+        }
+    }
+
+    /// The shared client (also used by the provisioning hook).
+    pub fn client(&self) -> &Client<HttpConnector, Body> {
+        &self.client
+    }
+
+    /// Sets the forwarding headers, rewrites the URI to the app, and sends the request. `peer` is
+    /// the client address as a header value. Identity headers must already be in place.
+    pub async fn forward(
+        &self,
+        mut req: Request<Body>,
+        peer: &HeaderValue,
+    ) -> Result<(Response<Body>, Duration), ProxyError> {
+        let upgrade = upgrade_protocol(&req);
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+
+        let path = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .ok_or(ProxyError::NoPath)?;
+        let host = req.headers().get(header::HOST).cloned().or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+
+        let headers = req.headers_mut();
+        strip_hop_by_hop(headers);
+        if let Some(host) = host {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+            headers.insert(header::HOST, host);
+        }
+        headers.insert(X_FORWARDED_PROTO, self.proto.clone());
+        append_forwarded_for(headers, peer);
+        if let Some(protocol) = &upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, protocol.clone());
+        }
+
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path);
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| ProxyError::NoPath)?;
+        *req.version_mut() = Version::HTTP_11;
+
+        let started = Instant::now();
+        let response = self.client.request(req).await?;
+        let elapsed = started.elapsed();
+        let (mut parts, body) = response.into_parts();
+
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade
+        {
+            let upstream_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+            let protocol = parts.headers.get(header::UPGRADE).cloned();
+            strip_hop_by_hop(&mut parts.headers);
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Some(p) = protocol {
+                parts.headers.insert(header::UPGRADE, p);
+            }
+            if let Some(upstream_upgrade) = upstream_upgrade {
+                tokio::spawn(async move {
+                    let (client, upstream) = tokio::join!(client_upgrade, upstream_upgrade);
+                    if let (Ok(client), Ok(upstream)) = (client, upstream) {
+                        let mut client = TokioIo::new(client);
+                        let mut upstream = TokioIo::new(upstream);
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+            return Ok((Response::from_parts(parts, Body::empty()), elapsed));
+        }
+
+        strip_hop_by_hop(&mut parts.headers);
+        strip_own_set_cookies(&mut parts.headers);
+        Ok((Response::from_parts(parts, Body::new(body)), elapsed))
+    }
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
+    let existing: Vec<&[u8]> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if existing.is_empty() {
+        headers.insert(X_FORWARDED_FOR, peer.clone());
+        return;
+    }
+    let mut joined = Vec::with_capacity(64);
+    for v in existing {
+        joined.extend_from_slice(v);
+        joined.extend_from_slice(b", ");
+    }
+    joined.extend_from_slice(peer.as_bytes());
+    match HeaderValue::from_bytes(&joined) {
+        Ok(v) => headers.insert(X_FORWARDED_FOR, v),
+        Err(_) => headers.insert(X_FORWARDED_FOR, peer.clone()),
+    };
+}
+
+/// The app may not set (or clear) the sidecar's cookies.
+fn strip_own_set_cookies(headers: &mut HeaderMap) {
+    if !headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| set_cookie_is_own(v))
+    {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !set_cookie_is_own(v))
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+fn set_cookie_is_own(v: &HeaderValue) -> bool {
+    let bytes = v.as_bytes();
+    let name_end = bytes.iter().position(|b| *b == b'=').unwrap_or(bytes.len());
+    std::str::from_utf8(&bytes[..name_end]).is_ok_and(|n| CookieNames::is_own(n.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_header_table() {
+        let stripped = [
+            "x-forwarded-user",
+            "X-Forwarded-User",
+            "X-FORWARDED-EMAIL",
+            "x-forwarded-preferred-username",
+            "x-forwarded-groups",
+            "x-forwarded-org",
+            "x-forwarded-provider",
+            "x-forwarded-access-token",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x_forwarded_user",
+            "X_Forwarded_Email",
+            "x-forwarded_user",
+            "x_forwarded-for",
+            "x_forwarded_for",
+            "x-auth-request-email",
+            "X-Auth-Request-User",
+            "x_auth_request_email",
+            "x-auth-request-access-token",
+            "x-gatehouse-identity",
+            "X_GATEHOUSE_IDENTITY",
+            "forwarded",
+            "remote-user",
+            "remote_user",
+            "x-remote-user",
+        ];
+        for name in stripped {
+            assert!(is_client_identity_header(name), "{name} must be stripped");
+        }
+        let kept = [
+            "x-forwarded-for",
+            "X-Forwarded-For",
+            "x-request-id",
+            "authorization",
+            "cookie",
+            "x-forwarded",
+            "x-forward-user",
+            "remote-users",
+            "user-agent",
+        ];
+        for name in kept {
+            assert!(!is_client_identity_header(name), "{name} must be kept");
+        }
+    }
+
+    #[test]
+    fn stripping_removes_every_value_of_every_spelling() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("x-forwarded-user", "mallory"),
+            ("x-forwarded-user", "mallory2"),
+            ("x_forwarded_email", "m@evil"),
+            ("x-auth-request-email", "m@evil"),
+            ("x-gatehouse-identity", "forged"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("accept", "text/html"),
+        ] {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                HeaderValue::from_static(v),
+            );
+        }
+        strip_client_identity(&mut h);
+        let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "x-forwarded-for"]);
+    }
+
+    #[test]
+    fn own_cookies_are_removed_and_others_kept() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("app=1; __Host-gatehouse-session=abc"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("gatehouse-attempt-x=1; theme=dark"),
+        );
+        strip_own_cookies(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(
+            h.get(header::COOKIE).and_then(|v| v.to_str().ok()),
+            Some("app=1; theme=dark")
+        );
+
+        let mut only_ours = HeaderMap::new();
+        only_ours.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-gatehouse-session=abc"),
+        );
+        strip_own_cookies(&mut only_ours);
+        assert!(only_ours.get(header::COOKIE).is_none());
+
+        let mut untouched = HeaderMap::new();
+        untouched.insert(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
+        strip_own_cookies(&mut untouched);
+        assert_eq!(
+            untouched.get(header::COOKIE).and_then(|v| v.to_str().ok()),
+            Some("a=1;b=2")
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["accept"]);
+    }
+
+    #[test]
+    fn forwarded_for_is_appended() {
+        let peer = HeaderValue::from_static("10.0.0.7");
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, &peer);
+        assert_eq!(h.get(X_FORWARDED_FOR), Some(&peer));
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.2"));
+        append_forwarded_for(&mut h, &peer);
+        assert_eq!(
+            h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()),
+            Some("198.51.100.1, 203.0.113.2, 10.0.0.7")
+        );
+    }
+
+    #[test]
+    fn the_app_cannot_set_our_cookies() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("__Host-gatehouse-session=x; Path=/"),
+        );
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("app=1; Path=/"),
+        );
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("gatehouse-session=; Max-Age=0"),
+        );
+        strip_own_set_cookies(&mut h);
+        let left: Vec<&str> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(left, ["app=1; Path=/"]);
+    }
+
+    #[test]
+    fn upgrade_detection() {
+        let ws = Request::builder()
+            .header(header::CONNECTION, "keep-alive, Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .body(())
+            .expect("request");
+        assert_eq!(
+            upgrade_protocol(&ws),
+            Some(HeaderValue::from_static("websocket"))
+        );
+        let plain = Request::builder()
+            .header(header::UPGRADE, "websocket")
+            .body(())
+            .expect("request");
+        assert_eq!(upgrade_protocol(&plain), None);
+    }
+}

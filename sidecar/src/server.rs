@@ -1,0 +1,113 @@
+//! Listeners: accept loops with the HTTP limits of the security model, and graceful shutdown.
+//!
+//! - HTTP/1.1: headers must arrive within [`HEADER_READ_TIMEOUT`] (slowloris), which also closes
+//!   idle keep-alive connections; the request head may use at most [`MAX_HEAD_BYTES`] (431 above)
+//!   and [`MAX_HEADERS`] fields.
+//! - HTTP/2 (prior knowledge): header list ≤ [`MAX_HEAD_BYTES`], ≤ 250 concurrent streams, pings
+//!   every 30 s close dead peers.
+//! - At most [`MAX_CONNECTIONS`] connections at once; beyond that new ones are closed at accept.
+//! - Shutdown: stop accepting, let in-flight requests finish for up to [`SHUTDOWN_GRACE`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+/// Time allowed for a request head, counted from when the connection is ready for the next request.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(65);
+/// Largest request head.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most header fields in one request.
+pub const MAX_HEADERS: usize = 128;
+/// Most concurrent connections per listener.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// How long in-flight requests may finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    // A closed channel also means stop.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_concurrent_streams(250)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Serves `listener` with `handler(request, peer address)` until `shutdown` turns true.
+pub async fn serve<H, F>(listener: TcpListener, handler: H, mut shutdown: watch::Receiver<bool>)
+where
+    H: Fn(Request<Incoming>, HeaderValue) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let builder = builder();
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop_requested(&mut shutdown) => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("connection limit reached; closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let peer = HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let handler = handler.clone();
+        let service = service_fn(move |req| {
+            let response = handler(req, peer.clone());
+            async move { Ok::<_, Infallible>(response.await) }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! Sealed cookies: the session, the per-attempt sign-in state, and the logout hint.
+//!
+//! A cookie value is `base64url(version ‖ key-id ‖ nonce ‖ XChaCha20-Poly1305(payload))`. The key
+//! ring comes from `GATEHOUSE_COOKIE_SECRET`: the first key seals, every key unseals, so keys rotate
+//! without dropping sessions. The additional data binds each cookie to its purpose (a sign-in
+//! attempt cookie is never a session) and to this app (namespace, config name, public origin and,
+//! with Kubernetes provisioning, the SsoConfig UID), so app A's cookie is worthless at app B.
+//! Anything that does not unseal — tampered, truncated, foreign, oversized — is simply no cookie.
+//!
+//! Cookie names: `__Host-gatehouse-session` (and `__Host-gatehouse-attempt-<id>`,
+//! `__Host-gatehouse-logout`) when the public URL is https; without the `__Host-` prefix and
+//! without `Secure` when it is plain http. Always `Path=/`, `HttpOnly`, `SameSite=Lax`, no `Domain`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use http::{HeaderMap, HeaderValue};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::claims::Role;
+
+/// Longest cookie value we try to unseal (the browser limit is 4096 bytes per cookie).
+pub const MAX_COOKIE_BYTES: usize = 4096;
+/// Most sign-in attempt cookies kept at once.
+pub const MAX_ATTEMPTS: usize = 3;
+/// Lifetime of a sign-in attempt.
+pub const ATTEMPT_TTL_SECS: i64 = 600;
+
+const VERSION: u8 = 1;
+const KEY_ID_LEN: usize = 4;
+const NONCE_LEN: usize = 24;
+
+/// Why `GATEHOUSE_COOKIE_SECRET` is unusable. Never contains key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    /// No keys.
+    #[error("no keys (expected comma-separated base64 of 32 random bytes each)")]
+    Empty,
+    /// One key is not base64 of exactly 32 bytes.
+    #[error(
+        "key {0} is not base64 of exactly 32 bytes (generate one with `openssl rand -base64 32`)"
+    )]
+    BadKey(usize),
+    /// The same key twice.
+    #[error("key {0} repeats an earlier key")]
+    Duplicate(usize),
+}
+
+struct SealKey {
+    id: [u8; KEY_ID_LEN],
+    cipher: XChaCha20Poly1305,
+}
+
+/// Cookie sealing keys: the first seals, all unseal.
+pub struct KeyRing {
+    keys: Vec<SealKey>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+/// What a sealed value is for; part of the additional data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The session cookie.
+    Session,
+    /// A sign-in attempt cookie.
+    Attempt,
+    /// The logout hint cookie (the ID token for RP-initiated logout).
+    LogoutHint,
+}
+
+impl Purpose {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"gatehouse/session/v1",
+            Purpose::Attempt => b"gatehouse/attempt/v1",
+            Purpose::LogoutHint => b"gatehouse/logout-hint/v1",
+        }
+    }
+}
+
+/// What a cookie is bound to: this app. Changes make every existing cookie invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    bytes: Vec<u8>,
+}
+
+impl Binding {
+    /// Binds to the config's namespace and name, the public origin, and the SsoConfig UID when known.
+    pub fn new(
+        namespace: &str,
+        config: &str,
+        public_origin: &str,
+        config_uid: Option<&str>,
+    ) -> Self {
+        let mut bytes = Vec::new();
+        for part in [namespace, config, public_origin, config_uid.unwrap_or("")] {
+            bytes.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        Self { bytes }
+    }
+
+    fn aad(&self, purpose: Purpose) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(purpose.tag().len() + 1 + self.bytes.len());
+        aad.extend_from_slice(purpose.tag());
+        aad.push(0);
+        aad.extend_from_slice(&self.bytes);
+        aad
+    }
+}
+
+fn decode_key(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    [&STANDARD, &URL_SAFE]
+        .iter()
+        .find_map(|e| e.decode(text).ok())
+        .or_else(|| {
+            let padded = format!("{text}{}", "=".repeat((4 - text.len() % 4) % 4));
+            [&STANDARD, &URL_SAFE]
+                .iter()
+                .find_map(|e| e.decode(&padded).ok())
+        })
+}
+
+impl KeyRing {
+    /// Parses comma-separated base64 (standard or URL-safe, padding optional) 32-byte keys.
+    pub fn parse(list: &str) -> Result<Self, KeyRingError> {
+        let mut keys: Vec<SealKey> = Vec::new();
+        let mut seen: Vec<[u8; 32]> = Vec::new();
+        for (i, text) in list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .enumerate()
+        {
+            let raw = decode_key(text).ok_or(KeyRingError::BadKey(i + 1))?;
+            let raw: [u8; 32] = raw.try_into().map_err(|_| KeyRingError::BadKey(i + 1))?;
+            if seen.contains(&raw) {
+                return Err(KeyRingError::Duplicate(i + 1));
+            }
+            seen.push(raw);
+            let digest = Sha256::digest(raw);
+            let mut id = [0u8; KEY_ID_LEN];
+            id.copy_from_slice(&digest[..KEY_ID_LEN]);
+            let cipher =
+                XChaCha20Poly1305::new_from_slice(&raw).map_err(|_| KeyRingError::BadKey(i + 1))?;
+            keys.push(SealKey { id, cipher });
+        }
+        if keys.is_empty() {
+            return Err(KeyRingError::Empty);
+        }
+        Ok(Self { keys })
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false: a ring has at least one key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Seals `plaintext` with the first key.
+    pub fn seal(&self, purpose: Purpose, binding: &Binding, plaintext: &[u8]) -> String {
+        let key = &self.keys[0];
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let aad = binding.aad(purpose);
+        let sealed = key
+            .cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            // XChaCha20-Poly1305 only fails for messages over 256 GiB.
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + sealed.len());
+        out.push(VERSION);
+        out.extend_from_slice(&key.id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Unseals a value sealed by any key of the ring for this purpose and binding.
+    pub fn unseal(&self, purpose: Purpose, binding: &Binding, value: &str) -> Option<Vec<u8>> {
+        if value.len() > MAX_COOKIE_BYTES {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if raw.len() < 1 + KEY_ID_LEN + NONCE_LEN + 16 || raw[0] != VERSION {
+            return None;
+        }
+        let (id, rest) = raw[1..].split_at(KEY_ID_LEN);
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let key = self.keys.iter().find(|k| k.id == id)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+        let aad = binding.aad(purpose);
+        key.cipher
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .ok()
+    }
+}
+
+/// What the session cookie holds. Identity only, never tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Random session id (logout denylist key).
+    #[serde(rename = "i")]
+    pub sid: String,
+    /// Stable user id: the SsoUser name, `<provider>-<hash of issuer and subject>`.
+    #[serde(rename = "u")]
+    pub user: String,
+    /// The IdP's `sub`.
+    #[serde(rename = "s")]
+    pub subject: String,
+    /// Provider id.
+    #[serde(rename = "p")]
+    pub provider: String,
+    /// Email, if the IdP sent one (and did not mark it unverified).
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Display name.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Preferred username (falls back to the email).
+    #[serde(rename = "pu", default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Role.
+    #[serde(rename = "r")]
+    pub role: Role,
+    /// Issued at, Unix seconds.
+    #[serde(rename = "t")]
+    pub issued_at: i64,
+    /// Expires at, Unix seconds.
+    #[serde(rename = "x")]
+    pub expires_at: i64,
+    /// The SsoUser's UID (Kubernetes provisioning): a re-created user does not revive old cookies.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub user_uid: Option<String>,
+}
+
+impl Session {
+    /// Seals the session for its cookie.
+    pub fn seal(&self, keys: &KeyRing, binding: &Binding) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        keys.seal(Purpose::Session, binding, &json)
+    }
+
+    /// Unseals a session cookie value; `None` for anything invalid or expired at `now`.
+    pub fn unseal(keys: &KeyRing, binding: &Binding, value: &str, now: i64) -> Option<Self> {
+        let json = keys.unseal(Purpose::Session, binding, value)?;
+        let session: Session = serde_json::from_slice(&json).ok()?;
+        (session.expires_at > now).then_some(session)
+    }
+}
+
+/// One sign-in attempt, kept in its own short-lived sealed cookie so the callback can land on any
+/// replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// OAuth `state` (single use).
+    pub state: String,
+    /// OIDC `nonce`.
+    pub nonce: String,
+    /// PKCE code verifier.
+    pub verifier: String,
+    /// Provider id the attempt was started for.
+    pub provider: String,
+    /// Sanitized same-origin path to return to.
+    pub rd: String,
+    /// Created at, Unix seconds.
+    pub created_at: i64,
+}
+
+impl Attempt {
+    /// A new attempt with fresh random `state`, `nonce` and PKCE verifier.
+    pub fn new(provider: &str, rd: &str, now: i64) -> Self {
+        Self {
+            state: random_token(32),
+            nonce: random_token(32),
+            verifier: random_token(32),
+            provider: provider.to_owned(),
+            rd: rd.to_owned(),
+            created_at: now,
+        }
+    }
+
+    /// Cookie-name suffix derived from the state (the state itself travels in the URL anyway).
+    pub fn cookie_id(state: &str) -> Option<&str> {
+        let id = state.get(..16)?;
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .then_some(id)
+    }
+
+    /// PKCE S256 challenge of the verifier.
+    pub fn code_challenge(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.verifier.as_bytes()))
+    }
+
+    /// Seals the attempt.
+    pub fn seal(&self, keys: &KeyRing, binding: &Binding) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        keys.seal(Purpose::Attempt, binding, &json)
+    }
+
+    /// Unseals an attempt cookie; `None` when invalid or older than [`ATTEMPT_TTL_SECS`].
+    pub fn unseal(keys: &KeyRing, binding: &Binding, value: &str, now: i64) -> Option<Self> {
+        let json = keys.unseal(Purpose::Attempt, binding, value)?;
+        let attempt: Attempt = serde_json::from_slice(&json).ok()?;
+        (attempt.created_at + ATTEMPT_TTL_SECS > now && attempt.created_at <= now + 60)
+            .then_some(attempt)
+    }
+}
+
+/// `n` random bytes, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The sidecar's cookie names for this public URL scheme.
+#[derive(Debug, Clone)]
+pub struct CookieNames {
+    /// Session cookie.
+    pub session: String,
+    /// Prefix of attempt cookies.
+    pub attempt_prefix: String,
+    /// Logout hint cookie.
+    pub logout_hint: String,
+    secure: bool,
+}
+
+/// Every spelling of our cookie names, stripped before a request reaches the app.
+const OWN_COOKIE_PREFIXES: [&str; 2] = ["__Host-gatehouse-", "gatehouse-"];
+
+impl CookieNames {
+    /// Names with the `__Host-` prefix (and `Secure`) when `secure`.
+    pub fn new(secure: bool) -> Self {
+        let prefix = if secure { "__Host-" } else { "" };
+        Self {
+            session: format!("{prefix}gatehouse-session"),
+            attempt_prefix: format!("{prefix}gatehouse-attempt-"),
+            logout_hint: format!("{prefix}gatehouse-logout"),
+            secure,
+        }
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// `Set-Cookie` for `name=value` living `max_age` seconds.
+    pub fn set(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let line =
+            format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+        HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// `Set-Cookie` that deletes `name`.
+    pub fn delete(&self, name: &str) -> HeaderValue {
+        self.set(name, "", 0)
+    }
+
+    /// Whether a cookie name is one of ours (any spelling).
+    pub fn is_own(name: &str) -> bool {
+        OWN_COOKIE_PREFIXES.iter().any(|p| name.starts_with(p))
+    }
+}
+
+/// All `name=value` pairs of the request's `Cookie` headers.
+pub fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            Some((name.trim(), value.trim().trim_matches('"')))
+        })
+}
+
+/// The first cookie called `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
+/// A bounded set of ids remembered until their expiry (logged-out sessions, used `state`s).
+///
+/// Lookups are a lock and a hash probe; when full, expired entries go first, then the ones
+/// expiring soonest.
+#[derive(Debug)]
+pub struct ExpiringSet {
+    entries: Mutex<HashMap<String, i64>>,
+    len: AtomicUsize,
+    capacity: usize,
+}
+
+impl ExpiringSet {
+    /// An empty set holding at most `capacity` ids.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            len: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Remembers `id` until `expires_at`. Returns false when it was already present.
+    pub fn insert(&self, id: &str, expires_at: i64, now: i64) -> bool {
+        let mut entries = match self.entries.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if entries.get(id).is_some_and(|exp| *exp > now) {
+            return false;
+        }
+        if entries.len() >= self.capacity {
+            entries.retain(|_, exp| *exp > now);
+        }
+        if entries.len() >= self.capacity {
+            let mut by_expiry: Vec<(i64, String)> =
+                entries.iter().map(|(k, v)| (*v, k.clone())).collect();
+            by_expiry.sort_unstable();
+            for (_, k) in by_expiry.iter().take(entries.len() + 1 - self.capacity) {
+                entries.remove(k);
+            }
+        }
+        entries.insert(id.to_owned(), expires_at);
+        self.len.store(entries.len(), Ordering::Relaxed);
+        true
+    }
+
+    /// Whether `id` is present and not expired.
+    pub fn contains(&self, id: &str, now: i64) -> bool {
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let entries = match self.entries.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        entries.get(id).is_some_and(|exp| *exp > now)
+    }
+
+    /// Number of ids held (expired ones included until pruned).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    const NOW: i64 = 1_800_000_000;
+
+    fn binding() -> Binding {
+        Binding::new("team-a", "portal", "https://portal.example.com", None)
+    }
+
+    fn session() -> Session {
+        Session {
+            sid: random_token(16),
+            user: "okta-0123456789abcdef".into(),
+            subject: "00u1".into(),
+            provider: "okta".into(),
+            email: Some("ada@example.com".into()),
+            name: Some("Ada".into()),
+            username: Some("ada@example.com".into()),
+            role: Role::Admin,
+            issued_at: NOW,
+            expires_at: NOW + 3600,
+            user_uid: None,
+        }
+    }
+
+    #[test]
+    fn seal_and_unseal_round_trip() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let s = session();
+        let sealed = s.seal(&ring, &binding());
+        assert!(sealed.len() < 600, "cookie stays small: {}", sealed.len());
+        assert_eq!(
+            Session::unseal(&ring, &binding(), &sealed, NOW),
+            Some(s.clone())
+        );
+        // Expired at its expiry.
+        assert_eq!(
+            Session::unseal(&ring, &binding(), &sealed, NOW + 3600),
+            None
+        );
+        // Two seals of the same session differ (fresh nonce).
+        assert_ne!(sealed, s.seal(&ring, &binding()));
+    }
+
+    #[test]
+    fn tampered_truncated_oversized_and_foreign_cookies_are_no_session() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let sealed = session().seal(&ring, &binding());
+        let unseal = |v: &str| Session::unseal(&ring, &binding(), v, NOW);
+
+        // Every single-character change anywhere is rejected.
+        for i in 0..sealed.len() {
+            let mut bytes = sealed.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).expect("ascii");
+            assert_eq!(unseal(&tampered), None, "byte {i}");
+        }
+        for len in [0, 1, 10, 40, sealed.len() - 1] {
+            assert_eq!(unseal(&sealed[..len]), None, "truncated to {len}");
+        }
+        let huge = "A".repeat(100 * 1024);
+        assert_eq!(unseal(&huge), None);
+        assert_eq!(unseal(&format!("{sealed}{}", "A".repeat(4096))), None);
+        assert_eq!(unseal("not base64 !!"), None);
+
+        // Another app (config, namespace, origin or UID) cannot use it.
+        for other in [
+            Binding::new("team-a", "billing", "https://portal.example.com", None),
+            Binding::new("team-b", "portal", "https://portal.example.com", None),
+            Binding::new("team-a", "portal", "https://other.example.com", None),
+            Binding::new(
+                "team-a",
+                "portal",
+                "https://portal.example.com",
+                Some("uid-1"),
+            ),
+        ] {
+            assert_eq!(Session::unseal(&ring, &other, &sealed, NOW), None);
+        }
+        // Nor can a ring without the key.
+        let stranger = KeyRing::parse(K2).expect("ring");
+        assert_eq!(Session::unseal(&stranger, &binding(), &sealed, NOW), None);
+        // Nor is an attempt cookie a session.
+        let attempt = Attempt::new("okta", "/", NOW).seal(&ring, &binding());
+        assert_eq!(unseal(&attempt), None);
+    }
+
+    #[test]
+    fn key_rotation_keeps_old_sessions() {
+        let old = KeyRing::parse(K1).expect("ring");
+        let sealed_old = session().seal(&old, &binding());
+        let rotated = KeyRing::parse(&format!("{K2},{K1}")).expect("ring");
+        assert!(Session::unseal(&rotated, &binding(), &sealed_old, NOW).is_some());
+        let sealed_new = session().seal(&rotated, &binding());
+        // New cookies use the new first key: the old ring cannot read them.
+        assert!(Session::unseal(&old, &binding(), &sealed_new, NOW).is_none());
+        let only_new = KeyRing::parse(K2).expect("ring");
+        assert!(Session::unseal(&only_new, &binding(), &sealed_new, NOW).is_some());
+        assert!(Session::unseal(&only_new, &binding(), &sealed_old, NOW).is_none());
+    }
+
+    #[test]
+    fn key_ring_parsing() {
+        assert_eq!(KeyRing::parse("").err(), Some(KeyRingError::Empty));
+        assert_eq!(KeyRing::parse(" , ").err(), Some(KeyRingError::Empty));
+        assert_eq!(
+            KeyRing::parse("c2hvcnQ=").err(),
+            Some(KeyRingError::BadKey(1))
+        );
+        assert_eq!(
+            KeyRing::parse(&format!("{K1},???")).err(),
+            Some(KeyRingError::BadKey(2))
+        );
+        assert_eq!(
+            KeyRing::parse(&format!("{K1},{K1}")).err(),
+            Some(KeyRingError::Duplicate(2))
+        );
+        // URL-safe and unpadded forms are accepted.
+        assert_eq!(
+            KeyRing::parse(K1.trim_end_matches('='))
+                .map(|r| r.len())
+                .ok(),
+            Some(1)
+        );
+        assert_eq!(
+            KeyRing::parse(&format!(" {K1} , {K2} "))
+                .map(|r| r.len())
+                .ok(),
+            Some(2)
+        );
+        let debug = format!("{:?}", KeyRing::parse(K1).expect("ring"));
+        assert!(!debug.contains(K1) && debug.contains("keys: 1"), "{debug}");
+    }
+
+    #[test]
+    fn attempts_expire_and_have_pkce() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let a = Attempt::new("okta", "/x", NOW);
+        assert_eq!(a.state.len(), 43);
+        assert_ne!(a.state, a.nonce);
+        let sealed = a.seal(&ring, &binding());
+        assert_eq!(
+            Attempt::unseal(&ring, &binding(), &sealed, NOW + 10),
+            Some(a.clone())
+        );
+        assert_eq!(
+            Attempt::unseal(&ring, &binding(), &sealed, NOW + ATTEMPT_TTL_SECS),
+            None
+        );
+        // RFC 7636 appendix B.
+        let rfc = Attempt {
+            verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
+            ..a
+        };
+        assert_eq!(
+            rfc.code_challenge(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(Attempt::cookie_id("abc"), None);
+        assert_eq!(
+            Attempt::cookie_id("0123456789abcdef-rest"),
+            Some("0123456789abcdef")
+        );
+        assert_eq!(Attempt::cookie_id("0123456789abcd;f-rest"), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let https = CookieNames::new(true);
+        assert_eq!(https.session, "__Host-gatehouse-session");
+        assert_eq!(
+            https.set(&https.session, "v", 60).to_str().ok(),
+            Some("__Host-gatehouse-session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure")
+        );
+        let http = CookieNames::new(false);
+        assert_eq!(http.session, "gatehouse-session");
+        assert_eq!(
+            http.delete(&http.session).to_str().ok(),
+            Some("gatehouse-session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
+        );
+        assert!(CookieNames::is_own("__Host-gatehouse-attempt-abc"));
+        assert!(CookieNames::is_own("gatehouse-session"));
+        assert!(!CookieNames::is_own("session"));
+    }
+
+    #[test]
+    fn cookie_header_parsing() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("a=1; gatehouse-session=xyz"),
+        );
+        h.append(http::header::COOKIE, HeaderValue::from_static("b=\"2\""));
+        assert_eq!(cookie(&h, "gatehouse-session"), Some("xyz"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(cookies(&h).count(), 3);
+    }
+
+    #[test]
+    fn expiring_set_is_bounded() {
+        let set = ExpiringSet::new(3);
+        assert!(!set.contains("a", NOW));
+        assert!(set.insert("a", NOW + 10, NOW));
+        assert!(
+            !set.insert("a", NOW + 10, NOW),
+            "second insert reports a replay"
+        );
+        assert!(set.contains("a", NOW));
+        assert!(!set.contains("a", NOW + 10), "gone at expiry");
+        set.insert("b", NOW + 20, NOW);
+        set.insert("c", NOW + 30, NOW);
+        set.insert("d", NOW + 40, NOW);
+        assert!(set.len() <= 3);
+        assert!(!set.contains("a", NOW), "soonest-expiring evicted first");
+        assert!(set.contains("d", NOW));
+    }
+}

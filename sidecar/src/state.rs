@@ -1,0 +1,177 @@
+//! Everything a request handler needs, built once from the configuration.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use crate::config::{Config, ProvisioningMode};
+use crate::identity::{IdentityIssuer, IdentityKeyError};
+use crate::metrics::Metrics;
+use crate::providers::Provider;
+use crate::provisioning::{ProvisionHook, SessionCheck, UserDirectory};
+use crate::proxy::Upstream;
+use crate::session::{Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session};
+
+/// Logged-out sessions remembered at once (per replica).
+const LOGGED_OUT_CAPACITY: usize = 100_000;
+/// Used `state` values remembered at once (per replica).
+const USED_STATE_CAPACITY: usize = 100_000;
+
+/// Why the sidecar could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Cookie keys unusable.
+    #[error("GATEHOUSE_COOKIE_SECRET: {0}")]
+    Keys(#[from] KeyRingError),
+    /// Identity key generation failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityKeyError),
+    /// HTTP client for the IdPs could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// The sidecar's shared state.
+#[derive(Debug)]
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// Enabled providers, in configuration order.
+    pub providers: Vec<Arc<Provider>>,
+    keys: RwLock<Arc<KeyRing>>,
+    /// What cookies are bound to.
+    pub binding: Binding,
+    /// Cookie names.
+    pub cookies: CookieNames,
+    /// Sessions ended by logout, until their expiry.
+    pub logged_out: ExpiringSet,
+    /// `state` values already used by a callback.
+    pub used_states: ExpiringSet,
+    /// Identity JWT signer and header cache.
+    pub identity: IdentityIssuer,
+    /// The app.
+    pub upstream: Upstream,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// User directory (provisioning, revocation).
+    pub directory: UserDirectory,
+    /// The app's provisioning hook.
+    pub hook: Option<ProvisionHook>,
+    /// HTTP client for IdPs (no redirects, timeouts).
+    pub http: reqwest::Client,
+    /// Host name shown on pages.
+    pub app_name: String,
+    /// `https://host`, no trailing slash.
+    pub origin: String,
+}
+
+impl App {
+    /// Builds the state. No network access.
+    pub fn new(config: Config) -> Result<Self, StateError> {
+        let keys = KeyRing::parse(config.cookie_secret.value.expose())?;
+        let origin = config.public_origin();
+        let binding = Binding::new(&config.namespace, &config.config_name, &origin, None);
+        let cookies = CookieNames::new(config.secure_cookies());
+        let identity = IdentityIssuer::generate(&origin)?;
+        let client = crate::proxy::http_client();
+        let upstream = Upstream::new(
+            client.clone(),
+            config.upstream.clone(),
+            config.public_url.scheme(),
+        );
+        let hook = config
+            .provision_hook
+            .as_deref()
+            .and_then(|path| ProvisionHook::new(client, &config.upstream, path));
+        let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
+        let metrics = Metrics::new(&ids);
+        let providers = config
+            .providers
+            .iter()
+            .cloned()
+            .map(|p| Arc::new(Provider::new(p)))
+            .collect();
+        let directory = match config.provisioning {
+            ProvisioningMode::Off => UserDirectory::Off,
+            // Rejected by `Config`; kept total so issue 4 has one place to add it.
+            ProvisioningMode::Kubernetes => UserDirectory::Off,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("gatehouse-sidecar/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StateError::Http(e.to_string()))?;
+        let app_name = config
+            .public_url
+            .host_str()
+            .unwrap_or("the application")
+            .to_owned();
+        Ok(Self {
+            providers,
+            keys: RwLock::new(Arc::new(keys)),
+            binding,
+            cookies,
+            logged_out: ExpiringSet::new(LOGGED_OUT_CAPACITY),
+            used_states: ExpiringSet::new(USED_STATE_CAPACITY),
+            identity,
+            upstream,
+            metrics,
+            directory,
+            hook,
+            http,
+            app_name,
+            origin,
+            config,
+        })
+    }
+
+    /// The current cookie key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the key ring (rotation from a mounted Secret).
+    pub fn set_keys(&self, ring: KeyRing) {
+        match self.keys.write() {
+            Ok(mut k) => *k = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+    }
+
+    /// A provider by id.
+    pub fn provider(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| p.id() == id)
+    }
+
+    /// Whether every provider is loaded and the directory is usable.
+    pub fn is_ready(&self) -> bool {
+        self.providers.iter().all(|p| p.is_ready()) && self.directory.is_ready()
+    }
+
+    /// The valid session of a request, if any: unsealed, unexpired, not logged out, not revoked,
+    /// from a provider still configured.
+    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
+        let keys = self.keys();
+        let session = crate::session::cookies(headers)
+            .filter(|(name, _)| *name == self.cookies.session)
+            .find_map(|(_, value)| Session::unseal(&keys, &self.binding, value, now))?;
+        if self.logged_out.contains(&session.sid, now)
+            || self.directory.check(&session, now) == SessionCheck::Revoked
+            || self.provider(&session.provider).is_none()
+        {
+            return None;
+        }
+        Some(session)
+    }
+
+    /// The redirect URI registered at the IdP for `provider`.
+    pub fn callback_url(&self, provider: &str) -> String {
+        format!("{}/api/auth/oauth2/callback/{provider}", self.origin)
+    }
+}
