@@ -43,7 +43,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "networkPolicy": {
             "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
         },
-        "crds": {"keep": False},
+        "crds": {"keep": False, "annotations": {"argocd.argoproj.io/sync-options": "Prune=false"}},
         "serviceAccount": {"annotations": {"example.com/role": "gatehouse"}},
         "priorityClassName": "system-cluster-critical",
         "podAnnotations": {"example.com/team": "platform"},

@@ -36,5 +36,7 @@ def test_rendered_crds_carry_the_generated_content():
 
 def test_crd_toggles():
     assert not find(render_objects(SCENARIOS["crds-off-minimal"]), "CustomResourceDefinition")
-    for crd in find(render_objects(SCENARIOS["everything-on"]), "CustomResourceDefinition"):
-        assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+    crds = find(render_objects(SCENARIOS["everything-on"]), "CustomResourceDefinition")
+    assert len(crds) == 2
+    for crd in crds:
+        assert crd["metadata"]["annotations"] == {"argocd.argoproj.io/sync-options": "Prune=false"}

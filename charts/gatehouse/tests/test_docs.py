@@ -1,0 +1,172 @@
+"""The docs stay true: the configuration reference matches the CRDs, the Argo CD health checks
+run, the GitOps and install snippets parse and name the real objects and values."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import pytest
+
+from conftest import CHART, REPO, consts, need
+
+DOCS = REPO / "docs"
+
+
+def code_blocks(page: str, language: str) -> list[str]:
+    text = (DOCS / page).read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def yaml_docs(page: str) -> list[dict]:
+    yaml = need("yaml")
+    return [d for block in code_blocks(page, "yaml") for d in yaml.safe_load_all(block) if isinstance(d, dict)]
+
+
+def test_configuration_reference_matches_the_crds():
+    need("yaml")
+    spec = importlib.util.spec_from_file_location("gen_configuration", DOCS / "gen_configuration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (DOCS / "configuration.md").read_text() == module.generate(), (
+        "docs/configuration.md is stale: run python3 docs/gen_configuration.py"
+    )
+
+
+def test_configuration_reference_lists_every_spec_field():
+    yaml = need("yaml")
+    text = (DOCS / "configuration.md").read_text()
+    for path in sorted((REPO / "crds" / "manifests").glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        for field in spec["properties"]:
+            assert f"`spec.{field}`" in text, f"{crd['spec']['names']['kind']} spec.{field} missing"
+
+
+# --- Argo CD health checks, run by a real Lua interpreter --------------------------------------
+
+
+def health_scripts() -> dict[str, str]:
+    (cm,) = [d for d in yaml_docs("gitops.md") if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "argocd-cm"]
+    return {k.rsplit("_", 1)[1]: v for k, v in cm["data"].items() if k.startswith("resource.customizations.health.gatehouse.dev_")}
+
+
+def run_health(kind: str, obj: dict) -> dict:
+    lupa = need("lupa")
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    lua.globals().obj = lua.table_from(obj, recursive=True)
+    # Argo CD runs the script as a chunk with `obj` set and reads the table it returns.
+    result = lua.execute(health_scripts()[kind])
+    return {"status": result["status"], "message": result["message"] or ""}
+
+
+def ssoconfig(generation=2, observed=2, ready=None):
+    obj = {"apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig", "metadata": {"name": "portal", "generation": generation}, "spec": {}}
+    if ready is not None:
+        status, reason, message = ready
+        obj["status"] = {
+            "observedGeneration": observed,
+            "conditions": [
+                {"type": "Valid", "status": "True", "reason": "Valid", "message": "", "observedGeneration": observed},
+                {"type": "Ready", "status": status, "reason": reason, "message": message, "observedGeneration": observed},
+            ],
+        }
+    return obj
+
+
+@pytest.mark.parametrize(
+    "obj, status, message_part",
+    [
+        (ssoconfig(), "Progressing", "Waiting"),
+        (ssoconfig(ready=("True", "Reconciled", "rendered")), "Healthy", "rendered"),
+        (ssoconfig(ready=("False", "SecretsUnresolved", "Secret portal-okta not found")), "Degraded", "SecretsUnresolved: Secret portal-okta"),
+        (ssoconfig(ready=("False", "InvalidSpec", "Fix the spec")), "Degraded", "InvalidSpec"),
+        (ssoconfig(generation=3, observed=2, ready=("True", "Reconciled", "old")), "Progressing", "generation 3"),
+        (ssoconfig(ready=("Unknown", "Pending", "")), "Progressing", ""),
+    ],
+)
+def test_ssoconfig_health_check(obj, status, message_part):
+    got = run_health("SsoConfig", obj)
+    assert got["status"] == status and message_part in got["message"], got
+
+
+def test_ssouser_health_check():
+    user = {"kind": "SsoUser", "metadata": {"name": "okta-1"}, "spec": {"config": "portal", "suspended": False}}
+    assert run_health("SsoUser", user)["status"] == "Healthy"
+    assert run_health("SsoUser", dict(user, spec={"suspended": True}))["status"] == "Suspended"
+    missing = dict(user, status={"conditions": [{"type": "Ready", "status": "False", "reason": "ConfigNotFound", "message": "no SsoConfig portal"}]})
+    got = run_health("SsoUser", missing)
+    assert got["status"] == "Degraded" and "ConfigNotFound" in got["message"]
+
+
+# --- GitOps and install snippets ------------------------------------------------------------------
+
+
+def test_argo_application_ignores_only_the_ca_bundle():
+    c = consts()
+    (app,) = [d for d in yaml_docs("gitops.md") if d.get("kind") == "Application"]
+    assert app["spec"]["source"]["path"] == "charts/gatehouse"
+    (ignore,) = app["spec"]["ignoreDifferences"]
+    assert ignore["kind"] == "MutatingWebhookConfiguration" and ignore["name"] == c["WEBHOOK_NAME"]
+    assert ignore["jqPathExpressions"] == [".webhooks[]?.clientConfig.caBundle"]
+    assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    # The values it passes are accepted by the chart's schema.
+    helm = need("helm_python")
+    helm.Chart.load(str(CHART)).validate_schema(app["spec"]["source"]["helm"]["valuesObject"])
+
+
+def test_flux_helm_release_points_at_the_chart():
+    docs = yaml_docs("gitops.md")
+    (release,) = [d for d in docs if d.get("kind") == "HelmRelease"]
+    assert release["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
+    assert release["spec"]["chart"]["spec"]["chart"] == "./charts/gatehouse"
+    helm = need("helm_python")
+    helm.Chart.load(str(CHART)).validate_schema(release["spec"]["values"])
+
+
+def test_install_values_table_names_real_values():
+    yaml = need("yaml")
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    text = (DOCS / "install.md").read_text()
+    table = text[text.index("| value | default |"):text.index("To see exactly")]
+    names = re.findall(r"^\| `([A-Za-z.]+)`", table, flags=re.M)
+    names += [n for row in re.findall(r"^\| (`[^|]+)\|", table, flags=re.M) for n in re.findall(r"`([A-Za-z.]+)`", row)]
+    assert len(set(names)) >= 12
+    for name in set(names):
+        if name.startswith("."):
+            continue
+        node = values
+        for part in name.split("."):
+            assert isinstance(node, dict) and part in node, f"install.md names {name}, which values.yaml lacks"
+            node = node[part]
+
+
+def test_idp_pages_give_the_exact_callback_paths():
+    c = consts()
+    for page, provider in [("idp-okta.md", "okta"), ("idp-entra.md", "entra"), ("idp-auth0.md", "auth0"), ("idp-cognito.md", "cognito"), ("idp-google.md", "google")]:
+        assert f"{c['OIDC_CALLBACK_PREFIX']}{provider}" in (DOCS / page).read_text(), page
+    saml = (DOCS / "idp-saml.md").read_text()
+    assert c["SAML_ACS_PATH"] in saml and c["SAML_METADATA_PATH"] in saml
+
+
+def test_snippets_are_valid_ssoconfigs():
+    """Every SsoConfig in the docs passes the CRD's OpenAPI schema (structure, enums, patterns)."""
+    yaml = need("yaml")
+    jsonschema = need("jsonschema")
+    crd = yaml.safe_load((REPO / "crds" / "manifests" / "ssoconfigs.gatehouse.dev.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    checked = 0
+    for page in sorted(DOCS.glob("*.md")):
+        for doc in yaml_docs(page.name):
+            if doc.get("kind") == "SsoConfig":
+                jsonschema.validate({"spec": doc["spec"]}, schema)
+                checked += 1
+    assert checked >= 6
+
+
+def test_relative_links_resolve():
+    for page in sorted(DOCS.glob("*.md")):
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            assert (page.parent / target).resolve().exists(), f"{page.name}: broken link {target}"
