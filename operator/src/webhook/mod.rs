@@ -1,1 +1,290 @@
-//! Admission webhook.
+//! The mutating admission webhook that injects the sidecar: HTTPS on [`WEBHOOK_PORT`], answers
+//! from the SsoConfig cache within milliseconds, records refused pods as Events.
+//!
+//! - [`admission`]: one AdmissionReview in, one answer out (pure apart from the cache).
+//! - [`registration`]: the MutatingWebhookConfiguration, built once for the operator and chart.
+//! - [`certs`]: the self-managed CA and serving certificate, and the `caBundle`.
+//! - [`tls`]: rustls with an explicit provider and a hot-swappable certificate.
+//!
+//! [`WEBHOOK_PORT`]: gatehouse_crds::consts::WEBHOOK_PORT
+
+pub mod admission;
+pub mod certs;
+pub mod registration;
+pub mod tls;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use gatehouse_crds::consts::WEBHOOK_INJECT_PATH;
+use gatehouse_crds::SsoConfig;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::inject::SidecarDefaults;
+use admission::{ConfigLookup, Decision, Denial};
+
+/// Largest AdmissionReview accepted (a Pod is at most ~1.5 MiB in etcd; the review wraps it).
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Time a client gets to send its request headers, and to send the body.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time a client gets to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for the SsoConfig cache's first sync (only right after start-up).
+pub const CACHE_WAIT: Duration = Duration::from_secs(2);
+/// Connections served at once; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Time an Event write may take; it runs after the answer, never delaying it.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where refused pods are reported. The server calls it only for requests that are not dry runs.
+pub trait DenialEvents: Send + Sync {
+    /// Record `denial`; must return at once (publish in the background).
+    fn record(&self, denial: Denial);
+}
+
+/// Publishes refusals as Kubernetes Events (`events.k8s.io/v1`) in the pod's namespace.
+#[derive(Clone)]
+pub struct KubeEvents {
+    recorder: Recorder,
+}
+
+impl KubeEvents {
+    pub fn new(recorder: Recorder) -> Self {
+        KubeEvents { recorder }
+    }
+}
+
+impl std::fmt::Debug for KubeEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeEvents").finish_non_exhaustive()
+    }
+}
+
+impl DenialEvents for KubeEvents {
+    fn record(&self, denial: Denial) {
+        let recorder = self.recorder.clone();
+        tokio::spawn(async move {
+            let mut note = denial.refusal.to_string();
+            // The API caps an Event's note at 1 kB.
+            if note.len() > 1000 {
+                let mut end = 1000;
+                while !note.is_char_boundary(end) {
+                    end -= 1;
+                }
+                note.truncate(end);
+            }
+            let event = Event {
+                type_: EventType::Warning,
+                reason: denial.refusal.reason().to_string(),
+                note: Some(note),
+                action: "InjectSidecar".to_string(),
+                secondary: denial.related.clone(),
+            };
+            match tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, &denial.regarding)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => warn!(%error, namespace = %denial.namespace, "cannot record the refusal Event"),
+                Err(_) => warn!(namespace = %denial.namespace, "recording the refusal Event timed out"),
+            }
+        });
+    }
+}
+
+/// Where the webhook reads SsoConfigs: the operator's reflector store.
+#[derive(Clone)]
+pub struct ConfigCache {
+    store: Store<SsoConfig>,
+}
+
+impl ConfigCache {
+    pub fn new(store: Store<SsoConfig>) -> Self {
+        ConfigCache { store }
+    }
+
+    /// Whether the first list has completed, waiting up to `wait` for it.
+    async fn synced(&self, wait: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(wait, self.store.wait_until_ready()).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+impl std::fmt::Debug for ConfigCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigCache")
+            .field("objects", &self.store.len())
+            .finish()
+    }
+}
+
+/// Everything a request needs.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub configs: ConfigCache,
+    pub defaults: Arc<SidecarDefaults>,
+    pub events: Arc<dyn DenialEvents>,
+}
+
+impl std::fmt::Debug for WebhookState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookState")
+            .field("configs", &self.configs)
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The webhook's routes: `POST` [`WEBHOOK_INJECT_PATH`].
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route(WEBHOOK_INJECT_PATH, post(mutate_pods))
+        .with_state(state)
+}
+
+async fn mutate_pods(State(state): State<WebhookState>, request: Request<Body>) -> Response {
+    let started = Instant::now();
+    let body = match tokio::time::timeout(
+        READ_TIMEOUT,
+        axum::body::to_bytes(request.into_body(), BODY_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return (StatusCode::PAYLOAD_TOO_LARGE, "AdmissionReview too large or unreadable").into_response(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body not received in time").into_response(),
+    };
+    if !state.configs.synced(CACHE_WAIT).await {
+        // Without the cache the webhook cannot tell a missing SsoConfig from an unseen one;
+        // the API server reports this error and the pod's controller retries.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the Gatehouse operator is starting and has not loaded SsoConfigs yet; retry",
+        )
+            .into_response();
+    }
+    let decision = admission::review(&body, &state.configs, &state.defaults);
+    respond(&state, decision, started)
+}
+
+fn respond(state: &WebhookState, decision: Decision, started: Instant) -> Response {
+    let Decision {
+        review,
+        outcome,
+        denial,
+    } = decision;
+    let uid = review.response.as_ref().map(|r| r.uid.clone()).unwrap_or_default();
+    match &denial {
+        Some(d) => info!(
+            uid,
+            namespace = %d.namespace,
+            reason = d.refusal.reason(),
+            outcome = outcome.as_str(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "pod refused"
+        ),
+        None => debug!(uid, outcome = outcome.as_str(), elapsed_us = started.elapsed().as_micros() as u64, "admission review answered"),
+    }
+    if let Some(denial) = denial {
+        state.events.record(denial);
+    }
+    match serde_json::to_vec(&review) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], Bytes::from(body)).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot serialize the answer: {error}")).into_response(),
+    }
+}
+
+impl ConfigLookup for ConfigCache {
+    fn get(&self, namespace: &str, name: &str) -> Option<Arc<SsoConfig>> {
+        ConfigLookup::get(&self.store, namespace, name)
+    }
+}
+
+/// Serve `app` over TLS on `listener` until `shutdown` resolves. Each connection gets a bounded
+/// handshake, header-read and body-read time; at most [`MAX_CONNECTIONS`] are served at once.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let addr = listener.local_addr()?;
+    info!(%addr, "admission webhook listening (HTTPS)");
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(READ_TIMEOUT);
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(64)
+                    .keep_alive_interval(Duration::from_secs(30));
+                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(request.map(Body::new))
+                });
+                if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                    debug!(%error, "connection ended with an error");
+                }
+            }
+            .instrument(info_span!("webhook_connection", %peer)),
+        );
+    }
+    info!("admission webhook stopped");
+    Ok(())
+}
