@@ -166,7 +166,28 @@ def test_snippets_are_valid_ssoconfigs():
 
 def test_relative_links_resolve():
     for page in sorted(DOCS.glob("*.md")):
-        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+        text = re.sub(r"`[^`\n]*`", "", page.read_text())  # links never sit in inline code
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
             if target.startswith(("http://", "https://", "mailto:")):
                 continue
             assert (page.parent / target).resolve().exists(), f"{page.name}: broken link {target}"
+
+
+def operator_reasons() -> set[str]:
+    """Condition and refusal reasons the operator can write: the third argument of each
+    `conditions::new(...)` and the arms of each `fn reason(&self)` under operator/src."""
+    reasons: set[str] = set()
+    for path in (REPO / "operator" / "src").rglob("*.rs"):
+        text = path.read_text()
+        reasons |= set(re.findall(r'conditions::new\(\s*\w+,\s*[^,]+,\s*"(\w+)"', text, flags=re.S))
+        for body in re.findall(r"fn reason\(&?self\)[^{]*\{(.*?)\n    \}", text, flags=re.S):
+            reasons |= set(re.findall(r'=> "(\w+)"', body))
+    return reasons
+
+
+def test_troubleshooting_explains_every_reason():
+    reasons = operator_reasons()
+    assert len(reasons) >= 15, f"found only {sorted(reasons)}: the extraction in this test needs updating"
+    page = (DOCS / "troubleshooting.md").read_text()
+    missing = sorted(r for r in reasons if f"`{r}`" not in page)
+    assert not missing, f"docs/troubleshooting.md does not explain {missing}"

@@ -32,7 +32,8 @@ def test_webhook_registration_is_safe(scenario):
     assert hook["rules"] == [
         {"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}
     ]
-    assert hook["sideEffects"] in ("None", "NoneOnDryRun")
+    # NoneOnDryRun: a refused pod leaves an Event, except in dry runs.
+    assert hook["sideEffects"] == "NoneOnDryRun"
     assert hook["failurePolicy"] == "Fail"
     assert 1 <= hook["timeoutSeconds"] <= 5
     assert hook["matchPolicy"] == "Equivalent"
@@ -50,10 +51,11 @@ def test_webhook_reaches_the_operator_port():
     objects = render_objects({})
     hook = one(objects, "MutatingWebhookConfiguration")["webhooks"][0]
     target = hook["clientConfig"]["service"]
-    assert target == {"name": c["WEBHOOK_NAME"], "namespace": NAMESPACE, "path": c["WEBHOOK_INJECT_PATH"], "port": 443}
+    # As the operator's registration builder writes it (operator/src/webhook/registration.rs).
+    assert target == {"name": c["WEBHOOK_NAME"], "namespace": NAMESPACE, "path": c["WEBHOOK_INJECT_PATH"], "port": int(c["WEBHOOK_PORT"])}
     service = one(objects, "Service", c["WEBHOOK_NAME"])
     (port,) = service["spec"]["ports"]
-    assert port["port"] == 443
+    assert port["port"] == int(c["WEBHOOK_PORT"])
     deployment, container = operator_container(objects)
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert named[port["targetPort"]] == int(c["WEBHOOK_PORT"])
