@@ -3,7 +3,9 @@ context, cert-manager, the ServiceMonitor, and the names the operator binary exp
 
 from __future__ import annotations
 
-from conftest import NAMESPACE, SCENARIOS, consts, find, one, render_objects
+import pytest
+
+from conftest import CHART, NAMESPACE, SCENARIOS, consts, find, need, one, render_objects
 
 
 def operator_container(objects):
@@ -219,3 +221,13 @@ def test_fixed_names_match_the_operator_constants():
     assert any(r.get("resourceNames") == [c["LEADER_LEASE_NAME"]] for r in lease_rules)
     cert_rules = [r for role in find(objects, "Role") for r in role["rules"] if r.get("resourceNames") == [c["WEBHOOK_CERT_SECRET"]]]
     assert cert_rules, "the operator must be able to keep its self-managed webhook certificate Secret"
+
+
+def test_a_disruption_budget_that_would_block_drains_is_refused():
+    helm = need("helm_python")
+    chart = helm.Chart.load(str(CHART))
+    with pytest.raises(helm.HelmError) as e:
+        chart.render(values={"replicaCount": 1}, name="gatehouse", namespace=NAMESPACE)
+    assert "must be below replicaCount" in str(e.value)
+    # A percentage is left to the user.
+    chart.render(values={"replicaCount": 1, "podDisruptionBudget": {"minAvailable": "50%"}}, name="gatehouse", namespace=NAMESPACE)
