@@ -157,6 +157,7 @@ impl Sidecar {
             "RUST_LOG",
             std::env::var("GATEHOUSE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
         );
+        cmd.env("NO_COLOR", "1");
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let (process, _) = ChildProcess::spawn("sidecar", cmd, None)?;
         Ok(Self {
