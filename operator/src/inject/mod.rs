@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use gatehouse_crds::SsoConfig;
 use gatehouse_crds::consts::{
     ADMIN_PORT, ADMIN_PORT_NAME, ANNOTATION_INJECTED_VERSION, ANNOTATION_SIDECAR_ADMIN_PORT,
     ANNOTATION_SIDECAR_IMAGE, ANNOTATION_SIDECAR_PORT, DEFAULT_SIDECAR_IMAGE,
@@ -29,7 +30,6 @@ use gatehouse_crds::consts::{
 };
 use gatehouse_crds::env::{GATEHOUSE_ADMIN_LISTEN, GATEHOUSE_LISTEN};
 use gatehouse_crds::names::is_dns1123_label;
-use gatehouse_crds::SsoConfig;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::{
@@ -134,7 +134,10 @@ impl InjectionPatch {
     }
 
     /// The injected pod template.
-    pub fn apply_to_template(&self, template: &PodTemplateSpec) -> Result<PodTemplateSpec, PatchFailed> {
+    pub fn apply_to_template(
+        &self,
+        template: &PodTemplateSpec,
+    ) -> Result<PodTemplateSpec, PatchFailed> {
         let mut value = serde_json::to_value(template).map_err(PatchFailed::Json)?;
         self.apply(&mut value).map_err(PatchFailed::Patch)?;
         serde_json::from_value(value).map_err(PatchFailed::Json)
@@ -245,7 +248,11 @@ impl Refusal {
 
 /// The SsoConfig a pod asks for, if it carries [`LABEL_INJECT`] (the value is not checked here).
 pub fn requested_config(metadata: &ObjectMeta) -> Option<&str> {
-    metadata.labels.as_ref()?.get(LABEL_INJECT).map(String::as_str)
+    metadata
+        .labels
+        .as_ref()?
+        .get(LABEL_INJECT)
+        .map(String::as_str)
 }
 
 /// Whether the pod already runs the sidecar, as a native sidecar or a plain container.
@@ -264,7 +271,12 @@ pub fn not_ready_detail(config: &SsoConfig) -> Option<String> {
     match ready {
         Some(c) if c.status == "True" => None,
         Some(c) if c.message.is_empty() => Some(format!("Ready={}, reason {}", c.status, c.reason)),
-        Some(c) => Some(format!("Ready={}, reason {}: {}", c.status, c.reason, c.message)),
+        Some(c) => Some(format!(
+            "Ready={}, reason {}: {}",
+            c.status,
+            c.reason,
+            c.message.trim_end_matches('.')
+        )),
         None => Some("the operator has not reconciled it yet".to_string()),
     }
 }
@@ -334,13 +346,23 @@ pub fn inject(
     let container = sidecar_container(&config_name, &settings, defaults.native_sidecars);
     let mut ops = Vec::new();
 
-    let annotation = (ANNOTATION_INJECTED_VERSION, Value::String(defaults.version.clone()));
+    let annotation = (
+        ANNOTATION_INJECTED_VERSION,
+        Value::String(defaults.version.clone()),
+    );
     match &metadata.annotations {
         None => ops.push(add(
             &["metadata", "annotations"],
-            Value::Object([(annotation.0.to_string(), annotation.1)].into_iter().collect()),
+            Value::Object(
+                [(annotation.0.to_string(), annotation.1)]
+                    .into_iter()
+                    .collect(),
+            ),
         )),
-        Some(_) => ops.push(add(&["metadata", "annotations", annotation.0], annotation.1)),
+        Some(_) => ops.push(add(
+            &["metadata", "annotations", annotation.0],
+            annotation.1,
+        )),
     }
 
     let volume = to_value(&token_volume(&config_name));
@@ -353,7 +375,10 @@ pub fn inject(
     if defaults.native_sidecars {
         // First, so the sidecar is up before (and while) any other init container runs.
         match &spec.init_containers {
-            None => ops.push(add(&["spec", "initContainers"], Value::Array(vec![container]))),
+            None => ops.push(add(
+                &["spec", "initContainers"],
+                Value::Array(vec![container]),
+            )),
             Some(_) => ops.push(add(&["spec", "initContainers", "0"], container)),
         }
     } else {
@@ -483,7 +508,9 @@ impl SidecarSettings {
             image,
             port,
             admin_port,
-            resources: sidecar.resources.unwrap_or_else(|| defaults.resources.clone()),
+            resources: sidecar
+                .resources
+                .unwrap_or_else(|| defaults.resources.clone()),
         })
     }
 }
@@ -596,7 +623,10 @@ pub fn sidecar_container(config: &str, settings: &SidecarSettings, native: bool)
         // declared above, which may come from pod annotations.
         env: Some(vec![
             env(GATEHOUSE_LISTEN, format!("0.0.0.0:{}", settings.port)),
-            env(GATEHOUSE_ADMIN_LISTEN, format!("0.0.0.0:{}", settings.admin_port)),
+            env(
+                GATEHOUSE_ADMIN_LISTEN,
+                format!("0.0.0.0:{}", settings.admin_port),
+            ),
         ]),
         readiness_probe: Some(probe(READYZ_PATH, 5)),
         liveness_probe: Some(probe(HEALTHZ_PATH, 10)),

@@ -2,6 +2,9 @@
 //! server (and the golden tests) call [`review`]; the decision itself is [`crate::inject::inject`].
 
 use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use std::sync::Arc;
 
 use gatehouse_crds::SsoConfig;
@@ -149,6 +152,21 @@ pub fn decide(
                 denial,
             }
         }
+    }
+}
+
+impl Decision {
+    /// The answer as the API server expects it on the wire. `patch` is a `[]byte` in the Go API,
+    /// so its JSON form is a base64 string; kube's type would serialize an array of numbers
+    /// (kube-rs/kube#1781), which is re-encoded here.
+    pub fn wire_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(&self.review).unwrap_or_default();
+        if let Some(patch) = value.get_mut("response").and_then(|r| r.get_mut("patch"))
+            && let Ok(bytes) = serde_json::from_value::<Vec<u8>>(patch.clone())
+        {
+            *patch = serde_json::Value::String(BASE64.encode(bytes));
+        }
+        value
     }
 }
 

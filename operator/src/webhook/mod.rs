@@ -184,6 +184,7 @@ async fn mutate_pods(State(state): State<WebhookState>, request: Request<Body>) 
 }
 
 fn respond(state: &WebhookState, decision: Decision, started: Instant) -> Response {
+    let wire = decision.wire_json();
     let Decision {
         review,
         outcome,
@@ -204,7 +205,7 @@ fn respond(state: &WebhookState, decision: Decision, started: Instant) -> Respon
     if let Some(denial) = denial {
         state.events.record(denial);
     }
-    match serde_json::to_vec(&review) {
+    match serde_json::to_vec(&wire) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], Bytes::from(body)).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot serialize the answer: {error}")).into_response(),
     }
