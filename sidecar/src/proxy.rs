@@ -309,7 +309,7 @@ fn strip_own_set_cookies(headers: &mut HeaderMap) {
     if !headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .any(|v| set_cookie_is_own(v))
+        .any(set_cookie_is_own)
     {
         return;
     }

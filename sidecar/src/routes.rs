@@ -649,10 +649,10 @@ pub fn is_skipped(skip: &[String], raw_path: &str) -> bool {
 async fn gate(app: &App, req: Request<Incoming>, peer: &HeaderValue) -> Response<Body> {
     let now = now_unix();
     let session = app.session(req.headers(), now);
-    if session.is_none() {
-        if let Some(r) = refuse_without_session(app, &req) {
-            return r;
-        }
+    if session.is_none()
+        && let Some(r) = refuse_without_session(app, &req)
+    {
+        return r;
     }
     let (mut parts, body) = req.into_parts();
     strip_client_identity(&mut parts.headers);

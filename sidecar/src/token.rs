@@ -337,7 +337,8 @@ mod tests {
             .is_ok()
         );
 
-        let cases: Vec<(Box<dyn FnOnce(&mut Map<String, Value>)>, TokenError)> = vec![
+        type Mutation = Box<dyn FnOnce(&mut Map<String, Value>)>;
+        let cases: Vec<(Mutation, TokenError)> = vec![
             (
                 Box::new(|c| {
                     c.insert("aud".into(), json!("other"));
