@@ -448,7 +448,7 @@ data: {client-secret: czNjcmV0}
     fn renders_with_redaction_and_string_data() {
         let dir = temp_dir("ok");
         let file = write(&dir, "a.yaml", &format!("{CONFIG}---{SECRET}"));
-        let out = render(&[file.clone()], false).expect("renders");
+        let out = render(std::slice::from_ref(&file), false).expect("renders");
         assert!(out.contains("OKTA_CLIENT_ID: okta-id"), "{out}");
         assert!(out.contains("OKTA_CLIENT_SECRET: <redacted>"), "{out}");
         assert!(!out.contains("s3cret"));
@@ -484,7 +484,7 @@ data: {client-secret: czNjcmV0}
     fn missing_secret_is_one_line_with_file_and_field() {
         let dir = temp_dir("missing");
         let file = write(&dir, "a.yaml", CONFIG);
-        let errors = render(&[file.clone()], false).expect_err("fails");
+        let errors = render(std::slice::from_ref(&file), false).expect_err("fails");
         assert_eq!(
             errors,
             [format!(
@@ -520,7 +520,7 @@ data: {client-secret: czNjcmV0}
             "a.yaml",
             &CONFIG.replace("protocol: oidc", "protocol: ldap"),
         );
-        let errors = render(&[file.clone()], false).expect_err("fails");
+        let errors = render(std::slice::from_ref(&file), false).expect_err("fails");
         assert_eq!(errors.len(), 1, "{errors:?}");
         let prefix = format!(
             "{}: SsoConfig team-a/portal: spec.protocol: unknown variant `ldap`",
@@ -528,7 +528,7 @@ data: {client-secret: czNjcmV0}
         );
         assert!(errors[0].starts_with(&prefix), "{errors:?}");
         let broken = write(&dir, "b.yaml", "kind: [unclosed");
-        let errors = render(&[broken.clone()], false).expect_err("fails");
+        let errors = render(std::slice::from_ref(&broken), false).expect_err("fails");
         assert!(
             errors[0].starts_with(&format!("{}: not valid YAML: ", broken.display())),
             "{errors:?}"
@@ -543,7 +543,7 @@ data: {client-secret: czNjcmV0}
         write(&dir, "1-config.yaml", CONFIG);
         write(&dir, "2-secret.yml", SECRET);
         write(&dir, "notes.txt", "ignored");
-        assert!(render(&[dir.clone()], false).is_ok());
+        assert!(render(std::slice::from_ref(&dir), false).is_ok());
         write(&dir, "3-again.yaml", SECRET);
         let errors = render(&[dir], false).expect_err("fails");
         assert!(

@@ -251,7 +251,7 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             push("spec.provisioning.hookPath", MSG_HOOK_PATH);
         }
         if let Some(after) = &provisioning.delete_after_inactive
-            && !parse_go_duration(after).is_some_and(|d| d >= Duration::from_secs(3600))
+            && parse_go_duration(after).is_none_or(|d| d < Duration::from_secs(3600))
         {
             push("spec.provisioning.deleteAfterInactive", MSG_DELETE_AFTER);
         }
