@@ -30,6 +30,10 @@ pub const ANNOTATION_SIDECAR_PORT: &str = "gatehouse.dev/sidecar-port";
 /// Pod annotation: port of the sidecar's admin listener (instead of [`ADMIN_PORT`]). Same opt-in
 /// as [`ANNOTATION_SIDECAR_IMAGE`].
 pub const ANNOTATION_SIDECAR_ADMIN_PORT: &str = "gatehouse.dev/sidecar-admin-port";
+/// Pod-template annotation the operator sets to restart a workload whose pods run without the
+/// sidecar (`spec.sidecar.restartUninjected`). Pods that carry it and still lack the sidecar are
+/// not restarted again: the webhook is not injecting, and another restart would not help.
+pub const ANNOTATION_RESTARTED_AT: &str = "gatehouse.dev/restarted-at";
 
 /// Server-side apply field manager of the operator (one for every object it writes).
 pub const OPERATOR_FIELD_MANAGER: &str = "gatehouse-operator";
