@@ -880,3 +880,59 @@ async fn sso_user_ready_follows_its_config_and_never_gets_a_finalizer() {
         .expect("delete");
     assert!(users.get_opt("okta-1").await.expect("get").is_none());
 }
+
+#[tokio::test]
+async fn inactive_sso_users_are_deleted_and_declared_ones_kept() {
+    let cfg = config(&PORTAL.replace(
+        "  providers:",
+        "  provisioning: {deleteAfterInactive: 2160h}\n  providers:",
+    ));
+    let user = |name: &str, source: Option<&str>, last_login: &str| -> SsoUser {
+        let labels = source.map_or(String::new(), |s| {
+            format!("labels: {{gatehouse.dev/source: {s}}}, ")
+        });
+        serde_saphyr::from_str(&format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoUser, metadata: {{name: {name}, namespace: team-a, {labels}}}, spec: {{config: portal, provider: okta, subject: {name}}}, status: {{lastLogin: '{last_login}'}}}}"
+        ))
+        .expect("user")
+    };
+    let client = builder()
+        .with_object(cfg)
+        .with_object(user("okta-stale", Some("sso"), "2020-01-01T00:00:00Z"))
+        .with_object(user("okta-declared", None, "2020-01-01T00:00:00Z"))
+        .with_object(user(
+            "okta-active",
+            Some("sso"),
+            &k8s_openapi::jiff::Timestamp::now().to_string(),
+        ))
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    let users: Api<SsoUser> = Api::namespaced(client.clone(), NS);
+    for name in ["okta-stale", "okta-declared", "okta-active"] {
+        let stored = Arc::new(users.get(name).await.expect("user"));
+        let action = sso_user::reconcile(stored, ctx.clone())
+            .await
+            .expect("reconciles");
+        if name == "okta-active" {
+            assert_ne!(
+                action,
+                Action::await_change(),
+                "re-checked when it would expire"
+            );
+        }
+    }
+    assert!(
+        users.get_opt("okta-stale").await.expect("get").is_none(),
+        "inactive SSO user deleted"
+    );
+    assert!(
+        users.get_opt("okta-declared").await.expect("get").is_some(),
+        "declared user kept"
+    );
+    assert!(
+        users.get_opt("okta-active").await.expect("get").is_some(),
+        "active user kept"
+    );
+}

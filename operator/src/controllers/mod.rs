@@ -31,6 +31,12 @@ pub struct Context {
     failures: Arc<Mutex<HashMap<String, u32>>>,
     /// Watch cache of SsoUsers, when running (tests and one-off calls list them instead).
     users: Option<Store<DeserializeGuard<SsoUser>>>,
+    /// Requeue of a config that reconciled cleanly: the periodic re-check (drift, user count, and
+    /// Secret rotation when Secrets are not watched).
+    pub resync: Duration,
+    /// Watch Secrets (metadata only) so rotation re-renders within seconds. Needs list/watch on
+    /// Secrets in the watched scope.
+    pub watch_secrets: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -47,6 +53,8 @@ impl Context {
             metrics,
             failures: Arc::default(),
             users: None,
+            resync: DEFAULT_RESYNC,
+            watch_secrets: true,
         }
     }
 
@@ -66,6 +74,11 @@ impl Context {
             .remove(key);
     }
 }
+
+/// Periodic re-check of a reconciled SsoConfig while Secrets are watched.
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(30 * 60);
+/// Periodic re-check while Secrets are not watched: how late a rotation may be picked up.
+pub const UNWATCHED_SECRETS_RESYNC: Duration = Duration::from_secs(2 * 60);
 
 /// Where the controllers watch: every namespace, or one.
 #[derive(Clone, Debug, Default)]

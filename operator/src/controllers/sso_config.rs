@@ -34,9 +34,6 @@ use crate::validate::{self, Problem};
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "ssoconfig";
 
-/// Requeue of a config that reconciled cleanly: a periodic re-check (users count, drift).
-const RESYNC: Duration = Duration::from_secs(30 * 60);
-
 /// Reconcile one SsoConfig.
 pub async fn reconcile(config: Arc<SsoConfig>, ctx: Arc<Context>) -> Result<Action> {
     let span = info_span!(
@@ -131,7 +128,7 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
     }
     ctx.succeeded(&key);
     info!(env_secret = %names::env_secret(&name), "reconciled");
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(ctx.resync))
 }
 
 fn object_key(ns: &str, name: &str) -> String {
@@ -540,7 +537,7 @@ pub async fn run(
 
     // Owned objects and Secrets by metadata only: the operator never caches Secret values, it
     // reads the few it needs during a reconcile.
-    controller
+    let mut controller = controller
         .owns(
             scope.api::<PartialObjectMeta<ServiceAccount>>(client.clone()),
             owned.clone(),
@@ -556,8 +553,12 @@ pub async fn run(
         .owns(
             scope.api::<PartialObjectMeta<NetworkPolicy>>(client.clone()),
             owned,
-        )
-        .watches(
+        );
+    if ctx.watch_secrets {
+        // A change to a referenced Secret, or to one the operator owns, re-renders its configs
+        // within seconds. Needs list/watch on Secrets in the scope; without it (a cluster-wide
+        // install that may only get Secrets by name) the periodic resync picks rotations up.
+        controller = controller.watches(
             scope.api::<PartialObjectMeta<Secret>>(client.clone()),
             watcher::Config::default(),
             move |secret| {
@@ -567,7 +568,14 @@ pub async fn run(
                     state.iter().filter_map(|c| c.0.as_ref().ok()),
                 )
             },
-        )
+        );
+    } else {
+        info!(
+            resync = ?ctx.resync,
+            "not watching Secrets: rotated Secrets are picked up at the next periodic reconcile"
+        );
+    }
+    controller
         .watches_stream(user_events, |user: DeserializeGuard<SsoUser>| {
             let user = user.0.ok()?;
             let ns = user.metadata.namespace.clone()?;

@@ -1,22 +1,26 @@
-//! The SsoUser controller: keeps a `Ready` condition saying whether the user's SsoConfig exists.
-//! It never adds a finalizer and does nothing on deletion, so deleting an SsoUser (which ends the
-//! user's sessions) can never be wedged by the operator.
+//! The SsoUser controller: keeps a `Ready` condition saying whether the user's SsoConfig exists,
+//! and deletes users created at sign-in once they have been inactive longer than the config's
+//! `provisioning.deleteAfterInactive`. It never adds a finalizer and does nothing on deletion, so
+//! deleting an SsoUser (which ends the user's sessions) can never be wedged by the operator.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use gatehouse_crds::consts::{LABEL_SOURCE, SOURCE_SSO};
 use gatehouse_crds::{SsoConfig, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::SignedDuration;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Patch;
+use kube::api::Preconditions;
+use kube::api::{DeleteParams, Patch};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource};
 use serde_json::json;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::{Context, apply_params};
 use crate::conditions::{self, READY};
@@ -60,19 +64,34 @@ async fn reconcile_inner(user: &SsoUser, ctx: &Context) -> Result<Action> {
     }
     let configs: Api<SsoConfig> = Api::namespaced(ctx.client.clone(), &ns);
     let config = configs
-        .get_metadata_opt(&user.spec.config)
+        .get_opt(&user.spec.config)
         .await
         .map_err(Error::kube(format!(
             "reading SsoConfig {ns}/{}",
             user.spec.config
         )))?;
+    let now = Timestamp::now();
+
+    // Inactive SSO-created users go once `provisioning.deleteAfterInactive` has passed.
+    let inactive_after = config.as_ref().and_then(inactivity_limit);
+    let mut action = Action::await_change();
+    if let Some(limit) = inactive_after {
+        match inactivity(user, limit, now) {
+            Inactivity::Expired => {
+                delete_inactive(ctx, user, &ns, &name).await?;
+                return Ok(Action::await_change());
+            }
+            Inactivity::ExpiresIn(left) => action = Action::requeue(left.min(MAX_REQUEUE)),
+            Inactivity::NotApplicable => {}
+        }
+    }
 
     let previous = user
         .status
         .as_ref()
         .map(|s| s.conditions.clone())
         .unwrap_or_default();
-    let next = ready_condition(user, config.is_some(), &previous, Timestamp::now());
+    let next = ready_condition(user, config.is_some(), &previous, now);
     let generation = user.metadata.generation;
     let observed = user.status.as_ref().and_then(|s| s.observed_generation);
     if next != previous || observed != generation {
@@ -90,7 +109,87 @@ async fn reconcile_inner(user: &SsoUser, ctx: &Context) -> Result<Action> {
             )))?;
     }
     ctx.succeeded(&object_key(&ns, &name));
-    Ok(Action::await_change())
+    Ok(action)
+}
+
+/// Longest wait before re-checking a user's inactivity.
+const MAX_REQUEUE: Duration = Duration::from_secs(24 * 3600);
+
+fn inactivity_limit(config: &SsoConfig) -> Option<Duration> {
+    let text = config
+        .spec
+        .provisioning
+        .as_ref()?
+        .delete_after_inactive
+        .as_deref()?;
+    crate::validate::parse_go_duration(text).filter(|d| *d >= Duration::from_secs(3600))
+}
+
+/// Where a user stands against `deleteAfterInactive`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inactivity {
+    /// Not an SSO-created user (declared in Git, for example): never deleted by the operator.
+    NotApplicable,
+    /// Inactive for longer than the limit.
+    Expired,
+    /// Expires after this long, unless the user signs in.
+    ExpiresIn(Duration),
+}
+
+/// Judge `user` against `limit`: only users created at sign-in (`gatehouse.dev/source: sso`)
+/// qualify; inactivity counts from the last login, or from creation if there was none.
+pub fn inactivity(user: &SsoUser, limit: Duration, now: Timestamp) -> Inactivity {
+    let from_sso = user
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_SOURCE))
+        .is_some_and(|v| v == SOURCE_SSO);
+    if !from_sso {
+        return Inactivity::NotApplicable;
+    }
+    let last = user
+        .status
+        .as_ref()
+        .and_then(|s| s.last_login.as_ref())
+        .or(user.metadata.creation_timestamp.as_ref())
+        .map(|t| t.0);
+    let Some(last) = last else {
+        return Inactivity::NotApplicable;
+    };
+    let idle = now.duration_since(last);
+    let limit = SignedDuration::try_from(limit).unwrap_or(SignedDuration::MAX);
+    if idle >= limit {
+        Inactivity::Expired
+    } else {
+        Inactivity::ExpiresIn((limit - idle).unsigned_abs())
+    }
+}
+
+/// Delete an inactive user, only if it is still the object that was judged: a sign-in in the
+/// meantime changes its resourceVersion and the delete fails instead.
+async fn delete_inactive(ctx: &Context, user: &SsoUser, ns: &str, name: &str) -> Result<()> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: user.metadata.uid.clone(),
+            resource_version: user.metadata.resource_version.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    match Api::<SsoUser>::namespaced(ctx.client.clone(), ns)
+        .delete(name, &params)
+        .await
+    {
+        Ok(_) => {
+            info!(namespace = %ns, user = %name, "deleted an SsoUser inactive for longer than provisioning.deleteAfterInactive");
+            Ok(())
+        }
+        // Gone already, or changed since (signed in): nothing to do now; the change requeues.
+        Err(kube::Error::Api(status)) if status.is_not_found() || status.is_conflict() => Ok(()),
+        Err(e) => Err(Error::kube(format!(
+            "deleting inactive SsoUser {ns}/{name}"
+        ))(e)),
+    }
 }
 
 /// The `Ready` condition: true when the SsoConfig the user names exists in its namespace.
@@ -233,5 +332,37 @@ mod tests {
             ("True", "ConfigFound")
         );
         assert_eq!(found[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn only_sso_created_users_expire_after_the_limit() {
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().expect("time");
+        let limit = Duration::from_secs(90 * 24 * 3600);
+        let mut u = user();
+        u.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-01-01T00:00:00Z".parse().expect("time"),
+        ));
+        assert_eq!(
+            inactivity(&u, limit, now),
+            Inactivity::NotApplicable,
+            "declared in Git"
+        );
+        u.metadata.labels = Some([(LABEL_SOURCE.to_string(), SOURCE_SSO.to_string())].into());
+        assert_eq!(
+            inactivity(&u, limit, now),
+            Inactivity::Expired,
+            "created 151 days ago"
+        );
+        u.status = Some(gatehouse_crds::SsoUserStatus {
+            last_login: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-05-31T00:00:00Z".parse().expect("time"),
+            )),
+            ..Default::default()
+        });
+        assert_eq!(
+            inactivity(&u, limit, now),
+            Inactivity::ExpiresIn(Duration::from_secs(89 * 24 * 3600)),
+            "signed in yesterday"
+        );
     }
 }
