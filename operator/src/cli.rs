@@ -4,13 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use gatehouse_crds::SsoConfig;
+use gatehouse_crds::consts::{DEFAULT_SIDECAR_IMAGE, WEBHOOK_PORT};
 use kube::api::ListParams;
+use kube::runtime::events::Recorder;
 use kube::{Api, Client};
 use tracing::{info, warn};
 
@@ -18,6 +21,8 @@ use crate::controllers::{self, Context, Scope, sso_config, sso_user};
 use crate::leader::{self, LeaderLease, Timings};
 use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
+use crate::inject::SidecarDefaults;
+use crate::webhook::{self, KubeEvents, WebhookOptions};
 use crate::{admin, render};
 
 /// Gatehouse operator: reconciles SsoConfig and SsoUser objects.
@@ -80,6 +85,22 @@ pub struct RunArgs {
     /// are watched, 120 otherwise).
     #[arg(long, env = "GATEHOUSE_RESYNC_SECONDS")]
     pub resync_seconds: Option<u64>,
+    /// Port of the sidecar-injection webhook's HTTPS listener.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_PORT", default_value_t = WEBHOOK_PORT)]
+    pub webhook_port: u16,
+    /// Serve the webhook certificate from this directory (`tls.crt`, `tls.key`: cert-manager)
+    /// instead of managing a CA in the `gatehouse-webhook-tls` Secret.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_CERT_DIR")]
+    pub webhook_cert_dir: Option<PathBuf>,
+    /// Do not serve the injection webhook (local development).
+    #[arg(long)]
+    pub no_webhook: bool,
+    /// Image of the injected sidecar; an SsoConfig's `spec.sidecar.image` overrides it.
+    #[arg(long, env = "GATEHOUSE_SIDECAR_IMAGE", default_value = DEFAULT_SIDECAR_IMAGE)]
+    pub sidecar_image: String,
+    /// Inject a native sidecar (Kubernetes 1.29+); `--native-sidecars=false` for older clusters.
+    #[arg(long, env = "GATEHOUSE_NATIVE_SIDECARS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub native_sidecars: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,8 +211,11 @@ async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let admin_metrics = metrics.clone();
     let admin_addr = args.admin_addr;
+    // Ready once the webhook answers (every replica serves it, leader or not).
+    let ready = Arc::new(AtomicBool::new(args.no_webhook));
+    let admin_ready = ready.clone();
     tokio::spawn(async move {
-        if let Err(error) = admin::serve(admin_addr, admin_metrics).await {
+        if let Err(error) = admin::serve(admin_addr, admin_metrics, admin_ready).await {
             warn!(%error, addr = %admin_addr, "admin listener failed");
         }
     });
@@ -208,6 +232,29 @@ async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
         None => controllers::UNWATCHED_SECRETS_RESYNC,
     };
     let shutdown = shutdown_signal();
+    if !args.no_webhook {
+        let options = WebhookOptions {
+            port: args.webhook_port,
+            cert_dir: args.webhook_cert_dir.clone(),
+            namespace: args.lease_namespace.clone(),
+            watch_namespace: args.namespace.clone(),
+            defaults: SidecarDefaults {
+                image: args.sidecar_image.clone(),
+                native_sidecars: args.native_sidecars,
+                ..SidecarDefaults::default()
+            },
+        };
+        let events = Arc::new(KubeEvents::new(Recorder::new(
+            client.clone(),
+            controllers::reporter(Some(identity.clone())),
+        )));
+        let (client, shutdown) = (client.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(error) = webhook::run(client, options, events, ready, shutdown).await {
+                warn!(%error, "admission webhook stopped; this replica reports not ready");
+            }
+        });
+    }
     let work = {
         let shutdown = shutdown.clone();
         move || async move {
@@ -217,7 +264,9 @@ async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
             );
             tokio::join!(
                 sso_config::run(ctx.clone(), scope.clone(), shutdown.clone()),
-                sso_user::run(ctx, scope, shutdown),
+                sso_user::run(ctx.clone(), scope.clone(), shutdown.clone()),
+                // Labelled pods running without the sidecar: reported, restarted on request.
+                crate::inject::repair::run(ctx, scope, shutdown),
             );
         }
     };

@@ -17,7 +17,7 @@
 //!   (the sidecar keeps everything in memory, so its root filesystem is read-only and nothing else
 //!   is needed).
 
-// pub mod repair;
+pub mod repair;
 
 use std::collections::BTreeMap;
 

@@ -43,7 +43,11 @@ fn plain_pod() -> Pod {
     }))
 }
 
-fn run(pod: &Pod, config: Option<&SsoConfig>, defaults: &SidecarDefaults) -> Result<Injection, Refusal> {
+fn run(
+    pod: &Pod,
+    config: Option<&SsoConfig>,
+    defaults: &SidecarDefaults,
+) -> Result<Injection, Refusal> {
     inject(
         "team-a",
         &pod.metadata,
@@ -78,7 +82,10 @@ fn sidecar(pod: &Pod) -> &Container {
 fn unlabelled_pods_are_not_touched() {
     let mut p = plain_pod();
     p.metadata.labels = Some(BTreeMap::from([("app".into(), "web".into())]));
-    assert_eq!(run(&p, None, &SidecarDefaults::default()), Ok(Injection::NotRequested));
+    assert_eq!(
+        run(&p, None, &SidecarDefaults::default()),
+        Ok(Injection::NotRequested)
+    );
 }
 
 #[test]
@@ -86,11 +93,22 @@ fn a_native_sidecar_is_inserted_first_with_its_env_token_and_annotation() {
     let p = plain_pod();
     let config = ready("portal");
     let patch = patch_of(run(&p, Some(&config), &SidecarDefaults::default()));
-    let paths: Vec<String> = patch.patch.iter().map(|op| match op {
-        PatchOperation::Add(add) => add.path.to_string(),
-        other => panic!("only add operations expected, got {other:?}"),
-    }).collect();
-    assert_eq!(paths, ["/metadata/annotations", "/spec/volumes", "/spec/initContainers"]);
+    let paths: Vec<String> = patch
+        .patch
+        .iter()
+        .map(|op| match op {
+            PatchOperation::Add(add) => add.path.to_string(),
+            other => panic!("only add operations expected, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/metadata/annotations",
+            "/spec/volumes",
+            "/spec/initContainers"
+        ]
+    );
 
     let out = injected(&p, &patch);
     let spec = out.spec.as_ref().expect("spec");
@@ -101,20 +119,59 @@ fn a_native_sidecar_is_inserted_first_with_its_env_token_and_annotation() {
     let c = sidecar(&out);
     assert_eq!(c.image.as_deref(), Some(DEFAULT_SIDECAR_IMAGE));
     let env_from = c.env_from.as_ref().expect("envFrom");
-    assert_eq!(env_from[0].secret_ref.as_ref().map(|s| s.name.as_str()), Some("portal-gatehouse-env"));
-    let ports: Vec<(Option<&str>, i32)> = c.ports.iter().flatten().map(|p| (p.name.as_deref(), p.container_port)).collect();
-    assert_eq!(ports, [(Some("gatehouse"), 4180), (Some("gatehouse-admin"), 9090)]);
-    let probe_path = |p: &Option<Probe>| p.as_ref().and_then(|p| p.http_get.as_ref()).map(|g| (g.path.clone(), g.port.clone()));
-    assert_eq!(probe_path(&c.readiness_probe), Some((Some("/readyz".into()), IntOrString::String("gatehouse-admin".into()))));
-    assert_eq!(probe_path(&c.liveness_probe), Some((Some("/healthz".into()), IntOrString::String("gatehouse-admin".into()))));
-    assert_eq!(c.resources.as_ref(), Some(&default_resources()));
-    let volume = spec.volumes.iter().flatten().find(|v| v.name == TOKEN_VOLUME_NAME).expect("token volume");
     assert_eq!(
-        volume.secret.as_ref().and_then(|s| s.secret_name.as_deref()),
+        env_from[0].secret_ref.as_ref().map(|s| s.name.as_str()),
+        Some("portal-gatehouse-env")
+    );
+    let ports: Vec<(Option<&str>, i32)> = c
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.as_deref(), p.container_port))
+        .collect();
+    assert_eq!(
+        ports,
+        [(Some("gatehouse"), 4180), (Some("gatehouse-admin"), 9090)]
+    );
+    let probe_path = |p: &Option<Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .map(|g| (g.path.clone(), g.port.clone()))
+    };
+    assert_eq!(
+        probe_path(&c.readiness_probe),
+        Some((
+            Some("/readyz".into()),
+            IntOrString::String("gatehouse-admin".into())
+        ))
+    );
+    assert_eq!(
+        probe_path(&c.liveness_probe),
+        Some((
+            Some("/healthz".into()),
+            IntOrString::String("gatehouse-admin".into())
+        ))
+    );
+    assert_eq!(c.resources.as_ref(), Some(&default_resources()));
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == TOKEN_VOLUME_NAME)
+        .expect("token volume");
+    assert_eq!(
+        volume
+            .secret
+            .as_ref()
+            .and_then(|s| s.secret_name.as_deref()),
         Some("portal-gatehouse-token")
     );
     assert_eq!(
-        out.metadata.annotations.as_ref().and_then(|a| a.get(ANNOTATION_INJECTED_VERSION)).map(String::as_str),
+        out.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_INJECTED_VERSION))
+            .map(String::as_str),
         Some(INJECTOR_VERSION)
     );
 }
@@ -132,21 +189,44 @@ fn the_sidecar_token_reaches_the_sidecar_only_and_the_app_token_is_left_alone() 
             "volumes": [{"name": "kube-api-access-x1", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]
         }
     }));
-    let out = injected(&p, &patch_of(run(&p, Some(&ready("portal")), &SidecarDefaults::default())));
+    let out = injected(
+        &p,
+        &patch_of(run(&p, Some(&ready("portal")), &SidecarDefaults::default())),
+    );
     let spec = out.spec.as_ref().expect("spec");
-    assert_eq!(spec.automount_service_account_token, None, "the pod's own setting is kept");
+    assert_eq!(
+        spec.automount_service_account_token, None,
+        "the pod's own setting is kept"
+    );
     let app = &spec.containers[0];
-    let app_mounts: Vec<&str> = app.volume_mounts.iter().flatten().map(|m| m.name.as_str()).collect();
-    assert_eq!(app_mounts, ["kube-api-access-x1"], "the app keeps its own token, never the sidecar's");
+    let app_mounts: Vec<&str> = app
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(
+        app_mounts,
+        ["kube-api-access-x1"],
+        "the app keeps its own token, never the sidecar's"
+    );
     let mounts: Vec<(&str, &str, Option<bool>)> = sidecar(&out)
         .volume_mounts
         .iter()
         .flatten()
         .map(|m| (m.name.as_str(), m.mount_path.as_str(), m.read_only))
         .collect();
-    assert_eq!(mounts, [(TOKEN_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH, Some(true))]);
+    assert_eq!(
+        mounts,
+        [(TOKEN_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH, Some(true))]
+    );
     // The existing volume list is appended to, not replaced.
-    let volumes: Vec<&str> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+    let volumes: Vec<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
     assert_eq!(volumes, ["kube-api-access-x1", TOKEN_VOLUME_NAME]);
 }
 
@@ -154,23 +234,40 @@ fn the_sidecar_token_reaches_the_sidecar_only_and_the_app_token_is_left_alone() 
 fn injection_is_idempotent() {
     let p = plain_pod();
     let config = ready("portal");
-    let once = injected(&p, &patch_of(run(&p, Some(&config), &SidecarDefaults::default())));
+    let once = injected(
+        &p,
+        &patch_of(run(&p, Some(&config), &SidecarDefaults::default())),
+    );
     assert_eq!(
         run(&once, Some(&config), &SidecarDefaults::default()),
-        Ok(Injection::AlreadyInjected { config: "portal".into() })
+        Ok(Injection::AlreadyInjected {
+            config: "portal".into()
+        })
     );
     // Also when the SsoConfig has since gone: the pod is not touched again.
-    assert!(matches!(run(&once, None, &SidecarDefaults::default()), Ok(Injection::AlreadyInjected { .. })));
+    assert!(matches!(
+        run(&once, None, &SidecarDefaults::default()),
+        Ok(Injection::AlreadyInjected { .. })
+    ));
 }
 
 #[test]
 fn existing_init_containers_run_after_the_sidecar() {
     let mut p = plain_pod();
-    p.spec.as_mut().expect("spec").init_containers =
-        Some(vec![Container { name: "migrate".into(), ..Container::default() }]);
+    p.spec.as_mut().expect("spec").init_containers = Some(vec![Container {
+        name: "migrate".into(),
+        ..Container::default()
+    }]);
     let patch = patch_of(run(&p, Some(&ready("portal")), &SidecarDefaults::default()));
     let out = injected(&p, &patch);
-    let names: Vec<&str> = out.spec.as_ref().and_then(|s| s.init_containers.as_ref()).expect("init").iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = out
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .expect("init")
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(names, ["gatehouse", "migrate"]);
 }
 
@@ -180,9 +277,15 @@ fn annotation_keys_are_escaped_in_patch_paths() {
     p.metadata.annotations = Some(BTreeMap::from([("team".into(), "a".into())]));
     let patch = patch_of(run(&p, Some(&ready("portal")), &SidecarDefaults::default()));
     let text = serde_json::to_string(&patch.patch).expect("json");
-    assert!(text.contains("/metadata/annotations/gatehouse.dev~1injected-version"), "{text}");
+    assert!(
+        text.contains("/metadata/annotations/gatehouse.dev~1injected-version"),
+        "{text}"
+    );
     let out = injected(&p, &patch);
-    assert_eq!(out.metadata.annotations.as_ref().map(BTreeMap::len), Some(2));
+    assert_eq!(
+        out.metadata.annotations.as_ref().map(BTreeMap::len),
+        Some(2)
+    );
 }
 
 #[test]
@@ -191,21 +294,40 @@ fn a_missing_or_unready_config_is_refused_with_what_to_fix() {
     let missing = run(&p, None, &SidecarDefaults::default()).expect_err("refused");
     assert_eq!(missing.reason(), "SsoConfigNotFound");
     let text = missing.to_string();
-    assert!(text.contains("\"portal\"") && text.contains("\"team-a\"") && text.contains("create it"), "{text}");
+    assert!(
+        text.contains("\"portal\"") && text.contains("\"team-a\"") && text.contains("create it"),
+        "{text}"
+    );
 
     let broken = config("portal", Some("False"), json!({}));
     let refused = run(&p, Some(&broken), &SidecarDefaults::default()).expect_err("refused");
     assert_eq!(refused.reason(), "SsoConfigNotReady");
     let text = refused.to_string();
-    assert!(text.contains("Secret portal-okta has no key client-secret"), "{text}");
-    assert!(text.contains("kubectl describe ssoconfig portal -n team-a"), "{text}");
+    assert!(
+        text.contains("Secret portal-okta has no key client-secret"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kubectl describe ssoconfig portal -n team-a"),
+        "{text}"
+    );
 
     let fresh = config("portal", None, json!({}));
     let refused = run(&p, Some(&fresh), &SidecarDefaults::default()).expect_err("refused");
-    assert!(refused.to_string().contains("not reconciled it yet"), "{refused}");
+    assert!(
+        refused.to_string().contains("not reconciled it yet"),
+        "{refused}"
+    );
 
     // render ignores status: offline manifests have none.
-    let offline = inject("team-a", &p.metadata, p.spec.as_ref().expect("spec"), Some(&fresh), &SidecarDefaults::default(), Readiness::Ignored);
+    let offline = inject(
+        "team-a",
+        &p.metadata,
+        p.spec.as_ref().expect("spec"),
+        Some(&fresh),
+        &SidecarDefaults::default(),
+        Readiness::Ignored,
+    );
     assert!(matches!(offline, Ok(Injection::Patch(_))));
 }
 
@@ -213,39 +335,81 @@ fn a_missing_or_unready_config_is_refused_with_what_to_fix() {
 fn invalid_labels_and_host_network_are_refused() {
     let mut p = plain_pod();
     p.metadata.labels = Some(BTreeMap::from([(LABEL_INJECT.into(), "Not_A_Name".into())]));
-    assert_eq!(run(&p, None, &SidecarDefaults::default()).map_err(|r| r.reason()), Err("InvalidInjectLabel"));
+    assert_eq!(
+        run(&p, None, &SidecarDefaults::default()).map_err(|r| r.reason()),
+        Err("InvalidInjectLabel")
+    );
 
     let mut p = plain_pod();
     p.spec.as_mut().expect("spec").host_network = Some(true);
-    let refused = run(&p, Some(&ready("portal")), &SidecarDefaults::default()).expect_err("refused");
+    let refused =
+        run(&p, Some(&ready("portal")), &SidecarDefaults::default()).expect_err("refused");
     assert_eq!(refused.reason(), "HostNetwork");
-    assert!(refused.to_string().contains("remove hostNetwork"), "{refused}");
+    assert!(
+        refused.to_string().contains("remove hostNetwork"),
+        "{refused}"
+    );
 }
 
 #[test]
 fn pod_overrides_need_the_config_opt_in() {
     let mut p = plain_pod();
     p.metadata.annotations = Some(BTreeMap::from([
-        (ANNOTATION_SIDECAR_IMAGE.into(), "registry.local/gatehouse:dev".into()),
+        (
+            ANNOTATION_SIDECAR_IMAGE.into(),
+            "registry.local/gatehouse:dev".into(),
+        ),
         (ANNOTATION_SIDECAR_PORT.into(), "4181".into()),
     ]));
-    let refused = run(&p, Some(&ready("portal")), &SidecarDefaults::default()).expect_err("refused");
+    let refused =
+        run(&p, Some(&ready("portal")), &SidecarDefaults::default()).expect_err("refused");
     assert_eq!(refused.reason(), "OverrideNotAllowed");
-    assert!(refused.to_string().contains("allowPodOverrides: true"), "{refused}");
+    assert!(
+        refused.to_string().contains("allowPodOverrides: true"),
+        "{refused}"
+    );
 
-    let open = config("portal", Some("True"), json!({"allowPodOverrides": true, "image": "ignored:1"}));
-    let out = injected(&p, &patch_of(run(&p, Some(&open), &SidecarDefaults::default())));
+    let open = config(
+        "portal",
+        Some("True"),
+        json!({"allowPodOverrides": true, "image": "ignored:1"}),
+    );
+    let out = injected(
+        &p,
+        &patch_of(run(&p, Some(&open), &SidecarDefaults::default())),
+    );
     let c = sidecar(&out);
     assert_eq!(c.image.as_deref(), Some("registry.local/gatehouse:dev"));
     assert_eq!(c.ports.as_ref().map(|p| p[0].container_port), Some(4181));
-    let listen = c.env.iter().flatten().find(|e| e.name == GATEHOUSE_LISTEN).and_then(|e| e.value.as_deref());
-    assert_eq!(listen, Some("0.0.0.0:4181"), "the listener follows the declared port");
+    let listen = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == GATEHOUSE_LISTEN)
+        .and_then(|e| e.value.as_deref());
+    assert_eq!(
+        listen,
+        Some("0.0.0.0:4181"),
+        "the listener follows the declared port"
+    );
 
-    for (value, reason) in [("0", "InvalidOverride"), ("http", "InvalidOverride"), ("9090", "InvalidOverride"), ("8080", "InvalidOverride")] {
+    for (value, reason) in [
+        ("0", "InvalidOverride"),
+        ("http", "InvalidOverride"),
+        ("9090", "InvalidOverride"),
+        ("8080", "InvalidOverride"),
+    ] {
         let mut q = plain_pod();
-        q.metadata.annotations = Some(BTreeMap::from([(ANNOTATION_SIDECAR_PORT.into(), value.into())]));
+        q.metadata.annotations = Some(BTreeMap::from([(
+            ANNOTATION_SIDECAR_PORT.into(),
+            value.into(),
+        )]));
         // 8080 is the app's container port: that is caught as the upstream port first.
-        assert_eq!(run(&q, Some(&open), &SidecarDefaults::default()).map_err(|r| r.reason()), Err(reason), "{value}");
+        assert_eq!(
+            run(&q, Some(&open), &SidecarDefaults::default()).map_err(|r| r.reason()),
+            Err(reason),
+            "{value}"
+        );
     }
 }
 
@@ -257,11 +421,17 @@ fn config_image_and_resources_win_over_operator_defaults() {
         Some("True"),
         json!({"image": "mirror.local/gatehouse:0.1.0", "resources": {"requests": {"cpu": "50m"}}}),
     );
-    let out = injected(&p, &patch_of(run(&p, Some(&custom), &SidecarDefaults::default())));
+    let out = injected(
+        &p,
+        &patch_of(run(&p, Some(&custom), &SidecarDefaults::default())),
+    );
     let c = sidecar(&out);
     assert_eq!(c.image.as_deref(), Some("mirror.local/gatehouse:0.1.0"));
     assert_eq!(
-        c.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("cpu")),
+        c.resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("cpu")),
         Some(&Quantity("50m".into()))
     );
     assert_eq!(c.resources.as_ref().and_then(|r| r.limits.as_ref()), None);
@@ -270,19 +440,37 @@ fn config_image_and_resources_win_over_operator_defaults() {
 #[test]
 fn app_ports_and_names_that_collide_with_the_sidecar_are_refused() {
     let mut p = plain_pod();
-    p.spec.as_mut().expect("spec").containers[0].ports = Some(vec![ContainerPort { container_port: 9090, ..ContainerPort::default() }]);
-    let refused = run(&p, Some(&ready("portal")), &SidecarDefaults::default()).expect_err("refused");
+    p.spec.as_mut().expect("spec").containers[0].ports = Some(vec![ContainerPort {
+        container_port: 9090,
+        ..ContainerPort::default()
+    }]);
+    let refused =
+        run(&p, Some(&ready("portal")), &SidecarDefaults::default()).expect_err("refused");
     assert_eq!(refused.reason(), "PortConflict");
-    assert!(refused.to_string().contains("container \"app\" already uses port 9090"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("container \"app\" already uses port 9090"),
+        "{refused}"
+    );
 
     let mut p = plain_pod();
-    p.spec.as_mut().expect("spec").volumes = Some(vec![Volume { name: TOKEN_VOLUME_NAME.into(), ..Volume::default() }]);
-    assert_eq!(run(&p, Some(&ready("portal")), &SidecarDefaults::default()).map_err(|r| r.reason()), Err("NameConflict"));
+    p.spec.as_mut().expect("spec").volumes = Some(vec![Volume {
+        name: TOKEN_VOLUME_NAME.into(),
+        ..Volume::default()
+    }]);
+    assert_eq!(
+        run(&p, Some(&ready("portal")), &SidecarDefaults::default()).map_err(|r| r.reason()),
+        Err("NameConflict")
+    );
 }
 
 #[test]
 fn without_native_sidecars_the_sidecar_is_a_last_container_and_jobs_are_refused() {
-    let legacy = SidecarDefaults { native_sidecars: false, ..SidecarDefaults::default() };
+    let legacy = SidecarDefaults {
+        native_sidecars: false,
+        ..SidecarDefaults::default()
+    };
     let p = plain_pod();
     let patch = patch_of(run(&p, Some(&ready("portal")), &legacy));
     let out = injected(&p, &patch);
@@ -297,7 +485,10 @@ fn without_native_sidecars_the_sidecar_is_a_last_container_and_jobs_are_refused(
     let refused = run(&job, Some(&ready("portal")), &legacy).expect_err("refused");
     assert_eq!(refused.reason(), "NeedsNativeSidecars");
     // With native sidecars, a Job's pod is injected and still completes.
-    assert!(matches!(run(&job, Some(&ready("portal")), &SidecarDefaults::default()), Ok(Injection::Patch(_))));
+    assert!(matches!(
+        run(&job, Some(&ready("portal")), &SidecarDefaults::default()),
+        Ok(Injection::Patch(_))
+    ));
 }
 
 #[test]
@@ -307,12 +498,25 @@ fn pod_templates_are_injected_with_the_same_patch() {
         "spec": {"containers": [{"name": "app", "image": "nginx"}]}
     }))
     .expect("template");
-    let out = inject_template("team-a", &template, Some(&ready("portal")), &SidecarDefaults::default(), Readiness::Ignored)
-        .expect("injected")
-        .expect("changed");
+    let out = inject_template(
+        "team-a",
+        &template,
+        Some(&ready("portal")),
+        &SidecarDefaults::default(),
+        Readiness::Ignored,
+    )
+    .expect("injected")
+    .expect("changed");
     assert!(out.spec.as_ref().is_some_and(is_injected));
     assert_eq!(
-        inject_template("team-a", &out, Some(&ready("portal")), &SidecarDefaults::default(), Readiness::Ignored).expect("ok"),
+        inject_template(
+            "team-a",
+            &out,
+            Some(&ready("portal")),
+            &SidecarDefaults::default(),
+            Readiness::Ignored
+        )
+        .expect("ok"),
         None,
         "an injected template is left as it is"
     );

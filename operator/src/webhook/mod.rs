@@ -15,6 +15,8 @@ pub mod tls;
 
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +31,11 @@ use gatehouse_crds::SsoConfig;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::runtime::reflector::Store;
+use futures::StreamExt as _;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::WatchStreamExt as _;
+use kube::Api;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -39,6 +45,9 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::inject::SidecarDefaults;
 use admission::{ConfigLookup, Decision, Denial};
+use certs::CertManager;
+use registration::Registration;
+use tls::ReloadableCert;
 
 /// Largest AdmissionReview accepted (a Pod is at most ~1.5 MiB in etcd; the review wraps it).
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -288,4 +297,113 @@ pub async fn serve(
     }
     info!("admission webhook stopped");
     Ok(())
+}
+
+/// How the operator runs its webhook (`gatehouse-operator run` flags).
+#[derive(Clone, Debug)]
+pub struct WebhookOptions {
+    /// Port of the HTTPS listener.
+    pub port: u16,
+    /// Serve `tls.crt`/`tls.key` from this directory (cert-manager) instead of managing a CA.
+    pub cert_dir: Option<PathBuf>,
+    /// The operator's namespace: its webhook Service and certificate Secret live there.
+    pub namespace: String,
+    /// Only SsoConfigs of this namespace are watched (the operator's `--namespace`).
+    pub watch_namespace: Option<String>,
+    /// What is injected when an SsoConfig does not say otherwise.
+    pub defaults: SidecarDefaults,
+}
+
+/// How often the self-managed certificate is checked, and cert-manager's files re-read.
+pub const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const CERT_FILE_POLL: Duration = Duration::from_secs(30);
+
+/// Why the webhook stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("listening on port {port}: {source}")]
+    Listen {
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("serving: {0}")]
+    Serve(#[source] io::Error),
+}
+
+/// Run the webhook until `shutdown`: load SsoConfigs into a cache, obtain the serving
+/// certificate (self-managed, or cert-manager's files), keep it current, and serve. Every
+/// replica runs this, leader or not. `ready` turns true once requests can be answered.
+pub async fn run(
+    client: kube::Client,
+    options: WebhookOptions,
+    events: Arc<dyn DenialEvents>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WebhookError> {
+    let api: Api<SsoConfig> = match &options.watch_namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let (store, writer) = reflector::store();
+    tokio::spawn(
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .for_each(|event| {
+                if let Err(error) = event {
+                    warn!(%error, "SsoConfig watch for the webhook failed; retrying");
+                }
+                futures::future::ready(())
+            }),
+    );
+
+    let cert = match &options.cert_dir {
+        Some(dir) => {
+            let pem = loop {
+                match tls::read_cert_dir(dir) {
+                    Ok(pem) => break pem,
+                    Err(error) => {
+                        warn!(%error, "waiting for the webhook certificate files");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            };
+            let cert = ReloadableCert::new(pem)?;
+            tokio::spawn(tls::watch_cert_dir(dir.clone(), cert.clone(), CERT_FILE_POLL));
+            cert
+        }
+        None => {
+            let mut registration = Registration::new(options.namespace.clone());
+            registration.port = i32::from(options.port);
+            let manager = CertManager::new(client.clone(), registration);
+            let cert = ReloadableCert::new(manager.initial().await.serving())?;
+            tokio::spawn(manager.run(cert.clone(), CERT_CHECK_INTERVAL));
+            cert
+        }
+    };
+
+    let listener = TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, options.port))
+        .await
+        .map_err(|source| WebhookError::Listen {
+            port: options.port,
+            source,
+        })?;
+    let state = WebhookState {
+        configs: ConfigCache::new(store.clone()),
+        defaults: Arc::new(options.defaults),
+        events,
+    };
+    let readiness = ready.clone();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            readiness.store(true, Ordering::Release);
+            info!("admission webhook ready: SsoConfigs loaded, certificate in place");
+        }
+    });
+    let served = serve(listener, tls::server_config(cert)?, router(state), shutdown).await;
+    ready.store(false, Ordering::Release);
+    served.map_err(WebhookError::Serve)
 }
