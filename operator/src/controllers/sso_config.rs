@@ -379,7 +379,19 @@ pub fn desired_status(
 
     let spec_valid = spec_problems.is_empty();
     SsoConfigStatus {
-        conditions: conditions::merge(&previous.conditions, vec![ready, resolved, valid], now),
+        conditions: {
+            let mut merged =
+                conditions::merge(&previous.conditions, vec![ready, resolved, valid], now);
+            // Self-repair owns SidecarInjected; the list is written whole, so carry it over.
+            merged.extend(
+                previous
+                    .conditions
+                    .iter()
+                    .filter(|c| c.type_ == crate::inject::repair::SIDECAR_INJECTED)
+                    .cloned(),
+            );
+            merged
+        },
         observed_generation: generation,
         active_protocol: Some(config.spec.protocol),
         callback_urls: if spec_valid {

@@ -510,6 +510,25 @@ mod tests {
     }
 
     #[test]
+    fn the_ssoconfig_controller_keeps_this_condition() {
+        // Both controllers write the whole (atomic) conditions list: each must carry the other's.
+        let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
+        let mut config: SsoConfig = serde_json::from_value(json!({
+            "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig",
+            "metadata": {"name": "portal", "namespace": "team-a", "uid": "u", "generation": 1},
+            "spec": {"protocol": "oidc", "publicUrl": "https://portal.example.com",
+                     "providers": {"okta": {"issuer": "https://acme.okta.com", "orgId": "acme",
+                                            "clientSecretRef": {"name": "portal-okta"}}}}
+        }))
+        .expect("config");
+        let mine = sidecar_condition("portal", &Findings { uninjected: vec!["web-1".into()], ..Findings::default() }, false, Some(1));
+        config.status = Some(gatehouse_crds::SsoConfigStatus { conditions: vec![mine.clone()], ..Default::default() });
+        let status = crate::controllers::sso_config::desired_status(&config, &[], &[], true, None, now);
+        assert_eq!(conditions::find(&status.conditions, SIDECAR_INJECTED), Some(&mine));
+        assert!(conditions::find(&status.conditions, conditions::READY).is_some());
+    }
+
+    #[test]
     fn other_conditions_are_kept() {
         let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
         let ready = conditions::new("Ready", true, "Reconciled", "ok", Some(1));
