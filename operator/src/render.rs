@@ -16,6 +16,9 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
+use crate::inject::SidecarDefaults;
+use crate::inject::workload::{WorkloadInjection, inject_workload};
+use gatehouse_crds::consts::LABEL_INJECT;
 use crate::desired::{self, ConfigRef, Desired, GENERATED_PLACEHOLDER};
 use crate::secrets::{self, SecretMap};
 use crate::validate;
@@ -291,7 +294,8 @@ pub fn render_input(input: &RenderInput, show_secrets: bool) -> Result<String, V
         }
         errors.extend(problems.iter().map(|p| format!("{prefix}: {p}")));
     }
-    let workload_notes = render_workloads(input);
+    let workloads = render_workloads(input);
+    errors.extend(workloads.errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -307,25 +311,65 @@ pub fn render_input(input: &RenderInput, show_secrets: bool) -> Result<String, V
             out.push_str(&to_yaml(&object));
         }
     }
-    for note in workload_notes {
+    for (header, object) in &workloads.injected {
+        let _ = writeln!(out, "# {header}");
+        out.push_str("---\n");
+        out.push_str(&to_yaml(object));
+    }
+    for note in workloads.notes {
         let _ = writeln!(out, "# {note}");
     }
     Ok(out)
 }
 
-/// Extension point for sidecar injection: the webhook's pure patch function renders each
-/// workload's pod template here. Until then each workload gets a note.
-fn render_workloads(input: &RenderInput) -> Vec<String> {
-    input
-        .workloads
-        .iter()
-        .map(|w| {
-            format!(
-                "{} {}/{} ({}): sidecar injection is not rendered yet",
-                w.kind, w.namespace, w.name, w.file
-            )
-        })
-        .collect()
+/// Workloads after sidecar injection: manifests to print, notes, and one error line per pod
+/// template the webhook would refuse.
+#[derive(Debug, Default)]
+struct RenderedWorkloads {
+    injected: Vec<(String, Value)>,
+    notes: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// Sidecar injection: each workload's pod template goes through the webhook's pure function
+/// ([`crate::inject::workload`]), with the operator's default sidecar settings.
+fn render_workloads(input: &RenderInput) -> RenderedWorkloads {
+    let defaults = SidecarDefaults::default();
+    let mut out = RenderedWorkloads::default();
+    for w in &input.workloads {
+        let what = format!("{} {}/{} ({})", w.kind, w.namespace, w.name, w.file);
+        let config_of = |name: &str| {
+            input.configs.iter().map(|s| &s.config).find(|c| {
+                c.metadata.name.as_deref() == Some(name)
+                    && c.metadata.namespace.as_deref() == Some(w.namespace.as_str())
+            })
+        };
+        match inject_workload(&w.kind, &w.namespace, &w.object, config_of, &defaults) {
+            WorkloadInjection::Injected { config, object } => out.injected.push((
+                format!("{what}: sidecar injected for SsoConfig {config}"),
+                object,
+            )),
+            WorkloadInjection::NotRequested => out.notes.push(format!(
+                "{what}: no {LABEL_INJECT} label on its pod template; not injected"
+            )),
+            WorkloadInjection::AlreadyInjected => {
+                out.notes.push(format!("{what}: already has the sidecar"))
+            }
+            WorkloadInjection::ConfigNotInInput { config } => out.notes.push(format!(
+                "{what}: not injected: SsoConfig {config} is not in the input (without it in namespace {}, the webhook refuses these pods)",
+                w.namespace
+            )),
+            WorkloadInjection::Refused { field, refusal } => out.errors.push(format!(
+                "{}: {} {}/{}: {field}: {refusal}",
+                w.file, w.kind, w.namespace, w.name
+            )),
+            WorkloadInjection::NoPodTemplate { field } => out.errors.push(format!(
+                "{}: {} {}/{}: {field}: no pod template found",
+                w.file, w.kind, w.namespace, w.name
+            )),
+        }
+    }
+    out
 }
 
 fn write_config_header(out: &mut String, sourced: &SourcedConfig) {

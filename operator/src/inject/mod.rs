@@ -18,6 +18,7 @@
 //!   is needed).
 
 pub mod repair;
+pub mod workload;
 
 use std::collections::BTreeMap;
 
