@@ -18,10 +18,10 @@ use kube::{Api, Client};
 use tracing::{info, warn};
 
 use crate::controllers::{self, Context, Scope, sso_config, sso_user};
+use crate::inject::SidecarDefaults;
 use crate::leader::{self, LeaderLease, Timings};
 use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
-use crate::inject::SidecarDefaults;
 use crate::webhook::{self, KubeEvents, WebhookOptions};
 use crate::{admin, render};
 

@@ -22,14 +22,20 @@ async fn manager(with_configuration: bool) -> CertManager {
     let mut builder = ClientBuilder::new();
     if with_configuration {
         // As the chart installs it: no caBundle.
-        builder = builder.with_object(registration::mutating_webhook_configuration(&Registration::new(NAMESPACE)));
+        builder = builder.with_object(registration::mutating_webhook_configuration(
+            &Registration::new(NAMESPACE),
+        ));
     }
     let client = builder.build().await.expect("fake client");
     CertManager::new(client, Registration::new(NAMESPACE))
 }
 
 async fn stored(manager: &CertManager) -> WebhookCerts {
-    let secret: Secret = manager.secrets.get(&manager.secret_name).await.expect("Secret exists");
+    let secret: Secret = manager
+        .secrets
+        .get(&manager.secret_name)
+        .await
+        .expect("Secret exists");
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
     WebhookCerts::from_secret(&secret).expect("complete Secret")
 }
@@ -65,12 +71,15 @@ async fn a_certificate_close_to_expiry_is_renewed_under_the_same_ca() {
 async fn a_damaged_secret_is_replaced() {
     let manager = manager(false).await;
     manager.ensure(now()).await.expect("created");
-    let mut secret: Secret = manager.secrets.get(&manager.secret_name).await.expect("get");
-    secret
-        .data
-        .as_mut()
-        .expect("data")
-        .insert("tls.key".into(), k8s_openapi::ByteString(b"garbage".to_vec()));
+    let mut secret: Secret = manager
+        .secrets
+        .get(&manager.secret_name)
+        .await
+        .expect("get");
+    secret.data.as_mut().expect("data").insert(
+        "tls.key".into(),
+        k8s_openapi::ByteString(b"garbage".to_vec()),
+    );
     manager
         .secrets
         .replace(&manager.secret_name, &Default::default(), &secret)
@@ -85,16 +94,25 @@ async fn the_ca_bundle_is_written_into_the_registration_once() {
     let manager = manager(true).await;
     let certs = manager.ensure(now()).await.expect("created");
     let bundle = certs.ca_bundle(now());
-    assert_eq!(manager.sync_ca_bundle(&bundle).await.expect("patched"), CaBundleSync::Updated);
+    assert_eq!(
+        manager.sync_ca_bundle(&bundle).await.expect("patched"),
+        CaBundleSync::Updated
+    );
     let webhooks: Api<MutatingWebhookConfiguration> = manager.webhooks.clone();
-    let configuration = webhooks.get("gatehouse-webhook").await.expect("configuration");
+    let configuration = webhooks
+        .get("gatehouse-webhook")
+        .await
+        .expect("configuration");
     let ca = configuration.webhooks.expect("webhooks")[0]
         .client_config
         .ca_bundle
         .clone()
         .expect("caBundle set");
     assert_eq!(ca.0, bundle.as_bytes());
-    assert_eq!(manager.sync_ca_bundle(&bundle).await.expect("checked"), CaBundleSync::Unchanged);
+    assert_eq!(
+        manager.sync_ca_bundle(&bundle).await.expect("checked"),
+        CaBundleSync::Unchanged
+    );
 }
 
 #[tokio::test]
@@ -102,7 +120,10 @@ async fn a_missing_registration_is_reported_not_created() {
     let manager = manager(false).await;
     let certs = manager.ensure(now()).await.expect("created");
     assert_eq!(
-        manager.sync_ca_bundle(&certs.ca_bundle(now())).await.expect("checked"),
+        manager
+            .sync_ca_bundle(&certs.ca_bundle(now()))
+            .await
+            .expect("checked"),
         CaBundleSync::ConfigurationMissing
     );
 }

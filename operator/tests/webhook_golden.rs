@@ -17,7 +17,9 @@ use webhook_common::{UPDATE_ENV, cases, configs, defaults, golden_dir, request, 
 fn readable_review(decision: &Decision) -> Value {
     let mut value = decision.wire_json();
     if let Some(patch) = value["response"].get("patch").and_then(Value::as_str) {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(patch).expect("patch is base64");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(patch)
+            .expect("patch is base64");
         value["response"]["patch"] = serde_json::from_slice(&bytes).expect("patch bytes are JSON");
     }
     value
@@ -26,10 +28,12 @@ fn readable_review(decision: &Decision) -> Value {
 /// The pod the API server would store: the request's object with the patch applied.
 fn injected_pod(case: &str, decision: &Decision) -> Option<Value> {
     let response = decision.review.response.as_ref()?;
-    let patch: json_patch::Patch = serde_json::from_slice(response.patch.as_ref()?).expect("RFC 6902 patch");
+    let patch: json_patch::Patch =
+        serde_json::from_slice(response.patch.as_ref()?).expect("RFC 6902 patch");
     let request: Value = serde_json::from_slice(&request(case)).expect("request JSON");
     let mut pod = request["request"]["object"].clone();
-    json_patch::patch(&mut pod, &patch).unwrap_or_else(|e| panic!("{case}: patch does not apply: {e}"));
+    json_patch::patch(&mut pod, &patch)
+        .unwrap_or_else(|e| panic!("{case}: patch does not apply: {e}"));
     Some(pod)
 }
 
@@ -48,7 +52,10 @@ fn event(decision: &Decision) -> Option<Value> {
 /// Compare `actual` with the file, or write it when regenerating. `None`: the file must not exist.
 fn check(path: &Path, actual: Option<&Value>, failures: &mut Vec<String>) {
     let update = std::env::var_os(UPDATE_ENV).is_some();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match actual {
         Some(actual) => {
             let text = serde_json::to_string_pretty(actual).expect("json") + "\n";
@@ -58,7 +65,8 @@ fn check(path: &Path, actual: Option<&Value>, failures: &mut Vec<String>) {
             }
             match std::fs::read_to_string(path) {
                 Ok(expected) => {
-                    let expected: Value = serde_json::from_str(&expected).expect("golden file is JSON");
+                    let expected: Value =
+                        serde_json::from_str(&expected).expect("golden file is JSON");
                     if &expected != actual {
                         failures.push(format!("{name} differs; now:\n{text}"));
                     }
@@ -85,9 +93,21 @@ fn golden_admission_reviews() {
     for case in cases() {
         let decision = admission::review(&request(&case), &store, &defaults(&case));
         let dir = golden_dir();
-        check(&dir.join(format!("{case}.response.json")), Some(&readable_review(&decision)), &mut failures);
-        check(&dir.join(format!("{case}.pod.json")), injected_pod(&case, &decision).as_ref(), &mut failures);
-        check(&dir.join(format!("{case}.event.json")), event(&decision).as_ref(), &mut failures);
+        check(
+            &dir.join(format!("{case}.response.json")),
+            Some(&readable_review(&decision)),
+            &mut failures,
+        );
+        check(
+            &dir.join(format!("{case}.pod.json")),
+            injected_pod(&case, &decision).as_ref(),
+            &mut failures,
+        );
+        check(
+            &dir.join(format!("{case}.event.json")),
+            event(&decision).as_ref(),
+            &mut failures,
+        );
     }
     assert!(
         failures.is_empty(),
@@ -98,15 +118,19 @@ fn golden_admission_reviews() {
 
 #[test]
 fn golden_registration() {
-    let object = serde_json::to_value(registration::mutating_webhook_configuration(&Registration::new(
-        "gatehouse-system",
-    )))
+    let object = serde_json::to_value(registration::mutating_webhook_configuration(
+        &Registration::new("gatehouse-system"),
+    ))
     .expect("json");
     let mut object = object;
     object["apiVersion"] = json!("admissionregistration.k8s.io/v1");
     object["kind"] = json!("MutatingWebhookConfiguration");
     let mut failures = Vec::new();
-    check(&golden_dir().join("mutatingwebhookconfiguration.json"), Some(&object), &mut failures);
+    check(
+        &golden_dir().join("mutatingwebhookconfiguration.json"),
+        Some(&object),
+        &mut failures,
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -135,34 +159,66 @@ fn golden_cases_have_the_expected_verdicts() {
     ];
     assert_eq!(
         cases(),
-        expected.iter().map(|(c, _, _)| c.to_string()).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|(c, _, _)| c.to_string())
+            .collect::<Vec<_>>(),
         "every golden case is listed here"
     );
     for (case, allowed, patched) in expected {
-        let decision = admission::review(&request(&case), &store, &defaults(case));
+        let decision = admission::review(&request(case), &store, &defaults(case));
         let response = decision.review.response.as_ref().expect("response");
-        let uid = serde_json::from_slice::<Value>(&request(case)).expect("json")["request"]["uid"].clone();
+        let uid = serde_json::from_slice::<Value>(&request(case)).expect("json")["request"]["uid"]
+            .clone();
         assert_eq!(json!(response.uid), uid, "{case}: the uid is echoed");
         assert_eq!(response.allowed, allowed, "{case}: allowed");
         assert_eq!(response.patch.is_some(), patched, "{case}: patched");
         if !allowed {
             assert_eq!(response.result.code, 403, "{case}");
-            assert!(response.result.message.contains("\"team-a\""), "{case}: names the namespace: {}", response.result.message);
+            assert!(
+                response.result.message.contains("\"team-a\""),
+                "{case}: names the namespace: {}",
+                response.result.message
+            );
         }
         // Refusals leave an Event, except dry runs.
-        assert_eq!(decision.denial.is_some(), !allowed && !case.ends_with("dry-run"), "{case}: event");
+        assert_eq!(
+            decision.denial.is_some(),
+            !allowed && !case.ends_with("dry-run"),
+            "{case}: event"
+        );
     }
     // A dry run is answered exactly like the real request.
-    let real = admission::review(&request("config-missing"), &store, &defaults("config-missing"));
-    let dry = admission::review(&request("config-missing-dry-run"), &store, &defaults("config-missing"));
-    let (real, dry) = (real.review.response.expect("r"), dry.review.response.expect("r"));
-    assert_eq!((real.allowed, real.result.message), (dry.allowed, dry.result.message));
+    let real = admission::review(
+        &request("config-missing"),
+        &store,
+        &defaults("config-missing"),
+    );
+    let dry = admission::review(
+        &request("config-missing-dry-run"),
+        &store,
+        &defaults("config-missing"),
+    );
+    let (real, dry) = (
+        real.review.response.expect("r"),
+        dry.review.response.expect("r"),
+    );
+    assert_eq!(
+        (real.allowed, real.result.message),
+        (dry.allowed, dry.result.message)
+    );
 }
 
 #[test]
 fn a_patched_pod_sent_again_gets_no_second_sidecar() {
     let (store, _writer) = store(configs());
-    for case in ["plain-pod", "init-containers", "job-pod", "legacy-plain-pod", "multiple-containers"] {
+    for case in [
+        "plain-pod",
+        "init-containers",
+        "job-pod",
+        "legacy-plain-pod",
+        "multiple-containers",
+    ] {
         let decision = admission::review(&request(case), &store, &defaults(case));
         let pod = injected_pod(case, &decision).expect("patched");
         let mut again: Value = serde_json::from_slice(&request(case)).expect("json");
@@ -170,14 +226,20 @@ fn a_patched_pod_sent_again_gets_no_second_sidecar() {
         let body = serde_json::to_vec(&again).expect("json");
         let second = admission::review(&body, &store, &defaults(case));
         let response = second.review.response.expect("response");
-        assert!(response.allowed && response.patch.is_none(), "{case}: second pass patches nothing");
+        assert!(
+            response.allowed && response.patch.is_none(),
+            "{case}: second pass patches nothing"
+        );
     }
 }
 
 #[test]
 fn malformed_reviews_are_answered_not_crashed_on() {
     let (store, _writer) = store(configs());
-    for body in [&b"not json"[..], br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#] {
+    for body in [
+        &b"not json"[..],
+        br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#,
+    ] {
         let decision = admission::review(body, &store, &defaults("plain"));
         let response = decision.review.response.expect("response");
         assert!(!response.allowed);
@@ -188,7 +250,12 @@ fn malformed_reviews_are_answered_not_crashed_on() {
 fn the_patch_is_base64_on_the_wire_as_the_api_server_requires() {
     let (store, _writer) = store(configs());
     let decision = admission::review(&request("plain-pod"), &store, &defaults("plain-pod"));
-    let patch = decision.review.response.as_ref().and_then(|r| r.patch.clone()).expect("patch");
+    let patch = decision
+        .review
+        .response
+        .as_ref()
+        .and_then(|r| r.patch.clone())
+        .expect("patch");
     let wire = decision.wire_json();
     assert_eq!(wire["response"]["patchType"], "JSONPatch");
     assert_eq!(

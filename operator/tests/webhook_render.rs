@@ -21,7 +21,11 @@ fn render_examples() -> Vec<Value> {
         .current_dir(repo_root())
         .output()
         .expect("the binary runs");
-    assert!(out.status.success(), "render failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "render failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     serde_saphyr::from_multiple::<Value>(&text)
         .expect("render prints YAML documents")
@@ -44,13 +48,19 @@ fn render_shows_the_injected_sample_deployment() {
     let sidecar = &pod["initContainers"][0];
     assert_eq!(sidecar["name"], "gatehouse");
     assert_eq!(sidecar["restartPolicy"], "Always");
-    assert_eq!(pod["containers"][0]["name"], "app", "the app container is kept");
+    assert_eq!(
+        pod["containers"][0]["name"], "app",
+        "the app container is kept"
+    );
     assert!(
-        deployment["spec"]["template"]["metadata"]["annotations"]["gatehouse.dev/injected-version"].is_string()
+        deployment["spec"]["template"]["metadata"]["annotations"]["gatehouse.dev/injected-version"]
+            .is_string()
     );
 
     // The names the sidecar uses are the objects the operator renders for SsoConfig portal.
-    let env_secret = sidecar["envFrom"][0]["secretRef"]["name"].as_str().expect("envFrom");
+    let env_secret = sidecar["envFrom"][0]["secretRef"]["name"]
+        .as_str()
+        .expect("envFrom");
     let env = find(&docs, "Secret", env_secret);
     assert_eq!(env["metadata"]["namespace"], "demo");
     let token_volume = pod["volumes"]
@@ -59,7 +69,9 @@ fn render_shows_the_injected_sample_deployment() {
         .iter()
         .find(|v| v["name"] == "gatehouse-token")
         .expect("token volume");
-    let token_secret = token_volume["secret"]["secretName"].as_str().expect("secretName");
+    let token_secret = token_volume["secret"]["secretName"]
+        .as_str()
+        .expect("secretName");
     let token = find(&docs, "Secret", token_secret);
     assert_eq!(token["type"], "kubernetes.io/service-account-token");
     let account = token["metadata"]["annotations"]["kubernetes.io/service-account.name"]
@@ -70,7 +82,9 @@ fn render_shows_the_injected_sample_deployment() {
 
 #[test]
 fn the_rendered_deployment_matches_the_kubernetes_schema() {
-    let probe = Command::new("python3").args(["-m", "kubernetes_validate", "--version"]).output();
+    let probe = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--version"])
+        .output();
     assert!(
         probe.is_ok_and(|o| o.status.success()),
         "kubernetes-validate is not installed; install it with: pip install 'kubernetes-validate>=1.33'"
@@ -80,7 +94,14 @@ fn the_rendered_deployment_matches_the_kubernetes_schema() {
     let path = std::env::temp_dir().join(format!("gatehouse-render-{}.json", std::process::id()));
     std::fs::write(&path, serde_json::to_vec(deployment).expect("json")).expect("write");
     let out = Command::new("python3")
-        .args(["-m", "kubernetes_validate", "-k", "1.33.0", "--strict", "--quiet"])
+        .args([
+            "-m",
+            "kubernetes_validate",
+            "-k",
+            "1.33.0",
+            "--strict",
+            "--quiet",
+        ])
         .arg(&path)
         .output()
         .expect("run kubernetes-validate");

@@ -70,49 +70,96 @@ async fn setup(restart: bool, pod: Pod) -> (Arc<RepairContext>, kube::Client) {
     writer.apply_watcher_event(&watcher::Event::Init);
     writer.apply_watcher_event(&watcher::Event::InitApply(pod));
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    let ctx = Context::new(client.clone(), controllers::reporter(None), Arc::new(Metrics::default()));
+    let ctx = Context::new(
+        client.clone(),
+        controllers::reporter(None),
+        Arc::new(Metrics::default()),
+    );
     (Arc::new(RepairContext { ctx, pods }), client)
 }
 
 async fn condition(client: &kube::Client) -> (String, String, String) {
-    let config = Api::<SsoConfig>::namespaced(client.clone(), "demo").get("portal").await.expect("config");
+    let config = Api::<SsoConfig>::namespaced(client.clone(), "demo")
+        .get("portal")
+        .await
+        .expect("config");
     let conditions = config.status.expect("status").conditions;
-    assert!(conditions.iter().any(|c| c.type_ == "Ready"), "Ready is kept: {conditions:?}");
-    let c = conditions.into_iter().find(|c| c.type_ == SIDECAR_INJECTED).expect("condition written");
+    assert!(
+        conditions.iter().any(|c| c.type_ == "Ready"),
+        "Ready is kept: {conditions:?}"
+    );
+    let c = conditions
+        .into_iter()
+        .find(|c| c.type_ == SIDECAR_INJECTED)
+        .expect("condition written");
     (c.status, c.reason, c.message)
 }
 
 async fn restarted_at(client: &kube::Client) -> Option<String> {
-    let deployment = Api::<Deployment>::namespaced(client.clone(), "demo").get("web").await.expect("deployment");
-    deployment.spec?.template.metadata?.annotations?.get("gatehouse.dev/restarted-at").cloned()
+    let deployment = Api::<Deployment>::namespaced(client.clone(), "demo")
+        .get("web")
+        .await
+        .expect("deployment");
+    deployment
+        .spec?
+        .template
+        .metadata?
+        .annotations?
+        .get("gatehouse.dev/restarted-at")
+        .cloned()
 }
 
 #[tokio::test]
 async fn uninjected_pods_are_reported_and_left_alone_by_default() {
     let (rctx, client) = setup(false, uninjected_pod(json!({}))).await;
-    repair::reconcile(Arc::new(config(false)), rctx).await.expect("reconciled");
+    repair::reconcile(Arc::new(config(false)), rctx)
+        .await
+        .expect("reconciled");
     let (status, reason, message) = condition(&client).await;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "PodsWithoutSidecar"));
-    assert!(message.contains("web-7d9f-abcde") && message.contains("restartUninjected"), "{message}");
-    assert_eq!(restarted_at(&client).await, None, "nothing restarted without the opt-in");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "PodsWithoutSidecar")
+    );
+    assert!(
+        message.contains("web-7d9f-abcde") && message.contains("restartUninjected"),
+        "{message}"
+    );
+    assert_eq!(
+        restarted_at(&client).await,
+        None,
+        "nothing restarted without the opt-in"
+    );
 }
 
 #[tokio::test]
 async fn with_the_opt_in_the_deployment_is_restarted() {
     let (rctx, client) = setup(true, uninjected_pod(json!({}))).await;
-    repair::reconcile(Arc::new(config(true)), rctx).await.expect("reconciled");
-    assert!(restarted_at(&client).await.is_some(), "the Deployment's template is annotated");
+    repair::reconcile(Arc::new(config(true)), rctx)
+        .await
+        .expect("reconciled");
+    assert!(
+        restarted_at(&client).await.is_some(),
+        "the Deployment's template is annotated"
+    );
     let (status, _, message) = condition(&client).await;
     assert_eq!(status, "False");
-    assert!(message.contains("Restarted for injection: Deployment/web."), "{message}");
+    assert!(
+        message.contains("Restarted for injection: Deployment/web."),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn a_pod_from_an_earlier_restart_is_not_restarted_again() {
     let pod = uninjected_pod(json!({"gatehouse.dev/restarted-at": "2026-11-23T10:00:00Z"}));
     let (rctx, client) = setup(true, pod).await;
-    repair::reconcile(Arc::new(config(true)), rctx).await.expect("reconciled");
+    repair::reconcile(Arc::new(config(true)), rctx)
+        .await
+        .expect("reconciled");
     assert_eq!(restarted_at(&client).await, None, "no restart loop");
     let (_, _, message) = condition(&client).await;
-    assert!(message.contains("MutatingWebhookConfiguration gatehouse-webhook"), "{message}");
+    assert!(
+        message.contains("MutatingWebhookConfiguration gatehouse-webhook"),
+        "{message}"
+    );
 }

@@ -22,14 +22,23 @@ fn validator_available() {
             "kubernetes-validate is not installed ({}); install it with: {INSTALL}",
             String::from_utf8_lossy(&out.stderr).trim()
         ),
-        Err(error) => panic!("python3 is not available ({error}); install python3, then: {INSTALL}"),
+        Err(error) => {
+            panic!("python3 is not available ({error}); install python3, then: {INSTALL}")
+        }
     }
 }
 
 /// Run the validator on `files`; `(passed, output)`.
 fn validate(files: &[PathBuf]) -> (bool, String) {
     let out = Command::new("python3")
-        .args(["-m", "kubernetes_validate", "-k", KUBERNETES_VERSION, "--strict", "--quiet"])
+        .args([
+            "-m",
+            "kubernetes_validate",
+            "-k",
+            KUBERNETES_VERSION,
+            "--strict",
+            "--quiet",
+        ])
         .args(files)
         .output()
         .expect("run kubernetes-validate");
@@ -51,7 +60,10 @@ fn scratch_dir(name: &str) -> PathBuf {
 /// them afterwards. The validator needs one, so give it the name the server would.
 fn as_stored(mut pod: Value) -> Value {
     if pod["metadata"].get("name").is_none() {
-        let prefix = pod["metadata"]["generateName"].as_str().unwrap_or("pod-").to_string();
+        let prefix = pod["metadata"]["generateName"]
+            .as_str()
+            .unwrap_or("pod-")
+            .to_string();
         pod["metadata"]["name"] = Value::String(format!("{prefix}x7k2p"));
     }
     pod
@@ -66,7 +78,11 @@ fn injected_pods_and_the_registration_match_the_kubernetes_schema() {
     assert!(pods.len() >= 6, "the golden cases produce injected pods");
     for (case, pod) in pods {
         let path = dir.join(format!("{case}.pod.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(&as_stored(pod)).expect("json")).expect("write");
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&as_stored(pod)).expect("json"),
+        )
+        .expect("write");
         files.push(path);
     }
     files.push(golden_dir().join("mutatingwebhookconfiguration.json"));
@@ -81,9 +97,13 @@ fn the_validator_rejects_a_broken_pod() {
     let dir = scratch_dir("schema-control");
     let (_, pod) = injected_pods().into_iter().next().expect("an injected pod");
     let mut pod = as_stored(pod);
-    pod["spec"]["initContainers"][0]["securityContext"]["runAsNonRoot"] = Value::String("yes".into());
+    pod["spec"]["initContainers"][0]["securityContext"]["runAsNonRoot"] =
+        Value::String("yes".into());
     let path = dir.join("broken.pod.json");
     std::fs::write(&path, serde_json::to_vec(&pod).expect("json")).expect("write");
     let (passed, output) = validate(&[path]);
-    assert!(!passed, "a pod with a string runAsNonRoot must fail validation:\n{output}");
+    assert!(
+        !passed,
+        "a pod with a string runAsNonRoot must fail validation:\n{output}"
+    );
 }

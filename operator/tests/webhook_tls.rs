@@ -74,9 +74,14 @@ async fn start(certs: &WebhookCerts, synced: bool) -> Webhook {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(webhook::serve(listener, config, webhook::router(state), async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(webhook::serve(
+        listener,
+        config,
+        webhook::router(state),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Webhook {
         addr,
         cert,
@@ -109,12 +114,17 @@ async fn post(client: &reqwest::Client, addr: SocketAddr, body: Vec<u8>) -> (u16
         .expect("request over TLS");
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn patch_ops(review: &Value) -> Vec<Value> {
     let encoded = review["response"]["patch"].as_str().expect("base64 patch");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
     serde_json::from_slice(&bytes).expect("JSON patch")
 }
 
@@ -126,7 +136,10 @@ async fn labelled_pods_are_injected_over_tls() {
 
     let (status, review) = post(&client, hook.addr, request("plain-pod")).await;
     assert_eq!(status, 200);
-    assert_eq!(review["response"]["uid"], "1f0e8c2a-0001-4000-8000-000000000001");
+    assert_eq!(
+        review["response"]["uid"],
+        "1f0e8c2a-0001-4000-8000-000000000001"
+    );
     assert_eq!(review["response"]["allowed"], true);
     assert_eq!(review["response"]["patchType"], "JSONPatch");
     let ops = patch_ops(&review);
@@ -134,7 +147,10 @@ async fn labelled_pods_are_injected_over_tls() {
         ops.iter().any(|op| op["path"] == "/spec/initContainers" && op["value"][0]["name"] == "gatehouse"),
         "{ops:?}"
     );
-    assert!(hook.events.taken().is_empty(), "no Event for an injected pod");
+    assert!(
+        hook.events.taken().is_empty(),
+        "no Event for an injected pod"
+    );
 
     // Measured latency (printed, not asserted): sequential requests on one kept-alive connection.
     let mut timings = Vec::new();
@@ -161,17 +177,31 @@ async fn missing_and_unready_configs_are_refused_with_an_event() {
     assert_eq!(status, 200, "a refusal is an answer, not an HTTP error");
     assert_eq!(review["response"]["allowed"], false);
     assert_eq!(review["response"]["status"]["code"], 403);
-    let message = review["response"]["status"]["message"].as_str().expect("message");
-    assert!(message.contains("SsoConfig \"portl\" not found in namespace \"team-a\""), "{message}");
+    let message = review["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("SsoConfig \"portl\" not found in namespace \"team-a\""),
+        "{message}"
+    );
     let events = hook.events.taken();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].refusal.reason(), "SsoConfigNotFound");
-    assert_eq!(events[0].regarding.kind.as_deref(), Some("ReplicaSet"), "about the pod's controller");
+    assert_eq!(
+        events[0].regarding.kind.as_deref(),
+        Some("ReplicaSet"),
+        "about the pod's controller"
+    );
 
     let (_, review) = post(&client, hook.addr, request("config-not-ready")).await;
     assert_eq!(review["response"]["allowed"], false);
-    let message = review["response"]["status"]["message"].as_str().expect("message");
-    assert!(message.contains("is not Ready") && message.contains("Secret broken-okta not found"), "{message}");
+    let message = review["response"]["status"]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("is not Ready") && message.contains("Secret broken-okta not found"),
+        "{message}"
+    );
     let events = hook.events.taken();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].regarding.kind.as_deref(), Some("SsoConfig"));
@@ -202,10 +232,16 @@ async fn injected_pods_are_not_patched_twice() {
 
     // The pod the first answer produces, sent again, gets no patch either.
     let (_, first) = post(&client, hook.addr, request("plain-pod")).await;
-    let patch: json_patch::Patch = serde_json::from_value(Value::Array(patch_ops(&first))).expect("patch");
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(patch_ops(&first))).expect("patch");
     let mut again: Value = serde_json::from_slice(&request("plain-pod")).expect("json");
     json_patch::patch(&mut again["request"]["object"], &patch).expect("applies");
-    let (_, second) = post(&client, hook.addr, serde_json::to_vec(&again).expect("json")).await;
+    let (_, second) = post(
+        &client,
+        hook.addr,
+        serde_json::to_vec(&again).expect("json"),
+    )
+    .await;
     assert_eq!(second["response"]["allowed"], true);
     assert!(second["response"].get("patch").is_none(), "{second}");
 }
@@ -228,23 +264,51 @@ async fn clients_that_do_not_trust_the_ca_cannot_talk_to_it() {
 async fn a_rotated_certificate_is_served_without_a_restart() {
     let first = issue();
     let hook = start(&first, true).await;
-    let (status, _) = post(&client(&first.ca_cert, hook.addr), hook.addr, request("plain-pod")).await;
+    let (status, _) = post(
+        &client(&first.ca_cert, hook.addr),
+        hook.addr,
+        request("plain-pod"),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // Renewal under the same CA: clients keep working.
     let dns = certs::dns_names("gatehouse-webhook", "gatehouse-system");
-    let renewed = certs::issue(Some(&first), Renewal::Serving, &dns, time::OffsetDateTime::now_utc(), &Lifetimes::default())
-        .expect("renewed");
+    let renewed = certs::issue(
+        Some(&first),
+        Renewal::Serving,
+        &dns,
+        time::OffsetDateTime::now_utc(),
+        &Lifetimes::default(),
+    )
+    .expect("renewed");
     assert!(hook.cert.replace(renewed.serving()).expect("valid pair"));
-    let (status, _) = post(&client(&first.ca_cert, hook.addr), hook.addr, request("plain-pod")).await;
+    let (status, _) = post(
+        &client(&first.ca_cert, hook.addr),
+        hook.addr,
+        request("plain-pod"),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // A certificate from another CA: new connections present it at once.
     let other = issue();
     assert!(hook.cert.replace(other.serving()).expect("valid pair"));
     let old_trust = client(&first.ca_cert, hook.addr);
-    assert!(old_trust.post(url(hook.addr)).body(request("plain-pod")).send().await.is_err());
-    let (status, _) = post(&client(&other.ca_cert, hook.addr), hook.addr, request("plain-pod")).await;
+    assert!(
+        old_trust
+            .post(url(hook.addr))
+            .body(request("plain-pod"))
+            .send()
+            .await
+            .is_err()
+    );
+    let (status, _) = post(
+        &client(&other.ca_cert, hook.addr),
+        hook.addr,
+        request("plain-pod"),
+    )
+    .await;
     assert_eq!(status, 200);
     // Replacing with what is served is a no-op.
     assert!(!hook.cert.replace(other.serving()).expect("valid pair"));
@@ -255,9 +319,17 @@ async fn before_the_cache_is_loaded_requests_fail_instead_of_guessing() {
     let certs = issue();
     let hook = start(&certs, false).await;
     let started = Instant::now();
-    let (status, body) = post(&client(&certs.ca_cert, hook.addr), hook.addr, request("plain-pod")).await;
+    let (status, body) = post(
+        &client(&certs.ca_cert, hook.addr),
+        hook.addr,
+        request("plain-pod"),
+    )
+    .await;
     assert_eq!(status, 503, "{body}");
-    assert!(started.elapsed() < Duration::from_secs(5), "answered within the API server's timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within the API server's timeout"
+    );
 }
 
 #[tokio::test]
@@ -284,7 +356,9 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(hook.addr).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(hook.addr)
+        .await
+        .expect("connect");
     let name = rustls::pki_types::ServerName::try_from(HOST).expect("name");
     let mut stream = connector.connect(name, tcp).await.expect("TLS handshake");
     stream
@@ -294,6 +368,9 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let started = Instant::now();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
-    assert!(read.is_ok(), "the server closes the connection instead of waiting forever");
+    assert!(
+        read.is_ok(),
+        "the server closes the connection instead of waiting forever"
+    );
     assert!(started.elapsed() >= webhook::READ_TIMEOUT - Duration::from_millis(500));
 }

@@ -12,21 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use gatehouse_crds::consts::{ANNOTATION_RESTARTED_AT, LABEL_INJECT};
 use gatehouse_crds::SsoConfig;
+use gatehouse_crds::consts::{ANNOTATION_RESTARTED_AT, LABEL_INJECT};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::runtime::WatchStreamExt as _;
 use kube::{Api, Resource};
 use serde_json::json;
-use tracing::{info, info_span, warn, Instrument as _};
+use tracing::{Instrument as _, info, info_span, warn};
 
 use super::{is_injected, not_ready_detail, requested_config};
 use crate::conditions;
@@ -205,7 +205,11 @@ pub fn sidecar_condition(
 
 /// The SsoConfig's conditions with [`SIDECAR_INJECTED`] set to `condition`, every other
 /// condition kept as the SsoConfig controller wrote it.
-pub fn with_condition(previous: &[Condition], condition: Condition, now: Timestamp) -> Vec<Condition> {
+pub fn with_condition(
+    previous: &[Condition],
+    condition: Condition,
+    now: Timestamp,
+) -> Vec<Condition> {
     let mut merged: Vec<Condition> = previous
         .iter()
         .filter(|c| c.type_ != SIDECAR_INJECTED)
@@ -230,8 +234,15 @@ impl std::fmt::Debug for RepairContext {
 }
 
 /// Check one SsoConfig's pods; restart their workloads when it asks for that.
-pub async fn reconcile(config: Arc<SsoConfig>, rctx: Arc<RepairContext>) -> Result<Action, RepairError> {
-    let name = config.metadata.name.clone().ok_or(RepairError::MissingKey("metadata.name"))?;
+pub async fn reconcile(
+    config: Arc<SsoConfig>,
+    rctx: Arc<RepairContext>,
+) -> Result<Action, RepairError> {
+    let name = config
+        .metadata
+        .name
+        .clone()
+        .ok_or(RepairError::MissingKey("metadata.name"))?;
     let namespace = config
         .metadata
         .namespace
@@ -366,20 +377,30 @@ async fn restart(
     let params = PatchParams::default();
     match kind {
         WorkloadKind::Deployment => {
-            Api::<Deployment>::namespaced(client, namespace).patch(name, &params, &patch).await?;
+            Api::<Deployment>::namespaced(client, namespace)
+                .patch(name, &params, &patch)
+                .await?;
         }
         WorkloadKind::StatefulSet => {
-            Api::<StatefulSet>::namespaced(client, namespace).patch(name, &params, &patch).await?;
+            Api::<StatefulSet>::namespaced(client, namespace)
+                .patch(name, &params, &patch)
+                .await?;
         }
         WorkloadKind::DaemonSet => {
-            Api::<DaemonSet>::namespaced(client, namespace).patch(name, &params, &patch).await?;
+            Api::<DaemonSet>::namespaced(client, namespace)
+                .patch(name, &params, &patch)
+                .await?;
         }
     }
     Ok(())
 }
 
 /// Retry failed checks after a minute; nothing here is permanent.
-pub fn error_policy(_config: Arc<SsoConfig>, error: &RepairError, _rctx: Arc<RepairContext>) -> Action {
+pub fn error_policy(
+    _config: Arc<SsoConfig>,
+    error: &RepairError,
+    _rctx: Arc<RepairContext>,
+) -> Action {
     warn!(%error, "self-repair check failed; retrying");
     Action::requeue(Duration::from_secs(60))
 }
@@ -441,16 +462,30 @@ mod tests {
     fn only_running_labelled_pods_without_the_sidecar_are_found() {
         let mut injected = labelled("injected", None);
         injected.spec.as_mut().expect("spec").init_containers =
-            Some(vec![k8s_openapi::api::core::v1::Container { name: "gatehouse".into(), ..Default::default() }]);
+            Some(vec![k8s_openapi::api::core::v1::Container {
+                name: "gatehouse".into(),
+                ..Default::default()
+            }]);
         let mut done = labelled("done", None);
         done.status.as_mut().expect("status").phase = Some("Succeeded".into());
         let mut other_config = labelled("other", None);
-        other_config.metadata.labels = Some([(LABEL_INJECT.to_string(), "billing".to_string())].into());
+        other_config.metadata.labels =
+            Some([(LABEL_INJECT.to_string(), "billing".to_string())].into());
         let mut elsewhere = labelled("elsewhere", None);
         elsewhere.metadata.namespace = Some("team-b".into());
         let mut leaving = labelled("leaving", None);
-        leaving.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()));
-        let pods = [labelled("web-2", None), injected, done, other_config, elsewhere, leaving, labelled("web-1", None)];
+        leaving.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+        );
+        let pods = [
+            labelled("web-2", None),
+            injected,
+            done,
+            other_config,
+            elsewhere,
+            leaving,
+            labelled("web-1", None),
+        ];
         let found: Vec<&str> = uninjected_pods("portal", "team-a", pods.iter())
             .iter()
             .filter_map(|p| p.metadata.name.as_deref())
@@ -472,10 +507,22 @@ mod tests {
             restart_target(&labelled("a", Some(("apps/v1", "DaemonSet", "agent")))),
             RestartTarget::Workload(WorkloadKind::DaemonSet, "agent".into())
         );
-        assert_eq!(restart_target(&labelled("a", Some(("batch/v1", "Job", "report")))), RestartTarget::NotRestartable);
-        assert_eq!(restart_target(&labelled("a", None)), RestartTarget::NotRestartable);
+        assert_eq!(
+            restart_target(&labelled("a", Some(("batch/v1", "Job", "report")))),
+            RestartTarget::NotRestartable
+        );
+        assert_eq!(
+            restart_target(&labelled("a", None)),
+            RestartTarget::NotRestartable
+        );
         let mut again = labelled("a", Some(("apps/v1", "ReplicaSet", "web-8e0a")));
-        again.metadata.annotations = Some([(ANNOTATION_RESTARTED_AT.to_string(), "2026-11-23T10:00:00Z".to_string())].into());
+        again.metadata.annotations = Some(
+            [(
+                ANNOTATION_RESTARTED_AT.to_string(),
+                "2026-11-23T10:00:00Z".to_string(),
+            )]
+            .into(),
+        );
         assert_eq!(restart_target(&again), RestartTarget::AlreadyRestarted);
     }
 
@@ -491,22 +538,58 @@ mod tests {
     #[test]
     fn the_condition_says_what_to_do() {
         let ok = sidecar_condition("portal", &Findings::default(), false, Some(3));
-        assert_eq!((ok.type_.as_str(), ok.status.as_str(), ok.reason.as_str()), (SIDECAR_INJECTED, "True", "AllPodsInjected"));
+        assert_eq!(
+            (ok.type_.as_str(), ok.status.as_str(), ok.reason.as_str()),
+            (SIDECAR_INJECTED, "True", "AllPodsInjected")
+        );
 
         let findings = Findings {
             uninjected: (1..=7).map(|i| format!("web-{i}")).collect(),
             ..Findings::default()
         };
         let report = sidecar_condition("portal", &findings, false, Some(3));
-        assert_eq!((report.status.as_str(), report.reason.as_str()), ("False", "PodsWithoutSidecar"));
-        assert!(report.message.starts_with("7 running pod(s) labelled gatehouse.dev/inject=portal"), "{}", report.message);
-        assert!(report.message.contains("web-5 and 2 more"), "{}", report.message);
-        assert!(report.message.contains("spec.sidecar.restartUninjected: true"), "{}", report.message);
+        assert_eq!(
+            (report.status.as_str(), report.reason.as_str()),
+            ("False", "PodsWithoutSidecar")
+        );
+        assert!(
+            report
+                .message
+                .starts_with("7 running pod(s) labelled gatehouse.dev/inject=portal"),
+            "{}",
+            report.message
+        );
+        assert!(
+            report.message.contains("web-5 and 2 more"),
+            "{}",
+            report.message
+        );
+        assert!(
+            report
+                .message
+                .contains("spec.sidecar.restartUninjected: true"),
+            "{}",
+            report.message
+        );
 
-        let restarted = Findings { restarted: vec!["Deployment/web".into()], ..findings.clone() };
-        assert!(sidecar_condition("portal", &restarted, true, None).message.contains("Restarted for injection: Deployment/web."));
-        let stuck = Findings { still_uninjected_after_restart: 1, ..findings };
-        assert!(sidecar_condition("portal", &stuck, true, None).message.contains("MutatingWebhookConfiguration gatehouse-webhook"));
+        let restarted = Findings {
+            restarted: vec!["Deployment/web".into()],
+            ..findings.clone()
+        };
+        assert!(
+            sidecar_condition("portal", &restarted, true, None)
+                .message
+                .contains("Restarted for injection: Deployment/web.")
+        );
+        let stuck = Findings {
+            still_uninjected_after_restart: 1,
+            ..findings
+        };
+        assert!(
+            sidecar_condition("portal", &stuck, true, None)
+                .message
+                .contains("MutatingWebhookConfiguration gatehouse-webhook")
+        );
     }
 
     #[test]
@@ -521,10 +604,25 @@ mod tests {
                                             "clientSecretRef": {"name": "portal-okta"}}}}
         }))
         .expect("config");
-        let mine = sidecar_condition("portal", &Findings { uninjected: vec!["web-1".into()], ..Findings::default() }, false, Some(1));
-        config.status = Some(gatehouse_crds::SsoConfigStatus { conditions: vec![mine.clone()], ..Default::default() });
-        let status = crate::controllers::sso_config::desired_status(&config, &[], &[], true, None, now);
-        assert_eq!(conditions::find(&status.conditions, SIDECAR_INJECTED), Some(&mine));
+        let mine = sidecar_condition(
+            "portal",
+            &Findings {
+                uninjected: vec!["web-1".into()],
+                ..Findings::default()
+            },
+            false,
+            Some(1),
+        );
+        config.status = Some(gatehouse_crds::SsoConfigStatus {
+            conditions: vec![mine.clone()],
+            ..Default::default()
+        });
+        let status =
+            crate::controllers::sso_config::desired_status(&config, &[], &[], true, None, now);
+        assert_eq!(
+            conditions::find(&status.conditions, SIDECAR_INJECTED),
+            Some(&mine)
+        );
         assert!(conditions::find(&status.conditions, conditions::READY).is_some());
     }
 
@@ -533,10 +631,21 @@ mod tests {
         let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
         let ready = conditions::new("Ready", true, "Reconciled", "ok", Some(1));
         let old = conditions::new(SIDECAR_INJECTED, true, "AllPodsInjected", "ok", Some(1));
-        let new = sidecar_condition("portal", &Findings { uninjected: vec!["web-1".into()], ..Findings::default() }, false, Some(1));
+        let new = sidecar_condition(
+            "portal",
+            &Findings {
+                uninjected: vec!["web-1".into()],
+                ..Findings::default()
+            },
+            false,
+            Some(1),
+        );
         let merged = with_condition(&[ready.clone(), old], new, now);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0], ready);
-        assert_eq!((merged[1].status.as_str(), merged[1].last_transition_time.0), ("False", now));
+        assert_eq!(
+            (merged[1].status.as_str(), merged[1].last_transition_time.0),
+            ("False", now)
+        );
     }
 }

@@ -7,7 +7,7 @@ use json_patch::jsonptr::Pointer;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 
-use super::{inject, Injection, Readiness, Refusal, SidecarDefaults};
+use super::{Injection, Readiness, Refusal, SidecarDefaults, inject};
 
 /// Where a kind keeps its pod template (JSON pointer; `""` is the object itself).
 pub fn pod_template_pointer(kind: &str) -> Option<&'static str> {
@@ -56,7 +56,10 @@ pub fn inject_workload<'a>(
     } else {
         pointer.trim_start_matches('/').replace('/', ".")
     };
-    let Some(template_value) = Pointer::parse(pointer).ok().and_then(|p| p.resolve(object).ok()) else {
+    let Some(template_value) = Pointer::parse(pointer)
+        .ok()
+        .and_then(|p| p.resolve(object).ok())
+    else {
         return WorkloadInjection::NoPodTemplate { field };
     };
     let template: PodTemplateSpec = match serde_json::from_value(template_value.clone()) {
@@ -69,12 +72,22 @@ pub fn inject_workload<'a>(
         return WorkloadInjection::NotRequested;
     };
     let config = config_of(name);
-    if config.is_none() && !super::is_injected(&spec) && gatehouse_crds::names::is_dns1123_label(name) {
+    if config.is_none()
+        && !super::is_injected(&spec)
+        && gatehouse_crds::names::is_dns1123_label(name)
+    {
         return WorkloadInjection::ConfigNotInInput {
             config: name.to_string(),
         };
     }
-    match inject(namespace, &metadata, &spec, config, defaults, Readiness::Ignored) {
+    match inject(
+        namespace,
+        &metadata,
+        &spec,
+        config,
+        defaults,
+        Readiness::Ignored,
+    ) {
         Ok(Injection::NotRequested) => WorkloadInjection::NotRequested,
         Ok(Injection::AlreadyInjected { .. }) => WorkloadInjection::AlreadyInjected,
         Ok(Injection::Patch(patch)) => {
@@ -85,7 +98,10 @@ pub fn inject_workload<'a>(
                 return WorkloadInjection::NoPodTemplate { field };
             }
             let mut object = object.clone();
-            match Pointer::parse(pointer).ok().and_then(|p| p.resolve_mut(&mut object).ok()) {
+            match Pointer::parse(pointer)
+                .ok()
+                .and_then(|p| p.resolve_mut(&mut object).ok())
+            {
                 Some(slot) => *slot = template_value,
                 None => return WorkloadInjection::NoPodTemplate { field },
             }
@@ -130,16 +146,41 @@ mod tests {
     fn a_labelled_deployment_template_is_injected_and_the_rest_kept() {
         let config = config();
         let object = deployment(json!({"gatehouse.dev/inject": "portal"}), json!({}));
-        let result = inject_workload("Deployment", "demo", &object, |n| (n == "portal").then_some(&config), &SidecarDefaults::default());
-        let WorkloadInjection::Injected { config: name, object: injected } = result else {
+        let result = inject_workload(
+            "Deployment",
+            "demo",
+            &object,
+            |n| (n == "portal").then_some(&config),
+            &SidecarDefaults::default(),
+        );
+        let WorkloadInjection::Injected {
+            config: name,
+            object: injected,
+        } = result
+        else {
             panic!("expected an injection, got {result:?}");
         };
         assert_eq!(name, "portal");
-        assert_eq!(injected["spec"]["replicas"], 2, "the rest of the manifest is kept");
-        assert_eq!(injected["spec"]["template"]["spec"]["initContainers"][0]["name"], "gatehouse");
-        assert_eq!(injected["spec"]["template"]["spec"]["containers"][0]["name"], "app");
+        assert_eq!(
+            injected["spec"]["replicas"], 2,
+            "the rest of the manifest is kept"
+        );
+        assert_eq!(
+            injected["spec"]["template"]["spec"]["initContainers"][0]["name"],
+            "gatehouse"
+        );
+        assert_eq!(
+            injected["spec"]["template"]["spec"]["containers"][0]["name"],
+            "app"
+        );
         // Rendering the result again changes nothing.
-        let again = inject_workload("Deployment", "demo", &injected, |_| Some(&config), &SidecarDefaults::default());
+        let again = inject_workload(
+            "Deployment",
+            "demo",
+            &injected,
+            |_| Some(&config),
+            &SidecarDefaults::default(),
+        );
         assert_eq!(again, WorkloadInjection::AlreadyInjected);
     }
 
@@ -150,30 +191,85 @@ mod tests {
             "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {
                 "metadata": {"labels": {"gatehouse.dev/inject": "portal"}},
                 "spec": {"restartPolicy": "Never", "containers": [{"name": "report"}]}}}}}});
-        let result = inject_workload("CronJob", "demo", &cronjob, |_| Some(&config), &SidecarDefaults::default());
-        assert!(matches!(&result, WorkloadInjection::Injected { object, .. }
-            if object["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["restartPolicy"] == "Always"), "{result:?}");
+        let result = inject_workload(
+            "CronJob",
+            "demo",
+            &cronjob,
+            |_| Some(&config),
+            &SidecarDefaults::default(),
+        );
+        assert!(
+            matches!(&result, WorkloadInjection::Injected { object, .. }
+            if object["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["restartPolicy"] == "Always"),
+            "{result:?}"
+        );
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"gatehouse.dev/inject": "portal"}},
             "spec": {"containers": [{"name": "app"}]}});
-        assert!(matches!(inject_workload("Pod", "demo", &pod, |_| Some(&config), &SidecarDefaults::default()), WorkloadInjection::Injected { .. }));
+        assert!(matches!(
+            inject_workload(
+                "Pod",
+                "demo",
+                &pod,
+                |_| Some(&config),
+                &SidecarDefaults::default()
+            ),
+            WorkloadInjection::Injected { .. }
+        ));
     }
 
     #[test]
     fn unlabelled_missing_config_and_refusals_are_told_apart() {
         let config = config();
         let plain = deployment(json!({"app": "x"}), json!({}));
-        assert_eq!(inject_workload("Deployment", "demo", &plain, |_| Some(&config), &SidecarDefaults::default()), WorkloadInjection::NotRequested);
+        assert_eq!(
+            inject_workload(
+                "Deployment",
+                "demo",
+                &plain,
+                |_| Some(&config),
+                &SidecarDefaults::default()
+            ),
+            WorkloadInjection::NotRequested
+        );
         let labelled = deployment(json!({"gatehouse.dev/inject": "portal"}), json!({}));
         assert_eq!(
-            inject_workload("Deployment", "demo", &labelled, |_| None, &SidecarDefaults::default()),
-            WorkloadInjection::ConfigNotInInput { config: "portal".into() }
+            inject_workload(
+                "Deployment",
+                "demo",
+                &labelled,
+                |_| None,
+                &SidecarDefaults::default()
+            ),
+            WorkloadInjection::ConfigNotInInput {
+                config: "portal".into()
+            }
         );
-        let host = deployment(json!({"gatehouse.dev/inject": "portal"}), json!({"hostNetwork": true}));
-        let refused = inject_workload("Deployment", "demo", &host, |_| Some(&config), &SidecarDefaults::default());
-        assert!(matches!(&refused, WorkloadInjection::Refused { field, refusal } if field == "spec.template" && refusal.reason() == "HostNetwork"), "{refused:?}");
+        let host = deployment(
+            json!({"gatehouse.dev/inject": "portal"}),
+            json!({"hostNetwork": true}),
+        );
+        let refused = inject_workload(
+            "Deployment",
+            "demo",
+            &host,
+            |_| Some(&config),
+            &SidecarDefaults::default(),
+        );
+        assert!(
+            matches!(&refused, WorkloadInjection::Refused { field, refusal } if field == "spec.template" && refusal.reason() == "HostNetwork"),
+            "{refused:?}"
+        );
         assert_eq!(
-            inject_workload("Service", "demo", &json!({}), |_| Some(&config), &SidecarDefaults::default()),
-            WorkloadInjection::NoPodTemplate { field: "kind".into() }
+            inject_workload(
+                "Service",
+                "demo",
+                &json!({}),
+                |_| Some(&config),
+                &SidecarDefaults::default()
+            ),
+            WorkloadInjection::NoPodTemplate {
+                field: "kind".into()
+            }
         );
     }
 }

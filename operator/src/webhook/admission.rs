@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use gatehouse_crds::SsoConfig;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{DynamicObject, Status};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::Resource;
 
 use crate::inject::{self, Injection, Readiness, Refusal, SidecarDefaults};
 
@@ -81,7 +81,11 @@ pub fn review(body: &[u8], configs: &dyn ConfigLookup, defaults: &SidecarDefault
     let request: AdmissionRequest<Pod> = match parsed.map(TryInto::try_into) {
         Ok(Ok(request)) => request,
         Ok(Err(_)) => return invalid("the AdmissionReview has no request"),
-        Err(error) => return invalid(&format!("the body is not an AdmissionReview v1 of a Pod: {error}")),
+        Err(error) => {
+            return invalid(&format!(
+                "the body is not an AdmissionReview v1 of a Pod: {error}"
+            ));
+        }
     };
     decide(&request, configs, defaults)
 }
@@ -113,7 +117,8 @@ pub fn decide(
         return invalid_for(request, "the request names no namespace");
     };
     let spec = pod.spec.clone().unwrap_or_default();
-    let config = inject::requested_config(&pod.metadata).and_then(|name| configs.get(&namespace, name));
+    let config =
+        inject::requested_config(&pod.metadata).and_then(|name| configs.get(&namespace, name));
 
     match inject::inject(
         &namespace,
@@ -145,7 +150,8 @@ pub fn decide(
             response.audit_annotations =
                 HashMap::from([("refusal".to_string(), refusal.reason().to_string())]);
             // Dry runs get the same answer and leave no trace (sideEffects: NoneOnDryRun).
-            let denial = (!request.dry_run).then(|| denial(&namespace, pod, config.as_deref(), refusal));
+            let denial =
+                (!request.dry_run).then(|| denial(&namespace, pod, config.as_deref(), refusal));
             Decision {
                 review: response.into_review(),
                 outcome: Outcome::Denied,

@@ -15,21 +15,21 @@ use std::time::Duration;
 use gatehouse_crds::consts::{LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGED_BY, WEBHOOK_CERT_SECRET};
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, TestOperation};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::ByteString;
-use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use rustls::client::danger::ServerCertVerifier;
+use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::RootCertStore;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -190,7 +190,11 @@ pub fn renewal_needed(
     }
     let later = now + lifetimes.serving_renew_before;
     let pair_ok = tls::certified_key(&certs.serving()).is_ok();
-    if pair_ok && dns.iter().all(|name| verifies(&certs.ca_cert, &certs.cert, name, later)) {
+    if pair_ok
+        && dns
+            .iter()
+            .all(|name| verifies(&certs.ca_cert, &certs.cert, name, later))
+    {
         Renewal::None
     } else {
         Renewal::Serving
@@ -282,7 +286,13 @@ pub fn issue(
         }
     };
     let ca_end = not_after(&ca_cert).unwrap_or(now + lifetimes.serving);
-    let (cert, key) = new_serving(&ca_cert, &ca_key, dns, now, ca_end.min(now + lifetimes.serving))?;
+    let (cert, key) = new_serving(
+        &ca_cert,
+        &ca_key,
+        dns,
+        now,
+        ca_end.min(now + lifetimes.serving),
+    )?;
     Ok(WebhookCerts {
         ca_cert,
         ca_key,
@@ -320,7 +330,9 @@ fn new_serving(
     let issuer = Issuer::from_ca_cert_pem(ca_cert, KeyPair::from_pem(ca_key)?)?;
     let mut params = CertificateParams::new(dns.to_vec())?;
     if let Some(first) = dns.first() {
-        params.distinguished_name.push(DnType::CommonName, first.clone());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, first.clone());
     }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -400,9 +412,9 @@ impl CertManager {
                 }
             };
             let existing = WebhookCerts::from_secret(&secret);
-            let renewal = existing
-                .as_ref()
-                .map_or(Renewal::All, |c| renewal_needed(c, &dns, now, &self.lifetimes));
+            let renewal = existing.as_ref().map_or(Renewal::All, |c| {
+                renewal_needed(c, &dns, now, &self.lifetimes)
+            });
             if let (Renewal::None, Some(existing)) = (renewal, &existing) {
                 return Ok(existing.clone());
             }
@@ -452,7 +464,13 @@ impl CertManager {
         let wanted = bundle.as_bytes();
         let mut operations = Vec::new();
         for (index, webhook) in configuration.webhooks.iter().flatten().enumerate() {
-            if webhook.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) == Some(wanted) {
+            if webhook
+                .client_config
+                .ca_bundle
+                .as_ref()
+                .map(|b| b.0.as_slice())
+                == Some(wanted)
+            {
                 continue;
             }
             let index = index.to_string();
@@ -461,7 +479,12 @@ impl CertManager {
                 value: serde_json::Value::String(webhook.name.clone()),
             }));
             operations.push(PatchOperation::Add(AddOperation {
-                path: PointerBuf::from_tokens(["webhooks", index.as_str(), "clientConfig", "caBundle"]),
+                path: PointerBuf::from_tokens([
+                    "webhooks",
+                    index.as_str(),
+                    "clientConfig",
+                    "caBundle",
+                ]),
                 value: serde_json::to_value(bytes(bundle)).unwrap_or_default(),
             }));
         }
@@ -512,7 +535,11 @@ impl CertManager {
     }
 
     /// One round of [`CertManager::run`].
-    pub async fn refresh(&self, cert: &ReloadableCert, now: OffsetDateTime) -> Result<(), CertError> {
+    pub async fn refresh(
+        &self,
+        cert: &ReloadableCert,
+        now: OffsetDateTime,
+    ) -> Result<(), CertError> {
         let certs = self.ensure(now).await?;
         if cert.replace(certs.serving())? {
             info!("webhook now serves the renewed certificate");
@@ -544,12 +571,29 @@ mod tests {
         let lifetimes = Lifetimes::default();
         let certs = issue(None, Renewal::All, &dns(), now(), &lifetimes).expect("issued");
         for name in dns() {
-            assert!(verifies(&certs.ca_cert, &certs.cert, &name, now()), "{name}");
+            assert!(
+                verifies(&certs.ca_cert, &certs.cert, &name, now()),
+                "{name}"
+            );
         }
-        assert!(!verifies(&certs.ca_cert, &certs.cert, "other.gatehouse-system.svc", now()));
-        assert_eq!(renewal_needed(&certs, &dns(), now(), &lifetimes), Renewal::None);
-        assert!(tls::certified_key(&certs.serving()).is_ok(), "serving pair matches");
-        assert_eq!(certs.ca_bundle(now()), format!("{}\n", certs.ca_cert.trim_end()));
+        assert!(!verifies(
+            &certs.ca_cert,
+            &certs.cert,
+            "other.gatehouse-system.svc",
+            now()
+        ));
+        assert_eq!(
+            renewal_needed(&certs, &dns(), now(), &lifetimes),
+            Renewal::None
+        );
+        assert!(
+            tls::certified_key(&certs.serving()).is_ok(),
+            "serving pair matches"
+        );
+        assert_eq!(
+            certs.ca_bundle(now()),
+            format!("{}\n", certs.ca_cert.trim_end())
+        );
     }
 
     #[test]
@@ -557,14 +601,24 @@ mod tests {
         let lifetimes = Lifetimes::default();
         let certs = issue(None, Renewal::All, &dns(), now(), &lifetimes).expect("issued");
         let later = now() + time::Duration::days(365 - 89);
-        assert_eq!(renewal_needed(&certs, &dns(), later, &lifetimes), Renewal::Serving);
-        let renewed = issue(Some(&certs), Renewal::Serving, &dns(), later, &lifetimes).expect("renewed");
+        assert_eq!(
+            renewal_needed(&certs, &dns(), later, &lifetimes),
+            Renewal::Serving
+        );
+        let renewed =
+            issue(Some(&certs), Renewal::Serving, &dns(), later, &lifetimes).expect("renewed");
         assert_eq!(renewed.ca_cert, certs.ca_cert, "CA kept");
         assert_ne!(renewed.cert, certs.cert);
-        assert_eq!(renewal_needed(&renewed, &dns(), later, &lifetimes), Renewal::None);
+        assert_eq!(
+            renewal_needed(&renewed, &dns(), later, &lifetimes),
+            Renewal::None
+        );
         // A Service renamed or moved needs new names.
         let moved = dns_names("gatehouse-webhook", "other");
-        assert_eq!(renewal_needed(&renewed, &moved, later, &lifetimes), Renewal::Serving);
+        assert_eq!(
+            renewal_needed(&renewed, &moved, later, &lifetimes),
+            Renewal::Serving
+        );
     }
 
     #[test]
@@ -572,12 +626,20 @@ mod tests {
         let lifetimes = Lifetimes::default();
         let certs = issue(None, Renewal::All, &dns(), now(), &lifetimes).expect("issued");
         let late = now() + time::Duration::days(3650 - 300);
-        assert_eq!(renewal_needed(&certs, &dns(), late, &lifetimes), Renewal::All);
+        assert_eq!(
+            renewal_needed(&certs, &dns(), late, &lifetimes),
+            Renewal::All
+        );
         let rolled = issue(Some(&certs), Renewal::All, &dns(), late, &lifetimes).expect("rolled");
         assert_ne!(rolled.ca_cert, certs.ca_cert);
-        assert_eq!(rolled.previous_ca_cert.as_deref(), Some(certs.ca_cert.as_str()));
+        assert_eq!(
+            rolled.previous_ca_cert.as_deref(),
+            Some(certs.ca_cert.as_str())
+        );
         let bundle = rolled.ca_bundle(late);
-        assert!(bundle.contains(rolled.ca_cert.trim_end()) && bundle.contains(certs.ca_cert.trim_end()));
+        assert!(
+            bundle.contains(rolled.ca_cert.trim_end()) && bundle.contains(certs.ca_cert.trim_end())
+        );
         // Serving certificates never outlive their CA.
         assert!(not_after(&rolled.cert) <= not_after(&rolled.ca_cert));
         // Once the old CA has expired it leaves the bundle.
@@ -590,25 +652,39 @@ mod tests {
         let lifetimes = Lifetimes::default();
         let mut certs = issue(None, Renewal::All, &dns(), now(), &lifetimes).expect("issued");
         certs.key = "not a key".into();
-        assert_eq!(renewal_needed(&certs, &dns(), now(), &lifetimes), Renewal::Serving);
+        assert_eq!(
+            renewal_needed(&certs, &dns(), now(), &lifetimes),
+            Renewal::Serving
+        );
         certs.ca_key = "not a key".into();
-        assert_eq!(renewal_needed(&certs, &dns(), now(), &lifetimes), Renewal::All);
+        assert_eq!(
+            renewal_needed(&certs, &dns(), now(), &lifetimes),
+            Renewal::All
+        );
         // A CA key that is not the CA certificate's: a new CA.
         let good = issue(None, Renewal::All, &dns(), now(), &lifetimes).expect("issued");
         let other = issue(None, Renewal::All, &dns(), now(), &lifetimes).expect("issued");
         let mut mismatched = good.clone();
         mismatched.ca_key = other.ca_key.clone();
-        assert_eq!(renewal_needed(&mismatched, &dns(), now(), &lifetimes), Renewal::All);
+        assert_eq!(
+            renewal_needed(&mismatched, &dns(), now(), &lifetimes),
+            Renewal::All
+        );
         // A serving certificate from another CA: a new serving certificate.
         let mut foreign = good.clone();
         foreign.cert = other.cert.clone();
         foreign.key = other.key.clone();
-        assert_eq!(renewal_needed(&foreign, &dns(), now(), &lifetimes), Renewal::Serving, "leaf not from this CA");
+        assert_eq!(
+            renewal_needed(&foreign, &dns(), now(), &lifetimes),
+            Renewal::Serving,
+            "leaf not from this CA"
+        );
     }
 
     #[test]
     fn the_secret_round_trips_and_its_debug_output_hides_keys() {
-        let certs = issue(None, Renewal::All, &dns(), now(), &Lifetimes::default()).expect("issued");
+        let certs =
+            issue(None, Renewal::All, &dns(), now(), &Lifetimes::default()).expect("issued");
         let secret = Secret {
             data: Some(certs.secret_data()),
             ..Secret::default()

@@ -16,32 +16,32 @@ pub mod tls;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
-use gatehouse_crds::consts::WEBHOOK_INJECT_PATH;
+use futures::StreamExt as _;
 use gatehouse_crds::SsoConfig;
+use gatehouse_crds::consts::WEBHOOK_INJECT_PATH;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use kube::Api;
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::events::{Event, EventType, Recorder};
-use futures::StreamExt as _;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::runtime::WatchStreamExt as _;
-use kube::Api;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::inject::SidecarDefaults;
 use admission::{ConfigLookup, Decision, Denial};
@@ -106,10 +106,16 @@ impl DenialEvents for KubeEvents {
                 action: "InjectSidecar".to_string(),
                 secondary: denial.related.clone(),
             };
-            match tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, &denial.regarding)).await {
+            match tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, &denial.regarding))
+                .await
+            {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => warn!(%error, namespace = %denial.namespace, "cannot record the refusal Event"),
-                Err(_) => warn!(namespace = %denial.namespace, "recording the refusal Event timed out"),
+                Ok(Err(error)) => {
+                    warn!(%error, namespace = %denial.namespace, "cannot record the refusal Event")
+                }
+                Err(_) => {
+                    warn!(namespace = %denial.namespace, "recording the refusal Event timed out")
+                }
             }
         });
     }
@@ -176,8 +182,20 @@ async fn mutate_pods(State(state): State<WebhookState>, request: Request<Body>) 
     .await
     {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => return (StatusCode::PAYLOAD_TOO_LARGE, "AdmissionReview too large or unreadable").into_response(),
-        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body not received in time").into_response(),
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "AdmissionReview too large or unreadable",
+            )
+                .into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            )
+                .into_response();
+        }
     };
     if !state.configs.synced(CACHE_WAIT).await {
         // Without the cache the webhook cannot tell a missing SsoConfig from an unseen one;
@@ -199,7 +217,11 @@ fn respond(state: &WebhookState, decision: Decision, started: Instant) -> Respon
         outcome,
         denial,
     } = decision;
-    let uid = review.response.as_ref().map(|r| r.uid.clone()).unwrap_or_default();
+    let uid = review
+        .response
+        .as_ref()
+        .map(|r| r.uid.clone())
+        .unwrap_or_default();
     match &denial {
         Some(d) => info!(
             uid,
@@ -209,14 +231,27 @@ fn respond(state: &WebhookState, decision: Decision, started: Instant) -> Respon
             elapsed_us = started.elapsed().as_micros() as u64,
             "pod refused"
         ),
-        None => debug!(uid, outcome = outcome.as_str(), elapsed_us = started.elapsed().as_micros() as u64, "admission review answered"),
+        None => debug!(
+            uid,
+            outcome = outcome.as_str(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "admission review answered"
+        ),
     }
     if let Some(denial) = denial {
         state.events.record(denial);
     }
     match serde_json::to_vec(&wire) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], Bytes::from(body)).into_response(),
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot serialize the answer: {error}")).into_response(),
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            Bytes::from(body),
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot serialize the answer: {error}"),
+        )
+            .into_response(),
     }
 }
 
@@ -264,17 +299,18 @@ pub async fn serve(
         tokio::spawn(
             async move {
                 let _permit = permit;
-                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        debug!(%error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        debug!("TLS handshake timed out");
-                        return;
-                    }
-                };
+                let stream =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder
                     .http1()
@@ -285,10 +321,14 @@ pub async fn serve(
                     .timer(TokioTimer::new())
                     .max_concurrent_streams(64)
                     .keep_alive_interval(Duration::from_secs(30));
-                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    app.clone().oneshot(request.map(Body::new))
-                });
-                if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        app.clone().oneshot(request.map(Body::new))
+                    });
+                if let Err(error) = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     debug!(%error, "connection ended with an error");
                 }
             }
@@ -372,7 +412,11 @@ pub async fn run(
                 }
             };
             let cert = ReloadableCert::new(pem)?;
-            tokio::spawn(tls::watch_cert_dir(dir.clone(), cert.clone(), CERT_FILE_POLL));
+            tokio::spawn(tls::watch_cert_dir(
+                dir.clone(),
+                cert.clone(),
+                CERT_FILE_POLL,
+            ));
             cert
         }
         None => {

@@ -7,6 +7,7 @@ use gatehouse_crds::consts::{
     LABEL_COMPONENT, LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, WEBHOOK_INJECT_PATH, WEBHOOK_NAME,
     WEBHOOK_PORT,
 };
+use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
     WebhookClientConfig,
@@ -14,7 +15,6 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
-use k8s_openapi::ByteString;
 
 /// Name of the one webhook in the configuration (a qualified name, as the API requires).
 pub const INJECT_WEBHOOK: &str = "inject.gatehouse.dev";
@@ -132,7 +132,8 @@ mod tests {
     fn registration_matches_only_labelled_pod_creations_outside_system_namespaces() {
         let mut registration = Registration::new("gatehouse-system");
         registration.ca_bundle = Some("-----BEGIN CERTIFICATE-----\n".into());
-        let object = serde_json::to_value(mutating_webhook_configuration(&registration)).expect("json");
+        let object =
+            serde_json::to_value(mutating_webhook_configuration(&registration)).expect("json");
         let webhook = &object["webhooks"][0];
         assert_eq!(object["metadata"]["name"], WEBHOOK_NAME);
         assert_eq!(
@@ -158,14 +159,23 @@ mod tests {
             json!({"name": "gatehouse-webhook", "namespace": "gatehouse-system", "path": "/mutate-pods", "port": 8443})
         );
         // ByteString serializes as base64, which is what the API expects for caBundle.
-        assert_eq!(webhook["clientConfig"]["caBundle"], "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==");
+        assert_eq!(
+            webhook["clientConfig"]["caBundle"],
+            "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
+        );
     }
 
     #[test]
     fn without_a_ca_bundle_the_field_is_left_to_cert_manager() {
-        let object =
-            serde_json::to_value(mutating_webhook_configuration(&Registration::new("kube-system"))).expect("json");
-        assert!(object["webhooks"][0]["clientConfig"].get("caBundle").is_none());
+        let object = serde_json::to_value(mutating_webhook_configuration(&Registration::new(
+            "kube-system",
+        )))
+        .expect("json");
+        assert!(
+            object["webhooks"][0]["clientConfig"]
+                .get("caBundle")
+                .is_none()
+        );
         // The operator's namespace is not listed twice.
         assert_eq!(
             object["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["values"],

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
 use tracing::{info, warn};
 
 /// Why a certificate or key could not be used.
@@ -60,7 +60,9 @@ pub fn certified_key(pem: &CertPem) -> Result<CertifiedKey, TlsError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(TlsError::Certificate)?;
     if chain.is_empty() {
-        return Err(TlsError::Certificate(rustls::pki_types::pem::Error::NoItemsFound));
+        return Err(TlsError::Certificate(
+            rustls::pki_types::pem::Error::NoItemsFound,
+        ));
     }
     let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).map_err(TlsError::Key)?;
     CertifiedKey::from_der(chain, key, &provider()).map_err(TlsError::Pair)
