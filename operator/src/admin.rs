@@ -25,7 +25,10 @@ pub fn router(metrics: Arc<Metrics>, ready: Arc<AtomicBool>) -> Router {
                 if ready.load(Ordering::Acquire) {
                     (StatusCode::OK, "ok")
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "admission webhook not serving yet")
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "admission webhook not serving yet",
+                    )
                 }
             }),
         )

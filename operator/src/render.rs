@@ -11,15 +11,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use gatehouse_crds::consts::LABEL_INJECT;
 use gatehouse_crds::{SsoConfig, env};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
+use crate::desired::{self, ConfigRef, Desired, GENERATED_PLACEHOLDER};
 use crate::inject::SidecarDefaults;
 use crate::inject::workload::{WorkloadInjection, inject_workload};
-use gatehouse_crds::consts::LABEL_INJECT;
-use crate::desired::{self, ConfigRef, Desired, GENERATED_PLACEHOLDER};
 use crate::secrets::{self, SecretMap};
 use crate::validate;
 
