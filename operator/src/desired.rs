@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use gatehouse_crds::consts::{
     DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG, LABEL_INJECT,
     LABEL_MANAGED_BY, MANAGED_BY, OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA,
-    SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT,
+    SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT_NAME,
 };
 use gatehouse_crds::{
     AuthMode, Protocol, ProvisioningMode, SamlUrls, SsoConfig, SsoConfigSpec, env, role_map_env,
@@ -197,11 +197,12 @@ pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets
             }),
             policy_types: Some(vec!["Ingress".into()]),
             // From anywhere, but only to the sidecar: the app's own port stays unreachable
-            // around it.
+            // around it. By port name, so a sidecar moved by an allowed pod override is still
+            // admitted.
             ingress: Some(vec![NetworkPolicyIngressRule {
                 ports: Some(vec![NetworkPolicyPort {
                     protocol: Some("TCP".into()),
-                    port: Some(IntOrString::Int(i32::from(SIDECAR_PORT))),
+                    port: Some(IntOrString::String(SIDECAR_PORT_NAME.into())),
                     ..NetworkPolicyPort::default()
                 }]),
                 ..NetworkPolicyIngressRule::default()
@@ -742,7 +743,7 @@ spec:
         assert!(ingress[0].from.is_none());
         let ports = ingress[0].ports.as_ref().expect("ports");
         assert_eq!(ports.len(), 1);
-        assert_eq!(ports[0].port, Some(IntOrString::Int(4180)));
+        assert_eq!(ports[0].port, Some(IntOrString::String("gatehouse".into())));
         let off = ALL_PROVIDERS.replace(
             "  upstream:",
             "  networkPolicy: {enabled: false}\n  upstream:",
