@@ -175,7 +175,10 @@ async fn assert_no_session(stack: &Stack, session: &Session, what: &str) {
     );
     if res.status().is_redirection() {
         let location = res.headers()["location"].to_str().unwrap_or("");
-        assert!(location.contains("/login"), "{what}: redirect to {location}");
+        assert!(
+            location.contains("/login"),
+            "{what}: redirect to {location}"
+        );
     } else {
         assert!(
             [400, 431].contains(&res.status().as_u16()),

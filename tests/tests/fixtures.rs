@@ -118,5 +118,8 @@ async fn sample_app_reports_what_it_received() {
         .text()
         .await
         .expect("body");
-    assert!(html.contains("Signed in as &lt;b&gt;x&lt;/b&gt;@example.com"), "{html}");
+    assert!(
+        html.contains("Signed in as &lt;b&gt;x&lt;/b&gt;@example.com"),
+        "{html}"
+    );
 }

@@ -184,6 +184,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     )?;
     let clk_tck = clock_ticks_per_second();
 
+    let load_before = load_average();
     let rss_idle = rss_kib(sidecar_pid)?;
     eprintln!("xtask bench: warming up");
     wrk(&script, &direct, None, 8, 2)?;
@@ -224,7 +225,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    let report = render(&levels, rss_idle, args.duration);
+    let report = render(&levels, rss_idle, args.duration, &load_before);
     println!("{report}");
     if !problems.is_empty() {
         bail!(
@@ -386,7 +387,14 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
 }
 
-fn render(levels: &[Level], rss_idle_kib: u64, duration: u64) -> String {
+/// The 1-, 5- and 15-minute load averages (other work on the machine skews the figures).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn render(levels: &[Level], rss_idle_kib: u64, duration: u64, load_before: &str) -> String {
     let mut s = String::new();
     let mut line = |l: String| {
         s.push_str(&l);
@@ -402,7 +410,8 @@ fn render(levels: &[Level], rss_idle_kib: u64, duration: u64) -> String {
     line("```".into());
     line(String::new());
     line(format!(
-        "Machine: {}. Load generator: {} ({duration} s per run, up to 2 threads). Release builds of \
+        "Machine: {} (load average {load_before} when the run started; wrk, the sidecar and the \
+         upstream share these cores). Load generator: {} ({duration} s per run, up to 2 threads). Release builds of \
          `gatehouse-sidecar` and the sample app (`/static`, a small fixed body). The session cookie was \
          obtained by signing in through the fixture Okta IdP's form. Every counted response was \
          checked by a wrk Lua script to be the upstream's 200 with its `{MARKER_HEADER}` marker; \

@@ -41,17 +41,6 @@ pub fn suites(cargo_args: &[String]) -> Vec<Suite> {
     let extra: Vec<String> = cargo_args.to_vec();
     vec![
         Suite {
-            name: "build the sidecar binary (used by the end-to-end tests)",
-            run: Box::new(|| {
-                Ok(from_status(cargo_status(&[
-                    "build",
-                    "-p",
-                    "gatehouse-sidecar",
-                    "--bins",
-                ])?))
-            }),
-        },
-        Suite {
             name: "cargo test --workspace --all-targets",
             run: Box::new(move || {
                 let mut args = vec!["test", "--workspace", "--all-targets"];

@@ -144,7 +144,7 @@ fn render_html(seen: &SeenRequest) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sample app</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto}}\
-         td,th{{text-align:left;padding:.2rem .6rem;border-bottom:1px solid #ddd;word-break:break-all}}</style>\
+         td,th{{text-align:left;padding:.2rem .6rem;border-bottom:1px solid #ddd;word-break:break-all}}th{{white-space:nowrap;word-break:normal}}</style>\
          </head><body><h1>Sample app</h1><p id=\"who\">{who}</p>\
          <p>Path <code>{path}</code></p>\
          <table id=\"identity\"><caption>Identity headers received</caption>{rows}</table>\

@@ -51,8 +51,8 @@ async fn main() -> Result<()> {
             auth_mode,
         } => {
             demo(StackOptions {
-                port,
-                admin_port,
+                port: port_or_free(port, "public")?,
+                admin_port: port_or_free(admin_port, "admin")?,
                 exclusive,
                 auth_mode,
                 ..StackOptions::default()
@@ -61,6 +61,16 @@ async fn main() -> Result<()> {
         }
         Cmd::Bench => bench().await,
     }
+}
+
+/// `port` when it is free on 127.0.0.1, else any free port (with a notice).
+fn port_or_free(port: u16, what: &str) -> Result<u16> {
+    if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        return Ok(port);
+    }
+    let free = gatehouse_tests::process::free_port()?;
+    eprintln!("note: {what} port {port} is busy; using {free} instead");
+    Ok(free)
 }
 
 async fn demo(options: StackOptions) -> Result<()> {
