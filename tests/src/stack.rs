@@ -71,12 +71,19 @@ pub struct StackOptions {
     pub delay_idp: bool,
     /// Extra environment for the sidecar (applied last).
     pub extra_env: Vec<(String, String)>,
+    /// Variables to leave out of the sidecar's environment.
+    pub remove_env: Vec<String>,
     /// Fixed public port (0 = any free port).
     pub port: u16,
     /// Fixed admin port (0 = any free port).
     pub admin_port: u16,
     /// Wait this long for `/readyz`.
     pub ready_timeout: Duration,
+    /// The sidecar's `RUST_LOG` (default: `$GATEHOUSE_TEST_LOG` or `info`).
+    pub log_level: Option<String>,
+    /// Give the sidecar an `https://` public URL (as behind a TLS-terminating proxy) while it
+    /// still serves plain HTTP on loopback.
+    pub https_public_url: bool,
 }
 
 impl Default for StackOptions {
@@ -90,9 +97,12 @@ impl Default for StackOptions {
             upstream_down: false,
             delay_idp: false,
             extra_env: Vec::new(),
+            remove_env: Vec::new(),
             port: 0,
             admin_port: 0,
             ready_timeout: Duration::from_secs(30),
+            log_level: None,
+            https_public_url: false,
         }
     }
 }
@@ -235,7 +245,12 @@ impl Stack {
         } else {
             options.admin_port
         };
-        let public = format!("http://127.0.0.1:{port}");
+        let url = format!("http://127.0.0.1:{port}");
+        let public = if options.https_public_url {
+            format!("https://127.0.0.1:{port}")
+        } else {
+            url.clone()
+        };
         let admin = format!("http://127.0.0.1:{admin_port}");
         let client_secret = format!("fixture-{}", random_key_b64()?.replace(['+', '/', '='], ""));
 
@@ -257,7 +272,7 @@ impl Stack {
             (Some(idp), p)
         };
 
-        let env = sidecar_env(
+        let mut env = sidecar_env(
             &options,
             idp_port,
             &client_secret,
@@ -266,7 +281,10 @@ impl Stack {
             admin_port,
             &upstream,
         )?;
-        let sidecar = Sidecar::start(env, public, admin)?;
+        if let Some(level) = &options.log_level {
+            env.push(("RUST_LOG".to_owned(), level.clone()));
+        }
+        let sidecar = Sidecar::start(env, url, admin)?;
         let mut stack = Self {
             sidecar,
             app,
@@ -284,8 +302,13 @@ impl Stack {
 
     /// Starts the IdP of a stack built with `delay_idp`, on the port the sidecar was given.
     pub fn start_delayed_idp(&mut self) -> Result<()> {
+        let public = self
+            .sidecar
+            .env_value("GATEHOUSE_PUBLIC_URL")
+            .unwrap_or(&self.sidecar.url)
+            .to_owned();
         let idp = Idp::start(
-            std::slice::from_ref(&self.sidecar.url),
+            std::slice::from_ref(&public),
             &self.client_secret,
             self.idp_port,
         )?;
@@ -423,5 +446,6 @@ pub fn sidecar_env(
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }
+    env.retain(|(name, _)| !options.remove_env.contains(name));
     Ok(env)
 }

@@ -178,6 +178,42 @@ async fn optional_mode_lets_anonymous_requests_through_without_identity() {
 }
 
 #[tokio::test]
+async fn optional_exclusive_mode_sends_the_apps_login_page_to_the_provider() {
+    let stack = Stack::start(StackOptions {
+        auth_mode: Some("optional".into()),
+        exclusive: Some("okta".into()),
+        app_login_path: Some("/app-login".into()),
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    let res = get_html(&stack, "/app-login").await;
+    assert!(
+        res.status().is_redirection(),
+        "app login should redirect, got {}",
+        res.status()
+    );
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        location.contains(&start_link("okta")) || location.starts_with(&stack.idp().okta_issuer),
+        "the app's login page should go to Okta: {location}"
+    );
+    // Break-glass: the app's own login page is reachable.
+    let res = get_html(&stack, "/app-login?providers=all").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().contains_key("x-sample-app"),
+        "break-glass should reach the app's login"
+    );
+    // Other anonymous pages still reach the app in optional mode.
+    let res = get_html(&stack, "/about").await;
+    assert!(res.headers().contains_key("x-sample-app"));
+}
+
+#[tokio::test]
 async fn skip_auth_prefixes_pass_without_session_and_ambiguous_paths_do_not() {
     let stack = Stack::start(StackOptions {
         skip_auth: Some("/public".into()),
