@@ -49,6 +49,10 @@ pub fn suites(cargo_args: &[String]) -> Vec<Suite> {
             }),
         },
         Suite {
+            name: "chart and docs (pytest: Helm SDK, Kubernetes schemas, checkov)",
+            run: Box::new(chart_suite),
+        },
+        Suite {
             name: "real-cluster suite (cargo test -- --ignored)",
             run: Box::new(|| {
                 if std::env::var_os("KUBECONFIG").is_none() {
@@ -65,6 +69,58 @@ pub fn suites(cargo_args: &[String]) -> Vec<Suite> {
             }),
         },
     ]
+}
+
+/// The chart's pytest suite, in a virtualenv under `target/` holding the pinned tools of
+/// `charts/gatehouse/tests/requirements.txt` (re-installed when that file changes). It runs after
+/// `cargo test`, which has built the operator binary its contract tests call.
+fn chart_suite() -> Result<Outcome> {
+    let root = crate::root();
+    let requirements = root.join("charts/gatehouse/tests/requirements.txt");
+    let venv = crate::target_dir().join("py-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements)?;
+    if !python.is_file() {
+        let status = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()?;
+        if !status.success() {
+            return Ok(Outcome::Failed(
+                "python3 -m venv failed; install Debian's python3-venv (apt-get install -y python3-venv)".into(),
+            ));
+        }
+    }
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let status = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements)
+            .status()?;
+        if !status.success() {
+            return Ok(Outcome::Failed(format!(
+                "pip install -r {} failed",
+                requirements.display()
+            )));
+        }
+        std::fs::write(&stamp, &wanted)?;
+    }
+    let status = std::process::Command::new(&python)
+        .args(["-m", "pytest", "charts/gatehouse/tests", "-rsx", "-q"])
+        .current_dir(&root)
+        .env(
+            "GATEHOUSE_OPERATOR_BIN",
+            crate::target_dir().join("debug/gatehouse-operator"),
+        )
+        .status()?;
+    Ok(from_status(status))
 }
 
 pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
@@ -93,6 +149,16 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
             Outcome::NotRun(why) => eprintln!("  NOT RUN  {name}: {why}"),
         }
     }
+    let passed = results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Passed))
+        .count();
+    let not_run = results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::NotRun(_)))
+        .count();
+    // The plain closing line CI systems read: suites, not individual tests.
+    eprintln!("suites: {passed} passed, {failed} failed, {not_run} skipped");
     if failed > 0 {
         bail!("{failed} suite(s) failed");
     }
