@@ -125,7 +125,9 @@ impl SampleApp {
     pub fn start() -> Result<Self> {
         let bin = sample_app_binary()?;
         let mut cmd = Command::new(bin);
-        cmd.arg("--listen").arg("127.0.0.1:0");
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--exit-on-stdin-close");
         let (process, line) = ChildProcess::spawn("app", cmd, Some(Duration::from_secs(20)))?;
         let a: AppAnnounce = serde_json::from_str(line.as_deref().unwrap_or(""))
             .context("parsing the sample app's announcement")?;

@@ -30,6 +30,10 @@ struct Args {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "SAMPLE_APP_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Exit when stdin closes (the test harness holds it open; if the harness is killed, the
+    /// app does not linger).
+    #[arg(long)]
+    exit_on_stdin_close: bool,
 }
 
 #[tokio::main]
@@ -38,6 +42,15 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     println!("{}", serde_json::json!({ "listen": addr.to_string() }));
+    if args.exit_on_stdin_close {
+        tokio::spawn(async {
+            use tokio::io::AsyncReadExt as _;
+            let mut sink = [0u8; 64];
+            let mut stdin = tokio::io::stdin();
+            while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+            std::process::exit(0);
+        });
+    }
     let app = Router::new()
         .route("/static", get(static_body))
         .route("/ws", get(ws_echo))
