@@ -49,6 +49,7 @@ pub mod admin;
 pub mod audit;
 pub mod claims;
 pub mod config;
+pub mod directory;
 pub mod identity;
 pub mod metrics;
 pub mod pages;

@@ -1,0 +1,458 @@
+//! SsoUsers as the live user directory of one SsoConfig: just-in-time provisioning at sign-in,
+//! and the watch cache every request's session is checked against.
+//!
+//! Provisioning creates the SsoUser with a plain create (exactly one creator wins; a concurrent
+//! creator's `AlreadyExists` means "read it again"), never writes the spec of an object that
+//! already exists (a user declared in Git keeps its spec), and writes the status by server-side
+//! apply with a `resourceVersion` precondition so concurrent sign-ins count every login.
+//!
+//! Revocation reads a reflector store of the namespace's SsoUsers. A session is bound to the
+//! SsoUser's UID, so a user deleted and re-created under the same name does not revive old
+//! cookies. When the watch has been broken for longer than the staleness limit, every session is
+//! refused: revocation must stay bounded even while the API server is unreachable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use gatehouse_crds::consts::{
+    LABEL_CONFIG, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SSO,
+};
+use gatehouse_crds::names::sso_user_name;
+use gatehouse_crds::{API_VERSION, ProvisioningMode, Role, SsoUser};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+
+/// How many times a sign-in re-reads and retries after losing a race with a concurrent writer.
+/// Each retry waits a random few milliseconds more, so a burst of sign-ins of one user (many
+/// tabs, many replicas) spreads out instead of colliding again.
+const MAX_ATTEMPTS: u32 = 24;
+
+async fn backoff(attempt: u32) {
+    let ceiling_ms = 2 * u64::from(attempt.min(10)) + 2;
+    let wait = rand::random_range(1..=ceiling_ms);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// What the IdP said about a permitted user at sign-in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignIn {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub role: Role,
+    pub org: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The SsoUser a sign-in resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provisioned {
+    /// Object name.
+    pub name: String,
+    /// Object UID: sessions bind to it.
+    pub uid: String,
+    /// This sign-in created the object.
+    pub created: bool,
+    /// The role differs from the one recorded at the previous sign-in.
+    pub role_changed: bool,
+}
+
+/// Why a sign-in could not be provisioned.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The SsoUser has `suspended: true`.
+    #[error("this account is suspended")]
+    Suspended,
+    /// Provisioning mode is `preDeclared` and no SsoUser exists for the user.
+    #[error(
+        "no SsoUser is declared for this user and the SsoConfig only admits pre-declared users"
+    )]
+    NotDeclared,
+    /// An SsoUser of this name exists for another config, provider or subject.
+    #[error("SsoUser {name} belongs to another identity or SsoConfig")]
+    Collision { name: String },
+    /// The Kubernetes API could not be reached or refused the request.
+    #[error("the Kubernetes API is unavailable")]
+    Api(#[source] kube::Error),
+    /// Writers kept racing this sign-in.
+    #[error("SsoUser {name} kept changing during sign-in")]
+    Contended { name: String },
+}
+
+impl ProvisionError {
+    /// Stable, low-cardinality label for metrics and audit lines.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProvisionError::Suspended => "suspended",
+            ProvisionError::NotDeclared => "not_declared",
+            ProvisionError::Collision { .. } => "collision",
+            ProvisionError::Api(_) => "kubernetes_unavailable",
+            ProvisionError::Contended { .. } => "contended",
+        }
+    }
+}
+
+fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == code)
+}
+
+/// Just-in-time provisioning of one SsoConfig's users.
+#[derive(Clone, Debug)]
+pub struct Provisioner {
+    api: Api<SsoUser>,
+    config: String,
+    mode: ProvisioningMode,
+    cache: UserCache,
+}
+
+impl Provisioner {
+    /// Provisioner writing SsoUsers of `config` through `api` (namespaced), recording freshly
+    /// created users in `cache` so this replica does not refuse them before its watch sees them.
+    pub fn new(
+        api: Api<SsoUser>,
+        config: impl Into<String>,
+        mode: ProvisioningMode,
+        cache: UserCache,
+    ) -> Self {
+        Provisioner {
+            api,
+            config: config.into(),
+            mode,
+            cache,
+        }
+    }
+
+    /// Create or refresh the SsoUser of a permitted sign-in and return it.
+    pub async fn provision(&self, sign_in: &SignIn) -> Result<Provisioned, ProvisionError> {
+        let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
+        let mut created = false;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let existing = self.api.get_opt(&name).await.map_err(ProvisionError::Api)?;
+            let user = match existing {
+                Some(user) => user,
+                None if self.mode == ProvisioningMode::PreDeclared => {
+                    return Err(ProvisionError::NotDeclared);
+                }
+                None => match self
+                    .api
+                    .create(&PostParams::default(), &self.new_user(&name, sign_in))
+                    .await
+                {
+                    Ok(user) => {
+                        created = true;
+                        user
+                    }
+                    // Another replica or tab created it first: read theirs.
+                    Err(err) if is_status(&err, 409) => continue,
+                    Err(err) => return Err(ProvisionError::Api(err)),
+                },
+            };
+            if user.spec.config != self.config
+                || user.spec.provider != sign_in.provider
+                || user.spec.subject != sign_in.subject
+            {
+                return Err(ProvisionError::Collision { name });
+            }
+            if user.spec.is_suspended() {
+                return Err(ProvisionError::Suspended);
+            }
+            let previous = user.status.clone().unwrap_or_default();
+            let uid = user.metadata.uid.clone().unwrap_or_default();
+            let patch = json!({
+                "apiVersion": API_VERSION,
+                "kind": "SsoUser",
+                "metadata": {
+                    "name": name,
+                    // Precondition: a concurrent sign-in makes this a 409 and we count again.
+                    "resourceVersion": user.metadata.resource_version,
+                },
+                "status": {
+                    "email": sign_in.email,
+                    "name": sign_in.name,
+                    "preferredUsername": sign_in.preferred_username,
+                    "role": sign_in.role.as_str(),
+                    "org": sign_in.org,
+                    "issuer": sign_in.issuer,
+                    "attributes": sign_in.attributes,
+                    "lastLogin": Time(jiff::Timestamp::now()),
+                    "loginCount": previous.login_count.unwrap_or(0) + 1,
+                },
+            });
+            let params = PatchParams::apply(SIDECAR_FIELD_MANAGER).force();
+            match self
+                .api
+                .patch_status(&name, &params, &Patch::Apply(&patch))
+                .await
+            {
+                Ok(_) => {
+                    self.cache.remember(&name, &uid);
+                    return Ok(Provisioned {
+                        role_changed: !created
+                            && previous.role.as_deref() != Some(sign_in.role.as_str()),
+                        name,
+                        uid,
+                        created,
+                    });
+                }
+                Err(err) if is_status(&err, 409) => continue,
+                // Deleted between our read and write: start over.
+                Err(err) if is_status(&err, 404) => continue,
+                Err(err) => return Err(ProvisionError::Api(err)),
+            }
+        }
+        Err(ProvisionError::Contended { name })
+    }
+
+    fn new_user(&self, name: &str, sign_in: &SignIn) -> SsoUser {
+        let mut user = SsoUser::new(
+            name,
+            gatehouse_crds::SsoUserSpec {
+                config: self.config.clone(),
+                provider: sign_in.provider.clone(),
+                subject: sign_in.subject.clone(),
+                suspended: None,
+                sessions_not_before: None,
+            },
+        );
+        user.metadata.labels = Some(
+            [
+                (LABEL_SOURCE, SOURCE_SSO),
+                (LABEL_CONFIG, self.config.as_str()),
+                (LABEL_PROVIDER, sign_in.provider.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        user
+    }
+}
+
+/// Why a session was refused by the user directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The SsoUser no longer exists.
+    Deleted,
+    /// An SsoUser of that name exists, but it is not the one the session was issued for.
+    Replaced,
+    /// The SsoUser is suspended.
+    Suspended,
+    /// `sessionsNotBefore` is after the session's start.
+    SessionsRevoked,
+    /// The watch has been broken longer than the staleness limit.
+    Stale,
+    /// The watch has not completed its first list yet.
+    NotSynced,
+}
+
+impl Refusal {
+    /// Stable, low-cardinality label for metrics and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Deleted => "user_deleted",
+            Refusal::Replaced => "user_replaced",
+            Refusal::Suspended => "user_suspended",
+            Refusal::SessionsRevoked => "sessions_revoked",
+            Refusal::Stale => "revocation_stale",
+            Refusal::NotSynced => "revocation_not_synced",
+        }
+    }
+}
+
+/// State of the SsoUser watch, for readiness and metrics.
+#[derive(Debug, Default)]
+struct WatchHealth {
+    synced: bool,
+    broken_since: Option<Instant>,
+}
+
+/// The watch cache of one namespace's SsoUsers, read on every request.
+#[derive(Clone, Debug)]
+pub struct UserCache {
+    store: Store<SsoUser>,
+    namespace: String,
+    config: String,
+    staleness: Duration,
+    health: Arc<Mutex<WatchHealth>>,
+    /// Users this replica provisioned, until its watch is sure to have seen them.
+    recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+/// How long a user this replica just provisioned is admitted without being in the watch cache.
+const READ_YOUR_WRITE_GRACE: Duration = Duration::from_secs(30);
+
+/// The writing half of a [`UserCache`]: feed it watch events.
+#[derive(Debug)]
+pub struct UserCacheFeeder {
+    writer: reflector::store::Writer<SsoUser>,
+    health: Arc<Mutex<WatchHealth>>,
+}
+
+impl UserCache {
+    /// A cache of `config`'s users in `namespace`, refusing all sessions once the watch has been
+    /// broken for longer than `staleness`.
+    pub fn new(
+        namespace: impl Into<String>,
+        config: impl Into<String>,
+        staleness: Duration,
+    ) -> (UserCache, UserCacheFeeder) {
+        let (store, writer) = reflector::store::store();
+        let health = Arc::new(Mutex::new(WatchHealth::default()));
+        let cache = UserCache {
+            store,
+            namespace: namespace.into(),
+            config: config.into(),
+            staleness,
+            health: health.clone(),
+            recent: Arc::default(),
+        };
+        (cache, UserCacheFeeder { writer, health })
+    }
+
+    /// Whether a session of SsoUser `name` (with `uid`), started at `started`, may continue.
+    pub fn check(&self, name: &str, uid: &str, started: jiff::Timestamp) -> Result<(), Refusal> {
+        self.check_at(name, uid, started, Instant::now())
+    }
+
+    fn check_at(
+        &self,
+        name: &str,
+        uid: &str,
+        started: jiff::Timestamp,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        {
+            let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(since) = health.broken_since
+                && now.saturating_duration_since(since) > self.staleness
+            {
+                return Err(Refusal::Stale);
+            }
+            if !health.synced {
+                return self
+                    .recently_provisioned(name, uid, now)
+                    .then_some(())
+                    .ok_or(Refusal::NotSynced);
+            }
+        }
+        let Some(user) = self
+            .store
+            .get(&ObjectRef::new(name).within(&self.namespace))
+        else {
+            return self
+                .recently_provisioned(name, uid, now)
+                .then_some(())
+                .ok_or(Refusal::Deleted);
+        };
+        if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != self.config {
+            return Err(Refusal::Replaced);
+        }
+        if user.spec.is_suspended() {
+            return Err(Refusal::Suspended);
+        }
+        if let Some(not_before) = &user.spec.sessions_not_before
+            && not_before.0 > started
+        {
+            return Err(Refusal::SessionsRevoked);
+        }
+        Ok(())
+    }
+
+    fn recently_provisioned(&self, name: &str, uid: &str, now: Instant) -> bool {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.get(name).is_some_and(|(known, at)| {
+            known == uid && now.saturating_duration_since(*at) < READ_YOUR_WRITE_GRACE
+        })
+    }
+
+    fn remember(&self, name: &str, uid: &str) {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|_, (_, at)| now.saturating_duration_since(*at) < READ_YOUR_WRITE_GRACE);
+        recent.insert(name.to_string(), (uid.to_string(), now));
+    }
+
+    /// Ready when the first list completed and the watch is not past the staleness limit.
+    pub fn is_ready(&self) -> bool {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health.synced
+            && health
+                .broken_since
+                .is_none_or(|since| since.elapsed() <= self.staleness)
+    }
+
+    /// Seconds the watch has been broken (0 when healthy), for the staleness metric.
+    pub fn broken_for(&self) -> Duration {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health
+            .broken_since
+            .map_or(Duration::ZERO, |since| since.elapsed())
+    }
+
+    /// Number of SsoUsers of this config in the cache.
+    pub fn user_count(&self) -> usize {
+        self.store
+            .state()
+            .iter()
+            .filter(|u| u.spec.config == self.config)
+            .count()
+    }
+}
+
+impl UserCacheFeeder {
+    /// Apply one item of a watch stream: an event updates the store and marks the watch healthy;
+    /// an error marks it broken (from the first error until the next event).
+    pub fn apply(&mut self, item: Result<watcher::Event<SsoUser>, watcher::Error>) {
+        self.apply_at(item, Instant::now());
+    }
+
+    fn apply_at(&mut self, item: Result<watcher::Event<SsoUser>, watcher::Error>, now: Instant) {
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        match item {
+            Ok(event) => {
+                self.writer.apply_watcher_event(&event);
+                if matches!(event, watcher::Event::InitDone) {
+                    health.synced = true;
+                }
+                health.broken_since = None;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "SsoUser watch failed; retrying");
+                health.broken_since.get_or_insert(now);
+            }
+        }
+    }
+
+    /// Feed the cache from `stream` until it ends.
+    pub async fn feed(
+        mut self,
+        stream: impl Stream<Item = Result<watcher::Event<SsoUser>, watcher::Error>>,
+    ) {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            self.apply(item);
+        }
+    }
+
+    /// Watch every SsoUser of `api`'s namespace (users declared in Git may lack labels, so the
+    /// filter on `spec.config` happens in [`UserCache::check`]) with kube's default backoff.
+    pub async fn run(self, api: Api<SsoUser>) {
+        self.feed(watcher(api, watcher::Config::default()).default_backoff())
+            .await;
+    }
+}
+
+#[cfg(test)]
+#[path = "kubernetes_tests.rs"]
+mod tests;
