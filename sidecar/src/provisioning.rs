@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::{HeaderValue, Method, Request, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde::Serialize;
 
+use crate::proxy::Upstream;
 use crate::session::Session;
 
 /// A user who just passed verification and role mapping.
@@ -116,24 +115,15 @@ impl UserDirectory {
 /// Calls the app's provisioning hook.
 #[derive(Debug, Clone)]
 pub struct ProvisionHook {
-    client: Client<HttpConnector, Body>,
+    upstream: Upstream,
     uri: http::Uri,
 }
 
 impl ProvisionHook {
-    /// A hook POSTing to `http://<upstream><path>`.
-    pub fn new(
-        client: Client<HttpConnector, Body>,
-        upstream: &http::uri::Authority,
-        path: &str,
-    ) -> Option<Self> {
-        let uri = http::Uri::builder()
-            .scheme("http")
-            .authority(upstream.clone())
-            .path_and_query(path)
-            .build()
-            .ok()?;
-        Some(Self { client, uri })
+    /// A hook POSTing to `<path>` on the app.
+    pub fn new(upstream: Upstream, path: &str) -> Option<Self> {
+        let uri = path.parse().ok()?;
+        Some(Self { upstream, uri })
     }
 
     /// POSTs `user` as JSON with its identity headers; any non-2xx answer, error or 5 s timeout fails.
@@ -155,7 +145,7 @@ impl ProvisionHook {
         let request = request
             .body(Body::from(body))
             .map_err(|_| ProvisionError::Hook("request".into()))?;
-        let response = tokio::time::timeout(Duration::from_secs(5), self.client.request(request))
+        let response = tokio::time::timeout(Duration::from_secs(5), self.upstream.send(request))
             .await
             .map_err(|_| ProvisionError::Hook("timeout".into()))?
             .map_err(|_| ProvisionError::Hook("unreachable".into()))?;

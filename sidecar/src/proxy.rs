@@ -8,15 +8,19 @@
 //! `X-Forwarded-Proto` (the public URL's scheme) and `X-Forwarded-Host` are set. The path and query
 //! are forwarded byte for byte.
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use bytes::Bytes;
 use http::header::{self, HeaderName};
-use http::uri::{Authority, Scheme};
+use http::uri::Authority;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 
 use crate::session::CookieNames;
 
@@ -121,6 +125,10 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass of cheap comparisons instead of eight hashed removals.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let mut listed: Vec<HeaderName> = Vec::new();
     for v in headers.get_all(header::CONNECTION) {
         if let Ok(text) = v.to_str() {
@@ -155,58 +163,166 @@ pub fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
 /// Why the app could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// Connecting or talking to the app failed.
+    /// Connecting to the app failed or timed out.
+    #[error("cannot connect to the app: {0}")]
+    Connect(String),
+    /// The exchange with the app failed.
     #[error("upstream request failed: {0}")]
-    Upstream(#[from] hyper_util::client::legacy::Error),
+    Upstream(#[from] hyper::Error),
     /// The request cannot be expressed to the app (no path).
     #[error("request has no path")]
     NoPath,
 }
 
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 256;
+/// An idle connection older than this is closed instead of reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed to open a connection to the app.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keep-alive HTTP/1.1 connections to the one upstream, most recently used first.
+///
+/// A connection returns to the pool when its response body has been read to the end; a response
+/// abandoned half-way (client gone) closes its connection instead. No hashing, no per-request
+/// bookkeeping beyond one mutex push and pop.
+#[derive(Debug)]
+struct Pool {
+    authority: Authority,
+    idle: Mutex<Vec<(Instant, SendRequest<Body>)>>,
+}
+
+impl Pool {
+    fn take_idle(&self) -> Option<SendRequest<Body>> {
+        let mut idle = match self.idle.lock() {
+            Ok(i) => i,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        while let Some((since, sender)) = idle.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = match self.idle.lock() {
+            Ok(i) => i,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // The bottom of the stack is the longest idle: let it go once stale.
+        if idle
+            .first()
+            .is_some_and(|(since, _)| since.elapsed() >= IDLE_TIMEOUT)
+        {
+            idle.remove(0);
+        }
+        if idle.len() < MAX_IDLE {
+            idle.push((Instant::now(), sender));
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, ProxyError> {
+        let stream = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect(self.authority.as_str()),
+        )
+        .await
+        .map_err(|_| ProxyError::Connect("timed out".to_owned()))?
+        .map_err(|e| ProxyError::Connect(e.kind().to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// A connection ready for a request: a pooled one if any is usable, else a new one.
+    async fn checkout(&self) -> Result<SendRequest<Body>, ProxyError> {
+        while let Some(mut sender) = self.take_idle() {
+            if sender.is_ready() {
+                return Ok(sender);
+            }
+            // Just finished its previous exchange: becomes ready at once, or turns out closed.
+            let ready = tokio::time::timeout(
+                Duration::from_secs(1),
+                std::future::poll_fn(|cx| sender.poll_ready(cx)),
+            )
+            .await;
+            if matches!(ready, Ok(Ok(()))) {
+                return Ok(sender);
+            }
+        }
+        self.connect().await
+    }
+}
+
 /// The app behind the sidecar.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, Body>,
-    authority: Authority,
+    pool: Arc<Pool>,
+    host: HeaderValue,
     proto: HeaderValue,
-}
-
-/// Builds the pooled HTTP/1.1 client to the app.
-pub fn http_client() -> Client<HttpConnector, Body> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(256)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
 }
 
 impl Upstream {
     /// The app at `authority`; `public_scheme` is sent as `X-Forwarded-Proto`.
-    pub fn new(
-        client: Client<HttpConnector, Body>,
-        authority: Authority,
-        public_scheme: &str,
-    ) -> Self {
+    pub fn new(authority: Authority, public_scheme: &str) -> Self {
         Self {
-            client,
-            authority,
+            host: HeaderValue::from_str(authority.as_str())
+                .unwrap_or(HeaderValue::from_static("localhost")),
+            pool: Arc::new(Pool {
+                authority,
+                idle: Mutex::new(Vec::new()),
+            }),
             proto: HeaderValue::from_str(public_scheme)
                 .unwrap_or(HeaderValue::from_static("https")),
         }
     }
 
-    /// The shared client (also used by the provisioning hook).
-    pub fn client(&self) -> &Client<HttpConnector, Body> {
-        &self.client
+    /// Sends a request (origin-form URI, headers final) to the app. A pooled connection the app
+    /// closed before the request went out is replaced by a new one, once.
+    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Body>, ProxyError> {
+        *req.version_mut() = Version::HTTP_11;
+        if !req.headers().contains_key(header::HOST) {
+            req.headers_mut().insert(header::HOST, self.host.clone());
+        }
+        let mut sender = self.pool.checkout().await?;
+        let response = match sender.try_send_request(req).await {
+            Ok(response) => response,
+            Err(mut e) => match e.take_message() {
+                Some(req) => {
+                    sender = self.pool.connect().await?;
+                    sender.send_request(req).await?
+                }
+                None => return Err(e.into_error().into()),
+            },
+        };
+        let (parts, body) = response.into_parts();
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+            // The connection now belongs to the upgraded stream.
+            return Ok(Response::from_parts(parts, Body::new(body)));
+        }
+        let body = PooledBody {
+            inner: body,
+            sender: Some(sender),
+            pool: self.pool.clone(),
+        };
+        Ok(Response::from_parts(parts, Body::new(body)))
     }
 
-    /// Sets the forwarding headers, rewrites the URI to the app, and sends the request. `peer` is
-    /// the client address as a header value. Identity headers must already be in place.
+    /// Sets the forwarding headers, rewrites the URI to origin-form, and sends the request to the
+    /// app. `peer` is the client address as a header value. Identity headers must already be in
+    /// place. Returns the response and the time to its head.
     pub async fn forward(
         &self,
         mut req: Request<Body>,
@@ -238,16 +354,10 @@ impl Upstream {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, protocol.clone());
         }
-
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path);
-        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| ProxyError::NoPath)?;
-        *req.version_mut() = Version::HTTP_11;
+        *req.uri_mut() = Uri::from(path);
 
         let started = Instant::now();
-        let response = self.client.request(req).await?;
+        let response = self.send(req).await?;
         let elapsed = started.elapsed();
         let (mut parts, body) = response.into_parts();
 
@@ -278,7 +388,58 @@ impl Upstream {
 
         strip_hop_by_hop(&mut parts.headers);
         strip_own_set_cookies(&mut parts.headers);
-        Ok((Response::from_parts(parts, Body::new(body)), elapsed))
+        Ok((Response::from_parts(parts, body), elapsed))
+    }
+}
+
+/// A response body from the app that hands its connection back to the pool once fully read.
+struct PooledBody {
+    inner: Incoming,
+    sender: Option<SendRequest<Body>>,
+    pool: Arc<Pool>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            self.pool.put_back(sender);
+        }
+    }
+}
+
+impl hyper::body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.release(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
+            Poll::Ready(Some(Err(_))) => self.sender = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // Fully read (or empty, e.g. 204 or HEAD): reusable. Abandoned half-way: not.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
     }
 }
 

@@ -339,6 +339,74 @@ impl Attempt {
     }
 }
 
+/// Cookie slot → (the whole cookie value, its session).
+type UnsealEntries = HashMap<[u8; 16], (Box<str>, std::sync::Arc<Session>)>;
+
+/// Recently unsealed session cookies, so a browser's every request does not pay for base64, AEAD
+/// and JSON again. Keyed by the cookie's last 16 characters (part of the AEAD tag, so attacker
+/// chosen values cannot collide with a real cookie's slot) and confirmed by comparing the whole value.
+/// Only successfully unsealed cookies enter; expiry, logout and revocation are still checked on every
+/// request by the caller. Clear it whenever the key ring changes.
+#[derive(Debug)]
+pub struct UnsealCache {
+    entries: Mutex<UnsealEntries>,
+    capacity: usize,
+}
+
+impl UnsealCache {
+    /// An empty cache of at most `capacity` sessions.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn key(cookie: &str) -> Option<[u8; 16]> {
+        let bytes = cookie.as_bytes();
+        bytes.get(bytes.len().checked_sub(16)?..)?.try_into().ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UnsealEntries> {
+        match self.entries.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The session sealed in `cookie`, from the cache or by unsealing it; `None` if invalid or
+    /// expired at `now`.
+    pub fn get_or_unseal(
+        &self,
+        keys: &KeyRing,
+        binding: &Binding,
+        cookie: &str,
+        now: i64,
+    ) -> Option<std::sync::Arc<Session>> {
+        let key = Self::key(cookie)?;
+        if let Some((value, session)) = self.lock().get(&key)
+            && crate::token::constant_time_eq(value.as_bytes(), cookie.as_bytes())
+        {
+            return (session.expires_at > now).then(|| session.clone());
+        }
+        let session = std::sync::Arc::new(Session::unseal(keys, binding, cookie, now)?);
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.retain(|_, (_, s)| s.expires_at > now);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (cookie.into(), session.clone()));
+        Some(session)
+    }
+
+    /// Forgets everything (key rotation).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 /// `n` random bytes, base64url without padding.
 pub fn random_token(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -684,6 +752,54 @@ mod tests {
         assert_eq!(cookie(&h, "b"), Some("2"));
         assert_eq!(cookie(&h, "c"), None);
         assert_eq!(cookies(&h).count(), 3);
+    }
+
+    #[test]
+    fn unseal_cache_only_answers_for_the_exact_cookie() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let cache = UnsealCache::new(2);
+        let s = session();
+        let sealed = s.seal(&ring, &binding());
+        let hit = cache
+            .get_or_unseal(&ring, &binding(), &sealed, NOW)
+            .expect("valid");
+        assert_eq!(*hit, s);
+        assert!(
+            cache
+                .get_or_unseal(&ring, &binding(), &sealed, NOW)
+                .is_some()
+        );
+        // Same last 16 characters, different prefix: not a hit, and not valid either.
+        let forged = format!("AAAA{}", &sealed[4..]);
+        assert!(
+            cache
+                .get_or_unseal(&ring, &binding(), &forged, NOW)
+                .is_none()
+        );
+        // Expiry still applies to cached entries.
+        assert!(
+            cache
+                .get_or_unseal(&ring, &binding(), &sealed, NOW + 3600)
+                .is_none()
+        );
+        // Bounded.
+        for _ in 0..5 {
+            let other = session().seal(&ring, &binding());
+            assert!(
+                cache
+                    .get_or_unseal(&ring, &binding(), &other, NOW)
+                    .is_some()
+            );
+        }
+        assert!(cache.lock().len() <= 2);
+        // After a key change the caller clears it: the old ring's cookies must unseal again.
+        cache.clear();
+        let stranger = KeyRing::parse(K2).expect("ring");
+        assert!(
+            cache
+                .get_or_unseal(&stranger, &binding(), &sealed, NOW)
+                .is_none()
+        );
     }
 
     #[test]

@@ -11,12 +11,16 @@ use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::provisioning::{ProvisionHook, SessionCheck, UserDirectory};
 use crate::proxy::Upstream;
-use crate::session::{Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session};
+use crate::session::{
+    Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
+};
 
 /// Logged-out sessions remembered at once (per replica).
 const LOGGED_OUT_CAPACITY: usize = 100_000;
 /// Used `state` values remembered at once (per replica).
 const USED_STATE_CAPACITY: usize = 100_000;
+/// Unsealed session cookies cached at once.
+const UNSEAL_CACHE_CAPACITY: usize = 4096;
 
 /// Why the sidecar could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,7 @@ pub struct App {
     /// Enabled providers, in configuration order.
     pub providers: Vec<Arc<Provider>>,
     keys: RwLock<Arc<KeyRing>>,
+    unsealed: UnsealCache,
     /// What cookies are bound to.
     pub binding: Binding,
     /// Cookie names.
@@ -74,16 +79,11 @@ impl App {
         let binding = Binding::new(&config.namespace, &config.config_name, &origin, None);
         let cookies = CookieNames::new(config.secure_cookies());
         let identity = IdentityIssuer::generate(&origin)?;
-        let client = crate::proxy::http_client();
-        let upstream = Upstream::new(
-            client.clone(),
-            config.upstream.clone(),
-            config.public_url.scheme(),
-        );
+        let upstream = Upstream::new(config.upstream.clone(), config.public_url.scheme());
         let hook = config
             .provision_hook
             .as_deref()
-            .and_then(|path| ProvisionHook::new(client, &config.upstream, path));
+            .and_then(|path| ProvisionHook::new(upstream.clone(), path));
         let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
         let metrics = Metrics::new(&ids);
         let providers = config
@@ -112,6 +112,7 @@ impl App {
         Ok(Self {
             providers,
             keys: RwLock::new(Arc::new(keys)),
+            unsealed: UnsealCache::new(UNSEAL_CACHE_CAPACITY),
             binding,
             cookies,
             logged_out: ExpiringSet::new(LOGGED_OUT_CAPACITY),
@@ -142,6 +143,8 @@ impl App {
             Ok(mut k) => *k = Arc::new(ring),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
         }
+        // A removed key must stop admitting the sessions it sealed.
+        self.unsealed.clear();
     }
 
     /// A provider by id.
@@ -156,11 +159,14 @@ impl App {
 
     /// The valid session of a request, if any: unsealed, unexpired, not logged out, not revoked,
     /// from a provider still configured.
-    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
+    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
         let keys = self.keys();
         let session = crate::session::cookies(headers)
             .filter(|(name, _)| *name == self.cookies.session)
-            .find_map(|(_, value)| Session::unseal(&keys, &self.binding, value, now))?;
+            .find_map(|(_, value)| {
+                self.unsealed
+                    .get_or_unseal(&keys, &self.binding, value, now)
+            })?;
         if self.logged_out.contains(&session.sid, now)
             || self.directory.check(&session, now) == SessionCheck::Revoked
             || self.provider(&session.provider).is_none()
