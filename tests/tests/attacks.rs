@@ -471,3 +471,51 @@ async fn a_rotated_idp_key_is_picked_up_by_refetching_the_jwks() {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
 }
+
+#[tokio::test]
+async fn header_floods_are_refused_and_the_sidecar_stays_up() {
+    let stack = Stack::start_default().await.expect("stack");
+    let addr = addr(&stack);
+    // With a valid session, so a flood the sidecar accepted would reach the app.
+    let session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    let many: Vec<String> = (0..2000)
+        .map(|i| format!("X-Flood-{i}: {}", "v".repeat(40)))
+        .collect();
+    let huge = format!("X-Huge: {}", "h".repeat(1024 * 1024));
+    for (what, headers) in [
+        ("2000 headers", many.join("\r\n")),
+        ("a 1 MiB header", huge),
+    ] {
+        let head = format!(
+            "GET /flood HTTP/1.1\r\nAccept: application/json\r\nCookie: {}\r\n{headers}",
+            session.cookie_header()
+        );
+        match raw::send(&addr, &head).await {
+            Ok(answer) => {
+                assert!(
+                    answer.header("x-sample-app").is_none(),
+                    "{what}: reached the app ({})",
+                    answer.status
+                );
+                assert!(
+                    [400, 413, 431].contains(&answer.status),
+                    "{what}: answered {}",
+                    answer.status
+                );
+            }
+            // Closing the connection on a flood is a refusal too.
+            Err(e) => eprintln!("{what}: connection closed by the sidecar ({e:#})"),
+        }
+    }
+    // Still serving.
+    let (_, seen) = get_app(&stack, Some(&session), "/", &[])
+        .await
+        .expect("app");
+    assert!(
+        seen.is_some(),
+        "the sidecar stopped serving after the floods"
+    );
+}

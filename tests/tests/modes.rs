@@ -466,3 +466,26 @@ async fn request_bodies_stream_through_to_the_app() {
     );
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn an_idp_outage_never_breaks_existing_sessions() {
+    let mut stack = Stack::start_default().await.expect("stack");
+    let session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    if let Some(idp) = stack.idp.as_mut() {
+        idp.process.kill();
+    }
+    for path in ["/", "/after-outage"] {
+        let (answer, seen) = get_app(&stack, Some(&session), path, &[])
+            .await
+            .expect("app");
+        assert!(
+            seen.is_some(),
+            "existing session broken by the IdP outage: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+}
