@@ -13,22 +13,25 @@ use anyhow::{Context, Result, bail};
 
 /// Lines a child printed, stdout and stderr interleaved as read.
 #[derive(Debug, Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<String>>>);
+pub struct Logs(Arc<Mutex<std::collections::VecDeque<String>>>);
 
 impl Logs {
     fn push(&self, line: String) {
         if let Ok(mut lines) = self.0.lock() {
             // Bounded: a runaway child must not eat the machine's memory.
-            if lines.len() >= 20_000 {
-                lines.remove(0);
+            if lines.len() >= 50_000 {
+                lines.pop_front();
             }
-            lines.push(line);
+            lines.push_back(line);
         }
     }
 
     /// Everything captured so far.
     pub fn text(&self) -> String {
-        self.0.lock().map(|l| l.join("\n")).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|l| l.iter().map(String::as_str).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
     }
 
     /// Whether any captured line contains `needle`.
