@@ -228,66 +228,34 @@ async fn shutdown_signal() {
     }
 }
 
-/// Re-reads `_FILE` secrets so a rotated Secret applies without a restart. Invalid new content is
-/// logged (without the value) and the old secret kept.
+/// Re-reads `_FILE` secrets every [`SECRET_RELOAD_INTERVAL`] and on SIGHUP, so a rotated Secret
+/// applies without a restart.
 async fn reload_secrets(app: Arc<App>) {
-    let has_files = app.config.cookie_secret.file.is_some()
-        || app
-            .providers
-            .iter()
-            .any(|p| p.config.client_secret.file.is_some());
-    if !has_files {
+    if !app.has_secret_files() {
         return;
     }
-    let mut last_cookie = app.config.cookie_secret.value.clone();
-    let mut last_client: Vec<config::Secret> = app
-        .providers
-        .iter()
-        .map(|p| p.config.client_secret.value.clone())
-        .collect();
     let mut tick = tokio::time::interval(SECRET_RELOAD_INTERVAL);
     tick.tick().await;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
-        tick.tick().await;
-        if let Some(path) = app.config.cookie_secret.file.clone()
-            && let Some(secret) = read_secret(path, "GATEHOUSE_COOKIE_SECRET_FILE").await
-            && secret != last_cookie
+        #[cfg(unix)]
         {
-            match session::KeyRing::parse(secret.expose()) {
-                Ok(ring) => {
-                    tracing::info!(
-                        keys = ring.len(),
-                        "cookie keys reloaded from GATEHOUSE_COOKIE_SECRET_FILE"
-                    );
-                    app.set_keys(ring);
-                    last_cookie = secret;
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "GATEHOUSE_COOKIE_SECRET_FILE changed but is invalid; keeping the old keys")
-                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = hup => tracing::info!("SIGHUP: re-reading secret files"),
             }
         }
-        for (provider, last) in app.providers.iter().zip(last_client.iter_mut()) {
-            let source = &provider.config.client_secret;
-            if let Some(path) = source.file.clone()
-                && let Some(secret) = read_secret(path, source.var).await
-                && &secret != last
-            {
-                tracing::info!(provider = %provider.id(), "client secret reloaded from {}_FILE", source.var);
-                provider.set_client_secret(secret.clone());
-                *last = secret;
-            }
-        }
-    }
-}
-
-async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<config::Secret> {
-    match tokio::task::spawn_blocking(move || config::read_secret_file(&path)).await {
-        Ok(Ok(secret)) => Some(secret),
-        Ok(Err(problem)) => {
-            tracing::warn!(variable = var, problem = %problem, "could not re-read a secret file; keeping the old value");
-            None
-        }
-        Err(_) => None,
+        #[cfg(not(unix))]
+        tick.tick().await;
+        app.reload_secrets().await;
     }
 }

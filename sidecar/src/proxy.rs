@@ -81,15 +81,32 @@ pub fn strip_own_cookies(headers: &mut HeaderMap) {
     let values = headers.get_all(header::COOKIE);
     let mut count = 0;
     let mut ours = false;
+    let mut only_ours = true;
     for v in values.iter() {
         count += 1;
-        ours |= v.as_bytes().windows(10).any(|w| w == b"gatehouse-");
+        let Ok(text) = v.to_str() else {
+            only_ours = false;
+            continue;
+        };
+        if text.contains("gatehouse-") {
+            ours = true;
+            only_ours &= text.split(';').all(|pair| {
+                let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+                name.is_empty() || CookieNames::is_own(name)
+            });
+        } else {
+            only_ours = false;
+        }
     }
     if count == 0 || (count == 1 && !ours) {
         return;
     }
+    if only_ours {
+        headers.remove(header::COOKIE);
+        return;
+    }
     let mut kept = String::new();
-    for v in values.iter() {
+    for v in headers.get_all(header::COOKIE).iter() {
         let Ok(text) = v.to_str() else { continue };
         for pair in text.split(';') {
             let pair = pair.trim();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::config::{Config, ProvisioningMode};
+use crate::config::{Config, ProvisioningMode, Secret, read_secret_file};
 use crate::identity::{IdentityIssuer, IdentityKeyError};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
@@ -69,6 +69,8 @@ pub struct App {
     pub app_name: String,
     /// `https://host`, no trailing slash.
     pub origin: String,
+    /// Last secret-file contents applied: the cookie keys, then each provider's client secret.
+    applied_secrets: tokio::sync::Mutex<(Secret, Vec<Secret>)>,
 }
 
 impl App {
@@ -109,6 +111,14 @@ impl App {
             .host_str()
             .unwrap_or("the application")
             .to_owned();
+        let applied_secrets = tokio::sync::Mutex::new((
+            config.cookie_secret.value.clone(),
+            config
+                .providers
+                .iter()
+                .map(|p| p.client_secret.value.clone())
+                .collect(),
+        ));
         Ok(Self {
             providers,
             keys: RwLock::new(Arc::new(keys)),
@@ -125,8 +135,55 @@ impl App {
             http,
             app_name,
             origin,
+            applied_secrets,
             config,
         })
+    }
+
+    /// Whether any secret comes from a `_FILE`.
+    pub fn has_secret_files(&self) -> bool {
+        self.config.cookie_secret.file.is_some()
+            || self
+                .providers
+                .iter()
+                .any(|p| p.config.client_secret.file.is_some())
+    }
+
+    /// Re-reads every `_FILE` secret now and applies those that changed. New cookie keys replace the
+    /// ring (sessions sealed with a key still listed keep working); invalid new content is logged,
+    /// without its value, and the old secret kept.
+    pub async fn reload_secrets(&self) {
+        let mut applied = self.applied_secrets.lock().await;
+        if let Some(path) = self.config.cookie_secret.file.clone()
+            && let Some(secret) = read_secret(path, "GATEHOUSE_COOKIE_SECRET_FILE").await
+            && secret != applied.0
+        {
+            match KeyRing::parse(secret.expose()) {
+                Ok(ring) => {
+                    tracing::info!(
+                        keys = ring.len(),
+                        "cookie keys reloaded from GATEHOUSE_COOKIE_SECRET_FILE"
+                    );
+                    self.set_keys(ring);
+                    applied.0 = secret;
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "GATEHOUSE_COOKIE_SECRET_FILE changed but is invalid; keeping the old keys"
+                ),
+            }
+        }
+        for (provider, last) in self.providers.iter().zip(applied.1.iter_mut()) {
+            let source = &provider.config.client_secret;
+            if let Some(path) = source.file.clone()
+                && let Some(secret) = read_secret(path, source.var).await
+                && &secret != last
+            {
+                tracing::info!(provider = %provider.id(), "client secret reloaded from {}_FILE", source.var);
+                provider.set_client_secret(secret.clone());
+                *last = secret;
+            }
+        }
     }
 
     /// The current cookie key ring.
@@ -179,5 +236,16 @@ impl App {
     /// The redirect URI registered at the IdP for `provider`.
     pub fn callback_url(&self, provider: &str) -> String {
         format!("{}/api/auth/oauth2/callback/{provider}", self.origin)
+    }
+}
+
+async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {
+    match tokio::task::spawn_blocking(move || read_secret_file(&path)).await {
+        Ok(Ok(secret)) => Some(secret),
+        Ok(Err(problem)) => {
+            tracing::warn!(variable = var, problem = %problem, "could not re-read a secret file; keeping the old value");
+            None
+        }
+        Err(_) => None,
     }
 }

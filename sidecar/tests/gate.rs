@@ -1180,3 +1180,52 @@ async fn method_rules_on_sidecar_routes() {
     );
     sc.shutdown().await;
 }
+
+#[tokio::test]
+async fn rotated_cookie_key_file_applies_without_restart() {
+    let new_key = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    let dir = std::env::temp_dir().join(format!("gatehouse-gate-{}", random_token(6)));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("cookie-keys");
+    std::fs::write(&file, format!("{KEY}\n")).expect("write");
+    let path = file.display().to_string();
+    let sc = sidecar(
+        upstream(Gate::default()).await,
+        &[
+            ("GATEHOUSE_COOKIE_SECRET", ""),
+            ("GATEHOUSE_COOKIE_SECRET_FILE", path.as_str()),
+        ],
+    )
+    .await;
+    let c = client();
+    let status = |ring: &str| {
+        let ring = KeyRing::parse(ring).expect("ring");
+        let cookie = format!(
+            "{SESSION}={}",
+            session("okta", 3600).seal(&ring, &binding())
+        );
+        let req = c.get(url(&sc, "/x")).header("cookie", cookie);
+        async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    };
+    assert_eq!(status(KEY).await, 200);
+    assert_eq!(status(new_key).await, 401, "not yet in the ring");
+
+    // The mounted Secret gains a new first key: new and old cookies both work.
+    std::fs::write(&file, format!("{new_key},{KEY}\n")).expect("write");
+    sc.app().reload_secrets().await;
+    assert_eq!(status(new_key).await, 200);
+    assert_eq!(status(KEY).await, 200);
+
+    // Invalid content is ignored; the ring stays.
+    std::fs::write(&file, "not-a-key\n").expect("write");
+    sc.app().reload_secrets().await;
+    assert_eq!(status(KEY).await, 200);
+
+    // The old key is retired: its cookies stop working (no stale cache).
+    std::fs::write(&file, format!("{new_key}\n")).expect("write");
+    sc.app().reload_secrets().await;
+    assert_eq!(status(new_key).await, 200);
+    assert_eq!(status(KEY).await, 401);
+    sc.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
