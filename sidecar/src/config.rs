@@ -305,6 +305,14 @@ impl Config {
             .get("GATEHOUSE_APP_LOGIN_PATH")
             .map(|p| check_route_path("GATEHOUSE_APP_LOGIN_PATH", &p).map(|()| p))
             .transpose()?;
+        if let Some(path) = &app_login_path
+            && (path == "/login" || path.starts_with("/api/auth/"))
+        {
+            return Err(ConfigError::new(
+                "GATEHOUSE_APP_LOGIN_PATH",
+                "is one of the sidecar's own routes (/login, /api/auth/…); the app's login page needs another path",
+            ));
+        }
         let skip_auth = match env.get("GATEHOUSE_SKIP_AUTH") {
             None => Vec::new(),
             Some(list) => list
@@ -848,6 +856,11 @@ mod tests {
                 "GATEHOUSE_SKIP_AUTH",
                 Some("/"),
                 "GATEHOUSE_SKIP_AUTH: `/` would skip",
+            ),
+            (
+                "GATEHOUSE_APP_LOGIN_PATH",
+                Some("/login"),
+                "GATEHOUSE_APP_LOGIN_PATH: is one of the sidecar's own routes",
             ),
             (
                 "GATEHOUSE_APP_LOGIN_PATH",

@@ -16,9 +16,9 @@ use crate::session::{
 };
 
 /// Logged-out sessions remembered at once (per replica).
-const LOGGED_OUT_CAPACITY: usize = 100_000;
+const LOGGED_OUT_CAPACITY: usize = 50_000;
 /// Used `state` values remembered at once (per replica).
-const USED_STATE_CAPACITY: usize = 100_000;
+const USED_STATE_CAPACITY: usize = 20_000;
 /// Unsealed session cookies cached at once.
 const UNSEAL_CACHE_CAPACITY: usize = 4096;
 
