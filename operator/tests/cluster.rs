@@ -4,7 +4,7 @@
 //! references, the Secret watch re-rendering within seconds in a running operator, and Lease
 //! election between two candidates.
 //!
-//! Every test is `#[ignore]`d so `cargo test` never pretends to have run it. Run against a
+//! Every test carries an ignore attribute with its reason, so `cargo test` never pretends to have run it. Run against a
 //! throwaway kind or k3d cluster (the tests install the CRDs and create one temporary namespace
 //! each, deleted afterwards):
 //!
