@@ -46,6 +46,7 @@
 //! Log verbosity follows `RUST_LOG` (default `info`). SAML variables are rejected: SAML sign-in is
 //! not part of this build.
 
+use gatehouse_crds::env as vars;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -224,12 +225,12 @@ impl<F: Fn(&str) -> Option<String>> EnvSource for F {
 }
 
 const SAML_VARS: [&str; 6] = [
-    "SAML_IDP_METADATA_URL",
-    "SAML_IDP_METADATA",
-    "SAML_SP_ENTITY_ID",
-    "SAML_ROLE_ATTRIBUTE",
-    "SAML_ROLE_MAP",
-    "SAML_ORG_ID",
+    vars::SAML_IDP_METADATA_URL,
+    vars::SAML_IDP_METADATA,
+    vars::SAML_SP_ENTITY_ID,
+    vars::SAML_ROLE_ATTRIBUTE,
+    vars::SAML_ROLE_MAP,
+    vars::SAML_ORG_ID,
 ];
 
 impl Config {
@@ -250,89 +251,89 @@ impl Config {
         }
 
         let public_url = parse_public_url(&env)?;
-        let listen = env.socket_addr("GATEHOUSE_LISTEN", "0.0.0.0:4180")?;
-        let admin_listen = env.socket_addr("GATEHOUSE_ADMIN_LISTEN", "0.0.0.0:9090")?;
+        let listen = env.socket_addr(vars::GATEHOUSE_LISTEN, "0.0.0.0:4180")?;
+        let admin_listen = env.socket_addr(vars::GATEHOUSE_ADMIN_LISTEN, "0.0.0.0:9090")?;
         if listen == admin_listen {
             return Err(ConfigError::new(
-                "GATEHOUSE_ADMIN_LISTEN",
+                vars::GATEHOUSE_ADMIN_LISTEN,
                 "must differ from GATEHOUSE_LISTEN",
             ));
         }
         let upstream = parse_upstream(&env)?;
 
         let cookie_secret = env
-            .secret("GATEHOUSE_COOKIE_SECRET")?
-            .ok_or_else(|| ConfigError::new("GATEHOUSE_COOKIE_SECRET", "missing (set it or GATEHOUSE_COOKIE_SECRET_FILE): comma-separated base64 32-byte keys"))?;
+            .secret(vars::GATEHOUSE_COOKIE_SECRET)?
+            .ok_or_else(|| ConfigError::new(vars::GATEHOUSE_COOKIE_SECRET, "missing (set it or GATEHOUSE_COOKIE_SECRET_FILE): comma-separated base64 32-byte keys"))?;
         crate::session::KeyRing::parse(cookie_secret.value.expose())
             .map_err(|e| ConfigError::new(cookie_secret.var, e.to_string()))?;
 
-        let session_ttl = env.duration("GATEHOUSE_SESSION_TTL", "12h")?;
+        let session_ttl = env.duration(vars::GATEHOUSE_SESSION_TTL, "12h")?;
         if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(90 * 86400) {
             return Err(ConfigError::new(
-                "GATEHOUSE_SESSION_TTL",
+                vars::GATEHOUSE_SESSION_TTL,
                 "must be between 1m and 90d",
             ));
         }
-        let config_name = env.name("GATEHOUSE_CONFIG", "gatehouse")?;
-        let namespace = env.name("GATEHOUSE_NAMESPACE", "default")?;
+        let config_name = env.name(vars::GATEHOUSE_CONFIG, "gatehouse")?;
+        let namespace = env.name(vars::GATEHOUSE_NAMESPACE, "default")?;
 
-        let provisioning = match env.get("GATEHOUSE_PROVISIONING").as_deref() {
+        let provisioning = match env.get(vars::GATEHOUSE_PROVISIONING).as_deref() {
             None | Some("off") => ProvisioningMode::Off,
             Some("kubernetes") => {
                 return Err(ConfigError::new(
-                    "GATEHOUSE_PROVISIONING",
+                    vars::GATEHOUSE_PROVISIONING,
                     "`kubernetes` is not available in this build yet; use `off`",
                 ));
             }
             Some(_) => {
                 return Err(ConfigError::new(
-                    "GATEHOUSE_PROVISIONING",
+                    vars::GATEHOUSE_PROVISIONING,
                     "must be `off` or `kubernetes`",
                 ));
             }
         };
-        let auth_mode = match env.get("GATEHOUSE_AUTH_MODE").as_deref() {
+        let auth_mode = match env.get(vars::GATEHOUSE_AUTH_MODE).as_deref() {
             None | Some("required") => AuthMode::Required,
             Some("optional") => AuthMode::Optional,
             Some(_) => {
                 return Err(ConfigError::new(
-                    "GATEHOUSE_AUTH_MODE",
+                    vars::GATEHOUSE_AUTH_MODE,
                     "must be `required` or `optional`",
                 ));
             }
         };
         let app_login_path = env
-            .get("GATEHOUSE_APP_LOGIN_PATH")
-            .map(|p| check_route_path("GATEHOUSE_APP_LOGIN_PATH", &p).map(|()| p))
+            .get(vars::GATEHOUSE_APP_LOGIN_PATH)
+            .map(|p| check_route_path(vars::GATEHOUSE_APP_LOGIN_PATH, &p).map(|()| p))
             .transpose()?;
         if let Some(path) = &app_login_path
             && (path == "/login" || path.starts_with("/api/auth/"))
         {
             return Err(ConfigError::new(
-                "GATEHOUSE_APP_LOGIN_PATH",
+                vars::GATEHOUSE_APP_LOGIN_PATH,
                 "is one of the sidecar's own routes (/login, /api/auth/…); the app's login page needs another path",
             ));
         }
-        let skip_auth = match env.get("GATEHOUSE_SKIP_AUTH") {
+        let skip_auth = match env.get(vars::GATEHOUSE_SKIP_AUTH) {
             None => Vec::new(),
             Some(list) => list
                 .split(',')
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
-                .map(|p| check_route_path("GATEHOUSE_SKIP_AUTH", p).map(|()| p.to_owned()))
+                .map(|p| check_route_path(vars::GATEHOUSE_SKIP_AUTH, p).map(|()| p.to_owned()))
                 .collect::<Result<_, _>>()?,
         };
         if skip_auth.iter().any(|p| p == "/") {
             return Err(ConfigError::new(
-                "GATEHOUSE_SKIP_AUTH",
+                vars::GATEHOUSE_SKIP_AUTH,
                 "`/` would skip authentication everywhere (use GATEHOUSE_AUTH_MODE=optional)",
             ));
         }
         let provision_hook = env
-            .get("GATEHOUSE_PROVISION_HOOK")
-            .map(|p| check_route_path("GATEHOUSE_PROVISION_HOOK", &p).map(|()| p))
+            .get(vars::GATEHOUSE_PROVISION_HOOK)
+            .map(|p| check_route_path(vars::GATEHOUSE_PROVISION_HOOK, &p).map(|()| p))
             .transpose()?;
-        let revocation_staleness = env.duration("GATEHOUSE_REVOCATION_STALENESS", "5m")?;
+        let revocation_staleness = env.duration(vars::GATEHOUSE_REVOCATION_STALENESS, "5m")?;
         let clock_skew = env.duration("GATEHOUSE_CLOCK_SKEW", "60s")?;
         if clock_skew > Duration::from_secs(600) {
             return Err(ConfigError::new(
@@ -357,18 +358,18 @@ impl Config {
         providers.extend(crate::providers::oidc::from_env(&env)?);
         if providers.is_empty() {
             return Err(ConfigError::new(
-                "OKTA_ISSUER",
+                vars::OKTA_ISSUER,
                 "no sign-in provider is configured: set the OKTA_*, ENTRA_* or OIDC_* variables",
             ));
         }
 
-        let exclusive_provider = env.get("AUTH_EXCLUSIVE_PROVIDER");
+        let exclusive_provider = env.get(vars::AUTH_EXCLUSIVE_PROVIDER);
         if let Some(id) = &exclusive_provider
             && !providers.iter().any(|p| &p.id == id)
         {
             let enabled: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
             return Err(ConfigError::new(
-                "AUTH_EXCLUSIVE_PROVIDER",
+                vars::AUTH_EXCLUSIVE_PROVIDER,
                 format!("not an enabled provider (enabled: {})", enabled.join(", ")),
             ));
         }
@@ -593,7 +594,7 @@ pub(crate) fn is_loopback_host(url: &url::Url) -> bool {
 }
 
 fn parse_public_url(env: &Env<'_>) -> Result<url::Url, ConfigError> {
-    const VAR: &str = "GATEHOUSE_PUBLIC_URL";
+    const VAR: &str = vars::GATEHOUSE_PUBLIC_URL;
     let value = env.required(VAR, "the URL users open, like https://app.example.com")?;
     let url =
         url::Url::parse(&value).map_err(|e| ConfigError::new(VAR, format!("not a URL ({e})")))?;
@@ -613,7 +614,7 @@ fn parse_public_url(env: &Env<'_>) -> Result<url::Url, ConfigError> {
 }
 
 fn parse_upstream(env: &Env<'_>) -> Result<http::uri::Authority, ConfigError> {
-    const VAR: &str = "GATEHOUSE_UPSTREAM";
+    const VAR: &str = vars::GATEHOUSE_UPSTREAM;
     let value = env
         .get(VAR)
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
@@ -706,29 +707,30 @@ pub(crate) fn require_all(
 
 /// Builds the generic role policy from `OIDC_ROLE_CLAIM`, `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
 pub(crate) fn claim_role_policy(env: &Env<'_>) -> Result<RolePolicy, ConfigError> {
-    let claim = env.get("OIDC_ROLE_CLAIM");
+    let claim = env.get(vars::OIDC_ROLE_CLAIM);
     let rules = env
-        .get("OIDC_ROLE_MAP")
-        .map(|m| parse_role_map("OIDC_ROLE_MAP", &m))
+        .get(vars::OIDC_ROLE_MAP)
+        .map(|m| parse_role_map(vars::OIDC_ROLE_MAP, &m))
         .transpose()?;
     let default = env
-        .get("OIDC_DEFAULT_ROLE")
+        .get(vars::OIDC_DEFAULT_ROLE)
         .map(|r| {
-            Role::parse(&r)
-                .ok_or_else(|| ConfigError::new("OIDC_DEFAULT_ROLE", "must be `admin` or `member`"))
+            Role::parse(&r).ok_or_else(|| {
+                ConfigError::new(vars::OIDC_DEFAULT_ROLE, "must be `admin` or `member`")
+            })
         })
         .transpose()?;
     match (&claim, &rules, default) {
         (None, Some(_), _) => Err(ConfigError::new(
-            "OIDC_ROLE_CLAIM",
+            vars::OIDC_ROLE_CLAIM,
             "missing; OIDC_ROLE_MAP needs the claim it reads",
         )),
         (Some(_), None, _) => Err(ConfigError::new(
-            "OIDC_ROLE_MAP",
+            vars::OIDC_ROLE_MAP,
             "missing; OIDC_ROLE_CLAIM is set but no `value=role` rules map it",
         )),
         (None, None, None) => Err(ConfigError::new(
-            "OIDC_ROLE_CLAIM",
+            vars::OIDC_ROLE_CLAIM,
             "missing; set OIDC_ROLE_CLAIM and OIDC_ROLE_MAP, or OIDC_DEFAULT_ROLE, or every user is denied",
         )),
         _ => Ok(RolePolicy::Claim {
