@@ -30,9 +30,16 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
             if waiting.is_empty() && app.directory.is_ready() {
                 text(StatusCode::OK, "ready\n".to_owned())
             } else if waiting.is_empty() {
+                let why = match app.directory.cache() {
+                    Some(cache) if !cache.is_synced() => "the SsoUser watch has not synced yet",
+                    Some(_) => {
+                        "the SsoUser watch has been broken longer than GATEHOUSE_REVOCATION_STALENESS"
+                    }
+                    None => "user directory",
+                };
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: user directory\n".to_owned(),
+                    format!("not ready: {why}\n"),
                 )
             } else {
                 text(
@@ -42,6 +49,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
             }
         }
         "/metrics" => {
+            if let Some(cache) = app.directory.cache() {
+                app.metrics
+                    .user_watch(cache.is_synced(), cache.broken_for(), cache.user_count());
+            }
             let mut r = text(StatusCode::OK, app.metrics.encode());
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -173,8 +173,85 @@ fn string_values(value: &Value) -> Result<Vec<&str>, RoleDenial> {
     }
 }
 
+/// Longest attribute value copied to an SsoUser (longer values are left out, not cut).
+pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
+
+/// The SsoUser attributes of `GATEHOUSE_ATTRIBUTE_MAPPINGS` (claim → attribute): strings as they
+/// are, numbers and booleans as text, arrays of those joined with `,`. Missing, null, object-valued
+/// and oversized claims are left out.
+pub fn attributes(
+    mappings: &[(String, String)],
+    claims: &Map<String, Value>,
+) -> std::collections::BTreeMap<String, String> {
+    fn scalar(value: &Value) -> Option<String> {
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+    mappings
+        .iter()
+        .filter_map(|(claim, attribute)| {
+            let value = match present(lookup(claims, claim))? {
+                Value::Array(items) => items
+                    .iter()
+                    .map(scalar)
+                    .collect::<Option<Vec<_>>>()?
+                    .join(","),
+                other => scalar(other)?,
+            };
+            (value.len() <= MAX_ATTRIBUTE_BYTES).then(|| (attribute.clone(), value))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn attributes_copy_mapped_claims_by_name_and_path() {
+        let claims = serde_json::json!({
+            "department": "R&D",
+            "https://acme.example/cost_center": 4711,
+            "address": { "country": "NZ" },
+            "groups": ["a", "b"],
+            "mixed": ["a", { "b": 1 }],
+            "nested": { "x": 1 },
+            "nothing": null,
+            "huge": "x".repeat(super::MAX_ATTRIBUTE_BYTES + 1),
+            "verified": true,
+        });
+        let claims = claims.as_object().expect("object");
+        let mappings: Vec<(String, String)> = [
+            ("department", "department"),
+            ("https://acme.example/cost_center", "costCenter"),
+            ("address.country", "country"),
+            ("groups", "groups"),
+            ("mixed", "mixed"),
+            ("nested", "nested"),
+            ("nothing", "nothing"),
+            ("huge", "huge"),
+            ("absent", "absent"),
+            ("verified", "verified"),
+        ]
+        .iter()
+        .map(|(c, a)| ((*c).to_owned(), (*a).to_owned()))
+        .collect();
+        let got = super::attributes(&mappings, claims);
+        let want: std::collections::BTreeMap<String, String> = [
+            ("department", "R&D"),
+            ("costCenter", "4711"),
+            ("country", "NZ"),
+            ("groups", "a,b"),
+            ("verified", "true"),
+        ]
+        .iter()
+        .map(|(a, v)| ((*a).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(got, want);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -34,14 +34,21 @@
 //! | `GATEHOUSE_SESSION_TTL` | `12h` | session lifetime (humantime: `30m`, `12h`, `7d`) |
 //! | `GATEHOUSE_CONFIG` | `gatehouse` | the SsoConfig's name (sessions are bound to it) |
 //! | `GATEHOUSE_NAMESPACE` | `default` | its namespace (sessions are bound to it) |
-//! | `GATEHOUSE_PROVISIONING` | `off` | `off` (no Kubernetes at all) or `kubernetes` (not in this build) |
+//! | `GATEHOUSE_CONFIG_UID` | unset | the SsoConfig's UID (sessions are bound to it when set) |
+//! | `GATEHOUSE_PROVISIONING` | `off` | `off` (no Kubernetes at all) or `kubernetes` (SsoUsers: provisioning and revocation) |
+//! | `GATEHOUSE_PROVISIONING_MODE` | `jit` | (kubernetes provisioning) `jit` or `preDeclared` (only users with an SsoUser may sign in) |
+//! | `GATEHOUSE_ATTRIBUTE_MAPPINGS` | unset | `claim=attribute,…`: ID-token claims copied to the SsoUser's `status.attributes` |
 //! | `GATEHOUSE_AUTH_MODE` | `required` | `required` or `optional` |
 //! | `GATEHOUSE_APP_LOGIN_PATH` | unset | path of the app's own login page |
 //! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
 //! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
-//! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) max age of the user watch |
+//! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
+//!
+//! With `GATEHOUSE_PROVISIONING=kubernetes` the sidecar reaches the API server with kube's standard
+//! configuration: in a pod, the ServiceAccount token the operator mounts into the sidecar; outside
+//! a cluster, `KUBECONFIG` (or `~/.kube/config`).
 //!
 //! Log verbosity follows `RUST_LOG` (default `info`). SAML variables are rejected: SAML sign-in is
 //! not part of this build.
@@ -127,7 +134,7 @@ pub enum AuthMode {
 pub enum ProvisioningMode {
     /// Nowhere: no Kubernetes access at all.
     Off,
-    /// As `SsoUser` objects (issue 4; rejected by this build).
+    /// As `SsoUser` objects in the config's namespace, which also drive revocation.
     Kubernetes,
 }
 
@@ -180,8 +187,15 @@ pub struct Config {
     pub config_name: String,
     /// Its namespace.
     pub namespace: String,
+    /// Its UID, when the operator rendered it (sessions are bound to it).
+    pub config_uid: Option<String>,
     /// Where users are recorded.
     pub provisioning: ProvisioningMode,
+    /// Which users may sign in when provisioning to Kubernetes: everyone the IdP admits with a
+    /// permitted role (`jit`), or only users that already have an SsoUser (`preDeclared`).
+    pub user_provisioning: gatehouse_crds::ProvisioningMode,
+    /// ID-token claim (exact name or dotted path) → SsoUser `status.attributes` key, in order.
+    pub attribute_mappings: Vec<(String, String)>,
     /// Whether requests without a session may reach the app.
     pub auth_mode: AuthMode,
     /// The app's own login page.
@@ -277,20 +291,36 @@ impl Config {
         let config_name = env.name(vars::GATEHOUSE_CONFIG, "gatehouse")?;
         let namespace = env.name(vars::GATEHOUSE_NAMESPACE, "default")?;
 
+        let config_uid = env.get(vars::GATEHOUSE_CONFIG_UID);
         let provisioning = match env.get(vars::GATEHOUSE_PROVISIONING).as_deref() {
             None | Some("off") => ProvisioningMode::Off,
-            Some("kubernetes") => {
-                return Err(ConfigError::new(
-                    vars::GATEHOUSE_PROVISIONING,
-                    "`kubernetes` is not available in this build yet; use `off`",
-                ));
-            }
+            Some("kubernetes") => ProvisioningMode::Kubernetes,
             Some(_) => {
                 return Err(ConfigError::new(
                     vars::GATEHOUSE_PROVISIONING,
                     "must be `off` or `kubernetes`",
                 ));
             }
+        };
+        let user_provisioning = match env.get(vars::GATEHOUSE_PROVISIONING_MODE).as_deref() {
+            None | Some("jit") => gatehouse_crds::ProvisioningMode::Jit,
+            Some("preDeclared") if provisioning == ProvisioningMode::Off => {
+                return Err(ConfigError::new(
+                    vars::GATEHOUSE_PROVISIONING_MODE,
+                    "`preDeclared` needs GATEHOUSE_PROVISIONING=kubernetes (the declared SsoUsers live there)",
+                ));
+            }
+            Some("preDeclared") => gatehouse_crds::ProvisioningMode::PreDeclared,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    vars::GATEHOUSE_PROVISIONING_MODE,
+                    "must be `jit` or `preDeclared`",
+                ));
+            }
+        };
+        let attribute_mappings = match env.get(vars::GATEHOUSE_ATTRIBUTE_MAPPINGS) {
+            None => Vec::new(),
+            Some(list) => parse_attribute_mappings(&list)?,
         };
         let auth_mode = match env.get(vars::GATEHOUSE_AUTH_MODE).as_deref() {
             None | Some("required") => AuthMode::Required,
@@ -383,7 +413,10 @@ impl Config {
             session_ttl,
             config_name,
             namespace,
+            config_uid,
             provisioning,
+            user_provisioning,
+            attribute_mappings,
             auth_mode,
             app_login_path,
             skip_auth,
@@ -410,7 +443,7 @@ impl Config {
     pub fn summary(&self) -> String {
         let ids: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
         format!(
-            "config ok: providers {}{}; public URL {}; upstream http://{}; auth mode {}",
+            "config ok: providers {}{}; public URL {}; upstream http://{}; auth mode {}; provisioning {}",
             ids.join(", "),
             self.exclusive_provider
                 .as_deref()
@@ -421,9 +454,62 @@ impl Config {
             match self.auth_mode {
                 AuthMode::Required => "required",
                 AuthMode::Optional => "optional",
+            },
+            match self.provisioning {
+                ProvisioningMode::Off => "off".to_owned(),
+                ProvisioningMode::Kubernetes => format!(
+                    "kubernetes ({}, namespace {})",
+                    self.user_provisioning.as_str(),
+                    self.namespace
+                ),
             }
         )
     }
+}
+
+/// `claim=attribute,…` → pairs, in order. Claim names are exact names or dotted paths (as the
+/// SsoConfig's CEL rule allows); attribute names are letters, digits, `_`, `.`, `-`.
+fn parse_attribute_mappings(list: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let var = vars::GATEHOUSE_ATTRIBUTE_MAPPINGS;
+    let name_ok = |s: &str, max: usize, extra: &[u8]| {
+        s.len() <= max
+            && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-') || extra.contains(&b)
+            })
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((claim, attribute)) = item.split_once('=') else {
+            return Err(ConfigError::new(
+                var,
+                format!("`{item}` is not `claim=attribute`"),
+            ));
+        };
+        let (claim, attribute) = (claim.trim(), attribute.trim());
+        if !name_ok(claim, 128, b":") {
+            return Err(ConfigError::new(
+                var,
+                format!("`{claim}` is not a claim name (letters, digits, '_', '.', ':', '-')"),
+            ));
+        }
+        if !name_ok(attribute, 63, b"") {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "`{attribute}` is not an attribute name (letters, digits, '_', '.', '-'; at most 63)"
+                ),
+            ));
+        }
+        if pairs.iter().any(|(_, a)| a == attribute) {
+            return Err(ConfigError::new(
+                var,
+                format!("attribute `{attribute}` is mapped twice"),
+            ));
+        }
+        pairs.push((claim.to_owned(), attribute.to_owned()));
+    }
+    Ok(pairs)
 }
 
 /// A configured path: absolute, canonical, no query, no encoded or dot segments.
@@ -789,6 +875,60 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_provisioning_reads_mode_mappings_and_config_uid() {
+        let mut vars = base();
+        vars.insert("GATEHOUSE_PROVISIONING", "kubernetes".to_owned());
+        vars.insert("GATEHOUSE_PROVISIONING_MODE", "preDeclared".to_owned());
+        vars.insert("GATEHOUSE_CONFIG_UID", "0f4c-uid".to_owned());
+        vars.insert(
+            "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+            "department=department, https://acme.example/cost_center=costCenter,address.country=country".to_owned(),
+        );
+        let err_line = load(&vars)
+            .map(|_| ())
+            .expect_err("a URL is not a claim name")
+            .to_string();
+        assert!(
+            err_line.starts_with("GATEHOUSE_ATTRIBUTE_MAPPINGS: `https://acme.example/cost_center` is not a claim name"),
+            "{err_line}"
+        );
+        vars.insert(
+            "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+            "department=department, acme:cost_center=costCenter,address.country=country".to_owned(),
+        );
+        let c = load(&vars).expect("valid");
+        assert_eq!(c.provisioning, ProvisioningMode::Kubernetes);
+        assert_eq!(
+            c.user_provisioning,
+            gatehouse_crds::ProvisioningMode::PreDeclared
+        );
+        assert_eq!(c.config_uid.as_deref(), Some("0f4c-uid"));
+        assert_eq!(
+            c.attribute_mappings,
+            [
+                ("department".to_owned(), "department".to_owned()),
+                ("acme:cost_center".to_owned(), "costCenter".to_owned()),
+                ("address.country".to_owned(), "country".to_owned()),
+            ]
+        );
+        assert!(
+            c.summary()
+                .ends_with("provisioning kubernetes (preDeclared, namespace default)"),
+            "{}",
+            c.summary()
+        );
+
+        let defaults = load(&base()).expect("valid");
+        assert_eq!(
+            defaults.user_provisioning,
+            gatehouse_crds::ProvisioningMode::Jit
+        );
+        assert!(defaults.attribute_mappings.is_empty());
+        assert_eq!(defaults.config_uid, None);
+        assert!(defaults.summary().ends_with("provisioning off"));
+    }
+
+    #[test]
     fn every_error_names_its_variable() {
         let cases: Vec<(&str, Option<&str>, &str)> = vec![
             ("OKTA_ISSUER", Some("not a url"), "OKTA_ISSUER: not a URL"),
@@ -846,8 +986,38 @@ mod tests {
             ),
             (
                 "GATEHOUSE_PROVISIONING",
-                Some("kubernetes"),
-                "GATEHOUSE_PROVISIONING: `kubernetes` is not available",
+                Some("k8s"),
+                "GATEHOUSE_PROVISIONING: must be `off` or `kubernetes`",
+            ),
+            (
+                "GATEHOUSE_PROVISIONING_MODE",
+                Some("predeclared"),
+                "GATEHOUSE_PROVISIONING_MODE: must be `jit` or `preDeclared`",
+            ),
+            (
+                "GATEHOUSE_PROVISIONING_MODE",
+                Some("preDeclared"),
+                "GATEHOUSE_PROVISIONING_MODE: `preDeclared` needs GATEHOUSE_PROVISIONING=kubernetes",
+            ),
+            (
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+                Some("department"),
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS: `department` is not `claim=attribute`",
+            ),
+            (
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+                Some("department=dept ok"),
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS: `dept ok` is not an attribute name",
+            ),
+            (
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+                Some("1claim=dept"),
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS: `1claim` is not a claim name",
+            ),
+            (
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS",
+                Some("department=dept,division=dept"),
+                "GATEHOUSE_ATTRIBUTE_MAPPINGS: attribute `dept` is mapped twice",
             ),
             (
                 "GATEHOUSE_SKIP_AUTH",

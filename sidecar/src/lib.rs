@@ -17,7 +17,8 @@
 //!
 //! - [`Config::from_env`] / [`Config::from_source`]: the typed configuration.
 //! - [`start`]: binds both listeners, starts discovery in the background and returns a [`Sidecar`]
-//!   handle (bound addresses, [`Sidecar::shutdown`]); [`run`] = `start` + wait for a signal.
+//!   handle (bound addresses, [`Sidecar::shutdown`]); [`run`] = `start` + wait for a signal;
+//!   [`start_with`] takes a given Kubernetes client (and can leave the SsoUser watch to the caller).
 //! - [`session`]: sealing, so tests and tools can mint or inspect cookies with the configured keys.
 //!
 //! # HTTP surface (public listener)
@@ -94,6 +95,31 @@ pub enum StartError {
     /// The state could not be assembled.
     #[error(transparent)]
     State(#[from] state::StateError),
+    /// `GATEHOUSE_PROVISIONING=kubernetes` but no Kubernetes configuration was found.
+    #[error(
+        "GATEHOUSE_PROVISIONING=kubernetes: no Kubernetes API configuration ({0}); in a pod the operator mounts the sidecar's ServiceAccount token, outside a cluster set KUBECONFIG"
+    )]
+    Kubernetes(String),
+}
+
+/// How [`start_with`] reaches Kubernetes when `GATEHOUSE_PROVISIONING=kubernetes`.
+#[derive(Default)]
+pub struct StartOptions {
+    /// The API client. Default: kube's standard configuration (`KUBECONFIG`, `~/.kube/config`,
+    /// then the in-cluster ServiceAccount).
+    pub kube_client: Option<kube::Client>,
+    /// Do not run the SsoUser watch: the caller feeds the revocation cache through
+    /// [`Sidecar::take_user_feeder`] (tests against an in-memory API without watches).
+    pub manual_user_watch: bool,
+}
+
+impl std::fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("kube_client", &self.kube_client.is_some())
+            .field("manual_user_watch", &self.manual_user_watch)
+            .finish()
+    }
 }
 
 /// A running sidecar.
@@ -105,6 +131,7 @@ pub struct Sidecar {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
+    user_feeder: Option<directory::kubernetes::UserCacheFeeder>,
 }
 
 impl Sidecar {
@@ -123,6 +150,12 @@ impl Sidecar {
         &self.app
     }
 
+    /// The feeding half of the SsoUser cache, when started with
+    /// [`StartOptions::manual_user_watch`] (once).
+    pub fn take_user_feeder(&mut self) -> Option<directory::kubernetes::UserCacheFeeder> {
+        self.user_feeder.take()
+    }
+
     /// Stops accepting, lets in-flight requests finish (bounded), stops background tasks.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -135,8 +168,39 @@ impl Sidecar {
     }
 }
 
-/// Binds both listeners, starts serving, and starts provider discovery in the background.
+/// Binds both listeners, starts serving, and starts provider discovery (and, with Kubernetes
+/// provisioning, the SsoUser watch) in the background.
 pub async fn start(config: Config) -> Result<Sidecar, StartError> {
+    start_with(config, StartOptions::default()).await
+}
+
+/// [`start`] with a given Kubernetes client or a manually fed SsoUser cache.
+pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar, StartError> {
+    // rustls has more than one crypto backend in this build; kube's client needs a default.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (directory, feeder) = match config.provisioning {
+        config::ProvisioningMode::Off => (provisioning::UserDirectory::Off, None),
+        config::ProvisioningMode::Kubernetes => {
+            let client = match options.kube_client {
+                Some(client) => client,
+                None => kube::Client::try_default()
+                    .await
+                    .map_err(|e| StartError::Kubernetes(e.to_string()))?,
+            };
+            let (directory, feeder) =
+                provisioning::KubernetesDirectory::new(client.clone(), &config);
+            let watch = if options.manual_user_watch {
+                UserWatch::Manual(feeder)
+            } else {
+                let api = kube::Api::namespaced(client, &config.namespace);
+                UserWatch::Run(feeder, api)
+            };
+            (
+                provisioning::UserDirectory::Kubernetes(Box::new(directory)),
+                Some(watch),
+            )
+        }
+    };
     let admin_listener = TcpListener::bind(config.admin_listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -153,7 +217,7 @@ pub async fn start(config: Config) -> Result<Sidecar, StartError> {
         })?;
     let admin_addr = admin_listener.local_addr().unwrap_or(config.admin_listen);
     let addr = listener.local_addr().unwrap_or(config.listen);
-    let app = Arc::new(App::new(config)?);
+    let app = Arc::new(App::with_directory(config, directory)?);
     let (stop, stopped) = watch::channel(false);
 
     let admin_app = app.clone();
@@ -179,6 +243,14 @@ pub async fn start(config: Config) -> Result<Sidecar, StartError> {
         )));
     }
     background.push(tokio::spawn(reload_secrets(app.clone())));
+    let user_feeder = match feeder {
+        Some(UserWatch::Run(feeder, api)) => {
+            background.push(tokio::spawn(feeder.run(api)));
+            None
+        }
+        Some(UserWatch::Manual(feeder)) => Some(feeder),
+        None => None,
+    };
 
     tracing::info!(
         listen = %addr,
@@ -195,7 +267,16 @@ pub async fn start(config: Config) -> Result<Sidecar, StartError> {
         stop,
         servers: vec![main, admin],
         background,
+        user_feeder,
     })
+}
+
+enum UserWatch {
+    Run(
+        directory::kubernetes::UserCacheFeeder,
+        kube::Api<gatehouse_crds::SsoUser>,
+    ),
+    Manual(directory::kubernetes::UserCacheFeeder),
 }
 
 /// Runs the sidecar until SIGTERM or Ctrl-C, then shuts down gracefully.

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Which part of the sidecar answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,11 @@ pub struct Metrics {
     sign_ins: Family<SignInLabels, Counter>,
     denials: Family<ReasonLabels, Counter>,
     provider_ready: Family<ProviderLabels, Gauge>,
+    sessions_refused: Family<ReasonLabels, Counter>,
+    sign_in_handling: Histogram,
+    user_watch_synced: Gauge,
+    user_watch_broken: Gauge<f64, AtomicU64>,
+    users: Gauge,
 }
 
 impl Metrics {
@@ -105,6 +111,36 @@ impl Metrics {
             "1 when the provider's discovery document and keys are loaded",
             provider_ready.clone(),
         );
+        let sessions_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "sessions_refused",
+            "Requests whose session the user directory refused (user deleted, replaced or suspended, sessions revoked, watch stale or not synced), by reason",
+            sessions_refused.clone(),
+        );
+        let sign_in_handling = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "sign_in_callback_handling_seconds",
+            "Time the sidecar spends on a sign-in callback, excluding the round trip to the IdP's token endpoint",
+            sign_in_handling.clone(),
+        );
+        let user_watch_synced = Gauge::default();
+        registry.register(
+            "user_watch_synced",
+            "1 when the SsoUser watch has completed its first list (kubernetes provisioning)",
+            user_watch_synced.clone(),
+        );
+        let user_watch_broken = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "user_watch_broken_seconds",
+            "How long the SsoUser watch has been broken (0 when healthy); past GATEHOUSE_REVOCATION_STALENESS every session is refused",
+            user_watch_broken.clone(),
+        );
+        let users = Gauge::default();
+        registry.register(
+            "users",
+            "SsoUsers of this config in the watch cache",
+            users.clone(),
+        );
         for p in providers {
             for outcome in ["success", "denied", "failed"] {
                 let _ = sign_ins.get_or_create(&SignInLabels {
@@ -124,7 +160,31 @@ impl Metrics {
             sign_ins,
             denials,
             provider_ready,
+            sessions_refused,
+            sign_in_handling,
+            user_watch_synced,
+            user_watch_broken,
+            users,
         }
+    }
+
+    /// Counts a session refused by the user directory.
+    pub fn session_refused(&self, reason: &'static str) {
+        self.sessions_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Records a callback's own handling time (the IdP round trip excluded).
+    pub fn sign_in_handling(&self, seconds: f64) {
+        self.sign_in_handling.observe(seconds);
+    }
+
+    /// Sets the SsoUser watch gauges (refreshed on every scrape).
+    pub fn user_watch(&self, synced: bool, broken_for: std::time::Duration, users: usize) {
+        self.user_watch_synced.set(i64::from(synced));
+        self.user_watch_broken.set(broken_for.as_secs_f64());
+        self.users.set(i64::try_from(users).unwrap_or(i64::MAX));
     }
 
     /// Counts one answered request.
@@ -192,6 +252,9 @@ mod tests {
         m.sign_in("okta", "denied", Some("role_not_mapped"));
         m.proxy_latency(0.002);
         m.provider_ready("okta");
+        m.session_refused("user_deleted");
+        m.sign_in_handling(0.003);
+        m.user_watch(true, std::time::Duration::from_millis(1500), 7);
         let text = m.encode();
         for line in [
             "gatehouse_http_requests_total{handler=\"proxy\",class=\"2xx\"} 1",
@@ -202,6 +265,11 @@ mod tests {
             "gatehouse_sign_in_denials_total{reason=\"role_not_mapped\"} 1",
             "gatehouse_provider_ready{provider=\"okta\"} 1",
             "gatehouse_proxy_upstream_duration_seconds_count 1",
+            "gatehouse_sessions_refused_total{reason=\"user_deleted\"} 1",
+            "gatehouse_sign_in_callback_handling_seconds_count 1",
+            "gatehouse_user_watch_synced 1",
+            "gatehouse_user_watch_broken_seconds 1.5",
+            "gatehouse_users 7",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }

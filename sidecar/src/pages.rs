@@ -47,6 +47,18 @@ pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
             "Access suspended",
             "Your access to this application has been suspended. Contact your administrator.",
         ),
+        "user_not_declared" => (
+            "No account",
+            "This application only admits users who have been given an account in advance, and you do not have one yet. Ask your administrator for access.",
+        ),
+        "user_conflict" => (
+            "Account conflict",
+            "Another identity already holds the account this sign-in maps to. Ask your administrator to check your account.",
+        ),
+        "directory_contended" => (
+            "Sign-in busy",
+            "Your account was being updated by another sign-in at the same moment. Please try again.",
+        ),
         "directory_unavailable" => (
             "Sign-in unavailable",
             "Sign-in is temporarily unavailable. Please try again in a minute.",

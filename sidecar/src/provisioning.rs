@@ -1,20 +1,26 @@
 //! Where signed-in users are recorded, and the per-request revocation check.
 //!
-//! [`UserDirectory`] is the seam for issue 4: `Off` (this build) keeps no record and revokes
-//! nothing beyond the sidecar's own logout denylist; a `Kubernetes` variant will create or update
-//! the `SsoUser` by server-side apply at sign-in (returning its UID, which the session then carries)
-//! and answer [`UserDirectory::check`] from a watch cache (deleted, suspended, `sessionsNotBefore`,
-//! UID mismatch, watch staler than `GATEHOUSE_REVOCATION_STALENESS`).
+//! [`UserDirectory`] is `Off` (`GATEHOUSE_PROVISIONING=off`: no record, nothing revoked beyond the
+//! sidecar's own logout denylist) or `Kubernetes`: SsoUsers of the config's namespace, created or
+//! refreshed at sign-in and watched for revocation (see [`crate::directory::kubernetes`]).
 //!
-//! The optional provisioning hook (`GATEHOUSE_PROVISION_HOOK`) POSTs the user as JSON to a path of the
-//! app on every sign-in, so the app can create its own account; a failing hook fails the sign-in.
+//! A sign-in runs in three steps so that a failure leaves nothing half-done:
+//! 1. [`UserDirectory::admit`]: read-only (suspended, not declared, API unreachable);
+//! 2. the app's provisioning hook ([`ProvisionHook`], `GATEHOUSE_PROVISION_HOOK`), if any;
+//! 3. [`UserDirectory::provision`]: the only write.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::{HeaderValue, Method, Request, header};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde::Serialize;
 
+use crate::config::Config;
+use crate::directory::kubernetes::{Provisioner, Refusal, UserCache, UserCacheFeeder};
 use crate::proxy::Upstream;
 use crate::session::Session;
 
@@ -39,6 +45,8 @@ pub struct SignedInUser {
     pub role: &'static str,
     /// Organisation id.
     pub org: String,
+    /// Claims copied by `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// Result of recording a sign-in.
@@ -49,37 +57,58 @@ pub struct Provisioned {
 }
 
 /// Why a sign-in could not be recorded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    /// The user is suspended (pre-declared or by GitOps).
-    #[error("user is suspended")]
+    /// The SsoUser has `suspended: true`.
+    #[error("this account is suspended")]
     Suspended,
-    /// The directory (Kubernetes API) cannot be reached.
-    #[error("user directory unavailable")]
-    Unavailable,
+    /// Provisioning mode is `preDeclared` and no SsoUser exists for the user.
+    #[error(
+        "no SsoUser is declared for this user and the SsoConfig only admits pre-declared users"
+    )]
+    NotDeclared,
+    /// An SsoUser of this name exists for another config, provider or subject.
+    #[error("SsoUser {name} belongs to another identity or SsoConfig")]
+    Collision {
+        /// The SsoUser.
+        name: String,
+    },
+    /// The Kubernetes API could not be reached or refused the request.
+    #[error("the Kubernetes API is unavailable: {0}")]
+    Unavailable(#[source] kube::Error),
+    /// Writers kept racing this sign-in.
+    #[error("SsoUser {name} kept changing during sign-in")]
+    Contended {
+        /// The SsoUser.
+        name: String,
+    },
     /// The app's provisioning hook failed.
     #[error("provisioning hook failed ({0})")]
     Hook(String),
 }
 
 impl ProvisionError {
-    /// Stable reason code.
+    /// Stable, low-cardinality reason code (metrics, audit lines, the page shown).
     pub fn reason(&self) -> &'static str {
         match self {
             ProvisionError::Suspended => "user_suspended",
-            ProvisionError::Unavailable => "directory_unavailable",
+            ProvisionError::NotDeclared => "user_not_declared",
+            ProvisionError::Collision { .. } => "user_conflict",
+            ProvisionError::Unavailable(_) => "directory_unavailable",
+            ProvisionError::Contended { .. } => "directory_contended",
             ProvisionError::Hook(_) => "provision_hook_failed",
         }
     }
-}
 
-/// Whether an existing session may still be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionCheck {
-    /// Admit it.
-    Valid,
-    /// Refuse it (deleted, suspended, re-created, or revocation data too stale).
-    Revoked,
+    /// Whether the user was refused (as opposed to the sign-in failing for a technical reason).
+    pub fn is_denial(&self) -> bool {
+        matches!(
+            self,
+            ProvisionError::Suspended
+                | ProvisionError::NotDeclared
+                | ProvisionError::Collision { .. }
+        )
+    }
 }
 
 /// The user directory.
@@ -87,20 +116,38 @@ pub enum SessionCheck {
 pub enum UserDirectory {
     /// `GATEHOUSE_PROVISIONING=off`: no Kubernetes at all.
     Off,
+    /// `GATEHOUSE_PROVISIONING=kubernetes`: SsoUsers.
+    Kubernetes(Box<KubernetesDirectory>),
 }
 
 impl UserDirectory {
-    /// Records a sign-in.
-    pub async fn provision(&self, _user: &SignedInUser) -> Result<Provisioned, ProvisionError> {
+    /// Read-only check before anything is written: may this user sign in?
+    pub async fn admit(&self, user: &SignedInUser) -> Result<(), ProvisionError> {
         match self {
-            UserDirectory::Off => Ok(Provisioned::default()),
+            UserDirectory::Off => Ok(()),
+            UserDirectory::Kubernetes(k) => k.provisioner.admit(user).await,
         }
     }
 
-    /// Checks a session on every request. Must not block or do IO.
-    pub fn check(&self, _session: &Session, _now: i64) -> SessionCheck {
+    /// Records a sign-in.
+    pub async fn provision(&self, user: &SignedInUser) -> Result<Provisioned, ProvisionError> {
         match self {
-            UserDirectory::Off => SessionCheck::Valid,
+            UserDirectory::Off => Ok(Provisioned::default()),
+            UserDirectory::Kubernetes(k) => k.provision(user).await,
+        }
+    }
+
+    /// Checks a session on every request. Never blocks or does IO.
+    pub fn check(&self, session: &Session) -> Result<(), Refusal> {
+        match self {
+            UserDirectory::Off => Ok(()),
+            UserDirectory::Kubernetes(k) => {
+                // A session without a UID was not issued by a Kubernetes-backed sidecar.
+                let uid = session.user_uid.as_deref().ok_or(Refusal::Replaced)?;
+                let started = jiff::Timestamp::from_second(session.issued_at)
+                    .map_err(|_| Refusal::SessionsRevoked)?;
+                k.cache.check(&session.user, uid, started)
+            }
         }
     }
 
@@ -108,7 +155,119 @@ impl UserDirectory {
     pub fn is_ready(&self) -> bool {
         match self {
             UserDirectory::Off => true,
+            UserDirectory::Kubernetes(k) => k.cache.is_ready(),
         }
+    }
+
+    /// The watch cache, when the directory is Kubernetes.
+    pub fn cache(&self) -> Option<&UserCache> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(&k.cache),
+        }
+    }
+}
+
+/// SsoUsers as the directory: the provisioner, the watch cache and an Event recorder.
+pub struct KubernetesDirectory {
+    provisioner: Provisioner,
+    cache: UserCache,
+    events: Arc<Recorder>,
+    namespace: String,
+}
+
+impl std::fmt::Debug for KubernetesDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesDirectory")
+            .field("provisioner", &self.provisioner)
+            .field("cache", &self.cache)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `reportingController` of the sidecar's Events.
+pub const EVENT_REPORTER: &str = "gatehouse.dev/sidecar";
+
+impl KubernetesDirectory {
+    /// The directory of `config`'s users through `client`; feed the returned half with the watch
+    /// of the namespace's SsoUsers ([`UserCacheFeeder::run`]).
+    pub fn new(client: kube::Client, config: &Config) -> (Self, UserCacheFeeder) {
+        let api = kube::Api::namespaced(client.clone(), &config.namespace);
+        let (cache, feeder) = UserCache::new(
+            &config.namespace,
+            &config.config_name,
+            config.revocation_staleness,
+        );
+        let provisioner = Provisioner::new(
+            api,
+            &config.config_name,
+            config.user_provisioning,
+            cache.clone(),
+        );
+        let reporter = Reporter {
+            controller: EVENT_REPORTER.to_owned(),
+            instance: None,
+        };
+        let directory = KubernetesDirectory {
+            provisioner,
+            cache,
+            events: Arc::new(Recorder::new(client, reporter)),
+            namespace: config.namespace.clone(),
+        };
+        (directory, feeder)
+    }
+
+    async fn provision(&self, user: &SignedInUser) -> Result<Provisioned, ProvisionError> {
+        let done = self.provisioner.provision(user).await?;
+        let note = if done.created {
+            Some((
+                "Provisioned",
+                format!(
+                    "Created at first sign-in through {} with role {}",
+                    user.provider, user.role
+                ),
+            ))
+        } else if done.role_changed {
+            Some((
+                "RoleChanged",
+                format!(
+                    "Role changed from {} to {} at sign-in through {}",
+                    done.previous_role.as_deref().unwrap_or("none"),
+                    user.role,
+                    user.provider
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((reason, note)) = note {
+            // In the background: an Event must never delay or fail a sign-in.
+            let recorder = self.events.clone();
+            let reference = ObjectReference {
+                api_version: Some(gatehouse_crds::API_VERSION.to_owned()),
+                kind: Some("SsoUser".to_owned()),
+                name: Some(done.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                uid: Some(done.uid.clone()),
+                ..ObjectReference::default()
+            };
+            tokio::spawn(async move {
+                let event = Event {
+                    type_: EventType::Normal,
+                    reason: reason.to_owned(),
+                    note: Some(note),
+                    action: "SignIn".to_owned(),
+                    secondary: None,
+                };
+                if let Err(e) = recorder.publish(&event, &reference).await {
+                    tracing::warn!(error = %e, reason, "could not record an Event on the SsoUser");
+                }
+            });
+        }
+        Ok(Provisioned {
+            user_uid: Some(done.uid),
+        })
     }
 }
 

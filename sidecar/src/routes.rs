@@ -388,6 +388,7 @@ async fn complete_sign_in(
     now: i64,
 ) -> Result<(Session, String, Option<String>), Refusal> {
     use StatusCode as S;
+    let started = std::time::Instant::now();
     let keys = app.keys();
     let state = state.ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
     let attempt = attempt_cookie
@@ -434,6 +435,7 @@ async fn complete_sign_in(
         .filter(|c| !c.is_empty() && c.len() <= 4096)
         .ok_or(Refusal::failed("idp_error", S::BAD_REQUEST))?;
 
+    let exchange_started = std::time::Instant::now();
     let raw_token = provider
         .exchange_code(
             &app.http,
@@ -446,6 +448,7 @@ async fn complete_sign_in(
             tracing::warn!(provider = %provider.id(), error = %e, "code exchange failed");
             Refusal::failed("exchange_failed", S::BAD_GATEWAY)
         })?;
+    let idp_round_trip = exchange_started.elapsed();
     let expected = Expected {
         issuer: &provider.config.issuer,
         client_id: &provider.config.client_id,
@@ -489,21 +492,28 @@ async fn complete_sign_in(
         preferred_username: username.clone(),
         role: role.as_str(),
         org: provider.config.org_id.clone(),
+        attributes: crate::claims::attributes(&app.config.attribute_mappings, &token.claims),
     };
-    let provisioned = app.directory.provision(&signed_in).await.map_err(|e| {
-        let (status, outcome) = match e {
-            ProvisionError::Suspended => (S::FORBIDDEN, Outcome::Denied),
+    let refused = |e: ProvisionError| {
+        let (status, outcome) = match &e {
+            e if e.is_denial() => (S::FORBIDDEN, Outcome::Denied),
+            ProvisionError::Hook(_) => (S::BAD_GATEWAY, Outcome::Failed),
             _ => (S::SERVICE_UNAVAILABLE, Outcome::Failed),
         };
+        if outcome == Outcome::Failed {
+            tracing::warn!(provider = %provider.id(), user = %user, error = %e, "sign-in could not be recorded");
+        }
         Refusal {
             reason: e.reason(),
             status,
             outcome,
             user: Some(user.clone()),
         }
-    })?;
+    };
+    // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
+    app.directory.admit(&signed_in).await.map_err(refused)?;
 
-    let session = Session {
+    let mut session = Session {
         sid: random_token(16),
         user: user.clone(),
         subject: token.subject.clone(),
@@ -514,23 +524,20 @@ async fn complete_sign_in(
         role,
         issued_at: now,
         expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
-        user_uid: provisioned.user_uid,
+        user_uid: None,
     };
-
     if let Some(hook) = &app.hook {
         let identity = app.identity.headers_for(&session, provider, now);
         hook.call(&signed_in, &identity.headers)
             .await
-            .map_err(|e| {
-                tracing::warn!(provider = %provider.id(), error = %e, "provisioning hook failed");
-                Refusal {
-                    reason: e.reason(),
-                    status: S::BAD_GATEWAY,
-                    outcome: Outcome::Failed,
-                    user: Some(user.clone()),
-                }
-            })?;
+            .map_err(refused)?;
     }
+    session.user_uid = app
+        .directory
+        .provision(&signed_in)
+        .await
+        .map_err(refused)?
+        .user_uid;
 
     let hint = discovered
         .endpoints
@@ -538,6 +545,12 @@ async fn complete_sign_in(
         .as_ref()
         .map(|_| keys.seal(Purpose::LogoutHint, &app.binding, raw_token.as_bytes()))
         .filter(|sealed| sealed.len() <= MAX_HINT_COOKIE);
+    app.metrics.sign_in_handling(
+        started
+            .elapsed()
+            .saturating_sub(idp_round_trip)
+            .as_secs_f64(),
+    );
     Ok((session, attempt.rd, hint))
 }
 

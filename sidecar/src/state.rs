@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::config::{Config, ProvisioningMode, Secret, read_secret_file};
+use crate::config::{Config, Secret, read_secret_file};
 use crate::identity::{IdentityIssuer, IdentityKeyError};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
-use crate::provisioning::{ProvisionHook, SessionCheck, UserDirectory};
+use crate::provisioning::{ProvisionHook, UserDirectory};
 use crate::proxy::Upstream;
 use crate::session::{
     Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
@@ -74,11 +74,21 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the state. No network access.
+    /// Builds the state with no user directory (`GATEHOUSE_PROVISIONING=off`). No network access.
     pub fn new(config: Config) -> Result<Self, StateError> {
+        Self::with_directory(config, UserDirectory::Off)
+    }
+
+    /// Builds the state around `directory`. No network access.
+    pub fn with_directory(config: Config, directory: UserDirectory) -> Result<Self, StateError> {
         let keys = KeyRing::parse(config.cookie_secret.value.expose())?;
         let origin = config.public_origin();
-        let binding = Binding::new(&config.namespace, &config.config_name, &origin, None);
+        let binding = Binding::new(
+            &config.namespace,
+            &config.config_name,
+            &origin,
+            config.config_uid.as_deref(),
+        );
         let cookies = CookieNames::new(config.secure_cookies());
         let identity = IdentityIssuer::generate(&origin)?;
         let upstream = Upstream::new(config.upstream.clone(), config.public_url.scheme());
@@ -94,11 +104,6 @@ impl App {
             .cloned()
             .map(|p| Arc::new(Provider::new(p)))
             .collect();
-        let directory = match config.provisioning {
-            ProvisioningMode::Off => UserDirectory::Off,
-            // Rejected by `Config`; kept total so issue 4 has one place to add it.
-            ProvisioningMode::Kubernetes => UserDirectory::Off,
-        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
@@ -224,10 +229,13 @@ impl App {
                 self.unsealed
                     .get_or_unseal(&keys, &self.binding, value, now)
             })?;
-        if self.logged_out.contains(&session.sid, now)
-            || self.directory.check(&session, now) == SessionCheck::Revoked
-            || self.provider(&session.provider).is_none()
+        if self.logged_out.contains(&session.sid, now) || self.provider(&session.provider).is_none()
         {
+            return None;
+        }
+        if let Err(refusal) = self.directory.check(&session) {
+            self.metrics.session_refused(refusal.reason());
+            tracing::debug!(user = %session.user, reason = refusal.reason(), "session refused by the user directory");
             return None;
         }
         Some(session)

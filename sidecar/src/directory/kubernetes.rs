@@ -11,7 +11,7 @@
 //! cookies. When the watch has been broken for longer than the staleness limit, every session is
 //! refused: revocation must stay bounded even while the API server is unreachable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,14 @@ use gatehouse_crds::consts::{
     LABEL_CONFIG, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SSO,
 };
 use gatehouse_crds::names::sso_user_name;
-use gatehouse_crds::{API_VERSION, ProvisioningMode, Role, SsoUser};
+use gatehouse_crds::{API_VERSION, ProvisioningMode, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
+
+use crate::provisioning::{ProvisionError, SignedInUser};
 
 /// How many times a sign-in re-reads and retries after losing a race with a concurrent writer.
 /// Each retry waits a random few milliseconds more, so a burst of sign-ins of one user (many
@@ -36,20 +38,6 @@ async fn backoff(attempt: u32) {
     let ceiling_ms = 2 * u64::from(attempt.min(10)) + 2;
     let wait = rand::random_range(1..=ceiling_ms);
     tokio::time::sleep(Duration::from_millis(wait)).await;
-}
-
-/// What the IdP said about a permitted user at sign-in.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SignIn {
-    pub provider: String,
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub preferred_username: Option<String>,
-    pub role: Role,
-    pub org: String,
-    pub attributes: BTreeMap<String, String>,
 }
 
 /// The SsoUser a sign-in resolved to.
@@ -63,41 +51,8 @@ pub struct Provisioned {
     pub created: bool,
     /// The role differs from the one recorded at the previous sign-in.
     pub role_changed: bool,
-}
-
-/// Why a sign-in could not be provisioned.
-#[derive(Debug, thiserror::Error)]
-pub enum ProvisionError {
-    /// The SsoUser has `suspended: true`.
-    #[error("this account is suspended")]
-    Suspended,
-    /// Provisioning mode is `preDeclared` and no SsoUser exists for the user.
-    #[error(
-        "no SsoUser is declared for this user and the SsoConfig only admits pre-declared users"
-    )]
-    NotDeclared,
-    /// An SsoUser of this name exists for another config, provider or subject.
-    #[error("SsoUser {name} belongs to another identity or SsoConfig")]
-    Collision { name: String },
-    /// The Kubernetes API could not be reached or refused the request.
-    #[error("the Kubernetes API is unavailable")]
-    Api(#[source] kube::Error),
-    /// Writers kept racing this sign-in.
-    #[error("SsoUser {name} kept changing during sign-in")]
-    Contended { name: String },
-}
-
-impl ProvisionError {
-    /// Stable, low-cardinality label for metrics and audit lines.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ProvisionError::Suspended => "suspended",
-            ProvisionError::NotDeclared => "not_declared",
-            ProvisionError::Collision { .. } => "collision",
-            ProvisionError::Api(_) => "kubernetes_unavailable",
-            ProvisionError::Contended { .. } => "contended",
-        }
-    }
+    /// The role recorded at the previous sign-in.
+    pub previous_role: Option<String>,
 }
 
 fn is_status(err: &kube::Error, code: u16) -> bool {
@@ -130,15 +85,53 @@ impl Provisioner {
         }
     }
 
+    /// Read-only: whether `sign_in` may proceed (its SsoUser, if any, is this identity's and not
+    /// suspended; in `preDeclared` mode, it exists). Nothing is written.
+    pub async fn admit(&self, sign_in: &SignedInUser) -> Result<(), ProvisionError> {
+        let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
+        match self
+            .api
+            .get_opt(&name)
+            .await
+            .map_err(ProvisionError::Unavailable)?
+        {
+            Some(user) => self.usable(&user, sign_in, name),
+            None if self.mode == ProvisioningMode::PreDeclared => Err(ProvisionError::NotDeclared),
+            None => Ok(()),
+        }
+    }
+
+    fn usable(
+        &self,
+        user: &SsoUser,
+        sign_in: &SignedInUser,
+        name: String,
+    ) -> Result<(), ProvisionError> {
+        if user.spec.config != self.config
+            || user.spec.provider != sign_in.provider
+            || user.spec.subject != sign_in.subject
+        {
+            return Err(ProvisionError::Collision { name });
+        }
+        if user.spec.is_suspended() {
+            return Err(ProvisionError::Suspended);
+        }
+        Ok(())
+    }
+
     /// Create or refresh the SsoUser of a permitted sign-in and return it.
-    pub async fn provision(&self, sign_in: &SignIn) -> Result<Provisioned, ProvisionError> {
+    pub async fn provision(&self, sign_in: &SignedInUser) -> Result<Provisioned, ProvisionError> {
         let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
         let mut created = false;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let existing = self.api.get_opt(&name).await.map_err(ProvisionError::Api)?;
+            let existing = self
+                .api
+                .get_opt(&name)
+                .await
+                .map_err(ProvisionError::Unavailable)?;
             let user = match existing {
                 Some(user) => user,
                 None if self.mode == ProvisioningMode::PreDeclared => {
@@ -155,18 +148,10 @@ impl Provisioner {
                     }
                     // Another replica or tab created it first: read theirs.
                     Err(err) if is_status(&err, 409) => continue,
-                    Err(err) => return Err(ProvisionError::Api(err)),
+                    Err(err) => return Err(ProvisionError::Unavailable(err)),
                 },
             };
-            if user.spec.config != self.config
-                || user.spec.provider != sign_in.provider
-                || user.spec.subject != sign_in.subject
-            {
-                return Err(ProvisionError::Collision { name });
-            }
-            if user.spec.is_suspended() {
-                return Err(ProvisionError::Suspended);
-            }
+            self.usable(&user, sign_in, name.clone())?;
             let previous = user.status.clone().unwrap_or_default();
             let uid = user.metadata.uid.clone().unwrap_or_default();
             let patch = json!({
@@ -181,7 +166,7 @@ impl Provisioner {
                     "email": sign_in.email,
                     "name": sign_in.name,
                     "preferredUsername": sign_in.preferred_username,
-                    "role": sign_in.role.as_str(),
+                    "role": sign_in.role,
                     "org": sign_in.org,
                     "issuer": sign_in.issuer,
                     "attributes": sign_in.attributes,
@@ -198,8 +183,8 @@ impl Provisioner {
                 Ok(_) => {
                     self.cache.remember(&name, &uid);
                     return Ok(Provisioned {
-                        role_changed: !created
-                            && previous.role.as_deref() != Some(sign_in.role.as_str()),
+                        role_changed: !created && previous.role.as_deref() != Some(sign_in.role),
+                        previous_role: previous.role,
                         name,
                         uid,
                         created,
@@ -208,13 +193,13 @@ impl Provisioner {
                 Err(err) if is_status(&err, 409) => continue,
                 // Deleted between our read and write: start over.
                 Err(err) if is_status(&err, 404) => continue,
-                Err(err) => return Err(ProvisionError::Api(err)),
+                Err(err) => return Err(ProvisionError::Unavailable(err)),
             }
         }
         Err(ProvisionError::Contended { name })
     }
 
-    fn new_user(&self, name: &str, sign_in: &SignIn) -> SsoUser {
+    fn new_user(&self, name: &str, sign_in: &SignedInUser) -> SsoUser {
         let mut user = SsoUser::new(
             name,
             gatehouse_crds::SsoUserSpec {
@@ -376,7 +361,7 @@ impl UserCache {
         })
     }
 
-    fn remember(&self, name: &str, uid: &str) {
+    pub(crate) fn remember(&self, name: &str, uid: &str) {
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.retain(|_, (_, at)| now.saturating_duration_since(*at) < READ_YOUR_WRITE_GRACE);
@@ -392,7 +377,12 @@ impl UserCache {
                 .is_none_or(|since| since.elapsed() <= self.staleness)
     }
 
-    /// Seconds the watch has been broken (0 when healthy), for the staleness metric.
+    /// Whether the first list has completed.
+    pub fn is_synced(&self) -> bool {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).synced
+    }
+
+    /// How long the watch has been broken (zero when healthy), for the staleness metric.
     pub fn broken_for(&self) -> Duration {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health

@@ -1,6 +1,8 @@
 use super::*;
 
-use gatehouse_crds::SsoUserSpec;
+use std::collections::BTreeMap;
+
+use gatehouse_crds::{Role, SsoUserSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::ListParams;
 
@@ -8,15 +10,16 @@ const NS: &str = "team-a";
 const CONFIG: &str = "portal";
 const ISSUER: &str = "https://acme.okta.com";
 
-fn sign_in(subject: &str, role: Role) -> SignIn {
-    SignIn {
+fn sign_in(subject: &str, role: Role) -> SignedInUser {
+    SignedInUser {
+        user: sso_user_name("okta", ISSUER, subject),
         provider: "okta".into(),
         issuer: ISSUER.into(),
         subject: subject.into(),
         email: Some(format!("{subject}@acme.example")),
         name: Some("Ada L.".into()),
         preferred_username: Some(subject.into()),
-        role,
+        role: role.as_str(),
         org: "acme-portal".into(),
         attributes: BTreeMap::from([("department".to_string(), "R&D".to_string())]),
     }
@@ -245,8 +248,55 @@ async fn an_unreachable_api_fails_the_sign_in() {
         .provision(&sign_in("00u1abcd", Role::Admin))
         .await
         .expect_err("API down");
-    assert!(matches!(err, ProvisionError::Api(_)), "{err:?}");
-    assert_eq!(err.reason(), "kubernetes_unavailable");
+    assert!(matches!(err, ProvisionError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.reason(), "directory_unavailable");
+    let err = provisioner
+        .admit(&sign_in("00u1abcd", Role::Admin))
+        .await
+        .expect_err("API down");
+    assert!(matches!(err, ProvisionError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn admission_reads_and_never_writes() {
+    let suspended_name = sso_user_name("okta", ISSUER, "00u-suspended");
+    let other_config = sso_user_name("okta", ISSUER, "00u-elsewhere");
+    let mut elsewhere = declared(&other_config, "00u-elsewhere", false);
+    elsewhere.spec.config = "another-app".into();
+    let client = fake_client(vec![
+        declared(&suspended_name, "00u-suspended", true),
+        elsewhere,
+    ])
+    .await;
+    let (jit, api) = provisioner(client.clone(), ProvisioningMode::Jit);
+    let (pre_declared, _) = provisioner(client, ProvisioningMode::PreDeclared);
+
+    jit.admit(&sign_in("00u-new", Role::Member))
+        .await
+        .expect("a new user is admitted in jit mode");
+    let err = pre_declared
+        .admit(&sign_in("00u-new", Role::Member))
+        .await
+        .expect_err("not declared");
+    assert!(matches!(err, ProvisionError::NotDeclared), "{err:?}");
+    assert_eq!(err.reason(), "user_not_declared");
+    let err = jit
+        .admit(&sign_in("00u-suspended", Role::Admin))
+        .await
+        .expect_err("suspended");
+    assert!(matches!(err, ProvisionError::Suspended), "{err:?}");
+    let err = jit
+        .admit(&sign_in("00u-elsewhere", Role::Admin))
+        .await
+        .expect_err("another config's user");
+    assert!(matches!(err, ProvisionError::Collision { .. }), "{err:?}");
+
+    let users = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(users.items.len(), 2, "admission created nothing");
+    assert!(
+        users.items.iter().all(|u| u.status.is_none()),
+        "admission wrote no status"
+    );
 }
 
 // ---- revocation cache ----
