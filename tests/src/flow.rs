@@ -106,11 +106,20 @@ pub struct LoginFlow {
 impl LoginFlow {
     /// `GET /api/auth/oauth2/start/{provider}?rd=…` on the sidecar; expects a redirect to the IdP.
     pub async fn start(stack: &Stack, provider: ProviderKind, rd: Option<&str>) -> Result<Self> {
+        Self::start_at(&stack.sidecar.url, provider, rd).await
+    }
+
+    /// [`LoginFlow::start`] against the sidecar at `sidecar_url` (`http://host:port`).
+    pub async fn start_at(
+        sidecar_url: &str,
+        provider: ProviderKind,
+        rd: Option<&str>,
+    ) -> Result<Self> {
         let jar = Arc::new(Jar::default());
         let client = crate::client_builder()
             .cookie_provider(jar.clone())
             .build()?;
-        let sidecar = Url::parse(&stack.sidecar.url)?;
+        let sidecar = Url::parse(sidecar_url)?;
         let mut start = sidecar.join(&format!("/api/auth/oauth2/start/{}", provider.segment()))?;
         if let Some(rd) = rd {
             start.query_pairs_mut().append_pair("rd", rd);

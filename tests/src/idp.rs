@@ -129,10 +129,21 @@ impl Idp {
     }
 
     async fn admin_post(&self, path: &str, query: &[(&str, &str)]) -> Result<serde_json::Value> {
+        self.admin_post_json(path, query, &serde_json::json!({}))
+            .await
+    }
+
+    async fn admin_post_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let url = format!("{}/{path}", self.admin);
         let res = crate::http_client()?
             .post(&url)
             .query(query)
+            .json(body)
             .send()
             .await
             .with_context(|| format!("POST {url}"))?;
@@ -149,6 +160,23 @@ impl Idp {
         self.admin_post("tamper", &[("provider", provider), ("mode", mode)])
             .await
             .map(drop)
+    }
+
+    /// Changes the claims of fixture account `login` at `provider` (`okta`, `entra` or `oidc`):
+    /// `changes` is merged in, a null value removes a claim. Applies to the next sign-in.
+    pub async fn set_claims(
+        &self,
+        provider: &str,
+        login: &str,
+        changes: &serde_json::Value,
+    ) -> Result<()> {
+        self.admin_post_json(
+            "claims",
+            &[("provider", provider), ("login", login)],
+            changes,
+        )
+        .await
+        .map(drop)
     }
 
     /// Replaces `provider`'s signing key; returns the new key id.

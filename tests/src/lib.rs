@@ -6,6 +6,8 @@
 //! - [`stack::Sidecar`]: the `gatehouse-sidecar` binary built by cargo, configured only by the
 //!   brief's environment contract.
 //! - [`flow::LoginFlow`]: the real sign-in over HTTP through the IdP's form.
+//! - [`kube_stack::KubeStack`]: the sidecar in process with Kubernetes provisioning, on the
+//!   in-memory API server of kube-fake-client.
 //! - [`browser`]: Debian Chromium driven by playwright-core.
 //! - [`raw`]: raw HTTP/1.1 for attacks a client library would normalise away.
 #![forbid(unsafe_code)]
@@ -13,6 +15,7 @@
 pub mod browser;
 pub mod flow;
 pub mod idp;
+pub mod kube_stack;
 pub mod process;
 pub mod raw;
 pub mod sample;

@@ -30,12 +30,13 @@ use serde_json::json;
 use crate::provisioning::{ProvisionError, SignedInUser};
 
 /// How many times a sign-in re-reads and retries after losing a race with a concurrent writer.
-/// Each retry waits a random few milliseconds more, so a burst of sign-ins of one user (many
-/// tabs, many replicas) spreads out instead of colliding again.
-const MAX_ATTEMPTS: u32 = 24;
+/// Each retry waits a random time up to a ceiling that doubles per attempt (4 ms … 128 ms, "full
+/// jitter"), so a burst of sign-ins of one user (many tabs, many replicas) spreads out instead of
+/// colliding again; the worst case stays a few seconds.
+const MAX_ATTEMPTS: u32 = 40;
 
 async fn backoff(attempt: u32) {
-    let ceiling_ms = 2 * u64::from(attempt.min(10)) + 2;
+    let ceiling_ms = 2u64 << attempt.min(6);
     let wait = rand::random_range(1..=ceiling_ms);
     tokio::time::sleep(Duration::from_millis(wait)).await;
 }
@@ -282,6 +283,7 @@ const READ_YOUR_WRITE_GRACE: Duration = Duration::from_secs(30);
 pub struct UserCacheFeeder {
     writer: reflector::store::Writer<SsoUser>,
     health: Arc<Mutex<WatchHealth>>,
+    recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
 
 impl UserCache {
@@ -302,7 +304,15 @@ impl UserCache {
             health: health.clone(),
             recent: Arc::default(),
         };
-        (cache, UserCacheFeeder { writer, health })
+        let recent = cache.recent.clone();
+        (
+            cache,
+            UserCacheFeeder {
+                writer,
+                health,
+                recent,
+            },
+        )
     }
 
     /// Whether a session of SsoUser `name` (with `uid`), started at `started`, may continue.
@@ -411,6 +421,18 @@ impl UserCacheFeeder {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         match item {
             Ok(event) => {
+                // Once the watch speaks about an object this replica provisioned, the store is
+                // authoritative for it: a deletion must not be overridden by read-your-write.
+                if let watcher::Event::Apply(user)
+                | watcher::Event::InitApply(user)
+                | watcher::Event::Delete(user) = &event
+                    && let (Some(name), Some(uid)) = (&user.metadata.name, &user.metadata.uid)
+                {
+                    let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                    if recent.get(name).is_some_and(|(known, _)| known == uid) {
+                        recent.remove(name);
+                    }
+                }
                 self.writer.apply_watcher_event(&event);
                 if matches!(event, watcher::Event::InitDone) {
                     health.synced = true;

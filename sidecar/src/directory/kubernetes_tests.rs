@@ -402,6 +402,21 @@ fn a_just_provisioned_user_is_admitted_before_the_watch_sees_it() {
 }
 
 #[test]
+fn a_deletion_seen_by_the_watch_overrides_read_your_write() {
+    let (cache, mut feeder) = synced_cache(vec![]);
+    cache.remember("okta-new", "uid-9");
+    let user = cached_user("okta-new", "uid-9");
+    feeder.apply(Ok(watcher::Event::Apply(user.clone())));
+    assert_eq!(cache.check("okta-new", "uid-9", started()), Ok(()));
+    feeder.apply(Ok(watcher::Event::Delete(user)));
+    assert_eq!(
+        cache.check("okta-new", "uid-9", started()),
+        Err(Refusal::Deleted),
+        "deleted within the read-your-write grace: still refused"
+    );
+}
+
+#[test]
 fn sessions_are_refused_until_the_first_list_completes() {
     let (cache, mut feeder) = UserCache::new(NS, CONFIG, Duration::from_secs(300));
     feeder.apply(Ok(watcher::Event::Init));

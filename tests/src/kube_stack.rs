@@ -1,0 +1,392 @@
+//! The sidecar with `GATEHOUSE_PROVISIONING=kubernetes`, in process, against kube-fake-client's
+//! in-memory API server, signing in through the real fixture IdP.
+//!
+//! The in-memory API has no streaming watch, so the test plays the watch: [`KubeStack::sync`]
+//! delivers what a (re)started watch would (a full list), [`KubeStack::deliver`] one event. The
+//! sidecar's own code path from a watch event to a refused request is the one production runs.
+//! [`KubeStack::set_api_down`] makes every API call fail, as during an API server outage.
+//!
+//! The app behind the sidecar is a small HTTP server in the test process whose provisioning hook
+//! (`POST /hooks/sso`) records each call and can be told to fail.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use anyhow::{Context, Result, bail};
+use axum::{Json, Router, http::StatusCode, response::IntoResponse, routing::post};
+use gatehouse_crds::SsoUser;
+use gatehouse_sidecar::directory::kubernetes::UserCacheFeeder;
+use k8s_openapi::api::events::v1::Event;
+use kube::{Api, api::ListParams, runtime::watcher};
+use kube_fake_client::{ClientBuilder, interceptor};
+use serde_json::Value;
+
+use crate::{
+    flow::{Answer, Attempt, LoginFlow, Session},
+    idp::{Idp, PASSWORD},
+    process::{free_port, random_key_b64},
+    stack::{ProviderKind, StackOptions, sidecar_env},
+};
+
+/// Namespace of the stack's SsoConfig.
+pub const NAMESPACE: &str = "team-a";
+/// Name of the stack's SsoConfig.
+pub const CONFIG: &str = "portal";
+/// Path of the app's provisioning hook.
+pub const HOOK_PATH: &str = "/hooks/sso";
+/// Header the test app sets on every answer.
+pub const APP_MARKER: &str = "x-test-app";
+
+/// How to start a [`KubeStack`].
+#[derive(Debug, Clone)]
+pub struct KubeOptions {
+    /// `GATEHOUSE_PROVISIONING_MODE`.
+    pub mode: &'static str,
+    /// SsoUsers that exist before the sidecar starts (declared in Git).
+    pub users: Vec<SsoUser>,
+    /// Set `GATEHOUSE_PROVISION_HOOK`.
+    pub hook: bool,
+    /// `GATEHOUSE_REVOCATION_STALENESS`.
+    pub staleness: &'static str,
+    /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
+    pub attribute_mappings: Option<&'static str>,
+}
+
+impl Default for KubeOptions {
+    fn default() -> Self {
+        Self {
+            mode: "jit",
+            users: Vec::new(),
+            hook: false,
+            staleness: "5m",
+            attribute_mappings: Some("department=department"),
+        }
+    }
+}
+
+/// The test app: answers everything with 200 and the marker header; records hook calls.
+#[derive(Debug, Default)]
+pub struct TestApp {
+    /// Bodies POSTed to the hook, in order.
+    pub hook_calls: Mutex<Vec<Value>>,
+    /// Answer the hook with 500.
+    pub hook_fails: AtomicBool,
+}
+
+/// IdP, test app, and an in-process sidecar on the in-memory API.
+pub struct KubeStack {
+    pub idp: Idp,
+    pub app: Arc<TestApp>,
+    pub sidecar: gatehouse_sidecar::Sidecar,
+    pub client: kube::Client,
+    /// SsoUsers of [`NAMESPACE`].
+    pub users: Api<SsoUser>,
+    feeder: UserCacheFeeder,
+    api_down: Arc<AtomicBool>,
+    url: String,
+}
+
+impl std::fmt::Debug for KubeStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeStack")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn down() -> kube_fake_client::Error {
+    kube_fake_client::Error::Internal("the API server is unreachable (test outage)".into())
+}
+
+impl KubeStack {
+    /// Starts everything. The SsoUser watch has not synced yet: call [`KubeStack::sync`].
+    pub async fn start(options: KubeOptions) -> Result<Self> {
+        let app = Arc::new(TestApp::default());
+        let app_addr = serve_test_app(app.clone()).await?;
+
+        let port = free_port()?;
+        let public = format!("http://127.0.0.1:{port}");
+        let client_secret = format!("fixture-{}", random_key_b64()?.replace(['+', '/', '='], ""));
+        let idp = Idp::start(std::slice::from_ref(&public), &client_secret, 0)?;
+
+        let mut extra = vec![
+            ("GATEHOUSE_PROVISIONING", "kubernetes".to_owned()),
+            ("GATEHOUSE_PROVISIONING_MODE", options.mode.to_owned()),
+            (
+                "GATEHOUSE_REVOCATION_STALENESS",
+                options.staleness.to_owned(),
+            ),
+            ("GATEHOUSE_CONFIG", CONFIG.to_owned()),
+            ("GATEHOUSE_NAMESPACE", NAMESPACE.to_owned()),
+        ];
+        if let Some(mappings) = options.attribute_mappings {
+            extra.push(("GATEHOUSE_ATTRIBUTE_MAPPINGS", mappings.to_owned()));
+        }
+        if options.hook {
+            extra.push(("GATEHOUSE_PROVISION_HOOK", HOOK_PATH.to_owned()));
+        }
+        let stack_options = StackOptions {
+            providers: vec![ProviderKind::Okta, ProviderKind::Entra],
+            extra_env: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ..StackOptions::default()
+        };
+        let env: BTreeMap<String, String> = sidecar_env(
+            &stack_options,
+            idp.port,
+            &client_secret,
+            &public,
+            port,
+            0,
+            &format!("http://{app_addr}"),
+        )?
+        .into_iter()
+        .collect();
+        let lookup = |name: &str| env.get(name).cloned();
+        let config = gatehouse_sidecar::Config::from_source(&lookup)
+            .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
+
+        let api_down = Arc::new(AtomicBool::new(false));
+        let client = fake_api(&options.users, api_down.clone()).await?;
+        let mut sidecar = gatehouse_sidecar::start_with(
+            config,
+            gatehouse_sidecar::StartOptions {
+                kube_client: Some(client.clone()),
+                manual_user_watch: true,
+            },
+        )
+        .await
+        .context("starting the sidecar")?;
+        let feeder = sidecar
+            .take_user_feeder()
+            .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+        let users = Api::namespaced(client.clone(), NAMESPACE);
+        let stack = Self {
+            idp,
+            app,
+            url: format!("http://{}", sidecar.addr()),
+            sidecar,
+            client,
+            users,
+            feeder,
+            api_down,
+        };
+        stack.wait_providers().await?;
+        Ok(stack)
+    }
+
+    async fn wait_providers(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.sidecar.app().providers.iter().all(|p| p.is_ready()) {
+            if std::time::Instant::now() > deadline {
+                bail!("the sidecar's providers were not loaded within 30 s");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// URL on the sidecar's public port.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// URL on the sidecar's admin port.
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}{path}", self.sidecar.admin_addr())
+    }
+
+    /// What a (re)started watch delivers: the full list of the namespace's SsoUsers.
+    pub async fn sync(&mut self) -> Result<()> {
+        let list = self
+            .users
+            .list(&ListParams::default())
+            .await
+            .context("listing SsoUsers for the watch")?;
+        self.feeder.apply(Ok(watcher::Event::Init));
+        for user in list.items {
+            self.feeder.apply(Ok(watcher::Event::InitApply(user)));
+        }
+        self.feeder.apply(Ok(watcher::Event::InitDone));
+        Ok(())
+    }
+
+    /// Delivers one watch event (or a watch error) to the sidecar's cache.
+    pub fn deliver(&mut self, item: Result<watcher::Event<SsoUser>, watcher::Error>) {
+        self.feeder.apply(item);
+    }
+
+    /// Makes every API call fail (true) or work again (false).
+    pub fn set_api_down(&self, down: bool) {
+        self.api_down.store(down, Ordering::SeqCst);
+    }
+
+    /// A sign-in through the fixture IdP's form; the callback's answer and session, if any.
+    pub async fn attempt(&self, provider: ProviderKind, login: &str) -> Result<Attempt> {
+        LoginFlow::start_at(&self.url, provider, Some("/"))
+            .await?
+            .complete(login, PASSWORD)
+            .await
+    }
+
+    /// A sign-in that must succeed.
+    pub async fn sign_in(&self, provider: ProviderKind, login: &str) -> Result<Session> {
+        let attempt = self.attempt(provider, login).await?;
+        attempt.session.with_context(|| {
+            format!(
+                "sign-in of {login} gave no session: callback answered {} {}",
+                attempt.callback.status,
+                attempt.callback.body.chars().take(400).collect::<String>()
+            )
+        })
+    }
+
+    /// GET `path` as an API client with `session`'s cookie.
+    pub async fn get(&self, session: &Session, path: &str) -> Result<Answer> {
+        let res = crate::http_client()?
+            .get(self.url(path))
+            .header("accept", "application/json")
+            .header("cookie", session.cookie_header())
+            .send()
+            .await?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.text().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Whether `session` reaches the app right now.
+    pub async fn reaches_app(&self, session: &Session) -> Result<bool> {
+        let answer = self.get(session, "/dashboard").await?;
+        Ok(answer.status == StatusCode::OK && answer.headers.contains_key(APP_MARKER))
+    }
+
+    /// Every SsoUser of the namespace.
+    pub async fn all_users(&self) -> Result<Vec<SsoUser>> {
+        Ok(self.users.list(&ListParams::default()).await?.items)
+    }
+
+    /// Events recorded in the namespace (the sidecar publishes them in the background).
+    pub async fn events(&self) -> Result<Vec<Event>> {
+        Ok(Api::<Event>::namespaced(self.client.clone(), NAMESPACE)
+            .list(&ListParams::default())
+            .await?
+            .items)
+    }
+
+    /// The admin port's `/metrics` text.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(crate::http_client()?
+            .get(self.admin("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// The admin port's `/readyz` status and body.
+    pub async fn readyz(&self) -> Result<(StatusCode, String)> {
+        let res = crate::http_client()?
+            .get(self.admin("/readyz"))
+            .send()
+            .await?;
+        Ok((res.status(), res.text().await?))
+    }
+}
+
+async fn fake_api(users: &[SsoUser], api_down: Arc<AtomicBool>) -> Result<kube::Client> {
+    let (get, create, patch, status, list) = (
+        api_down.clone(),
+        api_down.clone(),
+        api_down.clone(),
+        api_down.clone(),
+        api_down,
+    );
+    let outage = interceptor::Funcs::new()
+        .get(move |_| {
+            if get.load(Ordering::SeqCst) {
+                Err(down())
+            } else {
+                Ok(None)
+            }
+        })
+        .create(move |_| {
+            if create.load(Ordering::SeqCst) {
+                Err(down())
+            } else {
+                Ok(None)
+            }
+        })
+        .patch(move |_| {
+            if patch.load(Ordering::SeqCst) {
+                Err(down())
+            } else {
+                Ok(None)
+            }
+        })
+        .patch_status(move |_| {
+            if status.load(Ordering::SeqCst) {
+                Err(down())
+            } else {
+                Ok(None)
+            }
+        })
+        .list(move |_| {
+            if list.load(Ordering::SeqCst) {
+                Err(down())
+            } else {
+                Ok(None)
+            }
+        });
+    let mut builder = ClientBuilder::new()
+        .with_resource::<SsoUser>()
+        .with_status_subresource::<SsoUser>()
+        .with_interceptor_funcs(outage);
+    for user in users {
+        builder = builder.with_object(user.clone());
+    }
+    builder.build().await.context("building the in-memory API")
+}
+
+async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
+    let hook_state = app.clone();
+    let router = Router::new()
+        .route(
+            HOOK_PATH,
+            post(move |Json(body): Json<Value>| {
+                let state = hook_state.clone();
+                async move {
+                    state
+                        .hook_calls
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(body);
+                    if state.hook_fails.load(Ordering::SeqCst) {
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "cannot create the account",
+                        )
+                            .into_response()
+                    } else {
+                        (StatusCode::OK, "account ready").into_response()
+                    }
+                }
+            }),
+        )
+        .fallback(|| async { ([(APP_MARKER, "1")], "the app").into_response() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(addr)
+}
