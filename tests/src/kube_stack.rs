@@ -90,6 +90,9 @@ pub struct KubeStack {
     feeder: UserCacheFeeder,
     api_down: Arc<AtomicBool>,
     url: String,
+    /// One HTTP client for the test's own requests (building one per request costs more than the
+    /// request).
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for KubeStack {
@@ -175,6 +178,7 @@ impl KubeStack {
             users,
             feeder,
             api_down,
+            http: crate::http_client()?,
         };
         stack.wait_providers().await?;
         Ok(stack)
@@ -248,7 +252,8 @@ impl KubeStack {
 
     /// GET `path` as an API client with `session`'s cookie.
     pub async fn get(&self, session: &Session, path: &str) -> Result<Answer> {
-        let res = crate::http_client()?
+        let res = self
+            .http
             .get(self.url(path))
             .header("accept", "application/json")
             .header("cookie", session.cookie_header())
@@ -285,7 +290,8 @@ impl KubeStack {
 
     /// The admin port's `/metrics` text.
     pub async fn metrics(&self) -> Result<String> {
-        Ok(crate::http_client()?
+        Ok(self
+            .http
             .get(self.admin("/metrics"))
             .send()
             .await?
@@ -385,6 +391,10 @@ async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
         .fallback(|| async { ([(APP_MARKER, "1")], "the app").into_response() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    // No Nagle delay on small answers (as a real app server would be configured).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });

@@ -15,6 +15,7 @@
 pub mod browser;
 pub mod flow;
 pub mod idp;
+pub mod kube_bench;
 pub mod kube_stack;
 pub mod process;
 pub mod raw;

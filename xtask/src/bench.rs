@@ -225,7 +225,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    let report = render(&levels, rss_idle, args.duration, &load_before);
+    let provisioning = crate::bench_provisioning::run(&release)?;
+    let mut report = render(&levels, rss_idle, args.duration, &load_before);
+    report.push_str(&crate::bench_provisioning::render(&provisioning));
     println!("{report}");
     if !problems.is_empty() {
         bail!(

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_provisioning;
 mod setup;
 mod test;
 

@@ -6,6 +6,8 @@
 //! - `gatehouse-stack bench`: signs in through the real IdP, prints one JSON line for the
 //!   benchmark driver (URLs, process ids, and the session cookie — on stdout only, never
 //!   logged), then runs until stdin closes or Ctrl-C.
+//! - `gatehouse-stack provisioning-bench`: the sidecar in process with Kubernetes provisioning on
+//!   the in-memory API; prints one JSON line of figures (deletion → refusal, callback handling).
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
@@ -39,6 +41,15 @@ enum Cmd {
     },
     /// Benchmark fixture: a signed-in session and the URLs to load.
     Bench,
+    /// Provisioning and revocation figures (one JSON line).
+    ProvisioningBench {
+        /// Deletions measured.
+        #[arg(long, default_value_t = 300)]
+        trials: usize,
+        /// Sign-in callbacks measured.
+        #[arg(long, default_value_t = 30)]
+        sign_ins: usize,
+    },
 }
 
 #[tokio::main]
@@ -60,6 +71,11 @@ async fn main() -> Result<()> {
             .await
         }
         Cmd::Bench => bench().await,
+        Cmd::ProvisioningBench { trials, sign_ins } => {
+            let figures = gatehouse_tests::kube_bench::run(trials, sign_ins).await?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
     }
 }
 
