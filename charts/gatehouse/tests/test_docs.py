@@ -185,8 +185,20 @@ def operator_reasons() -> set[str]:
     return reasons
 
 
+def sidecar_directory_reasons() -> set[str]:
+    """Reasons the sidecar's user directory gives: sign-in refusals and refused sessions."""
+    reasons: set[str] = set()
+    for rel in ("provisioning.rs", "directory/kubernetes.rs"):
+        text = (REPO / "sidecar" / "src" / rel).read_text()
+        for body in re.findall(r"fn reason\(&?self\)[^{]*\{(.*?)\n    \}", text, flags=re.S):
+            reasons |= set(re.findall(r'=> "(\w+)"', body))
+    return reasons
+
+
 def test_troubleshooting_explains_every_reason():
-    reasons = operator_reasons()
+    sidecar = sidecar_directory_reasons()
+    assert len(sidecar) >= 11, f"found only {sorted(sidecar)}: the extraction in this test needs updating"
+    reasons = operator_reasons() | sidecar
     assert len(reasons) >= 15, f"found only {sorted(reasons)}: the extraction in this test needs updating"
     page = (DOCS / "troubleshooting.md").read_text()
     missing = sorted(r for r in reasons if f"`{r}`" not in page)
