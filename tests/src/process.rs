@@ -217,8 +217,21 @@ pub fn cargo_binary(name: &str) -> Result<PathBuf> {
     )
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released; the small race is acceptable in tests).
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range (32768–60999 by default), so
+/// the kernel never gives one of them to an outgoing connection as its source port between our
+/// check and the child process binding it.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free TCP port on 127.0.0.1 for a child process to bind: picked at random outside the
+/// ephemeral range and checked by binding it. (Binding port 0 would return an ephemeral port,
+/// which any concurrent outgoing connection can take before the child binds it.)
 pub fn free_port() -> Result<u16> {
+    for _ in 0..200 {
+        let port = rand::random_range(TEST_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(listener.local_addr()?.port())
 }
