@@ -153,6 +153,23 @@ impl Provisioner {
                 },
             };
             self.usable(&user, sign_in, name.clone())?;
+            if !created && self.lacks_labels(&user, sign_in) {
+                // A user declared in Git without the labels: add them (metadata, never the spec)
+                // so the label-selected watch of every replica sees it.
+                let labels = json!({ "metadata": { "labels": {
+                    LABEL_CONFIG: self.config,
+                    LABEL_PROVIDER: sign_in.provider,
+                } } });
+                match self
+                    .api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&labels))
+                    .await
+                {
+                    Ok(_) => continue,
+                    Err(err) if is_status(&err, 404) || is_status(&err, 409) => continue,
+                    Err(err) => return Err(ProvisionError::Unavailable(err)),
+                }
+            }
             let previous = user.status.clone().unwrap_or_default();
             let uid = user.metadata.uid.clone().unwrap_or_default();
             let patch = json!({
@@ -198,6 +215,14 @@ impl Provisioner {
             }
         }
         Err(ProvisionError::Contended { name })
+    }
+
+    fn lacks_labels(&self, user: &SsoUser, sign_in: &SignedInUser) -> bool {
+        let labels = user.metadata.labels.as_ref();
+        let has = |key: &str, value: &str| {
+            labels.and_then(|l| l.get(key)).map(String::as_str) == Some(value)
+        };
+        !has(LABEL_CONFIG, &self.config) || !has(LABEL_PROVIDER, &sign_in.provider)
     }
 
     fn new_user(&self, name: &str, sign_in: &SignedInUser) -> SsoUser {
@@ -281,6 +306,7 @@ const READ_YOUR_WRITE_GRACE: Duration = Duration::from_secs(30);
 /// The writing half of a [`UserCache`]: feed it watch events.
 #[derive(Debug)]
 pub struct UserCacheFeeder {
+    config: String,
     writer: reflector::store::Writer<SsoUser>,
     health: Arc<Mutex<WatchHealth>>,
     recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
@@ -305,9 +331,11 @@ impl UserCache {
             recent: Arc::default(),
         };
         let recent = cache.recent.clone();
+        let config = cache.config.clone();
         (
             cache,
             UserCacheFeeder {
+                config,
                 writer,
                 health,
                 recent,
@@ -457,10 +485,12 @@ impl UserCacheFeeder {
         }
     }
 
-    /// Watch every SsoUser of `api`'s namespace (users declared in Git may lack labels, so the
-    /// filter on `spec.config` happens in [`UserCache::check`]) with kube's default backoff.
+    /// Watch the SsoUsers of `api`'s namespace labelled `gatehouse.dev/config=<config>` (users
+    /// created at sign-in carry the label; a user declared in Git without it gets it at its first
+    /// sign-in) with kube's default backoff. [`UserCache::check`] also compares `spec.config`.
     pub async fn run(self, api: Api<SsoUser>) {
-        self.feed(watcher(api, watcher::Config::default()).default_backoff())
+        let selector = format!("{LABEL_CONFIG}={}", self.config);
+        self.feed(watcher(api, watcher::Config::default().labels(&selector)).default_backoff())
             .await;
     }
 }

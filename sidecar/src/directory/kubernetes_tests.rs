@@ -200,14 +200,17 @@ async fn a_declared_user_keeps_its_spec_and_a_suspended_one_is_refused() {
     assert!(!got.created);
     let user = api.get(&name).await.expect("exists");
     assert_eq!(user.spec.suspended, Some(false), "spec from Git untouched");
+    let labels = user.metadata.labels.clone().unwrap_or_default();
     assert!(
-        !user
-            .metadata
-            .labels
-            .unwrap_or_default()
-            .contains_key(LABEL_SOURCE),
+        !labels.contains_key(LABEL_SOURCE),
         "not re-labelled as sso-created"
     );
+    assert_eq!(
+        labels.get(LABEL_CONFIG).map(String::as_str),
+        Some(CONFIG),
+        "labelled for the label-selected watch"
+    );
+    assert_eq!(labels.get(LABEL_PROVIDER).map(String::as_str), Some("okta"));
     assert_eq!(user.status.and_then(|s| s.role).as_deref(), Some("member"));
 
     let err = provisioner
