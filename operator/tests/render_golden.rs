@@ -115,9 +115,9 @@ fn the_examples_directory_renders_as_a_whole() {
     }
     // SAML renders no OIDC variables, even with an OIDC block present.
     let hr = stdout
-        .split("# SsoConfig ")
-        .find(|s| s.starts_with("demo/hr "))
-        .expect("hr section");
+        .split("---\n")
+        .find(|doc| doc.contains("name: hr-gatehouse-env"))
+        .expect("hr's env Secret");
     assert!(!hr.contains("OKTA_") && hr.contains("SAML_IDP_METADATA:"));
 }
 

@@ -5,7 +5,9 @@
 mod webhook_common;
 
 use gatehouse_crds::consts::SIDECAR_CONTAINER_NAME;
-use gatehouse_operator::inject::{SERVICE_ACCOUNT_MOUNT_PATH, TOKEN_VOLUME_NAME};
+use gatehouse_operator::inject::{
+    ENV_MOUNT_PATH, ENV_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH, TOKEN_VOLUME_NAME,
+};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use webhook_common::injected_pods;
 
@@ -178,7 +180,10 @@ fn the_sidecar_token_and_environment_reach_the_sidecar_only() {
             .collect();
         assert_eq!(
             mounts,
-            [(TOKEN_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH)],
+            [
+                (TOKEN_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH),
+                (ENV_VOLUME_NAME, ENV_MOUNT_PATH)
+            ],
             "{case}: sidecar mounts"
         );
         let env_secret = c
@@ -196,7 +201,7 @@ fn the_sidecar_token_and_environment_reach_the_sidecar_only() {
                     .volume_mounts
                     .iter()
                     .flatten()
-                    .all(|m| m.name != TOKEN_VOLUME_NAME),
+                    .all(|m| m.name != TOKEN_VOLUME_NAME && m.name != ENV_VOLUME_NAME),
                 "{case}: container {} mounts the sidecar token",
                 other.name
             );

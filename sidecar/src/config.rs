@@ -3,8 +3,9 @@
 //! The sidecar is configured only by environment variables (the contract the operator renders into
 //! `<config>-gatehouse-env`, also usable by hand). Every error names the variable it is about and
 //! never contains a secret value. Every secret is also accepted from a file named by `<VAR>_FILE`
-//! (a mounted Secret); such files are re-read in the background so a rotated Secret takes effect
-//! without a restart.
+//! (a mounted Secret), which wins when both are set; such files are re-read in the background so a
+//! rotated Secret takes effect without a restart. Injected sidecars get both: the operator mounts
+//! the env Secret at `/etc/gatehouse/env` and points each secret's `<VAR>_FILE` there.
 //!
 //! Provider variables (all of a provider's required variables present enable it; some but not all is
 //! an error):
@@ -547,23 +548,21 @@ impl Env<'_> {
         self.get(name).is_some() || self.get(&format!("{name}_FILE")).is_some()
     }
 
-    /// A secret from `name` or the file named by `name_FILE` (not both).
+    /// A secret from the file named by `name_FILE`, else from `name`. The file wins when both are
+    /// set: the operator's injection sets both (the environment from the env Secret, the file from
+    /// the same Secret mounted as a volume), and only the file can change while the sidecar runs.
     pub(crate) fn secret(&self, name: &'static str) -> Result<Option<SecretSource>, ConfigError> {
         let file_var = format!("{name}_FILE");
         match (
             self.0.var(name).filter(|v| !v.trim().is_empty()),
             self.get(&file_var),
         ) {
-            (Some(_), Some(_)) => Err(ConfigError::new(
-                name,
-                format!("set either {name} or {file_var}, not both"),
-            )),
             (Some(value), None) => Ok(Some(SecretSource {
                 var: name,
                 value: Secret::new(value.trim()),
                 file: None,
             })),
-            (None, Some(path)) => {
+            (_, Some(path)) => {
                 let path = PathBuf::from(path);
                 let value = read_secret_file(&path)
                     .map_err(|problem| ConfigError::new(file_var, problem))?;
@@ -1084,7 +1083,7 @@ mod tests {
         let mut vars = base();
         vars.insert("OKTA_CLIENT_SECRET_FILE", "/nonexistent".to_owned());
         let e = err(&vars);
-        assert_eq!(e.var, "OKTA_CLIENT_SECRET");
+        assert_eq!(e.var, "OKTA_CLIENT_SECRET_FILE");
         assert!(!e.to_string().contains(SECRET));
 
         let mut vars = base();
@@ -1124,12 +1123,25 @@ mod tests {
     }
 
     #[test]
-    fn value_and_file_together_is_an_error() {
+    fn the_file_wins_over_the_value() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-both-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("OKTA_CLIENT_SECRET");
+        std::fs::write(&file, "rotated-secret\n").expect("write");
         let mut vars = base();
-        vars.insert("OKTA_CLIENT_SECRET_FILE", "/x".to_owned());
-        let e = err(&vars);
-        assert_eq!(e.var, "OKTA_CLIENT_SECRET");
-        assert!(e.problem.contains("not both"));
+        vars.insert("OKTA_CLIENT_SECRET_FILE", file.display().to_string());
+        let c = load(&vars).expect("valid");
+        let secret = &c.providers[0].client_secret;
+        assert_eq!(secret.value.expose(), "rotated-secret");
+        assert_eq!(secret.file.as_deref(), Some(file.as_path()));
+        // A file that cannot be read is an error even when the value is set: never fall back
+        // silently to a value that may have been rotated away.
+        vars.insert(
+            "OKTA_CLIENT_SECRET_FILE",
+            "/nonexistent/OKTA_CLIENT_SECRET".to_owned(),
+        );
+        assert_eq!(err(&vars).var, "OKTA_CLIENT_SECRET_FILE");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

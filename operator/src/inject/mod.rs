@@ -7,7 +7,9 @@
 //!   for the pod's whole life and Job pods still complete), or a plain container appended to
 //!   `containers` when the operator runs with `--native-sidecars=false`;
 //! - `envFrom` the `<config>-gatehouse-env` Secret: IdP credentials and cookie keys reach this
-//!   container only;
+//!   container only. The same Secret is also mounted as files, and the secret variables point at
+//!   them (`<NAME>_FILE`, which the sidecar prefers and re-reads every 10 s), so a rotated client
+//!   secret or cookie key reaches running pods without a restart;
 //! - the token Secret of its own ServiceAccount mounted into this container only, at the standard
 //!   path. The pod's `automountServiceAccountToken` is left alone: the app keeps its own
 //!   ServiceAccount's token (apps that call the API need it), and because the sidecar already has
@@ -47,6 +49,10 @@ use crate::names;
 
 /// Volume holding the sidecar's ServiceAccount token (`token`, `ca.crt`, `namespace`).
 pub const TOKEN_VOLUME_NAME: &str = "gatehouse-token";
+/// Volume holding the env Secret as files, so rotated secrets reach a running sidecar.
+pub const ENV_VOLUME_NAME: &str = "gatehouse-env";
+/// Where the env Secret's keys are mounted as files in the sidecar.
+pub const ENV_MOUNT_PATH: &str = "/etc/gatehouse/env";
 /// Where Kubernetes clients look for the in-cluster token; the sidecar's token is mounted there.
 pub const SERVICE_ACCOUNT_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// Version recorded in [`ANNOTATION_INJECTED_VERSION`] by this build.
@@ -344,7 +350,12 @@ pub fn inject(
         });
     }
 
-    let container = sidecar_container(&config_name, &settings, defaults.native_sidecars);
+    let container = sidecar_container(
+        &config_name,
+        &settings,
+        defaults.native_sidecars,
+        &secret_variables(config),
+    );
     let mut ops = Vec::new();
 
     let annotation = (
@@ -366,10 +377,17 @@ pub fn inject(
         )),
     }
 
-    let volume = to_value(&token_volume(&config_name));
+    let volumes = [
+        to_value(&token_volume(&config_name)),
+        to_value(&env_volume(&config_name)),
+    ];
     match &spec.volumes {
-        None => ops.push(add(&["spec", "volumes"], Value::Array(vec![volume]))),
-        Some(_) => ops.push(add(&["spec", "volumes", "-"], volume)),
+        None => ops.push(add(&["spec", "volumes"], Value::Array(volumes.to_vec()))),
+        Some(_) => {
+            for volume in volumes {
+                ops.push(add(&["spec", "volumes", "-"], volume));
+            }
+        }
     }
 
     let container = to_value(&container);
@@ -566,7 +584,7 @@ fn check_conflicts(
         .volumes
         .iter()
         .flatten()
-        .find(|v| v.name == TOKEN_VOLUME_NAME)
+        .find(|v| v.name == TOKEN_VOLUME_NAME || v.name == ENV_VOLUME_NAME)
     {
         return Err(name_conflict("volume", &volume.name));
     }
@@ -580,8 +598,35 @@ fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
         .chain(spec.containers.iter())
 }
 
-/// The sidecar container for `config`.
-pub fn sidecar_container(config: &str, settings: &SidecarSettings, native: bool) -> Container {
+/// The secret variables the env Secret of `config` holds: the cookie keys and the client secret of
+/// each configured OIDC provider (SAML has none).
+pub fn secret_variables(config: &SsoConfig) -> Vec<&'static str> {
+    use gatehouse_crds::env as vars;
+    let mut names = vec![vars::GATEHOUSE_COOKIE_SECRET];
+    if config.spec.protocol == gatehouse_crds::Protocol::Oidc
+        && let Some(p) = &config.spec.providers
+    {
+        if p.okta.is_some() {
+            names.push(vars::OKTA_CLIENT_SECRET);
+        }
+        if p.entra.is_some() {
+            names.push(vars::ENTRA_CLIENT_SECRET);
+        }
+        if p.oidc.is_some() {
+            names.push(vars::OIDC_CLIENT_SECRET);
+        }
+    }
+    names
+}
+
+/// The sidecar container for `config`; each of `secret_files` is also given as `<NAME>_FILE`
+/// pointing into the mounted env Secret.
+pub fn sidecar_container(
+    config: &str,
+    settings: &SidecarSettings,
+    native: bool,
+    secret_files: &[&str],
+) -> Container {
     let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_string()),
@@ -622,23 +667,40 @@ pub fn sidecar_container(config: &str, settings: &SidecarSettings, native: bool)
         }]),
         // Set here rather than in the Secret: the listen addresses must agree with the ports
         // declared above, which may come from pod annotations.
-        env: Some(vec![
-            env(GATEHOUSE_LISTEN, format!("0.0.0.0:{}", settings.port)),
-            env(
-                GATEHOUSE_ADMIN_LISTEN,
-                format!("0.0.0.0:{}", settings.admin_port),
-            ),
-        ]),
+        env: Some(
+            [
+                env(GATEHOUSE_LISTEN, format!("0.0.0.0:{}", settings.port)),
+                env(
+                    GATEHOUSE_ADMIN_LISTEN,
+                    format!("0.0.0.0:{}", settings.admin_port),
+                ),
+            ]
+            .into_iter()
+            .chain(
+                secret_files
+                    .iter()
+                    .map(|name| env(&format!("{name}_FILE"), format!("{ENV_MOUNT_PATH}/{name}"))),
+            )
+            .collect(),
+        ),
         readiness_probe: Some(probe(READYZ_PATH, 5)),
         liveness_probe: Some(probe(HEALTHZ_PATH, 10)),
         resources: Some(settings.resources.clone()),
         security_context: Some(restricted_security_context()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: TOKEN_VOLUME_NAME.to_string(),
-            mount_path: SERVICE_ACCOUNT_MOUNT_PATH.to_string(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: TOKEN_VOLUME_NAME.to_string(),
+                mount_path: SERVICE_ACCOUNT_MOUNT_PATH.to_string(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: ENV_VOLUME_NAME.to_string(),
+                mount_path: ENV_MOUNT_PATH.to_string(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }
@@ -673,6 +735,21 @@ fn token_volume(config: &str) -> Volume {
         name: TOKEN_VOLUME_NAME.to_string(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(names::token_secret(config)),
+            default_mode: Some(0o444),
+            optional: Some(false),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// The env Secret as files (read by the sidecar through `<NAME>_FILE`). Readable by the non-root
+/// sidecar whatever the pod's fsGroup.
+fn env_volume(config: &str) -> Volume {
+    Volume {
+        name: ENV_VOLUME_NAME.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(names::env_secret(config)),
             default_mode: Some(0o444),
             optional: Some(false),
             ..SecretVolumeSource::default()

@@ -218,7 +218,10 @@ fn the_sidecar_token_reaches_the_sidecar_only_and_the_app_token_is_left_alone() 
         .collect();
     assert_eq!(
         mounts,
-        [(TOKEN_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH, Some(true))]
+        [
+            (TOKEN_VOLUME_NAME, SERVICE_ACCOUNT_MOUNT_PATH, Some(true)),
+            (ENV_VOLUME_NAME, ENV_MOUNT_PATH, Some(true)),
+        ]
     );
     // The existing volume list is appended to, not replaced.
     let volumes: Vec<&str> = spec
@@ -227,7 +230,61 @@ fn the_sidecar_token_reaches_the_sidecar_only_and_the_app_token_is_left_alone() 
         .flatten()
         .map(|v| v.name.as_str())
         .collect();
-    assert_eq!(volumes, ["kube-api-access-x1", TOKEN_VOLUME_NAME]);
+    assert_eq!(
+        volumes,
+        ["kube-api-access-x1", TOKEN_VOLUME_NAME, ENV_VOLUME_NAME]
+    );
+}
+
+#[test]
+fn rotatable_secrets_are_read_from_the_mounted_env_secret() {
+    let p = plain_pod();
+    let out = injected(
+        &p,
+        &patch_of(run(&p, Some(&ready("portal")), &SidecarDefaults::default())),
+    );
+    let spec = out.spec.as_ref().expect("spec");
+    let env_volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == ENV_VOLUME_NAME)
+        .and_then(|v| v.secret.as_ref())
+        .expect("the env Secret as a volume");
+    assert_eq!(
+        env_volume.secret_name.as_deref(),
+        Some("portal-gatehouse-env")
+    );
+    let files: Vec<(String, String)> = sidecar(&out)
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| e.name.ends_with("_FILE"))
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    // The config has Okta only: the cookie keys and Okta's client secret.
+    let want: Vec<(String, String)> = [
+        (
+            "GATEHOUSE_COOKIE_SECRET_FILE",
+            "/etc/gatehouse/env/GATEHOUSE_COOKIE_SECRET",
+        ),
+        (
+            "OKTA_CLIENT_SECRET_FILE",
+            "/etc/gatehouse/env/OKTA_CLIENT_SECRET",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    assert_eq!(files, want);
+    // Only the sidecar mounts it; the app container does not.
+    assert!(
+        spec.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .all(|m| m.name != ENV_VOLUME_NAME)
+    );
 }
 
 #[test]
