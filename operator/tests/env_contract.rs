@@ -84,6 +84,13 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                 file.display(),
                 config.metadata.name.as_deref().unwrap_or("")
             );
+            // The sidecar compares exactly these with its mounted copy to notice a change.
+            for key in env.keys() {
+                assert!(
+                    gatehouse_crds::env::RENDERED_VARIABLES.contains(&key.as_str()),
+                    "{shown}: {key} is rendered but missing from env::RENDERED_VARIABLES"
+                );
+            }
             let lookup = |name: &str| env.get(name).cloned();
             let parsed = gatehouse_sidecar::Config::from_source(&lookup);
             if config.spec.protocol == Protocol::Saml {

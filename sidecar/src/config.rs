@@ -44,6 +44,7 @@
 //! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
 //! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
 //! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused |
+//! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
 //!
@@ -197,6 +198,9 @@ pub struct Config {
     pub user_provisioning: gatehouse_crds::ProvisioningMode,
     /// ID-token claim (exact name or dotted path) → SsoUser `status.attributes` key, in order.
     pub attribute_mappings: Vec<(String, String)>,
+    /// Where the env Secret is mounted as files (injected sidecars): a changed non-secret value
+    /// there restarts the sidecar to apply it (see [`crate::envwatch`]).
+    pub env_dir: Option<PathBuf>,
     /// Whether requests without a session may reach the app.
     pub auth_mode: AuthMode,
     /// The app's own login page.
@@ -323,6 +327,16 @@ impl Config {
             None => Vec::new(),
             Some(list) => parse_attribute_mappings(&list)?,
         };
+        let env_dir = match env.get(vars::GATEHOUSE_ENV_DIR) {
+            None => None,
+            Some(dir) if dir.starts_with('/') => Some(PathBuf::from(dir)),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    vars::GATEHOUSE_ENV_DIR,
+                    "must be an absolute path (where the env Secret is mounted)",
+                ));
+            }
+        };
         let auth_mode = match env.get(vars::GATEHOUSE_AUTH_MODE).as_deref() {
             None | Some("required") => AuthMode::Required,
             Some("optional") => AuthMode::Optional,
@@ -418,6 +432,7 @@ impl Config {
             provisioning,
             user_provisioning,
             attribute_mappings,
+            env_dir,
             auth_mode,
             app_login_path,
             skip_auth,

@@ -51,6 +51,7 @@ pub mod audit;
 pub mod claims;
 pub mod config;
 pub mod directory;
+pub mod envwatch;
 pub mod identity;
 pub mod metrics;
 pub mod pages;
@@ -132,6 +133,7 @@ pub struct Sidecar {
     servers: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     user_feeder: Option<directory::kubernetes::UserCacheFeeder>,
+    restart: Arc<tokio::sync::Notify>,
 }
 
 impl Sidecar {
@@ -148,6 +150,11 @@ impl Sidecar {
     /// The shared state.
     pub fn app(&self) -> &Arc<App> {
         &self.app
+    }
+
+    /// Resolves when the sidecar asks to be restarted (its mounted environment changed).
+    pub async fn restart_requested(&self) {
+        self.restart.notified().await;
     }
 
     /// The feeding half of the SsoUser cache, when started with
@@ -243,6 +250,15 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         )));
     }
     background.push(tokio::spawn(reload_secrets(app.clone())));
+    let restart = Arc::new(tokio::sync::Notify::new());
+    if let Some(dir) = app.config.env_dir.clone() {
+        background.push(tokio::spawn(envwatch::watch(
+            dir,
+            Arc::new(config::ProcessEnv),
+            envwatch::Timing::default(),
+            restart.clone(),
+        )));
+    }
     let user_feeder = match feeder {
         Some(UserWatch::Run(feeder, api)) => {
             background.push(tokio::spawn(feeder.run(api)));
@@ -268,6 +284,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         servers: vec![main, admin],
         background,
         user_feeder,
+        restart,
     })
 }
 
@@ -282,8 +299,12 @@ enum UserWatch {
 /// Runs the sidecar until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let sidecar = start(config).await?;
-    shutdown_signal().await;
-    tracing::info!("shutting down");
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("shutting down"),
+        () = sidecar.restart_requested() => {
+            tracing::info!("shutting down to restart with the changed environment");
+        }
+    }
     sidecar.shutdown().await;
     Ok(())
 }

@@ -9,7 +9,9 @@
 //! - `envFrom` the `<config>-gatehouse-env` Secret: IdP credentials and cookie keys reach this
 //!   container only. The same Secret is also mounted as files, and the secret variables point at
 //!   them (`<NAME>_FILE`, which the sidecar prefers and re-reads every 10 s), so a rotated client
-//!   secret or cookie key reaches running pods without a restart;
+//!   secret or cookie key reaches running pods without a restart; any other changed value makes
+//!   the sidecar restart itself (`GATEHOUSE_ENV_DIR`), so a changed SsoConfig reaches running pods
+//!   without touching the workload (no GitOps drift);
 //! - the token Secret of its own ServiceAccount mounted into this container only, at the standard
 //!   path. The pod's `automountServiceAccountToken` is left alone: the app keeps its own
 //!   ServiceAccount's token (apps that call the API need it), and because the sidecar already has
@@ -676,6 +678,10 @@ pub fn sidecar_container(
                 ),
             ]
             .into_iter()
+            .chain(std::iter::once(env(
+                gatehouse_crds::env::GATEHOUSE_ENV_DIR,
+                ENV_MOUNT_PATH.to_string(),
+            )))
             .chain(
                 secret_files
                     .iter()

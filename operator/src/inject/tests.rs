@@ -277,6 +277,17 @@ fn rotatable_secrets_are_read_from_the_mounted_env_secret() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     assert_eq!(files, want);
+    let env_dir = sidecar(&out)
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "GATEHOUSE_ENV_DIR")
+        .and_then(|e| e.value.clone());
+    assert_eq!(
+        env_dir.as_deref(),
+        Some("/etc/gatehouse/env"),
+        "the sidecar compares its environment with the mounted one"
+    );
     // Only the sidecar mounts it; the app container does not.
     assert!(
         spec.containers[0]
