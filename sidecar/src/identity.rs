@@ -10,7 +10,6 @@
 //! Signing per request would dominate the proxy's CPU time, so each session's header set is cached
 //! and reissued once less than 60 s of the JWT's life remains.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -21,7 +20,7 @@ use rand::RngCore;
 use serde::Serialize;
 
 use crate::providers::Provider;
-use crate::session::Session;
+use crate::session::{RandomKeyMap, Session};
 
 /// `X-Forwarded-User`: stable user id.
 pub const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
@@ -79,7 +78,7 @@ pub struct IdentityIssuer {
     kid: String,
     jwks: Bytes,
     origin: String,
-    cache: Mutex<HashMap<String, Arc<IdentityHeaders>>>,
+    cache: Mutex<RandomKeyMap<String, Arc<IdentityHeaders>>>,
 }
 
 impl std::fmt::Debug for IdentityIssuer {
@@ -122,7 +121,7 @@ impl IdentityIssuer {
             kid,
             jwks: Bytes::from(jwks),
             origin: origin.to_owned(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(RandomKeyMap::default()),
         })
     }
 
@@ -165,7 +164,7 @@ impl IdentityIssuer {
         self.lock().remove(sid);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<IdentityHeaders>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RandomKeyMap<String, Arc<IdentityHeaders>>> {
         match self.cache.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),

@@ -9,7 +9,8 @@
 //! The binary `gatehouse-sidecar` is configured only by environment variables (the contract is in
 //! [`config`]); `gatehouse-sidecar --check-config` validates them, prints a one-line summary and
 //! exits 0, or prints `error: <VARIABLE>: <what is wrong>` on stderr and exits 1. Logs go to stderr
-//! (`GATEHOUSE_LOG_FORMAT=text|json`, verbosity by `RUST_LOG`). It listens on `GATEHOUSE_LISTEN`
+//! (`GATEHOUSE_LOG_FORMAT=text|json`, verbosity by `RUST_LOG`). It runs on one thread unless
+//! `GATEHOUSE_WORKER_THREADS` asks for more (see [`runtime`]). It listens on `GATEHOUSE_LISTEN`
 //! (default `0.0.0.0:4180`) and `GATEHOUSE_ADMIN_LISTEN` (default `0.0.0.0:9090`), and stops
 //! gracefully on SIGTERM or Ctrl-C.
 //!
@@ -60,6 +61,7 @@ pub mod providers;
 pub mod provisioning;
 pub mod proxy;
 pub mod routes;
+pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod state;
@@ -250,6 +252,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         )));
     }
     background.push(tokio::spawn(reload_secrets(app.clone())));
+    background.push(tokio::spawn(runtime::keep_timer_armed()));
     let restart = Arc::new(tokio::sync::Notify::new());
     if let Some(dir) = app.config.env_dir.clone() {
         background.push(tokio::spawn(envwatch::watch(

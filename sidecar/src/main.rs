@@ -21,8 +21,19 @@ struct Args {
     check_config: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = gatehouse_sidecar::runtime::worker_threads_from_env()
+        .and_then(|n| gatehouse_sidecar::runtime::build(n).map_err(|e| format!("runtime: {e}")));
+    match runtime {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let args = Args::parse();
     let config = match Config::from_env() {
         Ok(config) => config,

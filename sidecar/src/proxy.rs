@@ -22,7 +22,7 @@ use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use crate::session::CookieNames;
+use crate::session::{CookieNames, cookie_pairs};
 
 /// `X-Forwarded-For`.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -76,26 +76,36 @@ pub fn strip_client_identity(headers: &mut HeaderMap) {
     }
 }
 
+/// The trimmed name of one `name=value` cookie pair.
+fn cookie_pair_name(pair: &[u8]) -> &[u8] {
+    let name = match memchr::memchr(b'=', pair) {
+        Some(i) => &pair[..i],
+        None => pair,
+    };
+    name.trim_ascii()
+}
+
 /// Removes the sidecar's cookies and folds several `Cookie` headers into one (HTTP/1.1 wants one).
+///
+/// Works on the header bytes, so a value that is not visible ASCII cannot hide one of our cookies.
 pub fn strip_own_cookies(headers: &mut HeaderMap) {
-    let values = headers.get_all(header::COOKIE);
     let mut count = 0;
     let mut ours = false;
     let mut only_ours = true;
-    for v in values.iter() {
+    for v in headers.get_all(header::COOKIE) {
         count += 1;
-        let Ok(text) = v.to_str() else {
+        let bytes = v.as_bytes();
+        // Every spelling of our names contains this; most apps' cookies never do.
+        if memchr::memmem::find(bytes, b"gatehouse-").is_none() {
             only_ours = false;
             continue;
-        };
-        if text.contains("gatehouse-") {
-            ours = true;
-            only_ours &= text.split(';').all(|pair| {
-                let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
-                name.is_empty() || CookieNames::is_own(name)
-            });
-        } else {
-            only_ours = false;
+        }
+        for pair in cookie_pairs(bytes) {
+            if CookieNames::is_own_name(cookie_pair_name(pair)) {
+                ours = true;
+            } else if !pair.trim_ascii().is_empty() {
+                only_ours = false;
+            }
         }
     }
     if count == 0 || (count == 1 && !ours) {
@@ -105,24 +115,22 @@ pub fn strip_own_cookies(headers: &mut HeaderMap) {
         headers.remove(header::COOKIE);
         return;
     }
-    let mut kept = String::new();
-    for v in headers.get_all(header::COOKIE).iter() {
-        let Ok(text) = v.to_str() else { continue };
-        for pair in text.split(';') {
-            let pair = pair.trim();
-            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
-            if pair.is_empty() || CookieNames::is_own(name) {
+    let mut kept: Vec<u8> = Vec::new();
+    for v in headers.get_all(header::COOKIE) {
+        for pair in cookie_pairs(v.as_bytes()) {
+            let pair = pair.trim_ascii();
+            if pair.is_empty() || CookieNames::is_own_name(cookie_pair_name(pair)) {
                 continue;
             }
             if !kept.is_empty() {
-                kept.push_str("; ");
+                kept.extend_from_slice(b"; ");
             }
-            kept.push_str(pair);
+            kept.extend_from_slice(pair);
         }
     }
     headers.remove(header::COOKIE);
     if !kept.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&kept)
+        && let Ok(v) = HeaderValue::from_bytes(&kept)
     {
         headers.insert(header::COOKIE, v);
     }
@@ -253,6 +261,8 @@ impl Pool {
         .map_err(|e| ProxyError::Connect(e.kind().to_string()))?;
         let _ = stream.set_nodelay(true);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            // As on the server side: one flattened buffer per request head.
+            .writev(false)
             .handshake(TokioIo::new(stream))
             .await?;
         tokio::spawn(async move {
@@ -362,6 +372,7 @@ impl Upstream {
         let headers = req.headers_mut();
         strip_hop_by_hop(headers);
         if let Some(host) = host {
+            // `insert` also leaves exactly one `Host` when the client sent several.
             headers.insert(X_FORWARDED_HOST, host.clone());
             headers.insert(header::HOST, host);
         }
@@ -609,6 +620,18 @@ mod tests {
         );
         strip_own_cookies(&mut only_ours);
         assert!(only_ours.get(header::COOKIE).is_none());
+
+        // A value that is not visible ASCII still loses our cookie.
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"gatehouse-session=abc; caf\xc3\xa9=1").expect("value"),
+        );
+        strip_own_cookies(&mut odd);
+        assert_eq!(
+            odd.get(header::COOKIE).map(HeaderValue::as_bytes),
+            Some(&b"caf\xc3\xa9=1"[..])
+        );
 
         let mut untouched = HeaderMap::new();
         untouched.insert(header::COOKIE, HeaderValue::from_static("a=1;b=2"));

@@ -160,7 +160,8 @@ impl Sidecar {
         let bin = cargo_binary(SIDECAR_BIN)?;
         let mut cmd = Command::new(bin);
         cmd.env_clear();
-        for var in ["PATH", "HOME"] {
+        // GATEHOUSE_WORKER_THREADS passes through so a benchmark can compare runtime sizes.
+        for var in ["PATH", "HOME", "GATEHOUSE_WORKER_THREADS"] {
             if let Ok(v) = std::env::var(var) {
                 cmd.env(var, v);
             }

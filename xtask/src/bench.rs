@@ -108,6 +108,10 @@ struct Level {
     direct: Run,
     through: Run,
     cpu_us_per_request: f64,
+    /// The user-space part of `cpu_us_per_request`; the rest is kernel time.
+    user_us_per_request: f64,
+    /// The upstream's CPU per request during the direct run (for scale).
+    upstream_us_per_request: f64,
     rss_load_kib: u64,
 }
 
@@ -175,6 +179,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let through = info["through"].as_str().context("through url")?.to_owned();
     let cookie = info["cookie"].as_str().context("cookie")?.to_owned();
     let sidecar_pid = info["sidecar_pid"].as_u64().context("sidecar pid")?;
+    let app_pid = info["app_pid"].as_u64().context("app pid")?;
 
     let script = std::env::temp_dir().join(format!("gatehouse-bench-{}.lua", std::process::id()));
     std::fs::write(
@@ -186,6 +191,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let load_before = load_average();
     let rss_idle = rss_kib(sidecar_pid)?;
+    let threads = thread_count(sidecar_pid);
     eprintln!("xtask bench: warming up");
     wrk(&script, &direct, None, 8, 2)?;
     wrk(&script, &through, Some(&cookie), 8, 2)?;
@@ -193,20 +199,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut levels = Vec::new();
     for connections in [32u32, 1] {
         eprintln!("xtask bench: {connections} connection(s), direct");
+        let app_before = cpu_ticks(app_pid)?;
         let d = wrk(&script, &direct, None, connections, args.duration)?;
+        let app_after = cpu_ticks(app_pid)?;
         eprintln!("xtask bench: {connections} connection(s), through the sidecar");
         let cpu_before = cpu_ticks(sidecar_pid)?;
         let sampler = RssSampler::start(sidecar_pid);
         let t = wrk(&script, &through, Some(&cookie), connections, args.duration)?;
         let rss_load_kib = sampler.stop();
         let cpu_after = cpu_ticks(sidecar_pid)?;
-        let cpu_us = (cpu_after - cpu_before) as f64 * 1_000_000.0 / clk_tck as f64;
-        let cpu_us_per_request = cpu_us / (t.requests.max(1) as f64);
+        let per_request = |ticks: u64, requests: u64| {
+            ticks as f64 * 1_000_000.0 / clk_tck as f64 / (requests.max(1) as f64)
+        };
         levels.push(Level {
             connections,
+            cpu_us_per_request: per_request(cpu_after.total() - cpu_before.total(), t.requests),
+            user_us_per_request: per_request(cpu_after.user - cpu_before.user, t.requests),
+            upstream_us_per_request: per_request(
+                app_after.total() - app_before.total(),
+                d.requests,
+            ),
             direct: d,
             through: t,
-            cpu_us_per_request,
             rss_load_kib,
         });
     }
@@ -225,8 +239,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
+    let load_after = load_average();
     let provisioning = crate::bench_provisioning::run(&release)?;
-    let mut report = render(&levels, rss_idle, args.duration, &load_before);
+    let mut report = render(&Rendered {
+        levels: &levels,
+        rss_idle_kib: rss_idle,
+        duration: args.duration,
+        load_before: &load_before,
+        load_after: &load_after,
+        threads,
+    });
     report.push_str(&crate::bench_provisioning::render(&provisioning));
     println!("{report}");
     if !problems.is_empty() {
@@ -299,8 +321,21 @@ fn clock_ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u64) -> Result<u64> {
+/// CPU time of a process, in clock ticks.
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    user: u64,
+    system: u64,
+}
+
+impl Ticks {
+    fn total(self) -> u64 {
+        self.user + self.system
+    }
+}
+
+/// utime and stime of a process, in clock ticks.
+fn cpu_ticks(pid: u64) -> Result<Ticks> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat (did the sidecar exit?)"))?;
     // Fields after the command name, which is in parentheses and may contain spaces.
@@ -309,7 +344,15 @@ fn cpu_ticks(pid: u64) -> Result<u64> {
     // rest starts at field 3 (state); utime is field 14, stime field 15.
     let utime: u64 = fields.get(11).context("utime")?.parse()?;
     let stime: u64 = fields.get(12).context("stime")?.parse()?;
-    Ok(utime + stime)
+    Ok(Ticks {
+        user: utime,
+        system: stime,
+    })
+}
+
+/// Threads of a process (its runtime's workers and helpers), 0 if unknown.
+fn thread_count(pid: u64) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
 
 /// Resident set size in KiB.
@@ -396,7 +439,19 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn render(levels: &[Level], rss_idle_kib: u64, duration: u64, load_before: &str) -> String {
+/// Everything the report shows.
+struct Rendered<'a> {
+    levels: &'a [Level],
+    rss_idle_kib: u64,
+    duration: u64,
+    load_before: &'a str,
+    load_after: &'a str,
+    threads: usize,
+}
+
+fn render(r: &Rendered<'_>) -> String {
+    let (levels, rss_idle_kib, duration) = (r.levels, r.rss_idle_kib, r.duration);
+    let (load_before, load_after) = (r.load_before, r.load_after);
     let mut s = String::new();
     let mut line = |l: String| {
         s.push_str(&l);
@@ -412,21 +467,23 @@ fn render(levels: &[Level], rss_idle_kib: u64, duration: u64, load_before: &str)
     line("```".into());
     line(String::new());
     line(format!(
-        "Machine: {} (load average {load_before} when the run started; wrk, the sidecar and the \
-         upstream share these cores). Load generator: {} ({duration} s per run, up to 2 threads). Release builds of \
+        "Machine: {} (load average {load_before} when the run started, {load_after} when it \
+         ended; wrk, the sidecar and the upstream share these cores). Load generator: {} ({duration} s per run, up to 2 threads). Release builds of \
          `gatehouse-sidecar` and the sample app (`/static`, a small fixed body). The session cookie was \
          obtained by signing in through the fixture Okta IdP's form. Every counted response was \
          checked by a wrk Lua script to be the upstream's 200 with its `{MARKER_HEADER}` marker; \
-         the run fails otherwise.",
+         the run fails otherwise. The sidecar ran with {} thread(s) in all \
+         (`GATEHOUSE_WORKER_THREADS` unset means one runtime thread).",
         machine(),
         wrk_version(),
+        r.threads,
     ));
     line(String::new());
     line("| connections | direct req/s | through req/s | ratio | direct p50 / p99 | through p50 / p99 | sidecar CPU per request |".into());
     line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
     for l in levels {
         line(format!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.0} µs / {:.0} µs | {:.0} µs / {:.0} µs | {:.1} µs |",
+            "| {} | {:.0} | {:.0} | {:.2} | {:.0} µs / {:.0} µs | {:.0} µs / {:.0} µs | {:.1} µs ({:.1} user + {:.1} kernel) |",
             l.connections,
             l.direct.rps,
             l.through.rps,
@@ -436,8 +493,26 @@ fn render(levels: &[Level], rss_idle_kib: u64, duration: u64, load_before: &str)
             l.through.p50_us,
             l.through.p99_us,
             l.cpu_us_per_request,
+            l.user_us_per_request,
+            l.cpu_us_per_request - l.user_us_per_request,
         ));
     }
+    line(String::new());
+    line(format!(
+        "CPU per request is the sidecar process's user + system time from /proc over the run \
+         through it, divided by the requests wrk completed; kernel time is mostly the loopback TCP \
+         of its two connections per request. For scale, the upstream itself used {} of CPU per \
+         request in the direct runs — and the sidecar has twice its socket work (client side and \
+         upstream side) besides authentication.",
+        levels
+            .iter()
+            .map(|l| format!(
+                "{:.1} µs at {} connection(s)",
+                l.upstream_us_per_request, l.connections
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     line(String::new());
     let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
     line(format!(
