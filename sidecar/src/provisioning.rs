@@ -20,7 +20,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::directory::kubernetes::{Provisioner, Refusal, UserCache, UserCacheFeeder};
+use crate::directory::kubernetes::{Admitted, Provisioner, Refusal, UserCache, UserCacheFeeder};
 use crate::proxy::Upstream;
 use crate::session::Session;
 
@@ -111,6 +111,11 @@ impl ProvisionError {
     }
 }
 
+/// What [`UserDirectory::admit`] read, handed to [`UserDirectory::provision`] so the SsoUser is
+/// not read twice in one sign-in.
+#[derive(Debug, Default)]
+pub struct Admission(Option<Admitted>);
+
 /// The user directory.
 #[derive(Debug)]
 pub enum UserDirectory {
@@ -122,18 +127,22 @@ pub enum UserDirectory {
 
 impl UserDirectory {
     /// Read-only check before anything is written: may this user sign in?
-    pub async fn admit(&self, user: &SignedInUser) -> Result<(), ProvisionError> {
+    pub async fn admit(&self, user: &SignedInUser) -> Result<Admission, ProvisionError> {
         match self {
-            UserDirectory::Off => Ok(()),
-            UserDirectory::Kubernetes(k) => k.provisioner.admit(user).await,
+            UserDirectory::Off => Ok(Admission::default()),
+            UserDirectory::Kubernetes(k) => Ok(Admission(Some(k.provisioner.admit(user).await?))),
         }
     }
 
-    /// Records a sign-in.
-    pub async fn provision(&self, user: &SignedInUser) -> Result<Provisioned, ProvisionError> {
+    /// Records a sign-in that [`UserDirectory::admit`] admitted.
+    pub async fn provision(
+        &self,
+        user: &SignedInUser,
+        admission: Admission,
+    ) -> Result<Provisioned, ProvisionError> {
         match self {
             UserDirectory::Off => Ok(Provisioned::default()),
-            UserDirectory::Kubernetes(k) => k.provision(user).await,
+            UserDirectory::Kubernetes(k) => k.provision(user, admission).await,
         }
     }
 
@@ -218,8 +227,15 @@ impl KubernetesDirectory {
         (directory, feeder)
     }
 
-    async fn provision(&self, user: &SignedInUser) -> Result<Provisioned, ProvisionError> {
-        let done = self.provisioner.provision(user).await?;
+    async fn provision(
+        &self,
+        user: &SignedInUser,
+        admission: Admission,
+    ) -> Result<Provisioned, ProvisionError> {
+        let done = match admission.0 {
+            Some(admitted) => self.provisioner.provision_admitted(user, admitted).await?,
+            None => self.provisioner.provision(user).await?,
+        };
         let note = if done.created {
             Some((
                 "Provisioned",

@@ -511,7 +511,7 @@ async fn complete_sign_in(
         }
     };
     // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
-    app.directory.admit(&signed_in).await.map_err(refused)?;
+    let admission = app.directory.admit(&signed_in).await.map_err(refused)?;
 
     let mut session = Session {
         sid: random_token(16),
@@ -534,7 +534,7 @@ async fn complete_sign_in(
     }
     session.user_uid = app
         .directory
-        .provision(&signed_in)
+        .provision(&signed_in, admission)
         .await
         .map_err(refused)?
         .user_uid;

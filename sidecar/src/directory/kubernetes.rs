@@ -41,6 +41,10 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(wait)).await;
 }
 
+/// What admission read: the SsoUser as it was, or `None` when it does not exist yet.
+#[derive(Clone, Debug, Default)]
+pub struct Admitted(Option<SsoUser>);
+
 /// The SsoUser a sign-in resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provisioned {
@@ -88,7 +92,7 @@ impl Provisioner {
 
     /// Read-only: whether `sign_in` may proceed (its SsoUser, if any, is this identity's and not
     /// suspended; in `preDeclared` mode, it exists). Nothing is written.
-    pub async fn admit(&self, sign_in: &SignedInUser) -> Result<(), ProvisionError> {
+    pub async fn admit(&self, sign_in: &SignedInUser) -> Result<Admitted, ProvisionError> {
         let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
         match self
             .api
@@ -96,10 +100,23 @@ impl Provisioner {
             .await
             .map_err(ProvisionError::Unavailable)?
         {
-            Some(user) => self.usable(&user, sign_in, name),
+            Some(user) => self
+                .usable(&user, sign_in, name)
+                .map(|()| Admitted(Some(user))),
             None if self.mode == ProvisioningMode::PreDeclared => Err(ProvisionError::NotDeclared),
-            None => Ok(()),
+            None => Ok(Admitted(None)),
         }
+    }
+
+    /// [`Provisioner::provision`] starting from what [`Provisioner::admit`] read, instead of
+    /// reading the SsoUser again (one API round trip less per sign-in; a change in between only
+    /// costs a retry, as the status write is conditional).
+    pub async fn provision_admitted(
+        &self,
+        sign_in: &SignedInUser,
+        admitted: Admitted,
+    ) -> Result<Provisioned, ProvisionError> {
+        self.provision_from(sign_in, Some(admitted.0)).await
     }
 
     fn usable(
@@ -122,17 +139,28 @@ impl Provisioner {
 
     /// Create or refresh the SsoUser of a permitted sign-in and return it.
     pub async fn provision(&self, sign_in: &SignedInUser) -> Result<Provisioned, ProvisionError> {
+        self.provision_from(sign_in, None).await
+    }
+
+    async fn provision_from(
+        &self,
+        sign_in: &SignedInUser,
+        mut known: Option<Option<SsoUser>>,
+    ) -> Result<Provisioned, ProvisionError> {
         let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
         let mut created = false;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let existing = self
-                .api
-                .get_opt(&name)
-                .await
-                .map_err(ProvisionError::Unavailable)?;
+            let existing = match known.take() {
+                Some(read) => read,
+                None => self
+                    .api
+                    .get_opt(&name)
+                    .await
+                    .map_err(ProvisionError::Unavailable)?,
+            };
             let user = match existing {
                 Some(user) => user,
                 None if self.mode == ProvisioningMode::PreDeclared => {

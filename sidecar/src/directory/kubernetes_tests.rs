@@ -300,6 +300,51 @@ async fn admission_reads_and_never_writes() {
         users.items.iter().all(|u| u.status.is_none()),
         "admission wrote no status"
     );
+
+    // Provisioning goes on from what admission read.
+    let admitted = jit
+        .admit(&sign_in("00u-new", Role::Member))
+        .await
+        .expect("admitted");
+    let done = jit
+        .provision_admitted(&sign_in("00u-new", Role::Member), admitted)
+        .await
+        .expect("provisioned");
+    assert!(done.created);
+    let again = jit
+        .admit(&sign_in("00u-new", Role::Admin))
+        .await
+        .expect("admitted");
+    let second = jit
+        .provision_admitted(&sign_in("00u-new", Role::Admin), again)
+        .await
+        .expect("provisioned");
+    assert!(!second.created && second.role_changed);
+    assert_eq!(second.uid, done.uid);
+    let stored = api.get(&done.name).await.expect("exists");
+    assert_eq!(stored.status.and_then(|s| s.login_count), Some(2));
+}
+
+#[tokio::test]
+async fn a_stale_admission_read_only_costs_a_retry() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    // Admission saw no user; another replica creates it before this one writes.
+    let admitted = provisioner
+        .admit(&sign_in("00u-race", Role::Member))
+        .await
+        .expect("admitted");
+    let other = provisioner
+        .provision(&sign_in("00u-race", Role::Member))
+        .await
+        .expect("the other replica");
+    let mine = provisioner
+        .provision_admitted(&sign_in("00u-race", Role::Member), admitted)
+        .await
+        .expect("this replica");
+    assert!(other.created && !mine.created, "exactly one creator");
+    assert_eq!(mine.uid, other.uid);
+    let stored = api.get(&mine.name).await.expect("exists");
+    assert_eq!(stored.status.and_then(|s| s.login_count), Some(2));
 }
 
 // ---- revocation cache ----
