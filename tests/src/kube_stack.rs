@@ -301,58 +301,36 @@ impl KubeStack {
 
     /// The admin port's `/readyz` status and body.
     pub async fn readyz(&self) -> Result<(StatusCode, String)> {
-        let res = crate::http_client()?
-            .get(self.admin("/readyz"))
-            .send()
-            .await?;
+        let res = self.http.get(self.admin("/readyz")).send().await?;
         Ok((res.status(), res.text().await?))
     }
 }
 
 async fn fake_api(users: &[SsoUser], api_down: Arc<AtomicBool>) -> Result<kube::Client> {
+    // Every verb the sidecar uses fails while `api_down` is set, and passes through otherwise.
+    let gate = |flag: &Arc<AtomicBool>| {
+        let flag = flag.clone();
+        move || {
+            if flag.load(Ordering::SeqCst) {
+                Err(down())
+            } else {
+                Ok(())
+            }
+        }
+    };
     let (get, create, patch, status, list) = (
-        api_down.clone(),
-        api_down.clone(),
-        api_down.clone(),
-        api_down.clone(),
-        api_down,
+        gate(&api_down),
+        gate(&api_down),
+        gate(&api_down),
+        gate(&api_down),
+        gate(&api_down),
     );
     let outage = interceptor::Funcs::new()
-        .get(move |_| {
-            if get.load(Ordering::SeqCst) {
-                Err(down())
-            } else {
-                Ok(None)
-            }
-        })
-        .create(move |_| {
-            if create.load(Ordering::SeqCst) {
-                Err(down())
-            } else {
-                Ok(None)
-            }
-        })
-        .patch(move |_| {
-            if patch.load(Ordering::SeqCst) {
-                Err(down())
-            } else {
-                Ok(None)
-            }
-        })
-        .patch_status(move |_| {
-            if status.load(Ordering::SeqCst) {
-                Err(down())
-            } else {
-                Ok(None)
-            }
-        })
-        .list(move |_| {
-            if list.load(Ordering::SeqCst) {
-                Err(down())
-            } else {
-                Ok(None)
-            }
-        });
+        .get(move |_| get().map(|()| None))
+        .create(move |_| create().map(|()| None))
+        .patch(move |_| patch().map(|()| None))
+        .patch_status(move |_| status().map(|()| None))
+        .list(move |_| list().map(|()| None));
     let mut builder = ClientBuilder::new()
         .with_resource::<SsoUser>()
         .with_status_subresource::<SsoUser>()
