@@ -19,6 +19,7 @@ use http::header::{self, HeaderName};
 use http::uri::Authority;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
@@ -289,7 +290,9 @@ impl Pool {
                 return Ok(sender);
             }
         }
-        self.connect().await
+        // Boxed: opening a connection is rare, and its future would otherwise make every
+        // request's future several hundred bytes larger.
+        Box::pin(self.connect()).await
     }
 }
 
@@ -318,6 +321,10 @@ impl Upstream {
 
     /// Sends a request (origin-form URI, headers final) to the app. A pooled connection the app
     /// closed before the request went out is replaced by a new one, once.
+    ///
+    /// Only the exchange itself is awaited here; what comes before and after is synchronous, and
+    /// the rare paths (a new connection, a retry) are boxed, so the future every request moves
+    /// around stays small.
     pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Body>, ProxyError> {
         *req.version_mut() = Version::HTTP_11;
         if !req.headers().contains_key(header::HOST) {
@@ -326,25 +333,41 @@ impl Upstream {
         let mut sender = self.pool.checkout().await?;
         let response = match sender.try_send_request(req).await {
             Ok(response) => response,
-            Err(mut e) => match e.take_message() {
-                Some(req) => {
-                    sender = self.pool.connect().await?;
-                    sender.send_request(req).await?
-                }
-                None => return Err(e.into_error().into()),
-            },
+            Err(e) => {
+                let (fresh, response) = Box::pin(self.resend(e)).await?;
+                sender = fresh;
+                response
+            }
         };
+        Ok(self.pooled(response, sender))
+    }
+
+    /// Sends again, on a new connection, a request a pooled connection could not take.
+    async fn resend(
+        &self,
+        mut failed: TrySendError<Request<Body>>,
+    ) -> Result<(SendRequest<Body>, Response<Incoming>), ProxyError> {
+        let Some(req) = failed.take_message() else {
+            return Err(failed.into_error().into());
+        };
+        let mut sender = self.pool.connect().await?;
+        let response = sender.send_request(req).await?;
+        Ok((sender, response))
+    }
+
+    /// The app's response, with its connection going back to the pool once the body is read.
+    fn pooled(&self, response: Response<Incoming>, sender: SendRequest<Body>) -> Response<Body> {
         let (parts, body) = response.into_parts();
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             // The connection now belongs to the upgraded stream.
-            return Ok(Response::from_parts(parts, Body::new(body)));
+            return Response::from_parts(parts, Body::new(body));
         }
         let body = PooledBody {
             inner: body,
             sender: Some(sender),
             pool: self.pool.clone(),
         };
-        Ok(Response::from_parts(parts, Body::new(body)))
+        Response::from_parts(parts, Body::new(body))
     }
 
     /// Sets the forwarding headers, rewrites the URI to origin-form, and sends the request to the
@@ -355,9 +378,20 @@ impl Upstream {
         mut req: Request<Body>,
         peer: &HeaderValue,
     ) -> Result<(Response<Body>, Duration), ProxyError> {
-        let upgrade = upgrade_protocol(&req);
-        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+        let client_upgrade = self.prepare(&mut req, peer)?;
+        let started = Instant::now();
+        let response = self.send(req).await?;
+        let elapsed = started.elapsed();
+        Ok((finish(response, client_upgrade), elapsed))
+    }
 
+    /// Rewrites a request for the app; returns the client's side of an upgrade it asks for.
+    fn prepare(
+        &self,
+        req: &mut Request<Body>,
+        peer: &HeaderValue,
+    ) -> Result<Option<ClientUpgrade>, ProxyError> {
+        let upgrade = upgrade_protocol(req);
         let path = req
             .uri()
             .path_and_query()
@@ -383,41 +417,45 @@ impl Upstream {
             headers.insert(header::UPGRADE, protocol.clone());
         }
         *req.uri_mut() = Uri::from(path);
-
-        let started = Instant::now();
-        let response = self.send(req).await?;
-        let elapsed = started.elapsed();
-        let (mut parts, body) = response.into_parts();
-
-        if parts.status == StatusCode::SWITCHING_PROTOCOLS
-            && let Some(client_upgrade) = client_upgrade
-        {
-            let upstream_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-            let protocol = parts.headers.get(header::UPGRADE).cloned();
-            strip_hop_by_hop(&mut parts.headers);
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            if let Some(p) = protocol {
-                parts.headers.insert(header::UPGRADE, p);
-            }
-            if let Some(upstream_upgrade) = upstream_upgrade {
-                tokio::spawn(async move {
-                    let (client, upstream) = tokio::join!(client_upgrade, upstream_upgrade);
-                    if let (Ok(client), Ok(upstream)) = (client, upstream) {
-                        let mut client = TokioIo::new(client);
-                        let mut upstream = TokioIo::new(upstream);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    }
-                });
-            }
-            return Ok((Response::from_parts(parts, Body::empty()), elapsed));
-        }
-
-        strip_hop_by_hop(&mut parts.headers);
-        strip_own_set_cookies(&mut parts.headers);
-        Ok((Response::from_parts(parts, body), elapsed))
+        Ok(upgrade.map(|_| ClientUpgrade(hyper::upgrade::on(req))))
     }
+}
+
+/// The client's side of an HTTP/1.1 upgrade, taken from its request before that is sent on.
+struct ClientUpgrade(hyper::upgrade::OnUpgrade);
+
+/// The app's response as the client gets it: hop-by-hop headers and our cookies removed, or, for
+/// an accepted upgrade, both upgraded connections joined.
+fn finish(response: Response<Body>, client_upgrade: Option<ClientUpgrade>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(ClientUpgrade(client_upgrade)) = client_upgrade
+    {
+        let upstream_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let protocol = parts.headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Some(p) = protocol {
+            parts.headers.insert(header::UPGRADE, p);
+        }
+        if let Some(upstream_upgrade) = upstream_upgrade {
+            tokio::spawn(async move {
+                let (client, upstream) = tokio::join!(client_upgrade, upstream_upgrade);
+                if let (Ok(client), Ok(upstream)) = (client, upstream) {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+        return Response::from_parts(parts, Body::empty());
+    }
+
+    strip_hop_by_hop(&mut parts.headers);
+    strip_own_set_cookies(&mut parts.headers);
+    Response::from_parts(parts, body)
 }
 
 /// A response body from the app that hands its connection back to the pool once fully read.

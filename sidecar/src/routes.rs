@@ -66,7 +66,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: HeaderValue) ->
         let id = id.to_owned();
         let response = match only(&req, &[Method::GET]) {
             Some(r) => r,
-            None => callback(&app, &req, &id).await,
+            // Boxed: sign-in's future (IdP exchange, provisioning) is many times the size of the
+            // proxy path's, and every request's future would otherwise be that large.
+            None => Box::pin(callback(&app, &req, &id)).await,
         };
         (Handler::Auth, response)
     } else if path == LOGOUT_PATH {
@@ -660,26 +662,12 @@ pub fn is_skipped(skip: &[String], raw_path: &str) -> bool {
 }
 
 async fn gate(app: &App, req: Request<Incoming>, peer: &HeaderValue) -> Response<Body> {
-    let now = now_unix();
-    let session = app.session(req.headers(), now);
-    if session.is_none()
-        && let Some(r) = refuse_without_session(app, &req)
-    {
-        return r;
-    }
-    let (mut parts, body) = req.into_parts();
-    strip_client_identity(&mut parts.headers);
-    strip_own_cookies(&mut parts.headers);
-    if let Some(session) = &session
-        && let Some(provider) = app.provider(&session.provider)
-    {
-        let identity = app.identity.headers_for(session, provider, now);
-        for (name, value) in &identity.headers {
-            parts.headers.insert(name.clone(), value.clone());
-        }
-    }
-    let wants_html = accepts_html(&parts.headers);
-    let request = Request::from_parts(parts, Body::new(body));
+    // Everything before the app is asked is synchronous, so none of it is kept in this future:
+    // the future is moved several times per request, and its size is paid for each time.
+    let (request, wants_html) = match admit(app, req) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     match app.upstream.forward(request, peer).await {
         Ok((response, elapsed)) => {
             app.metrics.proxy_latency(elapsed.as_secs_f64());
@@ -704,6 +692,31 @@ async fn gate(app: &App, req: Request<Incoming>, peer: &HeaderValue) -> Response
             }
         }
     }
+}
+
+/// The request as the app gets it (client identity and our cookies stripped, the session's
+/// identity added) and whether the client wants HTML; or the answer when it may not pass.
+fn admit(app: &App, req: Request<Incoming>) -> Result<(Request<Body>, bool), Response<Body>> {
+    let now = now_unix();
+    let session = app.session(req.headers(), now);
+    if session.is_none()
+        && let Some(r) = refuse_without_session(app, &req)
+    {
+        return Err(r);
+    }
+    let (mut parts, body) = req.into_parts();
+    strip_client_identity(&mut parts.headers);
+    strip_own_cookies(&mut parts.headers);
+    if let Some(session) = &session
+        && let Some(provider) = app.provider(&session.provider)
+    {
+        let identity = app.identity.headers_for(session, provider, now);
+        for (name, value) in &identity.headers {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+    }
+    let wants_html = accepts_html(&parts.headers);
+    Ok((Request::from_parts(parts, Body::new(body)), wants_html))
 }
 
 /// For a request without a session: the answer that replaces the app's, if any.
