@@ -151,8 +151,26 @@ pub fn cargo(args: &[&str]) -> Result<()> {
 pub fn cargo_status(args: &[&str]) -> Result<ExitStatus> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("xtask: cargo {}", args.join(" "));
-    Command::new(cargo)
-        .args(args)
+    let mut cmd = Command::new(cargo);
+    // `cargo run` set these for xtask itself. Some build scripts (ring's) rebuild when
+    // `CARGO_MANIFEST_DIR` changes, so passing them on would make every xtask build and every
+    // plain `cargo build` undo each other's work.
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && (name.starts_with("CARGO_PKG_")
+                || matches!(
+                    name,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                ))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(args)
         .current_dir(root())
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))
