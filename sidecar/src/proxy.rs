@@ -32,6 +32,9 @@ pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-p
 /// `X-Forwarded-Host`.
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Headers the proxy may add to a request: `X-Forwarded-For`, `-Proto`, `-Host` and `Host`.
+pub const FORWARDING_HEADERS: usize = 4;
+
 /// Header-name prefixes (after `_` → `-`) that only the sidecar may send to the app.
 const IDENTITY_PREFIXES: [&str; 3] = ["x-forwarded-", "x-auth-request-", "x-gatehouse-"];
 /// Whole header names (after `_` → `-`) that apps commonly trust as identity.

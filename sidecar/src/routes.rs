@@ -28,7 +28,9 @@ use crate::pages::{self, LoginPage, ProviderButton, encode_query_value, html_res
 use crate::paths::{canonical_path, safe_redirect, under_prefix};
 use crate::providers::Provider;
 use crate::provisioning::{ProvisionError, SignedInUser};
-use crate::proxy::{strip_client_identity, strip_own_cookies, upgrade_protocol};
+use crate::proxy::{
+    FORWARDING_HEADERS, strip_client_identity, strip_own_cookies, upgrade_protocol,
+};
 use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, Session, random_token};
 use crate::state::App;
 use crate::token::{Expected, constant_time_eq, now_unix, verify_id_token};
@@ -711,8 +713,14 @@ fn admit(app: &App, req: Request<Incoming>) -> Result<(Request<Body>, bool), Res
         && let Some(provider) = app.provider(&session.provider)
     {
         let identity = app.identity.headers_for(session, provider, now);
+        // Room for these and the forwarding headers at once, instead of growing (and rehashing)
+        // the map several times on the way.
+        parts
+            .headers
+            .reserve(identity.headers.len() + FORWARDING_HEADERS);
         for (name, value) in &identity.headers {
-            parts.headers.insert(name.clone(), value.clone());
+            // `append`: the client's headers of these names were stripped just above.
+            parts.headers.append(name.clone(), value.clone());
         }
     }
     let wants_html = accepts_html(&parts.headers);

@@ -7,6 +7,10 @@
 //! /proc/<pid>/status. A wrk Lua script counts every response that is not a 200 carrying the
 //! sample app's marker header, and any such response fails the run (a lost session answering a
 //! fast 302 must not count as throughput).
+//!
+//! When nginx is installed (`cargo xtask setup` installs Debian's `nginx-light`), the same load
+//! also goes through a bare nginx reverse proxy in front of the same upstream, so the figures have
+//! a reference measured on the same machine at the same time: what any proxy costs here.
 
 use std::{
     io::{BufRead, BufReader, Write as _},
@@ -36,6 +40,9 @@ pub struct BenchArgs {
     /// Print the figures without writing the file.
     #[arg(long)]
     pub no_write: bool,
+    /// Rounds per load level; each figure is the median over them.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 /// Header and value the sample app's `/static` answers with.
@@ -101,18 +108,141 @@ struct Run {
     socket_errors: u64,
 }
 
-/// One load level, direct and through the sidecar.
-#[derive(Debug)]
-struct Level {
-    connections: u32,
-    direct: Run,
-    through: Run,
+/// One wrk run and the CPU time the measured process (upstream, nginx or sidecar) spent on it.
+#[derive(Debug, Clone)]
+struct Measured {
+    run: Run,
     cpu_us_per_request: f64,
     /// The user-space part of `cpu_us_per_request`; the rest is kernel time.
     user_us_per_request: f64,
-    /// The upstream's CPU per request during the direct run (for scale).
-    upstream_us_per_request: f64,
+}
+
+impl Measured {
+    /// The median of each figure over the rounds; response counts are summed, so that a bad
+    /// response in any round is seen.
+    fn median(all: &[Measured]) -> Measured {
+        let median = |f: &dyn Fn(&Measured) -> f64| {
+            let mut v: Vec<f64> = all.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            match v.len() {
+                0 => 0.0,
+                n if n % 2 == 1 => v[n / 2],
+                n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            }
+        };
+        let sum = |f: &dyn Fn(&Run) -> u64| all.iter().map(|m| f(&m.run)).sum::<u64>();
+        Measured {
+            run: Run {
+                requests: sum(&|r| r.requests),
+                rps: median(&|m| m.run.rps),
+                ok: sum(&|r| r.ok),
+                bad: sum(&|r| r.bad),
+                p50_us: median(&|m| m.run.p50_us),
+                p99_us: median(&|m| m.run.p99_us),
+                socket_errors: sum(&|r| r.socket_errors),
+            },
+            cpu_us_per_request: median(&|m| m.cpu_us_per_request),
+            user_us_per_request: median(&|m| m.user_us_per_request),
+        }
+    }
+}
+
+/// Runs `load` and charges `pid`'s CPU time over it to the requests it completed.
+fn measure(pid: u64, clk_tck: u64, load: impl FnOnce() -> Result<Run>) -> Result<Measured> {
+    let before = cpu_ticks(pid)?;
+    let run = load()?;
+    let after = cpu_ticks(pid)?;
+    let per_request =
+        |ticks: u64| ticks as f64 * 1_000_000.0 / clk_tck as f64 / (run.requests.max(1) as f64);
+    Ok(Measured {
+        cpu_us_per_request: per_request(after.total() - before.total()),
+        user_us_per_request: per_request(after.user - before.user),
+        run,
+    })
+}
+
+/// One load level: direct to the upstream, through nginx (when installed) and through the sidecar.
+#[derive(Debug)]
+struct Level {
+    connections: u32,
+    /// Straight to the upstream; its CPU figures are the upstream's own (for scale).
+    direct: Measured,
+    through: Measured,
+    /// The same load through nginx, when it is installed.
+    reference: Option<Measured>,
     rss_load_kib: u64,
+}
+
+/// A bare nginx reverse proxy in front of the upstream: one process (`master_process off`, one
+/// worker's work), keep-alive to the upstream as the sidecar's pool does, no access log. Killed
+/// when dropped.
+struct Nginx {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Nginx {
+    fn start(binary: &Path, direct: &str) -> Result<Self> {
+        let rest = direct
+            .strip_prefix("http://")
+            .context("direct url is not http")?;
+        let (upstream, path) = rest.split_once('/').context("direct url has no path")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-bench-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+             error_log stderr warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
+             proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
+             uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
+             upstream app {{ server {upstream}; keepalive 64; }}\n  \
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      \
+             proxy_pass http://app;\n      proxy_http_version 1.1;\n      \
+             proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n"
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting nginx")?;
+        let nginx = Self {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}/{path}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(nginx);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        bail!("nginx did not listen on 127.0.0.1:{port} within 5 s (its errors are above)")
+    }
+
+    fn pid(&self) -> u64 {
+        u64::from(self.child.id())
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Kills the stack when dropped.
@@ -137,6 +267,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     setup::run(setup::Needs {
         chromium: false,
         wrk: true,
+        nginx: true,
     })?;
     if !on_path("wrk") {
         bail!(
@@ -189,48 +320,76 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     )?;
     let clk_tck = clock_ticks_per_second();
 
+    let nginx = match setup::nginx_binary() {
+        Some(binary) => Some(Nginx::start(&binary, &direct)?),
+        None => {
+            eprintln!(
+                "xtask bench: WARNING: nginx is not installed, so the reference proxy is not \
+                 measured (`apt-get install -y nginx-light`, or `cargo xtask setup` as root)"
+            );
+            None
+        }
+    };
+    let nginx_version = nginx.as_ref().map(|_| nginx_version());
+
     let load_before = load_average();
+    let steal = Steal::start();
     let rss_idle = rss_kib(sidecar_pid)?;
     let threads = thread_count(sidecar_pid);
     eprintln!("xtask bench: warming up");
     wrk(&script, &direct, None, 8, 2)?;
     wrk(&script, &through, Some(&cookie), 8, 2)?;
+    if let Some(n) = &nginx {
+        wrk(&script, &n.url, None, 8, 2)?;
+    }
 
     let mut levels = Vec::new();
     for connections in [32u32, 1] {
-        eprintln!("xtask bench: {connections} connection(s), direct");
-        let app_before = cpu_ticks(app_pid)?;
-        let d = wrk(&script, &direct, None, connections, args.duration)?;
-        let app_after = cpu_ticks(app_pid)?;
-        eprintln!("xtask bench: {connections} connection(s), through the sidecar");
-        let cpu_before = cpu_ticks(sidecar_pid)?;
-        let sampler = RssSampler::start(sidecar_pid);
-        let t = wrk(&script, &through, Some(&cookie), connections, args.duration)?;
-        let rss_load_kib = sampler.stop();
-        let cpu_after = cpu_ticks(sidecar_pid)?;
-        let per_request = |ticks: u64, requests: u64| {
-            ticks as f64 * 1_000_000.0 / clk_tck as f64 / (requests.max(1) as f64)
-        };
+        // Rounds alternate direct, nginx and the sidecar, so that a change in what else the
+        // machine is doing falls on all three alike; each figure is the median over the rounds.
+        let (mut direct_runs, mut nginx_runs, mut through_runs) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let mut rss_load_kib = 0;
+        for round in 1..=args.rounds {
+            eprintln!(
+                "xtask bench: {connections} connection(s), round {round}/{}",
+                args.rounds
+            );
+            direct_runs.push(measure(app_pid, clk_tck, || {
+                wrk(&script, &direct, None, connections, args.duration)
+            })?);
+            if let Some(n) = &nginx {
+                nginx_runs.push(measure(n.pid(), clk_tck, || {
+                    wrk(&script, &n.url, None, connections, args.duration)
+                })?);
+            }
+            let sampler = RssSampler::start(sidecar_pid);
+            through_runs.push(measure(sidecar_pid, clk_tck, || {
+                wrk(&script, &through, Some(&cookie), connections, args.duration)
+            })?);
+            rss_load_kib = rss_load_kib.max(sampler.stop());
+        }
         levels.push(Level {
             connections,
-            cpu_us_per_request: per_request(cpu_after.total() - cpu_before.total(), t.requests),
-            user_us_per_request: per_request(cpu_after.user - cpu_before.user, t.requests),
-            upstream_us_per_request: per_request(
-                app_after.total() - app_before.total(),
-                d.requests,
-            ),
-            direct: d,
-            through: t,
+            direct: Measured::median(&direct_runs),
+            through: Measured::median(&through_runs),
+            reference: (!nginx_runs.is_empty()).then(|| Measured::median(&nginx_runs)),
             rss_load_kib,
         });
     }
+    drop(nginx);
     let _ = std::fs::remove_file(&script);
     drop(guard);
 
     // Every counted response must have come from the upstream.
     let mut problems = Vec::new();
     for l in &levels {
-        for (what, r) in [("direct", &l.direct), ("through the sidecar", &l.through)] {
+        let runs = [
+            Some(("direct", &l.direct.run)),
+            Some(("through the sidecar", &l.through.run)),
+            l.reference.as_ref().map(|r| ("through nginx", &r.run)),
+        ];
+        for (what, r) in runs.into_iter().flatten() {
             if r.bad > 0 || r.ok == 0 {
                 problems.push(format!(
                     "{} connection(s) {what}: {} responses were not the upstream's 200 (ok {})",
@@ -240,6 +399,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     let load_after = load_average();
+    let steal_percent = steal.finish();
     let provisioning = crate::bench_provisioning::run(&release)?;
     let mut report = render(&Rendered {
         levels: &levels,
@@ -247,7 +407,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         duration: args.duration,
         load_before: &load_before,
         load_after: &load_after,
+        steal_percent,
+        rounds: args.rounds,
         threads,
+        nginx_version: nginx_version.as_deref(),
     });
     report.push_str(&crate::bench_provisioning::render(&provisioning));
     println!("{report}");
@@ -428,6 +591,45 @@ fn wrk_version() -> String {
         .unwrap_or_else(|_| "wrk".to_owned())
 }
 
+/// Steal time over the run: CPU time the hypervisor gave to other guests.
+struct Steal(Option<(u64, u64)>);
+
+impl Steal {
+    /// (steal, total) jiffies from /proc/stat's `cpu` line.
+    fn read() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        Some((*fields.get(7)?, fields.iter().take(8).sum()))
+    }
+
+    fn start() -> Self {
+        Self(Self::read())
+    }
+
+    /// Percent of all CPU time since `start` that was stolen.
+    fn finish(self) -> Option<f64> {
+        let (steal0, total0) = self.0?;
+        let (steal1, total1) = Self::read()?;
+        let total = total1.checked_sub(total0)?;
+        (total > 0).then(|| (steal1.saturating_sub(steal0)) as f64 * 100.0 / total as f64)
+    }
+}
+
+fn nginx_version() -> String {
+    setup::nginx_binary()
+        .and_then(|b| Command::new(b).arg("-v").output().ok())
+        .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "nginx".to_owned())
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
 }
@@ -444,14 +646,31 @@ struct Rendered<'a> {
     levels: &'a [Level],
     rss_idle_kib: u64,
     duration: u64,
+    rounds: u32,
     load_before: &'a str,
     load_after: &'a str,
+    /// Share of the machine's CPU time taken by the hypervisor for other guests during the run.
+    steal_percent: Option<f64>,
     threads: usize,
+    /// `nginx -v`, when the reference proxy ran.
+    nginx_version: Option<&'a str>,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    a / b.max(1e-9)
+}
+
+fn cpu_cell(m: &Measured) -> String {
+    format!(
+        "{:.1} µs ({:.1} user + {:.1} kernel)",
+        m.cpu_us_per_request,
+        m.user_us_per_request,
+        m.cpu_us_per_request - m.user_us_per_request
+    )
 }
 
 fn render(r: &Rendered<'_>) -> String {
-    let (levels, rss_idle_kib, duration) = (r.levels, r.rss_idle_kib, r.duration);
-    let (load_before, load_after) = (r.load_before, r.load_after);
+    let (levels, duration, rounds) = (r.levels, r.duration, r.rounds);
     let mut s = String::new();
     let mut line = |l: String| {
         s.push_str(&l);
@@ -460,21 +679,33 @@ fn render(r: &Rendered<'_>) -> String {
     line("# Benchmarks".into());
     line(String::new());
     line("Authenticated requests through the Gatehouse sidecar versus the same load sent straight to the".into());
-    line("upstream, measured in one run. Produced by:".into());
+    line(
+        "upstream and through a bare nginx reverse proxy, measured in one run. Produced by:".into(),
+    );
     line(String::new());
     line("```sh".into());
-    line(format!("cargo xtask bench --duration {duration}"));
+    line(format!(
+        "cargo xtask bench --duration {duration} --rounds {rounds}"
+    ));
     line("```".into());
     line(String::new());
+    let steal = r
+        .steal_percent
+        .map_or(String::new(), |p| format!("; the hypervisor took {p:.1}% of the machine's CPU time for other guests during the run"));
     line(format!(
-        "Machine: {} (load average {load_before} when the run started, {load_after} when it \
-         ended; wrk, the sidecar and the upstream share these cores). Load generator: {} ({duration} s per run, up to 2 threads). Release builds of \
-         `gatehouse-sidecar` and the sample app (`/static`, a small fixed body). The session cookie was \
-         obtained by signing in through the fixture Okta IdP's form. Every counted response was \
-         checked by a wrk Lua script to be the upstream's 200 with its `{MARKER_HEADER}` marker; \
-         the run fails otherwise. The sidecar ran with {} thread(s) in all \
-         (`GATEHOUSE_WORKER_THREADS` unset means one runtime thread).",
+        "Machine: {} (load average {} when the run started, {} when it ended{steal}; wrk, the \
+         sidecar, nginx and the upstream share these cores). Load generator: {} ({duration} s per \
+         run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx and sidecar \
+         in turn, so that changes in what else the machine does fall on all three alike; every \
+         figure below is the median over the rounds. Release builds of `gatehouse-sidecar` and the \
+         sample app (`/static`, a small fixed body). The session cookie was obtained by signing in \
+         through the fixture Okta IdP's form. Every counted response was checked by a wrk Lua \
+         script to be the upstream's 200 with its `{MARKER_HEADER}` marker; the run fails \
+         otherwise. The sidecar ran with {} thread(s) in all (`GATEHOUSE_WORKER_THREADS` unset \
+         means one runtime thread).",
         machine(),
+        r.load_before,
+        r.load_after,
         wrk_version(),
         r.threads,
     ));
@@ -482,75 +713,122 @@ fn render(r: &Rendered<'_>) -> String {
     line("| connections | direct req/s | through req/s | ratio | direct p50 / p99 | through p50 / p99 | sidecar CPU per request |".into());
     line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
     for l in levels {
+        let (d, t) = (&l.direct.run, &l.through.run);
         line(format!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.0} µs / {:.0} µs | {:.0} µs / {:.0} µs | {:.1} µs ({:.1} user + {:.1} kernel) |",
+            "| {} | {:.0} | {:.0} | {:.2} | {:.0} µs / {:.0} µs | {:.0} µs / {:.0} µs | {} |",
             l.connections,
-            l.direct.rps,
-            l.through.rps,
-            l.through.rps / l.direct.rps.max(1e-9),
-            l.direct.p50_us,
-            l.direct.p99_us,
-            l.through.p50_us,
-            l.through.p99_us,
-            l.cpu_us_per_request,
-            l.user_us_per_request,
-            l.cpu_us_per_request - l.user_us_per_request,
+            d.rps,
+            t.rps,
+            ratio(t.rps, d.rps),
+            d.p50_us,
+            d.p99_us,
+            t.p50_us,
+            t.p99_us,
+            cpu_cell(&l.through),
         ));
     }
     line(String::new());
     line(format!(
-        "CPU per request is the sidecar process's user + system time from /proc over the run \
-         through it, divided by the requests wrk completed; kernel time is mostly the loopback TCP \
-         of its two connections per request. For scale, the upstream itself used {} of CPU per \
-         request in the direct runs — and the sidecar has twice its socket work (client side and \
-         upstream side) besides authentication.",
+        "CPU per request is the process's user + system time from /proc over a run, divided by the \
+         requests wrk completed; kernel time is mostly loopback TCP, of which a proxy has twice \
+         the upstream's (client side and upstream side). For scale, the upstream itself used {} of \
+         CPU per request in the direct runs.",
         levels
             .iter()
             .map(|l| format!(
                 "{:.1} µs at {} connection(s)",
-                l.upstream_us_per_request, l.connections
+                l.direct.cpu_us_per_request, l.connections
             ))
             .collect::<Vec<_>>()
             .join(", ")
     ));
     line(String::new());
+    if let Some(version) = r.nginx_version {
+        line(format!(
+            "Reference, same run: the same load through a bare nginx reverse proxy with no \
+             authentication ({version}) in front of the same upstream: `master_process off`, so \
+             one process does all the work, as the sidecar's one runtime thread does; keep-alive \
+             to the upstream; no access log."
+        ));
+        line(String::new());
+        line("| connections | nginx req/s | ratio to direct | nginx p50 / p99 | nginx CPU per request | sidecar CPU ÷ nginx CPU |".into());
+        line("| ---: | ---: | ---: | ---: | ---: | ---: |".into());
+        for l in levels {
+            if let Some(n) = &l.reference {
+                line(format!(
+                    "| {} | {:.0} | {:.2} | {:.0} µs / {:.0} µs | {} | {:.2} |",
+                    l.connections,
+                    n.run.rps,
+                    ratio(n.run.rps, l.direct.run.rps),
+                    n.run.p50_us,
+                    n.run.p99_us,
+                    cpu_cell(n),
+                    ratio(l.through.cpu_us_per_request, n.cpu_us_per_request),
+                ));
+            }
+        }
+    } else {
+        line(
+            "Reference: nginx was not installed, so the same load through a bare nginx proxy was \
+              not measured in this run."
+                .into(),
+        );
+    }
+    line(String::new());
     let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
     line(format!(
         "Sidecar resident memory: {:.1} MiB idle (after sign-in), {:.1} MiB at most under load.",
-        rss_idle_kib as f64 / 1024.0,
+        r.rss_idle_kib as f64 / 1024.0,
         rss_load as f64 / 1024.0
     ));
     let errors: u64 = levels
         .iter()
-        .map(|l| l.direct.socket_errors + l.through.socket_errors)
+        .flat_map(|l| [Some(&l.direct), Some(&l.through), l.reference.as_ref()])
+        .flatten()
+        .map(|m| m.run.socket_errors)
         .sum();
     line(format!("Socket errors reported by wrk: {errors}."));
     line(String::new());
-    if let Some(l32) = levels.iter().find(|l| l.connections == 32) {
-        let ratio = l32.through.rps / l32.direct.rps.max(1e-9);
-        line("Targets (issue 3):".into());
-        line(String::new());
+    line("Targets (issue 3):".into());
+    line(String::new());
+    if let Some(l) = levels.iter().find(|l| l.connections == 32) {
+        let through = ratio(l.through.run.rps, l.direct.run.rps);
+        let reference = l.reference.as_ref().map_or(String::new(), |n| {
+            format!(
+                " (nginx, no authentication: {:.2})",
+                ratio(n.run.rps, l.direct.run.rps)
+            )
+        });
         line(format!(
-            "- at least 0.4 of direct throughput at 32 connections: {ratio:.2}, {}",
-            verdict(ratio >= 0.4)
+            "- at least 0.4 of direct throughput at 32 connections: {through:.2}{reference}, {}",
+            verdict(through >= 0.4)
         ));
-        let cpu = levels
-            .iter()
-            .map(|l| l.cpu_us_per_request)
-            .fold(0.0, f64::max);
-        line(format!(
-            "- under 30 µs of sidecar CPU per request: {cpu:.1} µs at worst, {}",
-            verdict(cpu < 30.0)
-        ));
-        line(format!(
-            "- under 20 MiB resident under load: {:.1} MiB, {}",
-            rss_load as f64 / 1024.0,
-            verdict((rss_load as f64) < 20.0 * 1024.0)
-        ));
-        line(String::new());
-        line("For scale on a 2-core machine: a bare nginx reverse proxy with no authentication reaches about".into());
-        line("0.5 of direct throughput, Apache with mod_auth_openidc about 0.07–0.10.".into());
     }
+    for l in levels {
+        let reference = l.reference.as_ref().map_or(String::new(), |n| {
+            format!(
+                " (nginx, no authentication: {:.1} µs)",
+                n.cpu_us_per_request
+            )
+        });
+        line(format!(
+            "- under 30 µs of sidecar CPU per request at {} connection(s): {:.1} µs{reference}, {}",
+            l.connections,
+            l.through.cpu_us_per_request,
+            verdict(l.through.cpu_us_per_request < 30.0)
+        ));
+    }
+    line(format!(
+        "- under 20 MiB resident under load: {:.1} MiB, {}",
+        rss_load as f64 / 1024.0,
+        verdict((rss_load as f64) < 20.0 * 1024.0)
+    ));
+    line(String::new());
+    line("For scale on a 2-core machine (issue 3): a bare nginx reverse proxy with no authentication".into());
+    line(
+        "reaches about 0.5 of direct throughput, Apache with mod_auth_openidc about 0.07–0.10."
+            .into(),
+    );
     let _ = std::io::stdout().flush();
     s
 }

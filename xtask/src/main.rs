@@ -85,6 +85,7 @@ fn demo(
     setup::run(setup::Needs {
         chromium: false,
         wrk: false,
+        nginx: false,
     })?;
     cargo(&[
         "build",

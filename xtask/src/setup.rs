@@ -13,6 +13,8 @@ pub struct Needs {
     pub chromium: bool,
     /// Debian `wrk`, for the benchmark.
     pub wrk: bool,
+    /// Debian `nginx-light`, the benchmark's reference proxy.
+    pub nginx: bool,
 }
 
 impl Needs {
@@ -21,6 +23,7 @@ impl Needs {
         Self {
             chromium: true,
             wrk: true,
+            nginx: true,
         }
     }
 }
@@ -50,6 +53,9 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.wrk && !on_path("wrk") {
         missing.push("wrk");
+    }
+    if needs.nginx && nginx_binary().is_none() {
+        missing.push("nginx-light");
     }
     missing
 }
@@ -87,6 +93,15 @@ fn install_packages(needs: Needs) -> Result<()> {
         bail!("`{line}` failed: {status}");
     }
     Ok(())
+}
+
+/// Debian's nginx binary (in /usr/sbin, which is not on every user's PATH).
+pub fn nginx_binary() -> Option<std::path::PathBuf> {
+    let sbin = Path::new("/usr/sbin/nginx");
+    if sbin.is_file() {
+        return Some(sbin.to_path_buf());
+    }
+    on_path("nginx").then(|| "nginx".into())
 }
 
 fn is_root() -> bool {

@@ -128,6 +128,7 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
         setup::run(setup::Needs {
             chromium: true,
             wrk: false,
+            nginx: false,
         })?;
     }
     let mut results = Vec::new();
