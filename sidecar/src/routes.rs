@@ -767,3 +767,34 @@ fn refuse_without_session(app: &App, req: &Request<Incoming>) -> Option<Response
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, C, F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(A, B, C) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// hyper moves each request's future several times; when sign-in's future was inlined into
+    /// it, every proxied request copied 10 KB around (half the sidecar's instructions).
+    #[test]
+    fn a_request_future_stays_small_whatever_sign_in_needs() {
+        let request = future_size(handle);
+        let sign_in = future_size(callback);
+        eprintln!("handle: {request} bytes, callback: {sign_in} bytes");
+        assert!(
+            request < sign_in,
+            "the sign-in callback's future ({sign_in} bytes) is inlined into every request's \
+             ({request} bytes): box it"
+        );
+        assert!(
+            request <= 4096,
+            "every request's future is {request} bytes; keep rare, large work boxed"
+        );
+    }
+}
