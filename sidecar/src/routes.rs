@@ -667,8 +667,11 @@ async fn gate(app: &App, req: Request<Incoming>, peer: &HeaderValue) -> Response
     // Everything before the app is asked is synchronous, so none of it is kept in this future:
     // the future is moved several times per request, and its size is paid for each time.
     let (request, wants_html) = match admit(app, req) {
-        Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
+        Gate::Pass {
+            request,
+            wants_html,
+        } => (request, wants_html),
+        Gate::Answer(response) => return response,
     };
     match app.upstream.forward(request, peer).await {
         Ok((response, elapsed)) => {
@@ -696,15 +699,25 @@ async fn gate(app: &App, req: Request<Incoming>, peer: &HeaderValue) -> Response
     }
 }
 
-/// The request as the app gets it (client identity and our cookies stripped, the session's
-/// identity added) and whether the client wants HTML; or the answer when it may not pass.
-fn admit(app: &App, req: Request<Incoming>) -> Result<(Request<Body>, bool), Response<Body>> {
+/// What the gate does with a request.
+enum Gate {
+    /// On to the app, as it gets it: client identity and our cookies stripped, the session's
+    /// identity added. `wants_html` picks the kind of error page if the app cannot be reached.
+    Pass {
+        request: Request<Body>,
+        wants_html: bool,
+    },
+    /// Answered by the sidecar instead (login redirect, 401).
+    Answer(Response<Body>),
+}
+
+fn admit(app: &App, req: Request<Incoming>) -> Gate {
     let now = now_unix();
     let session = app.session(req.headers(), now);
     if session.is_none()
         && let Some(r) = refuse_without_session(app, &req)
     {
-        return Err(r);
+        return Gate::Answer(r);
     }
     let (mut parts, body) = req.into_parts();
     strip_client_identity(&mut parts.headers);
@@ -724,7 +737,10 @@ fn admit(app: &App, req: Request<Incoming>) -> Result<(Request<Body>, bool), Res
         }
     }
     let wants_html = accepts_html(&parts.headers);
-    Ok((Request::from_parts(parts, Body::new(body)), wants_html))
+    Gate::Pass {
+        request: Request::from_parts(parts, Body::new(body)),
+        wants_html,
+    }
 }
 
 /// For a request without a session: the answer that replaces the app's, if any.
