@@ -732,8 +732,9 @@ fn admit(app: &App, req: Request<Incoming>) -> Gate {
             .headers
             .reserve(identity.headers.len() + FORWARDING_HEADERS);
         for (name, value) in &identity.headers {
-            // `append`: the client's headers of these names were stripped just above.
-            parts.headers.append(name.clone(), value.clone());
+            // `insert`, not `append`: whatever a client sent under one of these names must not
+            // survive beside ours, even for a name the stripping above would not know.
+            parts.headers.insert(name.clone(), value.clone());
         }
     }
     let wants_html = accepts_html(&parts.headers);
