@@ -41,6 +41,14 @@ fn provisioner(client: kube::Client, mode: ProvisioningMode) -> (Provisioner, Ap
     (Provisioner::new(api.clone(), CONFIG, mode, cache), api)
 }
 
+/// A sign-in as the sidecar runs it: admission's read, then provisioning from that read.
+async fn admit_then_provision(p: &Provisioner, user: &SignedInUser) -> Provisioned {
+    let admitted = p.admit(user).await.expect("admitted");
+    p.provision_admitted(user, admitted)
+        .await
+        .expect("provisioned")
+}
+
 fn declared(name: &str, subject: &str, suspended: bool) -> SsoUser {
     SsoUser {
         metadata: ObjectMeta {
@@ -302,23 +310,9 @@ async fn admission_reads_and_never_writes() {
     );
 
     // Provisioning goes on from what admission read.
-    let admitted = jit
-        .admit(&sign_in("00u-new", Role::Member))
-        .await
-        .expect("admitted");
-    let done = jit
-        .provision_admitted(&sign_in("00u-new", Role::Member), admitted)
-        .await
-        .expect("provisioned");
+    let done = admit_then_provision(&jit, &sign_in("00u-new", Role::Member)).await;
     assert!(done.created);
-    let again = jit
-        .admit(&sign_in("00u-new", Role::Admin))
-        .await
-        .expect("admitted");
-    let second = jit
-        .provision_admitted(&sign_in("00u-new", Role::Admin), again)
-        .await
-        .expect("provisioned");
+    let second = admit_then_provision(&jit, &sign_in("00u-new", Role::Admin)).await;
     assert!(!second.created && second.role_changed);
     assert_eq!(second.uid, done.uid);
     let stored = api.get(&done.name).await.expect("exists");
