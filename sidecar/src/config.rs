@@ -47,6 +47,8 @@
 //! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
+//! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | ours: largest request body sent on to the app, in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
+//! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | ours: longest pause between two pieces of a request body (1s–1h); a stalled upload is answered 408 |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
 //!
 //! With `GATEHOUSE_PROVISIONING=kubernetes` the sidecar reaches the API server with kube's standard
@@ -214,12 +216,52 @@ pub struct Config {
     pub revocation_staleness: Duration,
     /// Tolerated clock skew for ID token times.
     pub clock_skew: Duration,
+    /// Largest request body sent on to the app, in bytes.
+    pub max_request_body: u64,
+    /// Longest pause between two pieces of a request body.
+    pub request_body_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// The only provider offered, if set.
     pub exclusive_provider: Option<String>,
     /// Enabled providers, in the order okta, entra, generic.
     pub providers: Vec<ProviderConfig>,
+}
+
+/// Largest request body the sidecar sends on to the app (ours, not rendered by the operator).
+pub const MAX_REQUEST_BODY: &str = "GATEHOUSE_MAX_REQUEST_BODY";
+/// [`MAX_REQUEST_BODY`] when unset: 64 MiB, room for ordinary uploads.
+pub const DEFAULT_MAX_REQUEST_BODY: u64 = 64 << 20;
+
+/// Longest pause between two pieces of a request body (ours, not rendered by the operator).
+pub const REQUEST_BODY_TIMEOUT: &str = "GATEHOUSE_REQUEST_BODY_TIMEOUT";
+
+/// A size in bytes: a whole number, optionally with a `Ki`, `Mi` or `Gi` suffix (as Kubernetes
+/// writes quantities), at least 1 KiB.
+fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = if let Some(d) = text.strip_suffix("Gi") {
+        (d, 30)
+    } else if let Some(d) = text.strip_suffix("Mi") {
+        (d, 20)
+    } else if let Some(d) = text.strip_suffix("Ki") {
+        (d, 10)
+    } else {
+        (text, 0)
+    };
+    let wrong =
+        || format!("must be a size in bytes, like 1048576, 512Ki, 64Mi or 1Gi (got {text:?})");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(wrong());
+    }
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(wrong)?;
+    if bytes < 1024 {
+        return Err(format!("must be at least 1Ki (got {text:?})"));
+    }
+    Ok(bytes)
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -387,6 +429,19 @@ impl Config {
                 "must be at most 10m",
             ));
         }
+        let max_request_body = match env.get(MAX_REQUEST_BODY) {
+            None => DEFAULT_MAX_REQUEST_BODY,
+            Some(text) => {
+                parse_byte_size(&text).map_err(|e| ConfigError::new(MAX_REQUEST_BODY, e))?
+            }
+        };
+        let request_body_timeout = env.duration(REQUEST_BODY_TIMEOUT, "60s")?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&request_body_timeout) {
+            return Err(ConfigError::new(
+                REQUEST_BODY_TIMEOUT,
+                "must be between 1s and 1h",
+            ));
+        }
         let log_format = match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -440,6 +495,8 @@ impl Config {
             provision_hook,
             revocation_staleness,
             clock_skew,
+            max_request_body,
+            request_body_timeout,
             log_format,
             exclusive_provider,
             providers,
@@ -883,10 +940,26 @@ mod tests {
         assert_eq!(c.upstream.as_str(), "127.0.0.1:8080");
         assert_eq!(c.session_ttl, Duration::from_secs(12 * 3600));
         assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert_eq!(c.max_request_body, 64 * 1024 * 1024);
+        assert_eq!(c.request_body_timeout, Duration::from_secs(60));
         assert_eq!(c.auth_mode, AuthMode::Required);
         assert_eq!(c.provisioning, ProvisioningMode::Off);
         assert!(c.secure_cookies());
         assert_eq!(c.public_origin(), "https://app.example.com");
+    }
+
+    #[test]
+    fn request_body_limit_takes_bytes_or_binary_suffixes() {
+        for (text, bytes) in [
+            ("4096", 4096),
+            ("512Ki", 512 << 10),
+            ("10Mi", 10 << 20),
+            ("2Gi", 2 << 30),
+        ] {
+            let mut vars = base();
+            vars.insert("GATEHOUSE_MAX_REQUEST_BODY", text.to_owned());
+            assert_eq!(load(&vars).expect(text).max_request_body, bytes, "{text}");
+        }
     }
 
     #[test]
@@ -1058,6 +1131,36 @@ mod tests {
                 "GATEHOUSE_CLOCK_SKEW",
                 Some("1h"),
                 "GATEHOUSE_CLOCK_SKEW: must be at most",
+            ),
+            (
+                "GATEHOUSE_MAX_REQUEST_BODY",
+                Some("10MB"),
+                "GATEHOUSE_MAX_REQUEST_BODY: must be a size in bytes",
+            ),
+            (
+                "GATEHOUSE_MAX_REQUEST_BODY",
+                Some("-1"),
+                "GATEHOUSE_MAX_REQUEST_BODY: must be a size in bytes",
+            ),
+            (
+                "GATEHOUSE_MAX_REQUEST_BODY",
+                Some("99999999999999999999Gi"),
+                "GATEHOUSE_MAX_REQUEST_BODY: must be a size in bytes",
+            ),
+            (
+                "GATEHOUSE_MAX_REQUEST_BODY",
+                Some("100"),
+                "GATEHOUSE_MAX_REQUEST_BODY: must be at least 1Ki",
+            ),
+            (
+                "GATEHOUSE_REQUEST_BODY_TIMEOUT",
+                Some("0s"),
+                "GATEHOUSE_REQUEST_BODY_TIMEOUT: must be between 1s and 1h",
+            ),
+            (
+                "GATEHOUSE_REQUEST_BODY_TIMEOUT",
+                Some("soon"),
+                "GATEHOUSE_REQUEST_BODY_TIMEOUT: not a duration",
             ),
             (
                 "GATEHOUSE_LOG_FORMAT",

@@ -18,10 +18,12 @@ use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::uri::Authority;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{LengthLimitError, Limited};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use tower_http::timeout::{TimeoutBody, TimeoutError};
 
 use crate::session::{CookieNames, cookie_pairs};
 
@@ -189,6 +191,31 @@ pub fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
         .flatten()
 }
 
+/// A request body the sidecar will not send on, whole, to the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFault {
+    /// More bytes than `GATEHOUSE_MAX_REQUEST_BODY` (declared up front, or counted on the way).
+    TooLarge,
+    /// A pause longer than `GATEHOUSE_REQUEST_BODY_TIMEOUT`.
+    Stalled,
+}
+
+/// The request body as the app gets it, streamed: at most `max` bytes, and no pause longer than
+/// `idle` (a client that stalls an upload loses the request instead of holding two connections).
+/// A declared length over `max` is refused before anything is sent; a body without one is counted
+/// as it passes and cut off at the limit. A request without a body (most of them) passes
+/// untouched, with no timer.
+pub fn bounded_body(body: Incoming, max: u64, idle: Duration) -> Result<Body, BodyFault> {
+    if body.is_end_stream() {
+        return Ok(Body::new(body));
+    }
+    if body.size_hint().lower() > max {
+        return Err(BodyFault::TooLarge);
+    }
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    Ok(Body::new(TimeoutBody::new(idle, Limited::new(body, max))))
+}
+
 /// Why the app could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -201,6 +228,26 @@ pub enum ProxyError {
     /// The request cannot be expressed to the app (no path).
     #[error("request has no path")]
     NoPath,
+}
+
+impl ProxyError {
+    /// The client's request body, when that (not the app) is why the exchange failed.
+    pub fn body_fault(&self) -> Option<BodyFault> {
+        let Self::Upstream(e) = self else {
+            return None;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cause {
+            if err.is::<LengthLimitError>() {
+                return Some(BodyFault::TooLarge);
+            }
+            if err.is::<TimeoutError>() {
+                return Some(BodyFault::Stalled);
+            }
+            cause = err.source();
+        }
+        None
+    }
 }
 
 /// Idle connections kept for reuse.

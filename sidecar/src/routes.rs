@@ -29,7 +29,8 @@ use crate::paths::{canonical_path, safe_redirect, under_prefix};
 use crate::providers::Provider;
 use crate::provisioning::{ProvisionError, SignedInUser};
 use crate::proxy::{
-    FORWARDING_HEADERS, strip_client_identity, strip_own_cookies, upgrade_protocol,
+    BodyFault, FORWARDING_HEADERS, bounded_body, strip_client_identity, strip_own_cookies,
+    upgrade_protocol,
 };
 use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, Session, random_token};
 use crate::state::App;
@@ -679,6 +680,9 @@ async fn gate(app: &App, req: Request<Incoming>, peer: &HeaderValue) -> Response
             response
         }
         Err(e) => {
+            if let Some(fault) = e.body_fault() {
+                return body_refused(fault, wants_html);
+            }
             tracing::warn!(error = %e, "app unreachable");
             app.metrics.upstream_error();
             if wants_html {
@@ -720,6 +724,14 @@ fn admit(app: &App, req: Request<Incoming>) -> Gate {
         return Gate::Answer(r);
     }
     let (mut parts, body) = req.into_parts();
+    let body = match bounded_body(
+        body,
+        app.config.max_request_body,
+        app.config.request_body_timeout,
+    ) {
+        Ok(body) => body,
+        Err(fault) => return Gate::Answer(body_refused(fault, accepts_html(&parts.headers))),
+    };
     strip_client_identity(&mut parts.headers);
     strip_own_cookies(&mut parts.headers);
     if let Some(session) = &session
@@ -739,8 +751,38 @@ fn admit(app: &App, req: Request<Incoming>) -> Gate {
     }
     let wants_html = accepts_html(&parts.headers);
     Gate::Pass {
-        request: Request::from_parts(parts, Body::new(body)),
+        request: Request::from_parts(parts, body),
         wants_html,
+    }
+}
+
+/// The answer to a request whose body the sidecar would not send on: 413 (over
+/// `GATEHOUSE_MAX_REQUEST_BODY`) or 408 (stalled). hyper closes the connection after it, as the rest
+/// of the body is never read.
+fn body_refused(fault: BodyFault, wants_html: bool) -> Response<Body> {
+    let (status, code, title, text) = match fault {
+        BodyFault::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_body_too_large",
+            "Upload too large",
+            "The request body is larger than this application accepts.",
+        ),
+        BodyFault::Stalled => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request_body_timeout",
+            "Upload stalled",
+            "The request body stopped arriving. Please try again.",
+        ),
+    };
+    tracing::info!(
+        status = status.as_u16(),
+        reason = code,
+        "request body refused"
+    );
+    if wants_html {
+        html_response(status, pages::plain_page(title, text))
+    } else {
+        json_response(status, json!({ "error": code }))
     }
 }
 

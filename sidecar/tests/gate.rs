@@ -1229,3 +1229,168 @@ async fn rotated_cookie_key_file_applies_without_restart() {
     sc.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An app that counts the requests it sees and the bodies it reads to the end, and echoes the
+/// length of each whole body.
+async fn counting_upstream() -> (
+    SocketAddr,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = Arc::new(AtomicUsize::new(0));
+    let whole = Arc::new(AtomicUsize::new(0));
+    let (s, w) = (seen.clone(), whole.clone());
+    let router = Router::new().route(
+        "/upload",
+        post(move |body: Body| {
+            let (seen, whole) = (s.clone(), w.clone());
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                match axum::body::to_bytes(body, usize::MAX).await {
+                    Ok(bytes) => {
+                        whole.fetch_add(1, Ordering::SeqCst);
+                        bytes.len().to_string()
+                    }
+                    Err(_) => "aborted".to_owned(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, seen, whole)
+}
+
+/// A request body of `count` chunks of `size` bytes, sent without a declared length.
+fn chunked(count: usize, size: usize) -> reqwest::Body {
+    let frames = futures::stream::iter((0..count).map(move |_| {
+        Ok::<_, Infallible>(hyper::body::Frame::data(bytes::Bytes::from(vec![
+            b'b';
+            size
+        ])))
+    }));
+    reqwest::Body::wrap(http_body_util::StreamBody::new(frames))
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_limit_or_stalled_never_reach_the_app_whole() {
+    use std::sync::atomic::Ordering;
+    let (app, seen, whole) = counting_upstream().await;
+    let sc = sidecar(
+        app,
+        &[
+            ("GATEHOUSE_MAX_REQUEST_BODY", "64Ki"),
+            ("GATEHOUSE_REQUEST_BODY_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let c = client();
+    let cookie = cookie_for(&session("okta", 3600));
+    let limit = 64 * 1024;
+
+    // Exactly the limit passes, declared or chunked.
+    let r = c
+        .post(url(&sc, "/upload"))
+        .header("cookie", &cookie)
+        .body(vec![b'a'; limit])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("text"), limit.to_string());
+    let chunks = chunked(16, limit / 16);
+    let r = c
+        .post(url(&sc, "/upload"))
+        .header("cookie", &cookie)
+        .body(chunks)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("text"), limit.to_string());
+    assert_eq!(
+        (seen.load(Ordering::SeqCst), whole.load(Ordering::SeqCst)),
+        (2, 2)
+    );
+
+    // A declared length one byte over: refused at the head, before any of the body is read or
+    // the app hears of it; JSON for API clients, a page for browsers. (Raw exchanges: a client
+    // library still writing the body may see the connection close before it reads the answer.)
+    let over = |accept: &str| {
+        format!(
+            "POST /upload HTTP/1.1\r\nhost: app.test\r\ncookie: {cookie}\r\naccept: {accept}\r\n\
+             content-length: {}\r\n\r\n",
+            limit + 1
+        )
+    };
+    let (status, _, body) = raw(sc.addr(), &over("application/json")).await;
+    assert_eq!(status, 413);
+    assert!(String::from_utf8_lossy(&body).contains("request_body_too_large"));
+    let (status, _, body) = raw(sc.addr(), &over("text/html")).await;
+    assert_eq!(status, 413);
+    assert!(String::from_utf8_lossy(&body).contains("Upload too large"));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "the app saw an oversized request"
+    );
+
+    // Chunked, no length declared: cut off where it crosses the limit; the app never gets a
+    // whole body.
+    let flood = chunked(64, 16 * 1024);
+    let r = c
+        .post(url(&sc, "/upload"))
+        .header("cookie", &cookie)
+        .body(flood)
+        .send()
+        .await;
+    // The sidecar answers 413 and closes; a client still writing may see the close first.
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
+    assert_eq!(
+        whole.load(Ordering::SeqCst),
+        2,
+        "the app read a flood to the end"
+    );
+
+    // A body that stops arriving: 408 once the pause passes the timeout.
+    let started = std::time::Instant::now();
+    let (status, _, body) = raw(
+        sc.addr(),
+        &format!(
+            "POST /upload HTTP/1.1\r\nhost: app.test\r\ncookie: {cookie}\r\n\
+             content-length: 1000\r\n\r\nonly-the-start"
+        ),
+    )
+    .await;
+    assert_eq!(status, 408, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("request_body_timeout"));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(
+        whole.load(Ordering::SeqCst),
+        2,
+        "the app got a stalled body whole"
+    );
+
+    // Without a session nothing is read or sent on, whatever the size.
+    let before = seen.load(Ordering::SeqCst);
+    let (status, _, _) = raw(
+        sc.addr(),
+        "POST /upload HTTP/1.1\r\nhost: app.test\r\ncontent-length: 1000000000\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        before,
+        "an anonymous upload reached the app"
+    );
+    sc.shutdown().await;
+}
