@@ -10,7 +10,7 @@ use serde_json::Value;
 use webhook_common::{golden_dir, injected_pods};
 
 const KUBERNETES_VERSION: &str = "1.33.0";
-const INSTALL: &str = "pip install 'kubernetes-validate>=1.33'";
+const INSTALL: &str = "`cargo xtask test` (it installs the pinned tools into target/py-venv), or pip install 'kubernetes-validate>=1.33'";
 
 fn validator_available() {
     let probe = Command::new("python3")

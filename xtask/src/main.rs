@@ -150,6 +150,14 @@ pub fn cargo(args: &[&str]) -> Result<()> {
 
 /// Runs cargo and returns its exit status.
 pub fn cargo_status(args: &[&str]) -> Result<ExitStatus> {
+    cargo_command(args)
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))
+}
+
+/// `cargo <args>` in the workspace root, announced on stderr, without the variables `cargo run`
+/// set for xtask itself.
+pub fn cargo_command(args: &[&str]) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("xtask: cargo {}", args.join(" "));
     let mut cmd = Command::new(cargo);
@@ -171,10 +179,8 @@ pub fn cargo_status(args: &[&str]) -> Result<ExitStatus> {
             cmd.env_remove(name);
         }
     }
-    cmd.args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))
+    cmd.args(args).current_dir(root());
+    cmd
 }
 
 /// Whether `program` is on PATH.

@@ -3,9 +3,12 @@
 //!
 //! To add a suite, add a [`Suite`] to [`suites`].
 
-use anyhow::{Result, bail};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use crate::{cargo_status, setup};
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo_command, setup};
 
 /// How a suite ended.
 #[derive(Debug)]
@@ -36,47 +39,61 @@ fn from_status(status: std::process::ExitStatus) -> Outcome {
     }
 }
 
-/// The suites, in order.
-pub fn suites(cargo_args: &[String]) -> Vec<Suite> {
+/// `cargo <args>` with the Python tools' virtualenv first on PATH, so tests that call `python3`
+/// (the operator's Kubernetes-schema checks) get the pinned `kubernetes-validate`.
+fn cargo_with_tools(args: &[&str], venv: &Path) -> Result<std::process::ExitStatus> {
+    let mut path = OsString::from(venv.join("bin"));
+    if let Some(rest) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(rest);
+    }
+    cargo_command(args)
+        .env("PATH", path)
+        .env("VIRTUAL_ENV", venv)
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))
+}
+
+/// The suites, in order. `venv` holds the pinned Python tools (see [`python_tools`]).
+pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
     let extra: Vec<String> = cargo_args.to_vec();
+    let (venv_cargo, venv_chart, venv_cluster) = (venv.clone(), venv.clone(), venv);
     vec![
         Suite {
             name: "cargo test --workspace --all-targets",
             run: Box::new(move || {
                 let mut args = vec!["test", "--workspace", "--all-targets"];
                 args.extend(extra.iter().map(String::as_str));
-                Ok(from_status(cargo_status(&args)?))
+                Ok(from_status(cargo_with_tools(&args, &venv_cargo)?))
             }),
         },
         Suite {
             name: "chart and docs (pytest: Helm SDK, Kubernetes schemas, checkov)",
-            run: Box::new(chart_suite),
+            run: Box::new(move || chart_suite(&venv_chart)),
         },
         Suite {
             name: "real-cluster suite (cargo test -- --ignored)",
-            run: Box::new(|| {
+            run: Box::new(move || {
                 if std::env::var_os("KUBECONFIG").is_none() {
                     return Ok(Outcome::NotRun(
                         "KUBECONFIG is unset; point it at a kind or k3d cluster to run it".into(),
                     ));
                 }
-                Ok(from_status(cargo_status(&[
-                    "test",
-                    "--workspace",
-                    "--",
-                    "--ignored",
-                ])?))
+                Ok(from_status(cargo_with_tools(
+                    &["test", "--workspace", "--", "--ignored"],
+                    &venv_cluster,
+                )?))
             }),
         },
     ]
 }
 
-/// The chart's pytest suite, in a virtualenv under `target/` holding the pinned tools of
-/// `charts/gatehouse/tests/requirements.txt` (re-installed when that file changes). It runs after
-/// `cargo test`, which has built the operator binary its contract tests call.
-fn chart_suite() -> Result<Outcome> {
-    let root = crate::root();
-    let requirements = root.join("charts/gatehouse/tests/requirements.txt");
+/// A virtualenv under `target/` holding the pinned Python tools of
+/// `charts/gatehouse/tests/requirements.txt` (Helm SDK, kubernetes-validate, checkov, pytest),
+/// re-installed when that file changes. Made before any suite runs: the chart suite and the
+/// operator's schema tests both use it.
+pub fn python_tools() -> Result<PathBuf> {
+    let requirements = crate::root().join("charts/gatehouse/tests/requirements.txt");
     let venv = crate::target_dir().join("py-venv");
     let python = venv.join("bin/python");
     let stamp = venv.join(".requirements");
@@ -85,14 +102,19 @@ fn chart_suite() -> Result<Outcome> {
         let status = std::process::Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
-            .status()?;
+            .status()
+            .context("running python3 -m venv")?;
         if !status.success() {
-            return Ok(Outcome::Failed(
-                "python3 -m venv failed; install Debian's python3-venv (apt-get install -y python3-venv)".into(),
-            ));
+            bail!(
+                "python3 -m venv failed; install Debian's python3-venv (apt-get install -y python3-venv)"
+            );
         }
     }
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        eprintln!(
+            "xtask test: installing the Python test tools into {}",
+            venv.display()
+        );
         let status = std::process::Command::new(&python)
             .args([
                 "-m",
@@ -105,16 +127,19 @@ fn chart_suite() -> Result<Outcome> {
             .arg(&requirements)
             .status()?;
         if !status.success() {
-            return Ok(Outcome::Failed(format!(
-                "pip install -r {} failed",
-                requirements.display()
-            )));
+            bail!("pip install -r {} failed", requirements.display());
         }
         std::fs::write(&stamp, &wanted)?;
     }
-    let status = std::process::Command::new(&python)
+    Ok(venv)
+}
+
+/// The chart's pytest suite. It runs after `cargo test`, which has built the operator binary its
+/// contract tests call.
+fn chart_suite(venv: &Path) -> Result<Outcome> {
+    let status = std::process::Command::new(venv.join("bin/python"))
         .args(["-m", "pytest", "charts/gatehouse/tests", "-rsx", "-q"])
-        .current_dir(&root)
+        .current_dir(crate::root())
         .env(
             "GATEHOUSE_OPERATOR_BIN",
             crate::target_dir().join("debug/gatehouse-operator"),
@@ -131,8 +156,9 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
             nginx: false,
         })?;
     }
+    let venv = python_tools()?;
     let mut results = Vec::new();
-    for suite in suites(cargo_args) {
+    for suite in suites(cargo_args, venv) {
         eprintln!("xtask test: === {} ===", suite.name);
         let outcome = (suite.run)().unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
         results.push((suite.name, outcome));
