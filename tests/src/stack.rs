@@ -324,6 +324,28 @@ impl Stack {
         self.idp.as_ref().expect("this stack's IdP is not running")
     }
 
+    /// Starts one more sidecar in front of this stack's app, signing in at this stack's IdP, with
+    /// `options` (providers, modes, extra environment; ports are picked here), and waits until it
+    /// is ready. The benchmark uses one in optional mode to measure the proxy without a session.
+    pub async fn start_another_sidecar(&self, options: &StackOptions) -> Result<Sidecar> {
+        let app = self.app.as_ref().context("this stack has no app")?;
+        let (port, admin_port) = (free_port()?, free_port()?);
+        let url = format!("http://127.0.0.1:{port}");
+        let admin = format!("http://127.0.0.1:{admin_port}");
+        let env = sidecar_env(
+            options,
+            self.idp_port,
+            &self.client_secret,
+            &url,
+            port,
+            admin_port,
+            &app.url,
+        )?;
+        let mut sidecar = Sidecar::start(env, url, admin)?;
+        sidecar.wait_ready(options.ready_timeout).await?;
+        Ok(sidecar)
+    }
+
     /// URL on the sidecar's public port.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.sidecar.url)

@@ -10,7 +10,9 @@
 //!
 //! When nginx is installed (`cargo xtask setup` installs Debian's `nginx-light`), the same load
 //! also goes through a bare nginx reverse proxy in front of the same upstream, so the figures have
-//! a reference measured on the same machine at the same time: what any proxy costs here.
+//! a reference measured on the same machine at the same time: what any proxy costs here. A second
+//! sidecar in optional mode, sent no session, shows what the sidecar costs with nothing to
+//! authenticate, so the report can say which part of its cost is authentication.
 
 use std::{
     io::{BufRead, BufReader, Write as _},
@@ -168,6 +170,9 @@ struct Level {
     /// Straight to the upstream; its CPU figures are the upstream's own (for scale).
     direct: Measured,
     through: Measured,
+    /// The same load through a second sidecar in optional mode, sent no session: the proxy with
+    /// nothing to authenticate.
+    anonymous: Measured,
     /// The same load through nginx, when it is installed.
     reference: Option<Measured>,
     rss_load_kib: u64,
@@ -311,6 +316,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let cookie = info["cookie"].as_str().context("cookie")?.to_owned();
     let sidecar_pid = info["sidecar_pid"].as_u64().context("sidecar pid")?;
     let app_pid = info["app_pid"].as_u64().context("app pid")?;
+    let anonymous = info["anonymous"]
+        .as_str()
+        .context("anonymous url")?
+        .to_owned();
+    let anonymous_pid = info["anonymous_pid"].as_u64().context("anonymous pid")?;
 
     let script = std::env::temp_dir().join(format!("gatehouse-bench-{}.lua", std::process::id()));
     std::fs::write(
@@ -339,6 +349,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     eprintln!("xtask bench: warming up");
     wrk(&script, &direct, None, 8, 2)?;
     wrk(&script, &through, Some(&cookie), 8, 2)?;
+    wrk(&script, &anonymous, None, 8, 2)?;
     if let Some(n) = &nginx {
         wrk(&script, &n.url, None, 8, 2)?;
     }
@@ -347,8 +358,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for connections in [32u32, 1] {
         // Rounds alternate direct, nginx and the sidecar, so that a change in what else the
         // machine is doing falls on all three alike; each figure is the median over the rounds.
-        let (mut direct_runs, mut nginx_runs, mut through_runs) =
-            (Vec::new(), Vec::new(), Vec::new());
+        let (mut direct_runs, mut nginx_runs, mut through_runs, mut anonymous_runs) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut rss_load_kib = 0;
         for round in 1..=args.rounds {
             eprintln!(
@@ -363,6 +374,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     wrk(&script, &n.url, None, connections, args.duration)
                 })?);
             }
+            anonymous_runs.push(measure(anonymous_pid, clk_tck, || {
+                wrk(&script, &anonymous, None, connections, args.duration)
+            })?);
             let sampler = RssSampler::start(sidecar_pid);
             through_runs.push(measure(sidecar_pid, clk_tck, || {
                 wrk(&script, &through, Some(&cookie), connections, args.duration)
@@ -373,6 +387,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             connections,
             direct: Measured::median(&direct_runs),
             through: Measured::median(&through_runs),
+            anonymous: Measured::median(&anonymous_runs),
             reference: (!nginx_runs.is_empty()).then(|| Measured::median(&nginx_runs)),
             rss_load_kib,
         });
@@ -387,6 +402,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let runs = [
             Some(("direct", &l.direct.run)),
             Some(("through the sidecar", &l.through.run)),
+            Some(("through the sidecar without a session", &l.anonymous.run)),
             l.reference.as_ref().map(|r| ("through nginx", &r.run)),
         ];
         for (what, r) in runs.into_iter().flatten() {
@@ -695,8 +711,9 @@ fn render(r: &Rendered<'_>) -> String {
     line(format!(
         "Machine: {} (load average {} when the run started, {} when it ended{steal}; wrk, the \
          sidecar, nginx and the upstream share these cores). Load generator: {} ({duration} s per \
-         run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx and sidecar \
-         in turn, so that changes in what else the machine does fall on all three alike; every \
+         run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx, the \
+         sidecar without a session and the sidecar in turn, so that changes in what else the \
+         machine does fall on all alike; every \
          figure below is the median over the rounds. Release builds of `gatehouse-sidecar` and the \
          sample app (`/static`, a small fixed body). The session cookie was obtained by signing in \
          through the fixture Okta IdP's form. Every counted response was checked by a wrk Lua \
@@ -775,6 +792,29 @@ fn render(r: &Rendered<'_>) -> String {
         );
     }
     line(String::new());
+    line(
+        "Where the sidecar's time goes, same run: the same binary started a second time with \
+         `GATEHOUSE_AUTH_MODE=optional` and sent the same load without a session cookie. It does \
+         all of the proxying (both HTTP/1.1 legs, pooling, header rules) but has no session to \
+         open and no identity headers to add; the difference to the authenticated figures is \
+         what authentication costs."
+            .into(),
+    );
+    line(String::new());
+    line("| connections | without a session req/s | ratio to direct | CPU per request | authenticated CPU ÷ this |".into());
+    line("| ---: | ---: | ---: | ---: | ---: |".into());
+    for l in levels {
+        let a = &l.anonymous;
+        line(format!(
+            "| {} | {:.0} | {:.2} | {} | {:.2} |",
+            l.connections,
+            a.run.rps,
+            ratio(a.run.rps, l.direct.run.rps),
+            cpu_cell(a),
+            ratio(l.through.cpu_us_per_request, a.cpu_us_per_request),
+        ));
+    }
+    line(String::new());
     let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
     line(format!(
         "Sidecar resident memory: {:.1} MiB idle (after sign-in), {:.1} MiB at most under load.",
@@ -783,7 +823,14 @@ fn render(r: &Rendered<'_>) -> String {
     ));
     let errors: u64 = levels
         .iter()
-        .flat_map(|l| [Some(&l.direct), Some(&l.through), l.reference.as_ref()])
+        .flat_map(|l| {
+            [
+                Some(&l.direct),
+                Some(&l.through),
+                Some(&l.anonymous),
+                l.reference.as_ref(),
+            ]
+        })
         .flatten()
         .map(|m| m.run.socket_errors)
         .sum();

@@ -145,12 +145,23 @@ async fn bench() -> Result<()> {
     .await?;
     let session = stack.sign_in(ProviderKind::Okta, "ada").await?;
     let app = stack.app.as_ref().context("bench app")?;
+    // The same binary in optional mode, sent no session: what the HTTP stack and the header rules
+    // cost with no session to check and no identity to add.
+    let anonymous = stack
+        .start_another_sidecar(&StackOptions {
+            providers: vec![ProviderKind::Okta],
+            auth_mode: Some("optional".to_owned()),
+            ..StackOptions::default()
+        })
+        .await?;
     let line = serde_json::json!({
         "direct": format!("{}/static", app.url),
         "through": stack.url("/static"),
         "cookie": session.cookie_header(),
         "sidecar_pid": stack.sidecar.process.pid(),
         "app_pid": app.process.pid(),
+        "anonymous": format!("{}/static", anonymous.url),
+        "anonymous_pid": anonymous.process.pid(),
     });
     println!("{line}");
     // Run until the driver closes our stdin (or Ctrl-C).
