@@ -52,6 +52,8 @@ pub const GATEHOUSE_SKIP_AUTH: &str = "GATEHOUSE_SKIP_AUTH";
 pub const GATEHOUSE_PROVISION_HOOK: &str = "GATEHOUSE_PROVISION_HOOK";
 pub const GATEHOUSE_REVOCATION_STALENESS: &str = "GATEHOUSE_REVOCATION_STALENESS";
 pub const GATEHOUSE_ATTRIBUTE_MAPPINGS: &str = "GATEHOUSE_ATTRIBUTE_MAPPINGS";
+/// Largest request body sent on to the app (`spec.upstream.maxRequestBody`); unset: 64Mi.
+pub const GATEHOUSE_MAX_REQUEST_BODY: &str = "GATEHOUSE_MAX_REQUEST_BODY";
 
 /// Directory where the injected sidecar finds the env Secret mounted as files (set by injection,
 /// not rendered into the Secret).
@@ -100,6 +102,7 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     GATEHOUSE_PROVISION_HOOK,
     GATEHOUSE_REVOCATION_STALENESS,
     GATEHOUSE_ATTRIBUTE_MAPPINGS,
+    GATEHOUSE_MAX_REQUEST_BODY,
 ];
 
 /// Variables whose values are secret: rendered into a Secret, redacted by `render`, never logged.

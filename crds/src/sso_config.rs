@@ -463,13 +463,20 @@ pub struct SessionSpec {
 }
 
 /// The application behind the sidecar.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamSpec {
     /// Port the app listens on inside the pod (bind it to 127.0.0.1 where you can). Default 8080.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
+    /// Largest request body the sidecar sends on to the app, a size such as `64Mi` (a whole
+    /// number of `Ki`, `Mi` or `Gi`). A larger body is answered 413 and never reaches the app
+    /// whole. Bodies are streamed, never buffered, whatever this is. Default `64Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]{0,5}(Ki|Mi|Gi)$')")
+        .message("maxRequestBody must be a size such as 64Mi: a whole number of Ki, Mi or Gi"))]
+    pub max_request_body: Option<String>,
 }
 
 /// Overrides for the injected sidecar container.

@@ -330,6 +330,28 @@ fn durations_ports_and_paths_are_checked() {
         &with(base_config(), "/spec/upstream", json!({"port": 70000})),
         "/spec/upstream/port",
     );
+    for size in ["64MB", "1048576", "0Mi", "1.5Gi", "1000000Gi", " 64Mi"] {
+        assert_rejected(
+            &with(
+                base_config(),
+                "/spec/upstream",
+                json!({"maxRequestBody": size}),
+            ),
+            "maxRequestBody must be a size such as 64Mi",
+        );
+    }
+    for size in ["1Ki", "64Mi", "2Gi", "999999Gi"] {
+        let object = with(
+            base_config(),
+            "/spec/upstream",
+            json!({"maxRequestBody": size}),
+        );
+        let errors = apply_errors(&sso_config_schema(), &object, None);
+        assert!(
+            errors.is_empty(),
+            "maxRequestBody {size} refused: {errors:?}"
+        );
+    }
     assert_rejected(
         &with(base_config(), "/spec/skipAuth", json!(["/public/../admin"])),
         "skipAuth entries",

@@ -306,6 +306,13 @@ pub fn sidecar_env(
         .and_then(|u| u.port)
         .unwrap_or(DEFAULT_UPSTREAM_PORT);
     set(env::GATEHOUSE_UPSTREAM, &format!("http://127.0.0.1:{port}"));
+    if let Some(max) = spec
+        .upstream
+        .as_ref()
+        .and_then(|u| u.max_request_body.as_deref())
+    {
+        set(env::GATEHOUSE_MAX_REQUEST_BODY, max);
+    }
     let cookie = match &secrets.cookie_keys {
         CookieKeys::Referenced(keys) | CookieKeys::Generated(keys) => keys.expose(),
         CookieKeys::ToGenerate => GENERATED_PLACEHOLDER,
@@ -500,7 +507,7 @@ spec:
   attributeMappings: {department: dept, locale: lang}
   provisioning: {mode: preDeclared, hookPath: /internal/sso}
   session: {ttl: 8h}
-  upstream: {port: 3000}
+  upstream: {port: 3000, maxRequestBody: 512Mi}
   skipAuth: [/healthz, /static/]
   appLoginPath: /users/sign_in
 "#;
@@ -532,6 +539,7 @@ spec:
                 "department=dept,locale=lang",
             ),
             ("GATEHOUSE_UPSTREAM", "http://127.0.0.1:3000"),
+            ("GATEHOUSE_MAX_REQUEST_BODY", "512Mi"),
             ("GATEHOUSE_COOKIE_SECRET", "a2V5"),
             ("AUTH_EXCLUSIVE_PROVIDER", "okta"),
             ("OKTA_CLIENT_ID", "okta-client"),
@@ -634,6 +642,7 @@ spec:
             "GATEHOUSE_SKIP_AUTH",
             "AUTH_EXCLUSIVE_PROVIDER",
             "GATEHOUSE_PROVISION_HOOK",
+            "GATEHOUSE_MAX_REQUEST_BODY",
             "ENTRA_CLIENT_ID",
         ] {
             assert!(!vars.contains_key(unset), "{unset} is left out");

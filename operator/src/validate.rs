@@ -96,6 +96,8 @@ pub const MSG_SAML_METADATA: &str = "set exactly one of idpMetadataUrl and idpMe
 pub const MSG_SAML_METADATA_URL: &str = "idpMetadataUrl must be an https URL";
 pub const MSG_SECRET_NAMESPACE: &str =
     "Secret references cannot name a namespace: the Secret must be in the SsoConfig's namespace";
+pub const MSG_MAX_REQUEST_BODY: &str =
+    "maxRequestBody must be a size such as 64Mi: a whole number of Ki, Mi or Gi";
 pub const MSG_TTL: &str = "ttl must be a duration between 5m and 720h, such as 12h";
 pub const MSG_DELETE_AFTER: &str =
     "deleteAfterInactive must be a duration of at least 1h, such as 2160h";
@@ -230,6 +232,15 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         }
     }
 
+    if let Some(max) = spec
+        .upstream
+        .as_ref()
+        .and_then(|u| u.max_request_body.as_deref())
+        && !is_binary_size(max)
+    {
+        push("spec.upstream.maxRequestBody", MSG_MAX_REQUEST_BODY);
+    }
+
     if let Some(session) = &spec.session {
         if let Some(ttl) = &session.ttl {
             let ok = parse_go_duration(ttl).is_some_and(|d| {
@@ -354,6 +365,19 @@ fn check_role_map(field: &str, rules: &[RoleRule], push: &mut impl FnMut(&str, &
             );
         }
     }
+}
+
+/// `^[1-9][0-9]{0,5}(Ki|Mi|Gi)$`, as the CRD's rule for `maxRequestBody`.
+fn is_binary_size(s: &str) -> bool {
+    let Some(digits) = ["Ki", "Mi", "Gi"]
+        .iter()
+        .find_map(|unit| s.strip_suffix(unit))
+    else {
+        return false;
+    };
+    (1..=6).contains(&digits.len())
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn is_absolute_path(path: &str) -> bool {
@@ -517,6 +541,24 @@ spec:
                 "upstream: {port: 4180}",
                 "spec.upstream.port",
                 MSG_UPSTREAM_PORT,
+            ),
+            (
+                "skipAuth: [/healthz]",
+                "upstream: {maxRequestBody: 64MB}",
+                "spec.upstream.maxRequestBody",
+                MSG_MAX_REQUEST_BODY,
+            ),
+            (
+                "skipAuth: [/healthz]",
+                "upstream: {maxRequestBody: '1048576'}",
+                "spec.upstream.maxRequestBody",
+                MSG_MAX_REQUEST_BODY,
+            ),
+            (
+                "skipAuth: [/healthz]",
+                "upstream: {maxRequestBody: 0Mi}",
+                "spec.upstream.maxRequestBody",
+                MSG_MAX_REQUEST_BODY,
             ),
             (
                 "id: auth0",

@@ -165,6 +165,22 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                 .and_then(|u| u.port)
                 .unwrap_or(gatehouse_crds::consts::DEFAULT_UPSTREAM_PORT);
             assert_eq!(sidecar.upstream.port_u16(), Some(port), "{shown}");
+            let max_body = match config
+                .spec
+                .upstream
+                .as_ref()
+                .and_then(|u| u.max_request_body.as_deref())
+            {
+                Some(size) => {
+                    let (number, shift) = [("Ki", 10), ("Mi", 20), ("Gi", 30)]
+                        .into_iter()
+                        .find_map(|(unit, shift)| Some((size.strip_suffix(unit)?, shift)))
+                        .expect("the CRD allows Ki, Mi and Gi");
+                    number.parse::<u64>().expect("digits") << shift
+                }
+                None => gatehouse_sidecar::config::DEFAULT_MAX_REQUEST_BODY,
+            };
+            assert_eq!(sidecar.max_request_body, max_body, "{shown}");
 
             let providers = config.spec.providers.as_ref().expect("oidc providers");
             let mut expected: Vec<String> = Vec::new();

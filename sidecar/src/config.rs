@@ -47,7 +47,7 @@
 //! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
-//! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | ours: largest request body sent on to the app, in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
+//! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | largest request body sent on to the app (`spec.upstream.maxRequestBody`), in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
 //! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | ours: longest pause between two pieces of a request body (1s–1h); a stalled upload is answered 408 |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
 //!
@@ -228,9 +228,7 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
 }
 
-/// Largest request body the sidecar sends on to the app (ours, not rendered by the operator).
-pub const MAX_REQUEST_BODY: &str = "GATEHOUSE_MAX_REQUEST_BODY";
-/// [`MAX_REQUEST_BODY`] when unset: 64 MiB, room for ordinary uploads.
+/// `GATEHOUSE_MAX_REQUEST_BODY` when unset: 64 MiB, room for ordinary uploads.
 pub const DEFAULT_MAX_REQUEST_BODY: u64 = 64 << 20;
 
 /// Longest pause between two pieces of a request body (ours, not rendered by the operator).
@@ -429,11 +427,10 @@ impl Config {
                 "must be at most 10m",
             ));
         }
-        let max_request_body = match env.get(MAX_REQUEST_BODY) {
+        let max_request_body = match env.get(vars::GATEHOUSE_MAX_REQUEST_BODY) {
             None => DEFAULT_MAX_REQUEST_BODY,
-            Some(text) => {
-                parse_byte_size(&text).map_err(|e| ConfigError::new(MAX_REQUEST_BODY, e))?
-            }
+            Some(text) => parse_byte_size(&text)
+                .map_err(|e| ConfigError::new(vars::GATEHOUSE_MAX_REQUEST_BODY, e))?,
         };
         let request_body_timeout = env.duration(REQUEST_BODY_TIMEOUT, "60s")?;
         if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&request_body_timeout) {
