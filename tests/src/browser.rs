@@ -25,6 +25,22 @@ pub struct BrowserOutcome {
     pub text: String,
     /// Identity table of the sample app (header → value).
     pub identity: std::collections::BTreeMap<String, String>,
+    /// The page shown after an upload, when one was asked for ([`sign_in_and_upload`]).
+    #[serde(default)]
+    pub upload: Option<UploadOutcome>,
+}
+
+/// What the browser showed after submitting an upload form.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UploadOutcome {
+    /// Status of the page shown, if any.
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub text: String,
+    /// The browser's error when it could show no page (a reset connection, say).
+    pub error: Option<String>,
 }
 
 /// The Chromium executable: `$CHROMIUM` or `/usr/bin/chromium`. A clear error when absent.
@@ -44,6 +60,27 @@ pub fn chromium_path() -> Result<PathBuf> {
 /// Opens `url` in a fresh Chromium profile, clicks `provider`'s button on the login page and
 /// signs in as `user` at the fixture IdP.
 pub fn sign_in(url: &str, provider: &str, user: &str, password: &str) -> Result<BrowserOutcome> {
+    run(url, provider, user, password, None)
+}
+
+/// [`sign_in`], then submits a form with a file of `bytes` bytes to `/upload`, as a user would.
+pub fn sign_in_and_upload(
+    url: &str,
+    provider: &str,
+    user: &str,
+    password: &str,
+    bytes: usize,
+) -> Result<BrowserOutcome> {
+    run(url, provider, user, password, Some(bytes))
+}
+
+fn run(
+    url: &str,
+    provider: &str,
+    user: &str,
+    password: &str,
+    upload_bytes: Option<usize>,
+) -> Result<BrowserOutcome> {
     let chromium = chromium_path()?;
     let dir = idp_dir();
     ensure_node_modules(&dir)?;
@@ -66,6 +103,9 @@ pub fn sign_in(url: &str, provider: &str, user: &str, password: &str) -> Result<
         .arg(&chromium)
         .arg("--screenshot")
         .arg(&screenshot);
+    if let Some(bytes) = upload_bytes {
+        cmd.args(["--upload-bytes", &bytes.to_string()]);
+    }
     let (mut proc, line) = ChildProcess::spawn("browser", cmd, Some(Duration::from_secs(120)))
         .context("running the browser")?;
     proc.wait_exit(Duration::from_secs(30));

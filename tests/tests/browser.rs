@@ -4,7 +4,7 @@
 //! These tests FAIL when Chromium is missing (with the command to install it): a browser test
 //! that silently passes would hide that it never ran.
 
-use gatehouse_tests::{Stack, browser, idp::PASSWORD};
+use gatehouse_tests::{Stack, StackOptions, browser, idp::PASSWORD};
 
 #[tokio::test]
 async fn browser_okta_admin_lands_on_the_app_with_identity_headers() {
@@ -82,4 +82,38 @@ async fn browser_okta_denied_user_sees_a_403_page() {
         !outcome.text.trim().is_empty(),
         "the 403 page should explain the denial"
     );
+}
+
+#[tokio::test]
+async fn browser_upload_over_the_body_limit_shows_the_413_page() {
+    browser::chromium_path().expect("Chromium is needed for this test");
+    let stack = Stack::start(StackOptions {
+        extra_env: vec![("GATEHOUSE_MAX_REQUEST_BODY".into(), "1Mi".into())],
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    let upload = |bytes: usize| {
+        let url = stack.url("/dashboard");
+        async move {
+            tokio::task::spawn_blocking(move || {
+                browser::sign_in_and_upload(&url, "okta", "ada", PASSWORD, bytes)
+            })
+            .await
+            .expect("join")
+            .expect("browser sign-in and upload")
+            .upload
+            .expect("the browser reports the upload")
+        }
+    };
+
+    // Under the limit the app answers (the form and the session work).
+    let small = upload(100 * 1024).await;
+    assert_eq!(small.status, Some(200), "{small:?}");
+
+    // 8 MiB against 1 MiB: the browser shows the sidecar's page, not a reset connection.
+    let large = upload(8 * 1024 * 1024).await;
+    assert_eq!(large.error, None, "{large:?}");
+    assert_eq!(large.status, Some(413), "{large:?}");
+    assert!(large.text.contains("Upload too large"), "{large:?}");
 }
