@@ -49,6 +49,7 @@
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
 //! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | largest request body sent on to the app (`spec.upstream.maxRequestBody`), in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
 //! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | ours: longest pause between two pieces of a request body (1s–1h); a stalled upload is answered 408 |
+//! | `GATEHOUSE_SEND_TIMEOUT` | `60s` | ours: longest a response may wait for the client to read (1s–1h); a client that stops reading is disconnected |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
 //!
 //! With `GATEHOUSE_PROVISIONING=kubernetes` the sidecar reaches the API server with kube's standard
@@ -220,6 +221,8 @@ pub struct Config {
     pub max_request_body: u64,
     /// Longest pause between two pieces of a request body.
     pub request_body_timeout: Duration,
+    /// Longest a write to a client may wait for it to read.
+    pub send_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// The only provider offered, if set.
@@ -233,6 +236,9 @@ pub const DEFAULT_MAX_REQUEST_BODY: u64 = 64 << 20;
 
 /// Longest pause between two pieces of a request body (ours, not rendered by the operator).
 pub const REQUEST_BODY_TIMEOUT: &str = "GATEHOUSE_REQUEST_BODY_TIMEOUT";
+
+/// Longest a write to a client may wait for it to read (ours, not rendered by the operator).
+pub const SEND_TIMEOUT: &str = "GATEHOUSE_SEND_TIMEOUT";
 
 /// A size in bytes: a whole number, optionally with a `Ki`, `Mi` or `Gi` suffix (as Kubernetes
 /// writes quantities), at least 1 KiB.
@@ -439,6 +445,10 @@ impl Config {
                 "must be between 1s and 1h",
             ));
         }
+        let send_timeout = env.duration(SEND_TIMEOUT, "60s")?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&send_timeout) {
+            return Err(ConfigError::new(SEND_TIMEOUT, "must be between 1s and 1h"));
+        }
         let log_format = match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -494,6 +504,7 @@ impl Config {
             clock_skew,
             max_request_body,
             request_body_timeout,
+            send_timeout,
             log_format,
             exclusive_provider,
             providers,
@@ -939,6 +950,7 @@ mod tests {
         assert_eq!(c.clock_skew, Duration::from_secs(60));
         assert_eq!(c.max_request_body, 64 * 1024 * 1024);
         assert_eq!(c.request_body_timeout, Duration::from_secs(60));
+        assert_eq!(c.send_timeout, Duration::from_secs(60));
         assert_eq!(c.auth_mode, AuthMode::Required);
         assert_eq!(c.provisioning, ProvisioningMode::Off);
         assert!(c.secure_cookies());
@@ -1153,6 +1165,11 @@ mod tests {
                 "GATEHOUSE_REQUEST_BODY_TIMEOUT",
                 Some("0s"),
                 "GATEHOUSE_REQUEST_BODY_TIMEOUT: must be between 1s and 1h",
+            ),
+            (
+                "GATEHOUSE_SEND_TIMEOUT",
+                Some("2h"),
+                "GATEHOUSE_SEND_TIMEOUT: must be between 1s and 1h",
             ),
             (
                 "GATEHOUSE_REQUEST_BODY_TIMEOUT",

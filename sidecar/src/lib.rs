@@ -233,12 +233,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
     let admin = tokio::spawn(server::serve(
         admin_listener,
         move |req, _peer| admin::handle(admin_app.clone(), req),
+        app.config.send_timeout,
         stopped.clone(),
     ));
     let main_app = app.clone();
     let main = tokio::spawn(server::serve(
         listener,
         move |req, peer| routes::handle(main_app.clone(), req, peer),
+        app.config.send_timeout,
         stopped,
     ));
 

@@ -1394,3 +1394,79 @@ async fn request_bodies_over_the_limit_or_stalled_never_reach_the_app_whole() {
     );
     sc.shutdown().await;
 }
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_the_app_released() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // An app answering with an endless body; `released` turns true once nobody takes it any more.
+    let released = Arc::new(AtomicBool::new(false));
+    let flag = released.clone();
+    let router = Router::new().route(
+        "/endless",
+        get(move || {
+            let guard = DropFlag(flag.clone());
+            async move {
+                let endless = futures::stream::unfold(guard, |guard| async move {
+                    let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+                    Some((Ok::<_, Infallible>(chunk), guard))
+                });
+                Response::new(Body::from_stream(endless))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let app = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let sc = sidecar(app, &[("GATEHOUSE_SEND_TIMEOUT", "1s")]).await;
+    let cookie = cookie_for(&session("okta", 3600));
+
+    let mut stream = TcpStream::connect(sc.addr()).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET /endless HTTP/1.1\r\nhost: app.test\r\ncookie: {cookie}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("write");
+    // A reading client gets the body as long as it reads.
+    let mut taken = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while taken < 4 * 1024 * 1024 {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("data keeps coming while the client reads")
+            .expect("read");
+        assert!(n > 0, "the sidecar closed a connection whose client reads");
+        taken += n;
+    }
+    assert!(
+        !released.load(Ordering::SeqCst),
+        "the app's response ended early"
+    );
+
+    // Then it stops reading: once the socket buffers are full and a write has waited 1 s, the
+    // sidecar drops the connection, and with it the app's response.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !released.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a client that stopped reading still holds the app's response after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(stream);
+    sc.shutdown().await;
+}
