@@ -105,6 +105,11 @@ async fn upstream(gate: Gate) -> SocketAddr {
             }),
         )
         .fallback(any(echo));
+    serve_app(router).await
+}
+
+/// Serves `router` as the app on a free loopback port.
+async fn serve_app(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind upstream");
@@ -1257,14 +1262,7 @@ async fn counting_upstream() -> (
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind upstream");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (addr, seen, whole)
+    (serve_app(router).await, seen, whole)
 }
 
 /// A request body of `count` chunks of `size` bytes, sent without a declared length.
@@ -1423,14 +1421,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_app_released() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind upstream");
-    let app = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let sc = sidecar(app, &[("GATEHOUSE_SEND_TIMEOUT", "1s")]).await;
+    let sc = sidecar(serve_app(router).await, &[("GATEHOUSE_SEND_TIMEOUT", "1s")]).await;
     let cookie = cookie_for(&session("okta", 3600));
 
     let mut stream = TcpStream::connect(sc.addr()).await.expect("connect");
