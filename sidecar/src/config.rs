@@ -333,13 +333,12 @@ impl Config {
         crate::session::KeyRing::parse(cookie_secret.value.expose())
             .map_err(|e| ConfigError::new(cookie_secret.var, e.to_string()))?;
 
-        let session_ttl = env.duration(vars::GATEHOUSE_SESSION_TTL, "12h")?;
-        if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(90 * 86400) {
-            return Err(ConfigError::new(
-                vars::GATEHOUSE_SESSION_TTL,
-                "must be between 1m and 90d",
-            ));
-        }
+        let session_ttl = env.duration_between(
+            vars::GATEHOUSE_SESSION_TTL,
+            "12h",
+            Duration::from_secs(60)..=Duration::from_secs(90 * 86400),
+            "1m and 90d",
+        )?;
         let config_name = env.name(vars::GATEHOUSE_CONFIG, "gatehouse")?;
         let namespace = env.name(vars::GATEHOUSE_NAMESPACE, "default")?;
 
@@ -438,17 +437,14 @@ impl Config {
             Some(text) => parse_byte_size(&text)
                 .map_err(|e| ConfigError::new(vars::GATEHOUSE_MAX_REQUEST_BODY, e))?,
         };
-        let request_body_timeout = env.duration(REQUEST_BODY_TIMEOUT, "60s")?;
-        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&request_body_timeout) {
-            return Err(ConfigError::new(
-                REQUEST_BODY_TIMEOUT,
-                "must be between 1s and 1h",
-            ));
-        }
-        let send_timeout = env.duration(SEND_TIMEOUT, "60s")?;
-        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&send_timeout) {
-            return Err(ConfigError::new(SEND_TIMEOUT, "must be between 1s and 1h"));
-        }
+        let io_timeouts = Duration::from_secs(1)..=Duration::from_secs(3600);
+        let request_body_timeout = env.duration_between(
+            REQUEST_BODY_TIMEOUT,
+            "60s",
+            io_timeouts.clone(),
+            "1s and 1h",
+        )?;
+        let send_timeout = env.duration_between(SEND_TIMEOUT, "60s", io_timeouts, "1s and 1h")?;
         let log_format = match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -688,6 +684,24 @@ impl Env<'_> {
         humantime::parse_duration(&value).map_err(|e| {
             ConfigError::new(name, format!("not a duration like 90s, 30m or 12h ({e})"))
         })
+    }
+
+    /// [`Self::duration`] within `range`; `range_text` names it in the error ("1s and 1h").
+    fn duration_between(
+        &self,
+        name: &str,
+        default: &str,
+        range: std::ops::RangeInclusive<Duration>,
+        range_text: &str,
+    ) -> Result<Duration, ConfigError> {
+        let value = self.duration(name, default)?;
+        if !range.contains(&value) {
+            return Err(ConfigError::new(
+                name,
+                format!("must be between {range_text}"),
+            ));
+        }
+        Ok(value)
     }
 
     /// A Kubernetes object name (DNS-1123 subdomain).
