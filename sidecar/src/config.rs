@@ -50,6 +50,7 @@
 //! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | largest request body sent on to the app (`spec.upstream.maxRequestBody`), in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
 //! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | ours: longest pause between two pieces of a request body (1s–1h); a stalled upload is answered 408 |
 //! | `GATEHOUSE_SEND_TIMEOUT` | `60s` | ours: longest a response may wait for the client to read (1s–1h); a client that stops reading is disconnected |
+//! | `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT` | unset | longest wait for the app's response head once a request is sent (1s–1h; like nginx's `proxy_read_timeout`); unset waits as long as the client does (long polling); when it runs out the client gets 504 |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
 //!
 //! With `GATEHOUSE_PROVISIONING=kubernetes` the sidecar reaches the API server with kube's standard
@@ -223,6 +224,8 @@ pub struct Config {
     pub request_body_timeout: Duration,
     /// Longest a write to a client may wait for it to read.
     pub send_timeout: Duration,
+    /// Longest wait for the app's response head after a request is sent; `None`: no limit.
+    pub upstream_response_timeout: Option<Duration>,
     /// Log format.
     pub log_format: LogFormat,
     /// The only provider offered, if set.
@@ -239,6 +242,9 @@ pub const REQUEST_BODY_TIMEOUT: &str = "GATEHOUSE_REQUEST_BODY_TIMEOUT";
 
 /// Longest a write to a client may wait for it to read (ours, not rendered by the operator).
 pub const SEND_TIMEOUT: &str = "GATEHOUSE_SEND_TIMEOUT";
+
+/// Longest wait for the app's response head once a request is sent (unset: no limit).
+pub const UPSTREAM_RESPONSE_TIMEOUT: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT";
 
 /// A size in bytes: a whole number, optionally with a `Ki`, `Mi` or `Gi` suffix (as Kubernetes
 /// writes quantities), at least 1 KiB.
@@ -444,7 +450,17 @@ impl Config {
             io_timeouts.clone(),
             "1s and 1h",
         )?;
-        let send_timeout = env.duration_between(SEND_TIMEOUT, "60s", io_timeouts, "1s and 1h")?;
+        let send_timeout =
+            env.duration_between(SEND_TIMEOUT, "60s", io_timeouts.clone(), "1s and 1h")?;
+        let upstream_response_timeout = match env.get(UPSTREAM_RESPONSE_TIMEOUT) {
+            None => None,
+            Some(_) => Some(env.duration_between(
+                UPSTREAM_RESPONSE_TIMEOUT,
+                "",
+                io_timeouts,
+                "1s and 1h",
+            )?),
+        };
         let log_format = match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -501,6 +517,7 @@ impl Config {
             max_request_body,
             request_body_timeout,
             send_timeout,
+            upstream_response_timeout,
             log_format,
             exclusive_provider,
             providers,
@@ -965,6 +982,7 @@ mod tests {
         assert_eq!(c.max_request_body, 64 * 1024 * 1024);
         assert_eq!(c.request_body_timeout, Duration::from_secs(60));
         assert_eq!(c.send_timeout, Duration::from_secs(60));
+        assert_eq!(c.upstream_response_timeout, None, "off unless set");
         assert_eq!(c.auth_mode, AuthMode::Required);
         assert_eq!(c.provisioning, ProvisioningMode::Off);
         assert!(c.secure_cookies());
@@ -1184,6 +1202,16 @@ mod tests {
                 "GATEHOUSE_SEND_TIMEOUT",
                 Some("2h"),
                 "GATEHOUSE_SEND_TIMEOUT: must be between 1s and 1h",
+            ),
+            (
+                "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT",
+                Some("500ms"),
+                "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT: must be between 1s and 1h",
+            ),
+            (
+                "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT",
+                Some("a while"),
+                "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT: not a duration",
             ),
             (
                 "GATEHOUSE_REQUEST_BODY_TIMEOUT",

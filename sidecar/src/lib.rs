@@ -236,10 +236,10 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         app.config.send_timeout,
         stopped.clone(),
     ));
-    let main_app = app.clone();
+    let router = routes::router(app.clone());
     let main = tokio::spawn(server::serve(
         listener,
-        move |req, peer| routes::handle(main_app.clone(), req, peer),
+        move |req, peer| routes::handle(&router, req, peer),
         app.config.send_timeout,
         stopped,
     ));

@@ -91,7 +91,8 @@ impl App {
         );
         let cookies = CookieNames::new(config.secure_cookies());
         let identity = IdentityIssuer::generate(&origin)?;
-        let upstream = Upstream::new(config.upstream.clone(), config.public_url.scheme());
+        let upstream = Upstream::new(config.upstream.clone(), config.public_url.scheme())
+            .with_response_timeout(config.upstream_response_timeout);
         let hook = config
             .provision_hook
             .as_deref()

@@ -1461,3 +1461,116 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_app_released() {
     drop(stream);
     sc.shutdown().await;
 }
+
+/// An app whose `/wait/{ms}` answers after `ms` milliseconds, and whose `/trickle` sends its head
+/// at once and the rest of its body 2 s later.
+async fn slow_app() -> SocketAddr {
+    let router = Router::new()
+        .route(
+            "/wait/{ms}",
+            get(
+                |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    "late but here"
+                },
+            ),
+        )
+        .route(
+            "/trickle",
+            get(|| async {
+                let first = futures::stream::once(async {
+                    Ok::<_, Infallible>(bytes::Bytes::from_static(b"head-then-"))
+                });
+                let second = futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok::<_, Infallible>(bytes::Bytes::from_static(b"tail"))
+                });
+                Response::new(Body::from_stream(first.chain(second)))
+            }),
+        );
+    serve_app(router).await
+}
+
+#[tokio::test]
+async fn an_app_slower_than_the_response_timeout_is_answered_504() {
+    let sc = sidecar(
+        slow_app().await,
+        &[("GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT", "1s")],
+    )
+    .await;
+    let c = client();
+    let cookie = cookie_for(&session("okta", 3600));
+
+    let r = c
+        .get(url(&sc, "/wait/5000"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 504);
+    let page = r.text().await.expect("text");
+    assert!(page.contains("took too long"), "{page}");
+    assert!(
+        !page.contains("127.0.0.1") && !page.contains("1s"),
+        "{page}"
+    );
+
+    let r = c
+        .get(url(&sc, "/wait/5000"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 504);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["error"],
+        "upstream_timeout"
+    );
+
+    // Within the limit: the app's answer.
+    let r = c
+        .get(url(&sc, "/wait/10"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    // The limit is on the response head: a body that takes longer still arrives whole.
+    let r = c
+        .get(url(&sc, "/trickle"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("text"), "head-then-tail");
+
+    let metrics = client()
+        .get(format!("http://{}/metrics", sc.admin_addr()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("gatehouse_http_requests_total{handler=\"proxy\",class=\"5xx\"} 2"),
+        "{metrics}"
+    );
+    sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_response_timeout_a_slow_app_is_waited_for() {
+    let sc = sidecar(slow_app().await, &[]).await;
+    let r = client()
+        .get(url(&sc, "/wait/1500"))
+        .header("cookie", cookie_for(&session("okta", 3600)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("text"), "late but here");
+    sc.shutdown().await;
+}

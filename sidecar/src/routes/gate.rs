@@ -1,0 +1,233 @@
+//! The gate in front of the app: the router's fallback service. A request with a valid session
+//! goes on with the session's identity headers; without one, `GATEHOUSE_AUTH_MODE` decides
+//! (login redirect, 401, or on to the app without identity). Client-sent identity headers and
+//! the sidecar's cookies never reach the app.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures::FutureExt as _;
+use http::header::HeaderName;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use serde_json::json;
+use tower::Service;
+
+use super::{
+    ClientAddr, LOGIN_PATH, accepts_html, json_response, redirect, start_url, unavailable,
+};
+use crate::config::AuthMode;
+use crate::metrics::Handler as MetricHandler;
+use crate::pages::{self, encode_query_value, html_response};
+use crate::paths::{canonical_path, safe_redirect, under_prefix};
+use crate::proxy::{
+    BodyFault, FORWARDING_HEADERS, ProxyError, bounded_body, strip_client_identity,
+    strip_own_cookies, upgrade_protocol,
+};
+use crate::state::App;
+use crate::token::now_unix;
+
+/// Whether a path (as forwarded) is covered by `GATEHOUSE_SKIP_AUTH`.
+pub fn is_skipped(skip: &[String], raw_path: &str) -> bool {
+    !skip.is_empty()
+        && canonical_path(raw_path)
+            .is_some_and(|p| skip.iter().any(|prefix| under_prefix(&p, prefix)))
+}
+
+/// The gate as the router's fallback service.
+pub(super) fn service(
+    app: Arc<App>,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |req: Request<Body>| gate(app.clone(), req).map(Ok))
+}
+
+/// Admits a request to the app (or answers it), forwards it, and counts it.
+pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body> {
+    let peer = req.extensions_mut().remove::<ClientAddr>().map_or_else(
+        || HeaderValue::from_static("unknown"),
+        |ClientAddr(addr)| addr,
+    );
+    // Everything before the app is asked is synchronous, so none of it is kept in this future:
+    // the future is moved several times per request, and its size is paid for each time.
+    let response = match admit(&app, req) {
+        Gate::Pass {
+            request,
+            wants_html,
+        } => match app.upstream.forward(request, &peer).await {
+            Ok((response, elapsed)) => {
+                app.metrics.proxy_latency(elapsed.as_secs_f64());
+                response
+            }
+            Err(e) => upstream_failed(&app, &e, wants_html),
+        },
+        Gate::Answer(response) => response,
+    };
+    app.metrics.request(MetricHandler::Proxy, response.status());
+    response
+}
+
+/// The answer when the exchange with the app failed: the client's body at fault (413/408), the
+/// app too slow to answer (504), or the app unreachable (502).
+fn upstream_failed(app: &App, e: &ProxyError, wants_html: bool) -> Response<Body> {
+    if let Some(fault) = e.body_fault() {
+        return body_refused(fault, wants_html);
+    }
+    app.metrics.upstream_error();
+    if let ProxyError::ResponseTimeout(limit) = e {
+        tracing::warn!(timeout = ?limit, "the app did not answer in time (GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT)");
+        return unavailable(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", wants_html);
+    }
+    tracing::warn!(error = %DisplayChain(e), "app unreachable");
+    unavailable(StatusCode::BAD_GATEWAY, "upstream_unavailable", wants_html)
+}
+
+/// An error and its sources, `: `-separated, for a log line.
+struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// What the gate does with a request.
+enum Gate {
+    /// On to the app, as it gets it: client identity and our cookies stripped, the session's
+    /// identity added. `wants_html` picks the kind of error page if the app cannot be reached.
+    Pass {
+        request: Request<Body>,
+        wants_html: bool,
+    },
+    /// Answered by the sidecar instead (login redirect, 401).
+    Answer(Response<Body>),
+}
+
+fn admit(app: &App, req: Request<Body>) -> Gate {
+    let now = now_unix();
+    let session = app.session(req.headers(), now);
+    if session.is_none()
+        && let Some(r) = refuse_without_session(app, &req)
+    {
+        return Gate::Answer(r);
+    }
+    let (mut parts, body) = req.into_parts();
+    let body = match bounded_body(
+        body,
+        app.config.max_request_body,
+        app.config.request_body_timeout,
+    ) {
+        Ok(body) => body,
+        Err(fault) => return Gate::Answer(body_refused(fault, accepts_html(&parts.headers))),
+    };
+    strip_client_identity(&mut parts.headers);
+    strip_own_cookies(&mut parts.headers);
+    if let Some(session) = &session
+        && let Some(provider) = app.provider(&session.provider)
+    {
+        let identity = app.identity.headers_for(session, provider, now);
+        // Room for these and the forwarding headers at once, instead of growing (and rehashing)
+        // the map several times on the way.
+        parts
+            .headers
+            .reserve(identity.headers.len() + FORWARDING_HEADERS);
+        for (name, value) in &identity.headers {
+            // `insert`, not `append`: whatever a client sent under one of these names must not
+            // survive beside ours, even for a name the stripping above would not know.
+            parts.headers.insert(name.clone(), value.clone());
+        }
+    }
+    let wants_html = accepts_html(&parts.headers);
+    Gate::Pass {
+        request: Request::from_parts(parts, body),
+        wants_html,
+    }
+}
+
+/// The answer to a request whose body the sidecar would not send on: 413 (over
+/// `GATEHOUSE_MAX_REQUEST_BODY`) or 408 (stalled). hyper closes the connection after it, as the rest
+/// of the body is never read.
+fn body_refused(fault: BodyFault, wants_html: bool) -> Response<Body> {
+    let (status, code, title, text) = match fault {
+        BodyFault::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_body_too_large",
+            "Upload too large",
+            "The request body is larger than this application accepts.",
+        ),
+        BodyFault::Stalled => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request_body_timeout",
+            "Upload stalled",
+            "The request body stopped arriving. Please try again.",
+        ),
+    };
+    tracing::info!(
+        status = status.as_u16(),
+        reason = code,
+        "request body refused"
+    );
+    if wants_html {
+        html_response(status, pages::plain_page(title, text))
+    } else {
+        json_response(status, json!({ "error": code }))
+    }
+}
+
+/// For a request without a session: the answer that replaces the app's, if any.
+fn refuse_without_session(app: &App, req: &Request<Body>) -> Option<Response<Body>> {
+    let path = req.uri().path();
+    match app.config.auth_mode {
+        AuthMode::Optional => {
+            // The app's own login page becomes the exclusive provider's sign-in, except break-glass.
+            let exclusive = app.config.exclusive_provider.as_deref()?;
+            let login = app.config.app_login_path.as_deref()?;
+            let is_login = canonical_path(path).is_some_and(|p| p == login);
+            if is_login && query_param(req.uri(), "providers").as_deref() != Some("all") {
+                return Some(redirect(StatusCode::FOUND, &start_url(exclusive, "/")));
+            }
+            None
+        }
+        AuthMode::Required => {
+            if is_skipped(&app.config.skip_auth, path) {
+                return None;
+            }
+            if accepts_html(req.headers()) && upgrade_protocol(req).is_none() {
+                let rd = if matches!(*req.method(), Method::GET | Method::HEAD) {
+                    req.uri().path_and_query().map_or("/", |p| p.as_str())
+                } else {
+                    "/"
+                };
+                let location =
+                    format!("{LOGIN_PATH}?rd={}", encode_query_value(&safe_redirect(rd)));
+                return Some(redirect(StatusCode::FOUND, &location));
+            }
+            let mut r = json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "unauthenticated", "login_url": LOGIN_PATH }),
+            );
+            r.headers_mut().insert(
+                HeaderName::from_static("www-authenticate"),
+                HeaderValue::from_static("Cookie realm=\"gatehouse\""),
+            );
+            Some(r)
+        }
+    }
+}
+
+/// The first value of query parameter `name`.
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,278 @@
+//! The public listener: the sidecar's own endpoints as an axum [`Router`], and everything else
+//! through the auth gate to the app (the router's fallback service).
+//!
+//! | route | method | what |
+//! | --- | --- | --- |
+//! | `/login` | GET, HEAD | login page (`rd`, `providers=all`, `error=<reason>`) |
+//! | `/api/auth/oauth2/start/{provider}` | GET | starts sign-in (`rd`) |
+//! | `/api/auth/oauth2/callback/{provider}` | GET | the redirect URI registered at the IdP |
+//! | `/api/auth/logout` | GET, POST | ends the session; RP-initiated logout where offered |
+//! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
+//! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
+//! | anything else | any | the app, behind the auth gate |
+//!
+//! Other paths under `/api/auth/oauth2/` and `/api/auth/saml/` are reserved (404), never proxied.
+//! A method a route does not list is answered 405 with `Allow`.
+//!
+//! Adding an endpoint: a handler in a module of its own (extractors from [`extract`]), one
+//! `.route(…)` line in [`router`]; the gate, metrics and 405 handling come with it.
+
+pub mod extract;
+mod gate;
+mod session;
+mod sign_in;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::handler::Handler;
+use axum::response::Response;
+use axum::routing::{MethodRouter, any, get};
+use futures::FutureExt as _;
+use http::header;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+use tower::Service as _;
+
+use crate::metrics::Handler as MetricHandler;
+use crate::pages::{self, encode_query_value, html_response};
+use crate::state::App;
+
+pub use gate::is_skipped;
+
+/// Login page path.
+pub const LOGIN_PATH: &str = "/login";
+/// Sign-in start prefix.
+pub const START_PREFIX: &str = "/api/auth/oauth2/start/";
+/// Callback prefix.
+pub const CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
+/// Logout path.
+pub const LOGOUT_PATH: &str = "/api/auth/logout";
+/// Session JSON path.
+pub const SESSION_PATH: &str = "/api/auth/session";
+/// Identity JWKS path.
+pub const JWKS_PATH: &str = "/.well-known/gatehouse/jwks.json";
+/// Path prefixes that belong to the sidecar whether or not a route exists under them.
+pub const RESERVED_PREFIXES: [&str; 2] = ["/api/auth/oauth2/", "/api/auth/saml/"];
+
+/// The public listener's service: the sidecar's endpoints, then the gate in front of the app.
+///
+/// Requests must carry the client's address as a [`ClientAddr`] extension (the listener adds it).
+pub fn router(app: Arc<App>) -> Router {
+    let mut own = Router::new()
+        .route(
+            LOGIN_PATH,
+            get(sign_in::login).fallback(refuse(&[Method::GET, Method::HEAD])),
+        )
+        .route(
+            &format!("{START_PREFIX}{{provider}}"),
+            get_only(sign_in::start),
+        )
+        .route(
+            &format!("{CALLBACK_PREFIX}{{provider}}"),
+            get_only(sign_in::callback),
+        )
+        .route(
+            LOGOUT_PATH,
+            get(session::logout)
+                .post(session::logout)
+                .head(refuse(&[Method::GET, Method::POST]))
+                .fallback(refuse(&[Method::GET, Method::POST])),
+        )
+        .route(SESSION_PATH, get_only(session::session_json))
+        .route(
+            JWKS_PATH,
+            get(session::jwks).fallback(refuse(&[Method::GET, Method::HEAD])),
+        );
+    for prefix in RESERVED_PREFIXES {
+        own = own
+            .route(prefix, any(not_found))
+            .route(&format!("{prefix}{{*rest}}"), any(not_found));
+    }
+    let metrics_app = app.clone();
+    own.layer(tower::util::MapResponseLayer::new(move |r: Response| {
+        metrics_app.metrics.request(MetricHandler::Auth, r.status());
+        r
+    }))
+    .fallback_service(gate::service(app.clone()))
+    .with_state(app)
+}
+
+/// Answers one request of the public listener; `peer` is the client's address.
+pub fn handle(
+    router: &Router,
+    mut req: Request<Incoming>,
+    peer: HeaderValue,
+) -> impl Future<Output = Response<Body>> + Send + use<> {
+    req.extensions_mut().insert(ClientAddr(peer));
+    router.clone().call(req).map(infallible)
+}
+
+/// The client's address as sent in `X-Forwarded-For`, set on each request by the listener.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub HeaderValue);
+
+/// A GET-only route (HEAD refused too: these have effects or answer per request).
+fn get_only<H, T>(handler: H) -> MethodRouter<Arc<App>>
+where
+    H: Handler<T, Arc<App>>,
+    T: 'static,
+{
+    get(handler)
+        .head(refuse(&[Method::GET]))
+        .fallback(refuse(&[Method::GET]))
+}
+
+/// A handler answering 405 with `Allow: <allowed>`.
+fn refuse(
+    allowed: &'static [Method],
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move || std::future::ready(method_not_allowed(allowed))
+}
+
+fn method_not_allowed(allowed: &[Method]) -> Response {
+    let mut r = html_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        pages::plain_page(
+            "Method not allowed",
+            "This address does not accept that method.",
+        ),
+    );
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        r.headers_mut().insert(header::ALLOW, v);
+    }
+    r
+}
+
+async fn not_found() -> Response {
+    not_found_page()
+}
+
+fn not_found_page() -> Response<Body> {
+    html_response(
+        StatusCode::NOT_FOUND,
+        pages::plain_page("Not found", "There is nothing at this address."),
+    )
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => {
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/"));
+        }
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Body::from(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().any(|v| {
+        v.as_bytes()
+            .windows(9)
+            .any(|w| w.eq_ignore_ascii_case(b"text/html"))
+    })
+}
+
+fn start_url(provider: &str, rd: &str) -> String {
+    format!("{START_PREFIX}{provider}?rd={}", encode_query_value(rd))
+}
+
+/// The 502 the client gets when the app cannot be reached, as a page or as JSON.
+fn unavailable(status: StatusCode, code: &str, wants_html: bool) -> Response<Body> {
+    if wants_html {
+        let (title, text) = if status == StatusCode::GATEWAY_TIMEOUT {
+            (
+                "Application not answering",
+                "The application took too long to answer. Please try again in a moment.",
+            )
+        } else {
+            (
+                "Application unavailable",
+                "The application is not responding right now. Please try again in a moment.",
+            )
+        };
+        html_response(status, pages::plain_page(title, text))
+    } else {
+        json_response(status, json!({ "error": code }))
+    }
+}
+
+/// Never fails: for `Result<_, Infallible>` services.
+fn infallible<T>(r: Result<T, Infallible>) -> T {
+    match r {
+        Ok(t) => t,
+        Err(e) => match e {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size2<A, B, F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(A, B) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size4<A, B, C, D, F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(A, B, C, D) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every proxied request allocates, and hyper moves, the gate's future; when sign-in's future
+    /// was inlined into it, every proxied request copied 10 KB around (half the sidecar's
+    /// instructions). The router keeps each endpoint's future apart; this keeps the gate's small.
+    #[test]
+    fn a_request_future_stays_small_whatever_sign_in_needs() {
+        let request = future_size2(gate::gate);
+        let sign_in = future_size4(sign_in::callback);
+        eprintln!("gate: {request} bytes, callback: {sign_in} bytes");
+        assert!(
+            request < sign_in,
+            "the gate's future ({request} bytes) is larger than the sign-in callback's \
+             ({sign_in} bytes): keep rare, large work boxed"
+        );
+        assert!(
+            request <= 4096,
+            "every request's future is {request} bytes; keep rare, large work boxed"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The session's own endpoints: logout, the session as JSON, and the identity JWKS.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use http::header;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::json;
+
+use super::extract::CurrentSession;
+use super::{LOGIN_PATH, json_response, redirect};
+use crate::session::{Purpose, Session};
+use crate::state::App;
+use crate::token::now_unix;
+
+// ---------------------------------------------------------------------------------------------
+// Logout, session, JWKS
+
+/// `GET|POST /api/auth/logout`.
+pub(super) async fn logout(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let now = now_unix();
+    let keys = app.keys();
+    let session = crate::session::cookies(&headers)
+        .filter(|(name, _)| *name == app.cookies.session)
+        .find_map(|(_, value)| Session::unseal(&keys, &app.binding, value, now));
+    let hint = crate::session::cookie(&headers, &app.cookies.logout_hint)
+        .and_then(|v| keys.unseal(Purpose::LogoutHint, &app.binding, v))
+        .and_then(|raw| String::from_utf8(raw).ok());
+
+    let mut location = format!("{LOGIN_PATH}?state=signed-out");
+    if let Some(session) = &session {
+        app.logged_out.insert(&session.sid, session.expires_at, now);
+        app.identity.forget(&session.sid);
+        tracing::info!(target: "gatehouse::audit", event = "sign_out", provider = %session.provider, user = %session.user, "signed out");
+        if let Some(provider) = app.provider(&session.provider)
+            && let Some(end_session) = provider
+                .discovered()
+                .and_then(|d| d.endpoints.end_session.as_ref())
+        {
+            let mut url = end_session.clone();
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("client_id", &provider.config.client_id)
+                    .append_pair(
+                        "post_logout_redirect_uri",
+                        &format!("{}{LOGIN_PATH}", app.origin),
+                    )
+                    .append_pair("state", "signed-out");
+                if let Some(hint) = &hint {
+                    q.append_pair("id_token_hint", hint);
+                }
+            }
+            location = url.to_string();
+        }
+    }
+    let status = if method == Method::POST {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    let mut response = redirect(status, &location);
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, app.cookies.delete(&app.cookies.session));
+    h.append(
+        header::SET_COOKIE,
+        app.cookies.delete(&app.cookies.logout_hint),
+    );
+    response
+}
+
+/// `GET /api/auth/session`.
+pub(super) async fn session_json(
+    State(app): State<Arc<App>>,
+    CurrentSession(session): CurrentSession,
+) -> Response<Body> {
+    let Some(s) = session else {
+        return json_response(StatusCode::UNAUTHORIZED, json!({ "authenticated": false }));
+    };
+    let org = app.provider(&s.provider).map(|p| p.config.org_id.clone());
+    let expires_at = jiff::Timestamp::from_second(s.expires_at)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        json!({
+            "authenticated": true,
+            "user": {
+                "id": s.user,
+                "subject": s.subject,
+                "email": s.email,
+                "name": s.name,
+                "preferred_username": s.username,
+                "role": s.role.as_str(),
+                "org": org,
+                "provider": s.provider,
+            },
+            "expires_at": expires_at,
+        }),
+    )
+}
+
+/// `GET /.well-known/gatehouse/jwks.json`.
+pub(super) async fn jwks(State(app): State<Arc<App>>) -> Response<Body> {
+    let mut r = Response::new(Body::from(app.identity.jwks()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}

@@ -1,0 +1,425 @@
+//! Sign-in: the login page, the start of an OIDC sign-in, and the callback that completes it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use http::header;
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use super::extract::{CurrentSession, ProviderId, QueryParams};
+use super::{LOGIN_PATH, not_found_page, redirect, start_url};
+use crate::audit::{self, Outcome};
+use crate::claims::map_role;
+use crate::pages::{self, LoginPage, ProviderButton, html_response};
+use crate::paths::safe_redirect;
+use crate::providers::Provider;
+use crate::provisioning::{ProvisionError, SignedInUser};
+use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, Session, random_token};
+use crate::state::App;
+use crate::token::{Expected, constant_time_eq, now_unix, verify_id_token};
+
+/// Largest logout hint (sealed ID token) kept as a cookie.
+const MAX_HINT_COOKIE: usize = 3072;
+
+// ---------------------------------------------------------------------------------------------
+// Login page
+
+/// `GET /login`.
+pub(super) async fn login(
+    State(app): State<Arc<App>>,
+    q: QueryParams,
+    CurrentSession(session): CurrentSession,
+) -> Response<Body> {
+    let rd = safe_redirect(&q.get("rd").unwrap_or_else(|| "/".to_owned()));
+    let show_all = q.get("providers").as_deref() == Some("all");
+    let reason = if q.get("state").as_deref() == Some("signed-out") {
+        Some("signed_out".to_owned())
+    } else {
+        q.get("error").filter(|e| pages::message_for(e).is_some())
+    };
+    if reason.is_none() && session.is_some() {
+        return redirect(StatusCode::FOUND, &rd);
+    }
+    let exclusive = app.config.exclusive_provider.as_deref();
+    if let Some(only) = exclusive
+        && !show_all
+        && reason.is_none()
+    {
+        return redirect(StatusCode::FOUND, &start_url(only, &rd));
+    }
+    let providers = app
+        .providers
+        .iter()
+        .filter(|p| show_all || exclusive.is_none_or(|only| p.id() == only))
+        .map(|p| ProviderButton {
+            id: p.id(),
+            label: &p.config.display_name,
+        })
+        .collect();
+    let app_login = app.config.app_login_path.as_ref().and_then(|path| {
+        match exclusive {
+            None => Some(path.clone()),
+            // The break-glass parameter keeps optional+exclusive mode from redirecting it back.
+            Some(_) if show_all => Some(format!("{path}?providers=all")),
+            Some(_) => None,
+        }
+    });
+    let page = LoginPage {
+        app: &app.app_name,
+        providers,
+        rd: &rd,
+        reason: reason.as_deref(),
+        app_login,
+    };
+    html_response(StatusCode::OK, page.render())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+/// `GET /api/auth/oauth2/start/{provider}`.
+pub(super) async fn start(
+    State(app): State<Arc<App>>,
+    ProviderId(id): ProviderId,
+    q: QueryParams,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let id = id.as_str();
+    let Some(provider) = app.provider(id) else {
+        return not_found_page();
+    };
+    let Some(discovered) = provider.discovered() else {
+        return html_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::problem_page("provider_unavailable", LOGIN_PATH),
+        );
+    };
+    let now = now_unix();
+    let rd = safe_redirect(&q.get("rd").unwrap_or_else(|| "/".to_owned()));
+    let attempt = Attempt::new(id, &rd, now);
+    let Some(cookie_id) = Attempt::cookie_id(&attempt.state) else {
+        return html_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::plain_page("Something went wrong", "Please try again."),
+        );
+    };
+
+    let mut location = discovered.endpoints.authorization.clone();
+    location
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &provider.config.client_id)
+        .append_pair("redirect_uri", &app.callback_url(id))
+        .append_pair("scope", "openid email profile")
+        .append_pair("state", &attempt.state)
+        .append_pair("nonce", &attempt.nonce)
+        .append_pair("code_challenge", &attempt.code_challenge())
+        .append_pair("code_challenge_method", "S256");
+
+    let mut response = redirect(StatusCode::FOUND, location.as_str());
+    let keys = app.keys();
+    let out = response.headers_mut();
+    // Bounded attempts: the oldest (and any we cannot read) go, so at most MAX_ATTEMPTS remain.
+    let mut existing: Vec<(i64, String)> = crate::session::cookies(&headers)
+        .filter(|(name, _)| name.starts_with(&app.cookies.attempt_prefix))
+        .map(|(name, value)| {
+            let created =
+                Attempt::unseal(&keys, &app.binding, value, now).map_or(i64::MIN, |a| a.created_at);
+            (created, name.to_owned())
+        })
+        .collect();
+    existing.sort();
+    existing.dedup_by(|a, b| a.1 == b.1);
+    let excess = (existing.len() + 1).saturating_sub(MAX_ATTEMPTS);
+    for (_, name) in existing.iter().take(excess) {
+        out.append(header::SET_COOKIE, app.cookies.delete(name));
+    }
+    let name = format!("{}{cookie_id}", app.cookies.attempt_prefix);
+    out.append(
+        header::SET_COOKIE,
+        app.cookies
+            .set(&name, &attempt.seal(&keys, &app.binding), ATTEMPT_TTL_SECS),
+    );
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callback
+
+/// A refused or failed sign-in: its reason, HTTP status and audit outcome.
+struct Refusal {
+    reason: &'static str,
+    status: StatusCode,
+    outcome: Outcome,
+    user: Option<String>,
+}
+
+impl Refusal {
+    fn failed(reason: &'static str, status: StatusCode) -> Self {
+        Self {
+            reason,
+            status,
+            outcome: Outcome::Failed,
+            user: None,
+        }
+    }
+}
+
+/// `GET /api/auth/oauth2/callback/{provider}`.
+pub(super) async fn callback(
+    State(app): State<Arc<App>>,
+    ProviderId(id): ProviderId,
+    q: QueryParams,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let app = &*app;
+    let id = id.as_str();
+    let Some(provider) = app.provider(id) else {
+        return not_found_page();
+    };
+    let now = now_unix();
+    let state = q.get("state");
+    let attempt_cookie = state
+        .as_deref()
+        .and_then(Attempt::cookie_id)
+        .map(|cid| format!("{}{cid}", app.cookies.attempt_prefix));
+
+    let result = complete_sign_in(
+        app,
+        &headers,
+        &q,
+        provider,
+        state.as_deref(),
+        attempt_cookie.as_deref(),
+        now,
+    )
+    .await;
+
+    let mut response = match result {
+        Ok((session, rd, hint)) => {
+            audit::sign_in(
+                id,
+                Outcome::Success,
+                None,
+                Some(&session.user),
+                Some(session.role.as_str()),
+            );
+            app.metrics.sign_in(id, Outcome::Success.as_str(), None);
+            let mut r = redirect(StatusCode::FOUND, &rd);
+            let ttl = session.expires_at - now;
+            let sealed = session.seal(&app.keys(), &app.binding);
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                app.cookies.set(&app.cookies.session, &sealed, ttl),
+            );
+            if let Some(hint) = hint {
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    app.cookies.set(&app.cookies.logout_hint, &hint, ttl),
+                );
+            }
+            r
+        }
+        Err(refusal) => {
+            audit::sign_in(
+                id,
+                refusal.outcome,
+                Some(refusal.reason),
+                refusal.user.as_deref(),
+                None,
+            );
+            app.metrics
+                .sign_in(id, refusal.outcome.as_str(), Some(refusal.reason));
+            html_response(
+                refusal.status,
+                pages::problem_page(refusal.reason, LOGIN_PATH),
+            )
+        }
+    };
+    if let Some(name) = attempt_cookie {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, app.cookies.delete(&name));
+    }
+    response
+}
+
+async fn complete_sign_in(
+    app: &App,
+    headers: &HeaderMap,
+    q: &QueryParams,
+    provider: &Provider,
+    state: Option<&str>,
+    attempt_cookie: Option<&str>,
+    now: i64,
+) -> Result<(Session, String, Option<String>), Refusal> {
+    use StatusCode as S;
+    let started = std::time::Instant::now();
+    let keys = app.keys();
+    let state = state.ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
+    let attempt = attempt_cookie
+        .and_then(|name| {
+            crate::session::cookies(&headers)
+                .filter(|(n, _)| *n == name)
+                .find_map(|(_, v)| Attempt::unseal(&keys, &app.binding, v, now))
+        })
+        .filter(|a| constant_time_eq(a.state.as_bytes(), state.as_bytes()))
+        .filter(|a| a.provider == provider.id())
+        .ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
+    // Single use, also against a replay that carries a copy of the attempt cookie.
+    if !app
+        .used_states
+        .insert(&attempt.state, attempt.created_at + ATTEMPT_TTL_SECS, now)
+    {
+        return Err(Refusal::failed("state_replayed", S::BAD_REQUEST));
+    }
+
+    if let Some(error) = q.get("error") {
+        let reason = if error == "access_denied" {
+            "idp_denied"
+        } else {
+            "idp_error"
+        };
+        tracing::info!(provider = %provider.id(), error = %crate::providers::sanitize_code(&error), "identity provider returned an error");
+        return Err(Refusal::failed(reason, S::FORBIDDEN));
+    }
+    let discovered = provider.discovered().ok_or(Refusal::failed(
+        "provider_unavailable",
+        S::SERVICE_UNAVAILABLE,
+    ))?;
+    // RFC 9207: the response's `iss` must be our provider's (mix-up attack defence).
+    match q.get("iss") {
+        Some(iss) if iss != provider.config.issuer => {
+            return Err(Refusal::failed("issuer_mismatch", S::BAD_REQUEST));
+        }
+        None if discovered.endpoints.iss_parameter_supported => {
+            return Err(Refusal::failed("issuer_mismatch", S::BAD_REQUEST));
+        }
+        _ => {}
+    }
+    let code = q
+        .get("code")
+        .filter(|c| !c.is_empty() && c.len() <= 4096)
+        .ok_or(Refusal::failed("idp_error", S::BAD_REQUEST))?;
+
+    let exchange_started = std::time::Instant::now();
+    let raw_token = provider
+        .exchange_code(
+            &app.http,
+            &code,
+            &attempt.verifier,
+            &app.callback_url(provider.id()),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(provider = %provider.id(), error = %e, "code exchange failed");
+            Refusal::failed("exchange_failed", S::BAD_GATEWAY)
+        })?;
+    let idp_round_trip = exchange_started.elapsed();
+    let expected = Expected {
+        issuer: &provider.config.issuer,
+        client_id: &provider.config.client_id,
+        nonce: &attempt.nonce,
+        skew: app.config.clock_skew,
+    };
+    let token = verify_id_token(&raw_token, &discovered.jwks, &expected)
+        .await
+        .map_err(|e| Refusal::failed(e.reason(), S::BAD_REQUEST))?;
+
+    let user = gatehouse_crds::names::sso_user_name(
+        provider.id(),
+        &provider.config.issuer,
+        &token.subject,
+    );
+    let role = map_role(&provider.config.roles, &token.claims).map_err(|d| Refusal {
+        reason: d.reason(),
+        status: S::FORBIDDEN,
+        outcome: Outcome::Denied,
+        user: Some(user.clone()),
+    })?;
+
+    let text = |name: &str| {
+        token
+            .claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty() && s.len() <= 512)
+            .map(str::to_owned)
+    };
+    // An address the IdP says is unverified is not an identity.
+    let email = text("email").filter(|_| token.claims.get("email_verified") != Some(&json!(false)));
+    let username = text("preferred_username").or_else(|| email.clone());
+    let signed_in = SignedInUser {
+        user: user.clone(),
+        provider: provider.id().to_owned(),
+        issuer: provider.config.issuer.clone(),
+        subject: token.subject.clone(),
+        email: email.clone(),
+        name: text("name"),
+        preferred_username: username.clone(),
+        role: role.as_str(),
+        org: provider.config.org_id.clone(),
+        attributes: crate::claims::attributes(&app.config.attribute_mappings, &token.claims),
+    };
+    let refused = |e: ProvisionError| {
+        let (status, outcome) = match &e {
+            e if e.is_denial() => (S::FORBIDDEN, Outcome::Denied),
+            ProvisionError::Hook(_) => (S::BAD_GATEWAY, Outcome::Failed),
+            _ => (S::SERVICE_UNAVAILABLE, Outcome::Failed),
+        };
+        if outcome == Outcome::Failed {
+            tracing::warn!(provider = %provider.id(), user = %user, error = %e, "sign-in could not be recorded");
+        }
+        Refusal {
+            reason: e.reason(),
+            status,
+            outcome,
+            user: Some(user.clone()),
+        }
+    };
+    // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
+    let admission = app.directory.admit(&signed_in).await.map_err(refused)?;
+
+    let mut session = Session {
+        sid: random_token(16),
+        user: user.clone(),
+        subject: token.subject.clone(),
+        provider: provider.id().to_owned(),
+        email,
+        name: signed_in.name.clone(),
+        username,
+        role,
+        issued_at: now,
+        expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        user_uid: None,
+    };
+    if let Some(hook) = &app.hook {
+        let identity = app.identity.headers_for(&session, provider, now);
+        hook.call(&signed_in, &identity.headers)
+            .await
+            .map_err(refused)?;
+    }
+    session.user_uid = app
+        .directory
+        .provision(&signed_in, admission)
+        .await
+        .map_err(refused)?
+        .user_uid;
+
+    let hint = discovered
+        .endpoints
+        .end_session
+        .as_ref()
+        .map(|_| keys.seal(Purpose::LogoutHint, &app.binding, raw_token.as_bytes()))
+        .filter(|sealed| sealed.len() <= MAX_HINT_COOKIE);
+    app.metrics.sign_in_handling(
+        started
+            .elapsed()
+            .saturating_sub(idp_round_trip)
+            .as_secs_f64(),
+    );
+    Ok((session, attempt.rd, hint))
+}
