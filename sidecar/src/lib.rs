@@ -245,11 +245,11 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
     ));
 
     let mut background = Vec::new();
-    for provider in &app.providers {
+    for provider in app.providers.iter() {
         let on_ready_app = app.clone();
         background.push(tokio::spawn(providers::run_discovery(
             provider.clone(),
-            app.http.clone(),
+            app.sign_in.http.clone(),
             move |id| on_ready_app.metrics.provider_ready(id),
         )));
     }
@@ -277,7 +277,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         listen = %addr,
         admin = %admin_addr,
         upstream = %app.config.upstream,
-        public_url = %app.origin,
+        public_url = %app.site.origin,
         providers = %app.providers.iter().map(|p| p.id()).collect::<Vec<_>>().join(","),
         "gatehouse sidecar started"
     );

@@ -1,8 +1,13 @@
-//! Everything a request handler needs, built once from the configuration.
+//! What the request handlers share, built once from the configuration, as parts with one job
+//! each: [`Providers`], [`Sessions`] (cookie keys and reading a session), [`SignIn`] (what only
+//! sign-in uses), [`Site`] (the public origin), the identity issuer, the upstream, metrics and the
+//! user directory. Handlers take the parts they need as axum state ([`FromRef`]).
 
+use std::ops::Deref;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use http::HeaderMap;
 
 use crate::config::{Config, Secret, read_secret_file};
@@ -32,17 +37,38 @@ pub enum StateError {
     #[error(transparent)]
     Identity(#[from] IdentityKeyError),
     /// HTTP client for the IdPs could not be built.
-    #[error("HTTP client: {0}")]
-    Http(String),
+    #[error("HTTP client for the identity providers")]
+    Http(#[source] reqwest::Error),
 }
 
-/// The sidecar's shared state.
+/// The enabled providers, in configuration order.
 #[derive(Debug)]
-pub struct App {
-    /// Configuration.
-    pub config: Config,
-    /// Enabled providers, in configuration order.
-    pub providers: Vec<Arc<Provider>>,
+pub struct Providers(Vec<Arc<Provider>>);
+
+impl Providers {
+    /// A provider by id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.0.iter().find(|p| p.id() == id)
+    }
+
+    /// Whether every provider's discovery document and keys are loaded.
+    pub fn are_ready(&self) -> bool {
+        self.0.iter().all(|p| p.is_ready())
+    }
+}
+
+impl Deref for Providers {
+    type Target = [Arc<Provider>];
+
+    fn deref(&self) -> &[Arc<Provider>] {
+        &self.0
+    }
+}
+
+/// The cookie keys, and reading a session from a request: unsealing (cached), and the sessions
+/// ended by logout.
+#[derive(Debug)]
+pub struct Sessions {
     keys: RwLock<Arc<KeyRing>>,
     unsealed: UnsealCache,
     /// What cookies are bound to.
@@ -51,27 +77,124 @@ pub struct App {
     pub cookies: CookieNames,
     /// Sessions ended by logout, until their expiry.
     pub logged_out: ExpiringSet,
+}
+
+impl Sessions {
+    fn new(keys: KeyRing, binding: Binding, cookies: CookieNames) -> Self {
+        Self {
+            keys: RwLock::new(Arc::new(keys)),
+            unsealed: UnsealCache::new(UNSEAL_CACHE_CAPACITY),
+            binding,
+            cookies,
+            logged_out: ExpiringSet::new(LOGGED_OUT_CAPACITY),
+        }
+    }
+
+    /// The current cookie key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the key ring (rotation from a mounted Secret).
+    pub fn set_keys(&self, ring: KeyRing) {
+        match self.keys.write() {
+            Ok(mut k) => *k = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+        // A removed key must stop admitting the sessions it sealed.
+        self.unsealed.clear();
+    }
+
+    /// The session cookie of a request, unsealed, unexpired and not logged out.
+    pub fn read(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
+        let keys = self.keys();
+        let session = crate::session::cookies(headers)
+            .filter(|(name, _)| *name == self.cookies.session)
+            .find_map(|(_, value)| {
+                self.unsealed
+                    .get_or_unseal(&keys, &self.binding, value, now)
+            })?;
+        (!self.logged_out.contains(&session.sid, now)).then_some(session)
+    }
+}
+
+/// What only sign-in uses: the `state` values already used, the HTTP client for the IdPs, and
+/// the app's provisioning hook.
+#[derive(Debug)]
+pub struct SignIn {
     /// `state` values already used by a callback.
     pub used_states: ExpiringSet,
+    /// HTTP client for IdPs (no redirects, timeouts).
+    pub http: reqwest::Client,
+    /// The app's provisioning hook.
+    pub hook: Option<ProvisionHook>,
+}
+
+/// Where users reach the app.
+#[derive(Debug)]
+pub struct Site {
+    /// Host name shown on pages.
+    pub name: String,
+    /// `https://host`, no trailing slash.
+    pub origin: String,
+}
+
+impl Site {
+    /// The redirect URI registered at the IdP for `provider`.
+    pub fn callback_url(&self, provider: &str) -> String {
+        format!(
+            "{}{}{provider}",
+            self.origin,
+            crate::routes::CALLBACK_PREFIX
+        )
+    }
+}
+
+/// The sidecar's shared state: its parts, each behind an `Arc` so that a handler can take just
+/// the one it needs (the router's state; cloning it clones the `Arc`s).
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Enabled providers.
+    pub providers: Arc<Providers>,
+    /// Cookie keys and session reading.
+    pub sessions: Arc<Sessions>,
+    /// Sign-in's own state.
+    pub sign_in: Arc<SignIn>,
+    /// Where users reach the app.
+    pub site: Arc<Site>,
     /// Identity JWT signer and header cache.
-    pub identity: IdentityIssuer,
+    pub identity: Arc<IdentityIssuer>,
     /// The app.
     pub upstream: Upstream,
     /// Metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// User directory (provisioning, revocation).
-    pub directory: UserDirectory,
-    /// The app's provisioning hook.
-    pub hook: Option<ProvisionHook>,
-    /// HTTP client for IdPs (no redirects, timeouts).
-    pub http: reqwest::Client,
-    /// Host name shown on pages.
-    pub app_name: String,
-    /// `https://host`, no trailing slash.
-    pub origin: String,
+    pub directory: Arc<UserDirectory>,
     /// Last secret-file contents applied: the cookie keys, then each provider's client secret.
-    applied_secrets: tokio::sync::Mutex<(Secret, Vec<Secret>)>,
+    applied_secrets: Arc<tokio::sync::Mutex<(Secret, Vec<Secret>)>>,
 }
+
+macro_rules! part {
+    ($field:ident: $ty:ty) => {
+        impl FromRef<App> for Arc<$ty> {
+            fn from_ref(app: &App) -> Self {
+                app.$field.clone()
+            }
+        }
+    };
+}
+part!(config: Config);
+part!(providers: Providers);
+part!(sessions: Sessions);
+part!(sign_in: SignIn);
+part!(site: Site);
+part!(identity: IdentityIssuer);
+part!(metrics: Metrics);
 
 impl App {
     /// Builds the state with no user directory (`GATEHOUSE_PROVISIONING=off`). No network access.
@@ -89,7 +212,7 @@ impl App {
             &origin,
             config.config_uid.as_deref(),
         );
-        let cookies = CookieNames::new(config.secure_cookies());
+        let sessions = Sessions::new(keys, binding, CookieNames::new(config.secure_cookies()));
         let identity = IdentityIssuer::generate(&origin)?;
         let upstream = Upstream::new(config.upstream.clone(), config.public_url.scheme())
             .with_response_timeout(config.upstream_response_timeout);
@@ -99,50 +222,52 @@ impl App {
             .and_then(|path| ProvisionHook::new(upstream.clone(), path));
         let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
         let metrics = Metrics::new(&ids);
-        let providers = config
-            .providers
-            .iter()
-            .cloned()
-            .map(|p| Arc::new(Provider::new(p)))
-            .collect();
+        let providers = Providers(
+            config
+                .providers
+                .iter()
+                .cloned()
+                .map(|p| Arc::new(Provider::new(p)))
+                .collect(),
+        );
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("gatehouse-sidecar/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| StateError::Http(e.to_string()))?;
-        let app_name = config
-            .public_url
-            .host_str()
-            .unwrap_or("the application")
-            .to_owned();
-        let applied_secrets = tokio::sync::Mutex::new((
+            .map_err(StateError::Http)?;
+        let site = Site {
+            name: config
+                .public_url
+                .host_str()
+                .unwrap_or("the application")
+                .to_owned(),
+            origin,
+        };
+        let applied_secrets = Arc::new(tokio::sync::Mutex::new((
             config.cookie_secret.value.clone(),
             config
                 .providers
                 .iter()
                 .map(|p| p.client_secret.value.clone())
                 .collect(),
-        ));
+        )));
         Ok(Self {
-            providers,
-            keys: RwLock::new(Arc::new(keys)),
-            unsealed: UnsealCache::new(UNSEAL_CACHE_CAPACITY),
-            binding,
-            cookies,
-            logged_out: ExpiringSet::new(LOGGED_OUT_CAPACITY),
-            used_states: ExpiringSet::new(USED_STATE_CAPACITY),
-            identity,
+            providers: Arc::new(providers),
+            sessions: Arc::new(sessions),
+            sign_in: Arc::new(SignIn {
+                used_states: ExpiringSet::new(USED_STATE_CAPACITY),
+                http,
+                hook,
+            }),
+            site: Arc::new(site),
+            identity: Arc::new(identity),
             upstream,
-            metrics,
-            directory,
-            hook,
-            http,
-            app_name,
-            origin,
+            metrics: Arc::new(metrics),
+            directory: Arc::new(directory),
             applied_secrets,
-            config,
+            config: Arc::new(config),
         })
     }
 
@@ -170,7 +295,7 @@ impl App {
                         keys = ring.len(),
                         "cookie keys reloaded from GATEHOUSE_COOKIE_SECRET_FILE"
                     );
-                    self.set_keys(ring);
+                    self.sessions.set_keys(ring);
                     applied.0 = secret;
                 }
                 Err(e) => tracing::warn!(
@@ -192,59 +317,27 @@ impl App {
         }
     }
 
-    /// The current cookie key ring.
-    pub fn keys(&self) -> Arc<KeyRing> {
-        match self.keys.read() {
-            Ok(k) => k.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the key ring (rotation from a mounted Secret).
-    pub fn set_keys(&self, ring: KeyRing) {
-        match self.keys.write() {
-            Ok(mut k) => *k = Arc::new(ring),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
-        }
-        // A removed key must stop admitting the sessions it sealed.
-        self.unsealed.clear();
-    }
-
     /// A provider by id.
     pub fn provider(&self, id: &str) -> Option<&Arc<Provider>> {
-        self.providers.iter().find(|p| p.id() == id)
+        self.providers.get(id)
     }
 
     /// Whether every provider is loaded and the directory is usable.
     pub fn is_ready(&self) -> bool {
-        self.providers.iter().all(|p| p.is_ready()) && self.directory.is_ready()
+        self.providers.are_ready() && self.directory.is_ready()
     }
 
     /// The valid session of a request, if any: unsealed, unexpired, not logged out, not revoked,
     /// from a provider still configured.
     pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
-        let keys = self.keys();
-        let session = crate::session::cookies(headers)
-            .filter(|(name, _)| *name == self.cookies.session)
-            .find_map(|(_, value)| {
-                self.unsealed
-                    .get_or_unseal(&keys, &self.binding, value, now)
-            })?;
-        if self.logged_out.contains(&session.sid, now) || self.provider(&session.provider).is_none()
-        {
-            return None;
-        }
+        let session = self.sessions.read(headers, now)?;
+        self.providers.get(&session.provider)?;
         if let Err(refusal) = self.directory.check(&session) {
             self.metrics.session_refused(refusal.reason());
             tracing::debug!(user = %session.user, reason = refusal.reason(), "session refused by the user directory");
             return None;
         }
         Some(session)
-    }
-
-    /// The redirect URI registered at the IdP for `provider`.
-    pub fn callback_url(&self, provider: &str) -> String {
-        format!("{}/api/auth/oauth2/callback/{provider}", self.origin)
     }
 }
 

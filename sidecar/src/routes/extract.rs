@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::response::Response;
 use http::request::Parts;
 
@@ -58,15 +58,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ProviderId {
 #[derive(Debug)]
 pub struct CurrentSession(pub Option<Arc<Session>>);
 
-impl<S> FromRequestParts<S> for CurrentSession
-where
-    Arc<App>: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<App> for CurrentSession {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
-        let app = Arc::<App>::from_ref(state);
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Infallible> {
         Ok(Self(app.session(&parts.headers, now_unix())))
     }
 }

@@ -99,7 +99,7 @@ pub fn router(app: Arc<App>) -> Router {
         r
     }))
     .fallback_service(gate::service(app.clone()))
-    .with_state(app)
+    .with_state(App::clone(&app))
 }
 
 /// Answers one request of the public listener; `peer` is the client's address.
@@ -117,9 +117,9 @@ pub fn handle(
 pub struct ClientAddr(pub HeaderValue);
 
 /// A GET-only route (HEAD refused too: these have effects or answer per request).
-fn get_only<H, T>(handler: H) -> MethodRouter<Arc<App>>
+fn get_only<H, T>(handler: H) -> MethodRouter<App>
 where
-    H: Handler<T, Arc<App>>,
+    H: Handler<T, App>,
     T: 'static,
 {
     get(handler)

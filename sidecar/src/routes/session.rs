@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::extract::CurrentSession;
 use super::{LOGIN_PATH, json_response, redirect};
+use crate::identity::IdentityIssuer;
 use crate::session::{Purpose, Session};
-use crate::state::App;
+use crate::state::{Providers, Sessions, Site};
 use crate::token::now_unix;
 
 // ---------------------------------------------------------------------------------------------
@@ -20,25 +21,30 @@ use crate::token::now_unix;
 
 /// `GET|POST /api/auth/logout`.
 pub(super) async fn logout(
-    State(app): State<Arc<App>>,
+    State(sessions): State<Arc<Sessions>>,
+    State(providers): State<Arc<Providers>>,
+    State(identity): State<Arc<IdentityIssuer>>,
+    State(site): State<Arc<Site>>,
     method: Method,
     headers: HeaderMap,
 ) -> Response<Body> {
     let now = now_unix();
-    let keys = app.keys();
+    let keys = sessions.keys();
     let session = crate::session::cookies(&headers)
-        .filter(|(name, _)| *name == app.cookies.session)
-        .find_map(|(_, value)| Session::unseal(&keys, &app.binding, value, now));
-    let hint = crate::session::cookie(&headers, &app.cookies.logout_hint)
-        .and_then(|v| keys.unseal(Purpose::LogoutHint, &app.binding, v))
+        .filter(|(name, _)| *name == sessions.cookies.session)
+        .find_map(|(_, value)| Session::unseal(&keys, &sessions.binding, value, now));
+    let hint = crate::session::cookie(&headers, &sessions.cookies.logout_hint)
+        .and_then(|v| keys.unseal(Purpose::LogoutHint, &sessions.binding, v))
         .and_then(|raw| String::from_utf8(raw).ok());
 
     let mut location = format!("{LOGIN_PATH}?state=signed-out");
     if let Some(session) = &session {
-        app.logged_out.insert(&session.sid, session.expires_at, now);
-        app.identity.forget(&session.sid);
+        sessions
+            .logged_out
+            .insert(&session.sid, session.expires_at, now);
+        identity.forget(&session.sid);
         tracing::info!(target: "gatehouse::audit", event = "sign_out", provider = %session.provider, user = %session.user, "signed out");
-        if let Some(provider) = app.provider(&session.provider)
+        if let Some(provider) = providers.get(&session.provider)
             && let Some(end_session) = provider
                 .discovered()
                 .and_then(|d| d.endpoints.end_session.as_ref())
@@ -49,7 +55,7 @@ pub(super) async fn logout(
                 q.append_pair("client_id", &provider.config.client_id)
                     .append_pair(
                         "post_logout_redirect_uri",
-                        &format!("{}{LOGIN_PATH}", app.origin),
+                        &format!("{}{LOGIN_PATH}", site.origin),
                     )
                     .append_pair("state", "signed-out");
                 if let Some(hint) = &hint {
@@ -66,23 +72,26 @@ pub(super) async fn logout(
     };
     let mut response = redirect(status, &location);
     let h = response.headers_mut();
-    h.append(header::SET_COOKIE, app.cookies.delete(&app.cookies.session));
     h.append(
         header::SET_COOKIE,
-        app.cookies.delete(&app.cookies.logout_hint),
+        sessions.cookies.delete(&sessions.cookies.session),
+    );
+    h.append(
+        header::SET_COOKIE,
+        sessions.cookies.delete(&sessions.cookies.logout_hint),
     );
     response
 }
 
 /// `GET /api/auth/session`.
 pub(super) async fn session_json(
-    State(app): State<Arc<App>>,
+    State(providers): State<Arc<Providers>>,
     CurrentSession(session): CurrentSession,
 ) -> Response<Body> {
     let Some(s) = session else {
         return json_response(StatusCode::UNAUTHORIZED, json!({ "authenticated": false }));
     };
-    let org = app.provider(&s.provider).map(|p| p.config.org_id.clone());
+    let org = providers.get(&s.provider).map(|p| p.config.org_id.clone());
     let expires_at = jiff::Timestamp::from_second(s.expires_at)
         .map(|t| t.to_string())
         .unwrap_or_default();
@@ -106,8 +115,8 @@ pub(super) async fn session_json(
 }
 
 /// `GET /.well-known/gatehouse/jwks.json`.
-pub(super) async fn jwks(State(app): State<Arc<App>>) -> Response<Body> {
-    let mut r = Response::new(Body::from(app.identity.jwks()));
+pub(super) async fn jwks(State(identity): State<Arc<IdentityIssuer>>) -> Response<Body> {
+    let mut r = Response::new(Body::from(identity.jwks()));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),

@@ -13,12 +13,13 @@ use super::extract::{CurrentSession, ProviderId, QueryParams};
 use super::{LOGIN_PATH, not_found_page, redirect, start_url};
 use crate::audit::{self, Outcome};
 use crate::claims::map_role;
+use crate::config::Config;
 use crate::pages::{self, LoginPage, ProviderButton, html_response};
 use crate::paths::safe_redirect;
 use crate::providers::Provider;
 use crate::provisioning::{ProvisionError, SignedInUser};
 use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, Session, random_token};
-use crate::state::App;
+use crate::state::{App, Providers, Sessions, Site};
 use crate::token::{Expected, constant_time_eq, now_unix, verify_id_token};
 
 /// Largest logout hint (sealed ID token) kept as a cookie.
@@ -29,7 +30,9 @@ const MAX_HINT_COOKIE: usize = 3072;
 
 /// `GET /login`.
 pub(super) async fn login(
-    State(app): State<Arc<App>>,
+    State(config): State<Arc<Config>>,
+    State(providers): State<Arc<Providers>>,
+    State(site): State<Arc<Site>>,
     q: QueryParams,
     CurrentSession(session): CurrentSession,
 ) -> Response<Body> {
@@ -43,15 +46,14 @@ pub(super) async fn login(
     if reason.is_none() && session.is_some() {
         return redirect(StatusCode::FOUND, &rd);
     }
-    let exclusive = app.config.exclusive_provider.as_deref();
+    let exclusive = config.exclusive_provider.as_deref();
     if let Some(only) = exclusive
         && !show_all
         && reason.is_none()
     {
         return redirect(StatusCode::FOUND, &start_url(only, &rd));
     }
-    let providers = app
-        .providers
+    let buttons = providers
         .iter()
         .filter(|p| show_all || exclusive.is_none_or(|only| p.id() == only))
         .map(|p| ProviderButton {
@@ -59,7 +61,7 @@ pub(super) async fn login(
             label: &p.config.display_name,
         })
         .collect();
-    let app_login = app.config.app_login_path.as_ref().and_then(|path| {
+    let app_login = config.app_login_path.as_ref().and_then(|path| {
         match exclusive {
             None => Some(path.clone()),
             // The break-glass parameter keeps optional+exclusive mode from redirecting it back.
@@ -68,8 +70,8 @@ pub(super) async fn login(
         }
     });
     let page = LoginPage {
-        app: &app.app_name,
-        providers,
+        app: &site.name,
+        providers: buttons,
         rd: &rd,
         reason: reason.as_deref(),
         app_login,
@@ -82,13 +84,15 @@ pub(super) async fn login(
 
 /// `GET /api/auth/oauth2/start/{provider}`.
 pub(super) async fn start(
-    State(app): State<Arc<App>>,
+    State(providers): State<Arc<Providers>>,
+    State(sessions): State<Arc<Sessions>>,
+    State(site): State<Arc<Site>>,
     ProviderId(id): ProviderId,
     q: QueryParams,
     headers: HeaderMap,
 ) -> Response<Body> {
     let id = id.as_str();
-    let Some(provider) = app.provider(id) else {
+    let Some(provider) = providers.get(id) else {
         return not_found_page();
     };
     let Some(discovered) = provider.discovered() else {
@@ -112,7 +116,7 @@ pub(super) async fn start(
         .query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &provider.config.client_id)
-        .append_pair("redirect_uri", &app.callback_url(id))
+        .append_pair("redirect_uri", &site.callback_url(id))
         .append_pair("scope", "openid email profile")
         .append_pair("state", &attempt.state)
         .append_pair("nonce", &attempt.nonce)
@@ -120,14 +124,14 @@ pub(super) async fn start(
         .append_pair("code_challenge_method", "S256");
 
     let mut response = redirect(StatusCode::FOUND, location.as_str());
-    let keys = app.keys();
+    let keys = sessions.keys();
     let out = response.headers_mut();
     // Bounded attempts: the oldest (and any we cannot read) go, so at most MAX_ATTEMPTS remain.
     let mut existing: Vec<(i64, String)> = crate::session::cookies(&headers)
-        .filter(|(name, _)| name.starts_with(&app.cookies.attempt_prefix))
+        .filter(|(name, _)| name.starts_with(&sessions.cookies.attempt_prefix))
         .map(|(name, value)| {
-            let created =
-                Attempt::unseal(&keys, &app.binding, value, now).map_or(i64::MIN, |a| a.created_at);
+            let created = Attempt::unseal(&keys, &sessions.binding, value, now)
+                .map_or(i64::MIN, |a| a.created_at);
             (created, name.to_owned())
         })
         .collect();
@@ -135,13 +139,16 @@ pub(super) async fn start(
     existing.dedup_by(|a, b| a.1 == b.1);
     let excess = (existing.len() + 1).saturating_sub(MAX_ATTEMPTS);
     for (_, name) in existing.iter().take(excess) {
-        out.append(header::SET_COOKIE, app.cookies.delete(name));
+        out.append(header::SET_COOKIE, sessions.cookies.delete(name));
     }
-    let name = format!("{}{cookie_id}", app.cookies.attempt_prefix);
+    let name = format!("{}{cookie_id}", sessions.cookies.attempt_prefix);
     out.append(
         header::SET_COOKIE,
-        app.cookies
-            .set(&name, &attempt.seal(&keys, &app.binding), ATTEMPT_TTL_SECS),
+        sessions.cookies.set(
+            &name,
+            &attempt.seal(&keys, &sessions.binding),
+            ATTEMPT_TTL_SECS,
+        ),
     );
     response
 }
@@ -170,12 +177,12 @@ impl Refusal {
 
 /// `GET /api/auth/oauth2/callback/{provider}`.
 pub(super) async fn callback(
-    State(app): State<Arc<App>>,
+    State(app): State<App>,
     ProviderId(id): ProviderId,
     q: QueryParams,
     headers: HeaderMap,
 ) -> Response<Body> {
-    let app = &*app;
+    let app = &app;
     let id = id.as_str();
     let Some(provider) = app.provider(id) else {
         return not_found_page();
@@ -185,7 +192,7 @@ pub(super) async fn callback(
     let attempt_cookie = state
         .as_deref()
         .and_then(Attempt::cookie_id)
-        .map(|cid| format!("{}{cid}", app.cookies.attempt_prefix));
+        .map(|cid| format!("{}{cid}", app.sessions.cookies.attempt_prefix));
 
     let result = complete_sign_in(
         app,
@@ -210,15 +217,19 @@ pub(super) async fn callback(
             app.metrics.sign_in(id, Outcome::Success.as_str(), None);
             let mut r = redirect(StatusCode::FOUND, &rd);
             let ttl = session.expires_at - now;
-            let sealed = session.seal(&app.keys(), &app.binding);
+            let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
             r.headers_mut().append(
                 header::SET_COOKIE,
-                app.cookies.set(&app.cookies.session, &sealed, ttl),
+                app.sessions
+                    .cookies
+                    .set(&app.sessions.cookies.session, &sealed, ttl),
             );
             if let Some(hint) = hint {
                 r.headers_mut().append(
                     header::SET_COOKIE,
-                    app.cookies.set(&app.cookies.logout_hint, &hint, ttl),
+                    app.sessions
+                        .cookies
+                        .set(&app.sessions.cookies.logout_hint, &hint, ttl),
                 );
             }
             r
@@ -242,7 +253,7 @@ pub(super) async fn callback(
     if let Some(name) = attempt_cookie {
         response
             .headers_mut()
-            .append(header::SET_COOKIE, app.cookies.delete(&name));
+            .append(header::SET_COOKIE, app.sessions.cookies.delete(&name));
     }
     response
 }
@@ -258,19 +269,20 @@ async fn complete_sign_in(
 ) -> Result<(Session, String, Option<String>), Refusal> {
     use StatusCode as S;
     let started = std::time::Instant::now();
-    let keys = app.keys();
+    let keys = app.sessions.keys();
     let state = state.ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
     let attempt = attempt_cookie
         .and_then(|name| {
-            crate::session::cookies(&headers)
+            crate::session::cookies(headers)
                 .filter(|(n, _)| *n == name)
-                .find_map(|(_, v)| Attempt::unseal(&keys, &app.binding, v, now))
+                .find_map(|(_, v)| Attempt::unseal(&keys, &app.sessions.binding, v, now))
         })
         .filter(|a| constant_time_eq(a.state.as_bytes(), state.as_bytes()))
         .filter(|a| a.provider == provider.id())
         .ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
     // Single use, also against a replay that carries a copy of the attempt cookie.
     if !app
+        .sign_in
         .used_states
         .insert(&attempt.state, attempt.created_at + ATTEMPT_TTL_SECS, now)
     {
@@ -308,10 +320,10 @@ async fn complete_sign_in(
     let exchange_started = std::time::Instant::now();
     let raw_token = provider
         .exchange_code(
-            &app.http,
+            &app.sign_in.http,
             &code,
             &attempt.verifier,
-            &app.callback_url(provider.id()),
+            &app.site.callback_url(provider.id()),
         )
         .await
         .map_err(|e| {
@@ -396,7 +408,7 @@ async fn complete_sign_in(
         expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
         user_uid: None,
     };
-    if let Some(hook) = &app.hook {
+    if let Some(hook) = &app.sign_in.hook {
         let identity = app.identity.headers_for(&session, provider, now);
         hook.call(&signed_in, &identity.headers)
             .await
@@ -413,7 +425,13 @@ async fn complete_sign_in(
         .endpoints
         .end_session
         .as_ref()
-        .map(|_| keys.seal(Purpose::LogoutHint, &app.binding, raw_token.as_bytes()))
+        .map(|_| {
+            keys.seal(
+                Purpose::LogoutHint,
+                &app.sessions.binding,
+                raw_token.as_bytes(),
+            )
+        })
         .filter(|sealed| sealed.len() <= MAX_HINT_COOKIE);
     app.metrics.sign_in_handling(
         started
