@@ -836,7 +836,47 @@ fn render(r: &Rendered<'_>) -> String {
         .sum();
     line(format!("Socket errors reported by wrk: {errors}."));
     line(String::new());
-    line("Targets (issue 3):".into());
+    line("Targets (issue 14, ratios to the bare nginx measured in the same run):".into());
+    line(String::new());
+    let at = |c: u32| levels.iter().find(|l| l.connections == c);
+    match at(32).and_then(|l| l.reference.as_ref().map(|n| (l, n))) {
+        Some((l, n)) => {
+            let share = ratio(l.through.run.rps, n.run.rps);
+            line(format!(
+                "- authenticated throughput at least 0.9 of nginx's at 32 connections (moonshot: \
+                 equal): {share:.2}, {}",
+                verdict(share >= 0.9)
+            ));
+            let cpu = ratio(l.through.cpu_us_per_request, n.cpu_us_per_request);
+            line(format!(
+                "- sidecar CPU per authenticated request at most 1.2 × nginx's at 32 connections: \
+                 {cpu:.2} × ({:.1} µs vs {:.1} µs), {}",
+                l.through.cpu_us_per_request,
+                n.cpu_us_per_request,
+                verdict(cpu <= 1.2)
+            ));
+        }
+        None => line("- throughput and CPU against nginx: not measured (nginx missing)".into()),
+    }
+    match at(1).and_then(|l| l.reference.as_ref().map(|n| (l, n))) {
+        Some((l, n)) => {
+            let added = l.through.run.p50_us - l.direct.run.p50_us;
+            let nginx_added = n.run.p50_us - l.direct.run.p50_us;
+            line(format!(
+                "- latency added at 1 connection (p50 through minus p50 direct) at most nginx's \
+                 + 20 µs: {added:.0} µs (nginx: {nginx_added:.0} µs), {}",
+                verdict(added <= nginx_added + 20.0)
+            ));
+        }
+        None => line("- latency added against nginx: not measured (nginx missing)".into()),
+    }
+    line(format!(
+        "- at most 16 MiB resident under load: {:.1} MiB, {}",
+        rss_load as f64 / 1024.0,
+        verdict((rss_load as f64) <= 16.0 * 1024.0)
+    ));
+    line(String::new());
+    line("Earlier targets (issue 3):".into());
     line(String::new());
     if let Some(l) = levels.iter().find(|l| l.connections == 32) {
         let through = ratio(l.through.run.rps, l.direct.run.rps);
