@@ -272,7 +272,7 @@ pub fn duration_env(duration: std::time::Duration) -> String {
     if millis == 0 {
         return "0s".to_owned();
     }
-    if millis % 1000 != 0 {
+    if !millis.is_multiple_of(1000) {
         return format!("{millis}ms");
     }
     let secs = millis / 1000;
