@@ -19,9 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "crds" / "manifests"
 OUTPUT = REPO / "docs" / "configuration.md"
 
-# Kubernetes types embedded as they are: their own reference documents them.
+# Kubernetes types embedded as they are: their own reference documents them, so their fields are
+# not listed. Keys are full paths, as printed (`spec.…`, `status.…`).
 EMBEDDED = {
     "spec.sidecar.resources": "Kubernetes [`ResourceRequirements`](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#resources)",
+    "spec.networkPolicy.adminFrom": "Each item a Kubernetes [`NetworkPolicyPeer`](https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/network-policy-v1/#NetworkPolicySpec): `namespaceSelector`, `podSelector`, `ipBlock`",
     "status.conditions": "Kubernetes [`Condition`](https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/object-meta/)s: `type`, `status`, `reason`, `message`, `observedGeneration`, `lastTransitionTime`",
 }
 
@@ -74,7 +76,8 @@ def constraints(node: dict, required: bool) -> str:
 
 
 def rows(node: dict, path: str, required: bool, out: list[str]) -> None:
-    if path:
+    """One table row per field below `node`; `path` is the full path (`spec.…`)."""
+    if "." in path:
         desc = one_line(node.get("description"))
         if path in EMBEDDED:
             desc = f"{desc} {EMBEDDED[path]}.".strip()
@@ -90,7 +93,7 @@ def rows(node: dict, path: str, required: bool, out: list[str]) -> None:
     else:
         required_here = set(node.get("required", []))
     for name, child in (children or {}).items():
-        rows(child, f"{path}.{name}" if path else name, name in required_here, out)
+        rows(child, f"{path}.{name}", name in required_here, out)
 
 
 def kind_section(crd: dict) -> str:
@@ -116,9 +119,8 @@ def kind_section(crd: dict) -> str:
             continue
         lines += ["", f"### {names['kind']} `{part}`", "", "| Field | Type | Description |", "| --- | --- | --- |"]
         out: list[str] = []
-        rows(node, "", False, out)
-        # Prefix with the part name so paths read as in `kubectl explain`.
-        lines += [r.replace("| `", f"| `{part}.", 1) for r in out]
+        rows(node, part, False, out)
+        lines += out
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@
 pub mod consts;
 pub mod env;
 pub mod names;
+pub mod rules;
 pub mod sso_config;
 pub mod sso_user;
 

@@ -3,10 +3,26 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::rules;
+
+/// CEL: the issuer in `field` is https, or plain http to a loopback host with
+/// `allowInsecureHttp: true` (as [`rules::check_issuer`] and the operator's validation decide).
+fn cel_issuer_scheme(field: &str) -> String {
+    format!(
+        "{field}.startsWith('https://') || (has(self.allowInsecureHttp) && self.allowInsecureHttp && {field}.matches('^http://(localhost|127[.]0[.]0[.]1|\\\\[::1\\\\])(:[0-9]+)?([/?#].*)?$'))"
+    )
+}
+
+/// CEL: `self` is a path [`rules::is_route_path`] accepts.
+fn cel_route_path_of_self() -> String {
+    rules::CEL_ROUTE_PATH.replace("p.matches", "self.matches")
+}
 
 /// Single sign-on for one application: which identity provider(s) users sign in with, how their
 /// claims become roles, and how the injected auth sidecar behaves. Pods labelled
@@ -37,8 +53,13 @@ use serde::{Deserialize, Serialize};
         .message("exclusiveProvider must name a provider configured under spec.providers (okta, entra, or the id of spec.providers.oidc), and is only used with protocol oidc"),
     validation = Rule::new("self.publicUrl.startsWith('https://') || (has(self.allowInsecureHttp) && self.allowInsecureHttp && self.publicUrl.startsWith('http://'))")
         .message("publicUrl must use https; set allowInsecureHttp: true to use plain http for local development"),
-    validation = Rule::new("(has(self.allowInsecureHttp) && self.allowInsecureHttp) || !has(self.providers) || ((!has(self.providers.okta) || self.providers.okta.issuer.startsWith('https://')) && (!has(self.providers.entra) || !has(self.providers.entra.issuer) || self.providers.entra.issuer.startsWith('https://')) && (!has(self.providers.oidc) || self.providers.oidc.issuer.startsWith('https://')))")
-        .message("provider issuers must use https; set allowInsecureHttp: true to use plain http for local development"),
+    validation = Rule::new(format!(
+        "!has(self.providers) || ((!has(self.providers.okta) || {okta}) && (!has(self.providers.entra) || !has(self.providers.entra.issuer) || {entra}) && (!has(self.providers.oidc) || {oidc}))",
+        okta = cel_issuer_scheme("self.providers.okta.issuer"),
+        entra = cel_issuer_scheme("self.providers.entra.issuer"),
+        oidc = cel_issuer_scheme("self.providers.oidc.issuer"),
+    ))
+        .message(rules::MSG_ISSUER_HTTPS),
     validation = Rule::new("!has(self.upstream) || !has(self.upstream.port) || (self.upstream.port != 4180 && self.upstream.port != 9090)")
         .message("upstream.port must not be 4180 or 9090: the sidecar listens there")
 )]
@@ -81,8 +102,8 @@ pub struct SsoConfigSpec {
     /// ID-token claim (or SAML attribute) → key in the SsoUser's `status.attributes`, copied at
     /// every sign-in. Keys are claim names (dotted paths reach nested claims).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$') && self[k].matches('^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'))")
-        .message("attributeMappings keys must be claim names and values attribute names (letters, digits, '_', '.', '-')"))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$') && self[k].matches('^[A-Za-z_][A-Za-z0-9_.-]{0,62}$') && self.exists_one(j, self[j] == self[k]))")
+        .message(rules::MSG_ATTRIBUTE_MAPPINGS))]
     pub attribute_mappings: BTreeMap<String, String>,
 
     /// How users become SsoUsers.
@@ -100,17 +121,27 @@ pub struct SsoConfigSpec {
     /// Path prefixes that pass without a session (health checks, public assets). Matched on the
     /// normalized path the sidecar forwards.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.all(p, p.startsWith('/') && !p.contains('..') && !p.contains('%') && !p.contains('\\\\') && !p.startsWith('/api/auth/'))")
-        .message("skipAuth entries must be absolute paths without '..', '%', or backslashes, and not under /api/auth/"))]
+    #[schemars(length(max = 64), inner(length(max = 256)))]
+    #[x_kube(validation = Rule::new(format!(
+        "self.all(p, {} && p != '/' && p != '/api/auth' && !p.startsWith('{}'))",
+        rules::CEL_ROUTE_PATH,
+        rules::AUTH_ROUTES_PREFIX
+    ))
+    .message(rules::MSG_SKIP_AUTH))]
     pub skip_auth: Vec<String>,
 
     /// Path of the application's own login page. Linked from the login page (unless a provider is
     /// exclusive); with `authMode: optional` and an exclusive provider, requests for it go to that
     /// provider instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.startsWith('/') && !self.startsWith('//')")
-        .message("appLoginPath must be an absolute path such as /users/sign_in"))]
+    #[schemars(length(max = 256))]
+    #[x_kube(validation = Rule::new(format!(
+        "{} && self != '{}' && self != '/api/auth' && !self.startsWith('{}')",
+        cel_route_path_of_self(),
+        crate::consts::LOGIN_PATH,
+        rules::AUTH_ROUTES_PREFIX
+    ))
+    .message(rules::MSG_APP_LOGIN_PATH))]
     pub app_login_path: Option<String>,
 
     /// Overrides for the injected sidecar container.
@@ -122,7 +153,7 @@ pub struct SsoConfigSpec {
     pub network_policy: Option<NetworkPolicySpec>,
 }
 
-/// Sign-in protocol.
+// Sign-in protocol (no doc comment: its text would replace the fields' in the CRD).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
@@ -143,7 +174,7 @@ impl Protocol {
     }
 }
 
-/// Whether a request needs a session.
+// Whether a request needs a session (no doc comment, as for `Protocol`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
@@ -186,11 +217,12 @@ pub struct Providers {
 #[serde(rename_all = "camelCase")]
 pub struct OktaProvider {
     /// Issuer URL of the Okta authorization server, such as `https://acme.okta.com`.
-    #[x_kube(validation = Rule::new("isURL(self)").message("issuer must be an absolute URL"))]
+    #[x_kube(validation = Rule::new(rules::CEL_ISSUER).message(rules::MSG_ISSUER_URL))]
     #[schemars(length(max = 2048))]
     pub issuer: String,
     /// Organization id recorded on every user of this provider (`X-Forwarded-Org`).
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
     /// Secret (in this namespace) holding the client id and client secret.
     pub client_secret_ref: ClientSecretRef,
@@ -200,20 +232,21 @@ pub struct OktaProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntraProvider {
-    /// Directory (tenant) id: a GUID or a verified domain.
-    #[schemars(
-        length(min = 1, max = 253),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
-    )]
+    /// Directory (tenant) id: a GUID or a verified domain. The multi-tenant aliases `common`,
+    /// `organizations` and `consumers` are refused: they have no single issuer to check, and any
+    /// tenant's administrators could grant their users Gatehouse roles.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(rules::CEL_TENANT_ID).message(rules::MSG_TENANT_ID))]
     pub tenant_id: String,
     /// Issuer override for sovereign clouds or tests. Default:
     /// `https://login.microsoftonline.com/<tenantId>/v2.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("isURL(self)").message("issuer must be an absolute URL"))]
+    #[x_kube(validation = Rule::new(rules::CEL_ISSUER).message(rules::MSG_ISSUER_URL))]
     #[schemars(length(max = 2048))]
     pub issuer: Option<String>,
     /// Organization id recorded on every user of this provider.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
     /// Secret (in this namespace) holding the client id and client secret.
     pub client_secret_ref: ClientSecretRef,
@@ -222,30 +255,36 @@ pub struct EntraProvider {
 /// A generic OIDC provider.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.roleMap) && size(self.roleMap) > 0) || has(self.defaultRole)")
+    .message(rules::MSG_ROLE_MAP_OR_DEFAULT))]
 pub struct OidcProvider {
     /// Provider id: the path segment of its callback URL and the `gatehouse.dev/provider` label.
     #[schemars(
         length(min = 1, max = 32),
         regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
     )]
-    #[x_kube(validation = Rule::new("!(self in ['okta', 'entra', 'saml', 'all'])")
-        .message("id must not be okta, entra, saml or all: those names are reserved"))]
+    #[x_kube(validation = Rule::new(format!("!(self in {:?})", rules::RESERVED_PROVIDER_IDS))
+        .message(rules::MSG_RESERVED_ID))]
     pub id: String,
     /// Label of this provider's button on the login page.
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub display_name: String,
     /// Issuer URL; `<issuer>/.well-known/openid-configuration` must be reachable from the pod.
-    #[x_kube(validation = Rule::new("isURL(self)").message("issuer must be an absolute URL"))]
+    #[x_kube(validation = Rule::new(rules::CEL_ISSUER).message(rules::MSG_ISSUER_URL))]
     #[schemars(length(max = 2048))]
     pub issuer: String,
     /// Organization id recorded on every user of this provider.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
     /// ID-token claim holding the role source: a claim name or a dotted path; string or array.
     #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub role_claim: String,
-    /// Claim value → role rules. Matching is exact and case-sensitive; when several match, the
-    /// role listed first in `roles` order (admin before member) wins.
+    /// Claim value → role rules, tried in the order written: the first rule whose value the user
+    /// has decides the role (list the admin rules first for admin to win). Matching is exact and
+    /// case-sensitive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.value == r.value))")
         .message("roleMap values must be unique"))]
@@ -259,30 +298,32 @@ pub struct OidcProvider {
 }
 
 /// One claim-value → role rule.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRule {
     /// The claim value (exact, case-sensitive).
     #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new(format!("{} && !self.contains(',')", rules::CEL_PLAIN_TEXT))
+        .message(rules::MSG_ROLE_VALUE))]
     pub value: String,
     /// The role it grants.
     pub role: Role,
 }
 
-/// A Gatehouse role, sent to the app in `X-Forwarded-Groups`.
+// A Gatehouse role, sent to the app in `X-Forwarded-Groups` (no doc comment, as for `Protocol`).
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Full access. Listed first: wins when several rules match.
+    /// Full access.
     Admin,
     /// Regular access.
     Member,
 }
 
 impl Role {
-    /// Every role, in precedence order.
+    /// Every role.
     pub const ALL: [Role; 2] = [Role::Admin, Role::Member];
 
     /// Spelling used in manifests, role maps and headers.
@@ -335,7 +376,9 @@ pub struct SamlSpec {
     /// Assertion attribute holding the role source (such as `memberOf`).
     #[schemars(length(min = 1, max = 256))]
     pub role_attribute: String,
-    /// Attribute value → role rules (exact, case-sensitive).
+    /// Attribute value → role rules, tried in the order written: the first rule whose value the user
+    /// has decides the role (list the admin rules first for admin to win). Matching is exact and
+    /// case-sensitive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new("self.all(r, self.exists_one(o, o.value == r.value))")
         .message("roleMap values must be unique"))]
@@ -346,6 +389,7 @@ pub struct SamlSpec {
     pub default_role: Option<Role>,
     /// Organization id recorded on every user.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
 }
 
@@ -394,7 +438,8 @@ pub struct SecretKeyRef {
         regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     )]
     pub name: String,
-    /// Key within the Secret.
+    /// Key within the Secret. Default: `cookie-secret` for `session.cookieSecretRef`,
+    /// `metadata.xml` for `saml.idpMetadataSecretRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub key: Option<String>,
@@ -415,7 +460,8 @@ pub struct ProvisioningSpec {
     /// Path on the app that receives the user as JSON (POST) at every sign-in, so it can create
     /// its own account on first login. A failing hook fails the sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.startsWith('/') && !self.startsWith('//')").message("hookPath must be an absolute path such as /internal/sso-hook"))]
+    #[schemars(length(max = 256))]
+    #[x_kube(validation = Rule::new(cel_route_path_of_self()).message(rules::MSG_HOOK_PATH))]
     pub hook_path: Option<String>,
     /// Delete SSO-created users that have not signed in for this long (a duration such as
     /// `2160h`). Unset: never.
@@ -425,7 +471,7 @@ pub struct ProvisioningSpec {
     pub delete_after_inactive: Option<String>,
 }
 
-/// Provisioning mode.
+// Provisioning mode (no doc comment, as for `Protocol`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ProvisioningMode {
@@ -510,6 +556,14 @@ pub struct NetworkPolicySpec {
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Sources admitted to the sidecar's admin port (`gatehouse-admin`: `/metrics`, `/healthz`,
+    /// `/readyz`), as NetworkPolicy `from` peers, such as the monitoring stack's namespace:
+    /// `[{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]`.
+    /// Empty (the default): no other pod reaches the admin port. Traffic from the pod's own node,
+    /// such as the kubelet's probes, is always allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub admin_from: Vec<NetworkPolicyPeer>,
 }
 
 /// Observed state of an SsoConfig.

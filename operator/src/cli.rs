@@ -1,4 +1,4 @@
-//! Command line: `run`, `render`, `crdgen`. `main.rs` parses and calls [`execute`].
+//! Command line: `run`, `render`, `crdgen`, `user-name`. `main.rs` parses and calls [`execute`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +50,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Write the CustomResourceDefinitions as YAML files.
     Crdgen(CrdgenArgs),
+    /// Print the name of the SsoUser a user signs in as, to declare (or suspend) them in Git.
+    UserName(UserNameArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +116,21 @@ pub struct RenderArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct UserNameArgs {
+    /// Provider id: `okta`, `entra`, or the id of the SsoConfig's `spec.providers.oidc`.
+    #[arg(long)]
+    pub provider: String,
+    /// The provider's issuer exactly as the sidecar uses it: the SsoConfig's `issuer`, byte for
+    /// byte (a trailing `/` counts); for Entra ID without `issuer`,
+    /// `https://login.microsoftonline.com/<tenantId>/v2.0`.
+    #[arg(long)]
+    pub issuer: String,
+    /// The user's subject: the `sub` claim of their ID tokens at that issuer.
+    #[arg(long)]
+    pub subject: String,
+}
+
+#[derive(Debug, Args)]
 pub struct CrdgenArgs {
     /// Directory to write the CRD files to.
     #[arg(long, default_value = "crds/manifests")]
@@ -128,6 +145,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             crdgen(&args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::UserName(args) => {
+            println!("{}", user_name(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => {
             telemetry::init(cli.log_format);
             run_controllers(args).await?;
@@ -137,7 +158,14 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn run_render(args: &RenderArgs) -> ExitCode {
-    match render::render(&args.files, args.show_secrets) {
+    let rendered = render::read_inputs(&args.files).and_then(|input| {
+        // Notes go to stderr: stdout stays exactly the objects the operator would apply.
+        for note in &input.notes {
+            eprintln!("note: {note}");
+        }
+        render::render_input(&input, args.show_secrets)
+    });
+    match rendered {
         Ok(out) => {
             print!("{out}");
             ExitCode::SUCCESS
@@ -149,6 +177,26 @@ fn run_render(args: &RenderArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The SsoUser name for `args`, computed by the function the sidecar names users with.
+pub fn user_name(args: &UserNameArgs) -> anyhow::Result<String> {
+    use gatehouse_crds::consts::{PROVIDER_ENTRA, PROVIDER_OKTA};
+    use gatehouse_crds::rules;
+    let provider = args.provider.as_str();
+    if provider != PROVIDER_OKTA && provider != PROVIDER_ENTRA {
+        rules::check_provider_id(provider)
+            .map_err(|message| anyhow::anyhow!("--provider: {message}"))?;
+    }
+    rules::check_issuer(&args.issuer).map_err(|message| anyhow::anyhow!("--issuer: {message}"))?;
+    if args.subject.is_empty() {
+        anyhow::bail!("--subject: must not be empty");
+    }
+    Ok(gatehouse_crds::names::sso_user_name(
+        provider,
+        &args.issuer,
+        &args.subject,
+    ))
 }
 
 fn crdgen(args: &CrdgenArgs) -> anyhow::Result<()> {

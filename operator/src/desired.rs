@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use gatehouse_crds::consts::{
-    DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG, LABEL_INJECT,
-    LABEL_MANAGED_BY, MANAGED_BY, OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA,
-    SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT_NAME,
+    ADMIN_PORT_NAME, DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG,
+    LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA,
+    PROVIDER_OKTA, SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT_NAME,
 };
 use gatehouse_crds::{
     AuthMode, Protocol, ProvisioningMode, SamlUrls, SsoConfig, SsoConfigSpec, env, role_map_env,
@@ -196,17 +196,7 @@ pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets
                 ..LabelSelector::default()
             }),
             policy_types: Some(vec!["Ingress".into()]),
-            // From anywhere, but only to the sidecar: the app's own port stays unreachable
-            // around it. By port name, so a sidecar moved by an allowed pod override is still
-            // admitted.
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                ports: Some(vec![NetworkPolicyPort {
-                    protocol: Some("TCP".into()),
-                    port: Some(IntOrString::String(SIDECAR_PORT_NAME.into())),
-                    ..NetworkPolicyPort::default()
-                }]),
-                ..NetworkPolicyIngressRule::default()
-            }]),
+            ingress: Some(network_policy_ingress(spec)),
             ..NetworkPolicySpec::default()
         }),
     });
@@ -220,6 +210,33 @@ pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets
         token_secret,
         network_policy,
     }
+}
+
+/// Ingress of injected pods, by port name so a sidecar moved by an allowed pod override is still
+/// admitted: the sidecar's port from anywhere (the app's own port stays unreachable around it),
+/// and its admin port from the sources `spec.networkPolicy.adminFrom` names, if any (metrics).
+fn network_policy_ingress(spec: &SsoConfigSpec) -> Vec<NetworkPolicyIngressRule> {
+    let port = |name: &str| NetworkPolicyPort {
+        protocol: Some("TCP".into()),
+        port: Some(IntOrString::String(name.into())),
+        ..NetworkPolicyPort::default()
+    };
+    let mut ingress = vec![NetworkPolicyIngressRule {
+        ports: Some(vec![port(SIDECAR_PORT_NAME)]),
+        ..NetworkPolicyIngressRule::default()
+    }];
+    let admin_from = spec
+        .network_policy
+        .as_ref()
+        .map(|n| n.admin_from.clone())
+        .unwrap_or_default();
+    if !admin_from.is_empty() {
+        ingress.push(NetworkPolicyIngressRule {
+            from: Some(admin_from),
+            ports: Some(vec![port(ADMIN_PORT_NAME)]),
+        });
+    }
+    ingress
 }
 
 fn cookie_secret(config: &ConfigRef, key: &str) -> Secret {
@@ -278,12 +295,15 @@ pub fn sidecar_env(
         env::GATEHOUSE_AUTH_MODE,
         spec.auth_mode.unwrap_or(AuthMode::Required).as_str(),
     );
+    // Written as the sidecar reads durations (`1.5h` becomes `1h30m`); validation has checked
+    // that the CRD's Go-style duration parses.
+    let ttl = spec.session.as_ref().and_then(|s| s.ttl.as_deref());
+    let ttl = ttl
+        .and_then(gatehouse_crds::rules::parse_go_duration)
+        .map(gatehouse_crds::rules::duration_env);
     set(
         env::GATEHOUSE_SESSION_TTL,
-        spec.session
-            .as_ref()
-            .and_then(|s| s.ttl.as_deref())
-            .unwrap_or(DEFAULT_SESSION_TTL),
+        ttl.as_deref().unwrap_or(DEFAULT_SESSION_TTL),
     );
     if !spec.skip_auth.is_empty() {
         set(env::GATEHOUSE_SKIP_AUTH, &spec.skip_auth.join(","));
@@ -353,8 +373,10 @@ pub fn sidecar_env(
                 set(env::OIDC_CLIENT_SECRET, creds.client_secret.expose());
                 set(env::OIDC_ISSUER, &oidc.issuer);
                 set(env::OIDC_ORG_ID, &oidc.org_id);
-                set(env::OIDC_ROLE_CLAIM, &oidc.role_claim);
+                // The claim only matters to the rules: without any, the sidecar reads a claim
+                // it has no use for as a mistake, and `defaultRole` alone decides.
                 if !oidc.role_map.is_empty() {
+                    set(env::OIDC_ROLE_CLAIM, &oidc.role_claim);
                     set(env::OIDC_ROLE_MAP, &role_map_env(&oidc.role_map));
                 }
                 if let Some(role) = oidc.default_role {
@@ -753,6 +775,32 @@ spec:
         let ports = ingress[0].ports.as_ref().expect("ports");
         assert_eq!(ports.len(), 1);
         assert_eq!(ports[0].port, Some(IntOrString::String("gatehouse".into())));
+        // The admin port (metrics) is admitted only from the sources the spec names.
+        let scraped = ALL_PROVIDERS.replace(
+            "  upstream:",
+            "  networkPolicy: {adminFrom: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]}\n  upstream:",
+        );
+        let ingress = build(&portal(), &spec(&scraped), &resolved())
+            .network_policy
+            .and_then(|np| np.spec)
+            .and_then(|np| np.ingress)
+            .expect("ingress");
+        assert_eq!(ingress.len(), 2);
+        assert!(ingress[0].from.is_none());
+        let admin = &ingress[1];
+        assert_eq!(
+            admin.ports.as_ref().expect("ports")[0].port,
+            Some(IntOrString::String("gatehouse-admin".into()))
+        );
+        let from = admin.from.as_ref().expect("from");
+        assert_eq!(
+            from[0]
+                .namespace_selector
+                .as_ref()
+                .and_then(|s| s.match_labels.as_ref())
+                .expect("labels")["kubernetes.io/metadata.name"],
+            "monitoring"
+        );
         let off = ALL_PROVIDERS.replace(
             "  upstream:",
             "  networkPolicy: {enabled: false}\n  upstream:",

@@ -63,6 +63,8 @@ pub struct RenderInput {
     /// Secrets by namespace, then name (`stringData` already merged into `data`).
     pub secrets: BTreeMap<String, SecretMap>,
     pub workloads: Vec<Workload>,
+    /// Why documents that produce nothing were left out (for stderr, never the rendered output).
+    pub notes: Vec<String>,
 }
 
 /// Render `paths` (files, or directories whose `*.yaml`/`*.yml`/`*.json` files are read, not
@@ -178,6 +180,12 @@ fn read_document(
         .unwrap_or("default")
         .to_string();
     let what = format!("{file}: {kind} {namespace}/{name}");
+    if kind == "SsoUser" {
+        input.notes.push(format!(
+            "{what}: renders nothing: the operator creates no object for an SsoUser; apply it as it is (the sidecar reads it at sign-in, and `suspended: true` keeps that user out)"
+        ));
+        return;
+    }
     let relevant =
         kind == "SsoConfig" || kind == "Secret" || WORKLOAD_KINDS.contains(&kind.as_str());
     if !relevant {
@@ -522,6 +530,24 @@ data: {client-secret: czNjcmV0}
                 "NetworkPolicy"
             ]
         );
+    }
+
+    #[test]
+    fn a_declared_ssouser_renders_nothing_and_says_why_aside() {
+        let dir = temp_dir("ssouser");
+        let user = "apiVersion: gatehouse.dev/v1alpha1\nkind: SsoUser\nmetadata: {name: okta-0123456789abcdef, namespace: demo}\nspec: {config: portal, provider: okta, subject: 00u1, suspended: true}\n";
+        let file = write(&dir, "user.yaml", user);
+        let input = read_inputs(std::slice::from_ref(&file)).expect("reads");
+        assert_eq!(
+            input.notes,
+            [format!(
+                "{}: SsoUser demo/okta-0123456789abcdef: renders nothing: the operator creates no object for an SsoUser; apply it as it is (the sidecar reads it at sign-in, and `suspended: true` keeps that user out)",
+                file.display()
+            )]
+        );
+        // The note is not part of what `render` prints: stdout stays the objects to apply.
+        let out = render_input(&input, false).expect("renders");
+        assert!(!out.contains("SsoUser"), "{out}");
     }
 
     #[test]

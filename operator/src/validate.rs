@@ -8,7 +8,15 @@ use std::time::Duration;
 
 use gatehouse_crds::consts::{ADMIN_PORT, SIDECAR_PORT};
 use gatehouse_crds::names::is_dns1123_label;
+use gatehouse_crds::rules::{self, IssuerScheme};
 use gatehouse_crds::{ClientSecretRef, Protocol, RoleRule, SecretKeyRef, SsoConfigSpec};
+
+// The rules the sidecar applies too, with their messages: one definition in `gatehouse_crds`.
+pub use gatehouse_crds::rules::{
+    MSG_APP_LOGIN_PATH, MSG_ATTRIBUTE_MAPPINGS, MSG_HOOK_PATH, MSG_ISSUER_HTTPS, MSG_ISSUER_URL,
+    MSG_PLAIN_TEXT, MSG_RESERVED_ID, MSG_ROLE_MAP_OR_DEFAULT, MSG_ROLE_VALUE, MSG_SKIP_AUTH,
+    MSG_TENANT_ID, parse_go_duration,
+};
 
 /// One thing wrong with an object, located by its field path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,14 +91,10 @@ pub const MSG_SAML_NEEDS_BLOCK: &str = "protocol saml needs spec.saml";
 pub const MSG_EXCLUSIVE: &str = "exclusiveProvider must name a provider configured under spec.providers (okta, entra, or the id of spec.providers.oidc), and is only used with protocol oidc";
 pub const MSG_PUBLIC_URL_HTTPS: &str =
     "publicUrl must use https; set allowInsecureHttp: true to use plain http for local development";
-pub const MSG_ISSUER_HTTPS: &str = "provider issuers must use https; set allowInsecureHttp: true to use plain http for local development";
 pub const MSG_UPSTREAM_PORT: &str =
     "upstream.port must not be 4180 or 9090: the sidecar listens there";
 pub const MSG_PUBLIC_URL_SHAPE: &str =
     "publicUrl must be an absolute URL with no path or query, such as https://portal.example.com";
-pub const MSG_ISSUER_URL: &str = "issuer must be an absolute URL";
-pub const MSG_RESERVED_ID: &str =
-    "id must not be okta, entra, saml or all: those names are reserved";
 pub const MSG_ROLE_MAP_UNIQUE: &str = "roleMap values must be unique";
 pub const MSG_SAML_METADATA: &str = "set exactly one of idpMetadataUrl and idpMetadataSecretRef";
 pub const MSG_SAML_METADATA_URL: &str = "idpMetadataUrl must be an https URL";
@@ -101,10 +105,6 @@ pub const MSG_MAX_REQUEST_BODY: &str =
 pub const MSG_TTL: &str = "ttl must be a duration between 5m and 720h, such as 12h";
 pub const MSG_DELETE_AFTER: &str =
     "deleteAfterInactive must be a duration of at least 1h, such as 2160h";
-pub const MSG_SKIP_AUTH: &str = "skipAuth entries must be absolute paths without '..', '%', or backslashes, and not under /api/auth/";
-pub const MSG_APP_LOGIN_PATH: &str = "appLoginPath must be an absolute path such as /users/sign_in";
-pub const MSG_HOOK_PATH: &str = "hookPath must be an absolute path such as /internal/sso-hook";
-pub const MSG_ATTRIBUTE_MAPPINGS: &str = "attributeMappings keys must be claim names and values attribute names (letters, digits, '_', '.', '-')";
 
 /// Every problem of `spec` for an SsoConfig named `name`. Empty means valid. Only the active
 /// protocol's block is checked in depth: the inactive one is never rendered.
@@ -157,6 +157,7 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
     let mut issuer_http = false;
     if let Some(okta) = okta {
         issuer_http |= check_issuer("spec.providers.okta.issuer", &okta.issuer, &mut push);
+        check_text("spec.providers.okta.orgId", &okta.org_id, &mut push);
         check_client_ref(
             "spec.providers.okta.clientSecretRef",
             &okta.client_secret_ref,
@@ -167,18 +168,10 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         if let Some(issuer) = &entra.issuer {
             issuer_http |= check_issuer("spec.providers.entra.issuer", issuer, &mut push);
         }
-        if entra.tenant_id.is_empty()
-            || !entra
-                .tenant_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            || !entra.tenant_id.as_bytes()[0].is_ascii_alphanumeric()
-        {
-            push(
-                "spec.providers.entra.tenantId",
-                "tenantId must be the directory (tenant) id: a GUID or a verified domain",
-            );
+        if let Err(message) = rules::check_entra_tenant(&entra.tenant_id) {
+            push("spec.providers.entra.tenantId", message);
         }
+        check_text("spec.providers.entra.orgId", &entra.org_id, &mut push);
         check_client_ref(
             "spec.providers.entra.clientSecretRef",
             &entra.client_secret_ref,
@@ -187,15 +180,20 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
     }
     if let Some(oidc) = oidc {
         issuer_http |= check_issuer("spec.providers.oidc.issuer", &oidc.issuer, &mut push);
-        if ["okta", "entra", "saml", "all"].contains(&oidc.id.as_str()) {
-            push("spec.providers.oidc.id", MSG_RESERVED_ID);
-        } else if !is_dns1123_label(&oidc.id) || oidc.id.len() > 32 {
-            push(
-                "spec.providers.oidc.id",
-                "id must be lowercase letters, digits and '-', at most 32 characters",
-            );
+        if let Err(message) = rules::check_provider_id(&oidc.id) {
+            push("spec.providers.oidc.id", message);
         }
+        check_text(
+            "spec.providers.oidc.displayName",
+            &oidc.display_name,
+            &mut push,
+        );
+        check_text("spec.providers.oidc.orgId", &oidc.org_id, &mut push);
+        check_text("spec.providers.oidc.roleClaim", &oidc.role_claim, &mut push);
         check_role_map("spec.providers.oidc.roleMap", &oidc.role_map, &mut push);
+        if oidc.role_map.is_empty() && oidc.default_role.is_none() {
+            push("spec.providers.oidc", MSG_ROLE_MAP_OR_DEFAULT);
+        }
         check_client_ref(
             "spec.providers.oidc.clientSecretRef",
             &oidc.client_secret_ref,
@@ -219,6 +217,7 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             check_key_ref("spec.saml.idpMetadataSecretRef", secret_ref, &mut push);
         }
         check_role_map("spec.saml.roleMap", &saml.role_map, &mut push);
+        check_text("spec.saml.orgId", &saml.org_id, &mut push);
     }
 
     if let Some(port) = spec.upstream.as_ref().and_then(|u| u.port) {
@@ -256,10 +255,12 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
     }
 
     if let Some(provisioning) = &spec.provisioning {
-        if let Some(hook) = &provisioning.hook_path
-            && !is_absolute_path(hook)
+        if let Some(Err(message)) = provisioning
+            .hook_path
+            .as_deref()
+            .map(rules::check_hook_path)
         {
-            push("spec.provisioning.hookPath", MSG_HOOK_PATH);
+            push("spec.provisioning.hookPath", message);
         }
         if let Some(after) = &provisioning.delete_after_inactive
             && parse_go_duration(after).is_none_or(|d| d < Duration::from_secs(3600))
@@ -269,34 +270,25 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
     }
 
     for (i, path) in spec.skip_auth.iter().enumerate() {
-        let bad = !path.starts_with('/')
-            || path.contains("..")
-            || path.contains('%')
-            || path.contains('\\')
-            || path.starts_with("/api/auth/");
-        if bad {
-            push(&format!("spec.skipAuth[{i}]"), MSG_SKIP_AUTH);
-        } else if path.contains(',') {
-            // GATEHOUSE_SKIP_AUTH is comma-separated.
-            push(
-                &format!("spec.skipAuth[{i}]"),
-                "skipAuth entries cannot contain ',': the sidecar receives them comma-separated",
-            );
+        if let Err(message) = rules::check_skip_auth(path) {
+            push(&format!("spec.skipAuth[{i}]"), message);
         }
     }
 
-    if let Some(path) = &spec.app_login_path
-        && !is_absolute_path(path)
+    if let Some(Err(message)) = spec
+        .app_login_path
+        .as_deref()
+        .map(rules::check_app_login_path)
     {
-        push("spec.appLoginPath", MSG_APP_LOGIN_PATH);
+        push("spec.appLoginPath", message);
     }
 
-    let names_ok = spec
+    let mappings = spec
         .attribute_mappings
         .iter()
-        .all(|(claim, attribute)| is_claim_name(claim) && is_attribute_name(attribute));
-    if !names_ok {
-        push("spec.attributeMappings", MSG_ATTRIBUTE_MAPPINGS);
+        .map(|(claim, attribute)| (claim.as_str(), attribute.as_str()));
+    if let Err(message) = rules::check_attribute_mappings(mappings) {
+        push("spec.attributeMappings", message);
     }
 
     problems
@@ -309,31 +301,46 @@ fn check_public_url(public_url: &str, insecure: bool, push: &mut impl FnMut(&str
         push("spec.publicUrl", MSG_PUBLIC_URL_HTTPS);
         return;
     }
-    let shape_ok = url::Url::parse(public_url).is_ok_and(|u| {
-        u.host_str().is_some_and(|h| !h.is_empty())
-            && (u.path() == "/" || u.path().is_empty())
-            && u.query().is_none()
-            && u.fragment().is_none()
-            && u.username().is_empty()
-            && u.password().is_none()
-    });
+    // The URL parser drops whitespace the sidecar would keep (and trims): refuse it instead.
+    let clean = !public_url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control());
+    let shape_ok = clean
+        && url::Url::parse(public_url).is_ok_and(|u| {
+            u.host_str().is_some_and(|h| !h.is_empty())
+                && (u.path() == "/" || u.path().is_empty())
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
     if !shape_ok {
         push("spec.publicUrl", MSG_PUBLIC_URL_SHAPE);
     }
 }
 
-/// Checks an issuer URL; returns whether it uses plain http (allowed only with
-/// `allowInsecureHttp`).
+/// Checks an issuer URL; returns whether it needs `allowInsecureHttp` (plain http, which only a
+/// loopback issuer may use, as the sidecar decides).
 fn check_issuer(field: &str, issuer: &str, push: &mut impl FnMut(&str, &str)) -> bool {
-    let parsed = url::Url::parse(issuer);
-    match parsed {
-        Ok(u) if u.host_str().is_some() && (u.scheme() == "https" || u.scheme() == "http") => {
-            u.scheme() == "http"
-        }
-        _ => {
-            push(field, MSG_ISSUER_URL);
+    match rules::check_issuer(issuer) {
+        Ok(IssuerScheme::Https) => false,
+        Ok(IssuerScheme::LoopbackHttp) => true,
+        // The CRD says this on the spec, where it also checks allowInsecureHttp.
+        Err(MSG_ISSUER_HTTPS) => {
+            push("spec.providers", MSG_ISSUER_HTTPS);
             false
         }
+        Err(message) => {
+            push(field, message);
+            false
+        }
+    }
+}
+
+/// A free-text value the sidecar reads trimmed.
+fn check_text(field: &str, value: &str, push: &mut impl FnMut(&str, &str)) {
+    if !rules::is_plain_text(value) {
+        push(field, MSG_PLAIN_TEXT);
     }
 }
 
@@ -357,12 +364,8 @@ fn check_role_map(field: &str, rules: &[RoleRule], push: &mut impl FnMut(&str, &
         }
     }
     for (i, rule) in rules.iter().enumerate() {
-        // The sidecar receives `value=role,…`: a comma would split one value into two rules.
-        if rule.value.contains(',') || rule.value.is_empty() {
-            push(
-                &format!("{field}[{i}].value"),
-                "roleMap values cannot be empty or contain ',': the sidecar receives the map as value=role,…",
-            );
+        if let Err(message) = gatehouse_crds::rules::check_role_value(&rule.value) {
+            push(&format!("{field}[{i}].value"), message);
         }
     }
 }
@@ -378,71 +381,6 @@ fn is_binary_size(s: &str) -> bool {
     (1..=6).contains(&digits.len())
         && !digits.starts_with('0')
         && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_absolute_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//")
-}
-
-/// `^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$`, as in the CRD.
-fn is_claim_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(c))
-}
-
-/// `^[A-Za-z_][A-Za-z0-9_.-]{0,62}$`, as in the CRD.
-fn is_attribute_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
-}
-
-/// Parse a duration the way CEL's `duration()` (Go's `time.ParseDuration`) does: a sequence of
-/// decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, such as `12h` or `1h30m`.
-/// Negative durations are refused (no Gatehouse field allows one).
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut rest = s.strip_prefix('+').unwrap_or(s);
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(number_len);
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return None;
-        }
-        let value: f64 = number.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * seconds;
-        rest = tail;
-    }
-    // Go's limit is about 2562047h; anything larger fails to parse there too.
-    (total.is_finite() && total < 9.2e9).then(|| Duration::from_secs_f64(total))
 }
 
 #[cfg(test)]
@@ -526,7 +464,7 @@ spec:
                 "{value: staff, role: member}",
                 "{value: 'CN=a,OU=b', role: member}",
                 "spec.providers.oidc.roleMap[1].value",
-                "cannot be empty or contain ','",
+                "cannot be empty, contain ','",
             ),
             ("ttl: 1h30m", "ttl: 1m", "spec.session.ttl", MSG_TTL),
             ("ttl: 1h30m", "ttl: forever", "spec.session.ttl", MSG_TTL),

@@ -1,7 +1,8 @@
 //! The environment contract, both halves at once: for every shipped example, the env Secret the
 //! operator renders (Secrets resolved as the reconciler resolves them, with the generated cookie
 //! key) is read by the sidecar's own configuration parser, and what the sidecar understood matches
-//! the SsoConfig.
+//! the SsoConfig. Then the same for generated SsoConfigs: whatever the operator's validation
+//! accepts, the CRD's schema and CEL rules accept too, and the sidecar runs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -204,4 +205,423 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
         checked >= 5,
         "the OIDC examples were all checked ({checked})"
     );
+}
+
+/// Each shared rule's known hard cases, rendered and read back by the sidecar: the four configs
+/// that once passed the CRD and crash-looped the sidecar are refused at apply time, offline and
+/// by the sidecar with the same message, or accepted by both.
+#[test]
+fn the_once_mismatched_configs_are_decided_the_same_way_on_both_sides() {
+    use gatehouse_crds::rules;
+    let okta = |extra: &str| {
+        format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}{extra}}}}}"
+        )
+    };
+    let entra = |tenant: &str| {
+        format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{entra: {{tenantId: '{tenant}', orgId: acme, clientSecretRef: {{name: creds}}}}}}}}}}"
+        )
+    };
+    let cases: Vec<(String, Option<(&str, &str)>)> = vec![
+        (
+            okta(", skipAuth: ['/']"),
+            Some(("GATEHOUSE_SKIP_AUTH", rules::MSG_SKIP_AUTH)),
+        ),
+        (okta(", skipAuth: ['/@vite/client', '/healthz']"), None),
+        (
+            okta(", appLoginPath: /login"),
+            Some(("GATEHOUSE_APP_LOGIN_PATH", rules::MSG_APP_LOGIN_PATH)),
+        ),
+        (okta(", appLoginPath: /users/sign_in"), None),
+        (
+            entra("common"),
+            Some(("ENTRA_TENANT_ID", rules::MSG_TENANT_ID)),
+        ),
+        (entra("0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90"), None),
+    ];
+    for (yaml, refusal) in cases {
+        let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
+        let problems = gatehouse_operator::validate::validate("portal", &config.spec);
+        let cel = apply_errors(&config);
+        let env = render_env(&config);
+        let sidecar = gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned());
+        match refusal {
+            None => {
+                assert_eq!(problems, vec![], "{yaml}");
+                assert_eq!(cel, Vec::<String>::new(), "{yaml}");
+                sidecar.unwrap_or_else(|e| panic!("{yaml}: the sidecar refused: {e}"));
+            }
+            Some((var, message)) => {
+                assert!(
+                    problems.iter().any(|p| p.message == message),
+                    "{yaml}: validation says {problems:?}"
+                );
+                assert!(
+                    cel.iter().any(|e| e.contains(message)),
+                    "{yaml}: the CRD says {cel:?}"
+                );
+                let err = sidecar.expect_err("the sidecar refuses it too");
+                assert_eq!(err.to_string(), format!("{var}: {message}"), "{yaml}");
+            }
+        }
+    }
+}
+
+/// The env Secret's variables for `config`, every referenced Secret present (`client-id`,
+/// `client-secret`) and the cookie key generated, as the reconciler would apply them.
+fn render_env(config: &gatehouse_crds::SsoConfig) -> BTreeMap<String, String> {
+    let name = config.metadata.name.clone().expect("name");
+    let namespace = config.metadata.namespace.clone().expect("namespace");
+    let secret = |secret_name: &str, data: &[(&str, &str)]| {
+        (
+            secret_name.to_owned(),
+            Secret {
+                metadata: ObjectMeta {
+                    name: Some(secret_name.to_owned()),
+                    namespace: Some(namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                data: Some(
+                    data.iter()
+                        .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                        .collect(),
+                ),
+                ..Secret::default()
+            },
+        )
+    };
+    let cookie = secrets::generate_cookie_key();
+    let namespace_secrets: secrets::SecretMap = [
+        secret(
+            "creds",
+            &[
+                ("client-id", "the-client"),
+                ("client-secret", "s3cr3t-value"),
+            ],
+        ),
+        secret(
+            &names::cookie_secret(&name),
+            &[(secrets::COOKIE_SECRET_KEY, cookie.expose())],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let resolved = secrets::resolve(&name, &config.spec, &namespace_secrets, "in the test")
+        .unwrap_or_else(|p| panic!("{p:?}"));
+    let config_ref = ConfigRef {
+        name,
+        namespace,
+        uid: "2b3c4d5e-0000-4000-8000-00000000000a".into(),
+    };
+    desired::build(&config_ref, &config.spec, &resolved)
+        .env_secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8(v.0).expect("utf-8 value")))
+        .collect()
+}
+
+/// What the API server would say when `config` is created: structural schema errors, then the
+/// CEL rules' messages (kube's client-side CEL evaluator, as `crds/tests/crd_schema.rs` uses it).
+/// Empty means accepted.
+fn apply_errors(config: &gatehouse_crds::SsoConfig) -> Vec<String> {
+    use kube::CustomResourceExt;
+    use std::sync::OnceLock;
+    static SCHEMA: OnceLock<(serde_json::Value, jsonschema::Validator)> = OnceLock::new();
+    let (schema, structural) = SCHEMA.get_or_init(|| {
+        let crd = gatehouse_crds::SsoConfig::crd();
+        let schema = serde_json::to_value(
+            crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .expect("schema"),
+        )
+        .expect("serializes");
+        let structural = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft4)
+            .should_validate_formats(false)
+            .build(&schema)
+            .expect("a valid JSON schema");
+        (schema, structural)
+    });
+    let object = serde_json::to_value(config).expect("serializes");
+    let mut errors: Vec<String> = structural
+        .iter_errors(&object)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty()
+        && let Err(cel) = kube::core::cel::Validator::new().validate(schema, &object, None)
+    {
+        errors.extend(
+            cel.into_vec()
+                .into_iter()
+                .map(|e| format!("{}: {}", e.field_path, e.message)),
+        );
+    }
+    errors
+}
+
+mod generated {
+    use super::*;
+    use gatehouse_crds::{
+        AuthMode, ClientSecretRef, EntraProvider, OidcProvider, OktaProvider, Providers,
+        ProvisioningSpec, Role, RoleRule, SessionSpec, SsoConfig, SsoConfigSpec, UpstreamSpec,
+    };
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    /// Paths: the shapes each rule decides on, the characters that once split the two sides
+    /// (`@`, `:`, `;`, `,`, `%`, spaces, non-ASCII), and random mixes of them.
+    fn path() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => select(vec![
+                "/healthz", "/public/", "/@vite/client", "/a..b", "/.well-known/a", "/login/sso",
+                "/users/sign_in", "/a:b@c!$&'()*+=~", "/api/authors", "/x/y/",
+            ])
+            .prop_map(str::to_owned),
+            1 => select(vec![
+                "/", "/login", "/api/auth", "/api/auth/session", "/a/../b", "/./a", "//x", "/x;y",
+                "/x%41", "/x,y", "/x y", "/café", "/x?y", "/x#y", "x",
+            ])
+            .prop_map(str::to_owned),
+            1 => "/[a-z@:;,.%~!$&'()*+=?# /é-]{0,8}",
+        ]
+    }
+
+    fn issuer() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => select(vec![
+                "https://acme.okta.com", "https://acme.okta.com/", "https://acme.okta.com/oauth2/default",
+                "https://idp.example:8443/realms/a", "http://127.0.0.1:4444/", "http://localhost:8080",
+                "http://[::1]:9000",
+            ])
+            .prop_map(str::to_owned),
+            1 => select(vec![
+                "http://keycloak.dev.svc", "https://acme.okta.com?x=1", "https://acme.okta.com/#f",
+                " https://acme.okta.com", "https://acme.okta.com\t", "https://", "acme.okta.com",
+                "ftp://acme.okta.com", "https://a b.example", "HTTP://LOCALHOST:1/",
+            ])
+            .prop_map(str::to_owned),
+            1 => "(https?)://[a-z.]{1,6}(:[0-9]{1,4})?(/[a-z?#]{0,4})?",
+        ]
+    }
+
+    /// Free text the sidecar trims: ordinary values, and whitespace or control characters at
+    /// either end or inside.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[a-zA-Z0-9][a-zA-Z0-9 ._=-]{0,6}[a-zA-Z0-9]",
+            1 => "[ \t\u{a0}a-z,=\n\u{0}]{0,4}",
+        ]
+    }
+
+    fn role() -> impl Strategy<Value = Role> {
+        select(vec![Role::Admin, Role::Member])
+    }
+
+    fn creds() -> ClientSecretRef {
+        ClientSecretRef {
+            name: "creds".into(),
+            client_id_key: None,
+            client_secret_key: None,
+            namespace: None,
+        }
+    }
+
+    fn okta() -> impl Strategy<Value = OktaProvider> {
+        (issuer(), text()).prop_map(|(issuer, org_id)| OktaProvider {
+            issuer,
+            org_id,
+            client_secret_ref: creds(),
+        })
+    }
+
+    fn entra() -> impl Strategy<Value = EntraProvider> {
+        let tenant = prop_oneof![
+            4 => select(vec!["0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90", "acme.onmicrosoft.com"])
+                .prop_map(str::to_owned),
+            1 => select(vec![
+                "0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90", "acme.onmicrosoft.com", "common",
+                "Common", "organizations", "consumers", "-acme", "a_b", "",
+            ])
+            .prop_map(str::to_owned),
+            1 => "[a-zA-Z0-9.-]{1,10}",
+        ];
+        (tenant, proptest::option::of(issuer()), text()).prop_map(|(tenant_id, issuer, org_id)| {
+            EntraProvider {
+                tenant_id,
+                issuer,
+                org_id,
+                client_secret_ref: creds(),
+            }
+        })
+    }
+
+    fn oidc() -> impl Strategy<Value = OidcProvider> {
+        let id = prop_oneof![
+            4 => Just("auth0".to_owned()),
+            1 => select(vec!["okta", "entra", "saml", "all", "Auth0", "-x", "a".repeat(33).leak()])
+                .prop_map(str::to_owned),
+            2 => "[a-z0-9-]{1,6}",
+        ];
+        let rules = proptest::collection::vec((text(), role()), 0..3).prop_map(|rules| {
+            rules
+                .into_iter()
+                .map(|(value, role)| RoleRule { value, role })
+                .collect::<Vec<_>>()
+        });
+        (
+            id,
+            text(),
+            issuer(),
+            text(),
+            text(),
+            rules,
+            proptest::option::of(role()),
+        )
+            .prop_map(
+                |(id, display_name, issuer, org_id, role_claim, role_map, default_role)| {
+                    OidcProvider {
+                        id,
+                        display_name,
+                        issuer,
+                        org_id,
+                        role_claim,
+                        role_map,
+                        default_role,
+                        client_secret_ref: creds(),
+                    }
+                },
+            )
+    }
+
+    fn spec() -> impl Strategy<Value = SsoConfigSpec> {
+        let public_url = prop_oneof![
+            4 => select(vec![
+                "https://portal.example.com", "https://portal.example.com/", "http://localhost:8080",
+                "https://portal.example.com:8443",
+            ]),
+            1 => select(vec![
+                "http://portal.example.com", "https://portal.example.com/app", "https://portal.example.com?x",
+                "https://u:p@portal.example.com", "https://portal.example.com\t",
+            ]),
+        ]
+        .prop_map(str::to_owned);
+        let providers = (
+            proptest::option::of(okta()),
+            proptest::option::of(entra()),
+            proptest::option::of(oidc()),
+        )
+            .prop_map(|(okta, entra, oidc)| Providers { okta, entra, oidc });
+        let exclusive = proptest::option::of(
+            select(vec!["okta", "entra", "auth0", "all", "x1"]).prop_map(str::to_owned),
+        );
+        let mappings =
+            proptest::collection::btree_map("[a-z_.:0-9-]{1,4}", "[a-z_.0-9-]{1,3}", 0..3);
+        let ttl = proptest::option::of(
+            select(vec![
+                "12h", "1.5h", "1h30m", "5m", "4m", "720h", "721h", "300000ms", "5m0.5s", "90m",
+                "1h0m1s", "forever", "12",
+            ])
+            .prop_map(str::to_owned),
+        );
+        let upstream = (
+            proptest::option::of(select(vec![1u16, 80, 3000, 4180, 9090, 8080, 65535, 0])),
+            proptest::option::of(
+                select(vec!["64Mi", "1Ki", "999999Gi", "0Mi", "64MB", "512Ki"])
+                    .prop_map(str::to_owned),
+            ),
+        )
+            .prop_map(|(port, max_request_body)| UpstreamSpec {
+                port,
+                max_request_body,
+            });
+        let provisioning = (
+            proptest::option::of(select(vec![
+                gatehouse_crds::ProvisioningMode::Jit,
+                gatehouse_crds::ProvisioningMode::PreDeclared,
+            ])),
+            proptest::option::of(path()),
+        )
+            .prop_map(|(mode, hook_path)| ProvisioningSpec {
+                mode,
+                hook_path,
+                delete_after_inactive: None,
+            });
+        (
+            (
+                public_url,
+                proptest::option::of(any::<bool>()),
+                exclusive,
+                proptest::option::of(select(vec![AuthMode::Required, AuthMode::Optional])),
+                providers,
+            ),
+            (
+                mappings,
+                proptest::option::of(provisioning),
+                ttl,
+                proptest::option::of(upstream),
+                proptest::collection::vec(path(), 0..3),
+                proptest::option::of(path()),
+            ),
+        )
+            .prop_map(
+                |(
+                    (public_url, allow_insecure_http, exclusive_provider, auth_mode, providers),
+                    (attribute_mappings, provisioning, ttl, upstream, skip_auth, app_login_path),
+                )| SsoConfigSpec {
+                    public_url,
+                    allow_insecure_http,
+                    exclusive_provider,
+                    auth_mode,
+                    providers: Some(providers),
+                    attribute_mappings,
+                    provisioning,
+                    session: ttl.map(|ttl| SessionSpec {
+                        ttl: Some(ttl),
+                        cookie_secret_ref: None,
+                    }),
+                    upstream,
+                    skip_auth,
+                    app_login_path,
+                    ..SsoConfigSpec::default()
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 128,
+            // Most generated specs are invalid; keep going until enough valid ones were checked.
+            max_global_rejects: 1_000_000,
+            ..ProptestConfig::default()
+        })]
+
+        /// Every spec the operator's validation accepts is accepted at apply time by the CRD's
+        /// schema and CEL rules, and renders an environment the sidecar's `Config` accepts.
+        #[test]
+        fn what_the_operator_accepts_the_sidecar_runs(spec in spec()) {
+            let mut config = SsoConfig::new("portal", spec);
+            config.metadata.namespace = Some("team-a".into());
+            let problems = gatehouse_operator::validate::validate("portal", &config.spec);
+            prop_assume!(problems.is_empty());
+            let refused = apply_errors(&config);
+            prop_assert!(
+                refused.is_empty(),
+                "validation accepted what the CRD refuses: {refused:?}\n{:#?}",
+                config.spec
+            );
+            let env = render_env(&config);
+            let sidecar = gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned());
+            prop_assert!(
+                sidecar.is_ok(),
+                "the sidecar refused what the operator accepted: {}\n{:#?}",
+                sidecar.err().map(|e| e.to_string()).unwrap_or_default(),
+                config.spec
+            );
+        }
+    }
 }

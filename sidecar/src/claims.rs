@@ -11,46 +11,11 @@
 //! Matching is exact and case-sensitive. A claim of the wrong JSON type is a denial even when a
 //! default role exists: a malformed token is not "a user without groups".
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What a signed-in user may do in the app (forwarded as `X-Forwarded-Groups`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Administrator.
-    Admin,
-    /// Ordinary member.
-    Member,
-}
-
-impl Role {
-    /// `admin` or `member`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-
-    /// Parses `admin` / `member` exactly.
-    pub fn parse(value: &str) -> Option<Role> {
-        match value {
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-}
-
-/// One `value=role` rule of a generic provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleRule {
-    /// Claim value to look for (exact, case-sensitive).
-    pub value: String,
-    /// Role it grants.
-    pub role: Role,
-}
+/// What a signed-in user may do in the app (forwarded as `X-Forwarded-Groups`), and one
+/// `value=role` rule of a generic provider: the API crate's types, one definition for both sides.
+pub use gatehouse_crds::{Role, RoleRule};
 
 /// How a provider's role is read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,7 +45,7 @@ fn a_bad_variable_is_one_line_naming_it_and_exit_one() {
         (
             "OKTA_ISSUER",
             Some("not a url"),
-            "error: OKTA_ISSUER: not a URL (",
+            "error: OKTA_ISSUER: issuer must be an absolute http(s) URL",
         ),
         (
             "OKTA_CLIENT_SECRET",

@@ -273,6 +273,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         chromium: false,
         wrk: true,
         nginx: true,
+        python_venv: false,
     })?;
     if !on_path("wrk") {
         bail!(
@@ -836,7 +837,7 @@ fn render(r: &Rendered<'_>) -> String {
         .sum();
     line(format!("Socket errors reported by wrk: {errors}."));
     line(String::new());
-    line("Targets (issue 14, ratios to the bare nginx measured in the same run):".into());
+    line("Targets (ratios to the bare nginx measured in the same run):".into());
     line(String::new());
     let at = |c: u32| levels.iter().find(|l| l.connections == c);
     match at(32).and_then(|l| l.reference.as_ref().map(|n| (l, n))) {
@@ -876,7 +877,7 @@ fn render(r: &Rendered<'_>) -> String {
         verdict((rss_load as f64) <= 16.0 * 1024.0)
     ));
     line(String::new());
-    line("Earlier targets (issue 3):".into());
+    line("Earlier targets (ratios to direct):".into());
     line(String::new());
     if let Some(l) = levels.iter().find(|l| l.connections == 32) {
         let through = ratio(l.through.run.rps, l.direct.run.rps);
@@ -915,7 +916,7 @@ fn render(r: &Rendered<'_>) -> String {
         verdict((rss_load as f64) < 20.0 * 1024.0)
     ));
     line(String::new());
-    line("For scale on a 2-core machine (issue 3): a bare nginx reverse proxy with no authentication".into());
+    line("For scale on a 2-core machine: a bare nginx reverse proxy with no authentication".into());
     line(
         "reaches about 0.5 of direct throughput, Apache with mod_auth_openidc about 0.07–0.10."
             .into(),

@@ -74,7 +74,7 @@ pub fn render(f: &Value) -> String {
         handling_ms / ms(&total["p50_us"]),
     ));
     out.push_str(&format!(
-        "\nTarget (issue 4): a deleted user's sessions refused on every replica within 2 s of the \
+        "\nTarget (the revocation goal Gatehouse is built to): a deleted user's sessions refused on every replica within 2 s of the \
          deletion. Once the event reaches the cache the next request is refused ({refusal_p99_ms:.2} ms \
          at p99, {}); the rest of the 2 s budget is the API server's watch delivery.\n",
         if refusal_p99_ms < 2000.0 { "met" } else { "NOT met" }

@@ -86,6 +86,7 @@ fn demo(
         chromium: false,
         wrk: false,
         nginx: false,
+        python_venv: false,
     })?;
     cargo(&[
         "build",

@@ -15,6 +15,8 @@ pub struct Needs {
     pub wrk: bool,
     /// Debian `nginx-light`, the benchmark's reference proxy.
     pub nginx: bool,
+    /// Debian `python3-venv`, for the virtualenv of `xtask test`'s Python tools.
+    pub python_venv: bool,
 }
 
 impl Needs {
@@ -24,6 +26,7 @@ impl Needs {
             chromium: true,
             wrk: true,
             nginx: true,
+            python_venv: true,
         }
     }
 }
@@ -56,6 +59,9 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.nginx && nginx_binary().is_none() {
         missing.push("nginx-light");
+    }
+    if needs.python_venv && !python_has_venv() {
+        missing.push("python3-venv");
     }
     missing
 }
@@ -102,6 +108,15 @@ pub fn nginx_binary() -> Option<std::path::PathBuf> {
         return Some(sbin.to_path_buf());
     }
     on_path("nginx").then(|| "nginx".into())
+}
+
+/// Whether `python3 -m venv` can work: Debian ships `ensurepip` (which venv needs) only in
+/// `python3-venv`, so its absence is the sign the package is missing.
+fn python_has_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn is_root() -> bool {

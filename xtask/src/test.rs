@@ -154,6 +154,7 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
             chromium: true,
             wrk: false,
             nginx: false,
+            python_venv: true,
         })?;
     }
     let venv = python_tools()?;

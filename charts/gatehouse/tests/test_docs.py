@@ -43,6 +43,17 @@ def test_configuration_reference_lists_every_spec_field():
             assert f"`spec.{field}`" in text, f"{crd['spec']['names']['kind']} spec.{field} missing"
 
 
+def test_embedded_kubernetes_types_are_collapsed_to_one_row():
+    need("yaml")
+    spec = importlib.util.spec_from_file_location("gen_configuration", DOCS / "gen_configuration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.generate()
+    for path in module.EMBEDDED:
+        assert f"| `{path}` |" in text, f"{path}: no such field in the CRDs (the collapse never fires)"
+        assert f"| `{path}." not in text and f"| `{path}[]." not in text, f"{path}: its fields are listed"
+
+
 # --- Argo CD health checks, run by a real Lua interpreter --------------------------------------
 
 

@@ -28,17 +28,11 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
     }
     let why = "Entra ID needs all four ENTRA_* variables";
     let tenant = env.required("ENTRA_TENANT_ID", why)?;
-    // A tenant id is a GUID or a verified domain; `common`/`organizations` have no fixed issuer.
-    let tenant_ok = tenant
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !matches!(tenant.as_str(), "common" | "organizations" | "consumers");
-    if !tenant_ok {
-        return Err(ConfigError {
-            var: "ENTRA_TENANT_ID".to_owned(),
-            problem: "must be a tenant GUID or domain (multi-tenant `common`, `organizations` and `consumers` have no single issuer)".to_owned(),
-        });
-    }
+    // The operator applies the same rule at apply time, with the same message.
+    gatehouse_crds::rules::check_entra_tenant(&tenant).map_err(|message| ConfigError {
+        var: "ENTRA_TENANT_ID".to_owned(),
+        problem: message.to_owned(),
+    })?;
     let issuer = match env.get("ENTRA_ISSUER") {
         Some(issuer) => parse_issuer("ENTRA_ISSUER", &issuer)?,
         None => format!("https://login.microsoftonline.com/{tenant}/v2.0"),

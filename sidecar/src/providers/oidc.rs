@@ -23,26 +23,11 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
     let id = env
         .get("OIDC_PROVIDER_ID")
         .unwrap_or_else(|| "oidc".to_owned());
-    let id_ok = (1..=32).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-')
-        && !id.ends_with('-');
-    if !id_ok {
-        return Err(ConfigError {
-            var: "OIDC_PROVIDER_ID".to_owned(),
-            problem: "must be 1-32 lowercase letters, digits or `-` (it is a URL path segment)"
-                .to_owned(),
-        });
-    }
-    if id == "okta" || id == "entra" {
-        return Err(ConfigError {
-            var: "OIDC_PROVIDER_ID".to_owned(),
-            problem: "`okta` and `entra` are reserved for the OKTA_* and ENTRA_* providers"
-                .to_owned(),
-        });
-    }
+    // The operator applies the same rule (and reserved ids) at apply time.
+    gatehouse_crds::rules::check_provider_id(&id).map_err(|message| ConfigError {
+        var: "OIDC_PROVIDER_ID".to_owned(),
+        problem: message.to_owned(),
+    })?;
     let display_name = env.get("OIDC_PROVIDER_NAME").unwrap_or_else(|| id.clone());
     if display_name.chars().count() > 64 {
         return Err(ConfigError {

@@ -1,0 +1,438 @@
+//! The rules both halves of the contract apply to the values the operator renders into the
+//! sidecar's environment, defined once.
+//!
+//! Each rule is a pure function with one message. The CRD's CEL rule (where CEL can say it) uses
+//! the message as is; the operator's validation (`render`, the webhook, the reconciler) reports it
+//! on the field; the sidecar's start-up check reports it after the variable's name. So what the
+//! operator accepts, the sidecar runs, and what the sidecar would refuse is refused at apply time
+//! with the same words.
+
+use crate::consts::{LOGIN_PATH, PROVIDER_ENTRA, PROVIDER_OKTA, PROVIDER_SAML};
+
+/// Provider ids the generic OIDC provider cannot take: the built-in providers', SAML's, and
+/// `all` (the break-glass value of `/login?providers=all`).
+pub const RESERVED_PROVIDER_IDS: [&str; 4] = [PROVIDER_OKTA, PROVIDER_ENTRA, PROVIDER_SAML, "all"];
+
+/// Prefix of the sidecar's own routes (sign-in, callbacks, logout, session); never proxied.
+pub const AUTH_ROUTES_PREFIX: &str = "/api/auth/";
+
+/// Entra ID tenant aliases that stand for many tenants.
+pub const MULTI_TENANT_ALIASES: [&str; 3] = ["common", "organizations", "consumers"];
+
+pub const MSG_RESERVED_ID: &str =
+    "id must not be okta, entra, saml or all: those names are reserved";
+pub const MSG_PROVIDER_ID: &str = "id must be 1-32 lowercase letters, digits or '-', starting and ending with a letter or digit (it is a URL path segment)";
+pub const MSG_SKIP_AUTH: &str = "skipAuth entries must be paths such as /healthz or /assets/: '/' then only letters, digits and -._~!$&'()*+=:@/ (no '//', no '.' or '..' segment, no query, '%', ',' or ';'); not '/' itself (use authMode: optional) and not under /api/auth/ (the sidecar's own routes)";
+pub const MSG_APP_LOGIN_PATH: &str = "appLoginPath must be a path such as /users/sign_in: '/' then only letters, digits and -._~!$&'()*+=:@/ (no '//', no '.' or '..' segment, no query, '%', ',' or ';'); not /login or under /api/auth/ (the sidecar serves those itself)";
+pub const MSG_HOOK_PATH: &str = "hookPath must be a path such as /internal/sso-hook: '/' then only letters, digits and -._~!$&'()*+=:@/ (no '//', no '.' or '..' segment, no query, '%', ',' or ';')";
+pub const MSG_TENANT_ID: &str = "tenantId must be the directory (tenant) id, a GUID or a verified domain; the multi-tenant aliases common, organizations and consumers are refused: they have no single issuer, and any tenant's administrators could grant themselves roles";
+pub const MSG_ISSUER_URL: &str =
+    "issuer must be an absolute http(s) URL with a host and no query, fragment or whitespace";
+pub const MSG_ISSUER_HTTPS: &str = "provider issuers must use https; plain http is accepted only for a localhost or loopback issuer (local development), with allowInsecureHttp: true";
+pub const MSG_PLAIN_TEXT: &str = "must not be empty, start or end with whitespace, or contain control characters (the sidecar trims what it reads)";
+pub const MSG_ROLE_VALUE: &str = "roleMap values cannot be empty, contain ',', start or end with whitespace or contain control characters: the sidecar receives the map as value=role,…";
+pub const MSG_ROLE_MAP_OR_DEFAULT: &str =
+    "set roleMap, defaultRole or both: with neither, every user would be denied";
+pub const MSG_ATTRIBUTE_MAPPINGS: &str = "attributeMappings keys must be claim names and values attribute names (letters, digits, '_', '.', '-'), each attribute name used once";
+
+/// Characters a configured path may hold besides ASCII letters and digits: RFC 3986's unreserved
+/// characters and the sub-delimiters that mean nothing special to the sidecar's path matching
+/// (`,` separates list entries in the environment, `;` makes a request path ambiguous, `%`
+/// encodes).
+const PATH_PUNCTUATION: &[u8] = b"/-._~!$&'()*+=:@";
+
+/// CEL: a path in the shape [`is_route_path`] accepts (`p` names the string).
+pub const CEL_ROUTE_PATH: &str =
+    r#"p.matches("^/([-A-Za-z0-9._~!$&'()*+=:@]+/?)*$") && !p.matches("(^|/)[.][.]?(/|$)")"#;
+
+/// Whether `path` is a path the sidecar can configure: `/`, then segments of letters, digits and
+/// [`PATH_PUNCTUATION`], no empty segment (`//`), no `.` or `..` segment. Such a path is its own
+/// canonical form, so matching it against a request's canonical path is exact.
+pub fn is_route_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    path.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || PATH_PUNCTUATION.contains(&b))
+        && !path.contains("//")
+        && !rest.split('/').any(|s| s == "." || s == "..")
+}
+
+/// Whether `path` is `prefix` without its trailing `/`, or below it.
+fn under(path: &str, prefix: &str) -> bool {
+    path.starts_with(prefix) || path == prefix.trim_end_matches('/')
+}
+
+/// One skip-auth path prefix (`spec.skipAuth[i]`, an entry of `GATEHOUSE_SKIP_AUTH`).
+pub fn check_skip_auth(path: &str) -> Result<(), &'static str> {
+    let ok = is_route_path(path) && path != "/" && !under(path, AUTH_ROUTES_PREFIX);
+    ok.then_some(()).ok_or(MSG_SKIP_AUTH)
+}
+
+/// The app's own login page (`spec.appLoginPath`, `GATEHOUSE_APP_LOGIN_PATH`).
+pub fn check_app_login_path(path: &str) -> Result<(), &'static str> {
+    let ok = is_route_path(path) && path != LOGIN_PATH && !under(path, AUTH_ROUTES_PREFIX);
+    ok.then_some(()).ok_or(MSG_APP_LOGIN_PATH)
+}
+
+/// The provisioning hook on the app (`spec.provisioning.hookPath`, `GATEHOUSE_PROVISION_HOOK`).
+pub fn check_hook_path(path: &str) -> Result<(), &'static str> {
+    is_route_path(path).then_some(()).ok_or(MSG_HOOK_PATH)
+}
+
+/// CEL for [`check_entra_tenant`].
+pub const CEL_TENANT_ID: &str = r#"self.matches("^[A-Za-z0-9][A-Za-z0-9.-]*$") && !self.matches("^(?i)(common|organizations|consumers)$")"#;
+
+/// An Entra ID directory (tenant) id: a GUID or a verified domain, not a multi-tenant alias.
+///
+/// `common`, `organizations` and `consumers` are refused rather than supported: tokens signed in
+/// through them carry each user's home tenant as issuer, so no single issuer can be checked, and
+/// the `roles` claim would be granted by whichever tenant the user comes from.
+pub fn check_entra_tenant(tenant: &str) -> Result<(), &'static str> {
+    let bytes = tenant.as_bytes();
+    let shape = bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-');
+    let alias = MULTI_TENANT_ALIASES
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(tenant));
+    (shape && !alias).then_some(()).ok_or(MSG_TENANT_ID)
+}
+
+/// The id of the generic OIDC provider (`spec.providers.oidc.id`, `OIDC_PROVIDER_ID`).
+pub fn check_provider_id(id: &str) -> Result<(), &'static str> {
+    if RESERVED_PROVIDER_IDS.contains(&id) {
+        return Err(MSG_RESERVED_ID);
+    }
+    let ok = (1..=32).contains(&id.len()) && crate::names::is_dns1123_label(id);
+    ok.then_some(()).ok_or(MSG_PROVIDER_ID)
+}
+
+/// How an issuer URL is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuerScheme {
+    /// https: accepted everywhere.
+    Https,
+    /// Plain http to localhost or a loopback address: local development only.
+    LoopbackHttp,
+}
+
+/// CEL for the shape part of [`check_issuer`] (a URL with no query, fragment or whitespace).
+pub const CEL_ISSUER: &str = r#"isURL(self) && url(self).getQuery().size() == 0 && !self.matches("[#\\s]") && (self.startsWith("https://") || self.startsWith("http://"))"#;
+
+/// An issuer URL (`spec.providers.*.issuer`, `OKTA_ISSUER`, `ENTRA_ISSUER`, `OIDC_ISSUER`): an
+/// absolute https URL with a host and no query or fragment, or plain http to a loopback host.
+/// Issuers are compared byte for byte with the token's `iss`, so whitespace is refused rather
+/// than trimmed.
+pub fn check_issuer(issuer: &str) -> Result<IssuerScheme, &'static str> {
+    if issuer
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
+        return Err(MSG_ISSUER_URL);
+    }
+    let url = url::Url::parse(issuer).map_err(|_| MSG_ISSUER_URL)?;
+    if url.host_str().is_none_or(str::is_empty) || url.query().is_some() {
+        return Err(MSG_ISSUER_URL);
+    }
+    // As written, not as parsed: the token's `iss` is compared byte for byte, and the CRD's rule
+    // sees the text.
+    if issuer.starts_with("https://") {
+        Ok(IssuerScheme::Https)
+    } else if let Some(rest) = issuer.strip_prefix("http://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let loopback = LOOPBACK_HOSTS.iter().any(|h| {
+            authority == *h
+                || authority
+                    .strip_prefix(h)
+                    .is_some_and(|p| p.starts_with(':'))
+        });
+        if loopback {
+            Ok(IssuerScheme::LoopbackHttp)
+        } else {
+            Err(MSG_ISSUER_HTTPS)
+        }
+    } else {
+        Err(MSG_ISSUER_URL)
+    }
+}
+
+/// Hosts a plain-http issuer may name, exactly as written (the CRD's rule compares the text).
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Whether the URL's host is `localhost` or a loopback address.
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// CEL for [`is_plain_text`].
+pub const CEL_PLAIN_TEXT: &str = r#"self.matches("^[^\\x00-\\x1f\\x7f-\\x9f\\pZ]([^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\pZ])?$")"#;
+
+/// A free-text value the sidecar reads from its environment (org ids, claim names, labels):
+/// not empty, no leading or trailing whitespace (the sidecar trims, so it would read another
+/// value), no control characters.
+pub fn is_plain_text(value: &str) -> bool {
+    !value.is_empty()
+        && !value.starts_with(char::is_whitespace)
+        && !value.ends_with(char::is_whitespace)
+        && !value.chars().any(char::is_control)
+}
+
+/// One claim value of a role map (`value` of a `RoleRule`), as `value=role,…` can carry it.
+pub fn check_role_value(value: &str) -> Result<(), &'static str> {
+    (is_plain_text(value) && !value.contains(','))
+        .then_some(())
+        .ok_or(MSG_ROLE_VALUE)
+}
+
+/// `^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$`: a claim name or dotted path.
+pub fn is_claim_name(s: &str) -> bool {
+    name_like(s, 128, b"_.:-")
+}
+
+/// `^[A-Za-z_][A-Za-z0-9_.-]{0,62}$`: a key of an SsoUser's `status.attributes`.
+pub fn is_attribute_name(s: &str) -> bool {
+    name_like(s, 63, b"_.-")
+}
+
+fn name_like(s: &str, max: usize, punctuation: &[u8]) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || punctuation.contains(c))
+}
+
+/// Claim → attribute mappings: claim names, attribute names, each attribute used once.
+pub fn check_attribute_mappings<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), &'static str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (claim, attribute) in pairs {
+        if !is_claim_name(claim) || !is_attribute_name(attribute) || seen.contains(&attribute) {
+            return Err(MSG_ATTRIBUTE_MAPPINGS);
+        }
+        seen.push(attribute);
+    }
+    Ok(())
+}
+
+/// A duration the way CEL's `duration()` (Go's `time.ParseDuration`) reads it: decimal numbers
+/// with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, such as `12h`, `1h30m` or `1.5h`. Negative
+/// durations are refused (no Gatehouse field allows one).
+pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest.is_empty() {
+        return None;
+    }
+    if rest == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(number_len);
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return None;
+        }
+        let value: f64 = number.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * seconds;
+        rest = tail;
+    }
+    // Go's limit is about 2562047h; anything larger fails to parse there too.
+    (total.is_finite() && total < 9.2e9).then(|| std::time::Duration::from_secs_f64(total))
+}
+
+/// A duration as the sidecar's variables take it: whole hours, minutes and seconds (`12h`,
+/// `1h30m`), milliseconds when there is a fraction of a second. `1.5h` becomes `1h30m`.
+pub fn duration_env(duration: std::time::Duration) -> String {
+    let millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".to_owned();
+    }
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = millis / 1000;
+    let mut out = String::new();
+    for (amount, unit) in [(secs / 3600, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")] {
+        if amount != 0 {
+            out.push_str(&format!("{amount}{unit}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_paths() {
+        for ok in [
+            "/",
+            "/healthz",
+            "/public/",
+            "/@vite/client",
+            "/a..b",
+            "/.well-known/x",
+            "/users/sign_in",
+            "/x:y@z!$&'()*+=",
+        ] {
+            assert!(is_route_path(ok), "{ok:?}");
+        }
+        for bad in [
+            "", "healthz", "//x", "/a//b", "/a/../b", "/..", "/./a", "/a/.", "/a%2e", "/a?b",
+            "/a#b", "/a,b", "/a;b", "/a b", "/a\\b", "/café", "/a\n",
+        ] {
+            assert!(!is_route_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_four_known_mismatches_are_decided() {
+        // Refused: `/` would skip authentication for every path.
+        assert_eq!(check_skip_auth("/"), Err(MSG_SKIP_AUTH));
+        // Accepted: `@` is an ordinary path character that matching keeps as written.
+        assert_eq!(check_skip_auth("/@vite/client"), Ok(()));
+        // Refused: the sidecar serves its own login page there.
+        assert_eq!(check_app_login_path("/login"), Err(MSG_APP_LOGIN_PATH));
+        assert_eq!(check_app_login_path("/login/sso"), Ok(()));
+        // Refused: no single issuer, and any tenant could grant roles.
+        for alias in ["common", "Organizations", "CONSUMERS"] {
+            assert_eq!(check_entra_tenant(alias), Err(MSG_TENANT_ID), "{alias}");
+        }
+        assert_eq!(
+            check_entra_tenant("0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90"),
+            Ok(())
+        );
+        assert_eq!(check_entra_tenant("acme.onmicrosoft.com"), Ok(()));
+        assert_eq!(check_entra_tenant("-acme"), Err(MSG_TENANT_ID));
+    }
+
+    #[test]
+    fn skip_auth_and_login_paths_stay_off_the_sidecars_routes() {
+        for bad in ["/api/auth", "/api/auth/", "/api/auth/session"] {
+            assert_eq!(check_skip_auth(bad), Err(MSG_SKIP_AUTH), "{bad}");
+            assert_eq!(check_app_login_path(bad), Err(MSG_APP_LOGIN_PATH), "{bad}");
+        }
+        assert_eq!(check_skip_auth("/api/authors"), Ok(()));
+        assert_eq!(check_hook_path("/"), Ok(()));
+        assert_eq!(check_hook_path("/hook?x=1"), Err(MSG_HOOK_PATH));
+    }
+
+    #[test]
+    fn provider_ids() {
+        for reserved in RESERVED_PROVIDER_IDS {
+            assert_eq!(check_provider_id(reserved), Err(MSG_RESERVED_ID));
+        }
+        assert_eq!(check_provider_id("auth0"), Ok(()));
+        for bad in ["", "Auth0", "-a", "a-", "a_b", &"a".repeat(33)] {
+            assert_eq!(check_provider_id(bad), Err(MSG_PROVIDER_ID), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn issuers() {
+        assert_eq!(
+            check_issuer("https://acme.okta.com"),
+            Ok(IssuerScheme::Https)
+        );
+        assert_eq!(
+            check_issuer("http://127.0.0.1:4444/"),
+            Ok(IssuerScheme::LoopbackHttp)
+        );
+        assert_eq!(
+            check_issuer("http://localhost/realms/x"),
+            Ok(IssuerScheme::LoopbackHttp)
+        );
+        assert_eq!(
+            check_issuer("http://keycloak.dev.svc"),
+            Err(MSG_ISSUER_HTTPS)
+        );
+        for bad in [
+            "acme.okta.com",
+            "https://acme.okta.com?x=1",
+            "https://acme.okta.com/#x",
+            " https://acme.okta.com",
+            "https://acme.okta.com\t",
+            "ftp://acme.okta.com",
+            "https://",
+            "HTTPS://acme.okta.com",
+        ] {
+            assert_eq!(check_issuer(bad), Err(MSG_ISSUER_URL), "{bad:?}");
+        }
+        // Loopback as written: the CRD's rule reads the text, not a parsed address.
+        for refused in [
+            "http://127.1/",
+            "http://LOCALHOST/",
+            "http://u@localhost/",
+            "http://127.0.0.2/",
+        ] {
+            assert_eq!(check_issuer(refused), Err(MSG_ISSUER_HTTPS), "{refused:?}");
+        }
+        assert_eq!(
+            check_issuer("http://[::1]:9000/"),
+            Ok(IssuerScheme::LoopbackHttp)
+        );
+    }
+
+    #[test]
+    fn plain_text_and_role_values() {
+        assert!(is_plain_text("acme portal"));
+        for bad in ["", " a", "a ", "a\u{a0}", "a\nb", "a\u{0}"] {
+            assert!(!is_plain_text(bad), "{bad:?}");
+        }
+        assert_eq!(check_role_value("CN=admins"), Ok(()));
+        assert_eq!(check_role_value("a,b"), Err(MSG_ROLE_VALUE));
+    }
+
+    #[test]
+    fn attribute_mappings_use_each_attribute_once() {
+        assert_eq!(
+            check_attribute_mappings([("dept", "department"), ("org.unit", "unit")]),
+            Ok(())
+        );
+        assert_eq!(
+            check_attribute_mappings([("dept", "department"), ("division", "department")]),
+            Err(MSG_ATTRIBUTE_MAPPINGS)
+        );
+        assert_eq!(
+            check_attribute_mappings([("9x", "a")]),
+            Err(MSG_ATTRIBUTE_MAPPINGS)
+        );
+    }
+
+    #[test]
+    fn durations_render_in_a_form_the_sidecar_reads() {
+        let d = |s: &str| duration_env(parse_go_duration(s).expect(s));
+        assert_eq!(d("12h"), "12h");
+        assert_eq!(d("1.5h"), "1h30m");
+        assert_eq!(d("90m"), "1h30m");
+        assert_eq!(d("720h"), "720h");
+        assert_eq!(d("5m0.5s"), "300500ms");
+        assert_eq!(d("1h0m1s"), "1h1s");
+    }
+}
