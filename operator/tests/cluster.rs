@@ -547,7 +547,7 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
         let (cache, feeder) = UserCache::new(&ns, "portal", Duration::from_secs(300));
         // The real watcher, as the sidecar runs it.
-        let watch = tokio::spawn(feeder.run(api.clone()));
+        let watch = tokio::spawn(feeder.run(client.clone(), ns.clone()));
         let provisioner = Provisioner::new(
             api.clone(),
             "portal",
