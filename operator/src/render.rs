@@ -606,7 +606,10 @@ data: {client-secret: czNjcmV0}
                 "Role",
                 "RoleBinding",
                 "Secret",
-                "NetworkPolicy"
+                "NetworkPolicy",
+                // The input, passed through (render is a filter).
+                "SsoConfig",
+                "Secret"
             ]
         );
     }
