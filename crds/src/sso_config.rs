@@ -571,7 +571,10 @@ pub struct NetworkPolicySpec {
 #[serde(rename_all = "camelCase")]
 pub struct SsoConfigStatus {
     /// `Ready` summarizes; `SecretsResolved` and `Valid` say what is wrong and how to fix it.
+    ///
+    /// Keyed by `type`: each writer (field manager) applies only the conditions it owns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

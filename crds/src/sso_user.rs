@@ -91,7 +91,10 @@ pub struct SsoUserStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_count: Option<i64>,
     /// `Ready` is true when the user's SsoConfig exists.
+    ///
+    /// Keyed by `type`: each writer (field manager) applies only the conditions it owns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The generation the conditions describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -534,3 +534,29 @@ fn shipped_examples_are_accepted_and_invalid_ones_rejected() {
     }
     eprintln!("checked {checked} Gatehouse objects under examples/");
 }
+
+#[test]
+fn conditions_are_a_map_keyed_by_type_so_each_field_manager_owns_its_own() {
+    for (kind, schema) in [
+        ("SsoConfig", sso_config_schema()),
+        ("SsoUser", open_api_schema(&SsoUser::crd())),
+    ] {
+        let conditions = &schema["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(
+            conditions["x-kubernetes-list-type"],
+            json!("map"),
+            "{kind}: {conditions}"
+        );
+        assert_eq!(
+            conditions["x-kubernetes-list-map-keys"],
+            json!(["type"]),
+            "{kind}"
+        );
+        assert!(
+            conditions["items"]["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("type"))),
+            "{kind}: a map key must be required"
+        );
+    }
+}

@@ -296,9 +296,11 @@ async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
             client.clone(),
             controllers::reporter(Some(identity.clone())),
         )));
-        let (client, shutdown) = (client.clone(), shutdown.clone());
+        let (client, shutdown, metrics) = (client.clone(), shutdown.clone(), metrics.clone());
         tokio::spawn(async move {
-            if let Err(error) = webhook::run(client, options, events, ready, shutdown).await {
+            if let Err(error) =
+                webhook::run(client, options, events, metrics, ready, shutdown).await
+            {
                 warn!(%error, "admission webhook stopped; this replica reports not ready");
             }
         });
@@ -314,7 +316,7 @@ async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
                 sso_config::run(ctx.clone(), scope.clone(), shutdown.clone()),
                 sso_user::run(ctx.clone(), scope.clone(), shutdown.clone()),
                 // Labelled pods running without the sidecar: reported, restarted on request.
-                crate::inject::repair::run(ctx, scope, shutdown),
+                controllers::self_repair::run(ctx, scope, shutdown),
             );
         }
     };

@@ -19,6 +19,7 @@ pub struct Metrics {
     reconciliations: Family<Labels, Counter<u64, AtomicU64>>,
     duration: Family<Labels, Histogram>,
     leader: Gauge<i64, AtomicI64>,
+    undecodable: Family<Labels, Counter<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -44,11 +45,18 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease",
             leader.clone(),
         );
+        let undecodable = Family::<Labels, Counter<u64, AtomicU64>>::default();
+        registry.register(
+            "undecodable_objects",
+            "Objects a watch received but could not decode (skipped, the watch goes on), by watch and kind",
+            undecodable.clone(),
+        );
         Metrics {
             registry,
             reconciliations,
             duration,
             leader,
+            undecodable,
         }
     }
 }
@@ -62,6 +70,13 @@ impl Metrics {
         self.duration
             .get_or_create(&vec![("controller", controller)])
             .observe(seconds);
+    }
+
+    /// Count one object that `watch` received and could not decode as `kind`.
+    pub fn undecodable(&self, watch: &'static str, kind: &'static str) {
+        self.undecodable
+            .get_or_create(&vec![("watch", watch), ("kind", kind)])
+            .inc();
     }
 
     /// Record whether this replica leads.

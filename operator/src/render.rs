@@ -6,12 +6,19 @@
 //! Secrets are printed with `stringData` so they can be read; the operator writes the same keys as
 //! `data`. Secret values are `<redacted>` unless `--show-secrets`; a cookie key the operator would
 //! generate is `<generated at apply time>`.
+//!
+//! `render` is a filter: every input object comes out, a workload with the sidecar injected where
+//! the webhook would inject it and every other object unchanged (Secrets in the input are shown
+//! the same way as rendered ones), so it can sit in a GitOps pipeline as `linkerd inject` does.
+//! Objects `render` itself printed (labelled `app.kubernetes.io/managed-by: gatehouse-operator`,
+//! named as an input SsoConfig's owned objects) are rendered afresh instead of copied, and never
+//! read as referenced Secrets, so `render` of its own output changes nothing.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use gatehouse_crds::consts::LABEL_INJECT;
+use gatehouse_crds::consts::{LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY};
 use gatehouse_crds::{SsoConfig, env};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -56,15 +63,29 @@ pub struct Workload {
     pub object: Value,
 }
 
+/// One input document, in input order: what `render` passes through.
+#[derive(Clone, Debug)]
+pub struct InputDocument {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub object: Value,
+    /// Labelled as created by the operator: render's own earlier output, or a copy of a cluster.
+    pub operator_owned: bool,
+}
+
 /// Everything `render` read.
 #[derive(Clone, Debug, Default)]
 pub struct RenderInput {
     pub configs: Vec<SourcedConfig>,
-    /// Secrets by namespace, then name (`stringData` already merged into `data`).
+    /// Secrets by namespace, then name (`stringData` already merged into `data`). Secrets the
+    /// operator owns are left out: render generates those itself.
     pub secrets: BTreeMap<String, SecretMap>,
     pub workloads: Vec<Workload>,
     /// Why documents that produce nothing were left out (for stderr, never the rendered output).
     pub notes: Vec<String>,
+    /// Every document, in order (Lists unpacked).
+    pub documents: Vec<InputDocument>,
 }
 
 /// Render `paths` (files, or directories whose `*.yaml`/`*.yml`/`*.json` files are read, not
@@ -180,11 +201,22 @@ fn read_document(
         .unwrap_or("default")
         .to_string();
     let what = format!("{file}: {kind} {namespace}/{name}");
+    let operator_owned = doc
+        .pointer("/metadata/labels")
+        .and_then(|labels| labels.get(LABEL_MANAGED_BY))
+        .and_then(Value::as_str)
+        == Some(MANAGED_BY);
+    input.documents.push(InputDocument {
+        kind: kind.clone(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+        object: doc.clone(),
+        operator_owned,
+    });
     if kind == "SsoUser" {
         input.notes.push(format!(
-            "{what}: renders nothing: the operator creates no object for an SsoUser; apply it as it is (the sidecar reads it at sign-in, and `suspended: true` keeps that user out)"
+            "{what}: passed through unchanged: the operator creates no object for an SsoUser; apply it as it is (the sidecar reads it at sign-in, and `suspended: true` keeps that user out)"
         ));
-        return;
     }
     let relevant =
         kind == "SsoConfig" || kind == "Secret" || WORKLOAD_KINDS.contains(&kind.as_str());
@@ -228,6 +260,8 @@ fn read_document(
                 )),
             }
         }
+        // Render's own output: generated again, never read as a referenced Secret.
+        "Secret" if operator_owned => {}
         "Secret" => match serde_path_to_error::deserialize::<_, Secret>(doc) {
             Ok(mut secret) => {
                 // As the API server does: stringData is merged into data, and wins.
@@ -319,10 +353,39 @@ pub fn render_input(input: &RenderInput, show_secrets: bool) -> Result<String, V
             out.push_str(&to_yaml(&object));
         }
     }
-    for (header, object) in &workloads.injected {
-        let _ = writeln!(out, "# {header}");
+    let regenerated: Vec<(String, String, String)> = rendered
+        .iter()
+        .flat_map(|(_, desired)| objects_of(desired, true))
+        .filter_map(|object| {
+            Some((
+                object.get("kind")?.as_str()?.to_string(),
+                object.pointer("/metadata/namespace")?.as_str()?.to_string(),
+                object.pointer("/metadata/name")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    for document in &input.documents {
+        let identity = (
+            document.kind.clone(),
+            document.namespace.clone(),
+            document.name.clone(),
+        );
+        if document.operator_owned && regenerated.contains(&identity) {
+            continue;
+        }
+        let injected = workloads
+            .injected
+            .iter()
+            .find(|(key, _, _)| *key == identity);
+        let shown = match injected {
+            Some((_, header, object)) => {
+                let _ = writeln!(out, "# {header}");
+                object.clone()
+            }
+            None => passed_through(document, show_secrets),
+        };
         out.push_str("---\n");
-        out.push_str(&to_yaml(object));
+        out.push_str(&to_yaml(&shown));
     }
     for note in workloads.notes {
         let _ = writeln!(out, "# {note}");
@@ -334,7 +397,8 @@ pub fn render_input(input: &RenderInput, show_secrets: bool) -> Result<String, V
 /// template the webhook would refuse.
 #[derive(Debug, Default)]
 struct RenderedWorkloads {
-    injected: Vec<(String, Value)>,
+    /// (kind, namespace, name), header, injected object.
+    injected: Vec<((String, String, String), String, Value)>,
     notes: Vec<String>,
     errors: Vec<String>,
 }
@@ -354,6 +418,7 @@ fn render_workloads(input: &RenderInput) -> RenderedWorkloads {
         };
         match inject_workload(&w.kind, &w.namespace, &w.object, config_of, &defaults) {
             WorkloadInjection::Injected { config, object } => out.injected.push((
+                (w.kind.clone(), w.namespace.clone(), w.name.clone()),
                 format!("{what}: sidecar injected for SsoConfig {config}"),
                 object,
             )),
@@ -402,6 +467,27 @@ fn write_config_header(out: &mut String, sourced: &SourcedConfig) {
         let _ = writeln!(out, "#   ACS URL: {}", saml.acs_url);
         let _ = writeln!(out, "#   SP metadata URL: {}", saml.metadata_url);
         let _ = writeln!(out, "#   SP entity id: {}", saml.entity_id);
+    }
+}
+
+/// An input document as it is passed through: unchanged, except that a Secret's values are shown
+/// as `stringData` and redacted like the rendered ones unless `show_secrets`.
+fn passed_through(document: &InputDocument, show_secrets: bool) -> Value {
+    if document.kind != "Secret" {
+        return document.object.clone();
+    }
+    match serde_json::from_value::<Secret>(document.object.clone()) {
+        Ok(mut secret) => {
+            if let Some(string_data) = secret.string_data.take() {
+                let data = secret.data.get_or_insert_with(BTreeMap::new);
+                for (k, v) in string_data {
+                    data.insert(k, ByteString(v.into_bytes()));
+                }
+            }
+            secret_for_display(&secret, |_| !show_secrets)
+        }
+        // Unreadable Secrets were reported as errors already; never print their values.
+        Err(_) => Value::Null,
     }
 }
 
@@ -527,7 +613,10 @@ data: {client-secret: czNjcmV0}
                 "Role",
                 "RoleBinding",
                 "Secret",
-                "NetworkPolicy"
+                "NetworkPolicy",
+                // The input, passed through (render is a filter).
+                "SsoConfig",
+                "Secret"
             ]
         );
     }
@@ -541,7 +630,7 @@ data: {client-secret: czNjcmV0}
         assert_eq!(
             input.notes,
             [format!(
-                "{}: SsoUser demo/okta-0123456789abcdef: renders nothing: the operator creates no object for an SsoUser; apply it as it is (the sidecar reads it at sign-in, and `suspended: true` keeps that user out)",
+                "{}: SsoUser demo/okta-0123456789abcdef: passed through unchanged: the operator creates no object for an SsoUser; apply it as it is (the sidecar reads it at sign-in, and `suspended: true` keeps that user out)",
                 file.display()
             )]
         );

@@ -547,7 +547,7 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
         let (cache, feeder) = UserCache::new(&ns, "portal", Duration::from_secs(300));
         // The real watcher, as the sidecar runs it.
-        let watch = tokio::spawn(feeder.run(api.clone()));
+        let watch = tokio::spawn(feeder.run(client.clone(), ns.clone()));
         let provisioner = Provisioner::new(
             api.clone(),
             "portal",
@@ -600,6 +600,75 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
             deleted_at.elapsed().as_millis()
         );
         watch.abort();
+    })
+    .await;
+}
+
+/// What the in-memory API cannot show: it replaces a list on apply, while a real API server merges
+/// `status.conditions` by `type` (`x-kubernetes-list-type: map`), so the SsoConfig controller and
+/// self-repair each keep the conditions they own, whoever writes last.
+#[tokio::test]
+#[ignore = "needs a cluster: set KUBECONFIG"]
+async fn each_field_manager_keeps_its_own_conditions() {
+    use gatehouse_operator::controllers::self_repair::{
+        self, FIELD_MANAGER, Findings, SIDECAR_INJECTED,
+    };
+    in_namespace("conditions", |client, ns| async move {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        secrets
+            .create(&PostParams::default(), &okta_secret(&ns, "s3cret"))
+            .await
+            .expect("Secret");
+        apply_config(&client, &ns, &portal(&ns, "oidc")).await;
+        let configs: Api<SsoConfig> = Api::namespaced(client.clone(), &ns);
+        let ctx = context(&client);
+        sso_config::reconcile(
+            Arc::new(configs.get("portal").await.expect("config")),
+            ctx.clone(),
+        )
+        .await
+        .expect("reconcile");
+        let condition = self_repair::sidecar_condition(
+            "portal",
+            &Findings {
+                uninjected: vec!["web-1".into()],
+                ..Findings::default()
+            },
+            false,
+            Some(1),
+        );
+        let patch = self_repair::status_patch(&[], condition, Timestamp::now());
+        configs
+            .patch_status(
+                "portal",
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .expect("self-repair's apply");
+        // The SsoConfig controller writes again (a spec change): SidecarInjected must survive.
+        let mut changed = portal(&ns, "oidc");
+        changed["spec"]["skipAuth"] = json!(["/healthz"]);
+        apply_config(&client, &ns, &changed).await;
+        sso_config::reconcile(Arc::new(configs.get("portal").await.expect("config")), ctx)
+            .await
+            .expect("reconcile");
+        let types: Vec<String> = configs
+            .get("portal")
+            .await
+            .expect("config")
+            .status
+            .unwrap_or_default()
+            .conditions
+            .into_iter()
+            .map(|c| c.type_)
+            .collect();
+        for wanted in ["Ready", "SecretsResolved", "Valid", SIDECAR_INJECTED] {
+            assert!(
+                types.iter().any(|t| t == wanted),
+                "{wanted} missing: {types:?}"
+            );
+        }
     })
     .await;
 }

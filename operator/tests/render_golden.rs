@@ -58,7 +58,7 @@ fn examples_render_to_their_golden_files() {
         let out = render(&["-f", &shown]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{shown}: render failed: {stderr}");
-        // Only notes, and only where something renders nothing: a declared SsoUser says why.
+        // Only notes, and only where the operator has nothing to add: a declared SsoUser says why.
         let notes: Vec<&str> = stderr.lines().collect();
         assert!(
             notes
@@ -69,7 +69,7 @@ fn examples_render_to_their_golden_files() {
         if shown.ends_with("ssouser-suspended.yaml") {
             assert!(
                 notes.len() == 1
-                    && notes[0].contains("SsoUser demo/okta-202b23cb5641637d: renders nothing"),
+                    && notes[0].contains("SsoUser demo/okta-202b23cb5641637d: passed through unchanged"),
                 "{shown}: the SsoUser's note: {stderr}"
             );
         }
@@ -197,4 +197,100 @@ fn the_predeclared_user_has_the_name_the_sidecar_looks_up() {
     );
     assert_eq!(user.spec.config, "portal");
     assert!(user.spec.is_suspended());
+}
+
+/// (kind, namespace, name) of every document of a multi-document YAML text.
+fn identities(docs: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    docs.iter()
+        .filter(|d| !d.is_null())
+        .map(|d| {
+            let field = |pointer: &str| {
+                d.pointer(pointer)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (
+                field("/kind"),
+                field("/metadata/namespace"),
+                field("/metadata/name"),
+            )
+        })
+        .collect()
+}
+
+fn documents(text: &str) -> Vec<serde_json::Value> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).expect("YAML");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+#[test]
+fn render_is_a_filter_every_input_object_comes_out_and_its_own_output_renders_unchanged() {
+    let scratch =
+        std::env::temp_dir().join(format!("gatehouse-render-filter-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let mut inputs: Vec<String> = yaml_files(&repo_root().join("examples"))
+        .iter()
+        .map(|p| relative(p))
+        .collect();
+    inputs.push("examples".into());
+    for input in inputs {
+        let first = render(&["-f", &input, "--show-secrets"]);
+        assert!(
+            first.status.success(),
+            "{input}: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        let first = String::from_utf8(first.stdout).expect("UTF-8");
+        let out_docs = documents(&first);
+        let out_ids = identities(&out_docs);
+
+        // Every input object comes out (a workload possibly with the sidecar added).
+        let path = repo_root().join(&input);
+        let files = if path.is_dir() {
+            yaml_files(&path)
+        } else {
+            vec![path]
+        };
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("example");
+            for (kind, ns, name) in identities(&documents(&text)) {
+                let ns = if ns.is_empty() {
+                    "default".to_string()
+                } else {
+                    ns
+                };
+                assert!(
+                    out_ids.iter().any(|(k, n, m)| (k, m) == (&kind, &name)
+                        && (n == &ns || (n.is_empty() && ns == "default"))),
+                    "{input}: {kind} {ns}/{name} is missing from the output"
+                );
+            }
+        }
+
+        // Render of its own output changes no object.
+        let again_file = scratch.join("rendered.yaml");
+        std::fs::write(&again_file, &first).expect("write");
+        let second = render(&[
+            "-f",
+            again_file.to_str().expect("UTF-8 path"),
+            "--show-secrets",
+        ]);
+        assert!(
+            second.status.success(),
+            "{input}: rendering the output failed: {}",
+            String::from_utf8_lossy(&second.stderr)
+        );
+        let second_docs = documents(&String::from_utf8(second.stdout).expect("UTF-8"));
+        assert_eq!(
+            identities(&second_docs),
+            out_ids,
+            "{input}: the same objects in the same order"
+        );
+        assert!(
+            second_docs == out_docs,
+            "{input}: render of its own output changed an object"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
 }

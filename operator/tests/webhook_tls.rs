@@ -18,7 +18,7 @@ use kube::runtime::reflector;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use webhook_common::{configs, request, store};
+use webhook_common::{configs, guarded_store, request};
 
 const HOST: &str = "gatehouse-webhook.gatehouse-system.svc";
 
@@ -42,7 +42,7 @@ struct Webhook {
     cert: Arc<ReloadableCert>,
     events: Arc<RecordedEvents>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
-    _writer: reflector::store::Writer<gatehouse_crds::SsoConfig>,
+    _writer: reflector::store::Writer<kube::core::DeserializeGuard<gatehouse_crds::SsoConfig>>,
 }
 
 fn issue() -> WebhookCerts {
@@ -58,7 +58,7 @@ fn issue() -> WebhookCerts {
 
 async fn start(certs: &WebhookCerts, synced: bool) -> Webhook {
     let (store, writer) = if synced {
-        store(configs())
+        guarded_store(configs())
     } else {
         let (store, writer) = reflector::store();
         (store, writer)

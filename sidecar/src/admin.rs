@@ -33,7 +33,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let why = match app.directory.cache() {
                     Some(cache) if !cache.is_synced() => "the SsoUser watch has not synced yet",
                     Some(_) => {
-                        "the SsoUser watch has been broken longer than GATEHOUSE_REVOCATION_STALENESS"
+                        "the SsoUser watch has not shown it is alive for longer than GATEHOUSE_REVOCATION_STALENESS"
                     }
                     None => "user directory",
                 };
@@ -50,8 +50,12 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         }
         "/metrics" => {
             if let Some(cache) = app.directory.cache() {
-                app.metrics
-                    .user_watch(cache.is_synced(), cache.broken_for(), cache.user_count());
+                app.metrics.user_watch(
+                    cache.is_synced(),
+                    cache.broken_for(),
+                    cache.user_count(),
+                    cache.undecodable_count(),
+                );
             }
             let mut r = text(StatusCode::OK, app.metrics.encode());
             r.headers_mut().insert(

@@ -201,8 +201,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
             let watch = if options.manual_user_watch {
                 UserWatch::Manual(feeder)
             } else {
-                let api = kube::Api::namespaced(client, &config.namespace);
-                UserWatch::Run(feeder, api)
+                UserWatch::Run(feeder, client, config.namespace.clone())
             };
             (
                 provisioning::UserDirectory::Kubernetes(Box::new(directory)),
@@ -265,8 +264,8 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         )));
     }
     let user_feeder = match feeder {
-        Some(UserWatch::Run(feeder, api)) => {
-            background.push(tokio::spawn(feeder.run(api)));
+        Some(UserWatch::Run(feeder, client, namespace)) => {
+            background.push(tokio::spawn(feeder.run(client, namespace)));
             None
         }
         Some(UserWatch::Manual(feeder)) => Some(feeder),
@@ -294,10 +293,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
 }
 
 enum UserWatch {
-    Run(
-        directory::kubernetes::UserCacheFeeder,
-        kube::Api<gatehouse_crds::SsoUser>,
-    ),
+    Run(directory::kubernetes::UserCacheFeeder, kube::Client, String),
     Manual(directory::kubernetes::UserCacheFeeder),
 }
 

@@ -58,6 +58,7 @@ pub struct Metrics {
     sign_in_handling: Histogram,
     user_watch_synced: Gauge,
     user_watch_broken: Gauge<f64, AtomicU64>,
+    user_watch_undecodable: Gauge,
     users: Gauge,
 }
 
@@ -135,6 +136,12 @@ impl Metrics {
             "How long the SsoUser watch has been broken (0 when healthy); past GATEHOUSE_REVOCATION_STALENESS every session is refused",
             user_watch_broken.clone(),
         );
+        let user_watch_undecodable = Gauge::default();
+        registry.register(
+            "user_watch_undecodable",
+            "SsoUsers in the watch cache that could not be decoded (their sessions are refused; the watch goes on)",
+            user_watch_undecodable.clone(),
+        );
         let users = Gauge::default();
         registry.register(
             "users",
@@ -164,6 +171,7 @@ impl Metrics {
             sign_in_handling,
             user_watch_synced,
             user_watch_broken,
+            user_watch_undecodable,
             users,
         }
     }
@@ -181,9 +189,17 @@ impl Metrics {
     }
 
     /// Sets the SsoUser watch gauges (refreshed on every scrape).
-    pub fn user_watch(&self, synced: bool, broken_for: std::time::Duration, users: usize) {
+    pub fn user_watch(
+        &self,
+        synced: bool,
+        broken_for: std::time::Duration,
+        users: usize,
+        undecodable: usize,
+    ) {
         self.user_watch_synced.set(i64::from(synced));
         self.user_watch_broken.set(broken_for.as_secs_f64());
+        self.user_watch_undecodable
+            .set(i64::try_from(undecodable).unwrap_or(i64::MAX));
         self.users.set(i64::try_from(users).unwrap_or(i64::MAX));
     }
 
@@ -254,7 +270,7 @@ mod tests {
         m.provider_ready("okta");
         m.session_refused("user_deleted");
         m.sign_in_handling(0.003);
-        m.user_watch(true, std::time::Duration::from_millis(1500), 7);
+        m.user_watch(true, std::time::Duration::from_millis(1500), 7, 1);
         let text = m.encode();
         for line in [
             "gatehouse_http_requests_total{handler=\"proxy\",class=\"2xx\"} 1",
@@ -269,6 +285,7 @@ mod tests {
             "gatehouse_sign_in_callback_handling_seconds_count 1",
             "gatehouse_user_watch_synced 1",
             "gatehouse_user_watch_broken_seconds 1.5",
+            "gatehouse_user_watch_undecodable 1",
             "gatehouse_users 7",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");

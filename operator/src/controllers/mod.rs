@@ -1,5 +1,6 @@
 //! Controllers, one module per kind: `reconcile`, `error_policy`, `run`.
 
+pub mod self_repair;
 pub mod sso_config;
 pub mod sso_user;
 

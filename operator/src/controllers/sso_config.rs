@@ -33,6 +33,8 @@ use crate::validate::{self, Problem};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "ssoconfig";
+/// `Ready` reason of an SsoConfig the operator cannot decode.
+pub const UNDECODABLE: &str = "Undecodable";
 
 /// Reconcile one SsoConfig.
 pub async fn reconcile(config: Arc<SsoConfig>, ctx: Arc<Context>) -> Result<Action> {
@@ -103,7 +105,7 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
         users,
         Timestamp::now(),
     );
-    if status != previous {
+    if status != owned_view(&previous) {
         let api: Api<SsoConfig> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({
             "apiVersion": gatehouse_crds::API_VERSION,
@@ -289,6 +291,22 @@ async fn count_users(ctx: &Context, ns: &str, name: &str) -> Option<i64> {
     }
 }
 
+/// `status` as far as this controller writes it: without the conditions other field managers own.
+fn owned_view(status: &SsoConfigStatus) -> SsoConfigStatus {
+    SsoConfigStatus {
+        conditions: status
+            .conditions
+            .iter()
+            .filter(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned()
+            .collect(),
+        ..status.clone()
+    }
+}
+
+/// The condition types this controller writes, in the order it writes them.
+pub const OWNED_CONDITIONS: [&str; 3] = [READY, SECRETS_RESOLVED, VALID];
+
 /// The status to write: conditions that say what to fix, the URLs to register at the IdP.
 pub fn desired_status(
     config: &SsoConfig,
@@ -379,19 +397,9 @@ pub fn desired_status(
 
     let spec_valid = spec_problems.is_empty();
     SsoConfigStatus {
-        conditions: {
-            let mut merged =
-                conditions::merge(&previous.conditions, vec![ready, resolved, valid], now);
-            // Self-repair owns SidecarInjected; the list is written whole, so carry it over.
-            merged.extend(
-                previous
-                    .conditions
-                    .iter()
-                    .filter(|c| c.type_ == crate::inject::repair::SIDECAR_INJECTED)
-                    .cloned(),
-            );
-            merged
-        },
+        // Only the conditions this controller owns: the list is a map keyed by type, so the
+        // apply leaves self-repair's `SidecarInjected` alone.
+        conditions: conditions::merge(&previous.conditions, vec![ready, resolved, valid], now),
         observed_generation: generation,
         active_protocol: Some(config.spec.protocol),
         callback_urls: if spec_valid {
@@ -470,19 +478,45 @@ pub fn error_policy(
     }
 }
 
-async fn reconcile_guarded(
+pub async fn reconcile_guarded(
     config: Arc<DeserializeGuard<SsoConfig>>,
     ctx: Arc<Context>,
 ) -> Result<Action> {
     match &config.0 {
         Ok(config) => reconcile(Arc::new(config.clone()), ctx).await,
         Err(invalid) => {
-            // A malformed object must not stall the others; it waits for a fix.
+            // A malformed object must not stall the others: it is reported on itself and waits
+            // for a fix.
             ctx.metrics.reconciled(CONTROLLER, "invalid_spec", 0.0);
+            ctx.metrics.undecodable(CONTROLLER, "SsoConfig");
+            let ns = invalid.metadata.namespace.clone().unwrap_or_default();
+            let name = invalid.metadata.name.clone().unwrap_or_default();
+            let message = format!(
+                "The operator cannot decode this SsoConfig ({}); fix the object, or run the operator version that wrote it. Injected sidecars keep the environment rendered last time.",
+                invalid.error
+            );
+            let undecodable = conditions::new(
+                READY,
+                false,
+                UNDECODABLE,
+                message,
+                invalid.metadata.generation,
+            );
+            let patch = json!({
+                "apiVersion": gatehouse_crds::API_VERSION,
+                "kind": "SsoConfig",
+                "status": {"conditions": conditions::merge(&[], vec![undecodable], Timestamp::now())},
+            });
+            // The object itself cannot be decoded, so the answer is read as a guard too.
+            let api: Api<DeserializeGuard<SsoConfig>> = Api::namespaced(ctx.client.clone(), &ns);
+            if let Err(error) = api
+                .patch_status(&name, &apply_params(), &Patch::Apply(&patch))
+                .await
+            {
+                warn!(namespace = %ns, name = %name, %error, "cannot report the undecodable SsoConfig in its status");
+            }
             Err(Error::InvalidSpec(format!(
-                "cannot read SsoConfig {}/{}: {}",
-                invalid.metadata.namespace.as_deref().unwrap_or_default(),
-                invalid.metadata.name.as_deref().unwrap_or_default(),
+                "cannot read SsoConfig {ns}/{name}: {}",
                 invalid.error
             )))
         }

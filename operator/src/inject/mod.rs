@@ -21,7 +21,6 @@
 //!   (the sidecar keeps everything in memory, so its root filesystem is read-only and nothing else
 //!   is needed).
 
-pub mod repair;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -177,6 +176,15 @@ pub enum Refusal {
     ConfigMissing { config: String, namespace: String },
 
     #[error(
+        "SsoConfig {config:?} in namespace {namespace:?} cannot be read by the operator ({error}): fix the object (`kubectl get ssoconfig {config} -n {namespace} -o yaml`) or upgrade the operator to the version that wrote it; pods are refused rather than started without sign-in"
+    )]
+    ConfigUndecodable {
+        config: String,
+        namespace: String,
+        error: String,
+    },
+
+    #[error(
         "SsoConfig {config:?} in namespace {namespace:?} is not Ready ({detail}): fix what `kubectl describe ssoconfig {config} -n {namespace}` reports; the pod is admitted once the SsoConfig is Ready"
     )]
     ConfigNotReady {
@@ -244,6 +252,7 @@ impl Refusal {
         match self {
             Refusal::InvalidLabel { .. } => "InvalidInjectLabel",
             Refusal::ConfigMissing { .. } => "SsoConfigNotFound",
+            Refusal::ConfigUndecodable { .. } => "SsoConfigUndecodable",
             Refusal::ConfigNotReady { .. } => "SsoConfigNotReady",
             Refusal::HostNetwork { .. } => "HostNetwork",
             Refusal::OverrideNotAllowed { .. } => "OverrideNotAllowed",

@@ -11,7 +11,7 @@ use gatehouse_crds::SsoConfig;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube::core::{DynamicObject, Status};
+use kube::core::{DeserializeGuard, DynamicObject, Status};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::inject::{self, Injection, Readiness, Refusal, SidecarDefaults};
@@ -20,11 +20,30 @@ use crate::inject::{self, Injection, Readiness, Refusal, SidecarDefaults};
 pub trait ConfigLookup: Send + Sync {
     /// The SsoConfig `name` in `namespace`, if the cache holds it.
     fn get(&self, namespace: &str, name: &str) -> Option<Arc<SsoConfig>>;
+
+    /// Why the SsoConfig `name` in `namespace` exists but cannot be decoded, if that is so.
+    fn undecodable(&self, _namespace: &str, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 impl ConfigLookup for Store<SsoConfig> {
     fn get(&self, namespace: &str, name: &str) -> Option<Arc<SsoConfig>> {
         Store::get(self, &ObjectRef::new(name).within(namespace))
+    }
+}
+
+/// The webhook's own cache: an object that fails to decode is kept as its error, so one malformed
+/// SsoConfig neither stalls the watch nor hides the others.
+impl ConfigLookup for Store<DeserializeGuard<SsoConfig>> {
+    fn get(&self, namespace: &str, name: &str) -> Option<Arc<SsoConfig>> {
+        let guard = Store::get(self, &ObjectRef::new(name).within(namespace))?;
+        guard.0.as_ref().ok().cloned().map(Arc::new)
+    }
+
+    fn undecodable(&self, namespace: &str, name: &str) -> Option<String> {
+        let guard = Store::get(self, &ObjectRef::new(name).within(namespace))?;
+        guard.0.as_ref().err().map(|invalid| invalid.error.clone())
     }
 }
 
@@ -120,14 +139,28 @@ pub fn decide(
     let config =
         inject::requested_config(&pod.metadata).and_then(|name| configs.get(&namespace, name));
 
-    match inject::inject(
+    let injection = inject::inject(
         &namespace,
         &pod.metadata,
         &spec,
         config.as_deref(),
         defaults,
         Readiness::Required,
-    ) {
+    )
+    .map_err(|refusal| match refusal {
+        Refusal::ConfigMissing { config, namespace } => {
+            match configs.undecodable(&namespace, &config) {
+                Some(error) => Refusal::ConfigUndecodable {
+                    config,
+                    namespace,
+                    error,
+                },
+                None => Refusal::ConfigMissing { config, namespace },
+            }
+        }
+        other => other,
+    });
+    match injection {
         Ok(Injection::NotRequested) => allow(Outcome::NotRequested),
         Ok(Injection::AlreadyInjected { .. }) => allow(Outcome::AlreadyInjected),
         Ok(Injection::Patch(patch)) => {

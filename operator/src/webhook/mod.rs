@@ -32,6 +32,7 @@ use gatehouse_crds::consts::WEBHOOK_INJECT_PATH;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use kube::Api;
+use kube::core::DeserializeGuard;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{self, Store};
@@ -44,6 +45,7 @@ use tower::ServiceExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::inject::SidecarDefaults;
+use crate::metrics::Metrics;
 use admission::{ConfigLookup, Decision, Denial};
 use certs::CertManager;
 use registration::Registration;
@@ -59,6 +61,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CACHE_WAIT: Duration = Duration::from_secs(2);
 /// Connections served at once; more wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 512;
+/// Metric label of the webhook's SsoConfig watch.
+pub const WATCH_NAME: &str = "webhook";
 /// Time an Event write may take; it runs after the answer, never delaying it.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -121,19 +125,52 @@ impl DenialEvents for KubeEvents {
     }
 }
 
-/// Where the webhook reads SsoConfigs: the operator's reflector store.
+/// Where the webhook reads SsoConfigs: the operator's reflector store. An SsoConfig that fails
+/// to decode is held as its error ([`DeserializeGuard`]), so it neither stalls the watch (which
+/// would refuse every labelled pod in the cluster) nor hides the other SsoConfigs.
 #[derive(Clone)]
 pub struct ConfigCache {
-    store: Store<SsoConfig>,
+    store: Store<DeserializeGuard<SsoConfig>>,
 }
 
 impl ConfigCache {
-    pub fn new(store: Store<SsoConfig>) -> Self {
+    pub fn new(store: Store<DeserializeGuard<SsoConfig>>) -> Self {
         ConfigCache { store }
     }
 
+    /// A cache of the SsoConfigs `api` sees, and the watch that fills it (run it in a task).
+    /// Undecodable objects are logged and counted in `metrics` as they arrive.
+    pub fn watch(
+        api: Api<DeserializeGuard<SsoConfig>>,
+        metrics: Arc<Metrics>,
+    ) -> (ConfigCache, impl Future<Output = ()> + Send + 'static) {
+        let (store, writer) = reflector::store();
+        let watch = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .for_each(move |event| {
+                match event {
+                    Ok(watcher::Event::Apply(config) | watcher::Event::InitApply(config)) => {
+                        if let Err(invalid) = &config.0 {
+                            metrics.undecodable(WATCH_NAME, "SsoConfig");
+                            warn!(
+                                namespace = invalid.metadata.namespace.as_deref().unwrap_or_default(),
+                                name = invalid.metadata.name.as_deref().unwrap_or_default(),
+                                error = %invalid.error,
+                                "cannot decode an SsoConfig; pods labelled for it are refused until it is fixed"
+                            );
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => warn!(%error, "SsoConfig watch for the webhook failed; retrying"),
+                }
+                futures::future::ready(())
+            });
+        (ConfigCache::new(store), watch)
+    }
+
     /// Whether the first list has completed, waiting up to `wait` for it.
-    async fn synced(&self, wait: Duration) -> bool {
+    pub async fn synced(&self, wait: Duration) -> bool {
         matches!(
             tokio::time::timeout(wait, self.store.wait_until_ready()).await,
             Ok(Ok(()))
@@ -259,6 +296,10 @@ impl ConfigLookup for ConfigCache {
     fn get(&self, namespace: &str, name: &str) -> Option<Arc<SsoConfig>> {
         ConfigLookup::get(&self.store, namespace, name)
     }
+
+    fn undecodable(&self, namespace: &str, name: &str) -> Option<String> {
+        ConfigLookup::undecodable(&self.store, namespace, name)
+    }
 }
 
 /// Serve `app` over TLS on `listener` until `shutdown` resolves. Each connection gets a bounded
@@ -380,25 +421,16 @@ pub async fn run(
     client: kube::Client,
     options: WebhookOptions,
     events: Arc<dyn DenialEvents>,
+    metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WebhookError> {
-    let api: Api<SsoConfig> = match &options.watch_namespace {
+    let api: Api<DeserializeGuard<SsoConfig>> = match &options.watch_namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
-    let (store, writer) = reflector::store();
-    tokio::spawn(
-        watcher(api, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .for_each(|event| {
-                if let Err(error) = event {
-                    warn!(%error, "SsoConfig watch for the webhook failed; retrying");
-                }
-                futures::future::ready(())
-            }),
-    );
+    let (configs, watch) = ConfigCache::watch(api, metrics);
+    tokio::spawn(watch);
 
     let cert = match &options.cert_dir {
         Some(dir) => {
@@ -435,8 +467,9 @@ pub async fn run(
             port: options.port,
             source,
         })?;
+    let store = configs.store.clone();
     let state = WebhookState {
-        configs: ConfigCache::new(store.clone()),
+        configs,
         defaults: Arc::new(options.defaults),
         events,
     };

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use gatehouse_crds::SsoConfig;
 use gatehouse_operator::inject::SidecarDefaults;
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 
@@ -58,6 +59,22 @@ pub fn store(configs: Vec<SsoConfig>) -> (Store<SsoConfig>, reflector::store::Wr
     writer.apply_watcher_event(&watcher::Event::Init);
     for config in configs {
         writer.apply_watcher_event(&watcher::Event::InitApply(config));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    (store, writer)
+}
+
+/// [`store`] as the webhook keeps it: every object behind a [`DeserializeGuard`].
+pub fn guarded_store(
+    configs: Vec<SsoConfig>,
+) -> (
+    Store<DeserializeGuard<SsoConfig>>,
+    reflector::store::Writer<DeserializeGuard<SsoConfig>>,
+) {
+    let (store, mut writer) = reflector::store::<DeserializeGuard<SsoConfig>>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for config in configs {
+        writer.apply_watcher_event(&watcher::Event::InitApply(DeserializeGuard(Ok(config))));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
     (store, writer)

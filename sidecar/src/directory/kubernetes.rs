@@ -22,7 +22,9 @@ use gatehouse_crds::consts::{
 use gatehouse_crds::names::sso_user_name;
 use gatehouse_crds::{API_VERSION, ProvisioningMode, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource as _;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
@@ -293,6 +295,9 @@ pub enum Refusal {
     Stale,
     /// The watch has not completed its first list yet.
     NotSynced,
+    /// The SsoUser exists but cannot be decoded: whether it is suspended cannot be read, so its
+    /// sessions fail closed (the watch and every other user go on).
+    Undecodable,
 }
 
 impl Refusal {
@@ -305,24 +310,87 @@ impl Refusal {
             Refusal::SessionsRevoked => "sessions_revoked",
             Refusal::Stale => "revocation_stale",
             Refusal::NotSynced => "revocation_not_synced",
+            Refusal::Undecodable => "user_undecodable",
         }
     }
 }
 
 /// State of the SsoUser watch, for readiness and metrics.
+///
+/// Freshness is positive evidence, not the absence of errors: the cache counts as fresh for
+/// `staleness` after the watch last showed it is alive — an event, a completed list, a watch
+/// request the API server answered, any bytes of an open watch (bookmarks included), or the
+/// server ending a watch at its timeout. So recovery needs no object to change (a successful
+/// re-watch is enough), and a watch that stays open but delivers nothing goes stale on time.
 #[derive(Debug, Default)]
-struct WatchHealth {
+pub(crate) struct WatchHealth {
     synced: bool,
-    broken_since: Option<Instant>,
+    last_alive: Option<Instant>,
+    /// Objects in the cache that failed to decode.
+    undecodable: usize,
+}
+
+impl WatchHealth {
+    fn alive(&mut self, now: Instant) {
+        if self.last_alive.is_none_or(|last| last < now) {
+            self.last_alive = Some(now);
+        }
+    }
+
+    fn silent_for(&self, now: Instant) -> Duration {
+        self.last_alive
+            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last))
+    }
+}
+
+/// A handle the transport uses to report that the watch connection is alive.
+#[derive(Clone, Debug)]
+pub struct WatchPulse(Arc<Mutex<WatchHealth>>);
+
+impl WatchPulse {
+    /// The watch just showed it is alive.
+    pub fn beat(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .alive(Instant::now());
+    }
+}
+
+/// How the SsoUser watch is paced so that a healthy but quiet watch shows it is alive well
+/// within the staleness limit, and a stalled one is dropped and re-opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchTimings {
+    /// `timeoutSeconds` of each watch request: the API server ends a quiet watch after this
+    /// long and the watcher re-opens it (one request, no list), which proves the API reachable.
+    pub watch_timeout: Duration,
+    /// A watch response that delivers nothing (no event, no bookmark, no end) for this long is
+    /// treated as stalled: the connection is dropped and the watch re-opened.
+    pub idle_limit: Duration,
+}
+
+impl WatchTimings {
+    /// Timings for `staleness`: a third of it per watch request (1 s … 290 s), and twice that
+    /// before a silent connection counts as stalled, so a stall is noticed and retried before
+    /// the limit, and sessions are refused at the limit at the latest.
+    pub fn for_staleness(staleness: Duration) -> Self {
+        let watch_timeout = (staleness / 3).clamp(Duration::from_secs(1), Duration::from_secs(290));
+        let watch_timeout = Duration::from_secs(watch_timeout.as_secs().max(1));
+        WatchTimings {
+            watch_timeout,
+            idle_limit: watch_timeout * 2,
+        }
+    }
 }
 
 /// The watch cache of one namespace's SsoUsers, read on every request.
 #[derive(Clone, Debug)]
 pub struct UserCache {
-    store: Store<SsoUser>,
+    store: Store<DeserializeGuard<SsoUser>>,
     namespace: String,
     config: String,
     staleness: Duration,
+    timings: WatchTimings,
     health: Arc<Mutex<WatchHealth>>,
     /// Users this replica provisioned, until its watch is sure to have seen them.
     recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
@@ -335,14 +403,15 @@ const READ_YOUR_WRITE_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct UserCacheFeeder {
     config: String,
-    writer: reflector::store::Writer<SsoUser>,
+    timings: WatchTimings,
+    writer: reflector::store::Writer<DeserializeGuard<SsoUser>>,
     health: Arc<Mutex<WatchHealth>>,
     recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
 
 impl UserCache {
-    /// A cache of `config`'s users in `namespace`, refusing all sessions once the watch has been
-    /// broken for longer than `staleness`.
+    /// A cache of `config`'s users in `namespace`, refusing all sessions once the watch has not
+    /// shown it is alive for longer than `staleness`.
     pub fn new(
         namespace: impl Into<String>,
         config: impl Into<String>,
@@ -350,11 +419,13 @@ impl UserCache {
     ) -> (UserCache, UserCacheFeeder) {
         let (store, writer) = reflector::store::store();
         let health = Arc::new(Mutex::new(WatchHealth::default()));
+        let timings = WatchTimings::for_staleness(staleness);
         let cache = UserCache {
             store,
             namespace: namespace.into(),
             config: config.into(),
             staleness,
+            timings,
             health: health.clone(),
             recent: Arc::default(),
         };
@@ -364,6 +435,7 @@ impl UserCache {
             cache,
             UserCacheFeeder {
                 config,
+                timings,
                 writer,
                 health,
                 recent,
@@ -385,19 +457,17 @@ impl UserCache {
     ) -> Result<(), Refusal> {
         {
             let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(since) = health.broken_since
-                && now.saturating_duration_since(since) > self.staleness
-            {
-                return Err(Refusal::Stale);
-            }
             if !health.synced {
                 return self
                     .recently_provisioned(name, uid, now)
                     .then_some(())
                     .ok_or(Refusal::NotSynced);
             }
+            if health.silent_for(now) > self.staleness {
+                return Err(Refusal::Stale);
+            }
         }
-        let Some(user) = self
+        let Some(guard) = self
             .store
             .get(&ObjectRef::new(name).within(&self.namespace))
         else {
@@ -405,6 +475,9 @@ impl UserCache {
                 .recently_provisioned(name, uid, now)
                 .then_some(())
                 .ok_or(Refusal::Deleted);
+        };
+        let Ok(user) = &guard.0 else {
+            return Err(Refusal::Undecodable);
         };
         if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != self.config {
             return Err(Refusal::Replaced);
@@ -434,13 +507,11 @@ impl UserCache {
         recent.insert(name.to_string(), (uid.to_string(), now));
     }
 
-    /// Ready when the first list completed and the watch is not past the staleness limit.
+    /// Ready when the first list completed and the watch showed it is alive within the
+    /// staleness limit.
     pub fn is_ready(&self) -> bool {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        health.synced
-            && health
-                .broken_since
-                .is_none_or(|since| since.elapsed() <= self.staleness)
+        health.synced && health.silent_for(Instant::now()) <= self.staleness
     }
 
     /// Whether the first list has completed.
@@ -448,12 +519,17 @@ impl UserCache {
         self.health.lock().unwrap_or_else(|p| p.into_inner()).synced
     }
 
-    /// How long the watch has been broken (zero when healthy), for the staleness metric.
+    /// How long the watch has been silent past what a healthy watch allows (the idle limit);
+    /// zero when healthy. For the staleness metric: sessions are refused once the silence
+    /// exceeds the staleness limit.
     pub fn broken_for(&self) -> Duration {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        health
-            .broken_since
-            .map_or(Duration::ZERO, |since| since.elapsed())
+        let silent = health.silent_for(Instant::now());
+        if silent > self.timings.idle_limit {
+            silent
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Number of SsoUsers of this config in the cache.
@@ -461,19 +537,56 @@ impl UserCache {
         self.store
             .state()
             .iter()
-            .filter(|u| u.spec.config == self.config)
+            .filter(|u| u.0.as_ref().is_ok_and(|u| u.spec.config == self.config))
             .count()
+    }
+
+    /// Number of SsoUsers in the cache that could not be decoded (their sessions are refused).
+    pub fn undecodable_count(&self) -> usize {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .undecodable
+    }
+
+    /// The pacing of the watch that feeds this cache.
+    pub fn timings(&self) -> WatchTimings {
+        self.timings
+    }
+}
+
+/// A decoded watch event as the cache stores it.
+fn guarded(event: watcher::Event<SsoUser>) -> watcher::Event<DeserializeGuard<SsoUser>> {
+    match event {
+        watcher::Event::Apply(u) => watcher::Event::Apply(DeserializeGuard(Ok(u))),
+        watcher::Event::Delete(u) => watcher::Event::Delete(DeserializeGuard(Ok(u))),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(u) => watcher::Event::InitApply(DeserializeGuard(Ok(u))),
+        watcher::Event::InitDone => watcher::Event::InitDone,
     }
 }
 
 impl UserCacheFeeder {
-    /// Apply one item of a watch stream: an event updates the store and marks the watch healthy;
-    /// an error marks it broken (from the first error until the next event).
+    /// Apply one item of a watch stream of decoded SsoUsers (tests, hand-fed caches).
     pub fn apply(&mut self, item: Result<watcher::Event<SsoUser>, watcher::Error>) {
-        self.apply_at(item, Instant::now());
+        self.apply_guarded_at(item.map(guarded), Instant::now());
     }
 
-    fn apply_at(&mut self, item: Result<watcher::Event<SsoUser>, watcher::Error>, now: Instant) {
+    /// Apply one item of the watch stream: an event updates the store and shows the watch is
+    /// alive; an error is logged (the watch is fresh again at its next sign of life). An object
+    /// that fails to decode is stored as such (its sessions are refused), logged and counted.
+    pub fn apply_guarded(
+        &mut self,
+        item: Result<watcher::Event<DeserializeGuard<SsoUser>>, watcher::Error>,
+    ) {
+        self.apply_guarded_at(item, Instant::now());
+    }
+
+    fn apply_guarded_at(
+        &mut self,
+        item: Result<watcher::Event<DeserializeGuard<SsoUser>>, watcher::Error>,
+        now: Instant,
+    ) {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         match item {
             Ok(event) => {
@@ -482,22 +595,44 @@ impl UserCacheFeeder {
                 if let watcher::Event::Apply(user)
                 | watcher::Event::InitApply(user)
                 | watcher::Event::Delete(user) = &event
-                    && let (Some(name), Some(uid)) = (&user.metadata.name, &user.metadata.uid)
                 {
-                    let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-                    if recent.get(name).is_some_and(|(known, _)| known == uid) {
-                        recent.remove(name);
+                    let meta = user.meta();
+                    if let (Some(name), Some(uid)) = (&meta.name, &meta.uid) {
+                        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                        if recent.get(name).is_some_and(|(known, _)| known == uid) {
+                            recent.remove(name);
+                        }
                     }
+                }
+                if let watcher::Event::Apply(DeserializeGuard(Err(invalid)))
+                | watcher::Event::InitApply(DeserializeGuard(Err(invalid))) = &event
+                {
+                    tracing::warn!(
+                        user = invalid.metadata.name.as_deref().unwrap_or_default(),
+                        error = %invalid.error,
+                        "cannot decode an SsoUser; its sessions are refused until it is fixed"
+                    );
                 }
                 self.writer.apply_watcher_event(&event);
                 if matches!(event, watcher::Event::InitDone) {
                     health.synced = true;
                 }
-                health.broken_since = None;
+                if matches!(
+                    event,
+                    watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)
+                ) {
+                    health.undecodable = self
+                        .writer
+                        .as_reader()
+                        .state()
+                        .iter()
+                        .filter(|u| u.0.is_err())
+                        .count();
+                }
+                health.alive(now);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "SsoUser watch failed; retrying");
-                health.broken_since.get_or_insert(now);
             }
         }
     }
@@ -505,21 +640,33 @@ impl UserCacheFeeder {
     /// Feed the cache from `stream` until it ends.
     pub async fn feed(
         mut self,
-        stream: impl Stream<Item = Result<watcher::Event<SsoUser>, watcher::Error>>,
+        stream: impl Stream<Item = Result<watcher::Event<DeserializeGuard<SsoUser>>, watcher::Error>>,
     ) {
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
-            self.apply(item);
+            self.apply_guarded(item);
         }
     }
 
-    /// Watch the SsoUsers of `api`'s namespace labelled `gatehouse.dev/config=<config>` (users
-    /// created at sign-in carry the label; a user declared in Git without it gets it at its first
-    /// sign-in) with kube's default backoff. [`UserCache::check`] also compares `spec.config`.
-    pub async fn run(self, api: Api<SsoUser>) {
+    /// The handle the transport reports liveness through.
+    pub fn pulse(&self) -> WatchPulse {
+        WatchPulse(self.health.clone())
+    }
+
+    /// Watch the SsoUsers of `namespace` labelled `gatehouse.dev/config=<config>` (users created
+    /// at sign-in carry the label; a user declared in Git without it gets it at its first
+    /// sign-in) with kube's default backoff, through `client` wrapped so that the connection's
+    /// liveness keeps the cache fresh ([`super::liveness`]). [`UserCache::check`] also compares
+    /// `spec.config`.
+    pub async fn run(self, client: kube::Client, namespace: String) {
         let selector = format!("{LABEL_CONFIG}={}", self.config);
-        self.feed(watcher(api, watcher::Config::default().labels(&selector)).default_backoff())
-            .await;
+        let client = super::liveness::client(client, self.pulse(), self.timings.idle_limit);
+        let api: Api<DeserializeGuard<SsoUser>> = Api::namespaced(client, &namespace);
+        let timeout = u32::try_from(self.timings.watch_timeout.as_secs()).unwrap_or(290);
+        let config = watcher::Config::default()
+            .labels(&selector)
+            .timeout(timeout);
+        self.feed(watcher(api, config).default_backoff()).await;
     }
 }
 

@@ -476,29 +476,68 @@ fn sessions_are_refused_until_the_first_list_completes() {
 }
 
 #[test]
-fn a_watch_broken_past_the_staleness_limit_refuses_everything_until_it_recovers() {
+fn a_watch_silent_past_the_staleness_limit_refuses_everything_until_it_shows_life() {
     let staleness = Duration::from_secs(300);
-    let (cache, mut feeder) = synced_cache(vec![cached_user("okta-1", "uid-1")]);
+    let (cache, mut feeder) = UserCache::new(NS, CONFIG, staleness);
     let t0 = Instant::now();
-    feeder.apply_at(Err(watcher::Error::NoResourceVersion), t0);
-    // A later error does not restart the clock.
-    feeder.apply_at(
+    feeder.apply_guarded_at(Ok(watcher::Event::Init), t0);
+    feeder.apply_guarded_at(
+        Ok(watcher::Event::InitApply(DeserializeGuard(Ok(
+            cached_user("okta-1", "uid-1"),
+        )))),
+        t0,
+    );
+    feeder.apply_guarded_at(Ok(watcher::Event::InitDone), t0);
+    // Errors are no sign of life: the clock runs from the last one.
+    feeder.apply_guarded_at(
         Err(watcher::Error::NoResourceVersion),
         t0 + Duration::from_secs(200),
     );
-    let just_within = t0 + staleness;
     assert_eq!(
-        cache.check_at("okta-1", "uid-1", started(), just_within),
+        cache.check_at("okta-1", "uid-1", started(), t0 + staleness),
         Ok(()),
-        "outage within the limit: sessions keep working"
+        "silent within the limit: sessions keep working"
     );
     let past = t0 + staleness + Duration::from_secs(1);
     assert_eq!(
         cache.check_at("okta-1", "uid-1", started(), past),
         Err(Refusal::Stale)
     );
-    // The watch recovers: sessions work again.
-    feeder.apply(Ok(watcher::Event::Apply(cached_user("okta-1", "uid-1"))));
-    assert_eq!(cache.check_at("okta-1", "uid-1", started(), past), Ok(()));
+    // A sign of life with no object changing (the transport saw a watch re-opened, a bookmark,
+    // or the server ending a quiet watch): fresh again.
+    feeder.pulse().beat();
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert!(cache.is_ready());
     assert_eq!(cache.broken_for(), Duration::ZERO);
+}
+
+#[test]
+fn an_undecodable_user_is_refused_and_counted_and_the_others_are_served() {
+    let (cache, mut feeder) = synced_cache(vec![cached_user("okta-1", "uid-1")]);
+    let mut raw = serde_json::to_value(cached_user("okta-2", "uid-2")).expect("json");
+    raw["spec"]["suspended"] = serde_json::json!("yes");
+    let guard: DeserializeGuard<SsoUser> = serde_json::from_value(raw).expect("guard");
+    assert!(guard.0.is_err());
+    feeder.apply_guarded(Ok(watcher::Event::Apply(guard)));
+    assert_eq!(
+        cache.check("okta-2", "uid-2", started()),
+        Err(Refusal::Undecodable)
+    );
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert_eq!(cache.undecodable_count(), 1);
+    // Fixed: served again, no longer counted.
+    feeder.apply(Ok(watcher::Event::Apply(cached_user("okta-2", "uid-2"))));
+    assert_eq!(cache.check("okta-2", "uid-2", started()), Ok(()));
+    assert_eq!(cache.undecodable_count(), 0);
+}
+
+#[test]
+fn watch_timings_fit_inside_the_staleness_limit() {
+    let t = WatchTimings::for_staleness(Duration::from_secs(300));
+    assert_eq!(t.watch_timeout, Duration::from_secs(100));
+    assert_eq!(t.idle_limit, Duration::from_secs(200));
+    let t = WatchTimings::for_staleness(Duration::from_secs(3600));
+    assert_eq!(t.watch_timeout, Duration::from_secs(290), "kube's cap");
+    let t = WatchTimings::for_staleness(Duration::from_secs(2));
+    assert_eq!(t.watch_timeout, Duration::from_secs(1), "at least a second");
 }

@@ -6,6 +6,11 @@
 //! A restart sets [`ANNOTATION_RESTARTED_AT`] on the pod template. A pod that carries it and still
 //! lacks the sidecar proves the webhook is not injecting; its workload is not restarted again
 //! (no restart loops), and the condition says so.
+//!
+//! Self-repair is a controller of its own (its own watch, run loop and error policy) beside the
+//! SsoConfig controller. Each writes `status.conditions` under its own field manager and applies
+//! only the conditions it owns (the list is `x-kubernetes-list-type: map` keyed by `type`), so
+//! neither can undo the other's: this one owns [`SIDECAR_INJECTED`] alone.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType};
@@ -28,9 +34,9 @@ use kube::{Api, Resource};
 use serde_json::json;
 use tracing::{Instrument as _, info, info_span, warn};
 
-use super::{is_injected, not_ready_detail, requested_config};
+use super::{Context, Scope};
 use crate::conditions;
-use crate::controllers::{Context, Scope};
+use crate::inject::{is_injected, not_ready_detail, requested_config};
 
 /// Condition type on the SsoConfig: whether every labelled pod runs the sidecar.
 pub const SIDECAR_INJECTED: &str = "SidecarInjected";
@@ -40,6 +46,8 @@ pub const FIELD_MANAGER: &str = "gatehouse-operator-self-repair";
 const NAMED_PODS: usize = 5;
 /// Periodic re-check, on top of pod and SsoConfig events.
 const RESYNC: Duration = Duration::from_secs(10 * 60);
+/// Metric label of this controller.
+pub const CONTROLLER: &str = "self_repair";
 
 /// Errors of the self-repair controller.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +56,23 @@ pub enum RepairError {
     Kube(#[from] kube::Error),
     #[error("object has no {0}")]
     MissingKey(&'static str),
+    #[error("cannot decode SsoConfig {namespace}/{name}: {error}")]
+    Undecodable {
+        namespace: String,
+        name: String,
+        error: String,
+    },
+}
+
+impl RepairError {
+    /// Stable, low-cardinality label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            RepairError::Kube(_) => "kube_error",
+            RepairError::MissingKey(_) => "missing_key",
+            RepairError::Undecodable { .. } => "undecodable",
+        }
+    }
 }
 
 /// Labelled pods of `config` in `namespace` that run without the sidecar. Pods being deleted or
@@ -203,20 +228,19 @@ pub fn sidecar_condition(
     )
 }
 
-/// The SsoConfig's conditions with [`SIDECAR_INJECTED`] set to `condition`, every other
-/// condition kept as the SsoConfig controller wrote it.
-pub fn with_condition(
+/// The status patch this controller applies: [`SIDECAR_INJECTED`] alone (its transition time
+/// carried from `previous`). The other conditions belong to the SsoConfig controller's field
+/// manager and are never sent, so this apply cannot change them.
+pub fn status_patch(
     previous: &[Condition],
     condition: Condition,
     now: Timestamp,
-) -> Vec<Condition> {
-    let mut merged: Vec<Condition> = previous
-        .iter()
-        .filter(|c| c.type_ != SIDECAR_INJECTED)
-        .cloned()
-        .collect();
-    merged.extend(conditions::merge(previous, vec![condition], now));
-    merged
+) -> serde_json::Value {
+    json!({
+        "apiVersion": gatehouse_crds::API_VERSION,
+        "kind": "SsoConfig",
+        "status": {"conditions": conditions::merge(previous, vec![condition], now)},
+    })
 }
 
 /// Shared state of the self-repair controller.
@@ -230,6 +254,36 @@ pub struct RepairContext {
 impl std::fmt::Debug for RepairContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RepairContext").finish_non_exhaustive()
+    }
+}
+
+/// [`reconcile`] for what the watch delivered: an SsoConfig that cannot be decoded is reported
+/// (log, metric; the SsoConfig controller puts the condition on it) and waits for a change, and
+/// the watch goes on with the others.
+pub async fn reconcile_guarded(
+    config: Arc<DeserializeGuard<SsoConfig>>,
+    rctx: Arc<RepairContext>,
+) -> Result<Action, RepairError> {
+    match &config.0 {
+        Ok(config) => {
+            let key = format!(
+                "{CONTROLLER}/{}/{}",
+                config.metadata.namespace.as_deref().unwrap_or_default(),
+                config.metadata.name.as_deref().unwrap_or_default()
+            );
+            let action = reconcile(Arc::new(config.clone()), rctx.clone()).await?;
+            rctx.ctx.succeeded(&key);
+            Ok(action)
+        }
+        Err(invalid) => {
+            rctx.ctx.metrics.undecodable(CONTROLLER, "SsoConfig");
+            rctx.ctx.metrics.reconciled(CONTROLLER, "undecodable", 0.0);
+            Err(RepairError::Undecodable {
+                namespace: invalid.metadata.namespace.clone().unwrap_or_default(),
+                name: invalid.metadata.name.clone().unwrap_or_default(),
+                error: invalid.error.clone(),
+            })
+        }
     }
 }
 
@@ -298,13 +352,8 @@ pub async fn reconcile(
         });
         if !unchanged {
             let became_false = condition.status == "False" && before.is_none_or(|b| b.status != "False");
-            let conditions = with_condition(&previous, condition.clone(), Timestamp::now());
             let api: Api<SsoConfig> = Api::namespaced(rctx.ctx.client.clone(), &namespace);
-            let patch = json!({
-                "apiVersion": gatehouse_crds::API_VERSION,
-                "kind": "SsoConfig",
-                "status": {"conditions": conditions},
-            });
+            let patch = status_patch(&previous, condition.clone(), Timestamp::now());
             api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
                 .await?;
             if became_false || !findings.restarted.is_empty() {
@@ -395,14 +444,29 @@ async fn restart(
     Ok(())
 }
 
-/// Retry failed checks after a minute; nothing here is permanent.
+/// An undecodable SsoConfig waits for a change; a failed check is retried with growing delays
+/// (5 s, 10 s, 20 s… up to 5 minutes).
 pub fn error_policy(
-    _config: Arc<SsoConfig>,
+    config: Arc<DeserializeGuard<SsoConfig>>,
     error: &RepairError,
-    _rctx: Arc<RepairContext>,
+    rctx: Arc<RepairContext>,
 ) -> Action {
-    warn!(%error, "self-repair check failed; retrying");
-    Action::requeue(Duration::from_secs(60))
+    let meta = config.meta();
+    let key = format!(
+        "{CONTROLLER}/{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    );
+    match error {
+        RepairError::Undecodable { .. } | RepairError::MissingKey(_) => {
+            warn!(%error, "self-repair waits for the SsoConfig to change");
+            Action::await_change()
+        }
+        RepairError::Kube(_) => {
+            warn!(%error, "self-repair check failed; retrying");
+            rctx.ctx.backoff(&key)
+        }
+    }
 }
 
 /// Run the self-repair controller (leader only, next to the SsoConfig controller).
@@ -422,18 +486,21 @@ pub async fn run(
     .reflect(writer)
     .touched_objects();
     let rctx = Arc::new(RepairContext { ctx, pods });
-    Controller::new(scope.api::<SsoConfig>(client), watcher::Config::default())
-        .watches_stream(pod_events, |pod: Pod| {
-            let namespace = pod.metadata.namespace.clone();
-            requested_config(&pod.metadata)
-                .zip(namespace)
-                .map(|(config, ns)| ObjectRef::new(config).within(&ns))
-        })
-        .with_config(ControllerConfig::default().debounce(Duration::from_secs(2)))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, rctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+    Controller::new(
+        scope.api::<DeserializeGuard<SsoConfig>>(client),
+        watcher::Config::default(),
+    )
+    .watches_stream(pod_events, |pod: Pod| {
+        let namespace = pod.metadata.namespace.clone();
+        requested_config(&pod.metadata)
+            .zip(namespace)
+            .map(|(config, ns)| ObjectRef::new(config).within(&ns))
+    })
+    .with_config(ControllerConfig::default().debounce(Duration::from_secs(2)))
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile_guarded, error_policy, rctx)
+    .for_each(|_| futures::future::ready(()))
+    .await;
 }
 
 #[cfg(test)]
@@ -593,8 +660,8 @@ mod tests {
     }
 
     #[test]
-    fn the_ssoconfig_controller_keeps_this_condition() {
-        // Both controllers write the whole (atomic) conditions list: each must carry the other's.
+    fn each_controller_applies_only_its_own_conditions() {
+        // The list is a map keyed by type: what a manager does not send, it leaves alone.
         let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
         let mut config: SsoConfig = serde_json::from_value(json!({
             "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig",
@@ -604,33 +671,17 @@ mod tests {
                                             "clientSecretRef": {"name": "portal-okta"}}}}
         }))
         .expect("config");
-        let mine = sidecar_condition(
-            "portal",
-            &Findings {
-                uninjected: vec!["web-1".into()],
-                ..Findings::default()
-            },
-            false,
-            Some(1),
-        );
+        let ready = conditions::new("Ready", true, "Reconciled", "ok", Some(1));
+        let old = conditions::new(SIDECAR_INJECTED, true, "AllPodsInjected", "ok", Some(1));
         config.status = Some(gatehouse_crds::SsoConfigStatus {
-            conditions: vec![mine.clone()],
+            conditions: vec![ready, old.clone()],
             ..Default::default()
         });
         let status =
             crate::controllers::sso_config::desired_status(&config, &[], &[], true, None, now);
-        assert_eq!(
-            conditions::find(&status.conditions, SIDECAR_INJECTED),
-            Some(&mine)
-        );
-        assert!(conditions::find(&status.conditions, conditions::READY).is_some());
-    }
+        let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Ready", "SecretsResolved", "Valid"]);
 
-    #[test]
-    fn other_conditions_are_kept() {
-        let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
-        let ready = conditions::new("Ready", true, "Reconciled", "ok", Some(1));
-        let old = conditions::new(SIDECAR_INJECTED, true, "AllPodsInjected", "ok", Some(1));
         let new = sidecar_condition(
             "portal",
             &Findings {
@@ -640,12 +691,12 @@ mod tests {
             false,
             Some(1),
         );
-        let merged = with_condition(&[ready.clone(), old], new, now);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0], ready);
-        assert_eq!(
-            (merged[1].status.as_str(), merged[1].last_transition_time.0),
-            ("False", now)
-        );
+        let patch = status_patch(&[old], new, now);
+        let sent = patch["status"]["conditions"].as_array().expect("list");
+        assert_eq!(sent.len(), 1, "{patch}");
+        assert_eq!(sent[0]["type"], SIDECAR_INJECTED);
+        assert_eq!(sent[0]["status"], "False");
+        assert_eq!(sent[0]["lastTransitionTime"], "2026-11-23T10:00:00Z");
+        assert!(patch["status"].get("observedGeneration").is_none());
     }
 }
