@@ -273,6 +273,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         chromium: false,
         wrk: true,
         nginx: true,
+        containers: false,
     })?;
     if !on_path("wrk") {
         bail!(

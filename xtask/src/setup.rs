@@ -15,6 +15,8 @@ pub struct Needs {
     pub wrk: bool,
     /// Debian `nginx-light`, the benchmark's reference proxy.
     pub nginx: bool,
+    /// podman, buildah, runc and friends, for `cargo xtask image` and the container suite.
+    pub containers: bool,
 }
 
 impl Needs {
@@ -24,6 +26,7 @@ impl Needs {
             chromium: true,
             wrk: true,
             nginx: true,
+            containers: true,
         }
     }
 }
@@ -56,6 +59,9 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.nginx && nginx_binary().is_none() {
         missing.push("nginx-light");
+    }
+    if needs.containers && !crate::image::missing_tools().is_empty() {
+        missing.extend(crate::image::PACKAGES);
     }
     missing
 }
