@@ -274,6 +274,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         wrk: true,
         nginx: true,
         containers: false,
+        shellcheck: false,
     })?;
     if !on_path("wrk") {
         bail!(

@@ -86,6 +86,7 @@ fn main() -> Result<()> {
                 wrk: false,
                 nginx: false,
                 containers: true,
+                shellcheck: false,
             })?;
             image::run()
         }
@@ -103,6 +104,7 @@ fn demo(
         wrk: false,
         nginx: false,
         containers: false,
+        shellcheck: false,
     })?;
     cargo(&[
         "build",

@@ -17,6 +17,8 @@ pub struct Needs {
     pub nginx: bool,
     /// podman, buildah, runc and friends, for `cargo xtask image` and the container suite.
     pub containers: bool,
+    /// Debian `shellcheck`: actionlint checks the workflows' `run:` scripts with it.
+    pub shellcheck: bool,
 }
 
 impl Needs {
@@ -27,6 +29,7 @@ impl Needs {
             wrk: true,
             nginx: true,
             containers: true,
+            shellcheck: true,
         }
     }
 }
@@ -59,6 +62,9 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.nginx && nginx_binary().is_none() {
         missing.push("nginx-light");
+    }
+    if needs.shellcheck && !on_path("shellcheck") {
+        missing.push("shellcheck");
     }
     if needs.containers && !crate::image::missing_tools().is_empty() {
         missing.extend(crate::image::PACKAGES);

@@ -159,6 +159,7 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
             wrk: false,
             nginx: false,
             containers: true,
+            shellcheck: true,
         })?;
     }
     let venv = python_tools()?;
