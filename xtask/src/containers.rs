@@ -163,8 +163,8 @@ fn sizes() -> Result<()> {
 }
 
 /// Starts the sidecar image detached (read-only root, no capabilities, no network, the image's
-/// own user) with a minimal valid environment, and reads from the kernel, through `podman top`,
-/// the user and effective capabilities of its process once it is serving.
+/// own user) with a minimal valid environment, and reads from the kernel (`/proc/<pid>/status`)
+/// the user, capabilities and no-new-privileges flag of its process once it is serving.
 fn sidecar_runs_unprivileged() -> Result<()> {
     let name = format!("gatehouse-xtask-sidecar-{}", std::process::id());
     let env = [
@@ -180,6 +180,7 @@ fn sidecar_runs_unprivileged() -> Result<()> {
         ("OIDC_ISSUER", "http://127.0.0.1:1/auth0".to_owned()),
         ("OIDC_ORG_ID", "containers".to_owned()),
         ("OIDC_ROLE_CLAIM", "groups".to_owned()),
+        ("OIDC_ROLE_MAP", "staff=member".to_owned()),
         ("OIDC_DEFAULT_ROLE", "member".to_owned()),
     ];
     let mut run = container_tool("podman")?;
@@ -211,26 +212,55 @@ fn sidecar_runs_unprivileged() -> Result<()> {
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        let top = output(container_tool("podman")?.args(["top", &name, "uid", "capeff"]))?;
-        let row = top
-            .lines()
-            .nth(1)
-            .context("podman top printed no process")?;
-        let fields: Vec<&str> = row.split_whitespace().collect();
+        let pid = output(container_tool("podman")?.args([
+            "inspect",
+            "--format",
+            "{{.State.Pid}}",
+            &name,
+        ]))?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim()))
+            .with_context(|| format!("reading the status of the sidecar's process {pid}"))?;
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let uids = field("Uid:");
         ensure!(
-            fields.first() == Some(&NONROOT_UID.to_string().as_str()),
-            "the sidecar's process runs as uid {:?}: {top}",
-            fields.first()
+            !uids.is_empty() && uids.iter().all(|u| *u == NONROOT_UID.to_string()),
+            "the sidecar's process runs as uids {uids:?} (real, effective, saved, fs)"
         );
+        for caps in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            let set = field(caps);
+            ensure!(
+                set.len() == 1 && u64::from_str_radix(set[0], 16).ok() == Some(0),
+                "the sidecar's process has {caps} {set:?}, not none"
+            );
+        }
         ensure!(
-            fields.get(1) == Some(&"none"),
-            "the sidecar's process has effective capabilities {:?}: {top}",
-            fields.get(1)
+            field("NoNewPrivs:") == ["1"],
+            "the sidecar's process may gain privileges (NoNewPrivs not set)"
         );
         Ok(())
     })();
     let _ = output(container_tool("podman")?.args(["rm", "--force", "--time", "0", &name]));
     result
+}
+
+/// A container's output, stdout and stderr.
+pub fn container_logs(name: &str) -> String {
+    container_tool("podman")
+        .and_then(|mut cmd| Ok(cmd.args(["logs", name]).output()?))
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// A random base64 32-byte cookie key, from the kernel's random source.

@@ -11,7 +11,7 @@
 //! What differs from a cluster, and why (each changed value is named in the output):
 //! - the inputs are `examples/okta.yaml` (the SsoConfig `sample-app.yaml` names) and
 //!   `examples/sample-app.yaml`, pointed at this machine: the fixture IdP's issuer and client,
-//!   a loopback public URL, no exclusive provider (the browser picks Okta on the login page), and
+//!   a loopback plain-http public URL (`allowInsecureHttp`), no exclusive provider (the browser picks Okta on the login page), and
 //!   free ports (the SsoConfig's `upstream.port`, the sidecar's port annotations with
 //!   `spec.sidecar.allowPodOverrides`), because the pod shares the host's network;
 //! - the Secret values the cluster fills in: the cookie key the operator generates at apply time,
@@ -121,7 +121,9 @@ fn run(work: &Path) -> Result<()> {
         .to_owned();
     output(container_tool("podman")?.args(["tag", &SIDECAR.tag(), &rendered_sidecar]))?;
 
-    output(container_tool("podman")?.args(["pod", "create", "--name", POD, "--network=host"]))?;
+    // No infra container (Debian's podman has no pause binary, catatonit, to build one); every
+    // container joins the host's network, as the pod's `hostNetwork` would.
+    output(container_tool("podman")?.args(["pod", "create", "--name", POD, "--infra=false"]))?;
     let volumes = write_volumes(work, spec, &secrets)?;
     for container in pod_containers(spec)? {
         start_container(container, &volumes, &secrets)?;
@@ -179,6 +181,7 @@ fn render(
             Some("SsoConfig") => {
                 let spec = &mut doc["spec"];
                 spec["publicUrl"] = json!(public_url);
+                spec["allowInsecureHttp"] = json!(true);
                 spec["providers"]["okta"]["issuer"] = json!(issuer);
                 if let Some(spec) = spec.as_object_mut() {
                     spec.remove("exclusiveProvider");
@@ -361,8 +364,15 @@ fn start_container(
         image = SAMPLE_APP_IMAGE.to_owned();
     }
     let mut cmd = container_tool("podman")?;
-    cmd.args(["run", "--detach", "--pod", POD, "--pull=never"])
-        .arg(format!("--name={POD}-{name}"));
+    cmd.args([
+        "run",
+        "--detach",
+        "--pod",
+        POD,
+        "--pull=never",
+        "--network=host",
+    ])
+    .arg(format!("--name={POD}-{name}"));
 
     // Environment: values go in podman's own environment, `--env NAME` copies each.
     let mut env: Vec<(String, String)> = Vec::new();
@@ -519,8 +529,7 @@ fn wait_ready(admin_port: u16) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let logs = output(container_tool("podman")?.args(["logs", &format!("{POD}-gatehouse")]))
-        .unwrap_or_default();
+    let logs = crate::containers::container_logs(&format!("{POD}-gatehouse"));
     bail!(
         "the rendered pod's sidecar was not ready within 30s (last /readyz: {last:?}); its logs:\n{logs}"
     )
