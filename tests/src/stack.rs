@@ -142,6 +142,12 @@ fn sample_app_binary() -> Result<std::path::PathBuf> {
     cargo_binary(SAMPLE_APP_BIN)
 }
 
+/// When set, the harness runs the sidecar as this container image under podman (network `host`,
+/// read-only root filesystem, every capability dropped, the image's own user) instead of the
+/// binary cargo built: the container suite of `cargo xtask test` points the end-to-end tests at
+/// the image this way.
+pub const SIDECAR_IMAGE_VAR: &str = "GATEHOUSE_TEST_SIDECAR_IMAGE";
+
 /// The sidecar process.
 #[derive(Debug)]
 pub struct Sidecar {
@@ -152,25 +158,50 @@ pub struct Sidecar {
     pub admin_url: String,
     /// The environment it was started with (secrets included: never print it).
     env: Vec<(String, String)>,
+    /// The podman container it runs in, when [`SIDECAR_IMAGE_VAR`] names an image.
+    container: Option<String>,
 }
 
 impl Sidecar {
-    /// Starts the sidecar binary with exactly `env` (plus PATH, HOME and RUST_LOG).
+    /// Starts the sidecar binary with exactly `env` (plus PATH, HOME and RUST_LOG), or the
+    /// container image [`SIDECAR_IMAGE_VAR`] names with exactly that environment.
     pub fn start(env: Vec<(String, String)>, url: String, admin_url: String) -> Result<Self> {
-        let bin = cargo_binary(SIDECAR_BIN)?;
-        let mut cmd = Command::new(bin);
-        cmd.env_clear();
+        let image = std::env::var(SIDECAR_IMAGE_VAR)
+            .ok()
+            .filter(|i| !i.is_empty());
+        let mut env = env;
+        if !env.iter().any(|(k, _)| k == "RUST_LOG") {
+            env.insert(
+                0,
+                (
+                    "RUST_LOG".to_owned(),
+                    std::env::var("GATEHOUSE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+                ),
+            );
+        }
+        env.push(("NO_COLOR".to_owned(), "1".to_owned()));
         // GATEHOUSE_WORKER_THREADS passes through so a benchmark can compare runtime sizes.
-        for var in ["PATH", "HOME", "GATEHOUSE_WORKER_THREADS"] {
+        if let Ok(v) = std::env::var("GATEHOUSE_WORKER_THREADS") {
+            env.push(("GATEHOUSE_WORKER_THREADS".to_owned(), v));
+        }
+        let (mut cmd, container) = match &image {
+            Some(image) => {
+                let (cmd, name) = podman_run_sidecar(image, &env);
+                (cmd, Some(name))
+            }
+            None => (Command::new(cargo_binary(SIDECAR_BIN)?), None),
+        };
+        cmd.env_clear();
+        // podman reads its configuration (CONTAINERS_CONF) from its own environment.
+        let passed: &[&str] = match container {
+            Some(_) => &["PATH", "HOME", "CONTAINERS_CONF", "XDG_RUNTIME_DIR"],
+            None => &["PATH", "HOME"],
+        };
+        for var in passed {
             if let Ok(v) = std::env::var(var) {
                 cmd.env(var, v);
             }
         }
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("GATEHOUSE_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
-        );
-        cmd.env("NO_COLOR", "1");
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let (process, _) = ChildProcess::spawn("sidecar", cmd, None)?;
         Ok(Self {
@@ -178,7 +209,13 @@ impl Sidecar {
             url,
             admin_url,
             env,
+            container,
         })
+    }
+
+    /// The podman container the sidecar runs in, if any.
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
     }
 
     /// Value of one variable the sidecar was started with.
@@ -214,6 +251,42 @@ impl Sidecar {
             "the sidecar was not ready within {timeout:?} (last /readyz: {last}); its output:\n{}",
             self.process.logs.text()
         )
+    }
+}
+
+/// `podman run` of the sidecar image with `env`, and the container's name. The values travel in
+/// podman's own environment (`--env NAME` copies one), never on its command line.
+fn podman_run_sidecar(image: &str, env: &[(String, String)]) -> (Command, String) {
+    let name = format!(
+        "gatehouse-test-sidecar-{}-{}",
+        std::process::id(),
+        CONTAINERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut cmd = Command::new("podman");
+    cmd.args(["run", "--rm", "--name", &name])
+        // The harness's IdP and app listen on the host's loopback.
+        .args(["--network=host", "--read-only", "--cap-drop=all"])
+        .arg("--security-opt=no-new-privileges");
+    for (k, _) in env {
+        cmd.arg(format!("--env={k}"));
+    }
+    cmd.arg(image);
+    (cmd, name)
+}
+
+/// Containers started by this process, for unique names.
+static CONTAINERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        // Killing `podman run` leaves its container running: remove it.
+        if let Some(name) = &self.container {
+            let _ = Command::new("podman")
+                .args(["rm", "--force", "--time", "0", name])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 

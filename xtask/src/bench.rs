@@ -274,6 +274,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         wrk: true,
         nginx: true,
         python_venv: false,
+        containers: false,
+        shellcheck: false,
     })?;
     if !on_path("wrk") {
         bail!(

@@ -1,12 +1,15 @@
-//! Gatehouse's task runner: `cargo xtask setup | test | demo | bench`.
+//! Gatehouse's task runner: `cargo xtask setup | test | demo | bench | image`.
 //!
-//! Deliberately small: std, anyhow, clap and serde_json. The stack itself (fixture IdP, sample
+//! Deliberately small: std, anyhow, clap, serde_json and serde-saphyr. The stack itself (fixture IdP, sample
 //! app, sidecar) is started by the tests crate's `gatehouse-stack` binary, so the demo and the
 //! benchmark use exactly the harness the end-to-end tests use.
 #![forbid(unsafe_code)]
 
 mod bench;
 mod bench_provisioning;
+mod containers;
+mod image;
+mod pod;
 mod setup;
 mod test;
 
@@ -56,6 +59,10 @@ enum Task {
     },
     /// Benchmark: direct vs through the sidecar (release builds, wrk); writes docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// Build the operator and sidecar images offline (release binaries, buildah, the root
+    /// Dockerfile's `*-prebuilt` targets); tags `localhost/gatehouse-{operator,sidecar}:<version>`
+    /// and saves OCI archives under `target/images/`.
+    Image,
 }
 
 fn main() -> Result<()> {
@@ -73,6 +80,16 @@ fn main() -> Result<()> {
             auth_mode,
         } => demo(port, admin_port, exclusive, auth_mode),
         Task::Bench(args) => bench::run(&args),
+        Task::Image => {
+            setup::run(setup::Needs {
+                chromium: false,
+                wrk: false,
+                nginx: false,
+                containers: true,
+                shellcheck: false,
+            })?;
+            image::run()
+        }
     }
 }
 
@@ -87,6 +104,8 @@ fn demo(
         wrk: false,
         nginx: false,
         python_venv: false,
+        containers: false,
+        shellcheck: false,
     })?;
     cargo(&[
         "build",

@@ -17,6 +17,10 @@ pub struct Needs {
     pub nginx: bool,
     /// Debian `python3-venv`, for the virtualenv of `xtask test`'s Python tools.
     pub python_venv: bool,
+    /// podman, buildah, runc and friends, for `cargo xtask image` and the container suite.
+    pub containers: bool,
+    /// Debian `shellcheck`: actionlint checks the workflows' `run:` scripts with it.
+    pub shellcheck: bool,
 }
 
 impl Needs {
@@ -27,6 +31,8 @@ impl Needs {
             wrk: true,
             nginx: true,
             python_venv: true,
+            containers: true,
+            shellcheck: true,
         }
     }
 }
@@ -62,6 +68,12 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.python_venv && !python_has_venv() {
         missing.push("python3-venv");
+    }
+    if needs.shellcheck && !on_path("shellcheck") {
+        missing.push("shellcheck");
+    }
+    if needs.containers && !crate::image::missing_tools().is_empty() {
+        missing.extend(crate::image::PACKAGES);
     }
     missing
 }

@@ -72,6 +72,10 @@ pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
             run: Box::new(move || chart_suite(&venv_chart)),
         },
         Suite {
+            name: "containers (podman: the images, end-to-end sign-in through them)",
+            run: Box::new(crate::containers::suite),
+        },
+        Suite {
             name: "real-cluster suite (cargo test -- --ignored)",
             run: Box::new(move || {
                 if std::env::var_os("KUBECONFIG").is_none() {
@@ -155,6 +159,8 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
             wrk: false,
             nginx: false,
             python_venv: true,
+            containers: true,
+            shellcheck: true,
         })?;
     }
     let venv = python_tools()?;
