@@ -519,13 +519,14 @@ impl UserCache {
         self.health.lock().unwrap_or_else(|p| p.into_inner()).synced
     }
 
-    /// How long the watch has been silent past what a healthy watch allows (the idle limit);
+    /// How long the watch has been silent past what a healthy watch allows (the idle limit, or
+    /// the staleness limit when that is shorter);
     /// zero when healthy. For the staleness metric: sessions are refused once the silence
     /// exceeds the staleness limit.
     pub fn broken_for(&self) -> Duration {
         let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let silent = health.silent_for(Instant::now());
-        if silent > self.timings.idle_limit {
+        if silent > self.timings.idle_limit.min(self.staleness) {
             silent
         } else {
             Duration::ZERO
