@@ -85,6 +85,7 @@ fn main() -> Result<()> {
                 chromium: false,
                 wrk: false,
                 nginx: false,
+                python_venv: false,
                 containers: true,
                 shellcheck: false,
             })?;
