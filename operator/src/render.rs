@@ -622,7 +622,7 @@ data: {client-secret: czNjcmV0}
     }
 
     #[test]
-    fn a_declared_ssouser_renders_nothing_and_says_why_aside() {
+    fn a_declared_ssouser_passes_through_unchanged_and_says_why_aside() {
         let dir = temp_dir("ssouser");
         let user = "apiVersion: gatehouse.dev/v1alpha1\nkind: SsoUser\nmetadata: {name: okta-0123456789abcdef, namespace: demo}\nspec: {config: portal, provider: okta, subject: 00u1, suspended: true}\n";
         let file = write(&dir, "user.yaml", user);
@@ -634,9 +634,18 @@ data: {client-secret: czNjcmV0}
                 file.display()
             )]
         );
-        // The note is not part of what `render` prints: stdout stays the objects to apply.
+        // The note is not part of what `render` prints: stdout is the objects to apply, the
+        // SsoUser among them as it was written.
         let out = render_input(&input, false).expect("renders");
-        assert!(!out.contains("SsoUser"), "{out}");
+        assert!(!out.contains("passed through"), "{out}");
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&out).expect("valid YAML");
+        let users: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "SsoUser").collect();
+        assert_eq!(users.len(), 1, "{out}");
+        assert_eq!(users[0]["spec"]["suspended"], true, "{out}");
+        assert_eq!(
+            users[0]["metadata"]["name"], "okta-0123456789abcdef",
+            "{out}"
+        );
     }
 
     #[test]

@@ -69,7 +69,8 @@ fn examples_render_to_their_golden_files() {
         if shown.ends_with("ssouser-suspended.yaml") {
             assert!(
                 notes.len() == 1
-                    && notes[0].contains("SsoUser demo/okta-202b23cb5641637d: passed through unchanged"),
+                    && notes[0]
+                        .contains("SsoUser demo/okta-202b23cb5641637d: passed through unchanged"),
                 "{shown}: the SsoUser's note: {stderr}"
             );
         }

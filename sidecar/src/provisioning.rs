@@ -8,6 +8,10 @@
 //! 1. [`UserDirectory::admit`]: read-only (suspended, not declared, API unreachable);
 //! 2. the app's provisioning hook ([`ProvisionHook`], `GATEHOUSE_PROVISION_HOOK`), if any;
 //! 3. [`UserDirectory::provision`]: the only write.
+//!
+//! Steps 1 and 3 share one deadline, [`SIGN_IN_API_BUDGET`], kube's own retries included: an API
+//! server that answers 503 or 429, or accepts the connection and never answers, costs a sign-in
+//! that long and then a 503 page, never a browser left waiting.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +27,11 @@ use crate::config::Config;
 use crate::directory::kubernetes::{Admitted, Provisioner, Refusal, UserCache, UserCacheFeeder};
 use crate::proxy::Upstream;
 use crate::session::Session;
+
+/// The longest one sign-in waits for the Kubernetes API, admission and provisioning together
+/// (kube's retries of 429/503 answers included). When it runs out the sign-in fails with
+/// `directory_unavailable` (a 503 page) and no session; existing sessions are unaffected.
+pub const SIGN_IN_API_BUDGET: Duration = Duration::from_secs(5);
 
 /// A user who just passed verification and role mapping.
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +85,9 @@ pub enum ProvisionError {
     /// The Kubernetes API could not be reached or refused the request.
     #[error("the Kubernetes API is unavailable: {0}")]
     Unavailable(#[source] kube::Error),
+    /// The Kubernetes API did not answer within the sign-in's budget ([`SIGN_IN_API_BUDGET`]).
+    #[error("the Kubernetes API did not answer within {0:?}")]
+    TimedOut(Duration),
     /// Writers kept racing this sign-in.
     #[error("SsoUser {name} kept changing during sign-in")]
     Contended {
@@ -94,7 +106,7 @@ impl ProvisionError {
             ProvisionError::Suspended => "user_suspended",
             ProvisionError::NotDeclared => "user_not_declared",
             ProvisionError::Collision { .. } => "user_conflict",
-            ProvisionError::Unavailable(_) => "directory_unavailable",
+            ProvisionError::Unavailable(_) | ProvisionError::TimedOut(_) => "directory_unavailable",
             ProvisionError::Contended { .. } => "directory_contended",
             ProvisionError::Hook(_) => "provision_hook_failed",
         }
@@ -112,9 +124,12 @@ impl ProvisionError {
 }
 
 /// What [`UserDirectory::admit`] read, handed to [`UserDirectory::provision`] so the SsoUser is
-/// not read twice in one sign-in.
+/// not read twice in one sign-in, and the sign-in's API deadline.
 #[derive(Debug, Default)]
-pub struct Admission(Option<Admitted>);
+pub struct Admission {
+    admitted: Option<Admitted>,
+    deadline: Option<tokio::time::Instant>,
+}
 
 /// The user directory.
 #[derive(Debug)]
@@ -130,7 +145,16 @@ impl UserDirectory {
     pub async fn admit(&self, user: &SignedInUser) -> Result<Admission, ProvisionError> {
         match self {
             UserDirectory::Off => Ok(Admission::default()),
-            UserDirectory::Kubernetes(k) => Ok(Admission(Some(k.provisioner.admit(user).await?))),
+            UserDirectory::Kubernetes(k) => {
+                let deadline = tokio::time::Instant::now() + k.budget;
+                let admitted = tokio::time::timeout_at(deadline, k.provisioner.admit(user))
+                    .await
+                    .map_err(|_| ProvisionError::TimedOut(k.budget))??;
+                Ok(Admission {
+                    admitted: Some(admitted),
+                    deadline: Some(deadline),
+                })
+            }
         }
     }
 
@@ -142,7 +166,14 @@ impl UserDirectory {
     ) -> Result<Provisioned, ProvisionError> {
         match self {
             UserDirectory::Off => Ok(Provisioned::default()),
-            UserDirectory::Kubernetes(k) => k.provision(user, admission).await,
+            UserDirectory::Kubernetes(k) => {
+                let deadline = admission
+                    .deadline
+                    .unwrap_or_else(|| tokio::time::Instant::now() + k.budget);
+                tokio::time::timeout_at(deadline, k.provision(user, admission.admitted))
+                    .await
+                    .map_err(|_| ProvisionError::TimedOut(k.budget))?
+            }
         }
     }
 
@@ -183,6 +214,8 @@ pub struct KubernetesDirectory {
     cache: UserCache,
     events: Arc<Recorder>,
     namespace: String,
+    /// [`SIGN_IN_API_BUDGET`]; shorter in tests.
+    budget: Duration,
 }
 
 impl std::fmt::Debug for KubernetesDirectory {
@@ -223,6 +256,7 @@ impl KubernetesDirectory {
             cache,
             events: Arc::new(Recorder::new(client, reporter)),
             namespace: config.namespace.clone(),
+            budget: SIGN_IN_API_BUDGET,
         };
         (directory, feeder)
     }
@@ -230,9 +264,9 @@ impl KubernetesDirectory {
     async fn provision(
         &self,
         user: &SignedInUser,
-        admission: Admission,
+        admitted: Option<Admitted>,
     ) -> Result<Provisioned, ProvisionError> {
-        let done = match admission.0 {
+        let done = match admitted {
             Some(admitted) => self.provisioner.provision_admitted(user, admitted).await?,
             None => self.provisioner.provision(user).await?,
         };
@@ -332,5 +366,202 @@ impl ProvisionHook {
                 response.status().as_u16()
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A failing API server against the sign-in's API budget, through kube's own retry policy
+    //! (the one a default client runs: 429/503 retried with backoff, `Retry-After` honoured).
+
+    use super::*;
+
+    use bytes::Bytes;
+    use gatehouse_crds::ProvisioningMode;
+    use http::{Response, StatusCode};
+    use http_body_util::{BodyExt as _, Full, combinators::UnsyncBoxBody};
+    use kube::client::retry::RetryPolicy;
+    use tower::BoxError;
+    use tower::retry::RetryLayer;
+    use tower_test::mock;
+
+    use crate::directory::kubernetes::Provisioner;
+
+    type MockBody = UnsyncBoxBody<Bytes, BoxError>;
+
+    const BUDGET: Duration = Duration::from_secs(2);
+
+    /// A Kubernetes directory whose API is the returned handle, behind kube's server retry
+    /// policy, with a sign-in budget of [`BUDGET`].
+    fn directory() -> (
+        UserDirectory,
+        mock::Handle<Request<kube::client::Body>, Response<MockBody>>,
+    ) {
+        let (service, handle) = mock::pair::<Request<kube::client::Body>, Response<MockBody>>();
+        let service = tower::ServiceBuilder::new()
+            .layer(RetryLayer::new(RetryPolicy::server_retry()))
+            .service(service);
+        let client = kube::Client::new(service, "team-a");
+        let api = kube::Api::namespaced(client.clone(), "team-a");
+        let (cache, _feeder) = UserCache::new("team-a", "portal", Duration::from_secs(300));
+        let provisioner = Provisioner::new(api, "portal", ProvisioningMode::Jit, cache.clone());
+        let reporter = Reporter {
+            controller: EVENT_REPORTER.to_owned(),
+            instance: None,
+        };
+        let directory = KubernetesDirectory {
+            provisioner,
+            cache,
+            events: Arc::new(Recorder::new(client, reporter)),
+            namespace: "team-a".into(),
+            budget: BUDGET,
+        };
+        (UserDirectory::Kubernetes(Box::new(directory)), handle)
+    }
+
+    fn ada() -> SignedInUser {
+        SignedInUser {
+            user: "okta-0123456789abcdef".into(),
+            provider: "okta".into(),
+            issuer: "https://acme.okta.com".into(),
+            subject: "00u1ada".into(),
+            email: None,
+            name: None,
+            preferred_username: None,
+            role: "member",
+            org: "acme".into(),
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    fn status(code: StatusCode, retry_after: Option<&str>) -> Response<MockBody> {
+        let body = serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": "try again later", "code": code.as_u16(),
+            "reason": if code == StatusCode::NOT_FOUND { "NotFound" } else { "ServiceUnavailable" }
+        });
+        let mut response = Response::new(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *response.status_mut() = code;
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                "retry-after",
+                HeaderValue::from_str(seconds).expect("a valid header"),
+            );
+        }
+        response
+    }
+
+    /// Answers every request with `code`, counting the requests and the writes among them.
+    fn answer_every_request(
+        mut handle: mock::Handle<Request<kube::client::Body>, Response<MockBody>>,
+        code: StatusCode,
+        retry_after: Option<&'static str>,
+    ) -> tokio::task::JoinHandle<(usize, usize)> {
+        tokio::spawn(async move {
+            let (mut requests, mut writes) = (0, 0);
+            while let Some((request, reply)) = handle.next_request().await {
+                requests += 1;
+                if request.method() != Method::GET {
+                    writes += 1;
+                }
+                reply.send_response(status(code, retry_after));
+                if requests > 1000 {
+                    break;
+                }
+            }
+            (requests, writes)
+        })
+    }
+
+    async fn admit_within_budget(directory: &UserDirectory) -> ProvisionError {
+        let started = tokio::time::Instant::now();
+        let err = directory
+            .admit(&ada())
+            .await
+            .expect_err("no admission while the API fails");
+        // Virtual time (the runtime's clock is paused): exact, whatever the machine's load.
+        assert!(
+            started.elapsed() <= BUDGET + Duration::from_millis(1),
+            "the sign-in waited {:?}, over its budget of {BUDGET:?}",
+            started.elapsed()
+        );
+        err
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_api_that_never_answers_fails_the_sign_in_at_the_budget() {
+        let (directory, mut handle) = directory();
+        // Accept each request and never answer it.
+        let held = tokio::spawn(async move {
+            let mut pending = Vec::new();
+            while let Some(request) = handle.next_request().await {
+                pending.push(request);
+            }
+        });
+        let err = admit_within_budget(&directory).await;
+        assert!(
+            matches!(err, ProvisionError::TimedOut(b) if b == BUDGET),
+            "{err:?}"
+        );
+        assert_eq!(err.reason(), "directory_unavailable", "the 503 page");
+        held.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_api_answering_503_is_retried_only_within_the_budget() {
+        let (directory, handle) = directory();
+        let server = answer_every_request(handle, StatusCode::SERVICE_UNAVAILABLE, None);
+        let err = admit_within_budget(&directory).await;
+        assert_eq!(err.reason(), "directory_unavailable", "{err:?}");
+        drop(directory);
+        let (requests, writes) = server.await.expect("the fake API ends");
+        assert!(requests > 1, "kube's retries ran ({requests} requests)");
+        assert_eq!(writes, 0, "nothing written when admission failed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_api_answering_429_with_a_long_retry_after_fails_at_the_budget() {
+        let (directory, handle) = directory();
+        let server = answer_every_request(handle, StatusCode::TOO_MANY_REQUESTS, Some("60"));
+        let err = admit_within_budget(&directory).await;
+        assert!(matches!(err, ProvisionError::TimedOut(_)), "{err:?}");
+        drop(directory);
+        let (_, writes) = server.await.expect("the fake API ends");
+        assert_eq!(writes, 0, "nothing written when admission failed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn provisioning_gets_only_what_admission_left_of_the_budget() {
+        let (directory, mut handle) = directory();
+        // Admission's read: 404 after 1.5 s (the user is new), then the create is never answered.
+        let server = tokio::spawn(async move {
+            let (_, reply) = handle.next_request().await.expect("admission's read");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            reply.send_response(status(StatusCode::NOT_FOUND, None));
+            let mut pending = Vec::new();
+            while let Some(request) = handle.next_request().await {
+                pending.push(request);
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let admission = directory
+            .admit(&ada())
+            .await
+            .expect("a new user is admitted");
+        let err = directory
+            .provision(&ada(), admission)
+            .await
+            .expect_err("the create is never answered");
+        assert!(matches!(err, ProvisionError::TimedOut(_)), "{err:?}");
+        assert!(
+            started.elapsed() <= BUDGET + Duration::from_millis(1),
+            "admission and provisioning together took {:?}, over {BUDGET:?}",
+            started.elapsed()
+        );
+        server.abort();
     }
 }
