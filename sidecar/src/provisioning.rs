@@ -235,18 +235,28 @@ impl KubernetesDirectory {
     /// The directory of `config`'s users through `client`; feed the returned half with the watch
     /// of the namespace's SsoUsers ([`UserCacheFeeder::run`]).
     pub fn new(client: kube::Client, config: &Config) -> (Self, UserCacheFeeder) {
-        let api = kube::Api::namespaced(client.clone(), &config.namespace);
-        let (cache, feeder) = UserCache::new(
+        Self::assemble(
+            client,
             &config.namespace,
             &config.config_name,
-            config.revocation_staleness,
-        );
-        let provisioner = Provisioner::new(
-            api,
-            &config.config_name,
             config.user_provisioning,
-            cache.clone(),
-        );
+            config.revocation_staleness,
+            SIGN_IN_API_BUDGET,
+        )
+    }
+
+    /// [`KubernetesDirectory::new`] from its settings; tests shorten `budget`.
+    fn assemble(
+        client: kube::Client,
+        namespace: &str,
+        config_name: &str,
+        mode: gatehouse_crds::ProvisioningMode,
+        staleness: Duration,
+        budget: Duration,
+    ) -> (Self, UserCacheFeeder) {
+        let api = kube::Api::namespaced(client.clone(), namespace);
+        let (cache, feeder) = UserCache::new(namespace, config_name, staleness);
+        let provisioner = Provisioner::new(api, config_name, mode, cache.clone());
         let reporter = Reporter {
             controller: EVENT_REPORTER.to_owned(),
             instance: None,
@@ -255,8 +265,8 @@ impl KubernetesDirectory {
             provisioner,
             cache,
             events: Arc::new(Recorder::new(client, reporter)),
-            namespace: config.namespace.clone(),
-            budget: SIGN_IN_API_BUDGET,
+            namespace: namespace.to_owned(),
+            budget,
         };
         (directory, feeder)
     }
@@ -385,8 +395,6 @@ mod tests {
     use tower::retry::RetryLayer;
     use tower_test::mock;
 
-    use crate::directory::kubernetes::Provisioner;
-
     type MockBody = UnsyncBoxBody<Bytes, BoxError>;
 
     const BUDGET: Duration = Duration::from_secs(2);
@@ -402,20 +410,14 @@ mod tests {
             .layer(RetryLayer::new(RetryPolicy::server_retry()))
             .service(service);
         let client = kube::Client::new(service, "team-a");
-        let api = kube::Api::namespaced(client.clone(), "team-a");
-        let (cache, _feeder) = UserCache::new("team-a", "portal", Duration::from_secs(300));
-        let provisioner = Provisioner::new(api, "portal", ProvisioningMode::Jit, cache.clone());
-        let reporter = Reporter {
-            controller: EVENT_REPORTER.to_owned(),
-            instance: None,
-        };
-        let directory = KubernetesDirectory {
-            provisioner,
-            cache,
-            events: Arc::new(Recorder::new(client, reporter)),
-            namespace: "team-a".into(),
-            budget: BUDGET,
-        };
+        let (directory, _feeder) = KubernetesDirectory::assemble(
+            client,
+            "team-a",
+            "portal",
+            ProvisioningMode::Jit,
+            Duration::from_secs(300),
+            BUDGET,
+        );
         (UserDirectory::Kubernetes(Box::new(directory)), handle)
     }
 
