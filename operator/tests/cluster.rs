@@ -201,6 +201,13 @@ fn env_keys(secret: &Secret) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One reconcile of the SsoConfig `portal` as the API server holds it now.
+async fn reconcile_portal(configs: &Api<SsoConfig>, ctx: Arc<Context>) {
+    sso_config::reconcile(Arc::new(configs.get("portal").await.expect("config")), ctx)
+        .await
+        .expect("reconcile");
+}
+
 fn context(client: &Client) -> Arc<Context> {
     Arc::new(Context::new(
         client.clone(),
@@ -280,12 +287,7 @@ async fn server_side_apply_owns_the_env_secret_and_drops_keys_no_longer_rendered
         apply_config(&client, &ns, &portal(&ns, "oidc")).await;
         let ctx = context(&client);
         let configs: Api<SsoConfig> = Api::namespaced(client.clone(), &ns);
-        sso_config::reconcile(
-            Arc::new(configs.get("portal").await.expect("config")),
-            ctx.clone(),
-        )
-        .await
-        .expect("reconcile");
+        reconcile_portal(&configs, ctx.clone()).await;
 
         let env = secrets
             .get("portal-gatehouse-env")
@@ -331,12 +333,7 @@ async fn server_side_apply_owns_the_env_secret_and_drops_keys_no_longer_rendered
             )
             .await
             .expect("hand edit");
-        sso_config::reconcile(
-            Arc::new(configs.get("portal").await.expect("config")),
-            ctx.clone(),
-        )
-        .await
-        .expect("reconcile");
+        reconcile_portal(&configs, ctx.clone()).await;
         let env = secrets.get("portal-gatehouse-env").await.expect("env");
         assert_eq!(
             env.data.as_ref().expect("data")["OKTA_ISSUER"].0,
@@ -345,12 +342,7 @@ async fn server_side_apply_owns_the_env_secret_and_drops_keys_no_longer_rendered
 
         // Switching to SAML: real SSA removes every OIDC key the operator no longer applies.
         apply_config(&client, &ns, &portal(&ns, "saml")).await;
-        sso_config::reconcile(
-            Arc::new(configs.get("portal").await.expect("config")),
-            ctx.clone(),
-        )
-        .await
-        .expect("reconcile");
+        reconcile_portal(&configs, ctx.clone()).await;
         let env = secrets.get("portal-gatehouse-env").await.expect("env");
         let keys = env_keys(&env);
         assert!(
@@ -384,12 +376,7 @@ async fn deleting_the_config_garbage_collects_what_it_owned() {
             .expect("Secret");
         apply_config(&client, &ns, &portal(&ns, "oidc")).await;
         let configs: Api<SsoConfig> = Api::namespaced(client.clone(), &ns);
-        sso_config::reconcile(
-            Arc::new(configs.get("portal").await.expect("config")),
-            context(&client),
-        )
-        .await
-        .expect("reconcile");
+        reconcile_portal(&configs, context(&client)).await;
         assert!(
             secrets
                 .get_opt("portal-gatehouse-env")
@@ -622,12 +609,7 @@ async fn each_field_manager_keeps_its_own_conditions() {
         apply_config(&client, &ns, &portal(&ns, "oidc")).await;
         let configs: Api<SsoConfig> = Api::namespaced(client.clone(), &ns);
         let ctx = context(&client);
-        sso_config::reconcile(
-            Arc::new(configs.get("portal").await.expect("config")),
-            ctx.clone(),
-        )
-        .await
-        .expect("reconcile");
+        reconcile_portal(&configs, ctx.clone()).await;
         let condition = self_repair::sidecar_condition(
             "portal",
             &Findings {
@@ -650,9 +632,7 @@ async fn each_field_manager_keeps_its_own_conditions() {
         let mut changed = portal(&ns, "oidc");
         changed["spec"]["skipAuth"] = json!(["/healthz"]);
         apply_config(&client, &ns, &changed).await;
-        sso_config::reconcile(Arc::new(configs.get("portal").await.expect("config")), ctx)
-            .await
-            .expect("reconcile");
+        reconcile_portal(&configs, ctx).await;
         let types: Vec<String> = configs
             .get("portal")
             .await
