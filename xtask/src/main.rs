@@ -38,6 +38,9 @@ enum Task {
         /// Skip the setup step.
         #[arg(long)]
         no_setup: bool,
+        /// Do not run this suite (cargo, chart, containers, cluster); reported as not run.
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
         /// Extra arguments passed to `cargo test` (after `--`).
         #[arg(last = true)]
         cargo_args: Vec<String>,
@@ -71,8 +74,9 @@ fn main() -> Result<()> {
         Task::Setup => setup::run(setup::Needs::all()),
         Task::Test {
             no_setup,
+            skip,
             cargo_args,
-        } => test::run(no_setup, &cargo_args),
+        } => test::run(no_setup, &skip, &cargo_args),
         Task::Demo {
             port,
             admin_port,

@@ -21,6 +21,8 @@ pub enum Outcome {
 
 /// One step of `cargo xtask test`.
 pub struct Suite {
+    /// Short name for `--skip`.
+    pub key: &'static str,
     pub name: &'static str,
     pub run: Box<dyn Fn() -> Result<Outcome>>,
 }
@@ -60,6 +62,7 @@ pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
     let (venv_cargo, venv_chart, venv_cluster) = (venv.clone(), venv.clone(), venv);
     vec![
         Suite {
+            key: "cargo",
             name: "cargo test --workspace --all-targets",
             run: Box::new(move || {
                 let mut args = vec!["test", "--workspace", "--all-targets"];
@@ -68,14 +71,17 @@ pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
             }),
         },
         Suite {
+            key: "chart",
             name: "chart and docs (pytest: Helm SDK, Kubernetes schemas, checkov)",
             run: Box::new(move || chart_suite(&venv_chart)),
         },
         Suite {
+            key: "containers",
             name: "containers (podman: the images, end-to-end sign-in through them)",
             run: Box::new(crate::containers::suite),
         },
         Suite {
+            key: "cluster",
             name: "real-cluster suite (cargo test -- --ignored)",
             run: Box::new(move || {
                 if std::env::var_os("KUBECONFIG").is_none() {
@@ -152,7 +158,7 @@ fn chart_suite(venv: &Path) -> Result<Outcome> {
     Ok(from_status(status))
 }
 
-pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
+pub fn run(no_setup: bool, skip: &[String], cargo_args: &[String]) -> Result<()> {
     if !no_setup {
         setup::run(setup::Needs {
             chromium: true,
@@ -165,9 +171,18 @@ pub fn run(no_setup: bool, cargo_args: &[String]) -> Result<()> {
     }
     let venv = python_tools()?;
     let mut results = Vec::new();
-    for suite in suites(cargo_args, venv) {
+    let all = suites(cargo_args, venv);
+    if let Some(unknown) = skip.iter().find(|k| !all.iter().any(|s| s.key == k.as_str())) {
+        let keys: Vec<_> = all.iter().map(|s| s.key).collect();
+        bail!("--skip {unknown}: no such suite (suites: {})", keys.join(", "));
+    }
+    for suite in all {
         eprintln!("xtask test: === {} ===", suite.name);
-        let outcome = (suite.run)().unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+        let outcome = if skip.iter().any(|k| k == suite.key) {
+            Outcome::NotRun(format!("skipped on request (--skip {})", suite.key))
+        } else {
+            (suite.run)().unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
+        };
         results.push((suite.name, outcome));
     }
     eprintln!();
