@@ -172,9 +172,15 @@ pub fn run(no_setup: bool, skip: &[String], cargo_args: &[String]) -> Result<()>
     let venv = python_tools()?;
     let mut results = Vec::new();
     let all = suites(cargo_args, venv);
-    if let Some(unknown) = skip.iter().find(|k| !all.iter().any(|s| s.key == k.as_str())) {
+    if let Some(unknown) = skip
+        .iter()
+        .find(|k| !all.iter().any(|s| s.key == k.as_str()))
+    {
         let keys: Vec<_> = all.iter().map(|s| s.key).collect();
-        bail!("--skip {unknown}: no such suite (suites: {})", keys.join(", "));
+        bail!(
+            "--skip {unknown}: no such suite (suites: {})",
+            keys.join(", ")
+        );
     }
     for suite in all {
         eprintln!("xtask test: === {} ===", suite.name);
