@@ -60,6 +60,12 @@ pub struct Metrics {
     user_watch_broken: Gauge<f64, AtomicU64>,
     user_watch_undecodable: Gauge,
     users: Gauge,
+    user_reads: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -148,6 +154,17 @@ impl Metrics {
             "SsoUsers of this config in the watch cache",
             users.clone(),
         );
+        let user_reads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "user_reads",
+            "SsoUsers read from the API because the watch cache did not hold the user of a session issued moments ago (found, not_found, failed, timed_out; rate_limited: refused without a read)",
+            user_reads.clone(),
+        );
+        for outcome in crate::directory::read_through::ReadOutcome::ALL {
+            let _ = user_reads.get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            });
+        }
         for p in providers {
             for outcome in ["success", "denied", "failed"] {
                 let _ = sign_ins.get_or_create(&SignInLabels {
@@ -173,7 +190,15 @@ impl Metrics {
             user_watch_broken,
             user_watch_undecodable,
             users,
+            user_reads,
         }
+    }
+
+    /// Counts a read of an SsoUser on a watch-cache miss, by outcome.
+    pub fn user_read(&self, outcome: &'static str) {
+        self.user_reads
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Counts a session refused by the user directory.
@@ -271,6 +296,7 @@ mod tests {
         m.session_refused("user_deleted");
         m.sign_in_handling(0.003);
         m.user_watch(true, std::time::Duration::from_millis(1500), 7, 1);
+        m.user_read("found");
         let text = m.encode();
         for line in [
             "gatehouse_http_requests_total{handler=\"proxy\",class=\"2xx\"} 1",
@@ -287,6 +313,8 @@ mod tests {
             "gatehouse_user_watch_broken_seconds 1.5",
             "gatehouse_user_watch_undecodable 1",
             "gatehouse_users 7",
+            "gatehouse_user_reads_total{outcome=\"found\"} 1",
+            "gatehouse_user_reads_total{outcome=\"rate_limited\"} 0",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }

@@ -11,6 +11,7 @@ use axum::extract::FromRef;
 use http::HeaderMap;
 
 use crate::config::{Config, Secret, read_secret_file};
+use crate::directory::kubernetes::Refusal;
 use crate::identity::{IdentityIssuer, IdentityKeyError};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
@@ -328,17 +329,67 @@ impl App {
     }
 
     /// The valid session of a request, if any: unsealed, unexpired, not logged out, not revoked,
-    /// from a provider still configured.
-    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
-        let session = self.sessions.read(headers, now)?;
-        self.providers.get(&session.provider)?;
-        if let Err(refusal) = self.directory.check(&session) {
-            self.metrics.session_refused(refusal.reason());
-            tracing::debug!(user = %session.user, reason = refusal.reason(), "session refused by the user directory");
-            return None;
+    /// from a provider still configured. Reads the API only on a watch-cache miss for a session
+    /// issued moments ago ([`App::session_from_cache`], [`App::confirm_session`]).
+    pub async fn session(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
+        match self.session_from_cache(headers, now) {
+            SessionLookup::Valid(session) => Some(session),
+            SessionLookup::None => None,
+            SessionLookup::Unconfirmed(session) => self.confirm_session(session).await,
         }
-        Some(session)
     }
+
+    /// [`App::session`] as far as it goes without IO: the cookie and the watch cache.
+    pub fn session_from_cache(&self, headers: &HeaderMap, now: i64) -> SessionLookup {
+        let Some(session) = self.sessions.read(headers, now) else {
+            return SessionLookup::None;
+        };
+        if self.providers.get(&session.provider).is_none() {
+            return SessionLookup::None;
+        }
+        match self.directory.check(&session) {
+            Ok(()) => SessionLookup::Valid(session),
+            Err(refusal) if self.directory.may_confirm(&session, refusal, now) => {
+                SessionLookup::Unconfirmed(session)
+            }
+            Err(refusal) => {
+                self.session_refused(&session, refusal);
+                SessionLookup::None
+            }
+        }
+    }
+
+    /// Settles a [`SessionLookup::Unconfirmed`] session by reading its SsoUser from the API.
+    pub async fn confirm_session(&self, session: Arc<Session>) -> Option<Arc<Session>> {
+        let confirmation = self.directory.confirm(&session).await;
+        if let Some(read) = confirmation.read {
+            self.metrics.user_read(read.label());
+        }
+        match confirmation.verdict {
+            Ok(()) => Some(session),
+            Err(refusal) => {
+                self.session_refused(&session, refusal);
+                None
+            }
+        }
+    }
+
+    fn session_refused(&self, session: &Session, refusal: Refusal) {
+        self.metrics.session_refused(refusal.reason());
+        tracing::debug!(user = %session.user, reason = refusal.reason(), "session refused by the user directory");
+    }
+}
+
+/// A request's session as far as the cookie and the watch cache tell.
+#[derive(Debug)]
+pub enum SessionLookup {
+    /// A valid session.
+    Valid(Arc<Session>),
+    /// No valid session (none sent, expired, logged out, or refused by the user directory).
+    None,
+    /// A session the watch cache does not hold the user of, issued moments ago: another replica
+    /// may have just created the user. [`App::confirm_session`] reads it from the API.
+    Unconfirmed(Arc<Session>),
 }
 
 async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {

@@ -298,6 +298,9 @@ pub enum Refusal {
     /// The SsoUser exists but cannot be decoded: whether it is suspended cannot be read, so its
     /// sessions fail closed (the watch and every other user go on).
     Undecodable,
+    /// The watch does not hold the user of a session issued moments ago, and reading it from the
+    /// API failed, timed out or was over the read rate limit ([`super::read_through`]).
+    Unconfirmed,
 }
 
 impl Refusal {
@@ -311,8 +314,31 @@ impl Refusal {
             Refusal::Stale => "revocation_stale",
             Refusal::NotSynced => "revocation_not_synced",
             Refusal::Undecodable => "user_undecodable",
+            Refusal::Unconfirmed => "user_unconfirmed",
         }
     }
+}
+
+/// Whether a session bound to `uid` of `config`, started at `started`, may continue as far as
+/// SsoUser `user` says (the watch cache's copy, or one read from the API).
+pub(crate) fn session_verdict(
+    user: &SsoUser,
+    config: &str,
+    uid: &str,
+    started: jiff::Timestamp,
+) -> Result<(), Refusal> {
+    if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != config {
+        return Err(Refusal::Replaced);
+    }
+    if user.spec.is_suspended() {
+        return Err(Refusal::Suspended);
+    }
+    if let Some(not_before) = &user.spec.sessions_not_before
+        && not_before.0 > started
+    {
+        return Err(Refusal::SessionsRevoked);
+    }
+    Ok(())
 }
 
 /// State of the SsoUser watch, for readiness and metrics.
@@ -392,12 +418,25 @@ pub struct UserCache {
     staleness: Duration,
     timings: WatchTimings,
     health: Arc<Mutex<WatchHealth>>,
-    /// Users this replica provisioned, until its watch is sure to have seen them.
-    recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    /// Users this replica provisioned or read, until its watch is sure to have seen them.
+    recent: RecentUsers,
 }
 
-/// How long a user this replica just provisioned is admitted without being in the watch cache.
+/// How long a user this replica just provisioned (or read from the API on a miss) is admitted
+/// without being in the watch cache.
 const READ_YOUR_WRITE_GRACE: Duration = Duration::from_secs(30);
+
+/// What this replica knows of a user beside its watch: it provisioned the user, or read it from
+/// the API on a miss ([`super::read_through`]); or its watch saw that user deleted, so that a
+/// read which raced the deletion cannot admit it again.
+#[derive(Debug)]
+struct Recent {
+    uid: String,
+    at: Instant,
+    deleted: bool,
+}
+
+type RecentUsers = Arc<Mutex<HashMap<String, Recent>>>;
 
 /// The writing half of a [`UserCache`]: feed it watch events.
 #[derive(Debug)]
@@ -406,7 +445,9 @@ pub struct UserCacheFeeder {
     timings: WatchTimings,
     writer: reflector::store::Writer<DeserializeGuard<SsoUser>>,
     health: Arc<Mutex<WatchHealth>>,
-    recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    recent: RecentUsers,
+    /// When deletion records in `recent` were last pruned.
+    pruned: Instant,
 }
 
 impl UserCache {
@@ -439,6 +480,7 @@ impl UserCache {
                 writer,
                 health,
                 recent,
+                pruned: Instant::now(),
             },
         )
     }
@@ -479,32 +521,51 @@ impl UserCache {
         let Ok(user) = &guard.0 else {
             return Err(Refusal::Undecodable);
         };
-        if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != self.config {
-            return Err(Refusal::Replaced);
-        }
-        if user.spec.is_suspended() {
-            return Err(Refusal::Suspended);
-        }
-        if let Some(not_before) = &user.spec.sessions_not_before
-            && not_before.0 > started
-        {
-            return Err(Refusal::SessionsRevoked);
-        }
-        Ok(())
+        session_verdict(user, &self.config, uid, started)
     }
 
     fn recently_provisioned(&self, name: &str, uid: &str, now: Instant) -> bool {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.get(name).is_some_and(|(known, at)| {
-            known == uid && now.saturating_duration_since(*at) < READ_YOUR_WRITE_GRACE
+        recent.get(name).is_some_and(|known| {
+            !known.deleted
+                && known.uid == uid
+                && now.saturating_duration_since(known.at) < READ_YOUR_WRITE_GRACE
         })
     }
 
-    pub(crate) fn remember(&self, name: &str, uid: &str) {
+    /// Admits SsoUser `name` with `uid` for [`READ_YOUR_WRITE_GRACE`], or until the watch speaks
+    /// about it: this replica just wrote or read it. Not when the watch has already seen that
+    /// very object deleted (returns `false`).
+    pub(crate) fn remember(&self, name: &str, uid: &str) -> bool {
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.retain(|_, (_, at)| now.saturating_duration_since(*at) < READ_YOUR_WRITE_GRACE);
-        recent.insert(name.to_string(), (uid.to_string(), now));
+        recent.retain(|_, known| now.saturating_duration_since(known.at) < READ_YOUR_WRITE_GRACE);
+        if recent
+            .get(name)
+            .is_some_and(|known| known.deleted && known.uid == uid)
+        {
+            return false;
+        }
+        recent.insert(
+            name.to_string(),
+            Recent {
+                uid: uid.to_string(),
+                at: now,
+                deleted: false,
+            },
+        );
+        true
+    }
+
+    /// Whether `refusal` is a miss: the watch does not hold that user (yet), or has not
+    /// completed its first list.
+    pub fn is_miss(refusal: Refusal) -> bool {
+        matches!(refusal, Refusal::Deleted | Refusal::NotSynced)
+    }
+
+    /// The configuration this cache serves.
+    pub(crate) fn config(&self) -> &str {
+        &self.config
     }
 
     /// Ready when the first list completed and the watch showed it is alive within the
@@ -600,8 +661,25 @@ impl UserCacheFeeder {
                     let meta = user.meta();
                     if let (Some(name), Some(uid)) = (&meta.name, &meta.uid) {
                         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-                        if recent.get(name).is_some_and(|(known, _)| known == uid) {
+                        if matches!(event, watcher::Event::Delete(_)) {
+                            // Kept for the grace period: an API read that raced this deletion
+                            // must not admit the user again.
+                            recent.insert(
+                                name.clone(),
+                                Recent {
+                                    uid: uid.clone(),
+                                    at: now,
+                                    deleted: true,
+                                },
+                            );
+                        } else if recent.get(name).is_some_and(|known| &known.uid == uid) {
                             recent.remove(name);
+                        }
+                        if now.saturating_duration_since(self.pruned) > READ_YOUR_WRITE_GRACE {
+                            recent.retain(|_, known| {
+                                now.saturating_duration_since(known.at) < READ_YOUR_WRITE_GRACE
+                            });
+                            self.pruned = now;
                         }
                     }
                 }

@@ -62,6 +62,6 @@ impl FromRequestParts<App> for CurrentSession {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Infallible> {
-        Ok(Self(app.session(&parts.headers, now_unix())))
+        Ok(Self(app.session(&parts.headers, now_unix()).await))
     }
 }

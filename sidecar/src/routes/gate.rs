@@ -24,7 +24,8 @@ use crate::proxy::{
     BodyFault, FORWARDING_HEADERS, ProxyError, bounded_body, strip_client_identity,
     strip_own_cookies, upgrade_protocol,
 };
-use crate::state::App;
+use crate::session::Session;
+use crate::state::{App, SessionLookup};
 use crate::token::now_unix;
 
 /// Whether a path (as forwarded) is covered by `GATEHOUSE_SKIP_AUTH`.
@@ -52,8 +53,18 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
         |ClientAddr(addr)| addr,
     );
     // Everything before the app is asked is synchronous, so none of it is kept in this future:
-    // the future is moved several times per request, and its size is paid for each time.
-    let response = match admit(&app, req) {
+    // the future is moved several times per request, and its size is paid for each time. The
+    // one exception, a watch-cache miss for a session issued moments ago, reads the API in a
+    // boxed future of its own.
+    let now = now_unix();
+    let gate = match app.session_from_cache(req.headers(), now) {
+        SessionLookup::Valid(session) => admit(&app, req, Some(session), now),
+        SessionLookup::None => admit(&app, req, None, now),
+        SessionLookup::Unconfirmed(session) => {
+            Box::pin(admit_confirmed(&app, req, session, now)).await
+        }
+    };
+    let response = match gate {
         Gate::Pass {
             request,
             wants_html,
@@ -112,9 +123,13 @@ enum Gate {
     Answer(Response<Body>),
 }
 
-fn admit(app: &App, req: Request<Body>) -> Gate {
-    let now = now_unix();
-    let session = app.session(req.headers(), now);
+/// [`admit`] once the API has settled whether `session`'s user exists.
+async fn admit_confirmed(app: &App, req: Request<Body>, session: Arc<Session>, now: i64) -> Gate {
+    let session = app.confirm_session(session).await;
+    admit(app, req, session, now)
+}
+
+fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64) -> Gate {
     if session.is_none()
         && let Some(r) = refuse_without_session(app, &req)
     {
