@@ -54,6 +54,12 @@ pub const GATEHOUSE_REVOCATION_STALENESS: &str = "GATEHOUSE_REVOCATION_STALENESS
 pub const GATEHOUSE_ATTRIBUTE_MAPPINGS: &str = "GATEHOUSE_ATTRIBUTE_MAPPINGS";
 /// Largest request body sent on to the app (`spec.upstream.maxRequestBody`); unset: 64Mi.
 pub const GATEHOUSE_MAX_REQUEST_BODY: &str = "GATEHOUSE_MAX_REQUEST_BODY";
+/// Longest pause between two pieces of a request body (`spec.timeouts.requestBody`); unset: 60s.
+pub const GATEHOUSE_REQUEST_BODY_TIMEOUT: &str = "GATEHOUSE_REQUEST_BODY_TIMEOUT";
+/// Longest a response may wait for the client to read it (`spec.timeouts.send`); unset: 60s.
+pub const GATEHOUSE_SEND_TIMEOUT: &str = "GATEHOUSE_SEND_TIMEOUT";
+/// Longest wait for the app's response head (`spec.timeouts.upstreamResponse`); unset: no limit.
+pub const GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT";
 
 /// Directory where the injected sidecar finds the env Secret mounted as files (set by injection,
 /// not rendered into the Secret).
@@ -103,6 +109,9 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     GATEHOUSE_REVOCATION_STALENESS,
     GATEHOUSE_ATTRIBUTE_MAPPINGS,
     GATEHOUSE_MAX_REQUEST_BODY,
+    GATEHOUSE_REQUEST_BODY_TIMEOUT,
+    GATEHOUSE_SEND_TIMEOUT,
+    GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT,
 ];
 
 /// Variables whose values are secret: rendered into a Secret, redacted by `render`, never logged.

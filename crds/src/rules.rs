@@ -265,6 +265,77 @@ pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
     (total.is_finite() && total < 9.2e9).then(|| std::time::Duration::from_secs_f64(total))
 }
 
+/// The range a duration setting may take, the same for the CRD's CEL rule, the operator's
+/// validation and the sidecar's start-up check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationBounds {
+    /// Shortest allowed.
+    pub min: std::time::Duration,
+    /// Longest allowed.
+    pub max: std::time::Duration,
+    /// `min` as written in CEL and messages (a Go duration such as `1s`).
+    pub min_text: &'static str,
+    /// `max` as written in CEL and messages (a Go duration such as `1h`).
+    pub max_text: &'static str,
+}
+
+impl DurationBounds {
+    /// Whether `duration` is within the bounds.
+    pub fn contains(&self, duration: std::time::Duration) -> bool {
+        (self.min..=self.max).contains(&duration)
+    }
+
+    /// The bounds as a range.
+    pub fn range(&self) -> std::ops::RangeInclusive<std::time::Duration> {
+        self.min..=self.max
+    }
+
+    /// `1s and 1h`, for messages.
+    pub fn text(&self) -> String {
+        format!("{} and {}", self.min_text, self.max_text)
+    }
+
+    /// CEL: `self` is a duration within the bounds.
+    pub fn cel(&self) -> String {
+        format!(
+            "duration(self) >= duration('{}') && duration(self) <= duration('{}')",
+            self.min_text, self.max_text
+        )
+    }
+
+    /// Whether `text`, a Go duration as the CRD holds it, is within the bounds.
+    pub fn check(&self, text: &str) -> bool {
+        parse_go_duration(text).is_some_and(|d| self.contains(d))
+    }
+}
+
+/// The sidecar's I/O timeouts (`spec.timeouts.*`; `GATEHOUSE_REQUEST_BODY_TIMEOUT`,
+/// `GATEHOUSE_SEND_TIMEOUT`, `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT`): 1s to 1h.
+pub const IO_TIMEOUT: DurationBounds = DurationBounds {
+    min: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(3600),
+    min_text: "1s",
+    max_text: "1h",
+};
+
+/// How long the SsoUser watch may be silent before every session is refused
+/// (`spec.session.revocationStaleness`, `GATEHOUSE_REVOCATION_STALENESS`): 1s to 24h.
+pub const REVOCATION_STALENESS: DurationBounds = DurationBounds {
+    min: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(24 * 3600),
+    min_text: "1s",
+    max_text: "24h",
+};
+
+pub const MSG_REQUEST_BODY_TIMEOUT: &str =
+    "timeouts.requestBody must be a duration between 1s and 1h, such as 60s";
+pub const MSG_SEND_TIMEOUT: &str =
+    "timeouts.send must be a duration between 1s and 1h, such as 60s";
+pub const MSG_UPSTREAM_RESPONSE_TIMEOUT: &str =
+    "timeouts.upstreamResponse must be a duration between 1s and 1h, such as 5m";
+pub const MSG_REVOCATION_STALENESS: &str =
+    "revocationStaleness must be a duration between 1s and 24h, such as 5m";
+
 /// A duration as the sidecar's variables take it: whole hours, minutes and seconds (`12h`,
 /// `1h30m`), milliseconds when there is a fraction of a second. `1.5h` becomes `1h30m`.
 pub fn duration_env(duration: std::time::Duration) -> String {
@@ -423,6 +494,30 @@ mod tests {
             check_attribute_mappings([("9x", "a")]),
             Err(MSG_ATTRIBUTE_MAPPINGS)
         );
+    }
+
+    #[test]
+    fn duration_messages_name_the_bounds_they_check() {
+        for (bounds, messages) in [
+            (
+                IO_TIMEOUT,
+                &[
+                    MSG_REQUEST_BODY_TIMEOUT,
+                    MSG_SEND_TIMEOUT,
+                    MSG_UPSTREAM_RESPONSE_TIMEOUT,
+                ][..],
+            ),
+            (REVOCATION_STALENESS, &[MSG_REVOCATION_STALENESS][..]),
+        ] {
+            assert_eq!(parse_go_duration(bounds.min_text), Some(bounds.min));
+            assert_eq!(parse_go_duration(bounds.max_text), Some(bounds.max));
+            for message in messages {
+                assert!(message.contains(&bounds.text()), "{message}");
+            }
+        }
+        assert!(IO_TIMEOUT.check("1s") && IO_TIMEOUT.check("1h") && !IO_TIMEOUT.check("90m"));
+        assert!(!IO_TIMEOUT.check("999ms") && !IO_TIMEOUT.check("soon"));
+        assert!(REVOCATION_STALENESS.check("5m") && !REVOCATION_STALENESS.check("25h"));
     }
 
     #[test]

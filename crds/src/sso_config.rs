@@ -110,13 +110,18 @@ pub struct SsoConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning: Option<ProvisioningSpec>,
 
-    /// Session cookie settings.
+    /// Session settings: lifetime, cookie keys, and how long sessions outlive a broken watch
+    /// of SsoUsers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionSpec>,
 
     /// The application behind the sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamSpec>,
+
+    /// Timeouts of the sidecar's HTTP exchanges with clients and with the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutsSpec>,
 
     /// Path prefixes that pass without a session (health checks, public assets). Matched on the
     /// normalized path the sidecar forwards.
@@ -492,7 +497,7 @@ impl ProvisioningMode {
     }
 }
 
-/// Session cookie settings.
+/// Session settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSpec {
@@ -506,6 +511,39 @@ pub struct SessionSpec {
     /// the first seals, all unseal. Unset: the operator generates one and never overwrites it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie_secret_ref: Option<SecretKeyRef>,
+    /// How long the sidecar's watch of SsoUsers may go without a sign of life (an event, a
+    /// bookmark, an answered re-watch) before every session is refused and the sidecar reports
+    /// not ready, a duration such as `5m` (1s to 24h). This bounds how long a deleted or
+    /// suspended user keeps access while the API server is unreachable. Default `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new(rules::REVOCATION_STALENESS.cel()).message(rules::MSG_REVOCATION_STALENESS))]
+    pub revocation_staleness: Option<String>,
+}
+
+/// Timeouts of the sidecar's HTTP exchanges, durations such as `60s` (1s to 1h each).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeoutsSpec {
+    /// Longest pause between two pieces of a request body; a stalled upload is answered 408 and
+    /// its connection closed. Default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new(rules::IO_TIMEOUT.cel()).message(rules::MSG_REQUEST_BODY_TIMEOUT))]
+    pub request_body: Option<String>,
+    /// Longest a response may wait for the client to read it; a client that stops reading is
+    /// disconnected. Default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new(rules::IO_TIMEOUT.cel()).message(rules::MSG_SEND_TIMEOUT))]
+    pub send: Option<String>,
+    /// Longest wait for the app's response head once a request is sent (as nginx's
+    /// `proxy_read_timeout`); when it runs out the client gets 504. Unset (the default): no
+    /// limit, so long polling and slow reports keep working; the client's own patience decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new(rules::IO_TIMEOUT.cel()).message(rules::MSG_UPSTREAM_RESPONSE_TIMEOUT))]
+    pub upstream_response: Option<String>,
 }
 
 /// The application behind the sidecar.

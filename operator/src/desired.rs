@@ -333,6 +333,28 @@ pub fn sidecar_env(
     {
         set(env::GATEHOUSE_MAX_REQUEST_BODY, max);
     }
+    // Durations as the sidecar reads them; unset ones keep the sidecar's defaults.
+    let staleness = spec
+        .session
+        .as_ref()
+        .and_then(|s| s.revocation_staleness.as_deref());
+    let timeouts = spec.timeouts.clone().unwrap_or_default();
+    for (var, value) in [
+        (env::GATEHOUSE_REVOCATION_STALENESS, staleness),
+        (
+            env::GATEHOUSE_REQUEST_BODY_TIMEOUT,
+            timeouts.request_body.as_deref(),
+        ),
+        (env::GATEHOUSE_SEND_TIMEOUT, timeouts.send.as_deref()),
+        (
+            env::GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT,
+            timeouts.upstream_response.as_deref(),
+        ),
+    ] {
+        if let Some(duration) = value.and_then(gatehouse_crds::rules::parse_go_duration) {
+            set(var, &gatehouse_crds::rules::duration_env(duration));
+        }
+    }
     let cookie = match &secrets.cookie_keys {
         CookieKeys::Referenced(keys) | CookieKeys::Generated(keys) => keys.expose(),
         CookieKeys::ToGenerate => GENERATED_PLACEHOLDER,

@@ -252,6 +252,40 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         if let Some(cookie_ref) = &session.cookie_secret_ref {
             check_key_ref("spec.session.cookieSecretRef", cookie_ref, &mut push);
         }
+        if let Some(staleness) = &session.revocation_staleness
+            && !rules::REVOCATION_STALENESS.check(staleness)
+        {
+            push(
+                "spec.session.revocationStaleness",
+                rules::MSG_REVOCATION_STALENESS,
+            );
+        }
+    }
+
+    if let Some(timeouts) = &spec.timeouts {
+        for (field, value, message) in [
+            (
+                "spec.timeouts.requestBody",
+                &timeouts.request_body,
+                rules::MSG_REQUEST_BODY_TIMEOUT,
+            ),
+            (
+                "spec.timeouts.send",
+                &timeouts.send,
+                rules::MSG_SEND_TIMEOUT,
+            ),
+            (
+                "spec.timeouts.upstreamResponse",
+                &timeouts.upstream_response,
+                rules::MSG_UPSTREAM_RESPONSE_TIMEOUT,
+            ),
+        ] {
+            if let Some(value) = value
+                && !rules::IO_TIMEOUT.check(value)
+            {
+                push(field, message);
+            }
+        }
     }
 
     if let Some(provisioning) = &spec.provisioning {
@@ -468,6 +502,30 @@ spec:
             ),
             ("ttl: 1h30m", "ttl: 1m", "spec.session.ttl", MSG_TTL),
             ("ttl: 1h30m", "ttl: forever", "spec.session.ttl", MSG_TTL),
+            (
+                "ttl: 1h30m",
+                "ttl: 1h30m, revocationStaleness: 25h",
+                "spec.session.revocationStaleness",
+                rules::MSG_REVOCATION_STALENESS,
+            ),
+            (
+                "skipAuth: [/healthz]",
+                "timeouts: {requestBody: 500ms}",
+                "spec.timeouts.requestBody",
+                rules::MSG_REQUEST_BODY_TIMEOUT,
+            ),
+            (
+                "skipAuth: [/healthz]",
+                "timeouts: {send: 2h}",
+                "spec.timeouts.send",
+                rules::MSG_SEND_TIMEOUT,
+            ),
+            (
+                "skipAuth: [/healthz]",
+                "timeouts: {upstreamResponse: soon}",
+                "spec.timeouts.upstreamResponse",
+                rules::MSG_UPSTREAM_RESPONSE_TIMEOUT,
+            ),
             (
                 "skipAuth: [/healthz]",
                 "skipAuth: [/a/../b]",

@@ -182,6 +182,7 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                 None => gatehouse_sidecar::config::DEFAULT_MAX_REQUEST_BODY,
             };
             assert_eq!(sidecar.max_request_body, max_body, "{shown}");
+            assert_durations_carried_over(&config.spec, &sidecar, &shown);
 
             let providers = config.spec.providers.as_ref().expect("oidc providers");
             let mut expected: Vec<String> = Vec::new();
@@ -263,6 +264,137 @@ fn the_once_mismatched_configs_are_decided_the_same_way_on_both_sides() {
                 );
                 let err = sidecar.expect_err("the sidecar refuses it too");
                 assert_eq!(err.to_string(), format!("{var}: {message}"), "{yaml}");
+            }
+        }
+    }
+}
+
+/// The duration settings the sidecar runs with are the SsoConfig's, or the sidecar's defaults
+/// where the SsoConfig sets none.
+fn assert_durations_carried_over(
+    spec: &gatehouse_crds::SsoConfigSpec,
+    sidecar: &gatehouse_sidecar::Config,
+    shown: &str,
+) {
+    use gatehouse_crds::rules::parse_go_duration;
+    use std::time::Duration;
+    let given = |value: Option<&String>| {
+        value.map(|v| {
+            let d = parse_go_duration(v).expect("validated");
+            // The sidecar reads milliseconds at the finest.
+            Duration::from_millis(u64::try_from(d.as_millis()).expect("small"))
+        })
+    };
+    let session = spec.session.clone().unwrap_or_default();
+    let timeouts = spec.timeouts.clone().unwrap_or_default();
+    assert_eq!(
+        sidecar.revocation_staleness,
+        given(session.revocation_staleness.as_ref()).unwrap_or(Duration::from_secs(300)),
+        "{shown}: revocationStaleness"
+    );
+    assert_eq!(
+        sidecar.request_body_timeout,
+        given(timeouts.request_body.as_ref()).unwrap_or(Duration::from_secs(60)),
+        "{shown}: timeouts.requestBody"
+    );
+    assert_eq!(
+        sidecar.send_timeout,
+        given(timeouts.send.as_ref()).unwrap_or(Duration::from_secs(60)),
+        "{shown}: timeouts.send"
+    );
+    assert_eq!(
+        sidecar.upstream_response_timeout,
+        given(timeouts.upstream_response.as_ref()),
+        "{shown}: timeouts.upstreamResponse (off unless set)"
+    );
+}
+
+/// Each duration setting at and beyond its bounds: the operator's validation, the CRD and the
+/// sidecar decide alike, with the same bounds (`rules::IO_TIMEOUT`,
+/// `rules::REVOCATION_STALENESS`), and an accepted value reaches the sidecar unchanged.
+#[test]
+fn duration_settings_are_decided_the_same_way_on_both_sides() {
+    use gatehouse_crds::rules;
+    let config = |extra: &str| {
+        format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, {extra}}}}}"
+        )
+    };
+    let fields = [
+        (
+            "session: {revocationStaleness: VALUE}",
+            "GATEHOUSE_REVOCATION_STALENESS",
+            rules::MSG_REVOCATION_STALENESS,
+            rules::REVOCATION_STALENESS,
+        ),
+        (
+            "timeouts: {requestBody: VALUE}",
+            "GATEHOUSE_REQUEST_BODY_TIMEOUT",
+            rules::MSG_REQUEST_BODY_TIMEOUT,
+            rules::IO_TIMEOUT,
+        ),
+        (
+            "timeouts: {send: VALUE}",
+            "GATEHOUSE_SEND_TIMEOUT",
+            rules::MSG_SEND_TIMEOUT,
+            rules::IO_TIMEOUT,
+        ),
+        (
+            "timeouts: {upstreamResponse: VALUE}",
+            "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT",
+            rules::MSG_UPSTREAM_RESPONSE_TIMEOUT,
+            rules::IO_TIMEOUT,
+        ),
+    ];
+    let base: gatehouse_crds::SsoConfig =
+        serde_saphyr::from_str(&config("authMode: required")).expect("parses");
+    let base_env = render_env(&base);
+    for (field, var, message, bounds) in fields {
+        let just_over = rules::duration_env(bounds.max + std::time::Duration::from_secs(1));
+        let cases = [
+            (bounds.min_text.to_owned(), true),
+            (bounds.max_text.to_owned(), true),
+            ("1m30s".to_owned(), true),
+            ("1.5m".to_owned(), true),
+            ("999ms".to_owned(), false),
+            (just_over, false),
+            ("0".to_owned(), false),
+        ];
+        for (value, accepted) in cases {
+            let yaml = config(&field.replace("VALUE", &format!("'{value}'")));
+            let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
+            let problems = gatehouse_operator::validate::validate("portal", &config.spec);
+            let cel = apply_errors(&config);
+            if accepted {
+                assert_eq!(problems, vec![], "{yaml}");
+                assert_eq!(cel, Vec::<String>::new(), "{yaml}");
+                let env = render_env(&config);
+                let sidecar =
+                    gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned())
+                        .unwrap_or_else(|e| panic!("{yaml}: the sidecar refused: {e}"));
+                assert!(env.contains_key(var), "{yaml}: {var} rendered");
+                assert_durations_carried_over(&config.spec, &sidecar, &yaml);
+            } else {
+                assert!(
+                    problems.iter().any(|p| p.message == message),
+                    "{yaml}: validation says {problems:?}"
+                );
+                // The rule's message, or the schema's pattern for what is no duration at all.
+                assert!(
+                    cel.iter()
+                        .any(|e| e.contains(message) || e.contains("does not match")),
+                    "{yaml}: the CRD says {cel:?}"
+                );
+                // The sidecar, given the same value by hand, refuses it too.
+                let mut env = base_env.clone();
+                env.insert(var.to_owned(), value.clone());
+                let err =
+                    gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned())
+                        .expect_err("the sidecar refuses it too");
+                assert!(
+                    err.to_string().starts_with(&format!("{var}: ")),
+                    "{value}: {err}"
+                );
             }
         }
     }
@@ -368,7 +500,8 @@ mod generated {
     use super::*;
     use gatehouse_crds::{
         AuthMode, ClientSecretRef, EntraProvider, OidcProvider, OktaProvider, Providers,
-        ProvisioningSpec, Role, RoleRule, SessionSpec, SsoConfig, SsoConfigSpec, UpstreamSpec,
+        ProvisioningSpec, Role, RoleRule, SessionSpec, SsoConfig, SsoConfigSpec, TimeoutsSpec,
+        UpstreamSpec,
     };
     use proptest::prelude::*;
     use proptest::sample::select;
@@ -528,6 +661,49 @@ mod generated {
             ])
             .prop_map(str::to_owned),
         );
+        // Durations around each setting's bounds (1s…1h, 1s…24h), in Go's spellings.
+        let duration = || {
+            proptest::option::of(
+                select(vec![
+                    "1s",
+                    "60s",
+                    "1m30s",
+                    "1.5m",
+                    "1h",
+                    "3600.5s",
+                    "61m",
+                    "24h",
+                    "25h",
+                    "999ms",
+                    "1500ms",
+                    "0",
+                    "0s",
+                    "5",
+                    "soon",
+                    "-1s",
+                    "1h0m0.001s",
+                ])
+                .prop_map(str::to_owned),
+            )
+        };
+        let session = (ttl, duration()).prop_map(|(ttl, revocation_staleness)| {
+            (ttl.is_some() || revocation_staleness.is_some()).then_some(SessionSpec {
+                ttl,
+                cookie_secret_ref: None,
+                revocation_staleness,
+            })
+        });
+        let timeouts = (duration(), duration(), duration()).prop_map(
+            |(request_body, send, upstream_response)| {
+                (request_body.is_some() || send.is_some() || upstream_response.is_some()).then_some(
+                    TimeoutsSpec {
+                        request_body,
+                        send,
+                        upstream_response,
+                    },
+                )
+            },
+        );
         let upstream = (
             proptest::option::of(select(vec![1u16, 80, 3000, 4180, 9090, 8080, 65535, 0])),
             proptest::option::of(
@@ -562,7 +738,7 @@ mod generated {
             (
                 mappings,
                 proptest::option::of(provisioning),
-                ttl,
+                (session, timeouts),
                 proptest::option::of(upstream),
                 proptest::collection::vec(path(), 0..3),
                 proptest::option::of(path()),
@@ -571,7 +747,14 @@ mod generated {
             .prop_map(
                 |(
                     (public_url, allow_insecure_http, exclusive_provider, auth_mode, providers),
-                    (attribute_mappings, provisioning, ttl, upstream, skip_auth, app_login_path),
+                    (
+                        attribute_mappings,
+                        provisioning,
+                        (session, timeouts),
+                        upstream,
+                        skip_auth,
+                        app_login_path,
+                    ),
                 )| SsoConfigSpec {
                     public_url,
                     allow_insecure_http,
@@ -580,10 +763,8 @@ mod generated {
                     providers: Some(providers),
                     attribute_mappings,
                     provisioning,
-                    session: ttl.map(|ttl| SessionSpec {
-                        ttl: Some(ttl),
-                        cookie_secret_ref: None,
-                    }),
+                    session,
+                    timeouts,
                     upstream,
                     skip_auth,
                     app_login_path,
@@ -619,9 +800,12 @@ mod generated {
             prop_assert!(
                 sidecar.is_ok(),
                 "the sidecar refused what the operator accepted: {}\n{:#?}",
-                sidecar.err().map(|e| e.to_string()).unwrap_or_default(),
+                sidecar.as_ref().err().map(ToString::to_string).unwrap_or_default(),
                 config.spec
             );
+            if let Ok(sidecar) = &sidecar {
+                assert_durations_carried_over(&config.spec, sidecar, "generated");
+            }
         }
     }
 }

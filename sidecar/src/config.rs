@@ -43,14 +43,14 @@
 //! | `GATEHOUSE_APP_LOGIN_PATH` | unset | path of the app's own login page |
 //! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
 //! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
-//! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused |
+//! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused (1s–24h; `spec.session.revocationStaleness`) |
 //! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
 //! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | largest request body sent on to the app (`spec.upstream.maxRequestBody`), in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
-//! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | ours: longest pause between two pieces of a request body (1s–1h); a stalled upload is answered 408 |
-//! | `GATEHOUSE_SEND_TIMEOUT` | `60s` | ours: longest a response may wait for the client to read (1s–1h); a client that stops reading is disconnected |
-//! | `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT` | unset | longest wait for the app's response head once a request is sent (1s–1h; like nginx's `proxy_read_timeout`); unset waits as long as the client does (long polling); when it runs out the client gets 504 |
+//! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | longest pause between two pieces of a request body (1s–1h; `spec.timeouts.requestBody`); a stalled upload is answered 408 |
+//! | `GATEHOUSE_SEND_TIMEOUT` | `60s` | longest a response may wait for the client to read (1s–1h; `spec.timeouts.send`); a client that stops reading is disconnected |
+//! | `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT` | unset | longest wait for the app's response head once a request is sent (1s–1h; like nginx's `proxy_read_timeout`; `spec.timeouts.upstreamResponse`); unset waits as long as the client does (long polling); when it runs out the client gets 504 |
 //! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
 //!
 //! With `GATEHOUSE_PROVISIONING=kubernetes` the sidecar reaches the API server with kube's standard
@@ -238,14 +238,14 @@ pub struct Config {
 /// `GATEHOUSE_MAX_REQUEST_BODY` when unset: 64 MiB, room for ordinary uploads.
 pub const DEFAULT_MAX_REQUEST_BODY: u64 = 64 << 20;
 
-/// Longest pause between two pieces of a request body (ours, not rendered by the operator).
-pub const REQUEST_BODY_TIMEOUT: &str = "GATEHOUSE_REQUEST_BODY_TIMEOUT";
+/// Longest pause between two pieces of a request body (`spec.timeouts.requestBody`).
+pub const REQUEST_BODY_TIMEOUT: &str = vars::GATEHOUSE_REQUEST_BODY_TIMEOUT;
 
-/// Longest a write to a client may wait for it to read (ours, not rendered by the operator).
-pub const SEND_TIMEOUT: &str = "GATEHOUSE_SEND_TIMEOUT";
+/// Longest a write to a client may wait for it to read (`spec.timeouts.send`).
+pub const SEND_TIMEOUT: &str = vars::GATEHOUSE_SEND_TIMEOUT;
 
 /// Longest wait for the app's response head once a request is sent (unset: no limit).
-pub const UPSTREAM_RESPONSE_TIMEOUT: &str = "GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT";
+pub const UPSTREAM_RESPONSE_TIMEOUT: &str = vars::GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT;
 
 /// A size in bytes: a whole number, optionally with a `Ki`, `Mi` or `Gi` suffix (as Kubernetes
 /// writes quantities), at least 1 KiB.
@@ -429,7 +429,12 @@ impl Config {
             .get(vars::GATEHOUSE_PROVISION_HOOK)
             .map(|p| checked(vars::GATEHOUSE_PROVISION_HOOK, rules::check_hook_path, p))
             .transpose()?;
-        let revocation_staleness = env.duration(vars::GATEHOUSE_REVOCATION_STALENESS, "5m")?;
+        let revocation_staleness = env.duration_between(
+            vars::GATEHOUSE_REVOCATION_STALENESS,
+            "5m",
+            rules::REVOCATION_STALENESS.range(),
+            &rules::REVOCATION_STALENESS.text(),
+        )?;
         let clock_skew = env.duration("GATEHOUSE_CLOCK_SKEW", "60s")?;
         if clock_skew > Duration::from_secs(600) {
             return Err(ConfigError::new(
@@ -442,23 +447,16 @@ impl Config {
             Some(text) => parse_byte_size(&text)
                 .map_err(|e| ConfigError::new(vars::GATEHOUSE_MAX_REQUEST_BODY, e))?,
         };
-        let io_timeouts = Duration::from_secs(1)..=Duration::from_secs(3600);
-        let request_body_timeout = env.duration_between(
-            REQUEST_BODY_TIMEOUT,
-            "60s",
-            io_timeouts.clone(),
-            "1s and 1h",
-        )?;
+        let (io_timeouts, io_text) = (rules::IO_TIMEOUT.range(), rules::IO_TIMEOUT.text());
+        let request_body_timeout =
+            env.duration_between(REQUEST_BODY_TIMEOUT, "60s", io_timeouts.clone(), &io_text)?;
         let send_timeout =
-            env.duration_between(SEND_TIMEOUT, "60s", io_timeouts.clone(), "1s and 1h")?;
+            env.duration_between(SEND_TIMEOUT, "60s", io_timeouts.clone(), &io_text)?;
         let upstream_response_timeout = match env.get(UPSTREAM_RESPONSE_TIMEOUT) {
             None => None,
-            Some(_) => Some(env.duration_between(
-                UPSTREAM_RESPONSE_TIMEOUT,
-                "",
-                io_timeouts,
-                "1s and 1h",
-            )?),
+            Some(_) => {
+                Some(env.duration_between(UPSTREAM_RESPONSE_TIMEOUT, "", io_timeouts, &io_text)?)
+            }
         };
         let log_format = match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
