@@ -561,6 +561,31 @@ impl SamlFlow {
         .await)
     }
 
+    /// POSTs `saml_response` to the ACS with exactly `cookies` as the `Cookie` header (not this
+    /// browser's jar): an attacker replaying what they captured.
+    pub async fn post_with_cookies(
+        &self,
+        cookies: &str,
+        saml_response: &str,
+        relay_state: Option<&str>,
+    ) -> Result<Answer> {
+        let acs = self.sidecar.join(ACS_PATH)?;
+        let mut form = vec![("SAMLResponse", saml_response)];
+        if let Some(rs) = relay_state {
+            form.push(("RelayState", rs));
+        }
+        Ok(read(
+            crate::http_client()?
+                .post(acs)
+                .header(ACCEPT, "text/html")
+                .header(COOKIE, cookies)
+                .form(&form)
+                .send()
+                .await?,
+        )
+        .await)
+    }
+
     /// POSTs a raw form body to the ACS (for bodies `reqwest`'s form encoder would not make).
     pub async fn post_raw(&self, body: Vec<u8>) -> Result<Answer> {
         let acs = self.sidecar.join(ACS_PATH)?;
@@ -1007,6 +1032,8 @@ pub struct AttackCase {
     pub status: u16,
     /// Audit `reason` and `gatehouse_sign_in_denials_total` label.
     pub reason: &'static str,
+    /// Another reason the contract accepts for this case, if any.
+    pub or_reason: Option<&'static str>,
     /// Audit `outcome`.
     pub outcome: &'static str,
 }
@@ -1023,20 +1050,38 @@ const fn case(
         user,
         status,
         reason,
+        or_reason: None,
         outcome,
+    }
+}
+
+/// A signature-wrapping case: the wrapped document holds two Assertion elements (the signed
+/// original and the evil one), so the sidecar may refuse it for the signature or for the
+/// assertion count; both refuse before anything is read.
+const fn xsw(attack: &'static str) -> AttackCase {
+    AttackCase {
+        or_reason: Some("saml_assertion_count"),
+        ..case(attack, MEMBER, 400, "saml_signature_invalid", "failed")
+    }
+}
+
+impl AttackCase {
+    /// The reasons the contract accepts for this case.
+    pub fn reasons(&self) -> Vec<&'static str> {
+        std::iter::once(self.reason).chain(self.or_reason).collect()
     }
 }
 
 /// Signature wrapping: the evil assertion names the admin; the genuine one the member.
 pub const XSW_CASES: &[AttackCase] = &[
-    case("xsw1", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw2", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw3", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw4", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw5", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw6", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw7", MEMBER, 400, "saml_signature_invalid", "failed"),
-    case("xsw8", MEMBER, 400, "saml_signature_invalid", "failed"),
+    xsw("xsw1"),
+    xsw("xsw2"),
+    xsw("xsw3"),
+    xsw("xsw4"),
+    xsw("xsw5"),
+    xsw("xsw6"),
+    xsw("xsw7"),
+    xsw("xsw8"),
 ];
 
 /// Signatures missing, by the wrong key, or no longer covering what is read.
@@ -1206,6 +1251,8 @@ pub async fn run_attack(
     let relay = genuine.relay_state.as_deref();
     match attack {
         "replay" => {
+            // The attacker captured the whole POST: the response and the attempt cookie.
+            let captured = flow.cookies();
             let first = flow.post(&genuine.saml_response, relay).await?;
             if session_of(&first).is_none() {
                 bail!(
@@ -1214,7 +1261,9 @@ pub async fn run_attack(
                     first.body.chars().take(300).collect::<String>()
                 );
             }
-            let answer = flow.post(&genuine.saml_response, relay).await?;
+            let answer = flow
+                .post_with_cookies(&captured, &genuine.saml_response, relay)
+                .await?;
             Ok(AttackRun { answer, flow })
         }
         "replay-new-attempt" => {

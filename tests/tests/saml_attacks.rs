@@ -41,12 +41,29 @@ async fn assert_controls_accepted(stack: &SamlStack, user: FixtureUser) {
     }
 }
 
+/// The reasons of the sidecar's latest SAML audit lines, newest first (for failure messages).
+fn last_reasons(logs: &str) -> Vec<String> {
+    logs.lines()
+        .rev()
+        .filter(|l| l.contains("gatehouse::audit") && l.contains("provider=\"saml\""))
+        .filter_map(|l| l.split("reason=").nth(1))
+        .filter_map(|r| r.split_whitespace().next())
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Performs each case and collects every way a refusal differs from the contract.
 async fn assert_refused(stack: &SamlStack, cases: &[AttackCase]) {
     let mut wrong = Vec::new();
     for case in cases {
-        let before_logs = stack.sidecar.process.logs.text();
-        let before_audits = audit_count(&before_logs, case.outcome, case.reason);
+        let audits = |logs: &str| -> usize {
+            case.reasons()
+                .iter()
+                .map(|r| audit_count(logs, case.outcome, r))
+                .sum()
+        };
+        let before_audits = audits(&stack.sidecar.process.logs.text());
         let before = stack.metrics().await.expect("metrics");
         let run = match run_attack(&stack.sidecar.url, stack.idp(), case.attack, case.user).await {
             Ok(run) => run,
@@ -89,8 +106,7 @@ async fn assert_refused(stack: &SamlStack, cases: &[AttackCase]) {
         // The audit line is written as the answer is; allow the log pipe a moment.
         let mut audited = false;
         for _ in 0..50 {
-            let logs = stack.sidecar.process.logs.text();
-            if audit_count(&logs, case.outcome, case.reason) > before_audits {
+            if audits(&stack.sidecar.process.logs.text()) > before_audits {
                 audited = true;
                 break;
             }
@@ -98,24 +114,33 @@ async fn assert_refused(stack: &SamlStack, cases: &[AttackCase]) {
         }
         if !audited {
             wrong.push(format!(
-                "{}: no audit line with outcome=\"{}\" reason=\"{}\"",
-                case.attack, case.outcome, case.reason
+                "{}: no audit line with outcome=\"{}\" and a reason in {:?} (latest: {:?})",
+                case.attack,
+                case.outcome,
+                case.reasons(),
+                last_reasons(&stack.sidecar.process.logs.text())
             ));
         }
         let after = stack.metrics().await.expect("metrics");
         let grown = gatehouse_tests::grown(&before, &after);
-        let denial = format!(
-            "gatehouse_sign_in_denials_total{{reason=\"{}\"}}",
-            case.reason
-        );
+        let denial = case.reasons().iter().any(|r| {
+            grown.contains(&format!(
+                "gatehouse_sign_in_denials_total{{reason=\"{r}\"}}"
+            ))
+        });
+        if !denial {
+            wrong.push(format!(
+                "{}: gatehouse_sign_in_denials_total of {:?} did not grow",
+                case.attack,
+                case.reasons()
+            ));
+        }
         let outcome = format!(
             "gatehouse_sign_ins_total{{provider=\"saml\",outcome=\"{}\"}}",
             case.outcome
         );
-        for metric in [denial, outcome] {
-            if !grown.contains(&metric) {
-                wrong.push(format!("{}: {metric} did not grow", case.attack));
-            }
+        if !grown.contains(&outcome) {
+            wrong.push(format!("{}: {outcome} did not grow", case.attack));
         }
     }
     assert!(
@@ -261,4 +286,17 @@ async fn saml_comment_in_nameid_never_signs_in_the_user_the_prefix_names() {
             run.answer.status
         ),
     }
+}
+
+/// The check itself: a genuine response run as if it were an attack must be reported (so a
+/// sidecar that accepted an attack could not pass the tests above).
+#[tokio::test]
+#[should_panic(expected = "genuine: ACCEPTED")]
+async fn saml_the_refusal_check_reports_an_accepted_response() {
+    let stack = SamlStack::start_default().await.expect("stack");
+    let case = AttackCase {
+        attack: "genuine",
+        ..saml_idp::SIGNATURE_CASES[0]
+    };
+    assert_refused(&stack, &[case]).await;
 }
