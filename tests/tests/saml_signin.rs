@@ -185,11 +185,15 @@ async fn saml_sign_in_at_a_second_idp_implementation_samlify_works() {
 #[tokio::test]
 async fn saml_logout_ends_the_session_and_sends_the_browser_to_the_idps_single_logout() {
     let stack = SamlStack::start_default().await.expect("stack");
-    let session = stack.sign_in(ADMIN).await.expect("admin");
+    let (flow, _, answer) = SamlFlow::sign_in(&stack.sidecar.url, ADMIN)
+        .await
+        .expect("flow");
+    let session = session_of(&answer).expect("admin signed in");
     let client = gatehouse_tests::http_client().expect("client");
+    // The browser sends every cookie the sidecar set for it.
     let res = client
         .get(stack.url("/api/auth/logout"))
-        .header("cookie", session.cookie_header())
+        .header("cookie", flow.cookies())
         .header("accept", "text/html")
         .send()
         .await
