@@ -68,12 +68,16 @@ pub const PROVIDER_SAML: &str = "saml";
 pub const OIDC_CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
 /// OIDC sign-in start path; the provider id follows.
 pub const OIDC_START_PREFIX: &str = "/api/auth/oauth2/start/";
+/// SAML sign-in start path (SP-initiated, HTTP-Redirect binding).
+pub const SAML_START_PATH: &str = "/api/auth/saml/start";
 /// SAML assertion consumer service path.
 pub const SAML_ACS_PATH: &str = "/api/auth/saml/acs";
 /// SAML service-provider metadata path.
 pub const SAML_METADATA_PATH: &str = "/api/auth/saml/metadata";
 /// Login page path.
 pub const LOGIN_PATH: &str = "/login";
+/// Logout path (also the SP's SAML SingleLogoutService).
+pub const LOGOUT_PATH: &str = "/api/auth/logout";
 
 /// Role every mapping rule may produce: full access.
 pub const ROLE_ADMIN: &str = "admin";

@@ -7,6 +7,7 @@ pub mod consts;
 pub mod env;
 pub mod names;
 pub mod rules;
+pub mod saml_metadata;
 pub mod sso_config;
 pub mod sso_user;
 

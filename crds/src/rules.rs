@@ -30,7 +30,8 @@ pub const MSG_ISSUER_URL: &str =
     "issuer must be an absolute http(s) URL with a host and no query, fragment or whitespace";
 pub const MSG_ISSUER_HTTPS: &str = "provider issuers must use https; plain http is accepted only for a localhost or loopback issuer (local development), with allowInsecureHttp: true";
 pub const MSG_PLAIN_TEXT: &str = "must not be empty, start or end with whitespace, or contain control characters (the sidecar trims what it reads)";
-pub const MSG_ROLE_VALUE: &str = "roleMap values cannot be empty, contain ',', start or end with whitespace or contain control characters: the sidecar receives the map as value=role,…";
+pub const MSG_ROLE_VALUE: &str =
+    "roleMap values cannot be empty, start or end with whitespace or contain control characters";
 pub const MSG_ROLE_MAP_OR_DEFAULT: &str =
     "set roleMap, defaultRole or both: with neither, every user would be denied";
 pub const MSG_ATTRIBUTE_MAPPINGS: &str = "attributeMappings keys must be claim names and values attribute names (letters, digits, '_', '.', '-'), each attribute name used once";
@@ -184,11 +185,10 @@ pub fn is_plain_text(value: &str) -> bool {
         && !value.chars().any(char::is_control)
 }
 
-/// One claim value of a role map (`value` of a `RoleRule`), as `value=role,…` can carry it.
+/// One claim value of a role map (`value` of a `RoleRule`). The map is rendered as JSON, so any
+/// plain text survives, LDAP group DNs (`cn=admins,ou=groups,dc=example,dc=com`) included.
 pub fn check_role_value(value: &str) -> Result<(), &'static str> {
-    (is_plain_text(value) && !value.contains(','))
-        .then_some(())
-        .ok_or(MSG_ROLE_VALUE)
+    is_plain_text(value).then_some(()).ok_or(MSG_ROLE_VALUE)
 }
 
 /// `^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$`: a claim name or dotted path.
@@ -477,7 +477,11 @@ mod tests {
             assert!(!is_plain_text(bad), "{bad:?}");
         }
         assert_eq!(check_role_value("CN=admins"), Ok(()));
-        assert_eq!(check_role_value("a,b"), Err(MSG_ROLE_VALUE));
+        assert_eq!(
+            check_role_value("cn=hr-admins,ou=groups,dc=example,dc=com"),
+            Ok(())
+        );
+        assert_eq!(check_role_value(" a"), Err(MSG_ROLE_VALUE));
     }
 
     #[test]

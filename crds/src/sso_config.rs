@@ -308,8 +308,7 @@ pub struct OidcProvider {
 pub struct RoleRule {
     /// The claim value (exact, case-sensitive).
     #[schemars(length(min = 1, max = 256))]
-    #[x_kube(validation = Rule::new(format!("{} && !self.contains(',')", rules::CEL_PLAIN_TEXT))
-        .message(rules::MSG_ROLE_VALUE))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_ROLE_VALUE))]
     pub value: String,
     /// The role it grants.
     pub role: Role,
@@ -351,13 +350,79 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// Render role rules in the `value=role,…` form of `OIDC_ROLE_MAP` / `SAML_ROLE_MAP`.
+/// Render role rules for `OIDC_ROLE_MAP` / `SAML_ROLE_MAP`: a JSON array of `{"value", "role"}`
+/// objects, in order, so that any value survives (LDAP group DNs hold `,` and `=`).
 pub fn role_map_env(rules: &[RoleRule]) -> String {
-    rules
-        .iter()
-        .map(|r| format!("{}={}", r.value, r.role))
-        .collect::<Vec<_>>()
-        .join(",")
+    // A Vec of plain strings and enums always serializes.
+    serde_json::to_string(rules).unwrap_or_default()
+}
+
+/// Why a rendered role map could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleMapError {
+    /// Not a JSON array of `{"value": …, "role": "admin"|"member"}`.
+    Json(String),
+    /// Entry `n` (1-based) of the `value=role,…` form has no `=`.
+    NotAPair(usize),
+    /// Entry `n` has an empty value.
+    EmptyValue(usize),
+    /// Entry `n` names a role other than `admin` or `member`.
+    UnknownRole(usize),
+    /// No rule at all.
+    Empty,
+}
+
+impl std::fmt::Display for RoleMapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoleMapError::Json(e) => write!(
+                f,
+                "not a JSON array of {{\"value\": …, \"role\": \"admin\"|\"member\"}} ({e})"
+            ),
+            RoleMapError::NotAPair(n) => write!(f, "entry {n} is not `value=role`"),
+            RoleMapError::EmptyValue(n) => write!(f, "entry {n} has an empty claim value"),
+            RoleMapError::UnknownRole(n) => write!(f, "entry {n}: role must be `admin` or `member`"),
+            RoleMapError::Empty => f.write_str("has no rules"),
+        }
+    }
+}
+
+impl std::error::Error for RoleMapError {}
+
+/// Read a role map as [`role_map_env`] renders it (a JSON array), or in the older
+/// `value=role,…` form (values without `,`), which hand-written environments still use.
+pub fn parse_role_map(text: &str) -> Result<Vec<RoleRule>, RoleMapError> {
+    let text = text.trim();
+    let rules = if text.starts_with('[') {
+        let rules: Vec<RoleRule> =
+            serde_json::from_str(text).map_err(|e| RoleMapError::Json(e.to_string()))?;
+        if let Some(i) = rules.iter().position(|r| r.value.is_empty()) {
+            return Err(RoleMapError::EmptyValue(i + 1));
+        }
+        rules
+    } else {
+        let mut rules = Vec::new();
+        for (i, entry) in text.split(',').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                continue;
+            }
+            let (value, role) = entry.rsplit_once('=').ok_or(RoleMapError::NotAPair(i + 1))?;
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(RoleMapError::EmptyValue(i + 1));
+            }
+            let role = Role::parse(role.trim()).ok_or(RoleMapError::UnknownRole(i + 1))?;
+            rules.push(RoleRule {
+                value: value.to_owned(),
+                role,
+            });
+        }
+        rules
+    };
+    if rules.is_empty() {
+        return Err(RoleMapError::Empty);
+    }
+    Ok(rules)
 }
 
 /// SAML 2.0 identity provider.
@@ -644,4 +709,60 @@ pub struct SamlUrls {
     pub metadata_url: String,
     /// Service-provider entity id.
     pub entity_id: String,
+}
+
+#[cfg(test)]
+mod role_map_tests {
+    use super::*;
+
+    fn rule(value: &str, role: Role) -> RoleRule {
+        RoleRule {
+            value: value.to_owned(),
+            role,
+        }
+    }
+
+    #[test]
+    fn any_value_survives_the_rendered_role_map() {
+        let rules = vec![
+            rule("cn=hr-admins,ou=groups,dc=example,dc=com", Role::Admin),
+            rule("a=b", Role::Member),
+            rule("x\"y\\z ü", Role::Member),
+        ];
+        let rendered = role_map_env(&rules);
+        assert_eq!(parse_role_map(&rendered), Ok(rules));
+    }
+
+    #[test]
+    fn the_older_form_is_still_read() {
+        assert_eq!(
+            parse_role_map("portal-admins=admin, portal-staff = member,"),
+            Ok(vec![
+                rule("portal-admins", Role::Admin),
+                rule("portal-staff", Role::Member)
+            ])
+        );
+        // `=` inside a value: the last one separates the role.
+        assert_eq!(
+            parse_role_map("cn=admins=admin"),
+            Ok(vec![rule("cn=admins", Role::Admin)])
+        );
+    }
+
+    #[test]
+    fn malformed_role_maps_say_which_entry() {
+        assert_eq!(parse_role_map("a=admin,oops"), Err(RoleMapError::NotAPair(2)));
+        assert_eq!(parse_role_map("a=owner"), Err(RoleMapError::UnknownRole(1)));
+        assert_eq!(parse_role_map("=admin"), Err(RoleMapError::EmptyValue(1)));
+        assert_eq!(parse_role_map(" , "), Err(RoleMapError::Empty));
+        assert_eq!(parse_role_map("[]"), Err(RoleMapError::Empty));
+        assert!(matches!(
+            parse_role_map(r#"[{"value":"a","role":"owner"}]"#),
+            Err(RoleMapError::Json(_))
+        ));
+        assert_eq!(
+            parse_role_map(r#"[{"value":"","role":"admin"}]"#),
+            Err(RoleMapError::EmptyValue(1))
+        );
+    }
 }

@@ -19,7 +19,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::RngCore;
 use serde::Serialize;
 
-use crate::providers::Provider;
 use crate::session::{RandomKeyMap, Session};
 
 /// `X-Forwarded-User`: stable user id.
@@ -44,6 +43,32 @@ pub const JWT_TTL_SECS: i64 = 120;
 pub const JWT_MIN_REMAINING_SECS: i64 = 60;
 /// Sessions whose headers are cached at once.
 const CACHE_CAPACITY: usize = 4096;
+
+/// What the identity headers say about the provider a session came from, whatever its protocol:
+/// its id (`X-Forwarded-Provider`) and the organisation (`X-Forwarded-Org`).
+#[derive(Debug, Clone)]
+pub struct ProviderIdentity {
+    /// Provider id (`okta`, `entra`, the generic id, or `saml`).
+    pub id: String,
+    /// Organisation id.
+    pub org_id: String,
+    org_header: HeaderValue,
+    provider_header: HeaderValue,
+}
+
+impl ProviderIdentity {
+    /// The identity of provider `id` of organisation `org_id`.
+    pub fn new(id: &str, org_id: &str) -> Self {
+        let header =
+            |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or(HeaderValue::from_static(""));
+        Self {
+            id: id.to_owned(),
+            org_id: org_id.to_owned(),
+            org_header: header(org_id),
+            provider_header: header(id),
+        }
+    }
+}
 
 /// The identity headers of one session, ready to copy into requests.
 #[derive(Debug)]
@@ -139,7 +164,7 @@ impl IdentityIssuer {
     pub fn headers_for(
         &self,
         session: &Session,
-        provider: &Provider,
+        provider: &ProviderIdentity,
         now: i64,
     ) -> Arc<IdentityHeaders> {
         if let Some(hit) = self.lock().get(&session.sid)
@@ -199,7 +224,7 @@ impl IdentityIssuer {
         }
     }
 
-    fn build(&self, session: &Session, provider: &Provider, now: i64) -> IdentityHeaders {
+    fn build(&self, session: &Session, provider: &ProviderIdentity, now: i64) -> IdentityHeaders {
         let exp = (now + JWT_TTL_SECS).min(session.expires_at);
         let mut headers = Vec::with_capacity(7);
         let mut push = |name: HeaderName, value: Option<&str>| {
@@ -213,7 +238,7 @@ impl IdentityIssuer {
         push(X_FORWARDED_GROUPS, Some(session.role.as_str()));
         headers.push((X_FORWARDED_ORG, provider.org_header.clone()));
         headers.push((X_FORWARDED_PROVIDER, provider.provider_header.clone()));
-        if let Some(jwt) = self.sign(session, &provider.config.org_id, now, exp)
+        if let Some(jwt) = self.sign(session, &provider.org_id, now, exp)
             && let Ok(v) = HeaderValue::from_str(&jwt)
         {
             headers.push((X_GATEHOUSE_IDENTITY, v));

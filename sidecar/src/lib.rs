@@ -57,7 +57,9 @@ pub mod identity;
 pub mod metrics;
 pub mod pages;
 pub mod paths;
+pub mod pipeline;
 pub mod providers;
+pub mod saml;
 pub mod provisioning;
 pub mod proxy;
 pub mod routes;
@@ -252,6 +254,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
             move |id| on_ready_app.metrics.provider_ready(id),
         )));
     }
+    if let Some(saml) = app.providers.saml() {
+        let on_ready_app = app.clone();
+        background.push(tokio::spawn(saml::run_metadata(
+            saml.clone(),
+            app.sign_in.http.clone(),
+            move |id| on_ready_app.metrics.provider_ready(id),
+        )));
+    }
     background.push(tokio::spawn(reload_secrets(app.clone())));
     background.push(tokio::spawn(runtime::keep_timer_armed()));
     let restart = Arc::new(tokio::sync::Notify::new());
@@ -277,7 +287,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         admin = %admin_addr,
         upstream = %app.config.upstream,
         public_url = %app.site.origin,
-        providers = %app.providers.iter().map(|p| p.id()).collect::<Vec<_>>().join(","),
+        providers = %app.config.provider_ids().join(","),
         "gatehouse sidecar started"
     );
     Ok(Sidecar {

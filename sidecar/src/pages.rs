@@ -122,6 +122,17 @@ pub fn document(title: &str, body: &str) -> String {
     )
 }
 
+/// Where sign-in with provider `id` starts: SAML's own path, or the OIDC start path of the id
+/// (`saml` is a reserved id no OIDC provider can take).
+pub fn start_path(id: &str) -> String {
+    use gatehouse_crds::consts::{OIDC_START_PREFIX, PROVIDER_SAML, SAML_START_PATH};
+    if id == PROVIDER_SAML {
+        SAML_START_PATH.to_owned()
+    } else {
+        format!("{OIDC_START_PREFIX}{id}")
+    }
+}
+
 /// A button on the login page.
 #[derive(Debug, Clone)]
 pub struct ProviderButton<'a> {
@@ -168,8 +179,8 @@ impl LoginPage<'_> {
         for p in &self.providers {
             let _ = write!(
                 body,
-                "<li><a class=\"button\" href=\"/api/auth/oauth2/start/{}?rd={}\">Sign in with {}</a></li>",
-                escape(p.id),
+                "<li><a class=\"button\" href=\"{}?rd={}\">Sign in with {}</a></li>",
+                escape(&start_path(p.id)),
                 escape(&encode_query_value(self.rd)),
                 escape(p.label)
             );
@@ -268,6 +279,21 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("href=\"/api/auth/oauth2/start/auth0?rd="));
+        let saml = LoginPage {
+            app: "portal.example.com",
+            providers: vec![ProviderButton {
+                id: "saml",
+                label: "SAML",
+            }],
+            rd: "/x",
+            reason: None,
+            app_login: None,
+        }
+        .render();
+        assert!(
+            saml.contains("href=\"/api/auth/saml/start?rd=%2Fx\">Sign in with SAML<"),
+            "{saml}"
+        );
         assert!(page.contains("Sign in with &lt;b&gt;Auth0&lt;/b&gt;"));
         assert!(!page.contains("<b>Auth0"));
         assert!(page.contains("does not have a role"));

@@ -12,9 +12,10 @@ use http::HeaderMap;
 
 use crate::config::{Config, Secret, read_secret_file};
 use crate::directory::kubernetes::Refusal;
-use crate::identity::{IdentityIssuer, IdentityKeyError};
+use crate::identity::{IdentityIssuer, IdentityKeyError, ProviderIdentity};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
+use crate::saml::SamlProvider;
 use crate::provisioning::{ProvisionHook, UserDirectory};
 use crate::proxy::Upstream;
 use crate::session::{
@@ -42,27 +43,57 @@ pub enum StateError {
     Http(#[source] reqwest::Error),
 }
 
-/// The enabled providers, in configuration order.
+/// The enabled sign-in methods: the OIDC providers in configuration order (what this derefs
+/// to), or SAML.
 #[derive(Debug)]
-pub struct Providers(Vec<Arc<Provider>>);
+pub struct Providers {
+    oidc: Vec<Arc<Provider>>,
+    saml: Option<Arc<SamlProvider>>,
+}
 
 impl Providers {
-    /// A provider by id.
+    /// An OIDC provider by id.
     pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
-        self.0.iter().find(|p| p.id() == id)
+        self.oidc.iter().find(|p| p.id() == id)
     }
 
-    /// Whether every provider's discovery document and keys are loaded.
+    /// SAML, when it is the active protocol.
+    pub fn saml(&self) -> Option<&Arc<SamlProvider>> {
+        self.saml.as_ref()
+    }
+
+    /// What the identity headers say about provider `id`, whatever its protocol.
+    pub fn identity(&self, id: &str) -> Option<&ProviderIdentity> {
+        self.get(id).map(|p| &p.identity).or_else(|| {
+            self.saml
+                .as_ref()
+                .filter(|s| s.id() == id)
+                .map(|s| &s.identity)
+        })
+    }
+
+    /// Every sign-in method as `(id, button label)`, in order.
+    pub fn methods(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.oidc
+            .iter()
+            .map(|p| (p.id(), p.config.display_name.as_str()))
+            .chain(self.saml.iter().map(|s| (s.id(), SAML_LABEL)))
+    }
+
+    /// Whether every provider's discovery document and keys (or SAML's metadata) are loaded.
     pub fn are_ready(&self) -> bool {
-        self.0.iter().all(|p| p.is_ready())
+        self.oidc.iter().all(|p| p.is_ready()) && self.saml.iter().all(|s| s.is_ready())
     }
 }
+
+/// Button label of SAML sign-in.
+pub const SAML_LABEL: &str = "SAML";
 
 impl Deref for Providers {
     type Target = [Arc<Provider>];
 
     fn deref(&self) -> &[Arc<Provider>] {
-        &self.0
+        &self.oidc
     }
 }
 
@@ -221,16 +252,19 @@ impl App {
             .provision_hook
             .as_deref()
             .and_then(|path| ProvisionHook::new(upstream.clone(), path));
-        let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
-        let metrics = Metrics::new(&ids);
-        let providers = Providers(
-            config
+        let metrics = Metrics::new(&config.provider_ids());
+        let providers = Providers {
+            oidc: config
                 .providers
                 .iter()
                 .cloned()
                 .map(|p| Arc::new(Provider::new(p)))
                 .collect(),
-        );
+            saml: config
+                .saml
+                .clone()
+                .map(|s| Arc::new(SamlProvider::new(s))),
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
@@ -344,7 +378,7 @@ impl App {
         let Some(session) = self.sessions.read(headers, now) else {
             return SessionLookup::None;
         };
-        if self.providers.get(&session.provider).is_none() {
+        if self.providers.identity(&session.provider).is_none() {
             return SessionLookup::None;
         }
         match self.directory.check(&session) {

@@ -10,6 +10,8 @@
 //!   in-memory API server of kube-fake-client.
 //! - [`browser`]: Debian Chromium driven by playwright-core.
 //! - [`raw`]: raw HTTP/1.1 for attacks a client library would normalise away.
+//! - [`saml_idp`]: the fixture SAML IdPs (pysaml2, samlify), the forged-response tool, a SAML
+//!   sidecar stack and the SAML sign-in flow.
 #![forbid(unsafe_code)]
 
 pub mod browser;
@@ -19,6 +21,7 @@ pub mod kube_bench;
 pub mod kube_stack;
 pub mod process;
 pub mod raw;
+pub mod saml_idp;
 pub mod sample;
 pub mod stack;
 

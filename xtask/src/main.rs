@@ -10,6 +10,7 @@ mod bench_provisioning;
 mod containers;
 mod image;
 mod pod;
+mod saml_fixtures;
 mod setup;
 mod test;
 

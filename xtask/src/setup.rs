@@ -15,7 +15,8 @@ pub struct Needs {
     pub wrk: bool,
     /// Debian `nginx-light`, the benchmark's reference proxy.
     pub nginx: bool,
-    /// Debian `python3-venv`, for the virtualenv of `xtask test`'s Python tools.
+    /// Debian `python3-venv`, for the virtualenvs of `xtask test`'s Python tools and of the SAML
+    /// test fixtures (installed too when set).
     pub python_venv: bool,
     /// podman, buildah, runc and friends, for `cargo xtask image` and the container suite.
     pub containers: bool,
@@ -45,6 +46,9 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub fn run(needs: Needs) -> Result<()> {
     install_packages(needs)?;
     npm_ci(&root().join(IDP_DIR))?;
+    if needs.python_venv {
+        crate::saml_fixtures::install()?;
+    }
     Ok(())
 }
 

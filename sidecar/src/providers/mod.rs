@@ -4,10 +4,7 @@
 //! behind its `AsyncHttpClient` trait) runs in the background at start-up and retries with backoff;
 //! a provider is *ready* once its metadata and its JWKS are loaded. Start-up never waits for it.
 
-pub mod entra;
 pub mod jwks;
-pub mod oidc;
-pub mod okta;
 
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -23,18 +20,10 @@ use openidconnect::core::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ProviderConfig, Secret, check_https_or_loopback};
+use crate::identity::ProviderIdentity;
 use jwks::JwksCache;
 
-/// Which published contract a provider follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// Okta (`OKTA_*`).
-    Okta,
-    /// Microsoft Entra ID (`ENTRA_*`).
-    Entra,
-    /// Any OIDC provider (`OIDC_*`).
-    Oidc,
-}
+pub use crate::config::ProviderKind;
 
 /// Discovery fields `openidconnect` does not model.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -145,10 +134,8 @@ pub struct Provider {
     pub config: ProviderConfig,
     client_secret: RwLock<Secret>,
     discovered: OnceLock<Discovered>,
-    /// `X-Forwarded-Org` value.
-    pub org_header: HeaderValue,
-    /// `X-Forwarded-Provider` value.
-    pub provider_header: HeaderValue,
+    /// What the identity headers say about it.
+    pub identity: ProviderIdentity,
 }
 
 impl std::fmt::Debug for Provider {
@@ -166,15 +153,10 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 impl Provider {
     /// A provider that is not discovered yet.
     pub fn new(config: ProviderConfig) -> Self {
-        let org_header = HeaderValue::from_bytes(config.org_id.as_bytes())
-            .unwrap_or_else(|_| HeaderValue::from_static(""));
-        let provider_header = HeaderValue::from_bytes(config.id.as_bytes())
-            .unwrap_or_else(|_| HeaderValue::from_static(""));
         Self {
             client_secret: RwLock::new(config.client_secret.value.clone()),
             discovered: OnceLock::new(),
-            org_header,
-            provider_header,
+            identity: ProviderIdentity::new(&config.id, &config.org_id),
             config,
         }
     }

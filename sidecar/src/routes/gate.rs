@@ -147,7 +147,7 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     strip_client_identity(&mut parts.headers);
     strip_own_cookies(&mut parts.headers);
     if let Some(session) = &session
-        && let Some(provider) = app.provider(&session.provider)
+        && let Some(provider) = app.providers.identity(&session.provider)
     {
         let identity = app.identity.headers_for(session, provider, now);
         // Room for these and the forwarding headers at once, instead of growing (and rehashing)

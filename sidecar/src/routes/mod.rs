@@ -44,14 +44,10 @@ use crate::state::App;
 
 pub use gate::is_skipped;
 
-/// Login page path.
-pub const LOGIN_PATH: &str = "/login";
-/// Sign-in start prefix.
-pub const START_PREFIX: &str = "/api/auth/oauth2/start/";
-/// Callback prefix.
-pub const CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
-/// Logout path.
-pub const LOGOUT_PATH: &str = "/api/auth/logout";
+pub use gatehouse_crds::consts::{
+    LOGIN_PATH, LOGOUT_PATH, OIDC_CALLBACK_PREFIX as CALLBACK_PREFIX,
+    OIDC_START_PREFIX as START_PREFIX, SAML_ACS_PATH, SAML_METADATA_PATH, SAML_START_PATH,
+};
 /// Session JSON path.
 pub const SESSION_PATH: &str = "/api/auth/session";
 /// Identity JWKS path.
@@ -164,7 +160,7 @@ fn not_found_page() -> Response<Body> {
     )
 }
 
-fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+pub(crate) fn redirect(status: StatusCode, location: &str) -> Response<Body> {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     match HeaderValue::from_str(location) {
@@ -206,7 +202,7 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 }
 
 fn start_url(provider: &str, rd: &str) -> String {
-    format!("{START_PREFIX}{provider}?rd={}", encode_query_value(rd))
+    format!("{}?rd={}", pages::start_path(provider), encode_query_value(rd))
 }
 
 /// The 502 the client gets when the app cannot be reached, as a page or as JSON.

@@ -91,7 +91,7 @@ pub(super) async fn session_json(
     let Some(s) = session else {
         return json_response(StatusCode::UNAUTHORIZED, json!({ "authenticated": false }));
     };
-    let org = providers.get(&s.provider).map(|p| p.config.org_id.clone());
+    let org = providers.identity(&s.provider).map(|p| p.org_id.clone());
     let expires_at = jiff::Timestamp::from_second(s.expires_at)
         .map(|t| t.to_string())
         .unwrap_or_default();

@@ -11,16 +11,14 @@ use serde_json::json;
 
 use super::extract::{CurrentSession, ProviderId, QueryParams};
 use super::{LOGIN_PATH, not_found_page, redirect, start_url};
-use crate::audit::{self, Outcome};
-use crate::claims::map_role;
 use crate::config::Config;
 use crate::pages::{self, LoginPage, ProviderButton, html_response};
 use crate::paths::safe_redirect;
 use crate::providers::Provider;
-use crate::provisioning::{ProvisionError, SignedInUser};
-use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, Session, random_token};
+use crate::pipeline::{self, Refusal, SignedIn, VerifiedIdentity};
+use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose};
 use crate::state::{App, Providers, Sessions, Site};
-use crate::token::{Expected, constant_time_eq, now_unix, verify_id_token};
+use crate::token::{Expected, VerifiedIdToken, constant_time_eq, now_unix, verify_id_token};
 
 /// Largest logout hint (sealed ID token) kept as a cookie.
 const MAX_HINT_COOKIE: usize = 3072;
@@ -54,12 +52,9 @@ pub(super) async fn login(
         return redirect(StatusCode::FOUND, &start_url(only, &rd));
     }
     let buttons = providers
-        .iter()
-        .filter(|p| show_all || exclusive.is_none_or(|only| p.id() == only))
-        .map(|p| ProviderButton {
-            id: p.id(),
-            label: &p.config.display_name,
-        })
+        .methods()
+        .filter(|(id, _)| show_all || exclusive.is_none_or(|only| id == &only))
+        .map(|(id, label)| ProviderButton { id, label })
         .collect();
     let app_login = config.app_login_path.as_ref().and_then(|path| {
         match exclusive {
@@ -156,25 +151,6 @@ pub(super) async fn start(
 // ---------------------------------------------------------------------------------------------
 // Callback
 
-/// A refused or failed sign-in: its reason, HTTP status and audit outcome.
-struct Refusal {
-    reason: &'static str,
-    status: StatusCode,
-    outcome: Outcome,
-    user: Option<String>,
-}
-
-impl Refusal {
-    fn failed(reason: &'static str, status: StatusCode) -> Self {
-        Self {
-            reason,
-            status,
-            outcome: Outcome::Failed,
-            user: None,
-        }
-    }
-}
-
 /// `GET /api/auth/oauth2/callback/{provider}`.
 pub(super) async fn callback(
     State(app): State<App>,
@@ -204,52 +180,7 @@ pub(super) async fn callback(
         now,
     )
     .await;
-
-    let mut response = match result {
-        Ok((session, rd, hint)) => {
-            audit::sign_in(
-                id,
-                Outcome::Success,
-                None,
-                Some(&session.user),
-                Some(session.role.as_str()),
-            );
-            app.metrics.sign_in(id, Outcome::Success.as_str(), None);
-            let mut r = redirect(StatusCode::FOUND, &rd);
-            let ttl = session.expires_at - now;
-            let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                app.sessions
-                    .cookies
-                    .set(&app.sessions.cookies.session, &sealed, ttl),
-            );
-            if let Some(hint) = hint {
-                r.headers_mut().append(
-                    header::SET_COOKIE,
-                    app.sessions
-                        .cookies
-                        .set(&app.sessions.cookies.logout_hint, &hint, ttl),
-                );
-            }
-            r
-        }
-        Err(refusal) => {
-            audit::sign_in(
-                id,
-                refusal.outcome,
-                Some(refusal.reason),
-                refusal.user.as_deref(),
-                None,
-            );
-            app.metrics
-                .sign_in(id, refusal.outcome.as_str(), Some(refusal.reason));
-            html_response(
-                refusal.status,
-                pages::problem_page(refusal.reason, LOGIN_PATH),
-            )
-        }
-    };
+    let mut response = pipeline::respond(app, id, result, now);
     if let Some(name) = attempt_cookie {
         response
             .headers_mut()
@@ -258,6 +189,8 @@ pub(super) async fn callback(
     response
 }
 
+/// The OIDC half of sign-in: the attempt, the code exchange and the ID token, verified; then the
+/// shared pipeline.
 async fn complete_sign_in(
     app: &App,
     headers: &HeaderMap,
@@ -266,7 +199,7 @@ async fn complete_sign_in(
     state: Option<&str>,
     attempt_cookie: Option<&str>,
     now: i64,
-) -> Result<(Session, String, Option<String>), Refusal> {
+) -> Result<SignedIn, Refusal> {
     use StatusCode as S;
     let started = std::time::Instant::now();
     let keys = app.sessions.keys();
@@ -341,87 +274,9 @@ async fn complete_sign_in(
         .await
         .map_err(|e| Refusal::failed(e.reason(), S::BAD_REQUEST))?;
 
-    let user = gatehouse_crds::names::sso_user_name(
-        provider.id(),
-        &provider.config.issuer,
-        &token.subject,
-    );
-    let role = map_role(&provider.config.roles, &token.claims).map_err(|d| Refusal {
-        reason: d.reason(),
-        status: S::FORBIDDEN,
-        outcome: Outcome::Denied,
-        user: Some(user.clone()),
-    })?;
-
-    let text = |name: &str| {
-        token
-            .claims
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-            .map(str::to_owned)
-    };
-    // An address the IdP says is unverified is not an identity.
-    let email = text("email").filter(|_| token.claims.get("email_verified") != Some(&json!(false)));
-    let username = text("preferred_username").or_else(|| email.clone());
-    let signed_in = SignedInUser {
-        user: user.clone(),
-        provider: provider.id().to_owned(),
-        issuer: provider.config.issuer.clone(),
-        subject: token.subject.clone(),
-        email: email.clone(),
-        name: text("name"),
-        preferred_username: username.clone(),
-        role: role.as_str(),
-        org: provider.config.org_id.clone(),
-        attributes: crate::claims::attributes(&app.config.attribute_mappings, &token.claims),
-    };
-    let refused = |e: ProvisionError| {
-        let (status, outcome) = match &e {
-            e if e.is_denial() => (S::FORBIDDEN, Outcome::Denied),
-            ProvisionError::Hook(_) => (S::BAD_GATEWAY, Outcome::Failed),
-            _ => (S::SERVICE_UNAVAILABLE, Outcome::Failed),
-        };
-        if outcome == Outcome::Failed {
-            tracing::warn!(provider = %provider.id(), user = %user, error = %e, "sign-in could not be recorded");
-        }
-        Refusal {
-            reason: e.reason(),
-            status,
-            outcome,
-            user: Some(user.clone()),
-        }
-    };
-    // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
-    let admission = app.directory.admit(&signed_in).await.map_err(refused)?;
-
-    let mut session = Session {
-        sid: random_token(16),
-        user: user.clone(),
-        subject: token.subject.clone(),
-        provider: provider.id().to_owned(),
-        email,
-        name: signed_in.name.clone(),
-        username,
-        role,
-        issued_at: now,
-        expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
-        user_uid: None,
-    };
-    if let Some(hook) = &app.sign_in.hook {
-        let identity = app.identity.headers_for(&session, provider, now);
-        hook.call(&signed_in, &identity.headers)
-            .await
-            .map_err(refused)?;
-    }
-    session.user_uid = app
-        .directory
-        .provision(&signed_in, admission)
-        .await
-        .map_err(refused)?
-        .user_uid;
-
-    let hint = discovered
+    let session = pipeline::establish(app, oidc_identity(provider, token), &provider.config.roles, now)
+        .await?;
+    let logout_hint = discovered
         .endpoints
         .end_session
         .as_ref()
@@ -439,5 +294,33 @@ async fn complete_sign_in(
             .saturating_sub(idp_round_trip)
             .as_secs_f64(),
     );
-    Ok((session, attempt.rd, hint))
+    Ok(SignedIn {
+        session,
+        rd: attempt.rd,
+        logout_hint,
+    })
+}
+
+/// What a verified ID token says about the user.
+fn oidc_identity(provider: &Provider, token: VerifiedIdToken) -> VerifiedIdentity<'_> {
+    let text = |name: &str| {
+        token
+            .claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty() && s.len() <= 512)
+            .map(str::to_owned)
+    };
+    // An address the IdP says is unverified is not an identity.
+    let email = text("email").filter(|_| token.claims.get("email_verified") != Some(&json!(false)));
+    let preferred_username = text("preferred_username").or_else(|| email.clone());
+    VerifiedIdentity {
+        provider: &provider.identity,
+        issuer: provider.config.issuer.clone(),
+        subject: token.subject.clone(),
+        name: text("name"),
+        email,
+        preferred_username,
+        claims: token.claims,
+    }
 }

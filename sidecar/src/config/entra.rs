@@ -3,8 +3,9 @@
 //! `ENTRA_ISSUER` (sovereign clouds, tests). Role from `roles`.
 
 use crate::claims::RolePolicy;
+use super::ProviderKind;
 use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
-use crate::providers::ProviderKind;
+
 
 const VARS: [&str; 4] = [
     "ENTRA_CLIENT_ID",

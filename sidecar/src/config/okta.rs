@@ -2,8 +2,9 @@
 //! `OKTA_ORG_ID` (all four enable it). Role from `userType` / `user_type`.
 
 use crate::claims::RolePolicy;
+use super::ProviderKind;
 use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
-use crate::providers::ProviderKind;
+
 
 const VARS: [&str; 4] = [
     "OKTA_CLIENT_ID",

@@ -57,8 +57,14 @@
 //! configuration: in a pod, the ServiceAccount token the operator mounts into the sidecar; outside
 //! a cluster, `KUBECONFIG` (or `~/.kube/config`).
 //!
-//! Log verbosity follows `RUST_LOG` (default `info`). SAML variables are rejected: SAML sign-in is
-//! not part of this build.
+//! SAML (`SAML_*`, see [`crate::saml`]) replaces the OIDC providers: one protocol at a time, so
+//! SAML and OIDC variables together stop start-up with one line naming both.
+//!
+//! Log verbosity follows `RUST_LOG` (default `info`).
+//!
+//! Dependencies point one way: this module reads variables into plain types (`okta`, `entra`,
+//! `oidc`, `saml` submodules, one per sign-in method); [`crate::providers`] and [`crate::saml`]
+//! run what it describes.
 
 use gatehouse_crds::env as vars;
 use gatehouse_crds::rules;
@@ -68,7 +74,24 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::claims::{Role, RolePolicy, RoleRule};
-use crate::providers::ProviderKind;
+
+mod entra;
+mod oidc;
+mod okta;
+mod saml;
+
+pub use saml::{MetadataSource, SAML_VARS, SamlConfig};
+
+/// Which published contract an OIDC provider follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Okta (`OKTA_*`).
+    Okta,
+    /// Microsoft Entra ID (`ENTRA_*`).
+    Entra,
+    /// Any OIDC provider (`OIDC_*`).
+    Oidc,
+}
 
 /// One line saying which variable is wrong and how. Never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +104,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(var: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             var: var.into(),
             problem: problem.into(),
@@ -231,8 +254,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The only provider offered, if set.
     pub exclusive_provider: Option<String>,
-    /// Enabled providers, in the order okta, entra, generic.
+    /// Enabled OIDC providers, in the order okta, entra, generic (none when SAML is active).
     pub providers: Vec<ProviderConfig>,
+    /// SAML, when it is the active protocol.
+    pub saml: Option<SamlConfig>,
 }
 
 /// `GATEHOUSE_MAX_REQUEST_BODY` when unset: 64 MiB, room for ordinary uploads.
@@ -297,13 +322,21 @@ impl<F: Fn(&str) -> Option<String>> EnvSource for F {
     }
 }
 
-const SAML_VARS: [&str; 6] = [
-    vars::SAML_IDP_METADATA_URL,
-    vars::SAML_IDP_METADATA,
-    vars::SAML_SP_ENTITY_ID,
-    vars::SAML_ROLE_ATTRIBUTE,
-    vars::SAML_ROLE_MAP,
-    vars::SAML_ORG_ID,
+/// Variables that enable an OIDC provider (any of them set means OIDC is configured).
+const OIDC_PROTOCOL_VARS: [&str; 13] = [
+    vars::OKTA_CLIENT_ID,
+    vars::OKTA_CLIENT_SECRET,
+    vars::OKTA_ISSUER,
+    vars::OKTA_ORG_ID,
+    vars::ENTRA_CLIENT_ID,
+    vars::ENTRA_CLIENT_SECRET,
+    vars::ENTRA_TENANT_ID,
+    vars::ENTRA_ORG_ID,
+    vars::ENTRA_ISSUER,
+    vars::OIDC_CLIENT_ID,
+    vars::OIDC_CLIENT_SECRET,
+    vars::OIDC_ISSUER,
+    vars::OIDC_ORG_ID,
 ];
 
 impl Config {
@@ -316,10 +349,15 @@ impl Config {
     pub fn from_source(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(env);
 
-        if let Some(var) = SAML_VARS.iter().find(|v| env.get(v).is_some()) {
+        // One protocol at a time.
+        if let Some(saml_var) = SAML_VARS.iter().find(|v| env.get(v).is_some())
+            && let Some(oidc_var) = OIDC_PROTOCOL_VARS.iter().find(|v| env.is_set(v))
+        {
             return Err(ConfigError::new(
-                *var,
-                "SAML sign-in is not available in this build; use an OIDC provider",
+                *saml_var,
+                format!(
+                    "SAML and OIDC cannot be active together ({oidc_var} is also set); configure one protocol: the SAML_* or the OKTA_*/ENTRA_*/OIDC_* variables"
+                ),
             ));
         }
 
@@ -469,22 +507,27 @@ impl Config {
             }
         };
 
+        let origin = public_url.origin().ascii_serialization();
+        let saml = SamlConfig::from_env(&env, &origin)?;
         let mut providers = Vec::new();
-        providers.extend(crate::providers::okta::from_env(&env)?);
-        providers.extend(crate::providers::entra::from_env(&env)?);
-        providers.extend(crate::providers::oidc::from_env(&env)?);
-        if providers.is_empty() {
+        providers.extend(okta::from_env(&env)?);
+        providers.extend(entra::from_env(&env)?);
+        providers.extend(oidc::from_env(&env)?);
+        if providers.is_empty() && saml.is_none() {
             return Err(ConfigError::new(
                 vars::OKTA_ISSUER,
-                "no sign-in provider is configured: set the OKTA_*, ENTRA_* or OIDC_* variables",
+                "no sign-in provider is configured: set the OKTA_*, ENTRA_* or OIDC_* variables, or the SAML_* variables",
             ));
+        }
+        let mut enabled: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        if saml.is_some() {
+            enabled.push(gatehouse_crds::consts::PROVIDER_SAML);
         }
 
         let exclusive_provider = env.get(vars::AUTH_EXCLUSIVE_PROVIDER);
         if let Some(id) = &exclusive_provider
-            && !providers.iter().any(|p| &p.id == id)
+            && !enabled.contains(&id.as_str())
         {
-            let enabled: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
             return Err(ConfigError::new(
                 vars::AUTH_EXCLUSIVE_PROVIDER,
                 format!("not an enabled provider (enabled: {})", enabled.join(", ")),
@@ -518,7 +561,17 @@ impl Config {
             log_format,
             exclusive_provider,
             providers,
+            saml,
         })
+    }
+
+    /// Ids of the enabled sign-in methods: the OIDC providers, or `saml`.
+    pub fn provider_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
+        if self.saml.is_some() {
+            ids.push(gatehouse_crds::consts::PROVIDER_SAML);
+        }
+        ids
     }
 
     /// Whether cookies carry `Secure` and the `__Host-` prefix (the public URL is https).
@@ -533,7 +586,7 @@ impl Config {
 
     /// A one-line summary for `--check-config` (no secrets).
     pub fn summary(&self) -> String {
-        let ids: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
+        let ids = self.provider_ids();
         format!(
             "config ok: providers {}{}; public URL {}; upstream http://{}; auth mode {}; provisioning {}",
             ids.join(", "),
@@ -799,41 +852,10 @@ fn parse_upstream(env: &Env<'_>) -> Result<http::uri::Authority, ConfigError> {
     Ok(authority)
 }
 
-/// Parses `OIDC_ROLE_MAP`-style rules: `value=role,value=role`.
+/// Parses a role map (`OIDC_ROLE_MAP`, `SAML_ROLE_MAP`): the JSON array the operator renders, or
+/// the older `value=role,…` form.
 pub(crate) fn parse_role_map(var: &str, value: &str) -> Result<Vec<RoleRule>, ConfigError> {
-    let mut rules = Vec::new();
-    for (i, entry) in value.split(',').map(str::trim).enumerate() {
-        if entry.is_empty() {
-            continue;
-        }
-        let Some((claim_value, role)) = entry.rsplit_once('=') else {
-            return Err(ConfigError::new(
-                var,
-                format!("entry {} is not `value=role`", i + 1),
-            ));
-        };
-        let claim_value = claim_value.trim();
-        if claim_value.is_empty() {
-            return Err(ConfigError::new(
-                var,
-                format!("entry {} has an empty claim value", i + 1),
-            ));
-        }
-        let role = Role::parse(role.trim()).ok_or_else(|| {
-            ConfigError::new(
-                var,
-                format!("entry {}: role must be `admin` or `member`", i + 1),
-            )
-        })?;
-        rules.push(RoleRule {
-            value: claim_value.to_owned(),
-            role,
-        });
-    }
-    if rules.is_empty() {
-        return Err(ConfigError::new(var, "has no rules"));
-    }
-    Ok(rules)
+    gatehouse_crds::parse_role_map(value).map_err(|e| ConfigError::new(var, e.to_string()))
 }
 
 /// Checks that all of a provider's variables are present once any of them is.
@@ -866,31 +888,48 @@ pub(crate) fn require_all(
 
 /// Builds the generic role policy from `OIDC_ROLE_CLAIM`, `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
 pub(crate) fn claim_role_policy(env: &Env<'_>) -> Result<RolePolicy, ConfigError> {
-    let claim = env.get(vars::OIDC_ROLE_CLAIM);
+    role_policy(
+        env,
+        vars::OIDC_ROLE_CLAIM,
+        vars::OIDC_ROLE_MAP,
+        vars::OIDC_DEFAULT_ROLE,
+    )
+}
+
+/// A rule-based role policy from its three variables (the claim or attribute read, the ordered
+/// rules, the default role): OIDC's and SAML's are the same rules.
+pub(crate) fn role_policy(
+    env: &Env<'_>,
+    claim_var: &str,
+    map_var: &str,
+    default_var: &str,
+) -> Result<RolePolicy, ConfigError> {
+    let claim = env.get(claim_var);
     let rules = env
-        .get(vars::OIDC_ROLE_MAP)
-        .map(|m| parse_role_map(vars::OIDC_ROLE_MAP, &m))
+        .get(map_var)
+        .map(|m| parse_role_map(map_var, &m))
         .transpose()?;
     let default = env
-        .get(vars::OIDC_DEFAULT_ROLE)
+        .get(default_var)
         .map(|r| {
-            Role::parse(&r).ok_or_else(|| {
-                ConfigError::new(vars::OIDC_DEFAULT_ROLE, "must be `admin` or `member`")
-            })
+            Role::parse(&r)
+                .ok_or_else(|| ConfigError::new(default_var, "must be `admin` or `member`"))
         })
         .transpose()?;
     match (&claim, &rules, default) {
         (None, Some(_), _) => Err(ConfigError::new(
-            vars::OIDC_ROLE_CLAIM,
-            "missing; OIDC_ROLE_MAP needs the claim it reads",
+            claim_var,
+            format!("missing; {map_var} needs the claim it reads"),
         )),
         (Some(_), None, _) => Err(ConfigError::new(
-            vars::OIDC_ROLE_MAP,
-            "missing; OIDC_ROLE_CLAIM is set but no `value=role` rules map it",
+            map_var,
+            format!("missing; {claim_var} is set but no rules map it"),
         )),
         (None, None, None) => Err(ConfigError::new(
-            vars::OIDC_ROLE_CLAIM,
-            "missing; set OIDC_ROLE_CLAIM and OIDC_ROLE_MAP, or OIDC_DEFAULT_ROLE, or every user is denied",
+            claim_var,
+            format!(
+                "missing; set {claim_var} and {map_var}, or {default_var}, or every user is denied"
+            ),
         )),
         _ => Ok(RolePolicy::Claim {
             claim,

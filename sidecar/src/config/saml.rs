@@ -1,0 +1,117 @@
+//! SAML, configured by the `SAML_*` variables:
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `SAML_IDP_METADATA_URL` | IdP metadata URL (https; plain http only to a loopback host) |
+//! | `SAML_IDP_METADATA` | inline IdP metadata XML instead (exactly one of the two) |
+//! | `SAML_SP_ENTITY_ID` | SP entity ID; default `<public URL>/api/auth/saml/metadata` |
+//! | `SAML_ROLE_ATTRIBUTE` | attribute (exact `Name`) holding the role values, one or several |
+//! | `SAML_ROLE_MAP` | rules `[{"value":…,"role":"admin"\|"member"}]` (or `value=role,…`), first match in order wins |
+//! | `SAML_DEFAULT_ROLE` | role of users no rule matches; unset → denied |
+//! | `SAML_ORG_ID` | organisation forwarded as `X-Forwarded-Org` |
+
+use gatehouse_crds::consts::{LOGOUT_PATH, SAML_ACS_PATH, SAML_METADATA_PATH};
+use gatehouse_crds::env as vars;
+use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
+
+use super::{ConfigError, Env, check_https_or_loopback, role_policy};
+use crate::claims::RolePolicy;
+
+/// Every SAML variable: any of them set enables SAML.
+pub const SAML_VARS: [&str; 7] = [
+    vars::SAML_IDP_METADATA_URL,
+    vars::SAML_IDP_METADATA,
+    vars::SAML_SP_ENTITY_ID,
+    vars::SAML_ROLE_ATTRIBUTE,
+    vars::SAML_ROLE_MAP,
+    vars::SAML_DEFAULT_ROLE,
+    vars::SAML_ORG_ID,
+];
+
+/// Where the IdP's metadata comes from.
+#[derive(Debug, Clone)]
+pub enum MetadataSource {
+    /// Fetched from this URL, and refreshed.
+    Url(url::Url),
+    /// Given inline (already parsed at start-up).
+    Inline(IdpMetadata),
+}
+
+/// SAML as configured.
+#[derive(Debug, Clone)]
+pub struct SamlConfig {
+    /// The IdP's metadata.
+    pub metadata: MetadataSource,
+    /// Our entity ID (the audience of assertions).
+    pub sp_entity_id: String,
+    /// Our assertion consumer service URL.
+    pub acs_url: String,
+    /// Our single logout URL (the logout route).
+    pub slo_url: String,
+    /// Organisation id forwarded as `X-Forwarded-Org`.
+    pub org_id: String,
+    /// How the role is read from the attributes.
+    pub roles: RolePolicy,
+}
+
+impl SamlConfig {
+    /// Reads the `SAML_*` variables; `None` when none is set.
+    pub(crate) fn from_env(env: &Env<'_>, origin: &str) -> Result<Option<Self>, ConfigError> {
+        if !SAML_VARS.iter().any(|v| env.get(v).is_some()) {
+            return Ok(None);
+        }
+        let metadata = match (
+            env.get(vars::SAML_IDP_METADATA_URL),
+            env.get(vars::SAML_IDP_METADATA),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    vars::SAML_IDP_METADATA,
+                    "set SAML_IDP_METADATA_URL or SAML_IDP_METADATA, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    vars::SAML_IDP_METADATA_URL,
+                    "missing; SAML needs the IdP's metadata: set SAML_IDP_METADATA_URL or SAML_IDP_METADATA",
+                ));
+            }
+            (Some(raw), None) => {
+                let url = url::Url::parse(&raw).map_err(|_| {
+                    ConfigError::new(vars::SAML_IDP_METADATA_URL, "not an absolute URL")
+                })?;
+                check_https_or_loopback(vars::SAML_IDP_METADATA_URL, &url)?;
+                MetadataSource::Url(url)
+            }
+            (None, Some(xml)) => MetadataSource::Inline(
+                parse_idp_metadata(&xml)
+                    .map_err(|e| ConfigError::new(vars::SAML_IDP_METADATA, e.to_string()))?,
+            ),
+        };
+        let sp_entity_id = env
+            .get(vars::SAML_SP_ENTITY_ID)
+            .unwrap_or_else(|| format!("{origin}{SAML_METADATA_PATH}"));
+        if !gatehouse_crds::rules::is_plain_text(&sp_entity_id) || sp_entity_id.len() > 1024 {
+            return Err(ConfigError::new(
+                vars::SAML_SP_ENTITY_ID,
+                "must be 1-1024 characters without control characters or surrounding whitespace",
+            ));
+        }
+        let org_id = env.required(vars::SAML_ORG_ID, "SAML needs the organisation id")?;
+        let roles = role_policy(
+            env,
+            vars::SAML_ROLE_ATTRIBUTE,
+            vars::SAML_ROLE_MAP,
+            vars::SAML_DEFAULT_ROLE,
+        )?;
+        Ok(Some(Self {
+            metadata,
+            sp_entity_id,
+            acs_url: format!("{origin}{SAML_ACS_PATH}"),
+            slo_url: format!("{origin}{LOGOUT_PATH}"),
+            org_id,
+            roles,
+        }))
+    }
+}
+
