@@ -585,6 +585,10 @@ pub struct SsoConfigStatus {
     /// Redirect (callback) URL to register at each OIDC provider, by provider id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub callback_urls: BTreeMap<String, String>,
+    /// OIDC Back-Channel Logout URL (`backchannel_logout_uri`) to register at each OIDC
+    /// provider, by provider id: a logout at the provider then ends the user's sessions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backchannel_logout_urls: BTreeMap<String, String>,
     /// SAML URLs to register at the IdP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saml: Option<SamlUrls>,

@@ -24,7 +24,10 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::directory::kubernetes::{Admitted, Provisioner, Refusal, UserCache, UserCacheFeeder};
+use crate::directory::kubernetes::{
+    Admitted, Provisioner, Refusal, SessionIds, UserCache, UserCacheFeeder,
+};
+use crate::directory::revocation::{REVOCATION_BUDGET, RevocationError, Revoked, Revoker};
 use crate::proxy::Upstream;
 use crate::session::Session;
 
@@ -186,8 +189,54 @@ impl UserDirectory {
                 let uid = session.user_uid.as_deref().ok_or(Refusal::Replaced)?;
                 let started = jiff::Timestamp::from_second(session.issued_at)
                     .map_err(|_| Refusal::SessionsRevoked)?;
-                k.cache.check(&session.user, uid, started)
+                let ids = SessionIds {
+                    own: Some(&session.sid),
+                    idp: session.idp_sid.as_deref(),
+                };
+                k.cache.check_session(&session.user, uid, started, ids)
             }
+        }
+    }
+
+    /// Ends one session of SsoUser `user` on every replica (see [`Revoker::end_session`]);
+    /// `None` without a Kubernetes directory (nothing is shared between replicas).
+    pub async fn end_session(
+        &self,
+        user: &str,
+        session_id: &str,
+        until: jiff::Timestamp,
+    ) -> Option<Result<Revoked, RevocationError>> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(
+                tokio::time::timeout(
+                    REVOCATION_BUDGET,
+                    k.revoker.end_session(user, session_id, until),
+                )
+                .await
+                .unwrap_or(Err(RevocationError::TimedOut(REVOCATION_BUDGET))),
+            ),
+        }
+    }
+
+    /// Ends every session of SsoUser `user` on every replica (`spec.sessionsNotBefore`);
+    /// `None` without a Kubernetes directory.
+    pub async fn end_all_sessions(&self, user: &str) -> Option<Result<Revoked, RevocationError>> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(
+                tokio::time::timeout(REVOCATION_BUDGET, k.revoker.end_all_sessions(user))
+                    .await
+                    .unwrap_or(Err(RevocationError::TimedOut(REVOCATION_BUDGET))),
+            ),
+        }
+    }
+
+    /// Signalled whenever the directory's view of users changes (`None`: it never does).
+    pub fn changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(k.cache.changes()),
         }
     }
 
@@ -212,6 +261,7 @@ impl UserDirectory {
 pub struct KubernetesDirectory {
     provisioner: Provisioner,
     cache: UserCache,
+    revoker: Revoker,
     events: Arc<Recorder>,
     namespace: String,
     /// [`SIGN_IN_API_BUDGET`]; shorter in tests.
@@ -256,6 +306,7 @@ impl KubernetesDirectory {
     ) -> (Self, UserCacheFeeder) {
         let api = kube::Api::namespaced(client.clone(), namespace);
         let (cache, feeder) = UserCache::new(namespace, config_name, staleness);
+        let revoker = Revoker::new(api.clone());
         let provisioner = Provisioner::new(api, config_name, mode, cache.clone());
         let reporter = Reporter {
             controller: EVENT_REPORTER.to_owned(),
@@ -264,6 +315,7 @@ impl KubernetesDirectory {
         let directory = KubernetesDirectory {
             provisioner,
             cache,
+            revoker,
             events: Arc::new(Recorder::new(client, reporter)),
             namespace: namespace.to_owned(),
             budget,

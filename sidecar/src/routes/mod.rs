@@ -6,7 +6,8 @@
 //! | `/login` | GET, HEAD | login page (`rd`, `providers=all`, `error=<reason>`) |
 //! | `/api/auth/oauth2/start/{provider}` | GET | starts sign-in (`rd`) |
 //! | `/api/auth/oauth2/callback/{provider}` | GET | the redirect URI registered at the IdP |
-//! | `/api/auth/logout` | GET, POST | ends the session; RP-initiated logout where offered |
+//! | `/api/auth/oauth2/backchannel-logout/{provider}` | POST | OIDC Back-Channel Logout 1.0 |
+//! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated logout where offered |
 //! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
 //! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
 //! | anything else | any | the app, behind the auth gate |
@@ -17,6 +18,7 @@
 //! Adding an endpoint: a handler in a module of its own (extractors from [`extract`]), one
 //! `.route(…)` line in [`router`]; the gate, metrics and 405 handling come with it.
 
+mod backchannel;
 pub mod extract;
 mod gate;
 mod session;
@@ -30,7 +32,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::handler::Handler;
 use axum::response::Response;
-use axum::routing::{MethodRouter, any, get};
+use axum::routing::{MethodRouter, any, get, post};
 use futures::FutureExt as _;
 use http::header;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -50,6 +52,9 @@ pub const LOGIN_PATH: &str = "/login";
 pub const START_PREFIX: &str = "/api/auth/oauth2/start/";
 /// Callback prefix.
 pub const CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
+/// Back-channel logout prefix (the IdP's `backchannel_logout_uri`).
+pub const BACKCHANNEL_LOGOUT_PREFIX: &str =
+    gatehouse_crds::consts::OIDC_BACKCHANNEL_LOGOUT_PREFIX;
 /// Logout path.
 pub const LOGOUT_PATH: &str = "/api/auth/logout";
 /// Session JSON path.
@@ -75,6 +80,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             &format!("{CALLBACK_PREFIX}{{provider}}"),
             get_only(sign_in::callback),
+        )
+        .route(
+            &format!("{BACKCHANNEL_LOGOUT_PREFIX}{{provider}}"),
+            post(backchannel::backchannel_logout).fallback(refuse(&[Method::POST])),
         )
         .route(
             LOGOUT_PATH,

@@ -407,6 +407,7 @@ async fn complete_sign_in(
         issued_at: now,
         expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
         user_uid: None,
+        idp_sid: crate::logout_token::idp_session_id(&token.claims),
     };
     if let Some(hook) = &app.sign_in.hook {
         let identity = app.identity.headers_for(&session, provider, now);
