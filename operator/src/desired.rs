@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use gatehouse_crds::consts::{
     ADMIN_PORT_NAME, DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG,
-    LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, OIDC_BACKCHANNEL_LOGOUT_PREFIX, OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA,
-    PROVIDER_OKTA, SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT_NAME,
+    LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, OIDC_BACKCHANNEL_LOGOUT_PREFIX,
+    OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA, SAML_ACS_PATH, SAML_METADATA_PATH,
+    SIDECAR_PORT_NAME,
 };
 use gatehouse_crds::{
     AuthMode, Protocol, ProvisioningMode, SamlUrls, SsoConfig, SsoConfigSpec, env, role_map_env,
@@ -660,7 +661,9 @@ spec:
         );
         assert_eq!(
             urls.keys().collect::<Vec<_>>(),
-            callback_urls(&spec(ALL_PROVIDERS)).keys().collect::<Vec<_>>()
+            callback_urls(&spec(ALL_PROVIDERS))
+                .keys()
+                .collect::<Vec<_>>()
         );
         let saml = ALL_PROVIDERS
             .replace("protocol: oidc", "protocol: saml")

@@ -55,13 +55,11 @@ impl LiveSessions {
     /// Registers one connection of `session`; it ends when the returned handle resolves.
     pub fn register(&self, session: &Arc<Session>) -> SessionEnd {
         let mut entries = self.lock();
-        let entry = entries
-            .entry(session.sid.clone())
-            .or_insert_with(|| Entry {
-                session: session.clone(),
-                ended: watch::channel(false).0,
-                connections: 0,
-            });
+        let entry = entries.entry(session.sid.clone()).or_insert_with(|| Entry {
+            session: session.clone(),
+            ended: watch::channel(false).0,
+            connections: 0,
+        });
         entry.connections += 1;
         SessionEnd {
             ended: entry.ended.subscribe(),
@@ -107,10 +105,7 @@ impl LiveSessions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.inner
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -205,9 +200,7 @@ where
         if self.ended.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(SessionEnded))));
         }
-        Pin::new(&mut self.inner)
-            .poll_frame(cx)
-            .map_err(Into::into)
+        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -325,7 +318,10 @@ mod tests {
         let frame = tokio::time::timeout(Duration::from_secs(1), cut.frame())
             .await
             .expect("the body finishes once the session ended");
-        assert!(matches!(frame, Some(Err(_))), "it fails, so the connection closes");
+        assert!(
+            matches!(frame, Some(Err(_))),
+            "it fails, so the connection closes"
+        );
     }
 
     fn tokio_stream_of<T: Send + 'static>(

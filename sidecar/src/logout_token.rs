@@ -136,9 +136,7 @@ pub fn check_logout_claims(
 
     let audience_ok = match claims.get("aud") {
         Some(Value::String(aud)) => aud == expected.client_id,
-        Some(Value::Array(items)) => items
-            .iter()
-            .any(|v| v.as_str() == Some(expected.client_id)),
+        Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(expected.client_id)),
         Some(_) => false,
         None => return Err(LogoutTokenError::MissingClaim("aud")),
     };
@@ -283,10 +281,7 @@ mod tests {
             (
                 "event not an object",
                 with(|c| {
-                    drop(c.insert(
-                        "events".into(),
-                        json!({ BACKCHANNEL_LOGOUT_EVENT: "yes" }),
-                    ))
+                    drop(c.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: "yes" })))
                 }),
                 E::NoLogoutEvent,
             ),

@@ -133,11 +133,8 @@ async fn app() -> SocketAddr {
 
 async fn sidecar() -> Sidecar {
     let upstream = app().await;
-    let jwks = serve(Router::new().route(
-        "/jwks",
-        get(|| async { axum::Json(jwks_document()) }),
-    ))
-    .await;
+    let jwks =
+        serve(Router::new().route("/jwks", get(|| async { axum::Json(jwks_document()) }))).await;
     let vars: HashMap<String, String> = HashMap::from([
         ("GATEHOUSE_PUBLIC_URL".into(), PUBLIC.into()),
         ("GATEHOUSE_COOKIE_SECRET".into(), KEY.into()),
@@ -217,7 +214,10 @@ async fn post_form(sc: &Sidecar, body: &str) -> (u16, String) {
 async fn post_token(sc: &Sidecar, token: &str) -> (u16, String) {
     post_form(
         sc,
-        &format!("logout_token={}", url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()),
+        &format!(
+            "logout_token={}",
+            url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        ),
     )
     .await
 }
@@ -386,7 +386,12 @@ async fn forged_logout_tokens_are_refused_with_a_bare_400_and_end_nothing() {
         ),
         (
             "unknown kid",
-            sign_as(&valid, &rsa("rsa-2.pem"), "never-published", Some("logout+jwt")),
+            sign_as(
+                &valid,
+                &rsa("rsa-2.pem"),
+                "never-published",
+                Some("logout+jwt"),
+            ),
         ),
         (
             "right kid, wrong key",
@@ -396,10 +401,7 @@ async fn forged_logout_tokens_are_refused_with_a_bare_400_and_end_nothing() {
         ("HS256 with the public key", hs256),
         ("an ID token", id_token),
         ("an ID token without typ", id_token_untyped),
-        (
-            "wrong typ",
-            sign_as(&valid, &rsa1, "rsa-1", Some("JWT")),
-        ),
+        ("wrong typ", sign_as(&valid, &rsa1, "rsa-1", Some("JWT"))),
         ("another provider's token", other_provider),
         ("garbage", "not.a.jwt".into()),
     ];
@@ -447,7 +449,10 @@ async fn forged_logout_tokens_are_refused_with_a_bare_400_and_end_nothing() {
     let bystander = cookie("idp-session-2");
     assert_eq!(post_token(&sc, &token).await.0, 200);
     assert!(!reaches_app(&sc, &victim).await, "the named session ended");
-    assert!(reaches_app(&sc, &bystander).await, "another session did not");
+    assert!(
+        reaches_app(&sc, &bystander).await,
+        "another session did not"
+    );
     assert_eq!(post_token(&sc, &token).await.0, 400, "a replayed jti");
     sc.shutdown().await;
 }
@@ -485,7 +490,10 @@ async fn a_back_channel_logout_closes_the_sessions_open_tunnel_and_stream() {
         .expect("chunk");
     assert_eq!(first.as_deref(), Some(&b"first-chunk\n"[..]));
 
-    assert_eq!(post_token(&sc, &sign(&claims("idp-session-1"))).await.0, 200);
+    assert_eq!(
+        post_token(&sc, &sign(&claims("idp-session-1"))).await.0,
+        200
+    );
 
     assert!(
         closed_within_a_second(&mut victim_tunnel).await,

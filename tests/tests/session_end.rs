@@ -113,7 +113,10 @@ async fn logout_at_one_replica_ends_the_session_on_the_other() {
         .expect("stack");
     stack.sync().await.expect("sync");
     let mut replica = stack.start_replica().await.expect("replica");
-    let session = stack.sign_in(ProviderKind::Okta, "bob").await.expect("sign in");
+    let session = stack
+        .sign_in(ProviderKind::Okta, "bob")
+        .await
+        .expect("sign in");
     let name = user_name(&only_user(&stack).await);
     replica.sync().await.expect("sync");
     assert!(replica.reaches_app(&session).await.expect("request"));
@@ -142,7 +145,10 @@ async fn a_websocket_is_closed_when_the_ssouser_is_deleted() {
         .await
         .expect("stack");
     stack.sync().await.expect("sync");
-    let session = stack.sign_in(ProviderKind::Okta, "ada").await.expect("sign in");
+    let session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
     stack.sync().await.expect("sync");
 
     let ws_url = stack.url(WS_PATH).replacen("http://", "ws://", 1);

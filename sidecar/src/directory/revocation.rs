@@ -108,13 +108,10 @@ impl Revoker {
                 .collect();
             if kept.len() >= MAX_REVOKED_SESSIONS {
                 // Forgetting a live entry would revive its session: end them all instead.
-                return self
-                    .end_all_sessions(user)
-                    .await
-                    .map(|r| match r {
-                        Revoked::NoSuchUser => Revoked::NoSuchUser,
-                        _ => Revoked::AllSessions,
-                    });
+                return self.end_all_sessions(user).await.map(|r| match r {
+                    Revoked::NoSuchUser => Revoked::NoSuchUser,
+                    _ => Revoked::AllSessions,
+                });
             }
             kept.push(RevokedSession {
                 id: session_id.to_owned(),
@@ -164,11 +161,7 @@ impl Revoker {
                 "metadata": { "resourceVersion": current.metadata.resource_version },
                 "spec": { "sessionsNotBefore": Time(not_before) },
             });
-            match self
-                .api
-                .patch(user, &params(), &Patch::Merge(&patch))
-                .await
-            {
+            match self.api.patch(user, &params(), &Patch::Merge(&patch)).await {
                 Ok(_) => return Ok(Revoked::Recorded),
                 Err(err) if is_status(&err, 409) => continue,
                 Err(err) if is_status(&err, 404) => return Ok(Revoked::NoSuchUser),
@@ -231,7 +224,10 @@ mod tests {
         let api = api_with(&user()).await;
         let revoker = Revoker::new(api.clone());
         assert_eq!(
-            revoker.end_session("okta-1", "s1", hours(1)).await.expect("write"),
+            revoker
+                .end_session("okta-1", "s1", hours(1))
+                .await
+                .expect("write"),
             Revoked::Recorded
         );
         // An entry whose session has expired is dropped at the next write.
@@ -248,8 +244,14 @@ mod tests {
         )
         .await
         .expect("seed an expired entry");
-        revoker.end_session("okta-1", "s2", hours(1)).await.expect("write");
-        revoker.end_session("okta-1", "s2", hours(1)).await.expect("again");
+        revoker
+            .end_session("okta-1", "s2", hours(1))
+            .await
+            .expect("write");
+        revoker
+            .end_session("okta-1", "s2", hours(1))
+            .await
+            .expect("again");
         let ids: Vec<String> = api
             .get_status("okta-1")
             .await
@@ -274,11 +276,17 @@ mod tests {
                 .expect("write");
         }
         assert_eq!(
-            revoker.end_session("okta-1", "one-more", hours(1)).await.expect("write"),
+            revoker
+                .end_session("okta-1", "one-more", hours(1))
+                .await
+                .expect("write"),
             Revoked::AllSessions
         );
         let after = api.get("okta-1").await.expect("read");
-        let not_before = after.spec.sessions_not_before.expect("sessionsNotBefore set");
+        let not_before = after
+            .spec
+            .sessions_not_before
+            .expect("sessionsNotBefore set");
         assert!(not_before.0 > jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2));
         assert_eq!(
             after.status.unwrap_or_default().revoked_sessions.len(),
@@ -292,7 +300,10 @@ mod tests {
         let api = api_with(&user()).await;
         let revoker = Revoker::new(api);
         assert_eq!(
-            revoker.end_session("okta-2", "s1", hours(1)).await.expect("read"),
+            revoker
+                .end_session("okta-2", "s1", hours(1))
+                .await
+                .expect("read"),
             Revoked::NoSuchUser
         );
         assert_eq!(
@@ -303,7 +314,8 @@ mod tests {
 
     #[test]
     fn not_before_covers_the_current_second() {
-        let t = jiff::Timestamp::from_second(100).expect("t") + jiff::SignedDuration::from_millis(700);
+        let t =
+            jiff::Timestamp::from_second(100).expect("t") + jiff::SignedDuration::from_millis(700);
         assert_eq!(next_whole_second(t).as_second(), 101);
     }
 }

@@ -127,9 +127,7 @@ async fn logout(
     body: &[u8],
 ) -> Result<LogoutToken, Refused> {
     let raw = logout_token_of(headers, body)?;
-    let discovered = provider
-        .discovered()
-        .ok_or(Refused::ProviderUnavailable)?;
+    let discovered = provider.discovered().ok_or(Refused::ProviderUnavailable)?;
     let now = now_unix();
     let expected = LogoutExpected {
         issuer: &provider.config.issuer,
@@ -153,14 +151,12 @@ async fn logout(
     match (&token.sid, &user) {
         (Some(sid), user) => {
             // This replica at once; the others through the SsoUser.
-            app.sessions
-                .ended_idp_sessions
-                .insert(sid, until_unix, now);
+            app.sessions.ended_idp_sessions.insert(sid, until_unix, now);
             app.live.wake();
             match user {
                 Some(user) => {
-                    let until = jiff::Timestamp::from_second(until_unix)
-                        .unwrap_or(jiff::Timestamp::MAX);
+                    let until =
+                        jiff::Timestamp::from_second(until_unix).unwrap_or(jiff::Timestamp::MAX);
                     record(app.directory.end_session(user, sid, until).await)?;
                 }
                 None => tracing::info!(

@@ -18,7 +18,6 @@ use super::{
 };
 use crate::config::AuthMode;
 use crate::live::CutOnSessionEnd;
-use crate::session::Session;
 use crate::metrics::Handler as MetricHandler;
 use crate::pages::{self, encode_query_value, html_response};
 use crate::paths::{canonical_path, safe_redirect, under_prefix};
@@ -26,6 +25,7 @@ use crate::proxy::{
     BodyFault, FORWARDING_HEADERS, ProxyError, bounded_body, strip_client_identity,
     strip_own_cookies, upgrade_protocol,
 };
+use crate::session::Session;
 use crate::state::App;
 use crate::token::now_unix;
 
@@ -170,9 +170,15 @@ fn admit(app: &App, req: Request<Body>) -> Gate {
 }
 
 /// A streamed response (no `Content-Length`) of a session is cut when the session ends.
-fn cut_on_session_end(app: &App, session: &Arc<Session>, response: Response<Body>) -> Response<Body> {
+fn cut_on_session_end(
+    app: &App,
+    session: &Arc<Session>,
+    response: Response<Body>,
+) -> Response<Body> {
     let streamed = response.status() != StatusCode::SWITCHING_PROTOCOLS
-        && !response.headers().contains_key(http::header::CONTENT_LENGTH)
+        && !response
+            .headers()
+            .contains_key(http::header::CONTENT_LENGTH)
         && !hyper::body::Body::is_end_stream(response.body());
     if !streamed {
         return response;

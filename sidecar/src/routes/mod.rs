@@ -53,8 +53,7 @@ pub const START_PREFIX: &str = "/api/auth/oauth2/start/";
 /// Callback prefix.
 pub const CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
 /// Back-channel logout prefix (the IdP's `backchannel_logout_uri`).
-pub const BACKCHANNEL_LOGOUT_PREFIX: &str =
-    gatehouse_crds::consts::OIDC_BACKCHANNEL_LOGOUT_PREFIX;
+pub const BACKCHANNEL_LOGOUT_PREFIX: &str = gatehouse_crds::consts::OIDC_BACKCHANNEL_LOGOUT_PREFIX;
 /// Logout path.
 pub const LOGOUT_PATH: &str = "/api/auth/logout";
 /// Session JSON path.
