@@ -40,6 +40,14 @@ pub const OPERATOR_FIELD_MANAGER: &str = "gatehouse-operator";
 /// Server-side apply field manager of the sidecar (SsoUser provisioning).
 pub const SIDECAR_FIELD_MANAGER: &str = "gatehouse-sidecar";
 
+/// Field manager of the sidecar's writes of ended sessions (`status.revokedSessions`,
+/// `spec.sessionsNotBefore` after a back-channel logout): apart from [`SIDECAR_FIELD_MANAGER`], so
+/// the status a sign-in applies never removes a revocation.
+pub const SIDECAR_REVOCATION_FIELD_MANAGER: &str = "gatehouse-sidecar-revocation";
+/// Most entries of an SsoUser's `status.revokedSessions`. When it is full of unexpired entries,
+/// the sidecar ends every session of the user (`spec.sessionsNotBefore`) instead of forgetting one.
+pub const MAX_REVOKED_SESSIONS: usize = 64;
+
 /// Port the sidecar serves users on.
 pub const SIDECAR_PORT: u16 = 4180;
 /// Port name of [`SIDECAR_PORT`]; Services target it.
@@ -66,6 +74,9 @@ pub const PROVIDER_SAML: &str = "saml";
 
 /// OIDC callback path; the provider id follows.
 pub const OIDC_CALLBACK_PREFIX: &str = "/api/auth/oauth2/callback/";
+/// OIDC Back-Channel Logout 1.0 endpoint (the `backchannel_logout_uri` to register at the IdP);
+/// the provider id follows.
+pub const OIDC_BACKCHANNEL_LOGOUT_PREFIX: &str = "/api/auth/oauth2/backchannel-logout/";
 /// OIDC sign-in start path; the provider id follows.
 pub const OIDC_START_PREFIX: &str = "/api/auth/oauth2/start/";
 /// SAML sign-in start path (SP-initiated, HTTP-Redirect binding).

@@ -381,7 +381,9 @@ impl std::fmt::Display for RoleMapError {
             ),
             RoleMapError::NotAPair(n) => write!(f, "entry {n} is not `value=role`"),
             RoleMapError::EmptyValue(n) => write!(f, "entry {n} has an empty claim value"),
-            RoleMapError::UnknownRole(n) => write!(f, "entry {n}: role must be `admin` or `member`"),
+            RoleMapError::UnknownRole(n) => {
+                write!(f, "entry {n}: role must be `admin` or `member`")
+            }
             RoleMapError::Empty => f.write_str("has no rules"),
         }
     }
@@ -406,7 +408,9 @@ pub fn parse_role_map(text: &str) -> Result<Vec<RoleRule>, RoleMapError> {
             if entry.is_empty() {
                 continue;
             }
-            let (value, role) = entry.rsplit_once('=').ok_or(RoleMapError::NotAPair(i + 1))?;
+            let (value, role) = entry
+                .rsplit_once('=')
+                .ok_or(RoleMapError::NotAPair(i + 1))?;
             let value = value.trim();
             if value.is_empty() {
                 return Err(RoleMapError::EmptyValue(i + 1));
@@ -688,6 +692,10 @@ pub struct SsoConfigStatus {
     /// Redirect (callback) URL to register at each OIDC provider, by provider id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub callback_urls: BTreeMap<String, String>,
+    /// OIDC Back-Channel Logout URL (`backchannel_logout_uri`) to register at each OIDC
+    /// provider, by provider id: a logout at the provider then ends the user's sessions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backchannel_logout_urls: BTreeMap<String, String>,
     /// SAML URLs to register at the IdP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saml: Option<SamlUrls>,
@@ -751,7 +759,10 @@ mod role_map_tests {
 
     #[test]
     fn malformed_role_maps_say_which_entry() {
-        assert_eq!(parse_role_map("a=admin,oops"), Err(RoleMapError::NotAPair(2)));
+        assert_eq!(
+            parse_role_map("a=admin,oops"),
+            Err(RoleMapError::NotAPair(2))
+        );
         assert_eq!(parse_role_map("a=owner"), Err(RoleMapError::UnknownRole(1)));
         assert_eq!(parse_role_map("=admin"), Err(RoleMapError::EmptyValue(1)));
         assert_eq!(parse_role_map(" , "), Err(RoleMapError::Empty));

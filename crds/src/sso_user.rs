@@ -90,6 +90,12 @@ pub struct SsoUserStatus {
     /// Number of successful sign-ins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_count: Option<i64>,
+    /// Single sessions ended before their expiry (logout, OIDC back-channel logout), so every
+    /// replica of the sidecar refuses them. Each entry is dropped once the session it names has
+    /// expired. Written by the sidecar (field manager `gatehouse-sidecar-revocation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub revoked_sessions: Vec<RevokedSession>,
     /// `Ready` is true when the user's SsoConfig exists.
     ///
     /// Keyed by `type`: each writer (field manager) applies only the conditions it owns.
@@ -99,4 +105,25 @@ pub struct SsoUserStatus {
     /// The generation the conditions describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// One ended session of an SsoUser.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedSession {
+    /// The session's id: the identity provider's session id (`sid` of a back-channel logout
+    /// token), or the sidecar's own session id (logout).
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// When the session would have expired anyway; the entry may be dropped after it.
+    pub until: Time,
+}
+
+impl SsoUserStatus {
+    /// Whether a session with own id `session_id` or IdP session id `idp_sid` was ended.
+    pub fn is_session_revoked(&self, session_id: &str, idp_sid: Option<&str>) -> bool {
+        self.revoked_sessions
+            .iter()
+            .any(|r| r.id == session_id || idp_sid.is_some_and(|sid| r.id == sid))
+    }
 }

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use gatehouse_crds::consts::{
     ADMIN_PORT_NAME, DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG,
-    LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA,
-    PROVIDER_OKTA, SAML_ACS_PATH, SAML_METADATA_PATH, SIDECAR_PORT_NAME,
+    LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, OIDC_BACKCHANNEL_LOGOUT_PREFIX,
+    OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA, SAML_ACS_PATH, SAML_METADATA_PATH,
+    SIDECAR_PORT_NAME,
 };
 use gatehouse_crds::{
     AuthMode, Protocol, ProvisioningMode, SamlUrls, SsoConfig, SsoConfigSpec, env, role_map_env,
@@ -453,6 +454,17 @@ pub fn content_hash(vars: &BTreeMap<String, String>) -> String {
 /// Redirect (callback) URL to register at each configured OIDC provider, by provider id; empty
 /// when the active protocol is SAML.
 pub fn callback_urls(spec: &SsoConfigSpec) -> BTreeMap<String, String> {
+    oidc_urls(spec, OIDC_CALLBACK_PREFIX)
+}
+
+/// Back-channel logout URL (`backchannel_logout_uri`) to register at each configured OIDC
+/// provider, by provider id; empty when the active protocol is SAML.
+pub fn backchannel_logout_urls(spec: &SsoConfigSpec) -> BTreeMap<String, String> {
+    oidc_urls(spec, OIDC_BACKCHANNEL_LOGOUT_PREFIX)
+}
+
+/// `<public URL><prefix><provider id>` for each configured OIDC provider.
+fn oidc_urls(spec: &SsoConfigSpec, prefix: &str) -> BTreeMap<String, String> {
     let mut urls = BTreeMap::new();
     if spec.protocol != Protocol::Oidc {
         return urls;
@@ -467,7 +479,7 @@ pub fn callback_urls(spec: &SsoConfigSpec) -> BTreeMap<String, String> {
         p.oidc.as_ref().map(|o| o.id.clone()),
     ];
     for id in ids.into_iter().flatten() {
-        urls.insert(id.clone(), format!("{base}{OIDC_CALLBACK_PREFIX}{id}"));
+        urls.insert(id.clone(), format!("{base}{prefix}{id}"));
     }
     urls
 }
@@ -660,6 +672,25 @@ spec:
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn backchannel_logout_urls_follow_the_oidc_providers() {
+        let urls = backchannel_logout_urls(&spec(ALL_PROVIDERS));
+        assert_eq!(
+            urls.get("okta").map(String::as_str),
+            Some("https://portal.example.com/api/auth/oauth2/backchannel-logout/okta")
+        );
+        assert_eq!(
+            urls.keys().collect::<Vec<_>>(),
+            callback_urls(&spec(ALL_PROVIDERS))
+                .keys()
+                .collect::<Vec<_>>()
+        );
+        let saml = ALL_PROVIDERS
+            .replace("protocol: oidc", "protocol: saml")
+            .replace("  exclusiveProvider: okta\n", "");
+        assert_eq!(backchannel_logout_urls(&spec(&saml)), BTreeMap::new());
     }
 
     #[test]

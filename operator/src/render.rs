@@ -462,6 +462,13 @@ fn write_config_header(out: &mut String, sourced: &SourcedConfig) {
             let _ = writeln!(out, "#   {id}: {url}");
         }
     }
+    let backchannel = desired::backchannel_logout_urls(&config.spec);
+    if !backchannel.is_empty() {
+        out.push_str("# Back-channel logout URIs to register at the identity providers:\n");
+        for (id, url) in backchannel {
+            let _ = writeln!(out, "#   {id}: {url}");
+        }
+    }
     if let Some(saml) = desired::saml_urls(&config.spec) {
         out.push_str("# To register at the SAML IdP:\n");
         let _ = writeln!(out, "#   ACS URL: {}", saml.acs_url);

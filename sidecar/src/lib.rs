@@ -54,16 +54,18 @@ pub mod config;
 pub mod directory;
 pub mod envwatch;
 pub mod identity;
+pub mod live;
+pub mod logout_token;
 pub mod metrics;
 pub mod pages;
 pub mod paths;
 pub mod pipeline;
 pub mod providers;
-pub mod saml;
 pub mod provisioning;
 pub mod proxy;
 pub mod routes;
 pub mod runtime;
+pub mod saml;
 pub mod server;
 pub mod session;
 pub mod state;
@@ -263,6 +265,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         )));
     }
     background.push(tokio::spawn(reload_secrets(app.clone())));
+    background.push(tokio::spawn(live::run(app.clone())));
     background.push(tokio::spawn(runtime::keep_timer_armed()));
     let restart = Arc::new(tokio::sync::Notify::new());
     if let Some(dir) = app.config.env_dir.clone() {

@@ -39,6 +39,8 @@ pub struct VerifiedIdentity<'a> {
     /// Claims (OIDC) or attributes (SAML, name → string or array of strings): what the role
     /// policy and `GATEHOUSE_ATTRIBUTE_MAPPINGS` read.
     pub claims: Map<String, Value>,
+    /// The IdP's own session id (OIDC `sid`), which back-channel logout names.
+    pub idp_session: Option<String>,
 }
 
 /// A refused or failed sign-in: its reason, HTTP status and audit outcome.
@@ -142,6 +144,7 @@ pub async fn establish(
         issued_at: now,
         expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
         user_uid: None,
+        idp_sid: identity.idp_session,
     };
     if let Some(hook) = &app.sign_in.hook {
         let headers = app.identity.headers_for(&session, provider, now);

@@ -24,8 +24,11 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::directory::kubernetes::{Admitted, Provisioner, Refusal, UserCache, UserCacheFeeder};
+use crate::directory::kubernetes::{
+    Admitted, Provisioner, Refusal, SessionIds, UserCache, UserCacheFeeder,
+};
 use crate::directory::read_through::{Confirmation, ReadLimits, ReadThrough};
+use crate::directory::revocation::{REVOCATION_BUDGET, RevocationError, Revoked, Revoker};
 use crate::proxy::Upstream;
 use crate::session::Session;
 
@@ -184,7 +187,8 @@ impl UserDirectory {
             UserDirectory::Off => Ok(()),
             UserDirectory::Kubernetes(k) => {
                 let (uid, started) = bound_user(session)?;
-                k.cache.check(&session.user, uid, started)
+                k.cache
+                    .check_session(&session.user, uid, started, session_ids(session))
             }
         }
     }
@@ -211,12 +215,58 @@ impl UserDirectory {
                 read: None,
             },
             UserDirectory::Kubernetes(k) => match bound_user(session) {
-                Ok((uid, started)) => k.read_through.confirm(&session.user, uid, started).await,
+                Ok((uid, started)) => {
+                    k.read_through
+                        .confirm(&session.user, uid, started, session_ids(session))
+                        .await
+                }
                 Err(refusal) => Confirmation {
                     verdict: Err(refusal),
                     read: None,
                 },
             },
+        }
+    }
+
+    /// Ends one session of SsoUser `user` on every replica (see [`Revoker::end_session`]);
+    /// `None` without a Kubernetes directory (nothing is shared between replicas).
+    pub async fn end_session(
+        &self,
+        user: &str,
+        session_id: &str,
+        until: jiff::Timestamp,
+    ) -> Option<Result<Revoked, RevocationError>> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(
+                tokio::time::timeout(
+                    REVOCATION_BUDGET,
+                    k.revoker.end_session(user, session_id, until),
+                )
+                .await
+                .unwrap_or(Err(RevocationError::TimedOut(REVOCATION_BUDGET))),
+            ),
+        }
+    }
+
+    /// Ends every session of SsoUser `user` on every replica (`spec.sessionsNotBefore`);
+    /// `None` without a Kubernetes directory.
+    pub async fn end_all_sessions(&self, user: &str) -> Option<Result<Revoked, RevocationError>> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(
+                tokio::time::timeout(REVOCATION_BUDGET, k.revoker.end_all_sessions(user))
+                    .await
+                    .unwrap_or(Err(RevocationError::TimedOut(REVOCATION_BUDGET))),
+            ),
+        }
+    }
+
+    /// Signalled whenever the directory's view of users changes (`None`: it never does).
+    pub fn changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(k.cache.changes()),
         }
     }
 
@@ -238,6 +288,14 @@ impl UserDirectory {
 }
 
 /// The SsoUser UID a session is bound to, and when it started.
+/// The ids [`UserCache::check_session`] matches against `status.revokedSessions`.
+fn session_ids(session: &Session) -> SessionIds<'_> {
+    SessionIds {
+        own: Some(&session.sid),
+        idp: session.idp_sid.as_deref(),
+    }
+}
+
 fn bound_user(session: &Session) -> Result<(&str, jiff::Timestamp), Refusal> {
     // A session without a UID was not issued by a Kubernetes-backed sidecar.
     let uid = session.user_uid.as_deref().ok_or(Refusal::Replaced)?;
@@ -252,6 +310,7 @@ pub struct KubernetesDirectory {
     provisioner: Provisioner,
     cache: UserCache,
     read_through: ReadThrough,
+    revoker: Revoker,
     events: Arc<Recorder>,
     namespace: String,
     /// [`SIGN_IN_API_BUDGET`]; shorter in tests.
@@ -296,6 +355,7 @@ impl KubernetesDirectory {
     ) -> (Self, UserCacheFeeder) {
         let api = kube::Api::namespaced(client.clone(), namespace);
         let (cache, feeder) = UserCache::new(namespace, config_name, staleness);
+        let revoker = Revoker::new(api.clone());
         let provisioner = Provisioner::new(api.clone(), config_name, mode, cache.clone());
         let read_through = ReadThrough::new(api, cache.clone(), ReadLimits::default());
         let reporter = Reporter {
@@ -306,6 +366,7 @@ impl KubernetesDirectory {
             provisioner,
             cache,
             read_through,
+            revoker,
             events: Arc::new(Recorder::new(client, reporter)),
             namespace: namespace.to_owned(),
             budget,
@@ -641,6 +702,7 @@ mod tests {
             issued_at,
             expires_at: issued_at + 3600,
             user_uid: Some(UID.into()),
+            idp_sid: None,
         };
         let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
         let mut headers = http::HeaderMap::new();

@@ -263,6 +263,10 @@ pub struct Session {
     /// The SsoUser's UID (Kubernetes provisioning): a re-created user does not revive old cookies.
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub user_uid: Option<String>,
+    /// The identity provider's session id (`sid` of the ID token), when it sent one: a
+    /// back-channel logout naming it ends this session.
+    #[serde(rename = "is", default, skip_serializing_if = "Option::is_none")]
+    pub idp_sid: Option<String>,
 }
 
 impl Session {
@@ -645,6 +649,7 @@ mod tests {
             issued_at: NOW,
             expires_at: NOW + 3600,
             user_uid: None,
+            idp_sid: None,
         }
     }
 

@@ -13,17 +13,22 @@ use http::HeaderMap;
 use crate::config::{Config, Secret, read_secret_file};
 use crate::directory::kubernetes::Refusal;
 use crate::identity::{IdentityIssuer, IdentityKeyError, ProviderIdentity};
+use crate::live::LiveSessions;
 use crate::metrics::Metrics;
 use crate::providers::Provider;
-use crate::saml::SamlProvider;
 use crate::provisioning::{ProvisionHook, UserDirectory};
 use crate::proxy::Upstream;
+use crate::saml::SamlProvider;
 use crate::session::{
     Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
 };
 
 /// Logged-out sessions remembered at once (per replica).
 const LOGGED_OUT_CAPACITY: usize = 50_000;
+/// Identity-provider sessions ended by back-channel logout, remembered at once (per replica).
+const ENDED_IDP_SESSIONS_CAPACITY: usize = 50_000;
+/// Used logout token ids (`jti`) remembered at once (per replica).
+const USED_LOGOUT_TOKENS_CAPACITY: usize = 20_000;
 /// Used `state` values remembered at once (per replica).
 const USED_STATE_CAPACITY: usize = 20_000;
 /// Unsealed session cookies cached at once.
@@ -109,6 +114,12 @@ pub struct Sessions {
     pub cookies: CookieNames,
     /// Sessions ended by logout, until their expiry.
     pub logged_out: ExpiringSet,
+    /// Identity-provider session ids (`sid`) ended by back-channel logout, until the sessions
+    /// they could name expire. This replica's own record; other replicas learn it from the
+    /// SsoUser.
+    pub ended_idp_sessions: ExpiringSet,
+    /// Logout token ids (`jti`) already used, by provider.
+    pub used_logout_tokens: ExpiringSet,
 }
 
 impl Sessions {
@@ -119,6 +130,8 @@ impl Sessions {
             binding,
             cookies,
             logged_out: ExpiringSet::new(LOGGED_OUT_CAPACITY),
+            ended_idp_sessions: ExpiringSet::new(ENDED_IDP_SESSIONS_CAPACITY),
+            used_logout_tokens: ExpiringSet::new(USED_LOGOUT_TOKENS_CAPACITY),
         }
     }
 
@@ -149,7 +162,16 @@ impl Sessions {
                 self.unsealed
                     .get_or_unseal(&keys, &self.binding, value, now)
             })?;
-        (!self.logged_out.contains(&session.sid, now)).then_some(session)
+        (!self.is_ended(&session, now)).then_some(session)
+    }
+
+    /// Whether this replica ended `session` (logout, back-channel logout naming its IdP session).
+    pub fn is_ended(&self, session: &Session, now: i64) -> bool {
+        self.logged_out.contains(&session.sid, now)
+            || session
+                .idp_sid
+                .as_deref()
+                .is_some_and(|sid| self.ended_idp_sessions.contains(sid, now))
     }
 }
 
@@ -207,6 +229,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// User directory (provisioning, revocation).
     pub directory: Arc<UserDirectory>,
+    /// Sessions with open connections (WebSocket tunnels, streamed responses).
+    pub live: LiveSessions,
     /// Last secret-file contents applied: the cookie keys, then each provider's client secret.
     applied_secrets: Arc<tokio::sync::Mutex<(Secret, Vec<Secret>)>>,
 }
@@ -260,10 +284,7 @@ impl App {
                 .cloned()
                 .map(|p| Arc::new(Provider::new(p)))
                 .collect(),
-            saml: config
-                .saml
-                .clone()
-                .map(|s| Arc::new(SamlProvider::new(s))),
+            saml: config.saml.clone().map(|s| Arc::new(SamlProvider::new(s))),
         };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -301,6 +322,7 @@ impl App {
             upstream,
             metrics: Arc::new(metrics),
             directory: Arc::new(directory),
+            live: LiveSessions::default(),
             applied_secrets,
             config: Arc::new(config),
         })
@@ -424,6 +446,23 @@ pub enum SessionLookup {
     /// A session the watch cache does not hold the user of, issued moments ago: another replica
     /// may have just created the user. [`App::confirm_session`] reads it from the API.
     Unconfirmed(Arc<Session>),
+}
+
+impl App {
+    /// Whether a session that was valid still is at `now`: unexpired, not ended on this replica,
+    /// from a provider still configured, not refused by the user directory. The reason when not.
+    pub fn recheck(&self, session: &Session, now: i64) -> Result<(), &'static str> {
+        if session.expires_at <= now {
+            return Err("session_expired");
+        }
+        if self.sessions.is_ended(session, now) {
+            return Err("session_ended");
+        }
+        if self.providers.identity(&session.provider).is_none() {
+            return Err("provider_removed");
+        }
+        self.directory.check(session).map_err(|r| r.reason())
+    }
 }
 
 async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {

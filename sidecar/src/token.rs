@@ -113,12 +113,14 @@ impl TokenError {
 }
 
 /// The parts of the JOSE header we look at before trusting anything.
-struct JoseHeader {
+pub(crate) struct JoseHeader {
     alg: Algorithm,
     kid: Option<String>,
+    /// `typ`, when the header has one.
+    pub(crate) typ: Option<String>,
 }
 
-fn parse_header(raw: &str) -> Result<JoseHeader, TokenError> {
+pub(crate) fn parse_header(raw: &str) -> Result<JoseHeader, TokenError> {
     let mut parts = raw.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -144,7 +146,12 @@ fn parse_header(raw: &str) -> Result<JoseHeader, TokenError> {
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(TokenError::Malformed),
     };
-    Ok(JoseHeader { alg, kid })
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(typ)) => Some(typ.clone()),
+        Some(_) => return Err(TokenError::Malformed),
+    };
+    Ok(JoseHeader { alg, kid, typ })
 }
 
 /// Verifies `raw` against the provider's keys and `expected`.
@@ -157,33 +164,53 @@ pub async fn verify_id_token(
         return Err(TokenError::TooLarge);
     }
     let header = parse_header(raw)?;
+    let claims = verify_signature(raw, &header, jwks, expected.issuer, expected.skew).await?;
+    check_claims(claims, expected, now_unix())
+}
+
+/// Checks the signature of `raw` (whose header is `header`) against the provider's keys, and
+/// `iss`, `exp` (required) and `nbf` (when present) with `skew`; returns the claims.
+pub(crate) async fn verify_signature(
+    raw: &str,
+    header: &JoseHeader,
+    jwks: &JwksCache,
+    issuer: &str,
+    skew: Duration,
+) -> Result<Map<String, Value>, TokenError> {
+    verify_signature_with(raw, header, jwks, issuer, skew, &["exp", "iss"]).await
+}
+
+/// [`verify_signature`] with the given required claims (`exp` is checked whenever present).
+pub(crate) async fn verify_signature_with(
+    raw: &str,
+    header: &JoseHeader,
+    jwks: &JwksCache,
+    issuer: &str,
+    skew: Duration,
+    required: &[&str],
+) -> Result<Map<String, Value>, TokenError> {
     let keys = jwks.keys_for(header.kid.as_deref(), header.alg).await;
     if keys.is_empty() {
         return Err(TokenError::UnknownKey);
     }
 
     let mut validation = Validation::new(header.alg);
-    validation.leeway = expected.skew.as_secs();
-    validation.set_issuer(&[expected.issuer]);
-    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.leeway = skew.as_secs();
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(required);
     validation.validate_exp = true;
     validation.validate_nbf = true;
-    // Audience rules are stricter than the library's "any of": checked below.
+    // Audience rules are stricter than the library's "any of": checked by the caller.
     validation.validate_aud = false;
 
-    let mut claims = None;
     for key in &keys {
         match jsonwebtoken::decode::<Map<String, Value>>(raw, &key.key, &validation) {
-            Ok(data) => {
-                claims = Some(data.claims);
-                break;
-            }
+            Ok(data) => return Ok(data.claims),
             Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
             Err(e) => return Err(map_jwt_error(e.kind())),
         }
     }
-    let claims = claims.ok_or(TokenError::BadSignature)?;
-    check_claims(claims, expected, now_unix())
+    Err(TokenError::BadSignature)
 }
 
 fn map_jwt_error(kind: &ErrorKind) -> TokenError {

@@ -164,6 +164,7 @@ fn session(provider: &str, ttl: i64) -> Session {
         issued_at: now,
         expires_at: now + ttl,
         user_uid: None,
+        idp_sid: None,
     }
 }
 

@@ -212,6 +212,30 @@ impl LoginFlow {
         self.finish(callback_url).await
     }
 
+    /// Logs this browser out at the IdP: its `end_session_endpoint` (`<issuer>/session/end`),
+    /// then "Yes, sign me out" on its confirmation page. The IdP sends its back-channel logout
+    /// before it answers.
+    pub async fn sign_out_at_idp(&self, issuer: &str) -> Result<Answer> {
+        let end = Url::parse(&format!("{issuer}/session/end"))?;
+        let page = self.visit(&end).await?;
+        if page.status != StatusCode::OK {
+            bail!(
+                "the IdP's logout page answered {} {}",
+                page.status,
+                page.body.chars().take(300).collect::<String>()
+            );
+        }
+        let action = form_action(&page.body).context("logout page without a form")?;
+        let xsrf = input_value(&page.body, "xsrf").context("logout form without xsrf")?;
+        let res = self
+            .client
+            .post(end.join(&action)?)
+            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+            .send()
+            .await?;
+        Answer::read(res).await
+    }
+
     /// Visits `callback_url` and records the outcome.
     pub async fn finish(&self, callback_url: Url) -> Result<Attempt> {
         let callback_cookies = self.cookies_for(&callback_url);
@@ -224,6 +248,17 @@ impl LoginFlow {
             session,
         })
     }
+}
+
+/// The `value` of the input called `name` in `html`.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let start = tag.find("value=\"")? + "value=\"".len();
+    let end = tag[start..].find('"')? + start;
+    Some(tag[start..end].to_owned())
 }
 
 /// The `action` of the first form in `html`, HTML entities for `&` undone.

@@ -19,7 +19,13 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use axum::{Json, Router, http::StatusCode, response::IntoResponse, routing::post};
+use axum::{
+    Json, Router,
+    extract::ws::{Message, WebSocket, WebSocketUpgrade},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use gatehouse_crds::SsoUser;
 use gatehouse_sidecar::directory::kubernetes::UserCacheFeeder;
 use k8s_openapi::api::events::v1::Event;
@@ -40,6 +46,8 @@ pub const NAMESPACE: &str = "team-a";
 pub const CONFIG: &str = "portal";
 /// Path of the app's provisioning hook.
 pub const HOOK_PATH: &str = "/hooks/sso";
+/// The test app's WebSocket echo.
+pub const WS_PATH: &str = "/ws";
 /// Header the test app sets on every answer.
 pub const APP_MARKER: &str = "x-test-app";
 
@@ -93,6 +101,83 @@ pub struct KubeStack {
     /// One HTTP client for the test's own requests (building one per request costs more than the
     /// request).
     http: reqwest::Client,
+    /// The sidecar's environment, for more replicas.
+    env: BTreeMap<String, String>,
+}
+
+/// Another replica of the stack's sidecar: the same configuration and cookie keys, the same
+/// in-memory API, its own SsoUser watch cache (fed by the test, like the stack's).
+pub struct Replica {
+    pub sidecar: gatehouse_sidecar::Sidecar,
+    users: Api<SsoUser>,
+    feeder: UserCacheFeeder,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// URL on the replica's public port.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// What a (re)started watch delivers: the full list of the namespace's SsoUsers.
+    pub async fn sync(&mut self) -> Result<()> {
+        sync_feeder(&mut self.feeder, &self.users).await
+    }
+
+    /// Delivers SsoUser `name`, as the API holds it now, as a watch event.
+    pub async fn deliver_current(&mut self, name: &str) -> Result<()> {
+        deliver_current(&mut self.feeder, &self.users, name).await
+    }
+
+    /// Whether `session` reaches the app through this replica right now.
+    pub async fn reaches_app(&self, session: &Session) -> Result<bool> {
+        reaches_app(&self.http, &self.url("/dashboard"), session).await
+    }
+}
+
+async fn sync_feeder(feeder: &mut UserCacheFeeder, users: &Api<SsoUser>) -> Result<()> {
+    let list = users
+        .list(&ListParams::default())
+        .await
+        .context("listing SsoUsers for the watch")?;
+    feeder.apply(Ok(watcher::Event::Init));
+    for user in list.items {
+        feeder.apply(Ok(watcher::Event::InitApply(user)));
+    }
+    feeder.apply(Ok(watcher::Event::InitDone));
+    Ok(())
+}
+
+async fn deliver_current(
+    feeder: &mut UserCacheFeeder,
+    users: &Api<SsoUser>,
+    name: &str,
+) -> Result<()> {
+    match users.get_opt(name).await? {
+        Some(user) => feeder.apply(Ok(watcher::Event::Apply(user))),
+        None => bail!("SsoUser {name} does not exist"),
+    }
+    Ok(())
+}
+
+async fn reaches_app(http: &reqwest::Client, url: &str, session: &Session) -> Result<bool> {
+    let res = http
+        .get(url)
+        .header("accept", "application/json")
+        .header("cookie", session.cookie_header())
+        .send()
+        .await?;
+    Ok(res.status() == StatusCode::OK && res.headers().contains_key(APP_MARKER))
 }
 
 impl std::fmt::Debug for KubeStack {
@@ -179,9 +264,51 @@ impl KubeStack {
             feeder,
             api_down,
             http: crate::http_client()?,
+            env,
         };
         stack.wait_providers().await?;
         Ok(stack)
+    }
+
+    /// Starts another replica of the sidecar (its watch not synced yet: call [`Replica::sync`]).
+    pub async fn start_replica(&self) -> Result<Replica> {
+        let mut env = self.env.clone();
+        env.insert("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("GATEHOUSE_ADMIN_LISTEN".into(), "127.0.0.2:0".into());
+        let lookup = |name: &str| env.get(name).cloned();
+        let config = gatehouse_sidecar::Config::from_source(&lookup)
+            .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
+        let mut sidecar = gatehouse_sidecar::start_with(
+            config,
+            gatehouse_sidecar::StartOptions {
+                kube_client: Some(self.client.clone()),
+                manual_user_watch: true,
+            },
+        )
+        .await
+        .context("starting another replica")?;
+        let feeder = sidecar
+            .take_user_feeder()
+            .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !sidecar.app().providers.iter().all(|p| p.is_ready()) {
+            if std::time::Instant::now() > deadline {
+                bail!("the replica's providers were not loaded within 30 s");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(Replica {
+            url: format!("http://{}", sidecar.addr()),
+            sidecar,
+            users: self.users.clone(),
+            feeder,
+            http: self.http.clone(),
+        })
+    }
+
+    /// Delivers SsoUser `name`, as the API holds it now, as a watch event.
+    pub async fn deliver_current(&mut self, name: &str) -> Result<()> {
+        deliver_current(&mut self.feeder, &self.users, name).await
     }
 
     async fn wait_providers(&self) -> Result<()> {
@@ -207,17 +334,7 @@ impl KubeStack {
 
     /// What a (re)started watch delivers: the full list of the namespace's SsoUsers.
     pub async fn sync(&mut self) -> Result<()> {
-        let list = self
-            .users
-            .list(&ListParams::default())
-            .await
-            .context("listing SsoUsers for the watch")?;
-        self.feeder.apply(Ok(watcher::Event::Init));
-        for user in list.items {
-            self.feeder.apply(Ok(watcher::Event::InitApply(user)));
-        }
-        self.feeder.apply(Ok(watcher::Event::InitDone));
-        Ok(())
+        sync_feeder(&mut self.feeder, &self.users).await
     }
 
     /// Delivers one watch event (or a watch error) to the sidecar's cache.
@@ -341,6 +458,21 @@ async fn fake_api(users: &[SsoUser], api_down: Arc<AtomicBool>) -> Result<kube::
     builder.build().await.context("building the in-memory API")
 }
 
+async fn ws_echo(ws: WebSocketUpgrade) -> axum::response::Response {
+    ws.on_upgrade(|mut socket: WebSocket| async move {
+        while let Some(Ok(msg)) = socket.recv().await {
+            let reply = match msg {
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => other,
+            };
+            if socket.send(reply).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
 async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
     let hook_state = app.clone();
     let router = Router::new()
@@ -366,6 +498,7 @@ async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
                 }
             }),
         )
+        .route(WS_PATH, get(ws_echo))
         .fallback(|| async { ([(APP_MARKER, "1")], "the app").into_response() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -407,6 +407,11 @@ pub fn desired_status(
         } else {
             previous.callback_urls.clone()
         },
+        backchannel_logout_urls: if spec_valid {
+            desired::backchannel_logout_urls(&config.spec)
+        } else {
+            previous.backchannel_logout_urls.clone()
+        },
         saml: if spec_valid {
             desired::saml_urls(&config.spec)
         } else {

@@ -291,6 +291,8 @@ pub enum Refusal {
     Suspended,
     /// `sessionsNotBefore` is after the session's start.
     SessionsRevoked,
+    /// The session itself was ended (`status.revokedSessions`: logout, back-channel logout).
+    SessionEnded,
     /// The watch has been broken longer than the staleness limit.
     Stale,
     /// The watch has not completed its first list yet.
@@ -311,6 +313,7 @@ impl Refusal {
             Refusal::Replaced => "user_replaced",
             Refusal::Suspended => "user_suspended",
             Refusal::SessionsRevoked => "sessions_revoked",
+            Refusal::SessionEnded => "session_ended",
             Refusal::Stale => "revocation_stale",
             Refusal::NotSynced => "revocation_not_synced",
             Refusal::Undecodable => "user_undecodable",
@@ -326,6 +329,7 @@ pub(crate) fn session_verdict(
     config: &str,
     uid: &str,
     started: jiff::Timestamp,
+    ids: SessionIds<'_>,
 ) -> Result<(), Refusal> {
     if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != config {
         return Err(Refusal::Replaced);
@@ -337,6 +341,11 @@ pub(crate) fn session_verdict(
         && not_before.0 > started
     {
         return Err(Refusal::SessionsRevoked);
+    }
+    if let (Some(status), Some(own)) = (&user.status, ids.own)
+        && status.is_session_revoked(own, ids.idp)
+    {
+        return Err(Refusal::SessionEnded);
     }
     Ok(())
 }
@@ -420,6 +429,18 @@ pub struct UserCache {
     health: Arc<Mutex<WatchHealth>>,
     /// Users this replica provisioned or read, until its watch is sure to have seen them.
     recent: RecentUsers,
+    /// Signalled after every watch event, so live connections are re-checked at once.
+    changes: Arc<tokio::sync::Notify>,
+}
+
+/// Which session a check is for, beyond its user: its own id and the identity provider's
+/// session id, matched against `status.revokedSessions`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionIds<'a> {
+    /// The sidecar's own session id.
+    pub own: Option<&'a str>,
+    /// The identity provider's session id (`sid`).
+    pub idp: Option<&'a str>,
 }
 
 /// How long a user this replica just provisioned (or read from the API on a miss) is admitted
@@ -448,6 +469,7 @@ pub struct UserCacheFeeder {
     recent: RecentUsers,
     /// When deletion records in `recent` were last pruned.
     pruned: Instant,
+    changes: Arc<tokio::sync::Notify>,
 }
 
 impl UserCache {
@@ -469,9 +491,11 @@ impl UserCache {
             timings,
             health: health.clone(),
             recent: Arc::default(),
+            changes: Arc::default(),
         };
         let recent = cache.recent.clone();
         let config = cache.config.clone();
+        let changes = cache.changes.clone();
         (
             cache,
             UserCacheFeeder {
@@ -481,6 +505,7 @@ impl UserCache {
                 health,
                 recent,
                 pruned: Instant::now(),
+                changes,
             },
         )
     }
@@ -490,11 +515,39 @@ impl UserCache {
         self.check_at(name, uid, started, Instant::now())
     }
 
+    /// [`UserCache::check`] for one session: also refused when `status.revokedSessions` names
+    /// its own id or its identity provider's session id.
+    pub fn check_session(
+        &self,
+        name: &str,
+        uid: &str,
+        started: jiff::Timestamp,
+        ids: SessionIds<'_>,
+    ) -> Result<(), Refusal> {
+        self.check_ids_at(name, uid, started, ids, Instant::now())
+    }
+
+    /// Signalled after every watch event (one waiter: the live-connection sweep).
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
+    }
+
     fn check_at(
         &self,
         name: &str,
         uid: &str,
         started: jiff::Timestamp,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        self.check_ids_at(name, uid, started, SessionIds::default(), now)
+    }
+
+    fn check_ids_at(
+        &self,
+        name: &str,
+        uid: &str,
+        started: jiff::Timestamp,
+        ids: SessionIds<'_>,
         now: Instant,
     ) -> Result<(), Refusal> {
         {
@@ -521,7 +574,7 @@ impl UserCache {
         let Ok(user) = &guard.0 else {
             return Err(Refusal::Undecodable);
         };
-        session_verdict(user, &self.config, uid, started)
+        session_verdict(user, &self.config, uid, started, ids)
     }
 
     fn recently_provisioned(&self, name: &str, uid: &str, now: Instant) -> bool {
@@ -709,6 +762,8 @@ impl UserCacheFeeder {
                         .count();
                 }
                 health.alive(now);
+                drop(health);
+                self.changes.notify_one();
             }
             Err(err) => {
                 tracing::warn!(error = %err, "SsoUser watch failed; retrying");

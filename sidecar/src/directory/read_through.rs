@@ -26,7 +26,7 @@ use kube::Api;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::kubernetes::{Refusal, UserCache, session_verdict};
+use super::kubernetes::{Refusal, SessionIds, UserCache, session_verdict};
 
 /// How reads on a miss are bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,7 +208,13 @@ impl ReadThrough {
     /// Reads SsoUser `name` (or waits for the read of it already under way) and judges a
     /// session bound to `uid`, started at `started`. A user found and passing is remembered
     /// until the watch speaks about it.
-    pub async fn confirm(&self, name: &str, uid: &str, started: jiff::Timestamp) -> Confirmation {
+    pub async fn confirm(
+        &self,
+        name: &str,
+        uid: &str,
+        started: jiff::Timestamp,
+        ids: SessionIds<'_>,
+    ) -> Confirmation {
         let flight = self.join(name);
         let mut led = false;
         let read = flight
@@ -222,7 +228,7 @@ impl ReadThrough {
         drop(flight);
         let verdict = match &read {
             Read::Found(user) => {
-                session_verdict(user, self.cache.config(), uid, started).and_then(|()| {
+                session_verdict(user, self.cache.config(), uid, started, ids).and_then(|()| {
                     // `false`: the watch delivered this very object's deletion meanwhile.
                     self.cache
                         .remember(name, uid)

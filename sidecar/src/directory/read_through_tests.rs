@@ -89,7 +89,8 @@ async fn a_user_provisioned_on_another_replica_is_admitted_after_one_read() {
     );
     assert!(r.b.may_read(Refusal::Deleted, started.as_second(), started.as_second()));
     assert_eq!(
-        r.b.confirm(&name, &uid, started).await,
+        r.b.confirm(&name, &uid, started, SessionIds::default())
+            .await,
         Confirmation {
             verdict: Ok(()),
             read: Some(ReadOutcome::Found),
@@ -108,7 +109,8 @@ async fn a_deleted_user_is_refused_by_the_read() {
         .await
         .expect("deleted");
     assert_eq!(
-        r.b.confirm(&name, &uid, just_now()).await,
+        r.b.confirm(&name, &uid, just_now(), SessionIds::default())
+            .await,
         Confirmation {
             verdict: Err(Refusal::Deleted),
             read: Some(ReadOutcome::NotFound),
@@ -133,7 +135,9 @@ async fn a_suspended_user_is_refused_by_the_read() {
         )
         .await
         .expect("suspended");
-    let got = r.b.confirm(&name, &uid, just_now()).await;
+    let got =
+        r.b.confirm(&name, &uid, just_now(), SessionIds::default())
+            .await;
     assert_eq!(got.verdict, Err(Refusal::Suspended));
     assert_eq!(
         r.b_cache.check(&name, &uid, just_now()),
@@ -157,7 +161,9 @@ async fn sessions_before_sessions_not_before_are_refused_by_the_read() {
         )
         .await
         .expect("revoked");
-    let got = r.b.confirm(&name, &uid, started).await;
+    let got =
+        r.b.confirm(&name, &uid, started, SessionIds::default())
+            .await;
     assert_eq!(got.verdict, Err(Refusal::SessionsRevoked));
 }
 
@@ -172,9 +178,13 @@ async fn a_user_re_created_under_the_same_name_does_not_admit_the_old_uid() {
     let (again, new_uid) = provisioned_on_a(&r).await;
     assert_eq!(again, name);
     assert_ne!(new_uid, old_uid, "the in-memory API gives a new UID");
-    let got = r.b.confirm(&name, &old_uid, just_now()).await;
+    let got =
+        r.b.confirm(&name, &old_uid, just_now(), SessionIds::default())
+            .await;
     assert_eq!(got.verdict, Err(Refusal::Replaced));
-    let got = r.b.confirm(&name, &new_uid, just_now()).await;
+    let got =
+        r.b.confirm(&name, &new_uid, just_now(), SessionIds::default())
+            .await;
     assert_eq!(got.verdict, Ok(()), "the new object's own sessions pass");
 }
 
@@ -187,7 +197,9 @@ async fn a_deletion_the_watch_delivered_wins_over_a_read_that_raced_it() {
     let user = r.api.get(&name).await.expect("exists");
     r.b_feeder.apply(Ok(watcher::Event::Apply(user.clone())));
     r.b_feeder.apply(Ok(watcher::Event::Delete(user)));
-    let got = r.b.confirm(&name, &uid, just_now()).await;
+    let got =
+        r.b.confirm(&name, &uid, just_now(), SessionIds::default())
+            .await;
     assert_eq!(got.read, Some(ReadOutcome::Found));
     assert_eq!(got.verdict, Err(Refusal::Deleted));
     assert_eq!(
@@ -202,7 +214,9 @@ async fn a_user_of_another_config_is_not_admitted_by_the_read() {
     let (name, uid) = provisioned_on_a(&r).await;
     let (other_cache, _feeder) = UserCache::new(NS, "other-app", Duration::from_secs(300));
     let other = ReadThrough::new(r.api.clone(), other_cache, ReadLimits::default());
-    let got = other.confirm(&name, &uid, just_now()).await;
+    let got = other
+        .confirm(&name, &uid, just_now(), SessionIds::default())
+        .await;
     assert_eq!(got.verdict, Err(Refusal::Replaced));
 }
 

@@ -7,6 +7,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::headers::strip_hop_by_hop;
+use crate::live::SessionEnd;
 
 /// The `Upgrade` value of an HTTP/1.1 upgrade request (`Connection: upgrade` + `Upgrade: x`).
 pub fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
@@ -24,26 +25,40 @@ pub fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
         .flatten()
 }
 
-/// The client's side of an HTTP/1.1 upgrade, taken from its request before that is sent on.
+/// The client's side of an HTTP/1.1 upgrade, taken from its request before that is sent on, and
+/// the end of its session, if the request carried a [`SessionEnd`] extension.
 #[derive(Debug)]
-pub struct ClientUpgrade(OnUpgrade);
+pub struct ClientUpgrade(OnUpgrade, Option<SessionEnd>);
 
 impl ClientUpgrade {
     /// Takes the client's side of the connection from an upgrade request.
     pub fn take<B>(req: &mut Request<B>) -> Self {
-        Self(hyper::upgrade::on(req))
+        let end = req.extensions_mut().remove::<SessionEnd>();
+        Self(hyper::upgrade::on(req), end)
     }
 
-    /// Joins the client's connection to the app's, once both have switched, in a task of its own.
+    /// Joins the client's connection to the app's, once both have switched, in a task of its own;
+    /// both are closed when the session ends.
     pub fn join(self, upstream: OnUpgrade) {
-        let client = self.0;
+        let ClientUpgrade(client, end) = self;
         tokio::spawn(async move {
             let (client, upstream) = tokio::join!(client, upstream);
             match (client, upstream) {
                 (Ok(client), Ok(upstream)) => {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    let tunnel = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+                    match end {
+                        None => {
+                            let _ = tunnel.await;
+                        }
+                        Some(end) => tokio::select! {
+                            _ = tunnel => {}
+                            () = end.ended() => {
+                                tracing::debug!("session ended: tunnel closed");
+                            }
+                        },
+                    }
                 }
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::debug!(error = %e, "upgrade did not complete");

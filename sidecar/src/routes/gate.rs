@@ -17,6 +17,7 @@ use super::{
     ClientAddr, LOGIN_PATH, accepts_html, json_response, redirect, start_url, unavailable,
 };
 use crate::config::AuthMode;
+use crate::live::CutOnSessionEnd;
 use crate::metrics::Handler as MetricHandler;
 use crate::pages::{self, encode_query_value, html_response};
 use crate::paths::{canonical_path, safe_redirect, under_prefix};
@@ -68,10 +69,14 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
         Gate::Pass {
             request,
             wants_html,
+            session,
         } => match app.upstream.forward(request, &peer).await {
             Ok((response, elapsed)) => {
                 app.metrics.proxy_latency(elapsed.as_secs_f64());
-                response
+                match session {
+                    Some(session) => cut_on_session_end(&app, &session, response),
+                    None => response,
+                }
             }
             Err(e) => upstream_failed(&app, &e, wants_html),
         },
@@ -118,6 +123,8 @@ enum Gate {
     Pass {
         request: Request<Body>,
         wants_html: bool,
+        /// The session, when the request has one.
+        session: Option<Arc<Session>>,
     },
     /// Answered by the sidecar instead (login redirect, 401).
     Answer(Response<Body>),
@@ -162,10 +169,36 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
         }
     }
     let wants_html = accepts_html(&parts.headers);
-    Gate::Pass {
-        request: Request::from_parts(parts, body),
-        wants_html,
+    let mut request = Request::from_parts(parts, body);
+    if let Some(session) = &session
+        && upgrade_protocol(&request).is_some()
+    {
+        // The tunnel, if the app accepts the upgrade, closes when the session ends.
+        request.extensions_mut().insert(app.live.register(session));
     }
+    Gate::Pass {
+        request,
+        wants_html,
+        session,
+    }
+}
+
+/// A streamed response (no `Content-Length`) of a session is cut when the session ends.
+fn cut_on_session_end(
+    app: &App,
+    session: &Arc<Session>,
+    response: Response<Body>,
+) -> Response<Body> {
+    let streamed = response.status() != StatusCode::SWITCHING_PROTOCOLS
+        && !response
+            .headers()
+            .contains_key(http::header::CONTENT_LENGTH)
+        && !hyper::body::Body::is_end_stream(response.body());
+    if !streamed {
+        return response;
+    }
+    let end = app.live.register(session);
+    response.map(|body| Body::new(CutOnSessionEnd::new(body, end)))
 }
 
 /// The answer to a request whose body the sidecar would not send on: 413 (over

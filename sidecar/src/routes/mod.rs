@@ -6,7 +6,8 @@
 //! | `/login` | GET, HEAD | login page (`rd`, `providers=all`, `error=<reason>`) |
 //! | `/api/auth/oauth2/start/{provider}` | GET | starts sign-in (`rd`) |
 //! | `/api/auth/oauth2/callback/{provider}` | GET | the redirect URI registered at the IdP |
-//! | `/api/auth/logout` | GET, POST | ends the session; RP-initiated logout where offered |
+//! | `/api/auth/oauth2/backchannel-logout/{provider}` | POST | OIDC Back-Channel Logout 1.0 |
+//! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated logout where offered |
 //! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
 //! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
 //! | anything else | any | the app, behind the auth gate |
@@ -17,6 +18,7 @@
 //! Adding an endpoint: a handler in a module of its own (extractors from [`extract`]), one
 //! `.route(…)` line in [`router`]; the gate, metrics and 405 handling come with it.
 
+mod backchannel;
 pub mod extract;
 mod gate;
 mod session;
@@ -30,7 +32,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::handler::Handler;
 use axum::response::Response;
-use axum::routing::{MethodRouter, any, get};
+use axum::routing::{MethodRouter, any, get, post};
 use futures::FutureExt as _;
 use http::header;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -48,6 +50,8 @@ pub use gatehouse_crds::consts::{
     LOGIN_PATH, LOGOUT_PATH, OIDC_CALLBACK_PREFIX as CALLBACK_PREFIX,
     OIDC_START_PREFIX as START_PREFIX, SAML_ACS_PATH, SAML_METADATA_PATH, SAML_START_PATH,
 };
+/// Back-channel logout prefix (the IdP's `backchannel_logout_uri`).
+pub const BACKCHANNEL_LOGOUT_PREFIX: &str = gatehouse_crds::consts::OIDC_BACKCHANNEL_LOGOUT_PREFIX;
 /// Session JSON path.
 pub const SESSION_PATH: &str = "/api/auth/session";
 /// Identity JWKS path.
@@ -71,6 +75,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             &format!("{CALLBACK_PREFIX}{{provider}}"),
             get_only(sign_in::callback),
+        )
+        .route(
+            &format!("{BACKCHANNEL_LOGOUT_PREFIX}{{provider}}"),
+            post(backchannel::backchannel_logout).fallback(refuse(&[Method::POST])),
         )
         .route(
             LOGOUT_PATH,
@@ -202,7 +210,11 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 }
 
 fn start_url(provider: &str, rd: &str) -> String {
-    format!("{}?rd={}", pages::start_path(provider), encode_query_value(rd))
+    format!(
+        "{}?rd={}",
+        pages::start_path(provider),
+        encode_query_value(rd)
+    )
 }
 
 /// The 502 the client gets when the app cannot be reached, as a page or as JSON.

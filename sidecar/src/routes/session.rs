@@ -13,7 +13,7 @@ use super::extract::CurrentSession;
 use super::{LOGIN_PATH, json_response, redirect};
 use crate::identity::IdentityIssuer;
 use crate::session::{Purpose, Session};
-use crate::state::{Providers, Sessions, Site};
+use crate::state::{App, Providers, Sessions, Site};
 use crate::token::now_unix;
 
 // ---------------------------------------------------------------------------------------------
@@ -21,6 +21,7 @@ use crate::token::now_unix;
 
 /// `GET|POST /api/auth/logout`.
 pub(super) async fn logout(
+    State(app): State<App>,
     State(sessions): State<Arc<Sessions>>,
     State(providers): State<Arc<Providers>>,
     State(identity): State<Arc<IdentityIssuer>>,
@@ -42,6 +43,8 @@ pub(super) async fn logout(
         sessions
             .logged_out
             .insert(&session.sid, session.expires_at, now);
+        app.live.end(&session.sid);
+        end_everywhere(&app, session).await;
         identity.forget(&session.sid);
         tracing::info!(target: "gatehouse::audit", event = "sign_out", provider = %session.provider, user = %session.user, "signed out");
         if let Some(provider) = providers.get(&session.provider)
@@ -81,6 +84,28 @@ pub(super) async fn logout(
         sessions.cookies.delete(&sessions.cookies.logout_hint),
     );
     response
+}
+
+/// Records the logout on the session's SsoUser, so every replica refuses the cookie, not only
+/// this one (whose own denylist already does). A failure is logged: the browser's cookie is
+/// deleted either way.
+async fn end_everywhere(app: &App, session: &Session) {
+    if session.user_uid.is_none() {
+        return;
+    }
+    let until = jiff::Timestamp::from_second(session.expires_at).unwrap_or(jiff::Timestamp::MAX);
+    match app
+        .directory
+        .end_session(&session.user, &session.sid, until)
+        .await
+    {
+        None | Some(Ok(_)) => {}
+        Some(Err(e)) => tracing::warn!(
+            user = %session.user,
+            error = %e,
+            "logout not recorded on the SsoUser: other replicas accept the session until it expires"
+        ),
+    }
 }
 
 /// `GET /api/auth/session`.

@@ -14,8 +14,8 @@ use super::{LOGIN_PATH, not_found_page, redirect, start_url};
 use crate::config::Config;
 use crate::pages::{self, LoginPage, ProviderButton, html_response};
 use crate::paths::safe_redirect;
-use crate::providers::Provider;
 use crate::pipeline::{self, Refusal, SignedIn, VerifiedIdentity};
+use crate::providers::Provider;
 use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose};
 use crate::state::{App, Providers, Sessions, Site};
 use crate::token::{Expected, VerifiedIdToken, constant_time_eq, now_unix, verify_id_token};
@@ -274,8 +274,13 @@ async fn complete_sign_in(
         .await
         .map_err(|e| Refusal::failed(e.reason(), S::BAD_REQUEST))?;
 
-    let session = pipeline::establish(app, oidc_identity(provider, token), &provider.config.roles, now)
-        .await?;
+    let session = pipeline::establish(
+        app,
+        oidc_identity(provider, token),
+        &provider.config.roles,
+        now,
+    )
+    .await?;
     let logout_hint = discovered
         .endpoints
         .end_session
@@ -321,6 +326,7 @@ fn oidc_identity(provider: &Provider, token: VerifiedIdToken) -> VerifiedIdentit
         name: text("name"),
         email,
         preferred_username,
+        idp_session: crate::logout_token::idp_session_id(&token.claims),
         claims: token.claims,
     }
 }

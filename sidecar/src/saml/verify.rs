@@ -194,7 +194,9 @@ pub fn verify_response(
         .bytes()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    let bytes = STANDARD.decode(&compact).map_err(|_| SamlError::Malformed)?;
+    let bytes = STANDARD
+        .decode(&compact)
+        .map_err(|_| SamlError::Malformed)?;
     let xml = std::str::from_utf8(&bytes).map_err(|_| SamlError::Malformed)?;
     verify_xml(xml, expected)
 }
@@ -242,7 +244,9 @@ pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertio
     let mut signed_assertions = signed
         .descendants()
         .filter(|n| is(n, NS_ASSERTION, "Assertion"));
-    let assertion = signed_assertions.next().ok_or(SamlError::SignatureInvalid)?;
+    let assertion = signed_assertions
+        .next()
+        .ok_or(SamlError::SignatureInvalid)?;
     if signed_assertions.next().is_some() {
         return Err(SamlError::AssertionCount);
     }
