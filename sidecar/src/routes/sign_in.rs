@@ -318,8 +318,8 @@ async fn complete_sign_in(
         .ok_or(Refusal::failed("idp_error", S::BAD_REQUEST))?;
 
     let exchange_started = std::time::Instant::now();
-    let raw_token = provider
-        .exchange_code(
+    let tokens = provider
+        .exchange_code_for_tokens(
             &app.sign_in.http,
             &code,
             &attempt.verifier,
@@ -337,7 +337,8 @@ async fn complete_sign_in(
         nonce: &attempt.nonce,
         skew: app.config.clock_skew,
     };
-    let token = verify_id_token(&raw_token, &discovered.jwks, &expected)
+    let raw_token = tokens.id_token.as_str();
+    let token = verify_id_token(raw_token, &discovered.jwks, &expected)
         .await
         .map_err(|e| Refusal::failed(e.reason(), S::BAD_REQUEST))?;
 
@@ -353,16 +354,27 @@ async fn complete_sign_in(
         user: Some(user.clone()),
     })?;
 
+    // Profile claims the ID token lacks, from UserInfo; the role above came from the ID token only.
+    let userinfo = crate::userinfo::complete(
+        &app.sign_in.http,
+        discovered.endpoints.userinfo.as_ref(),
+        tokens.access_token.as_deref(),
+        &token.claims,
+        &token.subject,
+        &app.config.attribute_mappings,
+        provider.id(),
+    )
+    .await;
+    let claims = userinfo.as_ref().unwrap_or(&token.claims);
     let text = |name: &str| {
-        token
-            .claims
+        claims
             .get(name)
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty() && s.len() <= 512)
             .map(str::to_owned)
     };
     // An address the IdP says is unverified is not an identity.
-    let email = text("email").filter(|_| token.claims.get("email_verified") != Some(&json!(false)));
+    let email = text("email").filter(|_| claims.get("email_verified") != Some(&json!(false)));
     let username = text("preferred_username").or_else(|| email.clone());
     let signed_in = SignedInUser {
         user: user.clone(),
@@ -374,7 +386,7 @@ async fn complete_sign_in(
         preferred_username: username.clone(),
         role: role.as_str(),
         org: provider.config.org_id.clone(),
-        attributes: crate::claims::attributes(&app.config.attribute_mappings, &token.claims),
+        attributes: crate::claims::attributes(&app.config.attribute_mappings, claims),
     };
     let refused = |e: ProvisionError| {
         let (status, outcome) = match &e {
