@@ -70,6 +70,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod token;
+pub mod userinfo;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

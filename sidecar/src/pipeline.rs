@@ -41,6 +41,9 @@ pub struct VerifiedIdentity<'a> {
     pub claims: Map<String, Value>,
     /// The IdP's own session id (OIDC `sid`), which back-channel logout names.
     pub idp_session: Option<String>,
+    /// `claims` with gaps filled from the IdP's UserInfo endpoint (OIDC), read for the attribute
+    /// mappings; the role policy never reads it (the role comes from the signed token only).
+    pub profile: Option<Map<String, Value>>,
 }
 
 /// A refused or failed sign-in: its reason, HTTP status and audit outcome.
@@ -111,7 +114,10 @@ pub async fn establish(
         preferred_username: identity.preferred_username.clone(),
         role: role.as_str(),
         org: provider.org_id.clone(),
-        attributes: crate::claims::attributes(&app.config.attribute_mappings, &identity.claims),
+        attributes: crate::claims::attributes(
+            &app.config.attribute_mappings,
+            identity.profile.as_ref().unwrap_or(&identity.claims),
+        ),
     };
     let refused = |e: ProvisionError| {
         let (status, outcome) = match &e {

@@ -162,6 +162,7 @@ async fn sidecar() -> Sidecar {
             authorization: url::Url::parse("https://idp.test/authorize").expect("url"),
             token: url::Url::parse("https://idp.test/token").expect("url"),
             end_session: None,
+            userinfo: None,
             iss_parameter_supported: false,
             token_auth: TokenAuth::Basic,
         },

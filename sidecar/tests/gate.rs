@@ -235,6 +235,7 @@ fn discovered(token_port: u16) -> Discovered {
             authorization: url::Url::parse("https://idp.test/authorize?tenant=x").expect("url"),
             token: url::Url::parse(&format!("{base}/token")).expect("url"),
             end_session: Some(url::Url::parse("https://idp.test/logout").expect("url")),
+            userinfo: None,
             iss_parameter_supported: false,
             token_auth: TokenAuth::Basic,
         },

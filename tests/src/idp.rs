@@ -179,6 +179,23 @@ impl Idp {
         .map(drop)
     }
 
+    /// Makes the ID tokens of account `login` at `provider` leave out `claims` (UserInfo still
+    /// releases them). Applies to the next sign-in.
+    pub async fn set_userinfo_only(
+        &self,
+        provider: &str,
+        login: &str,
+        claims: &[&str],
+    ) -> Result<()> {
+        self.admin_post_json(
+            "userinfo-only",
+            &[("provider", provider), ("login", login)],
+            &serde_json::json!(claims),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Replaces `provider`'s signing key; returns the new key id.
     pub async fn rotate_key(&self, provider: &str) -> Result<String> {
         let body = self.admin_post("rotate", &[("provider", provider)]).await?;

@@ -71,6 +71,8 @@ pub struct Endpoints {
     pub token: url::Url,
     /// RP-initiated logout, if offered.
     pub end_session: Option<url::Url>,
+    /// UserInfo endpoint, if offered.
+    pub userinfo: Option<url::Url>,
     /// Whether the authorization response carries `iss` (RFC 9207).
     pub iss_parameter_supported: bool,
     /// Client authentication at the token endpoint.
@@ -126,6 +128,22 @@ pub enum ExchangeError {
 #[derive(Deserialize)]
 struct TokenResponse {
     id_token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// What a code exchange returns: the raw ID token, and the access token when the provider sent
+/// one (used once, for UserInfo, and never kept).
+pub struct ExchangedTokens {
+    /// The raw ID token (verified by the caller).
+    pub id_token: String,
+    /// The access token.
+    pub access_token: Option<String>,
+}
+
+impl std::fmt::Debug for ExchangedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangedTokens").finish_non_exhaustive()
+    }
 }
 
 /// An enabled provider at run time.
@@ -234,6 +252,14 @@ impl Provider {
             }
             None => None,
         };
+        let userinfo = match metadata.userinfo_endpoint() {
+            Some(u) => {
+                let url = u.url().clone();
+                endpoint("userinfo_endpoint", &url)?;
+                Some(url)
+            }
+            None => None,
+        };
         let token_auth = match metadata.token_endpoint_auth_methods_supported() {
             Some(methods)
                 if !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
@@ -247,6 +273,7 @@ impl Provider {
             authorization,
             token,
             end_session,
+            userinfo,
             iss_parameter_supported: extra
                 .authorization_response_iss_parameter_supported
                 .unwrap_or(false),
@@ -273,6 +300,19 @@ impl Provider {
         code_verifier: &str,
         redirect_uri: &str,
     ) -> Result<String, ExchangeError> {
+        self.exchange_code_for_tokens(http, code, code_verifier, redirect_uri)
+            .await
+            .map(|t| t.id_token)
+    }
+
+    /// [`Provider::exchange_code`], keeping the access token too.
+    pub async fn exchange_code_for_tokens(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<ExchangedTokens, ExchangeError> {
         let discovered = self.discovered().ok_or(ExchangeError::NotReady)?;
         let secret = self.client_secret();
         let mut request = http
@@ -329,10 +369,12 @@ impl Provider {
                 error,
             });
         }
-        serde_json::from_slice::<TokenResponse>(&body)
-            .ok()
-            .and_then(|t| t.id_token)
-            .ok_or(ExchangeError::NoIdToken)
+        let tokens =
+            serde_json::from_slice::<TokenResponse>(&body).map_err(|_| ExchangeError::NoIdToken)?;
+        Ok(ExchangedTokens {
+            id_token: tokens.id_token.ok_or(ExchangeError::NoIdToken)?,
+            access_token: tokens.access_token.filter(|t| !t.is_empty()),
+        })
     }
 }
 

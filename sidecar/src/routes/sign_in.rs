@@ -251,8 +251,8 @@ async fn complete_sign_in(
         .ok_or(Refusal::failed("idp_error", S::BAD_REQUEST))?;
 
     let exchange_started = std::time::Instant::now();
-    let raw_token = provider
-        .exchange_code(
+    let tokens = provider
+        .exchange_code_for_tokens(
             &app.sign_in.http,
             &code,
             &attempt.verifier,
@@ -270,13 +270,25 @@ async fn complete_sign_in(
         nonce: &attempt.nonce,
         skew: app.config.clock_skew,
     };
-    let token = verify_id_token(&raw_token, &discovered.jwks, &expected)
+    let raw_token = tokens.id_token.as_str();
+    let token = verify_id_token(raw_token, &discovered.jwks, &expected)
         .await
         .map_err(|e| Refusal::failed(e.reason(), S::BAD_REQUEST))?;
 
+    // Profile claims the ID token lacks, from UserInfo; the role keeps coming from the ID token.
+    let userinfo = crate::userinfo::complete(
+        &app.sign_in.http,
+        discovered.endpoints.userinfo.as_ref(),
+        tokens.access_token.as_deref(),
+        &token.claims,
+        &token.subject,
+        &app.config.attribute_mappings,
+        provider.id(),
+    )
+    .await;
     let session = pipeline::establish(
         app,
-        oidc_identity(provider, token),
+        oidc_identity(provider, token, userinfo),
         &provider.config.roles,
         now,
     )
@@ -306,27 +318,34 @@ async fn complete_sign_in(
     })
 }
 
-/// What a verified ID token says about the user.
-fn oidc_identity(provider: &Provider, token: VerifiedIdToken) -> VerifiedIdentity<'_> {
+/// What a verified ID token says about the user, with the gaps `userinfo` filled (profile and
+/// mapped attributes only: the role policy reads the ID token's own claims).
+fn oidc_identity(
+    provider: &Provider,
+    token: VerifiedIdToken,
+    userinfo: Option<serde_json::Map<String, serde_json::Value>>,
+) -> VerifiedIdentity<'_> {
+    let profile = userinfo.as_ref().unwrap_or(&token.claims);
     let text = |name: &str| {
-        token
-            .claims
+        profile
             .get(name)
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty() && s.len() <= 512)
             .map(str::to_owned)
     };
     // An address the IdP says is unverified is not an identity.
-    let email = text("email").filter(|_| token.claims.get("email_verified") != Some(&json!(false)));
+    let email = text("email").filter(|_| profile.get("email_verified") != Some(&json!(false)));
     let preferred_username = text("preferred_username").or_else(|| email.clone());
+    let name = text("name");
     VerifiedIdentity {
         provider: &provider.identity,
         issuer: provider.config.issuer.clone(),
         subject: token.subject.clone(),
-        name: text("name"),
+        name,
         email,
         preferred_username,
         idp_session: crate::logout_token::idp_session_id(&token.claims),
         claims: token.claims,
+        profile: userinfo,
     }
 }
