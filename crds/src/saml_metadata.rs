@@ -105,7 +105,10 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, MetadataError> {
     let entity = doc
         .descendants()
         .filter(|n| is(n, NS_METADATA, "EntityDescriptor"))
-        .find(|e| e.children().any(|c| is(&c, NS_METADATA, "IDPSSODescriptor")))
+        .find(|e| {
+            e.children()
+                .any(|c| is(&c, NS_METADATA, "IDPSSODescriptor"))
+        })
         .ok_or(MetadataError::NoIdp)?;
     let entity_id = entity
         .attribute("entityID")
@@ -225,10 +228,7 @@ mod tests {
             parse_idp_metadata(&metadata(KEY_A, SLO)),
             Err(MetadataError::NoRedirectSso)
         );
-        assert_eq!(
-            parse_idp_metadata("<x/>"),
-            Err(MetadataError::NoIdp)
-        );
+        assert_eq!(parse_idp_metadata("<x/>"), Err(MetadataError::NoIdp));
         assert!(matches!(
             parse_idp_metadata("<md:EntityDescriptor"),
             Err(MetadataError::Xml(_))

@@ -376,7 +376,9 @@ impl std::fmt::Display for RoleMapError {
             ),
             RoleMapError::NotAPair(n) => write!(f, "entry {n} is not `value=role`"),
             RoleMapError::EmptyValue(n) => write!(f, "entry {n} has an empty claim value"),
-            RoleMapError::UnknownRole(n) => write!(f, "entry {n}: role must be `admin` or `member`"),
+            RoleMapError::UnknownRole(n) => {
+                write!(f, "entry {n}: role must be `admin` or `member`")
+            }
             RoleMapError::Empty => f.write_str("has no rules"),
         }
     }
@@ -401,7 +403,9 @@ pub fn parse_role_map(text: &str) -> Result<Vec<RoleRule>, RoleMapError> {
             if entry.is_empty() {
                 continue;
             }
-            let (value, role) = entry.rsplit_once('=').ok_or(RoleMapError::NotAPair(i + 1))?;
+            let (value, role) = entry
+                .rsplit_once('=')
+                .ok_or(RoleMapError::NotAPair(i + 1))?;
             let value = value.trim();
             if value.is_empty() {
                 return Err(RoleMapError::EmptyValue(i + 1));
@@ -713,7 +717,10 @@ mod role_map_tests {
 
     #[test]
     fn malformed_role_maps_say_which_entry() {
-        assert_eq!(parse_role_map("a=admin,oops"), Err(RoleMapError::NotAPair(2)));
+        assert_eq!(
+            parse_role_map("a=admin,oops"),
+            Err(RoleMapError::NotAPair(2))
+        );
         assert_eq!(parse_role_map("a=owner"), Err(RoleMapError::UnknownRole(1)));
         assert_eq!(parse_role_map("=admin"), Err(RoleMapError::EmptyValue(1)));
         assert_eq!(parse_role_map(" , "), Err(RoleMapError::Empty));

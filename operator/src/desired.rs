@@ -579,7 +579,10 @@ spec:
             ("OIDC_ISSUER", "https://acme.us.auth0.com/"),
             ("OIDC_ORG_ID", "acme-auth0"),
             ("OIDC_ROLE_CLAIM", "groups"),
-            ("OIDC_ROLE_MAP", "portal-admins=admin,portal-staff=member"),
+            (
+                "OIDC_ROLE_MAP",
+                r#"[{"value":"portal-admins","role":"admin"},{"value":"portal-staff","role":"member"}]"#,
+            ),
             ("OIDC_DEFAULT_ROLE", "member"),
         ];
         let expect: BTreeMap<String, String> = expect

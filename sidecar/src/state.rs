@@ -14,9 +14,9 @@ use crate::config::{Config, Secret, read_secret_file};
 use crate::identity::{IdentityIssuer, IdentityKeyError, ProviderIdentity};
 use crate::metrics::Metrics;
 use crate::providers::Provider;
-use crate::saml::SamlProvider;
 use crate::provisioning::{ProvisionHook, UserDirectory};
 use crate::proxy::Upstream;
+use crate::saml::SamlProvider;
 use crate::session::{
     Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
 };
@@ -259,10 +259,7 @@ impl App {
                 .cloned()
                 .map(|p| Arc::new(Provider::new(p)))
                 .collect(),
-            saml: config
-                .saml
-                .clone()
-                .map(|s| Arc::new(SamlProvider::new(s))),
+            saml: config.saml.clone().map(|s| Arc::new(SamlProvider::new(s))),
         };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))

@@ -2,10 +2,9 @@
 //! (all four enable it). Issuer `https://login.microsoftonline.com/<tenant>/v2.0`, overridable by
 //! `ENTRA_ISSUER` (sovereign clouds, tests). Role from `roles`.
 
-use crate::claims::RolePolicy;
 use super::ProviderKind;
+use crate::claims::RolePolicy;
 use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
-
 
 const VARS: [&str; 4] = [
     "ENTRA_CLIENT_ID",

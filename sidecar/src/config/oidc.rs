@@ -8,7 +8,6 @@ use crate::config::{
     ConfigError, Env, ProviderConfig, claim_role_policy, parse_issuer, require_all,
 };
 
-
 const VARS: [&str; 4] = [
     "OIDC_CLIENT_ID",
     "OIDC_CLIENT_SECRET",

@@ -1,10 +1,9 @@
 //! Okta, as superglue publishes it: `OKTA_CLIENT_ID`, `OKTA_CLIENT_SECRET`, `OKTA_ISSUER`,
 //! `OKTA_ORG_ID` (all four enable it). Role from `userType` / `user_type`.
 
-use crate::claims::RolePolicy;
 use super::ProviderKind;
+use crate::claims::RolePolicy;
 use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
-
 
 const VARS: [&str; 4] = [
     "OKTA_CLIENT_ID",

@@ -18,7 +18,7 @@ use super::{ConfigError, Env, check_https_or_loopback, role_policy};
 use crate::claims::RolePolicy;
 
 /// Every SAML variable: any of them set enables SAML.
-pub const SAML_VARS: [&str; 7] = [
+pub const PROTOCOL_VARIABLES_SAML: [&str; 7] = [
     vars::SAML_IDP_METADATA_URL,
     vars::SAML_IDP_METADATA,
     vars::SAML_SP_ENTITY_ID,
@@ -57,7 +57,7 @@ pub struct SamlConfig {
 impl SamlConfig {
     /// Reads the `SAML_*` variables; `None` when none is set.
     pub(crate) fn from_env(env: &Env<'_>, origin: &str) -> Result<Option<Self>, ConfigError> {
-        if !SAML_VARS.iter().any(|v| env.get(v).is_some()) {
+        if !PROTOCOL_VARIABLES_SAML.iter().any(|v| env.get(v).is_some()) {
             return Ok(None);
         }
         let metadata = match (
@@ -114,4 +114,3 @@ impl SamlConfig {
         }))
     }
 }
-

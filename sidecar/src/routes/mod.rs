@@ -6,7 +6,10 @@
 //! | `/login` | GET, HEAD | login page (`rd`, `providers=all`, `error=<reason>`) |
 //! | `/api/auth/oauth2/start/{provider}` | GET | starts sign-in (`rd`) |
 //! | `/api/auth/oauth2/callback/{provider}` | GET | the redirect URI registered at the IdP |
-//! | `/api/auth/logout` | GET, POST | ends the session; RP-initiated logout where offered |
+//! | `/api/auth/saml/start` | GET | starts SAML sign-in (`rd`): AuthnRequest by HTTP-Redirect |
+//! | `/api/auth/saml/acs` | POST | SAML assertion consumer service (HTTP-POST binding) |
+//! | `/api/auth/saml/metadata` | GET, HEAD | the SP's SAML metadata |
+//! | `/api/auth/logout` | GET, POST | ends the session; RP-initiated (OIDC) or SP-initiated (SAML) logout where offered |
 //! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
 //! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
 //! | anything else | any | the app, behind the auth gate |
@@ -19,6 +22,7 @@
 
 pub mod extract;
 mod gate;
+mod saml;
 mod session;
 mod sign_in;
 
@@ -30,7 +34,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::handler::Handler;
 use axum::response::Response;
-use axum::routing::{MethodRouter, any, get};
+use axum::routing::{MethodRouter, any, get, post};
 use futures::FutureExt as _;
 use http::header;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -78,6 +82,15 @@ pub fn router(app: Arc<App>) -> Router {
                 .post(session::logout)
                 .head(refuse(&[Method::GET, Method::POST]))
                 .fallback(refuse(&[Method::GET, Method::POST])),
+        )
+        .route(SAML_START_PATH, get_only(saml::start))
+        .route(
+            SAML_ACS_PATH,
+            post(saml::acs).fallback(refuse(&[Method::POST])),
+        )
+        .route(
+            SAML_METADATA_PATH,
+            get(saml::metadata).fallback(refuse(&[Method::GET, Method::HEAD])),
         )
         .route(SESSION_PATH, get_only(session::session_json))
         .route(
@@ -202,7 +215,11 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 }
 
 fn start_url(provider: &str, rd: &str) -> String {
-    format!("{}?rd={}", pages::start_path(provider), encode_query_value(rd))
+    format!(
+        "{}?rd={}",
+        pages::start_path(provider),
+        encode_query_value(rd)
+    )
 }
 
 /// The 502 the client gets when the app cannot be reached, as a page or as JSON.

@@ -183,7 +183,10 @@ mod tests {
         let url = request.redirect_url("r1");
         assert_eq!(url.host_str(), Some("idp.example"));
         assert!(url.query_pairs().any(|(k, v)| k == "tenant" && v == "1"));
-        assert!(url.query_pairs().any(|(k, v)| k == "RelayState" && v == "r1"));
+        assert!(
+            url.query_pairs()
+                .any(|(k, v)| k == "RelayState" && v == "r1")
+        );
         let xml = inflate(&url);
         assert_eq!(xml, request.xml());
         let doc = roxmltree::Document::parse(&xml).expect("well-formed");

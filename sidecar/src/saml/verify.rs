@@ -194,7 +194,9 @@ pub fn verify_response(
         .bytes()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    let bytes = STANDARD.decode(&compact).map_err(|_| SamlError::Malformed)?;
+    let bytes = STANDARD
+        .decode(&compact)
+        .map_err(|_| SamlError::Malformed)?;
     let xml = std::str::from_utf8(&bytes).map_err(|_| SamlError::Malformed)?;
     verify_xml(xml, expected)
 }
@@ -242,7 +244,9 @@ pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertio
     let mut signed_assertions = signed
         .descendants()
         .filter(|n| is(n, NS_ASSERTION, "Assertion"));
-    let assertion = signed_assertions.next().ok_or(SamlError::SignatureInvalid)?;
+    let assertion = signed_assertions
+        .next()
+        .ok_or(SamlError::SignatureInvalid)?;
     if signed_assertions.next().is_some() {
         return Err(SamlError::AssertionCount);
     }
@@ -434,7 +438,7 @@ fn child<'a, 'i>(n: &Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>>
 
 /// All the text inside an element, trimmed: what its signature covered (a comment inside it
 /// splits the text into several nodes; reading only the first would read another value).
-fn text(n: &Node<'_, '_>) -> String {
+pub(super) fn text(n: &Node<'_, '_>) -> String {
     let all: String = n
         .descendants()
         .filter(|t| t.is_text())
