@@ -38,8 +38,7 @@ enum Cmd {
         /// GATEHOUSE_AUTH_MODE: required or optional.
         #[arg(long)]
         auth_mode: Option<String>,
-        /// Sign in through the fixture SAML IdP (pysaml2) instead of the OIDC providers; the
-        /// sidecar and the IdP listen on free ports (the IdP needs the SP's URL up front).
+        /// Sign in through the fixture SAML IdP (pysaml2) instead of the OIDC providers.
         #[arg(long)]
         saml: bool,
     },
@@ -67,7 +66,11 @@ async fn main() -> Result<()> {
             saml,
         } => {
             if saml {
-                return demo_saml().await;
+                return demo_saml(
+                    port_or_free(port, "public")?,
+                    port_or_free(admin_port, "admin")?,
+                )
+                .await;
             }
             demo(StackOptions {
                 port: port_or_free(port, "public")?,
@@ -146,9 +149,14 @@ async fn demo(options: StackOptions) -> Result<()> {
 }
 
 /// The demo with SAML: the pysaml2 fixture IdP, the sample app, the sidecar with `SAML_*`.
-async fn demo_saml() -> Result<()> {
-    use gatehouse_tests::saml_idp::{ADMIN, MEMBER, NOBODY, PASSWORD, SamlStack};
-    let stack = SamlStack::start_default().await?;
+async fn demo_saml(port: u16, admin_port: u16) -> Result<()> {
+    use gatehouse_tests::saml_idp::{ADMIN, MEMBER, NOBODY, PASSWORD, SamlOptions, SamlStack};
+    let stack = SamlStack::start(SamlOptions {
+        port,
+        admin_port,
+        ..SamlOptions::default()
+    })
+    .await?;
     println!();
     println!(
         "Gatehouse SAML demo is running. Open:  {}/",
