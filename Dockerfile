@@ -18,11 +18,17 @@ ARG RUNTIME_BASE=gcr.io/distroless/cc-debian12:nonroot
 ARG VERSION=0.1.0
 
 FROM ${RUST_IMAGE} AS builder
+# The sidecar verifies SAML signatures with libxmlsec1 (bindings generated with libclang).
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends libclang-dev libxmlsec1-dev pkg-config >/dev/null
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p gatehouse-operator -p gatehouse-sidecar \
- && mkdir -p /out \
- && cp target/release/gatehouse-operator target/release/gatehouse-sidecar /out/
+ && mkdir -p /out/sidecar-libs \
+ && cp target/release/gatehouse-operator target/release/gatehouse-sidecar /out/ \
+ && ldd target/release/gatehouse-sidecar | awk '/=> \// {print $3}' \
+    | grep -E 'lib(xmlsec1|xml2|xslt|icu|lzma|z|ltdl|ssl|crypto)' \
+    | xargs -r -I{} cp -L {} /out/sidecar-libs/
 
 FROM ${RUNTIME_BASE} AS runtime
 ARG VERSION
@@ -43,6 +49,8 @@ FROM runtime AS sidecar
 LABEL org.opencontainers.image.title="gatehouse-sidecar" \
       org.opencontainers.image.description="Gatehouse auth sidecar: single sign-on in front of one workload"
 COPY --from=builder /out/gatehouse-sidecar /usr/local/bin/gatehouse-sidecar
+# libxmlsec1, libxml2 and what they link, which distroless "cc" does not carry.
+COPY --from=builder /out/sidecar-libs/ /usr/lib/x86_64-linux-gnu/
 ENTRYPOINT ["/usr/local/bin/gatehouse-sidecar"]
 
 FROM runtime AS operator-prebuilt

@@ -719,6 +719,19 @@ pub struct SamlUrls {
     pub entity_id: String,
 }
 
+impl SamlUrls {
+    /// The SP's URLs under `origin` (no trailing `/`); the entity ID defaults to the metadata
+    /// URL. The operator publishes these in status and the sidecar serves and checks them.
+    pub fn for_origin(origin: &str, sp_entity_id: Option<&str>) -> Self {
+        let metadata_url = format!("{origin}{}", crate::consts::SAML_METADATA_PATH);
+        Self {
+            acs_url: format!("{origin}{}", crate::consts::SAML_ACS_PATH),
+            entity_id: sp_entity_id.map_or_else(|| metadata_url.clone(), str::to_owned),
+            metadata_url,
+        }
+    }
+}
+
 #[cfg(test)]
 mod role_map_tests {
     use super::*;

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use gatehouse_crds::consts::{
     ADMIN_PORT_NAME, DEFAULT_SESSION_TTL, DEFAULT_UPSTREAM_PORT, LABEL_COMPONENT, LABEL_CONFIG,
     LABEL_INJECT, LABEL_MANAGED_BY, MANAGED_BY, OIDC_BACKCHANNEL_LOGOUT_PREFIX,
-    OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA, SAML_ACS_PATH, SAML_METADATA_PATH,
-    SIDECAR_PORT_NAME,
+    OIDC_CALLBACK_PREFIX, PROVIDER_ENTRA, PROVIDER_OKTA, SIDECAR_PORT_NAME,
 };
 use gatehouse_crds::{
     AuthMode, Protocol, ProvisioningMode, SamlUrls, SsoConfig, SsoConfigSpec, env, role_map_env,
@@ -490,16 +489,10 @@ pub fn saml_urls(spec: &SsoConfigSpec) -> Option<SamlUrls> {
         .saml
         .as_ref()
         .filter(|_| spec.protocol == Protocol::Saml)?;
-    let base = public_base(spec);
-    let metadata_url = format!("{base}{SAML_METADATA_PATH}");
-    Some(SamlUrls {
-        acs_url: format!("{base}{SAML_ACS_PATH}"),
-        entity_id: saml
-            .sp_entity_id
-            .clone()
-            .unwrap_or_else(|| metadata_url.clone()),
-        metadata_url,
-    })
+    Some(SamlUrls::for_origin(
+        public_base(spec),
+        saml.sp_entity_id.as_deref(),
+    ))
 }
 
 #[cfg(test)]
@@ -613,7 +606,10 @@ spec:
             ("OIDC_ISSUER", "https://acme.us.auth0.com/"),
             ("OIDC_ORG_ID", "acme-auth0"),
             ("OIDC_ROLE_CLAIM", "groups"),
-            ("OIDC_ROLE_MAP", "portal-admins=admin,portal-staff=member"),
+            (
+                "OIDC_ROLE_MAP",
+                r#"[{"value":"portal-admins","role":"admin"},{"value":"portal-staff","role":"member"}]"#,
+            ),
             ("OIDC_DEFAULT_ROLE", "member"),
         ];
         let expect: BTreeMap<String, String> = expect

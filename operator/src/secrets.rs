@@ -8,6 +8,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use gatehouse_crds::saml_metadata::parse_idp_metadata;
 use gatehouse_crds::{ClientSecretRef, Protocol, SecretKeyRef, SsoConfigSpec};
 use k8s_openapi::api::core::v1::Secret;
 
@@ -180,14 +181,19 @@ pub fn resolve(
                 && r.namespace.is_none()
             {
                 let key = r.key.as_deref().unwrap_or(SAML_METADATA_KEY);
-                resolved.saml_metadata = read_key(
-                    "spec.saml.idpMetadataSecretRef",
-                    &r.name,
-                    key,
-                    &lookup,
-                    false,
-                    &mut problems,
-                );
+                let field = "spec.saml.idpMetadataSecretRef";
+                let xml = read_key(field, &r.name, key, &lookup, false, &mut problems);
+                // The sidecar would refuse to start on metadata it cannot use: say so here, on
+                // the SsoConfig, instead.
+                match xml.as_deref().map(parse_idp_metadata) {
+                    Some(Err(e)) => problems.push(Problem::of(
+                        ProblemKind::SecretValueInvalid,
+                        field,
+                        format!("key \"{key}\" of Secret \"{}\": {e}", r.name),
+                    )),
+                    Some(Ok(_)) => resolved.saml_metadata = xml,
+                    None => {}
+                }
             }
         }
     }
@@ -450,6 +456,44 @@ spec:
             resolved.cookie_keys,
             CookieKeys::Referenced(SecretValue(format!("{key},{key}")))
         );
+    }
+
+    #[test]
+    fn saml_metadata_must_name_an_sso_service_and_a_signing_certificate() {
+        let saml = spec(&OKTA_AND_AUTH0.replace("protocol: oidc", "protocol: saml"));
+        let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        let usable = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example/m"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>QUJD</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#.to_owned();
+        let with = |xml: &str| -> SecretMap {
+            [
+                secret("never-read", &[("metadata.xml", xml)]),
+                secret("cookies", &[("keys", key)]),
+            ]
+            .into_iter()
+            .collect()
+        };
+        let resolved = resolve("portal", &saml, &with(&usable), "here").expect("usable");
+        assert_eq!(resolved.saml_metadata.as_deref(), Some(usable.as_str()));
+
+        let no_cert = usable.replace(
+            r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>QUJD</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+            "",
+        );
+        let no_sso = usable.replace("HTTP-Redirect", "SOAP");
+        for (xml, says) in [
+            (no_cert.as_str(), "names no signing certificate"),
+            (no_sso.as_str(), "names no SingleSignOnService"),
+            ("<not xml", "not well-formed XML"),
+        ] {
+            let problems = resolve("portal", &saml, &with(xml), "here").expect_err("refused");
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(
+                lines[0].starts_with(
+                    "spec.saml.idpMetadataSecretRef: key \"metadata.xml\" of Secret \"never-read\": the IdP metadata"
+                ) && lines[0].contains(says),
+                "{lines:?}"
+            );
+        }
     }
 
     #[test]

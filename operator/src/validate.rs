@@ -496,9 +496,9 @@ spec:
             ),
             (
                 "{value: staff, role: member}",
-                "{value: 'CN=a,OU=b', role: member}",
+                "{value: ' CN=a,OU=b', role: member}",
                 "spec.providers.oidc.roleMap[1].value",
-                "cannot be empty, contain ','",
+                "cannot be empty, start or end with whitespace",
             ),
             ("ttl: 1h30m", "ttl: 1m", "spec.session.ttl", MSG_TTL),
             ("ttl: 1h30m", "ttl: forever", "spec.session.ttl", MSG_TTL),

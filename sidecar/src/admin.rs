@@ -21,12 +21,19 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     match req.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n".to_owned()),
         "/readyz" => {
-            let waiting: Vec<&str> = app
+            let mut waiting: Vec<&str> = app
                 .providers
                 .iter()
                 .filter(|p| !p.is_ready())
                 .map(|p| p.id())
                 .collect();
+            // SAML: until the IdP's metadata (and so its signing keys) is loaded.
+            waiting.extend(
+                app.providers
+                    .saml()
+                    .filter(|s| !s.is_ready())
+                    .map(|s| s.id()),
+            );
             if waiting.is_empty() && app.directory.is_ready() {
                 text(StatusCode::OK, "ready\n".to_owned())
             } else if waiting.is_empty() {

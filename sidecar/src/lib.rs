@@ -29,6 +29,9 @@
 //! | `GET /login?rd=/path[&providers=all]` | login page, one button (`<a href="/api/auth/oauth2/start/<id>?rd=…">`) per provider; with `AUTH_EXCLUSIVE_PROVIDER` a 302 straight to that provider unless `providers=all` |
 //! | `GET /api/auth/oauth2/start/{provider}?rd=/path` | 302 to the IdP (code flow, PKCE S256, state, nonce) and an attempt cookie |
 //! | `GET /api/auth/oauth2/callback/{provider}` | redirect URI to register at the IdP; 302 to `rd` with the session cookie, or a 4xx/5xx page |
+//! | `GET /api/auth/saml/start?rd=/path` | SAML: 302 to the IdP's SingleSignOnService with an AuthnRequest (HTTP-Redirect) and an attempt cookie |
+//! | `POST /api/auth/saml/acs` | SAML assertion consumer service: 302 to `rd` with the session cookie, or a 4xx/5xx page |
+//! | `GET /api/auth/saml/metadata` | the SP's SAML metadata |
 //! | `GET\|POST /api/auth/logout` | ends the session; 302/303 to the IdP's `end_session_endpoint` (back to `/login`) or to `/login?state=signed-out` |
 //! | `GET /api/auth/session` | `{"authenticated":true,"user":{"id","subject","email","name","preferred_username","role","org","provider"},"expires_at"}` or 401 `{"authenticated":false}` |
 //! | `GET /.well-known/gatehouse/jwks.json` | public key of `X-Gatehouse-Identity` |

@@ -87,6 +87,29 @@ pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
             "Sign-in failed",
             "We could not complete sign-in with your identity provider. Please try again.",
         ),
+        "saml_nameid_transient" => (
+            "No stable account",
+            "Your identity provider sent a one-time identifier, so no account can be kept for you. Ask your administrator to send a persistent NameID.",
+        ),
+        "saml_unsolicited" => (
+            "Sign-in failed",
+            "This application only accepts sign-ins it started. Please sign in from the application.",
+        ),
+        "saml_response_too_large"
+        | "saml_response_malformed"
+        | "saml_doctype_refused"
+        | "saml_assertion_count"
+        | "saml_signature_invalid"
+        | "saml_issuer_mismatch"
+        | "saml_destination_mismatch"
+        | "saml_audience_mismatch"
+        | "saml_recipient_mismatch"
+        | "saml_expired"
+        | "saml_not_yet_valid"
+        | "saml_nameid_missing" => (
+            "Sign-in failed",
+            "The sign-in response from your identity provider could not be verified. Please sign in again.",
+        ),
         "provider_unavailable" => (
             "Sign-in unavailable",
             "Sign-in with this provider is not available right now. Please try again shortly.",

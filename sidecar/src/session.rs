@@ -497,6 +497,18 @@ impl CookieNames {
         HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
+    /// `Set-Cookie` for a cookie that must come back on a cross-site POST (the SAML ACS):
+    /// `SameSite=None` (which browsers accept only with `Secure`); on plain http, where `Secure`
+    /// is impossible, `SameSite=Lax` as every other cookie.
+    pub fn set_cross_site(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        if !self.secure {
+            return self.set(name, value, max_age);
+        }
+        let line =
+            format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=None; Secure");
+        HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
     /// `Set-Cookie` that deletes `name`.
     pub fn delete(&self, name: &str) -> HeaderValue {
         self.set(name, "", 0)

@@ -122,8 +122,8 @@ pub fn python() -> Result<PathBuf> {
         candidates.push(PathBuf::from(dir).join("saml-venv/bin/python"));
     }
     if let Ok(exe) = std::env::current_exe() {
-        // target/debug/deps/<test> → target/saml-venv
-        if let Some(target) = exe.ancestors().nth(3) {
+        // target/debug/deps/<test> or target/debug/<bin> → target/saml-venv
+        for target in exe.ancestors().skip(2).take(2) {
             candidates.push(target.join("saml-venv/bin/python"));
         }
     }
@@ -675,6 +675,10 @@ pub struct SamlOptions {
     pub remove_env: Vec<String>,
     /// Wait this long for `/readyz`.
     pub ready_timeout: Duration,
+    /// Fixed public port of the sidecar (0 = any free port).
+    pub port: u16,
+    /// Fixed admin port of the sidecar (0 = any free port).
+    pub admin_port: u16,
 }
 
 impl Default for SamlOptions {
@@ -684,6 +688,8 @@ impl Default for SamlOptions {
             extra_env: Vec::new(),
             remove_env: Vec::new(),
             ready_timeout: Duration::from_secs(45),
+            port: 0,
+            admin_port: 0,
         }
     }
 }
@@ -719,7 +725,8 @@ pub struct SamlStack {
 impl SamlStack {
     /// Starts IdP, app and sidecar and waits for `/readyz` (the IdP metadata loaded).
     pub async fn start(options: SamlOptions) -> Result<Self> {
-        let (port, admin_port) = (free_port()?, free_port()?);
+        let pick = |p: u16| if p == 0 { free_port() } else { Ok(p) };
+        let (port, admin_port) = (pick(options.port)?, pick(options.admin_port)?);
         let url = format!("http://127.0.0.1:{port}");
         let admin = format!("http://127.0.0.1:{admin_port}");
         let sp_metadata = format!("{url}{METADATA_PATH}");

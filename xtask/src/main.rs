@@ -60,6 +60,9 @@ enum Task {
         /// GATEHOUSE_AUTH_MODE: required or optional.
         #[arg(long)]
         auth_mode: Option<String>,
+        /// Sign in through the fixture SAML IdP (pysaml2) instead of the OIDC providers.
+        #[arg(long)]
+        saml: bool,
     },
     /// Benchmark: direct vs through the sidecar (release builds, wrk); writes docs/benchmarks.md.
     Bench(bench::BenchArgs),
@@ -83,7 +86,8 @@ fn main() -> Result<()> {
             admin_port,
             exclusive,
             auth_mode,
-        } => demo(port, admin_port, exclusive, auth_mode),
+            saml,
+        } => demo(port, admin_port, exclusive, auth_mode, saml),
         Task::Bench(args) => bench::run(&args),
         Task::Image => {
             setup::run(setup::Needs {
@@ -104,12 +108,14 @@ fn demo(
     admin_port: u16,
     exclusive: Option<String>,
     auth_mode: Option<String>,
+    saml: bool,
 ) -> Result<()> {
     setup::run(setup::Needs {
         chromium: false,
         wrk: false,
         nginx: false,
-        python_venv: false,
+        // The SAML fixture IdP runs in a pinned virtualenv.
+        python_venv: saml,
         containers: false,
         shellcheck: false,
     })?;
@@ -141,6 +147,9 @@ fn demo(
     }
     if let Some(m) = auth_mode {
         cmd.arg("--auth-mode").arg(m);
+    }
+    if saml {
+        cmd.arg("--saml");
     }
     // Ctrl-C reaches the whole foreground process group; the stack cleans up its children.
     let status = cmd.status().context("running gatehouse-stack")?;

@@ -61,6 +61,21 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     if !on_path("npm") {
         missing.push("npm");
     }
+    // The sidecar's SAML signature checks (samael) link libxmlsec1 and libxml2, found with
+    // pkg-config, and generate their bindings with bindgen, which loads libclang; the SAML test
+    // fixtures sign with the `xmlsec1` command.
+    if !on_path("pkg-config") {
+        missing.push("pkg-config");
+    }
+    if !pkg_config_has("xmlsec1") {
+        missing.push("libxmlsec1-dev");
+    }
+    if !has_libclang() {
+        missing.push("libclang-dev");
+    }
+    if !on_path("xmlsec1") {
+        missing.push("xmlsec1");
+    }
     if needs.chromium && !Path::new(CHROMIUM).is_file() {
         missing.push("chromium");
     }
@@ -80,6 +95,28 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
         missing.extend(crate::image::PACKAGES);
     }
     missing
+}
+
+/// Whether pkg-config knows `module` (false without pkg-config).
+fn pkg_config_has(module: &str) -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", module])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether a libclang shared library is installed where bindgen looks on Debian.
+fn has_libclang() -> bool {
+    let Ok(entries) = std::fs::read_dir("/usr/lib") else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|e| {
+        e.file_name().to_string_lossy().starts_with("llvm-")
+            && std::fs::read_dir(e.path().join("lib")).is_ok_and(|libs| {
+                libs.filter_map(Result::ok)
+                    .any(|l| l.file_name().to_string_lossy().starts_with("libclang"))
+            })
+    })
 }
 
 fn install_packages(needs: Needs) -> Result<()> {

@@ -19,7 +19,7 @@
 //! | `OIDC_PROVIDER_ID` | its path segment (default `oidc`) |
 //! | `OIDC_PROVIDER_NAME` | its button label (default: the id) |
 //! | `OIDC_ROLE_CLAIM` | claim name or dotted path holding a string or an array of strings |
-//! | `OIDC_ROLE_MAP` | `value=role,…` (roles `admin`, `member`); rules are tried in the order written |
+//! | `OIDC_ROLE_MAP` | rules as JSON, `[{"value":"portal-admins","role":"admin"},…]` (what the operator renders; any value, commas included), or `value=role,…`; roles `admin`, `member`; rules are tried in the order written |
 //! | `OIDC_DEFAULT_ROLE` | role for users no rule matches; unset → they are denied |
 //! | `AUTH_EXCLUSIVE_PROVIDER` | only this provider is offered; `/login?providers=all` is the break-glass |
 //!
@@ -38,7 +38,7 @@
 //! | `GATEHOUSE_CONFIG_UID` | unset | the SsoConfig's UID (sessions are bound to it when set) |
 //! | `GATEHOUSE_PROVISIONING` | `off` | `off` (no Kubernetes at all) or `kubernetes` (SsoUsers: provisioning and revocation) |
 //! | `GATEHOUSE_PROVISIONING_MODE` | `jit` | (kubernetes provisioning) `jit` or `preDeclared` (only users with an SsoUser may sign in) |
-//! | `GATEHOUSE_ATTRIBUTE_MAPPINGS` | unset | `claim=attribute,…`: ID-token claims copied to the SsoUser's `status.attributes` |
+//! | `GATEHOUSE_ATTRIBUTE_MAPPINGS` | unset | `claim=attribute,…`: ID-token claims (SAML: attribute names) copied to the SsoUser's `status.attributes` |
 //! | `GATEHOUSE_AUTH_MODE` | `required` | `required` or `optional` |
 //! | `GATEHOUSE_APP_LOGIN_PATH` | unset | path of the app's own login page |
 //! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
@@ -46,7 +46,7 @@
 //! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused (1s–24h; `spec.session.revocationStaleness`) |
 //! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
-//! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` |
+//! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` and SAML `NotBefore`/`NotOnOrAfter` |
 //! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | largest request body sent on to the app (`spec.upstream.maxRequestBody`), in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
 //! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | longest pause between two pieces of a request body (1s–1h; `spec.timeouts.requestBody`); a stalled upload is answered 408 |
 //! | `GATEHOUSE_SEND_TIMEOUT` | `60s` | longest a response may wait for the client to read (1s–1h; `spec.timeouts.send`); a client that stops reading is disconnected |
@@ -80,7 +80,7 @@ mod oidc;
 mod okta;
 mod saml;
 
-pub use saml::{MetadataSource, SAML_VARS, SamlConfig};
+pub use saml::{MetadataSource, PROTOCOL_VARIABLES_SAML, SamlConfig};
 
 /// Which published contract an OIDC provider follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,7 +323,7 @@ impl<F: Fn(&str) -> Option<String>> EnvSource for F {
 }
 
 /// Variables that enable an OIDC provider (any of them set means OIDC is configured).
-const OIDC_PROTOCOL_VARS: [&str; 13] = [
+const PROTOCOL_VARIABLES_OIDC: [&str; 13] = [
     vars::OKTA_CLIENT_ID,
     vars::OKTA_CLIENT_SECRET,
     vars::OKTA_ISSUER,
@@ -350,8 +350,10 @@ impl Config {
         let env = Env(env);
 
         // One protocol at a time.
-        if let Some(saml_var) = SAML_VARS.iter().find(|v| env.get(v).is_some())
-            && let Some(oidc_var) = OIDC_PROTOCOL_VARS.iter().find(|v| env.is_set(v))
+        if let Some(saml_var) = PROTOCOL_VARIABLES_SAML
+            .iter()
+            .find(|v| env.get(v).is_some())
+            && let Some(oidc_var) = PROTOCOL_VARIABLES_OIDC.iter().find(|v| env.is_set(v))
         {
             return Err(ConfigError::new(
                 *saml_var,
@@ -921,9 +923,9 @@ pub(crate) fn role_policy(
             claim_var,
             format!("missing; {map_var} needs the claim it reads"),
         )),
-        (Some(_), None, _) => Err(ConfigError::new(
+        (Some(_), None, None) => Err(ConfigError::new(
             map_var,
-            format!("missing; {claim_var} is set but no rules map it"),
+            format!("missing; {claim_var} is set but no rules map it (and no {default_var})"),
         )),
         (None, None, None) => Err(ConfigError::new(
             claim_var,
@@ -968,6 +970,149 @@ mod tests {
             Ok(_) => panic!("config unexpectedly valid"),
             Err(e) => e,
         }
+    }
+
+    fn saml_base() -> HashMap<&'static str, String> {
+        let mut vars = base();
+        for k in [
+            "OKTA_CLIENT_ID",
+            "OKTA_CLIENT_SECRET",
+            "OKTA_ISSUER",
+            "OKTA_ORG_ID",
+        ] {
+            vars.remove(k);
+        }
+        vars.insert(
+            "SAML_IDP_METADATA_URL",
+            "http://127.0.0.1:9000/metadata".to_owned(),
+        );
+        vars.insert("SAML_ROLE_ATTRIBUTE", "memberOf".to_owned());
+        vars.insert(
+            "SAML_ROLE_MAP",
+            r#"[{"value":"cn=hr-admins,ou=groups,dc=example,dc=com","role":"admin"},{"value":"staff","role":"member"}]"#.to_owned(),
+        );
+        vars.insert("SAML_ORG_ID", "acme".to_owned());
+        vars
+    }
+
+    #[test]
+    fn saml_config_reads_its_variables_with_defaults() {
+        let c = load(&saml_base()).expect("valid");
+        assert!(c.providers.is_empty());
+        assert_eq!(c.provider_ids(), ["saml"]);
+        let saml = c.saml.as_ref().expect("saml");
+        assert_eq!(
+            saml.sp_entity_id,
+            "https://app.example.com/api/auth/saml/metadata"
+        );
+        assert_eq!(saml.acs_url, "https://app.example.com/api/auth/saml/acs");
+        assert_eq!(saml.slo_url, "https://app.example.com/api/auth/logout");
+        assert_eq!(saml.org_id, "acme");
+        match &saml.roles {
+            RolePolicy::Claim {
+                claim,
+                rules,
+                default,
+            } => {
+                assert_eq!(claim.as_deref(), Some("memberOf"));
+                assert_eq!(rules[0].value, "cn=hr-admins,ou=groups,dc=example,dc=com");
+                assert_eq!(rules[1].role, Role::Member);
+                assert_eq!(*default, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut vars = saml_base();
+        vars.insert("SAML_SP_ENTITY_ID", "urn:acme:portal".to_owned());
+        vars.insert("AUTH_EXCLUSIVE_PROVIDER", "saml".to_owned());
+        let c = load(&vars).expect("valid");
+        assert_eq!(
+            c.saml.as_ref().map(|s| s.sp_entity_id.as_str()),
+            Some("urn:acme:portal")
+        );
+        assert_eq!(c.exclusive_provider.as_deref(), Some("saml"));
+        assert!(
+            c.summary().contains("providers saml (exclusive: saml)"),
+            "{}",
+            c.summary()
+        );
+    }
+
+    #[test]
+    fn saml_and_oidc_together_are_refused_in_one_line_naming_both() {
+        let mut vars = saml_base();
+        vars.insert("OIDC_ISSUER", "https://idp.example".to_owned());
+        let e = err(&vars);
+        let line = e.to_string();
+        assert!(line.starts_with("SAML_"), "{line}");
+        assert!(line.contains("OIDC_ISSUER"), "{line}");
+        assert!(
+            line.contains("SAML and OIDC cannot be active together"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn saml_config_errors_name_the_variable() {
+        let inline = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><md:IDPSSODescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+        let cases: [(&str, Option<&str>, &str); 7] = [
+            (
+                "SAML_IDP_METADATA_URL",
+                Some("http://idp.example/metadata"),
+                "SAML_IDP_METADATA_URL: must be https",
+            ),
+            (
+                "SAML_IDP_METADATA_URL",
+                None,
+                "SAML_IDP_METADATA_URL: missing",
+            ),
+            (
+                "SAML_IDP_METADATA",
+                Some("<x/>"),
+                "SAML_IDP_METADATA: set SAML_IDP_METADATA_URL or SAML_IDP_METADATA, not both",
+            ),
+            ("SAML_ORG_ID", None, "SAML_ORG_ID: missing"),
+            (
+                "SAML_ROLE_MAP",
+                Some("a=owner"),
+                "SAML_ROLE_MAP: entry 1: role must be",
+            ),
+            (
+                "SAML_DEFAULT_ROLE",
+                Some("root"),
+                "SAML_DEFAULT_ROLE: must be",
+            ),
+            (
+                "AUTH_EXCLUSIVE_PROVIDER",
+                Some("okta"),
+                "AUTH_EXCLUSIVE_PROVIDER: not an enabled provider (enabled: saml)",
+            ),
+        ];
+        for (var, value, expected) in cases {
+            let mut vars = saml_base();
+            match value {
+                Some(v) => vars.insert(var, v.to_owned()),
+                None => vars.remove(var),
+            };
+            let line = err(&vars).to_string();
+            assert!(line.starts_with(expected), "{var}={value:?}: got `{line}`");
+        }
+        // Inline metadata is parsed at start-up, with the shared parser's words.
+        let mut vars = saml_base();
+        vars.remove("SAML_IDP_METADATA_URL");
+        vars.insert("SAML_IDP_METADATA", inline.to_owned());
+        assert_eq!(
+            err(&vars).to_string(),
+            format!(
+                "SAML_IDP_METADATA: {}",
+                gatehouse_crds::saml_metadata::MetadataError::NoSigningCert
+            )
+        );
+        // A default role alone, or with the attribute and no rules, is enough.
+        let mut vars = saml_base();
+        vars.remove("SAML_ROLE_MAP");
+        vars.insert("SAML_DEFAULT_ROLE", "member".to_owned());
+        assert!(load(&vars).is_ok());
     }
 
     #[test]

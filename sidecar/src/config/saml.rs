@@ -10,7 +10,8 @@
 //! | `SAML_DEFAULT_ROLE` | role of users no rule matches; unset → denied |
 //! | `SAML_ORG_ID` | organisation forwarded as `X-Forwarded-Org` |
 
-use gatehouse_crds::consts::{LOGOUT_PATH, SAML_ACS_PATH, SAML_METADATA_PATH};
+use gatehouse_crds::SamlUrls;
+use gatehouse_crds::consts::LOGOUT_PATH;
 use gatehouse_crds::env as vars;
 use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
 
@@ -18,7 +19,7 @@ use super::{ConfigError, Env, check_https_or_loopback, role_policy};
 use crate::claims::RolePolicy;
 
 /// Every SAML variable: any of them set enables SAML.
-pub const SAML_VARS: [&str; 7] = [
+pub const PROTOCOL_VARIABLES_SAML: [&str; 7] = [
     vars::SAML_IDP_METADATA_URL,
     vars::SAML_IDP_METADATA,
     vars::SAML_SP_ENTITY_ID,
@@ -57,7 +58,7 @@ pub struct SamlConfig {
 impl SamlConfig {
     /// Reads the `SAML_*` variables; `None` when none is set.
     pub(crate) fn from_env(env: &Env<'_>, origin: &str) -> Result<Option<Self>, ConfigError> {
-        if !SAML_VARS.iter().any(|v| env.get(v).is_some()) {
+        if !PROTOCOL_VARIABLES_SAML.iter().any(|v| env.get(v).is_some()) {
             return Ok(None);
         }
         let metadata = match (
@@ -88,9 +89,8 @@ impl SamlConfig {
                     .map_err(|e| ConfigError::new(vars::SAML_IDP_METADATA, e.to_string()))?,
             ),
         };
-        let sp_entity_id = env
-            .get(vars::SAML_SP_ENTITY_ID)
-            .unwrap_or_else(|| format!("{origin}{SAML_METADATA_PATH}"));
+        let urls = SamlUrls::for_origin(origin, env.get(vars::SAML_SP_ENTITY_ID).as_deref());
+        let sp_entity_id = urls.entity_id;
         if !gatehouse_crds::rules::is_plain_text(&sp_entity_id) || sp_entity_id.len() > 1024 {
             return Err(ConfigError::new(
                 vars::SAML_SP_ENTITY_ID,
@@ -107,7 +107,7 @@ impl SamlConfig {
         Ok(Some(Self {
             metadata,
             sp_entity_id,
-            acs_url: format!("{origin}{SAML_ACS_PATH}"),
+            acs_url: urls.acs_url,
             slo_url: format!("{origin}{LOGOUT_PATH}"),
             org_id,
             roles,

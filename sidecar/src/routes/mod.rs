@@ -7,7 +7,10 @@
 //! | `/api/auth/oauth2/start/{provider}` | GET | starts sign-in (`rd`) |
 //! | `/api/auth/oauth2/callback/{provider}` | GET | the redirect URI registered at the IdP |
 //! | `/api/auth/oauth2/backchannel-logout/{provider}` | POST | OIDC Back-Channel Logout 1.0 |
-//! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated logout where offered |
+//! | `/api/auth/saml/start` | GET | starts SAML sign-in (`rd`): AuthnRequest by HTTP-Redirect |
+//! | `/api/auth/saml/acs` | POST | SAML assertion consumer service (HTTP-POST binding) |
+//! | `/api/auth/saml/metadata` | GET, HEAD | the SP's SAML metadata |
+//! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated (OIDC) or SP-initiated (SAML) logout where offered |
 //! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
 //! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
 //! | anything else | any | the app, behind the auth gate |
@@ -21,6 +24,7 @@
 mod backchannel;
 pub mod extract;
 mod gate;
+mod saml;
 mod session;
 mod sign_in;
 
@@ -86,6 +90,15 @@ pub fn router(app: Arc<App>) -> Router {
                 .post(session::logout)
                 .head(refuse(&[Method::GET, Method::POST]))
                 .fallback(refuse(&[Method::GET, Method::POST])),
+        )
+        .route(SAML_START_PATH, get_only(saml::start))
+        .route(
+            SAML_ACS_PATH,
+            post(saml::acs).fallback(refuse(&[Method::POST])),
+        )
+        .route(
+            SAML_METADATA_PATH,
+            get(saml::metadata).fallback(refuse(&[Method::GET, Method::HEAD])),
         )
         .route(SESSION_PATH, get_only(session::session_json))
         .route(

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::extract::CurrentSession;
 use super::{LOGIN_PATH, json_response, redirect};
 use crate::identity::IdentityIssuer;
+use crate::saml::SamlLogoutHint;
 use crate::session::{Purpose, Session};
 use crate::state::{App, Providers, Sessions, Site};
 use crate::token::now_unix;
@@ -37,6 +38,9 @@ pub(super) async fn logout(
     let hint = crate::session::cookie(&headers, &sessions.cookies.logout_hint)
         .and_then(|v| keys.unseal(Purpose::LogoutHint, &sessions.binding, v))
         .and_then(|raw| String::from_utf8(raw).ok());
+    let saml_hint = hint
+        .as_deref()
+        .and_then(|h| serde_json::from_str::<SamlLogoutHint>(h).ok());
 
     let mut location = format!("{LOGIN_PATH}?state=signed-out");
     if let Some(session) = &session {
@@ -66,6 +70,24 @@ pub(super) async fn logout(
                 }
             }
             location = url.to_string();
+        } else if let Some(saml) = providers.saml().filter(|s| s.id() == session.provider)
+            && let Some(slo) = saml.metadata().and_then(|m| m.slo_redirect.clone())
+        {
+            // The session's subject is the NameID; the hint adds its format and the IdP's
+            // session index when the browser still has it.
+            let hint = saml_hint.filter(|h| h.name_id == session.subject);
+            let id = format!("_{}", crate::session::random_token(32));
+            location = crate::saml::messages::LogoutRequest {
+                id: &id,
+                destination: &slo,
+                issuer: &saml.config.sp_entity_id,
+                name_id: &session.subject,
+                name_id_format: hint.as_ref().and_then(|h| h.format.as_deref()),
+                session_index: hint.as_ref().and_then(|h| h.session_index.as_deref()),
+                issued_at: now,
+            }
+            .redirect_url("")
+            .to_string();
         }
     }
     let status = if method == Method::POST {

@@ -119,10 +119,33 @@ pub(super) async fn start(
         .append_pair("code_challenge_method", "S256");
 
     let mut response = redirect(StatusCode::FOUND, location.as_str());
+    set_attempt_cookie(
+        response.headers_mut(),
+        &sessions,
+        &headers,
+        &attempt,
+        cookie_id,
+        false,
+        now,
+    );
+    response
+}
+
+/// Adds the sealed attempt cookie of a new sign-in attempt to `out`, deleting the oldest of the
+/// browser's attempt cookies (and any we cannot read) so that at most [`MAX_ATTEMPTS`] remain.
+/// `cross_site`: the IdP answers with a cross-site POST (SAML), so the cookie must be
+/// `SameSite=None` to come back.
+pub(super) fn set_attempt_cookie(
+    out: &mut HeaderMap,
+    sessions: &Sessions,
+    request: &HeaderMap,
+    attempt: &Attempt,
+    cookie_id: &str,
+    cross_site: bool,
+    now: i64,
+) {
     let keys = sessions.keys();
-    let out = response.headers_mut();
-    // Bounded attempts: the oldest (and any we cannot read) go, so at most MAX_ATTEMPTS remain.
-    let mut existing: Vec<(i64, String)> = crate::session::cookies(&headers)
+    let mut existing: Vec<(i64, String)> = crate::session::cookies(request)
         .filter(|(name, _)| name.starts_with(&sessions.cookies.attempt_prefix))
         .map(|(name, value)| {
             let created = Attempt::unseal(&keys, &sessions.binding, value, now)
@@ -137,15 +160,15 @@ pub(super) async fn start(
         out.append(header::SET_COOKIE, sessions.cookies.delete(name));
     }
     let name = format!("{}{cookie_id}", sessions.cookies.attempt_prefix);
-    out.append(
-        header::SET_COOKIE,
-        sessions.cookies.set(
-            &name,
-            &attempt.seal(&keys, &sessions.binding),
-            ATTEMPT_TTL_SECS,
-        ),
-    );
-    response
+    let sealed = attempt.seal(&keys, &sessions.binding);
+    let cookie = if cross_site {
+        sessions
+            .cookies
+            .set_cross_site(&name, &sealed, ATTEMPT_TTL_SECS)
+    } else {
+        sessions.cookies.set(&name, &sealed, ATTEMPT_TTL_SECS)
+    };
+    out.append(header::SET_COOKIE, cookie);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 pub mod messages;
 pub mod verify;
+#[cfg(test)]
+mod verify_tests;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -19,6 +21,18 @@ use crate::session::ExpiringSet;
 pub const METADATA_REFRESH: Duration = Duration::from_secs(3600);
 /// Response and Assertion IDs remembered at once (per replica), against replay.
 const USED_ID_CAPACITY: usize = 20_000;
+
+/// What SP-initiated single logout needs to name the user's session at the IdP: kept sealed in
+/// the logout hint cookie.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SamlLogoutHint {
+    /// The NameID, as the IdP sent it.
+    pub name_id: String,
+    /// Its format.
+    pub format: Option<String>,
+    /// The IdP's session index.
+    pub session_index: Option<String>,
+}
 
 /// Why metadata could not be loaded from its URL.
 #[derive(Debug, thiserror::Error)]

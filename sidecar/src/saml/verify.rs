@@ -438,7 +438,7 @@ fn child<'a, 'i>(n: &Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>>
 
 /// All the text inside an element, trimmed: what its signature covered (a comment inside it
 /// splits the text into several nodes; reading only the first would read another value).
-fn text(n: &Node<'_, '_>) -> String {
+pub(super) fn text(n: &Node<'_, '_>) -> String {
     let all: String = n
         .descendants()
         .filter(|t| t.is_text())

@@ -38,6 +38,9 @@ enum Cmd {
         /// GATEHOUSE_AUTH_MODE: required or optional.
         #[arg(long)]
         auth_mode: Option<String>,
+        /// Sign in through the fixture SAML IdP (pysaml2) instead of the OIDC providers.
+        #[arg(long)]
+        saml: bool,
     },
     /// Benchmark fixture: a signed-in session and the URLs to load.
     Bench,
@@ -60,7 +63,15 @@ async fn main() -> Result<()> {
             admin_port,
             exclusive,
             auth_mode,
+            saml,
         } => {
+            if saml {
+                return demo_saml(
+                    port_or_free(port, "public")?,
+                    port_or_free(admin_port, "admin")?,
+                )
+                .await;
+            }
             demo(StackOptions {
                 port: port_or_free(port, "public")?,
                 admin_port: port_or_free(admin_port, "admin")?,
@@ -129,6 +140,48 @@ async fn demo(options: StackOptions) -> Result<()> {
             .map(|(login, a)| format!("{login} ({})", a["note"].as_str().unwrap_or("")))
             .collect();
         println!("  {label:9} {}", list.join(", "));
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    Ok(())
+}
+
+/// The demo with SAML: the pysaml2 fixture IdP, the sample app, the sidecar with `SAML_*`.
+async fn demo_saml(port: u16, admin_port: u16) -> Result<()> {
+    use gatehouse_tests::saml_idp::{ADMIN, MEMBER, NOBODY, PASSWORD, SamlOptions, SamlStack};
+    let stack = SamlStack::start(SamlOptions {
+        port,
+        admin_port,
+        ..SamlOptions::default()
+    })
+    .await?;
+    println!();
+    println!(
+        "Gatehouse SAML demo is running. Open:  {}/",
+        stack.sidecar.url
+    );
+    println!();
+    println!(
+        "  sidecar   {}  (admin {}/metrics)",
+        stack.sidecar.url, stack.sidecar.admin_url
+    );
+    println!("  SP metadata {}/api/auth/saml/metadata", stack.sidecar.url);
+    println!("  app       {}  (behind the sidecar)", stack.app.url);
+    println!(
+        "  SAML IdP  {}  (pysaml2; metadata {})",
+        stack.idp().base,
+        stack.idp().metadata_url
+    );
+    println!();
+    println!("Accounts (password for all: {PASSWORD}):");
+    for user in [ADMIN, MEMBER, NOBODY] {
+        println!(
+            "  {:7} {}",
+            user.login,
+            user.role.unwrap_or("denied (role maps to nothing)")
+        );
     }
     println!();
     println!("Press Ctrl-C to stop.");
