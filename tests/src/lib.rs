@@ -10,8 +10,10 @@
 //!   in-memory API server of kube-fake-client.
 //! - [`browser`]: Debian Chromium driven by playwright-core.
 //! - [`raw`]: raw HTTP/1.1 for attacks a client library would normalise away.
+//! - [`apache::Apache`]: Apache httpd with mod_auth_openidc, the benchmark's authenticating peer.
 #![forbid(unsafe_code)]
 
+pub mod apache;
 pub mod browser;
 pub mod flow;
 pub mod idp;
