@@ -521,6 +521,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn connections_are_driven_by_the_requests_using_them() {
+        let up = Scripted::start(keep_alive);
+        let pool = up.pool(PoolSettings::default());
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        for _ in 0..3 {
+            let response = pool.send(get("/")).await.expect("send");
+            assert_eq!(tasks(), 0, "no task of its own for the connection");
+            assert_eq!(text(response).await, "ok");
+        }
+        assert_eq!(up.accepted(), 1);
+        assert_eq!(pool.idle_count(), 1);
+        assert_eq!(
+            tasks(),
+            0,
+            "nothing left running beside the pooled connection"
+        );
+    }
+
+    #[tokio::test]
     async fn an_abandoned_body_closes_its_connection() {
         let up = Scripted::start(|_, line, stream| {
             if line.starts_with("GET /big") {
