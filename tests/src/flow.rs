@@ -98,6 +98,7 @@ pub struct Attempt {
 pub struct LoginFlow {
     client: reqwest::Client,
     jar: Arc<Jar>,
+    /// The relying party (normally the sidecar) the sign-in returns to.
     sidecar: Url,
     /// Where the sidecar's start route sent us (the IdP's authorization URL).
     pub authorize_url: Url,
@@ -142,6 +143,37 @@ impl LoginFlow {
             client,
             jar,
             sidecar,
+            authorize_url,
+        })
+    }
+
+    /// Starts sign-in at another relying party (the benchmark's Apache peer): `GET protected`
+    /// as a browser would, which must redirect to the IdP; that relying party's redirect URI is
+    /// under `/api/auth/oauth2/callback/` at the same origin, as the sidecar's is.
+    pub async fn start_protected(protected: &str) -> Result<Self> {
+        let jar = Arc::new(Jar::default());
+        let client = crate::client_builder()
+            .cookie_provider(jar.clone())
+            .build()?;
+        let url = Url::parse(protected)?;
+        let res = client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "text/html")
+            .send()
+            .await?;
+        let answer = Answer::read(res).await?;
+        if !answer.status.is_redirection() {
+            bail!(
+                "GET {url} without a session should redirect to the IdP, got {} {}",
+                answer.status,
+                answer.body.chars().take(300).collect::<String>()
+            );
+        }
+        let authorize_url = url.join(answer.location().context("redirect without Location")?)?;
+        Ok(Self {
+            client,
+            jar,
+            sidecar: url,
             authorize_url,
         })
     }

@@ -84,6 +84,9 @@ pub struct StackOptions {
     /// Give the sidecar an `https://` public URL (as behind a TLS-terminating proxy) while it
     /// still serves plain HTTP on loopback.
     pub https_public_url: bool,
+    /// More relying parties' base URLs to register at the IdP (redirect URI
+    /// `<url>/api/auth/oauth2/callback/<provider>`), e.g. the benchmark's Apache peer.
+    pub extra_public_urls: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -103,6 +106,7 @@ impl Default for StackOptions {
             ready_timeout: Duration::from_secs(30),
             log_level: None,
             https_public_url: false,
+            extra_public_urls: Vec::new(),
         }
     }
 }
@@ -343,7 +347,9 @@ impl Stack {
         let (idp, idp_port) = if options.delay_idp {
             (None, free_port()?)
         } else {
-            let idp = Idp::start(std::slice::from_ref(&public), &client_secret, 0)?;
+            let mut public_urls = vec![public.clone()];
+            public_urls.extend(options.extra_public_urls.iter().cloned());
+            let idp = Idp::start(&public_urls, &client_secret, 0)?;
             let p = idp.port;
             (Some(idp), p)
         };

@@ -13,6 +13,13 @@
 //! a reference measured on the same machine at the same time: what any proxy costs here. A second
 //! sidecar in optional mode, sent no session, shows what the sidecar costs with nothing to
 //! authenticate, so the report can say which part of its cost is authentication.
+//!
+//! When Apache and mod_auth_openidc are installed (`cargo xtask setup` installs Debian's
+//! `apache2` and `libapache2-mod-auth-openidc`), the same load also goes through Apache
+//! authenticating with mod_auth_openidc: signed in once through the same fixture IdP, with its
+//! encrypted session cookie on every request, before the same upstream (see
+//! `gatehouse_tests::apache`; `gatehouse-stack bench` starts it and checks that it refuses a
+//! request without the cookie and passes the user's claims to the app with it).
 
 use std::{
     io::{BufRead, BufReader, Write as _},
@@ -151,9 +158,18 @@ impl Measured {
 
 /// Runs `load` and charges `pid`'s CPU time over it to the requests it completed.
 fn measure(pid: u64, clk_tck: u64, load: impl FnOnce() -> Result<Run>) -> Result<Measured> {
-    let before = cpu_ticks(pid)?;
+    measure_ticks(|| cpu_ticks(pid), clk_tck, load)
+}
+
+/// Runs `load` and charges the CPU time `ticks` counts over it to the requests it completed.
+fn measure_ticks(
+    ticks: impl Fn() -> Result<Ticks>,
+    clk_tck: u64,
+    load: impl FnOnce() -> Result<Run>,
+) -> Result<Measured> {
+    let before = ticks()?;
     let run = load()?;
-    let after = cpu_ticks(pid)?;
+    let after = ticks()?;
     let per_request =
         |ticks: u64| ticks as f64 * 1_000_000.0 / clk_tck as f64 / (run.requests.max(1) as f64);
     Ok(Measured {
@@ -175,6 +191,9 @@ struct Level {
     anonymous: Measured,
     /// The same load through nginx, when it is installed.
     reference: Option<Measured>,
+    /// The same load through Apache with mod_auth_openidc (with its session), when installed;
+    /// CPU figures are its parent's and child's together.
+    apache: Option<Measured>,
     rss_load_kib: u64,
 }
 
@@ -273,6 +292,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         chromium: false,
         wrk: true,
         nginx: true,
+        apache: true,
         python_venv: false,
         containers: false,
         shellcheck: false,
@@ -293,7 +313,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     ])?;
     let release = target_dir().join("release");
 
-    let mut child = Command::new(release.join("gatehouse-stack"))
+    let apache = setup::apache_with_oidc();
+    let mut stack = Command::new(release.join("gatehouse-stack"));
+    match &apache {
+        Some((binary, modules)) => {
+            stack
+                .env("GATEHOUSE_BENCH_APACHE", binary)
+                .env("GATEHOUSE_BENCH_APACHE_MODULES", modules)
+                .env(
+                    "GATEHOUSE_BENCH_APACHE_DIR",
+                    target_dir().join("bench-apache"),
+                );
+        }
+        None => eprintln!(
+            "xtask bench: WARNING: Apache with mod_auth_openidc is not installed, so the \
+             authenticating peer is not measured (`apt-get install -y apache2 \
+             libapache2-mod-auth-openidc`, or `cargo xtask setup` as root)"
+        ),
+    }
+    let mut child = stack
         .arg("bench")
         .env("GATEHOUSE_SIDECAR_BIN", release.join("gatehouse-sidecar"))
         .env(
@@ -324,6 +362,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .context("anonymous url")?
         .to_owned();
     let anonymous_pid = info["anonymous_pid"].as_u64().context("anonymous pid")?;
+    // Apache's URL, parent pid and session cookie, when it runs.
+    let apache = match (
+        info["apache"].as_str(),
+        info["apache_pid"].as_u64(),
+        info["apache_cookie"].as_str(),
+    ) {
+        (Some(url), Some(pid), Some(cookie)) => Some((url.to_owned(), pid, cookie.to_owned())),
+        _ if apache.is_some() => bail!("the benchmark stack did not start Apache: {line}"),
+        _ => None,
+    };
+    let apache_version = apache.as_ref().map(|_| apache_version());
 
     let script = std::env::temp_dir().join(format!("gatehouse-bench-{}.lua", std::process::id()));
     std::fs::write(
@@ -356,6 +405,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(n) = &nginx {
         wrk(&script, &n.url, None, 8, 2)?;
     }
+    if let Some((url, _, cookie)) = &apache {
+        wrk(&script, url, Some(cookie), 8, 2)?;
+    }
 
     let mut levels = Vec::new();
     for connections in [32u32, 1] {
@@ -363,6 +415,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         // machine is doing falls on all three alike; each figure is the median over the rounds.
         let (mut direct_runs, mut nginx_runs, mut through_runs, mut anonymous_runs) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut apache_runs = Vec::new();
         let mut rss_load_kib = 0;
         for round in 1..=args.rounds {
             eprintln!(
@@ -376,6 +429,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 nginx_runs.push(measure(n.pid(), clk_tck, || {
                     wrk(&script, &n.url, None, connections, args.duration)
                 })?);
+            }
+            if let Some((url, pid, cookie)) = &apache {
+                apache_runs.push(measure_ticks(
+                    || tree_ticks(*pid),
+                    clk_tck,
+                    || wrk(&script, url, Some(cookie), connections, args.duration),
+                )?);
             }
             anonymous_runs.push(measure(anonymous_pid, clk_tck, || {
                 wrk(&script, &anonymous, None, connections, args.duration)
@@ -392,6 +452,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             through: Measured::median(&through_runs),
             anonymous: Measured::median(&anonymous_runs),
             reference: (!nginx_runs.is_empty()).then(|| Measured::median(&nginx_runs)),
+            apache: (!apache_runs.is_empty()).then(|| Measured::median(&apache_runs)),
             rss_load_kib,
         });
     }
@@ -407,6 +468,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             Some(("through the sidecar", &l.through.run)),
             Some(("through the sidecar without a session", &l.anonymous.run)),
             l.reference.as_ref().map(|r| ("through nginx", &r.run)),
+            l.apache
+                .as_ref()
+                .map(|a| ("through Apache with mod_auth_openidc", &a.run)),
         ];
         for (what, r) in runs.into_iter().flatten() {
             if r.bad > 0 || r.ok == 0 {
@@ -430,6 +494,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rounds: args.rounds,
         threads,
         nginx_version: nginx_version.as_deref(),
+        apache_version: apache_version.as_deref(),
     });
     report.push_str(&crate::bench_provisioning::render(&provisioning));
     println!("{report}");
@@ -530,6 +595,36 @@ fn cpu_ticks(pid: u64) -> Result<Ticks> {
         user: utime,
         system: stime,
     })
+}
+
+/// CPU time of a process and its children (Apache's parent and the child that serves).
+fn tree_ticks(pid: u64) -> Result<Ticks> {
+    let mut total = cpu_ticks(pid)?;
+    for child in children(pid) {
+        if let Ok(t) = cpu_ticks(child) {
+            total.user += t.user;
+            total.system += t.system;
+        }
+    }
+    Ok(total)
+}
+
+/// The processes whose parent is `pid`.
+fn children(pid: u64) -> Vec<u64> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // Field 4 (ppid) is the second after the parenthesised command name.
+                stat.rfind(')')
+                    .and_then(|i| stat[i + 2..].split_whitespace().nth(1))
+                    .and_then(|f| f.parse::<u64>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
 }
 
 /// Threads of a process (its runtime's workers and helpers), 0 if unknown.
@@ -649,6 +744,33 @@ fn nginx_version() -> String {
         .unwrap_or_else(|| "nginx".to_owned())
 }
 
+/// `apache2 -v` and the mod_auth_openidc package's version.
+fn apache_version() -> String {
+    let apache = Command::new(setup::APACHE_BINARY)
+        .arg("-v")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("Server version:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "Apache httpd".to_owned());
+    let module = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "libapache2-mod-auth-openidc"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || "mod_auth_openidc".to_owned(),
+            |v| format!("mod_auth_openidc {v}"),
+        );
+    format!("{apache}, {module}")
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
 }
@@ -673,6 +795,8 @@ struct Rendered<'a> {
     threads: usize,
     /// `nginx -v`, when the reference proxy ran.
     nginx_version: Option<&'a str>,
+    /// Apache's and mod_auth_openidc's versions, when the authenticating peer ran.
+    apache_version: Option<&'a str>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -688,6 +812,67 @@ fn cpu_cell(m: &Measured) -> String {
     )
 }
 
+/// The authenticating peer's table and how the sidecar compares with it.
+fn render_apache(r: &Rendered<'_>, line: &mut impl FnMut(String)) {
+    let Some(version) = r.apache_version else {
+        line(
+            "Authenticating peer: Apache with mod_auth_openidc was not installed, so it was not \
+             measured in this run."
+                .into(),
+        );
+        line(String::new());
+        return;
+    };
+    line(format!(
+        "Authenticating peer, same run: the same load through Apache httpd with mod_auth_openidc \
+         ({version}), the most widely deployed certified OpenID Connect relying party, in front \
+         of the same upstream. Its configuration is written by the benchmark: event MPM with one \
+         child process (64 threads, which may use both cores), encrypted-cookie sessions \
+         (`OIDCSessionType client-cookie`), the claims passed to the app as `OIDC_CLAIM_*` \
+         headers, a keep-alive reverse proxy to the upstream, no access log. It was signed in \
+         once through the same fixture IdP's form and every request carried its session \
+         cookie; before the run it was checked to redirect a browser without the cookie to the \
+         IdP, to refuse an API client without it, and to pass the signed-in user's email claim \
+         to the app with it. Its CPU figures are its parent's and child's together."
+    ));
+    line(String::new());
+    line("| connections | Apache req/s | ratio to direct | ratio to nginx | Apache p50 / p99 | Apache CPU per request | sidecar ÷ Apache throughput | sidecar CPU ÷ Apache CPU |".into());
+    line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    for l in r.levels {
+        if let Some(a) = &l.apache {
+            let to_nginx = l.reference.as_ref().map_or("–".to_owned(), |n| {
+                format!("{:.2}", ratio(a.run.rps, n.run.rps))
+            });
+            line(format!(
+                "| {} | {:.0} | {:.2} | {to_nginx} | {:.0} µs / {:.0} µs | {} | {:.2} | {:.2} |",
+                l.connections,
+                a.run.rps,
+                ratio(a.run.rps, l.direct.run.rps),
+                a.run.p50_us,
+                a.run.p99_us,
+                cpu_cell(a),
+                ratio(l.through.run.rps, a.run.rps),
+                ratio(l.through.cpu_us_per_request, a.cpu_us_per_request),
+            ));
+        }
+    }
+    line(String::new());
+    if let Some(l) = r.levels.iter().find(|l| l.connections == 32)
+        && let Some(a) = &l.apache
+    {
+        line(format!(
+            "How Gatehouse compares: at 32 connections the sidecar served {:.2} × Apache with \
+             mod_auth_openidc's authenticated throughput and spent {:.2} × its CPU per request \
+             ({:.1} µs against {:.1} µs).",
+            ratio(l.through.run.rps, a.run.rps),
+            ratio(l.through.cpu_us_per_request, a.cpu_us_per_request),
+            l.through.cpu_us_per_request,
+            a.cpu_us_per_request,
+        ));
+        line(String::new());
+    }
+}
+
 fn render(r: &Rendered<'_>) -> String {
     let (levels, duration, rounds) = (r.levels, r.duration, r.rounds);
     let mut s = String::new();
@@ -699,8 +884,10 @@ fn render(r: &Rendered<'_>) -> String {
     line(String::new());
     line("Authenticated requests through the Gatehouse sidecar versus the same load sent straight to the".into());
     line(
-        "upstream and through a bare nginx reverse proxy, measured in one run. Produced by:".into(),
+        "upstream, through a bare nginx reverse proxy and through Apache httpd authenticating with"
+            .into(),
     );
+    line("mod_auth_openidc, measured in one run. Produced by:".into());
     line(String::new());
     line("```sh".into());
     line(format!(
@@ -714,9 +901,9 @@ fn render(r: &Rendered<'_>) -> String {
     line(format!(
         "Machine: {} (load average {} when the run started, {} when it ended{steal}; wrk, the \
          sidecar, nginx and the upstream share these cores). Load generator: {} ({duration} s per \
-         run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx, the \
-         sidecar without a session and the sidecar in turn, so that changes in what else the \
-         machine does fall on all alike; every \
+         run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx, Apache \
+         with mod_auth_openidc, the sidecar without a session and the sidecar in turn, so that \
+         changes in what else the machine does fall on all alike; every \
          figure below is the median over the rounds. Release builds of `gatehouse-sidecar` and the \
          sample app (`/static`, a small fixed body). The session cookie was obtained by signing in \
          through the fixture Okta IdP's form. Every counted response was checked by a wrk Lua \
@@ -818,6 +1005,7 @@ fn render(r: &Rendered<'_>) -> String {
         ));
     }
     line(String::new());
+    render_apache(r, &mut line);
     let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
     line(format!(
         "Sidecar resident memory: {:.1} MiB idle (after sign-in), {:.1} MiB at most under load.",
@@ -832,6 +1020,7 @@ fn render(r: &Rendered<'_>) -> String {
                 Some(&l.through),
                 Some(&l.anonymous),
                 l.reference.as_ref(),
+                l.apache.as_ref(),
             ]
         })
         .flatten()
@@ -845,15 +1034,28 @@ fn render(r: &Rendered<'_>) -> String {
     match at(32).and_then(|l| l.reference.as_ref().map(|n| (l, n))) {
         Some((l, n)) => {
             let share = ratio(l.through.run.rps, n.run.rps);
+            let apache_share = l.apache.as_ref().map_or(String::new(), |a| {
+                format!(
+                    " (Apache with mod_auth_openidc: {:.2} of nginx's)",
+                    ratio(a.run.rps, n.run.rps)
+                )
+            });
             line(format!(
                 "- authenticated throughput at least 0.9 of nginx's at 32 connections (moonshot: \
-                 equal): {share:.2}, {}",
+                 equal): {share:.2}{apache_share}, {}",
                 verdict(share >= 0.9)
             ));
             let cpu = ratio(l.through.cpu_us_per_request, n.cpu_us_per_request);
+            let apache_cpu = l.apache.as_ref().map_or(String::new(), |a| {
+                format!(
+                    " (Apache with mod_auth_openidc: {:.2} ×, {:.1} µs)",
+                    ratio(a.cpu_us_per_request, n.cpu_us_per_request),
+                    a.cpu_us_per_request
+                )
+            });
             line(format!(
                 "- sidecar CPU per authenticated request at most 1.2 × nginx's at 32 connections: \
-                 {cpu:.2} × ({:.1} µs vs {:.1} µs), {}",
+                 {cpu:.2} × ({:.1} µs vs {:.1} µs){apache_cpu}, {}",
                 l.through.cpu_us_per_request,
                 n.cpu_us_per_request,
                 verdict(cpu <= 1.2)
@@ -865,9 +1067,15 @@ fn render(r: &Rendered<'_>) -> String {
         Some((l, n)) => {
             let added = l.through.run.p50_us - l.direct.run.p50_us;
             let nginx_added = n.run.p50_us - l.direct.run.p50_us;
+            let apache_added = l.apache.as_ref().map_or(String::new(), |a| {
+                format!(
+                    "; Apache with mod_auth_openidc: {:.0} µs",
+                    a.run.p50_us - l.direct.run.p50_us
+                )
+            });
             line(format!(
                 "- latency added at 1 connection (p50 through minus p50 direct) at most nginx's \
-                 + 20 µs: {added:.0} µs (nginx: {nginx_added:.0} µs), {}",
+                 + 20 µs: {added:.0} µs (nginx: {nginx_added:.0} µs{apache_added}), {}",
                 verdict(added <= nginx_added + 20.0)
             ));
         }
@@ -917,12 +1125,6 @@ fn render(r: &Rendered<'_>) -> String {
         rss_load as f64 / 1024.0,
         verdict((rss_load as f64) < 20.0 * 1024.0)
     ));
-    line(String::new());
-    line("For scale on a 2-core machine: a bare nginx reverse proxy with no authentication".into());
-    line(
-        "reaches about 0.5 of direct throughput, Apache with mod_auth_openidc about 0.07–0.10."
-            .into(),
-    );
     let _ = std::io::stdout().flush();
     s
 }

@@ -94,6 +94,7 @@ fn main() -> Result<()> {
                 chromium: false,
                 wrk: false,
                 nginx: false,
+                apache: false,
                 python_venv: false,
                 containers: true,
                 shellcheck: false,
@@ -114,6 +115,7 @@ fn demo(
         chromium: false,
         wrk: false,
         nginx: false,
+        apache: false,
         // The SAML fixture IdP runs in a pinned virtualenv.
         python_venv: saml,
         containers: false,

@@ -15,6 +15,8 @@ pub struct Needs {
     pub wrk: bool,
     /// Debian `nginx-light`, the benchmark's reference proxy.
     pub nginx: bool,
+    /// Debian `apache2` and `libapache2-mod-auth-openidc`, the benchmark's authenticating peer.
+    pub apache: bool,
     /// Debian `python3-venv`, for the virtualenvs of `xtask test`'s Python tools and of the SAML
     /// test fixtures (installed too when set).
     pub python_venv: bool,
@@ -31,6 +33,7 @@ impl Needs {
             chromium: true,
             wrk: true,
             nginx: true,
+            apache: true,
             python_venv: true,
             containers: true,
             shellcheck: true,
@@ -40,6 +43,12 @@ impl Needs {
 
 /// Where the fixture IdP's node project lives, relative to the workspace root.
 pub const IDP_DIR: &str = "tests/fixtures/idp";
+/// Apache httpd as Debian's `apache2` installs it.
+pub const APACHE_BINARY: &str = "/usr/sbin/apache2";
+/// Where Debian installs Apache's modules.
+pub const APACHE_MODULES: &str = "/usr/lib/apache2/modules";
+/// The OpenID Connect module (Debian `libapache2-mod-auth-openidc`), in [`APACHE_MODULES`].
+pub const APACHE_OIDC_MODULE: &str = "mod_auth_openidc.so";
 /// Chromium's path as Debian installs it (the browser tests use it).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -84,6 +93,14 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.nginx && nginx_binary().is_none() {
         missing.push("nginx-light");
+    }
+    if needs.apache {
+        if !Path::new(APACHE_BINARY).is_file() {
+            missing.push("apache2");
+        }
+        if !Path::new(APACHE_MODULES).join(APACHE_OIDC_MODULE).is_file() {
+            missing.push("libapache2-mod-auth-openidc");
+        }
     }
     if needs.python_venv && !python_has_venv() {
         missing.push("python3-venv");
@@ -152,6 +169,13 @@ fn install_packages(needs: Needs) -> Result<()> {
         bail!("`{line}` failed: {status}");
     }
     Ok(())
+}
+
+/// Apache with mod_auth_openidc, when both are installed: (binary, modules directory).
+pub fn apache_with_oidc() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let modules = Path::new(APACHE_MODULES);
+    (Path::new(APACHE_BINARY).is_file() && modules.join(APACHE_OIDC_MODULE).is_file())
+        .then(|| (APACHE_BINARY.into(), modules.to_path_buf()))
 }
 
 /// Debian's nginx binary (in /usr/sbin, which is not on every user's PATH).

@@ -164,6 +164,7 @@ pub fn run(no_setup: bool, skip: &[String], cargo_args: &[String]) -> Result<()>
             chromium: true,
             wrk: false,
             nginx: false,
+            apache: false,
             python_venv: true,
             containers: true,
             shellcheck: true,

@@ -6,11 +6,18 @@
 //! request that a pooled connection turned out unable to take (closed by the app before the request
 //! went out) is sent again, once, on a new connection; a request that was sent, even in part, is
 //! never sent twice. No hashing, no per-request bookkeeping beyond one mutex push and pop.
+//!
+//! Each connection is driven by the request using it, inside that request's task: the request's
+//! future writes the request and reads the response head, and the response body reads the rest.
+//! No task per connection, no hand-off between tasks per request. A pooled connection is not
+//! polled while it waits; an app that closed it is noticed when the next request tries it (and
+//! that request is then sent again on a new connection, as above). Only an accepted `Upgrade`
+//! hands its connection to a task of its own, which completes the switch.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -45,15 +52,76 @@ impl Default for PoolSettings {
     }
 }
 
-/// Time a pooled connection that just finished an exchange may take to become ready again.
-const READY_WAIT: Duration = Duration::from_secs(1);
+/// Polls of a pooled connection allowed for it to become ready for the next request; a finished
+/// exchange needs one. One that needs more is waiting for the app, and is closed instead.
+const READY_POLLS: usize = 3;
+
+/// hyper's state machine for one connection (with upgrades): polled to make the exchange
+/// progress. (hyper does not name its type.)
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// One connection to the app: the handle requests are sent with, and the state machine that
+/// writes and reads them.
+struct Conn {
+    sender: SendRequest<Body>,
+    /// `None` once the connection has ended: dropping hyper's state answers a request still
+    /// queued on it (with the request, which was not sent).
+    driver: Option<Driver>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    /// Polls the connection (reads and writes what it can); `true` once it has ended (closed by
+    /// either side, failed, or upgraded).
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(driver) = self.driver.as_mut() else {
+            return true;
+        };
+        match driver.as_mut().poll(cx) {
+            Poll::Pending => return false,
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        }
+        self.driver = None;
+        true
+    }
+
+    /// Whether the connection can take a request now, polling it up to [`READY_POLLS`] times.
+    fn poll_usable(&mut self, cx: &mut Context<'_>) -> bool {
+        for _ in 0..READY_POLLS {
+            if self.sender.is_ready() {
+                return true;
+            }
+            if self.sender.is_closed() || self.drive(cx) {
+                return false;
+            }
+            if let Poll::Ready(ready) = self.sender.poll_ready(cx) {
+                return ready.is_ok();
+            }
+        }
+        false
+    }
+}
+
+/// A context whose wake-ups go nowhere, for polling a connection outside any task (a body
+/// dropped after its end): the next request using the connection polls it with its own.
+fn detached() -> Context<'static> {
+    Context::from_waker(Waker::noop())
+}
 
 /// The connections to one upstream.
 #[derive(Debug)]
 pub struct Pool {
     authority: Authority,
     settings: PoolSettings,
-    idle: Mutex<Vec<(Instant, SendRequest<Body>)>>,
+    idle: Mutex<Vec<(Instant, Conn)>>,
     resent: AtomicU64,
 }
 
@@ -78,25 +146,27 @@ impl Pool {
         self.resent.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<(Instant, SendRequest<Body>)>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(Instant, Conn)>> {
         match self.idle.lock() {
             Ok(i) => i,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    fn take_idle(&self) -> Option<SendRequest<Body>> {
+    fn take_idle(&self) -> Option<Conn> {
         let mut idle = self.lock();
-        while let Some((since, sender)) = idle.pop() {
-            if since.elapsed() < self.settings.idle_timeout && !sender.is_closed() {
-                return Some(sender);
+        while let Some((since, conn)) = idle.pop() {
+            if since.elapsed() < self.settings.idle_timeout && !conn.sender.is_closed() {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn put_back(&self, sender: SendRequest<Body>) {
-        if sender.is_closed() {
+    /// Puts a connection whose exchange is over back, after polling it once so that it settles
+    /// into waiting for the next request.
+    fn put_back(&self, mut conn: Conn, cx: &mut Context<'_>) {
+        if conn.sender.is_closed() || conn.drive(cx) {
             return;
         }
         let mut idle = self.lock();
@@ -108,11 +178,11 @@ impl Pool {
             idle.remove(0);
         }
         if idle.len() < self.settings.max_idle {
-            idle.push((Instant::now(), sender));
+            idle.push((Instant::now(), conn));
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, ProxyError> {
+    async fn connect(&self) -> Result<Conn, ProxyError> {
         let stream = tokio::time::timeout(
             self.settings.connect_timeout,
             tokio::net::TcpStream::connect(self.authority.as_str()),
@@ -127,26 +197,19 @@ impl Pool {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(ProxyError::Handshake)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok(Conn {
+            sender,
+            driver: Some(Box::pin(connection.with_upgrades())),
+        })
     }
 
     /// A connection ready for a request: a pooled one if any is usable, else a new one.
-    async fn checkout(&self) -> Result<SendRequest<Body>, ProxyError> {
-        while let Some(mut sender) = self.take_idle() {
-            if sender.is_ready() {
-                return Ok(sender);
-            }
-            // Just finished its previous exchange: becomes ready at once, or turns out closed.
-            let ready =
-                tokio::time::timeout(READY_WAIT, std::future::poll_fn(|cx| sender.poll_ready(cx)))
-                    .await;
-            if matches!(ready, Ok(Ok(()))) {
-                return Ok(sender);
+    async fn checkout(&self) -> Result<Conn, ProxyError> {
+        while let Some(mut conn) = self.take_idle() {
+            if conn.sender.is_ready()
+                || std::future::poll_fn(|cx| Poll::Ready(conn.poll_usable(cx))).await
+            {
+                return Ok(conn);
             }
         }
         // Boxed: opening a connection is rare, and its future would otherwise make every
@@ -160,16 +223,16 @@ impl Pool {
     /// Only the exchange itself is awaited here; the rare paths (a new connection, a resend) are
     /// boxed, so the future every request moves around stays small.
     pub async fn send(self: &Arc<Self>, req: Request<Body>) -> Result<Response<Body>, ProxyError> {
-        let mut sender = self.checkout().await?;
-        let response = match sender.try_send_request(req).await {
+        let mut conn = self.checkout().await?;
+        let response = match exchange(&mut conn, req).await {
             Ok(response) => response,
             Err(e) => {
                 let (fresh, response) = Box::pin(self.resend(e)).await?;
-                sender = fresh;
+                conn = fresh;
                 response
             }
         };
-        Ok(self.pooled(response, sender))
+        Ok(self.pooled(response, conn))
     }
 
     /// Sends again, on a new connection, a request a pooled connection did not send; a request
@@ -177,50 +240,74 @@ impl Pool {
     async fn resend(
         &self,
         mut failed: TrySendError<Request<Body>>,
-    ) -> Result<(SendRequest<Body>, Response<Incoming>), ProxyError> {
+    ) -> Result<(Conn, Response<Incoming>), ProxyError> {
         let Some(req) = failed.take_message() else {
             return Err(ProxyError::Exchange(failed.into_error()));
         };
         self.resent.fetch_add(1, Ordering::Relaxed);
-        let mut sender = self.connect().await?;
-        let response = sender
-            .send_request(req)
+        let mut conn = self.connect().await?;
+        let response = exchange(&mut conn, req)
             .await
-            .map_err(ProxyError::Exchange)?;
-        Ok((sender, response))
+            .map_err(|e| ProxyError::Exchange(e.into_error()))?;
+        Ok((conn, response))
     }
 
     /// The app's response, with its connection going back to the pool once the body is read.
-    fn pooled(
-        self: &Arc<Self>,
-        response: Response<Incoming>,
-        sender: SendRequest<Body>,
-    ) -> Response<Body> {
+    fn pooled(self: &Arc<Self>, response: Response<Incoming>, conn: Conn) -> Response<Body> {
         let (parts, body) = response.into_parts();
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-            // The connection now belongs to the upgraded stream.
+            // The connection now belongs to the upgraded stream: its own task completes the
+            // switch (hands the socket to the `OnUpgrade` in the response) and then ends.
+            let Conn { sender, driver } = conn;
+            if let Some(driver) = driver {
+                tokio::spawn(async move {
+                    let _sender = sender;
+                    if let Err(e) = driver.await {
+                        tracing::debug!(error = %e, "upstream upgrade ended with an error");
+                    }
+                });
+            }
             return Response::from_parts(parts, Body::new(body));
         }
         let body = PooledBody {
             inner: body,
-            sender: Some(sender),
+            conn: Some(conn),
             pool: self.clone(),
         };
         Response::from_parts(parts, Body::new(body))
     }
 }
 
-/// A response body from the app that hands its connection back to the pool once fully read.
+/// Writes `req` on `conn` and reads the response head, driving the connection in this task.
+async fn exchange(
+    conn: &mut Conn,
+    req: Request<Body>,
+) -> Result<Response<Incoming>, TrySendError<Request<Body>>> {
+    let mut response = std::pin::pin!(conn.sender.try_send_request(req));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = response.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        // Write what can be written, read what has arrived; then the head may be here. When the
+        // connection has ended, hyper has answered the request (with the error, if any) by now.
+        conn.drive(cx);
+        response.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A response body from the app that drives its connection while it is read, and hands the
+/// connection back to the pool once fully read.
 struct PooledBody {
     inner: Incoming,
-    sender: Option<SendRequest<Body>>,
+    conn: Option<Conn>,
     pool: Arc<Pool>,
 }
 
 impl PooledBody {
-    fn release(&mut self) {
-        if let Some(sender) = self.sender.take() {
-            self.pool.put_back(sender);
+    fn release(&mut self, cx: &mut Context<'_>) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.put_back(conn, cx);
         }
     }
 }
@@ -232,15 +319,38 @@ impl hyper::body::Body for PooledBody {
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.release(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
-            Poll::Ready(Some(Err(_))) => self.sender = None,
-            _ => {}
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        loop {
+            let polled = Pin::new(&mut self.inner).poll_frame(cx);
+            match &polled {
+                Poll::Ready(None) => self.release(cx),
+                Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(cx),
+                Poll::Ready(Some(Err(_))) => self.conn = None,
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Pending => {
+                    // More of the body needs reading: drive the connection, then look again.
+                    // Once the connection has ended, hyper ends the body (or fails it) at once.
+                    let ended = match self.conn.as_mut() {
+                        Some(conn) => conn.drive(cx),
+                        None => return Poll::Pending,
+                    };
+                    if ended {
+                        self.conn = None;
+                        continue;
+                    }
+                    // Driving may have delivered more of the body.
+                    let again = Pin::new(&mut self.inner).poll_frame(cx);
+                    match &again {
+                        Poll::Ready(None) => self.release(cx),
+                        Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(cx),
+                        Poll::Ready(Some(Err(_))) => self.conn = None,
+                        _ => {}
+                    }
+                    return again;
+                }
+            }
+            return polled;
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -256,7 +366,7 @@ impl Drop for PooledBody {
     fn drop(&mut self) {
         // Fully read (or empty, e.g. 204 or HEAD): reusable. Abandoned half-way: not.
         if self.inner.is_end_stream() {
-            self.release();
+            self.release(&mut detached());
         }
     }
 }
@@ -408,6 +518,29 @@ mod tests {
         }
         assert_eq!(up.accepted(), 1, "three requests, one connection");
         assert_eq!(pool.idle_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_are_driven_by_the_requests_using_them() {
+        let up = Scripted::start(keep_alive);
+        let pool = up.pool(PoolSettings::default());
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        for _ in 0..3 {
+            let response = pool.send(get("/")).await.expect("send");
+            assert_eq!(tasks(), 0, "no task of its own for the connection");
+            assert_eq!(text(response).await, "ok");
+        }
+        assert_eq!(up.accepted(), 1);
+        assert_eq!(pool.idle_count(), 1);
+        assert_eq!(
+            tasks(),
+            0,
+            "nothing left running beside the pooled connection"
+        );
     }
 
     #[tokio::test]

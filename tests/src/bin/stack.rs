@@ -5,14 +5,24 @@
 //!   until Ctrl-C.
 //! - `gatehouse-stack bench`: signs in through the real IdP, prints one JSON line for the
 //!   benchmark driver (URLs, process ids, and the session cookie — on stdout only, never
-//!   logged), then runs until stdin closes or Ctrl-C.
+//!   logged), then runs until stdin closes or Ctrl-C. With `GATEHOUSE_BENCH_APACHE` (the
+//!   `apache2` binary), `GATEHOUSE_BENCH_APACHE_MODULES` (its modules' directory) and
+//!   `GATEHOUSE_BENCH_APACHE_DIR` (a directory for its configuration) it
+//!   also starts Apache with mod_auth_openidc before the same app, signs in through it and
+//!   checks that it authenticates (see `gatehouse_tests::apache`).
 //! - `gatehouse-stack provisioning-bench`: the sidecar in process with Kubernetes provisioning on
 //!   the in-memory API; prints one JSON line of figures (deletion → refusal, callback handling).
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gatehouse_tests::{ProviderKind, Stack, StackOptions, http_client, idp::PASSWORD};
+use gatehouse_tests::{
+    ProviderKind, Stack, StackOptions,
+    apache::{Apache, ApacheConfig},
+    flow::LoginFlow,
+    http_client,
+    idp::PASSWORD,
+};
 use tokio::io::AsyncReadExt;
 
 #[derive(Debug, Parser)]
@@ -190,9 +200,83 @@ async fn demo_saml(port: u16, admin_port: u16) -> Result<()> {
     Ok(())
 }
 
+/// Where the driver's Apache is, and where it runs.
+struct ApachePeer {
+    binary: std::path::PathBuf,
+    modules: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+/// Starts Apache with mod_auth_openidc in front of the stack's app, signs `ada` in through it at
+/// the same IdP, and checks that it really authenticates; returns it and its session cookies.
+async fn start_apache(stack: &Stack, peer: ApachePeer) -> Result<(Apache, String)> {
+    let idp = stack.idp();
+    let app = stack.app.as_ref().context("bench app")?;
+    let config = ApacheConfig {
+        dir: peer.dir,
+        port: peer.port,
+        issuer: idp.okta_issuer.clone(),
+        client_id: idp.client_id.clone(),
+        client_secret: idp.client_secret.clone(),
+        passphrase: gatehouse_tests::process::random_key_b64()?,
+        upstream: app.url.clone(),
+        as_root: is_root(),
+        modules: peer.modules,
+    };
+    let apache = Apache::start(&peer.binary, &config)?;
+    let protected = format!("{}/", apache.url);
+    let flow = LoginFlow::start_protected(&protected).await?;
+    let callback = flow.authenticate("ada", PASSWORD).await?;
+    let attempt = flow.finish(callback).await?;
+    if !attempt.callback.status.is_redirection() {
+        anyhow::bail!(
+            "apache's callback answered {} {}; its output:\n{}",
+            attempt.callback.status,
+            attempt.callback.body.chars().take(300).collect::<String>(),
+            apache.process.logs.text()
+        );
+    }
+    // The session cookie (in chunks when large) as the browser would send it back.
+    let cookie = flow.cookies_for(&protected.parse()?);
+    if cookie.is_empty() {
+        anyhow::bail!("apache set no session cookie at its callback");
+    }
+    apache
+        .check_authenticates(&idp.okta_issuer, &cookie, "ada@example.com")
+        .await
+        .with_context(|| format!("apache's output:\n{}", apache.process.logs.text()))?;
+    Ok((apache, cookie))
+}
+
+/// Whether this process runs as root (then Apache is told which user its child runs as).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 async fn bench() -> Result<()> {
+    // The authenticating peer, when the driver asks for it: Apache with mod_auth_openidc at a
+    // port the IdP registers beside the sidecar's.
+    let apache_peer = match (
+        std::env::var_os("GATEHOUSE_BENCH_APACHE"),
+        std::env::var_os("GATEHOUSE_BENCH_APACHE_MODULES"),
+        std::env::var_os("GATEHOUSE_BENCH_APACHE_DIR"),
+    ) {
+        (Some(binary), Some(modules), Some(dir)) => Some(ApachePeer {
+            binary: binary.into(),
+            modules: modules.into(),
+            dir: dir.into(),
+            port: gatehouse_tests::process::free_port()?,
+        }),
+        _ => None,
+    };
     let stack = Stack::start(StackOptions {
         providers: vec![ProviderKind::Okta],
+        extra_public_urls: apache_peer
+            .iter()
+            .map(|peer| format!("http://127.0.0.1:{}", peer.port))
+            .collect(),
         ..StackOptions::default()
     })
     .await?;
@@ -207,6 +291,10 @@ async fn bench() -> Result<()> {
             ..StackOptions::default()
         })
         .await?;
+    let apache = match apache_peer {
+        Some(peer) => Some(start_apache(&stack, peer).await?),
+        None => None,
+    };
     let line = serde_json::json!({
         "direct": format!("{}/static", app.url),
         "through": stack.url("/static"),
@@ -215,6 +303,9 @@ async fn bench() -> Result<()> {
         "app_pid": app.process.pid(),
         "anonymous": format!("{}/static", anonymous.url),
         "anonymous_pid": anonymous.process.pid(),
+        "apache": apache.as_ref().map(|(a, _)| format!("{}/static", a.url)),
+        "apache_pid": apache.as_ref().map(|(a, _)| a.pid()),
+        "apache_cookie": apache.as_ref().map(|(_, cookie)| cookie),
     });
     println!("{line}");
     // Run until the driver closes our stdin (or Ctrl-C).
