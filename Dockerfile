@@ -27,7 +27,7 @@ RUN cargo build --release --locked -p gatehouse-operator -p gatehouse-sidecar \
  && mkdir -p /out/sidecar-libs \
  && cp target/release/gatehouse-operator target/release/gatehouse-sidecar /out/ \
  && ldd target/release/gatehouse-sidecar | awk '/=> \// {print $3}' \
-    | grep -E 'lib(xmlsec1|xml2|xslt|icu|lzma|z|ltdl|ssl|crypto)' \
+    | grep -vE '/(ld-linux|libc|libm|libgcc_s|libpthread|libdl|librt)[.-]' \
     | xargs -r -I{} cp -L {} /out/sidecar-libs/
 
 FROM ${RUNTIME_BASE} AS runtime
@@ -49,8 +49,9 @@ FROM runtime AS sidecar
 LABEL org.opencontainers.image.title="gatehouse-sidecar" \
       org.opencontainers.image.description="Gatehouse auth sidecar: single sign-on in front of one workload"
 COPY --from=builder /out/gatehouse-sidecar /usr/local/bin/gatehouse-sidecar
-# libxmlsec1, libxml2 and what they link, which distroless "cc" does not carry.
-COPY --from=builder /out/sidecar-libs/ /usr/lib/x86_64-linux-gnu/
+# libxmlsec1, libxml2 and what they link, which distroless "cc" does not carry (any architecture).
+COPY --from=builder /out/sidecar-libs/ /usr/local/lib/gatehouse/
+ENV LD_LIBRARY_PATH=/usr/local/lib/gatehouse
 ENTRYPOINT ["/usr/local/bin/gatehouse-sidecar"]
 
 FROM runtime AS operator-prebuilt
@@ -64,4 +65,7 @@ FROM runtime AS sidecar-prebuilt
 LABEL org.opencontainers.image.title="gatehouse-sidecar" \
       org.opencontainers.image.description="Gatehouse auth sidecar: single sign-on in front of one workload"
 COPY target/release/gatehouse-sidecar /usr/local/bin/gatehouse-sidecar
+# Staged by `cargo xtask image` from what `ldd` resolves on the build machine.
+COPY target/release/sidecar-libs/ /usr/local/lib/gatehouse/
+ENV LD_LIBRARY_PATH=/usr/local/lib/gatehouse
 ENTRYPOINT ["/usr/local/bin/gatehouse-sidecar"]

@@ -17,9 +17,11 @@ use crate::image::{self, IMAGES, NONROOT_UID, OPERATOR, SIDECAR, container_tool,
 use crate::test::Outcome;
 use crate::{cargo_command, root, target_dir};
 
-/// The sidecar image stays under this (the budget: an image pulled onto every node that
-/// runs a protected workload).
-pub const SIDECAR_MAX_BYTES: u64 = 30_000_000;
+/// The sidecar image stays under this: it is pulled onto every node that runs a protected
+/// workload. It was 30 MB until SAML: the XML-DSig library (libxmlsec1) brings libxml2, which
+/// Debian links with ICU, whose data file alone is 31 MB; the binary and those libraries make
+/// about 70 MB. A libxml2 without ICU would bring it back under 35 MB.
+pub const SIDECAR_MAX_BYTES: u64 = 75_000_000;
 /// The harness variable that runs the sidecar as a container (tests/src/stack.rs).
 const SIDECAR_IMAGE_VAR: &str = "GATEHOUSE_TEST_SIDECAR_IMAGE";
 /// Shells and shell-providing multi-call binaries none of the images may carry.

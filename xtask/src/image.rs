@@ -310,11 +310,54 @@ fn assemble_standin(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where [`stage_libraries`] puts the shared libraries the sidecar's `-prebuilt` target copies.
+pub const SIDECAR_LIBS: &str = "sidecar-libs";
+
+/// Shared libraries of the base itself (glibc and libgcc_s): never copied into an image.
+const BASE_LIBRARIES: [&str; 8] = [
+    "linux-vdso.so",
+    "ld-linux",
+    "libc.so",
+    "libm.so",
+    "libgcc_s.so",
+    "libpthread.so",
+    "libdl.so",
+    "librt.so",
+];
+
+/// Copies the shared libraries `binary` links beyond the base's (for the sidecar: libxmlsec1,
+/// libxml2 and what they link — distroless `cc` has none of them) into `dir`, as `ldd` resolves
+/// them on this machine, which is the Debian release of the runtime base.
+fn stage_libraries(binary: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let listing = output(Command::new("ldd").arg(binary))?;
+    for line in listing.lines() {
+        // `libxml2.so.2 => /lib/x86_64-linux-gnu/libxml2.so.2 (0x…)`
+        let mut words = line.split_whitespace();
+        let (Some(soname), Some("=>"), Some(path)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        if BASE_LIBRARIES.iter().any(|base| soname.starts_with(base)) {
+            continue;
+        }
+        std::fs::copy(path, dir.join(soname))
+            .with_context(|| format!("copying {path} (linked by {})", binary.display()))?;
+    }
+    Ok(())
+}
+
 /// Builds one image from its prebuilt target on `base` and saves its OCI archive.
 fn build(image: Image, base: &str) -> Result<()> {
     let binary = target_dir().join("release").join(image.name);
     if !binary.is_file() {
         bail!("{} is missing after the release build", binary.display());
+    }
+    if image.name == SIDECAR.name {
+        stage_libraries(&binary, &target_dir().join("release").join(SIDECAR_LIBS))?;
     }
     let tag = image.tag();
     eprintln!(
