@@ -20,6 +20,7 @@ pub mod kube_stack;
 pub mod process;
 pub mod raw;
 pub mod sample;
+pub mod scale_bench;
 pub mod stack;
 
 use std::{collections::BTreeMap, time::Duration};
