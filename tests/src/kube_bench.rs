@@ -34,7 +34,8 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut samples: Vec<Duration>) -> Self {
+    /// The spread of `samples`.
+    pub fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort();
         let at = |q: f64| {
             let i = ((samples.len() as f64 - 1.0) * q).round() as usize;

@@ -25,6 +25,7 @@ pub mod process;
 pub mod raw;
 pub mod saml_idp;
 pub mod sample;
+pub mod scale_bench;
 pub mod stack;
 
 use std::{collections::BTreeMap, time::Duration};

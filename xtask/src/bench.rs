@@ -52,6 +52,9 @@ pub struct BenchArgs {
     /// Rounds per load level; each figure is the median over them.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// Run only this section and replace just it in the written file (`scale`).
+    #[arg(long, value_parser = ["scale"])]
+    pub only: Option<String>,
 }
 
 /// Header and value the sample app's `/static` answers with.
@@ -288,6 +291,9 @@ impl Drop for StackGuard {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.only.as_deref() == Some("scale") {
+        return crate::bench_scale::run_alone(args);
+    }
     setup::run(setup::Needs {
         chromium: false,
         wrk: true,
@@ -497,6 +503,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         apache_version: apache_version.as_deref(),
     });
     report.push_str(&crate::bench_provisioning::render(&provisioning));
+    report.push_str(&crate::bench_scale::section(&release, args.rounds)?);
     println!("{report}");
     if !problems.is_empty() {
         bail!(

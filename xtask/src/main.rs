@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_provisioning;
+mod bench_scale;
 mod containers;
 mod image;
 mod pod;

@@ -670,6 +670,26 @@ impl UserCache {
     }
 }
 
+/// The annotation `kubectl apply` leaves: a copy of the whole object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What the cache keeps of an SsoUser: all but its managed fields and `kubectl apply`'s copy of
+/// the object, which nothing here reads and which are most of a stored object's size (with
+/// thousands of users, most of the cache's memory).
+fn trim(event: &mut watcher::Event<DeserializeGuard<SsoUser>>) {
+    if let watcher::Event::Apply(DeserializeGuard(Ok(user)))
+    | watcher::Event::InitApply(DeserializeGuard(Ok(user))) = event
+    {
+        user.metadata.managed_fields = None;
+        if let Some(annotations) = &mut user.metadata.annotations {
+            annotations.remove(LAST_APPLIED);
+            if annotations.is_empty() {
+                user.metadata.annotations = None;
+            }
+        }
+    }
+}
+
 /// A decoded watch event as the cache stores it.
 fn guarded(event: watcher::Event<SsoUser>) -> watcher::Event<DeserializeGuard<SsoUser>> {
     match event {
@@ -704,7 +724,8 @@ impl UserCacheFeeder {
     ) {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         match item {
-            Ok(event) => {
+            Ok(mut event) => {
+                trim(&mut event);
                 // Once the watch speaks about an object this replica provisioned, the store is
                 // authoritative for it: a deletion must not be overridden by read-your-write.
                 if let watcher::Event::Apply(user)

@@ -532,6 +532,46 @@ fn an_undecodable_user_is_refused_and_counted_and_the_others_are_served() {
 }
 
 #[test]
+fn the_cache_keeps_no_managed_fields_or_last_applied_copy() {
+    let mut user = cached_user("okta-1", "uid-1");
+    user.metadata.managed_fields = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+            manager: Some("gatehouse-sidecar".into()),
+            operation: Some("Apply".into()),
+            ..Default::default()
+        },
+    ]);
+    user.metadata.annotations = Some(BTreeMap::from([
+        (
+            LAST_APPLIED.to_string(),
+            "{\"a\": \"large copy\"}".to_string(),
+        ),
+        ("team".to_string(), "platform".to_string()),
+    ]));
+    let (cache, mut feeder) = synced_cache(vec![user.clone()]);
+    feeder.apply(Ok(watcher::Event::Apply(user)));
+    let stored = cache
+        .store
+        .get(&ObjectRef::new("okta-1").within(NS))
+        .expect("cached");
+    let stored = stored.0.as_ref().expect("decoded");
+    assert_eq!(stored.metadata.managed_fields, None);
+    assert_eq!(
+        stored.metadata.annotations,
+        Some(BTreeMap::from([(
+            "team".to_string(),
+            "platform".to_string()
+        )]))
+    );
+    assert_eq!(
+        stored.metadata.uid.as_deref(),
+        Some("uid-1"),
+        "what checks read stays"
+    );
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+}
+
+#[test]
 fn watch_timings_fit_inside_the_staleness_limit() {
     let t = WatchTimings::for_staleness(Duration::from_secs(300));
     assert_eq!(t.watch_timeout, Duration::from_secs(100));

@@ -12,6 +12,8 @@
 //!   checks that it authenticates (see `gatehouse_tests::apache`).
 //! - `gatehouse-stack provisioning-bench`: the sidecar in process with Kubernetes provisioning on
 //!   the in-memory API; prints one JSON line of figures (deletion → refusal, callback handling).
+//! - `gatehouse-stack scale-bench --users N`: the sidecar with N SsoUsers in its watch cache;
+//!   prints one JSON line of figures (memory, per-request cost).
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
@@ -63,6 +65,15 @@ enum Cmd {
         #[arg(long, default_value_t = 30)]
         sign_ins: usize,
     },
+    /// The sidecar's memory and request cost with many SsoUsers cached (one JSON line).
+    ScaleBench {
+        /// SsoUsers in the watch cache.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Requests measured.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+    },
 }
 
 #[tokio::main]
@@ -92,6 +103,11 @@ async fn main() -> Result<()> {
             .await
         }
         Cmd::Bench => bench().await,
+        Cmd::ScaleBench { users, requests } => {
+            let figures = gatehouse_tests::scale_bench::run(users, requests).await?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
         Cmd::ProvisioningBench { trials, sign_ins } => {
             let figures = gatehouse_tests::kube_bench::run(trials, sign_ins).await?;
             println!("{}", serde_json::to_string(&figures)?);
