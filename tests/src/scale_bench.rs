@@ -227,6 +227,7 @@ pub async fn run(users: usize, requests: usize) -> Result<ScaleFigures> {
         issued_at: now - 3600,
         expires_at: now + 3600,
         user_uid: holder.metadata.uid.clone(),
+        idp_sid: None,
     };
     let cookie = format!(
         "{}={}",
