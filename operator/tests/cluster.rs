@@ -2,8 +2,9 @@
 //! server, server-side apply field ownership (a key the operator stops rendering disappears), the
 //! token controller filling the sidecar's token Secret, garbage collection through owner
 //! references, the Secret watch re-rendering within seconds in a running operator, Lease
-//! election between two candidates, and the sidecar's SsoUser provisioning (status subresource)
-//! and real watch refusing a deleted user.
+//! election between two candidates, the sidecar's SsoUser provisioning (status subresource)
+//! and real watch refusing a deleted user, and a replica whose watch lags reading a new user
+//! from the API server (admitted) and the same user once deleted (refused).
 //!
 //! Every test carries an ignore attribute with its reason, so `cargo test` never pretends to have run it. Run against a
 //! throwaway kind or k3d cluster (the tests install the CRDs and create one temporary namespace
@@ -587,6 +588,82 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
             deleted_at.elapsed().as_millis()
         );
         watch.abort();
+    })
+    .await;
+}
+
+/// A new user's first request on another replica, through a real API server: replica B, whose
+/// own watch has not seen the user replica A just created, reads the SsoUser (real GET, real
+/// UID) and admits the session; once the user is deleted, the same read refuses it.
+#[tokio::test]
+#[ignore = "needs a cluster: set KUBECONFIG"]
+async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once_deleted() {
+    use gatehouse_sidecar::directory::kubernetes::{Provisioner, Refusal, SessionIds, UserCache};
+    use gatehouse_sidecar::directory::read_through::{ReadLimits, ReadThrough};
+    use gatehouse_sidecar::provisioning::SignedInUser;
+
+    in_namespace("sidecar-read", |client, ns| async move {
+        let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
+        // Replica A provisions; replica B's watch never runs, as if it lagged behind.
+        let (cache_a, _feeder_a) = UserCache::new(&ns, "portal", Duration::from_secs(300));
+        let provisioner = Provisioner::new(
+            api.clone(),
+            "portal",
+            gatehouse_crds::ProvisioningMode::Jit,
+            cache_a,
+        );
+        let user = SignedInUser {
+            user: String::new(),
+            provider: "okta".into(),
+            issuer: "https://acme.okta.com".into(),
+            subject: "00u-replica".into(),
+            email: Some("ada@example.com".into()),
+            name: Some("Ada".into()),
+            preferred_username: None,
+            role: "member",
+            org: "acme".into(),
+            attributes: Default::default(),
+        };
+        let done = provisioner
+            .provision(&user)
+            .await
+            .expect("provisioned by replica A");
+        let started = Timestamp::now();
+        let (cache_b, _feeder_b) = UserCache::new(&ns, "portal", Duration::from_secs(300));
+        assert_eq!(
+            cache_b.check(&done.name, &done.uid, started),
+            Err(Refusal::NotSynced),
+            "replica B's own watch does not hold the user"
+        );
+        let reader = ReadThrough::new(api.clone(), cache_b.clone(), ReadLimits::default());
+        let admitted = reader
+            .confirm(&done.name, &done.uid, started, SessionIds::default())
+            .await;
+        assert_eq!(
+            admitted.verdict,
+            Ok(()),
+            "replica B admits after reading the user"
+        );
+
+        api.delete(&done.name, &DeleteParams::default())
+            .await
+            .expect("delete");
+        // A fresh replica (nothing remembered) reads again: the deletion is what it finds.
+        let (cache_c, _feeder_c) = UserCache::new(&ns, "portal", Duration::from_secs(300));
+        let reader = ReadThrough::new(api.clone(), cache_c, ReadLimits::default());
+        let gone = eventually(Duration::from_secs(30), || {
+            let reader = &reader;
+            let (name, uid) = (done.name.clone(), done.uid.clone());
+            async move {
+                let verdict = reader
+                    .confirm(&name, &uid, started, SessionIds::default())
+                    .await
+                    .verdict;
+                (verdict == Err(Refusal::Deleted)).then_some(())
+            }
+        })
+        .await;
+        assert!(gone.is_some(), "a deleted user is refused by the read");
     })
     .await;
 }
