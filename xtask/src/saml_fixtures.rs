@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 /// The pinned Python packages of the SAML fixtures, relative to the workspace root.
 pub const REQUIREMENTS: &str = "tests/fixtures/saml-idp/requirements.txt";
@@ -24,47 +24,5 @@ pub fn install() -> Result<()> {
 
 /// `target/saml-venv` with the pinned requirements; its path.
 pub fn venv() -> Result<PathBuf> {
-    let requirements = crate::root().join(REQUIREMENTS);
-    let venv = crate::target_dir().join(VENV);
-    let python = venv.join("bin/python");
-    let stamp = venv.join(".requirements");
-    let wanted = std::fs::read_to_string(&requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    if !python.is_file() {
-        let status = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("running python3 -m venv")?;
-        if !status.success() {
-            bail!(
-                "python3 -m venv {} failed; install Debian's python3-venv \
-                 (apt-get install -y python3-venv)",
-                venv.display()
-            );
-        }
-    }
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        eprintln!(
-            "xtask setup: installing the SAML fixtures' Python packages into {}",
-            venv.display()
-        );
-        let status = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements)
-            .status()
-            .context("running pip")?;
-        if !status.success() {
-            bail!("pip install -r {} failed", requirements.display());
-        }
-        std::fs::write(&stamp, &wanted)?;
-    }
-    Ok(venv)
+    crate::setup::pinned_venv(VENV, REQUIREMENTS, "the SAML fixtures' Python packages")
 }

@@ -1,6 +1,10 @@
 //! `cargo xtask setup`: system packages and the fixture IdP's node modules.
 
-use std::{path::Path, process::Command, time::SystemTime};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::SystemTime,
+};
 
 use anyhow::{Context, Result, bail};
 
@@ -230,4 +234,50 @@ pub fn npm_ci(dir: &Path) -> Result<()> {
         bail!("npm ci in {} failed: {status}", dir.display());
     }
     Ok(())
+}
+
+/// `target/<dir>`: a virtualenv holding the pinned packages of `requirements` (relative to the
+/// workspace root), made when missing and re-installed when that file changes; its path.
+/// `purpose` names it in the progress line.
+pub fn pinned_venv(dir: &str, requirements: &str, purpose: &str) -> Result<PathBuf> {
+    let requirements = root().join(requirements);
+    let venv = crate::target_dir().join(dir);
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    if !python.is_file() {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("running python3 -m venv")?;
+        if !status.success() {
+            bail!(
+                "python3 -m venv {} failed; install Debian's python3-venv \
+                 (apt-get install -y python3-venv)",
+                venv.display()
+            );
+        }
+    }
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        eprintln!("xtask: installing {purpose} into {}", venv.display());
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements)
+            .status()
+            .context("running pip")?;
+        if !status.success() {
+            bail!("pip install -r {} failed", requirements.display());
+        }
+        std::fs::write(&stamp, &wanted)?;
+    }
+    Ok(venv)
 }

@@ -103,45 +103,11 @@ pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
 /// re-installed when that file changes. Made before any suite runs: the chart suite and the
 /// operator's schema tests both use it.
 pub fn python_tools() -> Result<PathBuf> {
-    let requirements = crate::root().join("charts/gatehouse/tests/requirements.txt");
-    let venv = crate::target_dir().join("py-venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join(".requirements");
-    let wanted = std::fs::read_to_string(&requirements)?;
-    if !python.is_file() {
-        let status = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("running python3 -m venv")?;
-        if !status.success() {
-            bail!(
-                "python3 -m venv failed; install Debian's python3-venv (apt-get install -y python3-venv)"
-            );
-        }
-    }
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        eprintln!(
-            "xtask test: installing the Python test tools into {}",
-            venv.display()
-        );
-        let status = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements)
-            .status()?;
-        if !status.success() {
-            bail!("pip install -r {} failed", requirements.display());
-        }
-        std::fs::write(&stamp, &wanted)?;
-    }
-    Ok(venv)
+    setup::pinned_venv(
+        "py-venv",
+        "charts/gatehouse/tests/requirements.txt",
+        "the Python test tools",
+    )
 }
 
 /// The chart's pytest suite. It runs after `cargo test`, which has built the operator binary its
