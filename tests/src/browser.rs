@@ -81,36 +81,55 @@ fn run(
     password: &str,
     upload_bytes: Option<usize>,
 ) -> Result<BrowserOutcome> {
-    let chromium = chromium_path()?;
     let dir = idp_dir();
     ensure_node_modules(&dir)?;
+    run_driver(
+        &dir,
+        "browser-login.mjs",
+        &format!("{provider}-{user}"),
+        |cmd| {
+            cmd.args(["--url", url, "--provider", provider, "--user", user])
+                .args(["--password", password]);
+            if let Some(bytes) = upload_bytes {
+                cmd.args(["--upload-bytes", &bytes.to_string()]);
+            }
+        },
+    )
+}
+
+/// Runs the Playwright driver `script` of the node project `dir` with Debian's Chromium and a
+/// screenshot path (named after `label`), the arguments `args` adds, and parses the JSON line it
+/// prints as its result. Blocking.
+pub fn run_driver<T: serde::de::DeserializeOwned>(
+    dir: &std::path::Path,
+    script: &str,
+    label: &str,
+    args: impl FnOnce(&mut Command),
+) -> Result<T> {
+    let chromium = chromium_path()?;
     if !dir
         .join("node_modules/playwright-core/package.json")
         .is_file()
     {
-        bail!("playwright-core is missing: run `cargo xtask setup`");
+        bail!(
+            "playwright-core is missing in {}: run `cargo xtask setup`",
+            dir.display()
+        );
     }
-    let screenshot = std::env::temp_dir().join(format!(
-        "gatehouse-e2e-{provider}-{user}-{}.png",
-        std::process::id()
-    ));
+    let screenshot =
+        std::env::temp_dir().join(format!("gatehouse-e2e-{label}-{}.png", std::process::id()));
     let mut cmd = Command::new(node_binary());
-    cmd.current_dir(&dir)
-        .arg("browser-login.mjs")
-        .args(["--url", url, "--provider", provider, "--user", user])
-        .args(["--password", password])
-        .arg("--chromium")
+    cmd.current_dir(dir).arg(script);
+    args(&mut cmd);
+    cmd.arg("--chromium")
         .arg(&chromium)
         .arg("--screenshot")
         .arg(&screenshot);
-    if let Some(bytes) = upload_bytes {
-        cmd.args(["--upload-bytes", &bytes.to_string()]);
-    }
     let (mut proc, line) = ChildProcess::spawn("browser", cmd, Some(Duration::from_secs(120)))
         .context("running the browser")?;
     proc.wait_exit(Duration::from_secs(30));
     let line = line.context("browser result")?;
-    let outcome: BrowserOutcome = serde_json::from_str(&line).with_context(|| {
+    let outcome: T = serde_json::from_str(&line).with_context(|| {
         format!(
             "parsing the browser's result {line:?}; its output:\n{}",
             proc.logs.text()

@@ -1344,43 +1344,15 @@ pub struct SamlBrowserLogout {
 /// fixture IdP's form and lets its HTTP-POST form reach the ACS; with `logout`, then visits
 /// `/api/auth/logout`. Blocking: call it from `spawn_blocking`.
 pub fn browser_sign_in(url: &str, user: FixtureUser, logout: bool) -> Result<SamlBrowserOutcome> {
-    let chromium = crate::browser::chromium_path()?;
-    let dir = fixtures_dir().join("saml-idp2");
-    if !dir
-        .join("node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        bail!(
-            "playwright-core is missing in {}: run `cargo xtask setup`",
-            dir.display()
-        );
-    }
-    let screenshot = std::env::temp_dir().join(format!(
-        "gatehouse-e2e-saml-{}-{}.png",
-        user.login,
-        std::process::id()
-    ));
-    let mut cmd = Command::new(crate::idp::node_binary());
-    cmd.current_dir(&dir)
-        .arg("browser-saml.mjs")
-        .args(["--url", url, "--user", user.login, "--password", PASSWORD])
-        .arg("--chromium")
-        .arg(&chromium)
-        .arg("--screenshot")
-        .arg(&screenshot);
-    if logout {
-        cmd.arg("--logout");
-    }
-    let (mut proc, line) = ChildProcess::spawn("browser", cmd, Some(Duration::from_secs(120)))
-        .context("running the browser")?;
-    proc.wait_exit(Duration::from_secs(30));
-    let line = line.context("browser result")?;
-    let outcome: SamlBrowserOutcome = serde_json::from_str(&line).with_context(|| {
-        format!(
-            "parsing the browser's result {line:?}; its output:\n{}",
-            proc.logs.text()
-        )
-    })?;
-    eprintln!("browser screenshot: {}", screenshot.display());
-    Ok(outcome)
+    crate::browser::run_driver(
+        &fixtures_dir().join("saml-idp2"),
+        "browser-saml.mjs",
+        &format!("saml-{}", user.login),
+        |cmd| {
+            cmd.args(["--url", url, "--user", user.login, "--password", PASSWORD]);
+            if logout {
+                cmd.arg("--logout");
+            }
+        },
+    )
 }
