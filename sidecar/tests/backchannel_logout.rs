@@ -3,6 +3,8 @@
 //! in-process JWKS endpoint; a real upstream app with a WebSocket-style upgrade and an endless
 //! streamed response. Every attack is a POST of a forged token that must change nothing.
 
+mod common;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,7 +12,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::get;
 use base64::Engine;
@@ -22,7 +23,6 @@ use gatehouse_sidecar::providers::{Discovered, Endpoints, TokenAuth};
 use gatehouse_sidecar::session::{Binding, KeyRing, Session, random_token};
 use gatehouse_sidecar::token::now_unix;
 use gatehouse_sidecar::{Config, Sidecar};
-use hyper_util::rt::TokioIo;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -96,22 +96,6 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
-async fn echo_upgrade(mut req: Request) -> Response {
-    let on = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        if let Ok(upgraded) = on.await {
-            let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
-            let _ = tokio::io::copy(&mut r, &mut w).await;
-        }
-    });
-    Response::builder()
-        .status(101)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .body(Body::empty())
-        .unwrap_or_default()
-}
-
 /// One chunk, then nothing, forever: only the session's end finishes it.
 async fn endless_stream() -> Response {
     let first = futures::stream::once(async {
@@ -124,7 +108,7 @@ async fn endless_stream() -> Response {
 async fn app() -> SocketAddr {
     serve(
         Router::new()
-            .route("/ws", get(echo_upgrade))
+            .route("/ws", get(common::echo_upgrade))
             .route("/stream", get(endless_stream))
             .fallback(|| async { "the app" }),
     )

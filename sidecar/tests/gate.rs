@@ -3,6 +3,8 @@
 //! port. Sessions are minted with the configured key ring (as a signed-in browser would hold them);
 //! the full sign-in flow against a real IdP and browser lives in the workspace `tests/`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,7 +23,6 @@ use gatehouse_sidecar::providers::{Discovered, Endpoints, TokenAuth};
 use gatehouse_sidecar::session::{Attempt, Binding, KeyRing, Session, random_token};
 use gatehouse_sidecar::token::now_unix;
 use gatehouse_sidecar::{Config, Sidecar};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -50,22 +51,6 @@ async fn echo(req: Request) -> axum::Json<Value> {
     }))
 }
 
-async fn upgrade(mut req: Request) -> Response {
-    let on = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        if let Ok(upgraded) = on.await {
-            let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
-            let _ = tokio::io::copy(&mut r, &mut w).await;
-        }
-    });
-    Response::builder()
-        .status(101)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .body(Body::empty())
-        .unwrap_or_default()
-}
-
 async fn upload(body: Body) -> Response {
     Response::new(body)
 }
@@ -88,7 +73,7 @@ async fn upstream(gate: Gate) -> SocketAddr {
         }
     };
     let router = Router::new()
-        .route("/ws", get(upgrade))
+        .route("/ws", get(common::echo_upgrade))
         .route("/upload", post(upload))
         .route("/stream", get(stream))
         .route(
