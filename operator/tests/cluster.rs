@@ -525,11 +525,29 @@ async fn two_candidates_elect_one_leader_and_fail_over() {
     .await;
 }
 
+/// What the sidecar's sign-in hands provisioning for Okta user `subject` with `role`.
+fn okta_sign_in(
+    subject: &str,
+    role: &'static str,
+) -> gatehouse_sidecar::provisioning::SignedInUser {
+    gatehouse_sidecar::provisioning::SignedInUser {
+        user: String::new(),
+        provider: "okta".into(),
+        issuer: "https://acme.okta.com".into(),
+        subject: subject.into(),
+        email: Some("ada@example.com".into()),
+        name: Some("Ada".into()),
+        preferred_username: None,
+        role,
+        org: "acme".into(),
+        attributes: Default::default(),
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs a cluster: set KUBECONFIG"]
 async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_a_deleted_user() {
     use gatehouse_sidecar::directory::kubernetes::{Provisioner, Refusal, UserCache};
-    use gatehouse_sidecar::provisioning::SignedInUser;
 
     in_namespace("sidecar-watch", |client, ns| async move {
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
@@ -542,18 +560,7 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
             gatehouse_crds::ProvisioningMode::Jit,
             cache.clone(),
         );
-        let user = SignedInUser {
-            user: String::new(),
-            provider: "okta".into(),
-            issuer: "https://acme.okta.com".into(),
-            subject: "00u-cluster".into(),
-            email: Some("ada@example.com".into()),
-            name: Some("Ada".into()),
-            preferred_username: None,
-            role: "admin",
-            org: "acme".into(),
-            attributes: Default::default(),
-        };
+        let user = okta_sign_in("00u-cluster", "admin");
         let done = provisioner.provision(&user).await.expect("provisioned");
         assert!(done.created);
         let started = Timestamp::now();
@@ -600,7 +607,6 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
 async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once_deleted() {
     use gatehouse_sidecar::directory::kubernetes::{Provisioner, Refusal, SessionIds, UserCache};
     use gatehouse_sidecar::directory::read_through::{ReadLimits, ReadThrough};
-    use gatehouse_sidecar::provisioning::SignedInUser;
 
     in_namespace("sidecar-read", |client, ns| async move {
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
@@ -612,18 +618,7 @@ async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once
             gatehouse_crds::ProvisioningMode::Jit,
             cache_a,
         );
-        let user = SignedInUser {
-            user: String::new(),
-            provider: "okta".into(),
-            issuer: "https://acme.okta.com".into(),
-            subject: "00u-replica".into(),
-            email: Some("ada@example.com".into()),
-            name: Some("Ada".into()),
-            preferred_username: None,
-            role: "member",
-            org: "acme".into(),
-            attributes: Default::default(),
-        };
+        let user = okta_sign_in("00u-replica", "member");
         let done = provisioner
             .provision(&user)
             .await
