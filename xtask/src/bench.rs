@@ -198,6 +198,69 @@ struct Level {
     /// CPU figures are its parent's and child's together.
     apache: Option<Measured>,
     rss_load_kib: u64,
+    /// Medians of the streamed-response runs, where measured.
+    streamed: Option<Streamed>,
+    /// Every round's own figures, in the order they ran (the fields above are their medians).
+    rounds: Vec<Round>,
+}
+
+/// The runs of one round at one load level: each target once, back to back.
+#[derive(Debug, Clone)]
+struct Round {
+    direct: Measured,
+    through: Measured,
+    anonymous: Measured,
+    reference: Option<Measured>,
+    apache: Option<Measured>,
+    /// The sidecar's largest resident set sampled during its run.
+    rss_load_kib: u64,
+    /// The same load on `/stream` (the same body without a length), direct and through the
+    /// sidecar; measured at [`STREAMED_AT`] connections only.
+    streamed: Option<Streamed>,
+}
+
+/// Connections at which streamed responses are measured.
+const STREAMED_AT: u32 = 32;
+
+/// A streamed response (no `Content-Length`), direct and through the sidecar.
+#[derive(Debug, Clone)]
+struct Streamed {
+    direct: Measured,
+    through: Measured,
+}
+
+impl Level {
+    /// Medians over `rounds` (which must not be empty).
+    fn from_rounds(connections: u32, rounds: Vec<Round>) -> Self {
+        let all = |f: &dyn Fn(&Round) -> Option<&Measured>| -> Option<Measured> {
+            let runs: Vec<Measured> = rounds.iter().filter_map(|r| f(r).cloned()).collect();
+            (!runs.is_empty()).then(|| Measured::median(&runs))
+        };
+        let median = |f: &dyn Fn(&Round) -> &Measured| {
+            Measured::median(&rounds.iter().map(|r| f(r).clone()).collect::<Vec<_>>())
+        };
+        Level {
+            connections,
+            direct: median(&|r| &r.direct),
+            through: median(&|r| &r.through),
+            anonymous: median(&|r| &r.anonymous),
+            reference: all(&|r| r.reference.as_ref()),
+            apache: all(&|r| r.apache.as_ref()),
+            rss_load_kib: rounds.iter().map(|r| r.rss_load_kib).max().unwrap_or(0),
+            streamed: all(&|r| r.streamed.as_ref().map(|s| &s.direct))
+                .zip(all(&|r| r.streamed.as_ref().map(|s| &s.through)))
+                .map(|(direct, through)| Streamed { direct, through }),
+            rounds,
+        }
+    }
+}
+
+/// The `/stream` twin of a `/static` URL.
+fn streamed(url: &str) -> String {
+    match url.strip_suffix("/static") {
+        Some(base) => format!("{base}/stream"),
+        None => url.to_owned(),
+    }
 }
 
 /// A bare nginx reverse proxy in front of the upstream: one process (`master_process off`, one
@@ -417,50 +480,70 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let mut levels = Vec::new();
     for connections in [32u32, 1] {
-        // Rounds alternate direct, nginx and the sidecar, so that a change in what else the
-        // machine is doing falls on all three alike; each figure is the median over the rounds.
-        let (mut direct_runs, mut nginx_runs, mut through_runs, mut anonymous_runs) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut apache_runs = Vec::new();
-        let mut rss_load_kib = 0;
+        // Each round runs direct, nginx, Apache and the two sidecars back to back, so that a
+        // change in what else the machine is doing falls on all alike; the report gives every
+        // round's figures and their medians.
+        let mut rounds = Vec::new();
         for round in 1..=args.rounds {
             eprintln!(
                 "xtask bench: {connections} connection(s), round {round}/{}",
                 args.rounds
             );
-            direct_runs.push(measure(app_pid, clk_tck, || {
+            let direct_run = measure(app_pid, clk_tck, || {
                 wrk(&script, &direct, None, connections, args.duration)
-            })?);
-            if let Some(n) = &nginx {
-                nginx_runs.push(measure(n.pid(), clk_tck, || {
+            })?;
+            let nginx_run = match &nginx {
+                Some(n) => Some(measure(n.pid(), clk_tck, || {
                     wrk(&script, &n.url, None, connections, args.duration)
-                })?);
-            }
-            if let Some((url, pid, cookie)) = &apache {
-                apache_runs.push(measure_ticks(
+                })?),
+                None => None,
+            };
+            let apache_run = match &apache {
+                Some((url, pid, cookie)) => Some(measure_ticks(
                     || tree_ticks(*pid),
                     clk_tck,
                     || wrk(&script, url, Some(cookie), connections, args.duration),
-                )?);
-            }
-            anonymous_runs.push(measure(anonymous_pid, clk_tck, || {
+                )?),
+                None => None,
+            };
+            let anonymous_run = measure(anonymous_pid, clk_tck, || {
                 wrk(&script, &anonymous, None, connections, args.duration)
-            })?);
+            })?;
             let sampler = RssSampler::start(sidecar_pid);
-            through_runs.push(measure(sidecar_pid, clk_tck, || {
+            let through_run = measure(sidecar_pid, clk_tck, || {
                 wrk(&script, &through, Some(&cookie), connections, args.duration)
-            })?);
-            rss_load_kib = rss_load_kib.max(sampler.stop());
+            })?;
+            let rss_load_kib = sampler.stop();
+            let streamed = if connections == STREAMED_AT {
+                let (direct_stream, through_stream) = (streamed(&direct), streamed(&through));
+                Some(Streamed {
+                    direct: measure(app_pid, clk_tck, || {
+                        wrk(&script, &direct_stream, None, connections, args.duration)
+                    })?,
+                    through: measure(sidecar_pid, clk_tck, || {
+                        wrk(
+                            &script,
+                            &through_stream,
+                            Some(&cookie),
+                            connections,
+                            args.duration,
+                        )
+                    })?,
+                })
+            } else {
+                None
+            };
+            rounds.push(Round {
+                rss_load_kib,
+                streamed,
+                direct: direct_run,
+                through: through_run,
+                anonymous: anonymous_run,
+                reference: nginx_run,
+                apache: apache_run,
+            });
         }
-        levels.push(Level {
-            connections,
-            direct: Measured::median(&direct_runs),
-            through: Measured::median(&through_runs),
-            anonymous: Measured::median(&anonymous_runs),
-            reference: (!nginx_runs.is_empty()).then(|| Measured::median(&nginx_runs)),
-            apache: (!apache_runs.is_empty()).then(|| Measured::median(&apache_runs)),
-            rss_load_kib,
-        });
+        levels.push(Level::from_rounds(connections, rounds));
     }
     drop(nginx);
     let _ = std::fs::remove_file(&script);
@@ -477,6 +560,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             l.apache
                 .as_ref()
                 .map(|a| ("through Apache with mod_auth_openidc", &a.run)),
+            l.streamed
+                .as_ref()
+                .map(|s| ("direct, streamed response", &s.direct.run)),
+            l.streamed
+                .as_ref()
+                .map(|s| ("through the sidecar, streamed response", &s.through.run)),
         ];
         for (what, r) in runs.into_iter().flatten() {
             if r.bad > 0 || r.ok == 0 {
@@ -880,6 +969,144 @@ fn render_apache(r: &Rendered<'_>, line: &mut impl FnMut(String)) {
     }
 }
 
+/// One figure of every round, and in how many of them it met its target: "; per round: 0.81,
+/// 0.83, 0.80 (met in 0 of 3)". Empty when no round has the figure.
+fn per_round(values: &[Option<(String, bool)>]) -> String {
+    let known: Vec<&(String, bool)> = values.iter().flatten().collect();
+    if known.is_empty() {
+        return String::new();
+    }
+    let met = known.iter().filter(|(_, ok)| *ok).count();
+    let shown: Vec<&str> = known.iter().map(|(v, _)| v.as_str()).collect();
+    format!(
+        "; per round: {} (met in {met} of {})",
+        shown.join(", "),
+        known.len()
+    )
+}
+
+/// The throughput target in one round: the sidecar's share of nginx's throughput.
+fn round_throughput(r: &Round) -> Option<(String, bool)> {
+    let n = r.reference.as_ref()?;
+    let share = ratio(r.through.run.rps, n.run.rps);
+    Some((format!("{share:.2}"), share >= 0.9))
+}
+
+/// The CPU target in one round: the sidecar's CPU per request over nginx's.
+fn round_cpu(r: &Round) -> Option<(String, bool)> {
+    let n = r.reference.as_ref()?;
+    let cpu = ratio(r.through.cpu_us_per_request, n.cpu_us_per_request);
+    Some((format!("{cpu:.2} ×"), cpu <= 1.2))
+}
+
+/// The latency target in one round: p50 added by the sidecar and by nginx over direct.
+fn round_latency(r: &Round) -> Option<(String, bool)> {
+    let n = r.reference.as_ref()?;
+    let added = r.through.run.p50_us - r.direct.run.p50_us;
+    let nginx_added = n.run.p50_us - r.direct.run.p50_us;
+    Some((
+        format!("{added:.0} vs {nginx_added:.0} µs"),
+        added <= nginx_added + 20.0,
+    ))
+}
+
+/// The memory target in one round.
+fn round_memory(r: &Round) -> Option<(String, bool)> {
+    let mib = r.rss_load_kib as f64 / 1024.0;
+    Some((format!("{mib:.1} MiB"), mib <= 16.0))
+}
+
+/// What a response without a length costs through the sidecar, against the fixed-length one.
+fn render_streamed(levels: &[Level], line: &mut impl FnMut(String)) {
+    let Some(l) = levels.iter().find(|l| l.streamed.is_some()) else {
+        return;
+    };
+    line(format!(
+        "Streamed responses, same run, {} connections: the sample app's `/stream` sends the same \
+         body without a `Content-Length` (chunked), as apps that stream do. Through the sidecar \
+         such a response is registered with the live-connection registry, so that it can be \
+         closed when its session ends; a response with a length is not. Each round measured it \
+         right after the fixed-length runs.",
+        l.connections
+    ));
+    line(String::new());
+    line("| round | direct req/s: fixed / streamed | sidecar req/s: fixed / streamed | sidecar CPU per request: fixed / streamed | sidecar streamed ÷ fixed CPU | upstream streamed ÷ fixed CPU |".into());
+    line("| ---: | ---: | ---: | ---: | ---: | ---: |".into());
+    let row = |label: String, direct: &Measured, through: &Measured, s: &Streamed| {
+        format!(
+            "| {label} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} µs / {:.1} µs | {:.2} | {:.2} |",
+            direct.run.rps,
+            s.direct.run.rps,
+            through.run.rps,
+            s.through.run.rps,
+            through.cpu_us_per_request,
+            s.through.cpu_us_per_request,
+            ratio(s.through.cpu_us_per_request, through.cpu_us_per_request),
+            ratio(s.direct.cpu_us_per_request, direct.cpu_us_per_request),
+        )
+    };
+    for (i, r) in l.rounds.iter().enumerate() {
+        if let Some(s) = &r.streamed {
+            line(row((i + 1).to_string(), &r.direct, &r.through, s));
+        }
+    }
+    if let Some(s) = &l.streamed {
+        line(row("median".into(), &l.direct, &l.through, s));
+    }
+    line(String::new());
+}
+
+/// Every round's own figures, one table per load level.
+fn render_rounds(levels: &[Level], line: &mut impl FnMut(String)) {
+    line("## Each round".into());
+    line(String::new());
+    line(
+        "The figures of every round, in the order they ran (the tables above give their medians, \
+         and the targets are judged on the medians). Within a round each target ran back to back, \
+         so the ratios of one row share the machine's conditions."
+            .into(),
+    );
+    line(String::new());
+    let cell = |m: Option<&Measured>, f: &dyn Fn(&Measured) -> String| m.map_or("–".to_owned(), f);
+    for l in levels {
+        line(format!("{} connection(s):", l.connections));
+        line(String::new());
+        line("| round | direct req/s | nginx req/s | Apache req/s | sidecar without a session req/s | sidecar req/s | sidecar ÷ nginx throughput | sidecar CPU per request | sidecar CPU ÷ nginx CPU | p50 added: sidecar / nginx | sidecar memory |".into());
+        line(
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into(),
+        );
+        for (i, r) in l.rounds.iter().enumerate() {
+            let rps = |m: &Measured| format!("{:.0}", m.run.rps);
+            let nginx = r.reference.as_ref();
+            line(format!(
+                "| {} | {:.0} | {} | {} | {:.0} | {:.0} | {} | {:.1} µs | {} | {} | {:.1} MiB |",
+                i + 1,
+                r.direct.run.rps,
+                cell(nginx, &rps),
+                cell(r.apache.as_ref(), &rps),
+                r.anonymous.run.rps,
+                r.through.run.rps,
+                cell(nginx, &|n| format!(
+                    "{:.2}",
+                    ratio(r.through.run.rps, n.run.rps)
+                )),
+                r.through.cpu_us_per_request,
+                cell(nginx, &|n| format!(
+                    "{:.2}",
+                    ratio(r.through.cpu_us_per_request, n.cpu_us_per_request)
+                )),
+                cell(nginx, &|n| format!(
+                    "{:.0} µs / {:.0} µs",
+                    r.through.run.p50_us - r.direct.run.p50_us,
+                    n.run.p50_us - r.direct.run.p50_us
+                )),
+                r.rss_load_kib as f64 / 1024.0,
+            ));
+        }
+        line(String::new());
+    }
+}
+
 fn render(r: &Rendered<'_>) -> String {
     let (levels, duration, rounds) = (r.levels, r.duration, r.rounds);
     let mut s = String::new();
@@ -910,8 +1137,9 @@ fn render(r: &Rendered<'_>) -> String {
          sidecar, nginx and the upstream share these cores). Load generator: {} ({duration} s per \
          run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx, Apache \
          with mod_auth_openidc, the sidecar without a session and the sidecar in turn, so that \
-         changes in what else the machine does fall on all alike; every \
-         figure below is the median over the rounds. Release builds of `gatehouse-sidecar` and the \
+         changes in what else the machine does fall on all alike; the \
+         tables give the median over the rounds, and [each round](#each-round) has its own \
+         figures at the end of this part. Release builds of `gatehouse-sidecar` and the \
          sample app (`/static`, a small fixed body). The session cookie was obtained by signing in \
          through the fixture Okta IdP's form. Every counted response was checked by a wrk Lua \
          script to be the upstream's 200 with its `{MARKER_HEADER}` marker; the run fails \
@@ -1013,6 +1241,7 @@ fn render(r: &Rendered<'_>) -> String {
     }
     line(String::new());
     render_apache(r, &mut line);
+    render_streamed(levels, &mut line);
     let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
     line(format!(
         "Sidecar resident memory: {:.1} MiB idle (after sign-in), {:.1} MiB at most under load.",
@@ -1049,8 +1278,9 @@ fn render(r: &Rendered<'_>) -> String {
             });
             line(format!(
                 "- authenticated throughput at least 0.9 of nginx's at 32 connections (moonshot: \
-                 equal): {share:.2}{apache_share}, {}",
-                verdict(share >= 0.9)
+                 equal): {share:.2}{apache_share}, {}{}",
+                verdict(share >= 0.9),
+                per_round(&l.rounds.iter().map(round_throughput).collect::<Vec<_>>()),
             ));
             let cpu = ratio(l.through.cpu_us_per_request, n.cpu_us_per_request);
             let apache_cpu = l.apache.as_ref().map_or(String::new(), |a| {
@@ -1062,10 +1292,11 @@ fn render(r: &Rendered<'_>) -> String {
             });
             line(format!(
                 "- sidecar CPU per authenticated request at most 1.2 × nginx's at 32 connections: \
-                 {cpu:.2} × ({:.1} µs vs {:.1} µs){apache_cpu}, {}",
+                 {cpu:.2} × ({:.1} µs vs {:.1} µs){apache_cpu}, {}{}",
                 l.through.cpu_us_per_request,
                 n.cpu_us_per_request,
-                verdict(cpu <= 1.2)
+                verdict(cpu <= 1.2),
+                per_round(&l.rounds.iter().map(round_cpu).collect::<Vec<_>>()),
             ));
         }
         None => line("- throughput and CPU against nginx: not measured (nginx missing)".into()),
@@ -1082,16 +1313,23 @@ fn render(r: &Rendered<'_>) -> String {
             });
             line(format!(
                 "- latency added at 1 connection (p50 through minus p50 direct) at most nginx's \
-                 + 20 µs: {added:.0} µs (nginx: {nginx_added:.0} µs{apache_added}), {}",
-                verdict(added <= nginx_added + 20.0)
+                 + 20 µs: {added:.0} µs (nginx: {nginx_added:.0} µs{apache_added}), {}{}",
+                verdict(added <= nginx_added + 20.0),
+                per_round(&l.rounds.iter().map(round_latency).collect::<Vec<_>>()),
             ));
         }
         None => line("- latency added against nginx: not measured (nginx missing)".into()),
     }
     line(format!(
-        "- at most 16 MiB resident under load: {:.1} MiB, {}",
+        "- at most 16 MiB resident under load: {:.1} MiB, {}{}",
         rss_load as f64 / 1024.0,
-        verdict((rss_load as f64) <= 16.0 * 1024.0)
+        verdict((rss_load as f64) <= 16.0 * 1024.0),
+        per_round(
+            &levels
+                .iter()
+                .flat_map(|l| l.rounds.iter().map(round_memory))
+                .collect::<Vec<_>>()
+        ),
     ));
     line(String::new());
     line("Earlier targets (ratios to direct):".into());
@@ -1132,6 +1370,122 @@ fn render(r: &Rendered<'_>) -> String {
         rss_load as f64 / 1024.0,
         verdict((rss_load as f64) < 20.0 * 1024.0)
     ));
+    line(String::new());
+    render_rounds(levels, &mut line);
     let _ = std::io::stdout().flush();
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(rps: f64, cpu: f64, p50: f64) -> Measured {
+        Measured {
+            run: Run {
+                requests: 1000,
+                rps,
+                ok: 1000,
+                bad: 0,
+                p50_us: p50,
+                p99_us: p50 * 10.0,
+                socket_errors: 0,
+            },
+            cpu_us_per_request: cpu,
+            user_us_per_request: cpu / 2.0,
+        }
+    }
+
+    /// A round where the sidecar does `share` of nginx's 10,000 requests per second.
+    fn round(share: f64, rss_kib: u64) -> Round {
+        Round {
+            direct: measured(30_000.0, 10.0, 100.0),
+            through: measured(10_000.0 * share, 30.0, 200.0),
+            anonymous: measured(9_000.0, 28.0, 190.0),
+            reference: Some(measured(10_000.0, 27.0, 190.0)),
+            apache: None,
+            rss_load_kib: rss_kib,
+            streamed: Some(Streamed {
+                direct: measured(28_000.0, 11.0, 110.0),
+                through: measured(9_000.0 * share, 33.0, 210.0),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_level_is_the_median_of_its_rounds_and_keeps_each_round() {
+        let level = Level::from_rounds(
+            32,
+            vec![
+                round(0.80, 13 * 1024),
+                round(0.95, 17 * 1024),
+                round(0.85, 12 * 1024),
+            ],
+        );
+        assert_eq!(level.rounds.len(), 3);
+        assert!((level.through.run.rps - 8_500.0).abs() < 1e-6);
+        assert_eq!(level.rss_load_kib, 17 * 1024);
+        assert!(level.apache.is_none());
+        assert!(level.reference.is_some());
+    }
+
+    #[test]
+    fn each_target_names_every_round_and_how_many_met_it() {
+        let rounds = [round(0.80, 13 * 1024), round(0.95, 17 * 1024)];
+        let throughput = per_round(&rounds.iter().map(round_throughput).collect::<Vec<_>>());
+        assert_eq!(throughput, "; per round: 0.80, 0.95 (met in 1 of 2)");
+        let memory = per_round(&rounds.iter().map(round_memory).collect::<Vec<_>>());
+        assert_eq!(memory, "; per round: 13.0 MiB, 17.0 MiB (met in 1 of 2)");
+        // Without nginx there is nothing to compare with.
+        let mut alone = round(0.9, 1024);
+        alone.reference = None;
+        assert_eq!(per_round(&[round_cpu(&alone)]), "");
+    }
+
+    #[test]
+    fn the_report_has_a_row_for_every_round() {
+        let levels = vec![
+            Level::from_rounds(32, vec![round(0.80, 13 * 1024), round(0.92, 14 * 1024)]),
+            Level::from_rounds(
+                1,
+                [round(0.70, 12 * 1024), round(0.75, 12 * 1024)]
+                    .map(|r| Round {
+                        streamed: None,
+                        ..r
+                    })
+                    .into(),
+            ),
+        ];
+        let report = render(&Rendered {
+            levels: &levels,
+            rss_idle_kib: 10 * 1024,
+            duration: 5,
+            rounds: 2,
+            load_before: "1 1 1",
+            load_after: "1 1 1",
+            steal_percent: None,
+            threads: 1,
+            nginx_version: Some("nginx/test"),
+            apache_version: None,
+        });
+        let rounds = &report[report.find("## Each round").expect("rounds section")..];
+        assert_eq!(rounds.matches("\n| 1 | ").count(), 2, "{rounds}");
+        assert_eq!(rounds.matches("\n| 2 | ").count(), 2, "{rounds}");
+        assert!(
+            rounds.contains("| 8000 |") && rounds.contains("| 9200 |"),
+            "{rounds}"
+        );
+        assert!(
+            report.contains("per round: 0.80, 0.92 (met in 1 of 2)"),
+            "{report}"
+        );
+        // Streamed responses: each round, then the median, at 32 connections only.
+        let streamed = &report[report.find("Streamed responses").expect("streamed section")
+            ..report.find("## Each round").expect("rounds section")];
+        assert_eq!(streamed.matches("| 1.10 | 1.10 |").count(), 3, "{streamed}");
+        assert!(
+            streamed.contains("| median | 30000 / 28000 |"),
+            "{streamed}"
+        );
+    }
 }

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let app = Router::new()
         .route("/static", get(static_body))
+        .route("/stream", get(streamed_body))
         .route("/ws", get(ws_echo))
         .fallback(echo_request);
     axum::serve(listener, app)
@@ -65,6 +66,21 @@ async fn main() -> anyhow::Result<()> {
 
 async fn static_body() -> Response {
     let mut res = Response::new(Body::from(STATIC_BODY));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res.headers_mut()
+        .insert(MARKER_HEADER, HeaderValue::from_static(MARKER_VALUE));
+    res
+}
+
+/// The `/static` body and headers, sent as a stream of unknown length (chunked), as apps that
+/// stream their responses do: the benchmark measures what such a response costs the proxy.
+async fn streamed_body() -> Response {
+    let chunk =
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(STATIC_BODY.as_bytes()));
+    let mut res = Response::new(Body::from_stream(futures::stream::iter([chunk])));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
