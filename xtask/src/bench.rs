@@ -255,6 +255,79 @@ impl Level {
     }
 }
 
+/// What one bench round measures, in the order of the first round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Direct,
+    Nginx,
+    Apache,
+    Anonymous,
+    Sidecar,
+    DirectStreamed,
+    SidecarStreamed,
+}
+
+/// Pause before each run.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// The order of round `round` (from 1), so that no target always runs first, last, or right after
+/// the same neighbour: round r starts at target r - 1 and walks the list with a stride coprime
+/// to its length (1, 2, 3, … skipping strides that share a factor with it), so every round is a
+/// permutation and successive rounds pair different neighbours.
+fn round_order(round: u32, streamed: bool) -> Vec<Target> {
+    let mut targets = vec![
+        Target::Direct,
+        Target::Nginx,
+        Target::Apache,
+        Target::Anonymous,
+        Target::Sidecar,
+    ];
+    if streamed {
+        targets.extend([Target::DirectStreamed, Target::SidecarStreamed]);
+    }
+    let n = targets.len();
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let strides: Vec<usize> = (1..n.max(2)).filter(|s| gcd(*s, n) == 1).collect();
+    let r = round.saturating_sub(1) as usize;
+    let (start, stride) = (r % n, strides[r % strides.len()]);
+    (0..n).map(|i| targets[(start + i * stride) % n]).collect()
+}
+
+/// A round's runs as they come in.
+#[derive(Default)]
+struct RoundSlots {
+    direct: Option<Measured>,
+    through: Option<Measured>,
+    anonymous: Option<Measured>,
+    reference: Option<Measured>,
+    apache: Option<Measured>,
+    rss_load_kib: u64,
+    direct_streamed: Option<Measured>,
+    through_streamed: Option<Measured>,
+}
+
+impl RoundSlots {
+    fn finish(self) -> Result<Round> {
+        Ok(Round {
+            direct: self.direct.context("no direct run")?,
+            through: self.through.context("no sidecar run")?,
+            anonymous: self.anonymous.context("no run without a session")?,
+            reference: self.reference,
+            apache: self.apache,
+            rss_load_kib: self.rss_load_kib,
+            streamed: self
+                .direct_streamed
+                .zip(self.through_streamed)
+                .map(|(direct, through)| Streamed { direct, through }),
+        })
+    }
+}
+
 /// The `/stream` twin of a `/static` URL.
 fn streamed(url: &str) -> String {
     match url.strip_suffix("/static") {
@@ -481,68 +554,64 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let mut levels = Vec::new();
     for connections in [32u32, 1] {
-        // Each round runs direct, nginx, Apache and the two sidecars back to back, so that a
-        // change in what else the machine is doing falls on all alike; the report gives every
-        // round's figures and their medians.
+        // Each round runs every target back to back, so that a change in what else the machine
+        // is doing falls on all alike, each round in another order (see `round_order`); the
+        // report gives every round's figures and their medians.
         let mut rounds = Vec::new();
         for round in 1..=args.rounds {
             eprintln!(
                 "xtask bench: {connections} connection(s), round {round}/{}",
                 args.rounds
             );
-            let direct_run = measure(app_pid, clk_tck, || {
-                wrk(&script, &direct, None, connections, args.duration)
-            })?;
-            let nginx_run = match &nginx {
-                Some(n) => Some(measure(n.pid(), clk_tck, || {
-                    wrk(&script, &n.url, None, connections, args.duration)
-                })?),
-                None => None,
-            };
-            let apache_run = match &apache {
-                Some((url, pid, cookie)) => Some(measure_ticks(
-                    || tree_ticks(*pid),
-                    clk_tck,
-                    || wrk(&script, url, Some(cookie), connections, args.duration),
-                )?),
-                None => None,
-            };
-            let anonymous_run = measure(anonymous_pid, clk_tck, || {
-                wrk(&script, &anonymous, None, connections, args.duration)
-            })?;
-            let sampler = RssSampler::start(sidecar_pid);
-            let through_run = measure(sidecar_pid, clk_tck, || {
-                wrk(&script, &through, Some(&cookie), connections, args.duration)
-            })?;
-            let rss_load_kib = sampler.stop();
-            let streamed = if connections == STREAMED_AT {
-                let (direct_stream, through_stream) = (streamed(&direct), streamed(&through));
-                Some(Streamed {
-                    direct: measure(app_pid, clk_tck, || {
-                        wrk(&script, &direct_stream, None, connections, args.duration)
-                    })?,
-                    through: measure(sidecar_pid, clk_tck, || {
-                        wrk(
-                            &script,
-                            &through_stream,
-                            Some(&cookie),
-                            connections,
-                            args.duration,
-                        )
-                    })?,
-                })
-            } else {
-                None
-            };
-            rounds.push(Round {
-                rss_load_kib,
-                streamed,
-                direct: direct_run,
-                through: through_run,
-                anonymous: anonymous_run,
-                reference: nginx_run,
-                apache: apache_run,
-            });
+            let mut slot = RoundSlots::default();
+            for target in round_order(round, connections == STREAMED_AT) {
+                // A pause between runs, so that what one target leaves behind (connections
+                // closing, Apache's threads winding down) does not fall on the next.
+                thread::sleep(SETTLE);
+                let run = |url: &str, cookie: Option<&str>| {
+                    wrk(&script, url, cookie, connections, args.duration)
+                };
+                match target {
+                    Target::Direct => {
+                        slot.direct = Some(measure(app_pid, clk_tck, || run(&direct, None))?);
+                    }
+                    Target::Nginx => {
+                        if let Some(n) = &nginx {
+                            slot.reference = Some(measure(n.pid(), clk_tck, || run(&n.url, None))?);
+                        }
+                    }
+                    Target::Apache => {
+                        if let Some((url, pid, cookie)) = &apache {
+                            slot.apache = Some(measure_ticks(
+                                || tree_ticks(*pid),
+                                clk_tck,
+                                || run(url, Some(cookie)),
+                            )?);
+                        }
+                    }
+                    Target::Anonymous => {
+                        slot.anonymous =
+                            Some(measure(anonymous_pid, clk_tck, || run(&anonymous, None))?);
+                    }
+                    Target::Sidecar => {
+                        let sampler = RssSampler::start(sidecar_pid);
+                        slot.through = Some(measure(sidecar_pid, clk_tck, || {
+                            run(&through, Some(&cookie))
+                        })?);
+                        slot.rss_load_kib = sampler.stop();
+                    }
+                    Target::DirectStreamed => {
+                        let url = streamed(&direct);
+                        slot.direct_streamed = Some(measure(app_pid, clk_tck, || run(&url, None))?);
+                    }
+                    Target::SidecarStreamed => {
+                        let url = streamed(&through);
+                        slot.through_streamed =
+                            Some(measure(sidecar_pid, clk_tck, || run(&url, Some(&cookie)))?);
+                    }
+                }
+            }
+            rounds.push(slot.finish()?);
         }
         levels.push(Level::from_rounds(connections, rounds));
     }
@@ -1222,8 +1291,10 @@ fn render(r: &Rendered<'_>) -> String {
         "Machine: {} (load average {} when the run started, {} when it ended{steal}; wrk, the \
          sidecar, nginx and the upstream share these cores). Load generator: {} ({duration} s per \
          run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx, Apache \
-         with mod_auth_openidc, the sidecar without a session and the sidecar in turn, so that \
-         changes in what else the machine does fall on all alike; the \
+         with mod_auth_openidc, the sidecar without a session and the sidecar back to back, so \
+         that changes in what else the machine does fall on all alike, each round in a \
+         different order (another first target and other neighbours) and with a 0.5 s pause \
+         before each run; the \
          tables give the median over the rounds, and [each round](#each-round) has its own \
          figures at the end of this part. Release builds of `gatehouse-sidecar` and the \
          sample app (`/static`, a small fixed body). The session cookie was obtained by signing in \
@@ -1543,6 +1614,46 @@ Anonymous:            64 kB
             text.contains("libc.so.6 0.5, libxml2.so.2.9.14 0.3"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_round_changes_the_order_and_the_neighbours() {
+        let first = round_order(1, true);
+        assert_eq!(first.len(), 7);
+        assert_eq!(first[0], Target::Direct);
+        let follows = |o: &[Target], t: Target| {
+            o[(o.iter().position(|x| *x == t).expect("listed") + 1) % o.len()]
+        };
+        for streamed in [false, true] {
+            let rounds: Vec<Vec<Target>> = (1..=3).map(|r| round_order(r, streamed)).collect();
+            for order in &rounds {
+                let mut sorted = order.clone();
+                sorted.sort_by_key(|t| first.iter().position(|f| f == t));
+                sorted.dedup();
+                assert_eq!(sorted.len(), order.len(), "a permutation: {order:?}");
+            }
+            // The sidecar runs after a different target in each of the first three rounds.
+            let before: Vec<Target> = rounds
+                .iter()
+                .map(|o| {
+                    o[(o.iter()
+                        .position(|x| *x == Target::Sidecar)
+                        .expect("listed")
+                        + o.len()
+                        - 1)
+                        % o.len()]
+                })
+                .collect();
+            assert!(
+                before[0] != before[1] && before[1] != before[2] && before[0] != before[2],
+                "{before:?}"
+            );
+            assert_ne!(
+                follows(&rounds[0], Target::Apache),
+                follows(&rounds[1], Target::Apache)
+            );
+        }
+        assert!(!round_order(1, false).contains(&Target::SidecarStreamed));
     }
 
     #[test]
