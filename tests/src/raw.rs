@@ -1,5 +1,7 @@
 //! Raw HTTP/1.1 over TCP, for attacks an HTTP client library would normalise away
-//! (header-name case and underscores, duplicate headers, unnormalised paths).
+//! (header-name case and underscores, duplicate headers, unnormalised paths), and for bodies a
+//! server may refuse before it has read them (an HTTP client library reports the broken pipe
+//! and drops the answer).
 
 use std::time::Duration;
 
@@ -44,6 +46,53 @@ pub async fn send(addr: &str, request_head: &str) -> Result<RawAnswer> {
         .await
         .context("read timeout")??;
     parse(&buf)
+}
+
+/// What [`send_body`] got: the answer, and the error that ended the write when the server
+/// closed the connection before the whole body was written (the answer stands either way).
+#[derive(Debug)]
+pub struct BodyExchange {
+    pub answer: RawAnswer,
+    /// The write's error (`None` when the whole body was written).
+    pub write_error: Option<std::io::Error>,
+}
+
+/// Sends `request_head` (as [`send`] does, plus `Content-Length`) and `body` to `addr` while
+/// reading the answer at the same time, so an answer the server gives before reading the whole
+/// body (a 413) is read even though writing the rest fails with a broken pipe or a reset.
+pub async fn send_body(addr: &str, request_head: &str, body: &[u8]) -> Result<BodyExchange> {
+    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        .await
+        .context("connect timeout")??;
+    let head = format!(
+        "{}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        request_head.trim_end(),
+        body.len()
+    );
+    let (mut reader, mut writer) = stream.into_split();
+    let write = async move {
+        writer.write_all(head.as_bytes()).await?;
+        writer.write_all(body).await?;
+        writer.flush().await
+    };
+    let read = async move {
+        let mut buf = Vec::new();
+        // A reset after the answer arrived ends the read; what was read is the answer.
+        let result = reader.read_to_end(&mut buf).await;
+        (buf, result)
+    };
+    let (write_result, (buf, read_result)) =
+        tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(write, read) })
+            .await
+            .context("exchange timeout")?;
+    if buf.is_empty() {
+        read_result.context("reading the answer")?;
+        bail!("the server closed the connection without an answer");
+    }
+    Ok(BodyExchange {
+        answer: parse(&buf)?,
+        write_error: write_result.err(),
+    })
 }
 
 fn parse(buf: &[u8]) -> Result<RawAnswer> {
@@ -111,6 +160,41 @@ mod tests {
         assert_eq!(a.status, 200);
         assert_eq!(a.body, "abcde");
         assert_eq!(a.header("x-a"), Some("b"));
+    }
+
+    /// A server that answers 413 after the head and closes without reading the 32 MB body:
+    /// the write fails, the answer is still read.
+    #[tokio::test]
+    async fn an_answer_given_before_the_body_is_read_survives_the_failed_write() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                conn.read_exact(&mut byte).await.expect("head");
+                head.push(byte[0]);
+            }
+            conn.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!")
+                .await
+                .expect("answer");
+            // Closing with unread data in the receive buffer sends a reset.
+            drop(conn);
+        });
+        let body = vec![b'a'; 32 << 20];
+        let exchange = send_body(&addr, "POST /acs HTTP/1.1", &body)
+            .await
+            .expect("exchange");
+        server.await.expect("server");
+        assert_eq!(exchange.answer.status, 413);
+        assert_eq!(exchange.answer.body, "too big!");
+        assert!(
+            exchange.write_error.is_some(),
+            "the server read none of the body, yet all 32 MB were written"
+        );
     }
 
     #[test]

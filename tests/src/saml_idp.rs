@@ -601,6 +601,55 @@ impl SamlFlow {
         .await)
     }
 
+    /// POSTs `saml_response` to the ACS as [`SamlFlow::post`] does, over a raw socket that reads
+    /// the answer while writing: for a body the sidecar refuses before reading it all, whose
+    /// answer an HTTP client library drops when the rest of the write fails.
+    pub async fn post_refused_early(
+        &self,
+        saml_response: &str,
+        relay_state: Option<&str>,
+    ) -> Result<Answer> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("SAMLResponse", saml_response);
+        if let Some(rs) = relay_state {
+            form.append_pair("RelayState", rs);
+        }
+        let body = form.finish();
+        let addr = format!(
+            "{}:{}",
+            self.sidecar
+                .host_str()
+                .context("sidecar URL without host")?,
+            self.sidecar
+                .port_or_known_default()
+                .context("sidecar URL without port")?
+        );
+        let mut head = format!(
+            "POST {ACS_PATH} HTTP/1.1\r\nAccept: text/html\r\n\
+             Content-Type: application/x-www-form-urlencoded"
+        );
+        let cookies = self.cookies();
+        if !cookies.is_empty() {
+            head.push_str(&format!("\r\nCookie: {cookies}"));
+        }
+        let exchange = crate::raw::send_body(&addr, &head, body.as_bytes()).await?;
+        let raw = exchange.answer;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &raw.headers {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        Ok(Answer {
+            status: StatusCode::from_u16(raw.status)?,
+            headers,
+            body: raw.body,
+        })
+    }
+
     /// The `Cookie` header this browser sends to the sidecar.
     pub fn cookies(&self) -> String {
         self.jar
@@ -1302,7 +1351,12 @@ pub async fn run_attack(
                 canary_url: Some(idp.canary_url(attack)),
             };
             let forged = forge(idp, attack, &genuine.saml_response, &options)?;
-            let answer = flow.post(&forged, relay).await?;
+            let answer = if attack == "oversize" {
+                // Refused by its length before the sidecar reads it all.
+                flow.post_refused_early(&forged, relay).await?
+            } else {
+                flow.post(&forged, relay).await?
+            };
             Ok(AttackRun { answer, flow })
         }
     }

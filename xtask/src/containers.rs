@@ -4,7 +4,8 @@
 //! - each image: user 65532, no shell in it, runs with a read-only root filesystem and every
 //!   capability dropped; sizes reported (sidecar under [`SIDECAR_MAX_BYTES`]);
 //! - the sidecar image in front of the sample app: the end-to-end sign-in tests (browser and
-//!   HTTP, real fixture IdP) pointed at the container;
+//!   HTTP, OIDC and SAML, real fixture IdPs; the forged SAML responses) pointed at the
+//!   container;
 //! - the operator image's `render -f examples/` prints what the host binary prints;
 //! - the pod `render` prints for `examples/sample-app.yaml`, run as a podman pod, signs a user in
 //!   ([`crate::pod`]).
@@ -27,8 +28,15 @@ const SIDECAR_IMAGE_VAR: &str = "GATEHOUSE_TEST_SIDECAR_IMAGE";
 /// Shells and shell-providing multi-call binaries none of the images may carry.
 const SHELLS: [&str; 7] = ["sh", "bash", "dash", "ash", "zsh", "busybox", "toybox"];
 /// The end-to-end test binaries run against the sidecar image: every sign-in over HTTP and in
-/// Chromium.
-const E2E_TESTS: [&str; 2] = ["oidc_signin", "browser"];
+/// Chromium, OIDC and SAML, and the forged SAML responses, so the XML-DSig verification that runs
+/// is the image's own libxmlsec1 and libxml2. (`saml_provisioning` runs the sidecar in process.)
+const E2E_TESTS: [&str; 5] = [
+    "oidc_signin",
+    "browser",
+    "saml_signin",
+    "saml_browser",
+    "saml_attacks",
+];
 
 /// Runs the suite. It builds the images first (`cargo xtask image`).
 pub fn suite() -> Result<Outcome> {
@@ -328,7 +336,10 @@ fn operator_render_matches_host() -> Result<()> {
 }
 
 /// The end-to-end sign-in tests ([`E2E_TESTS`]) with the harness pointed at the sidecar image.
+/// The SAML fixture IdPs and the forge run on the host as in the cargo suite: their virtualenv
+/// and node modules are installed first.
 fn end_to_end_through_the_image() -> Result<()> {
+    crate::saml_fixtures::install().context("the SAML fixtures' packages")?;
     let mut args = vec!["test", "--workspace"];
     for test in E2E_TESTS {
         args.extend(["--test", test]);

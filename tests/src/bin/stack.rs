@@ -14,6 +14,8 @@
 //!   the in-memory API; prints one JSON line of figures (deletion → refusal, callback handling).
 //! - `gatehouse-stack scale-bench --users N`: the sidecar with N SsoUsers in its watch cache;
 //!   prints one JSON line of figures (memory, per-request cost).
+//! - `gatehouse-stack signin-bench`: sign-ins through the fixture OIDC and SAML IdPs in
+//!   alternating rounds; prints one JSON line of figures (the sidecar's own handling of each).
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
@@ -74,6 +76,15 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
+    /// SAML ACS handling against OIDC callback handling, in rounds (one JSON line).
+    SigninBench {
+        /// Rounds (each: OIDC sign-ins, then SAML sign-ins).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Sign-ins per protocol per round.
+        #[arg(long, default_value_t = 20)]
+        sign_ins: usize,
+    },
 }
 
 #[tokio::main]
@@ -105,6 +116,11 @@ async fn main() -> Result<()> {
         Cmd::Bench => bench().await,
         Cmd::ScaleBench { users, requests } => {
             let figures = gatehouse_tests::scale_bench::run(users, requests).await?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
+        Cmd::SigninBench { rounds, sign_ins } => {
+            let figures = gatehouse_tests::signin_bench::run(rounds, sign_ins).await?;
             println!("{}", serde_json::to_string(&figures)?);
             Ok(())
         }

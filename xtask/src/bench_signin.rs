@@ -1,0 +1,188 @@
+//! The sign-in part of `cargo xtask bench` (alone: `cargo xtask bench --only signin`): runs
+//! `gatehouse-stack signin-bench`, which signs in through the fixture OIDC IdP and the pysaml2
+//! SAML IdP in alternating rounds, and renders the sidecar's own SAML ACS handling next to its
+//! OIDC callback handling from the same run, every round and the median.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::bench::BenchArgs;
+use crate::{cargo, root, target_dir};
+
+/// Sign-ins per protocol per round.
+const SIGN_INS: usize = 20;
+/// Heading of the section; `--only signin` replaces the file's section from here to the next
+/// one.
+const HEADING: &str = "## Sign-in handling: SAML ACS against the OIDC callback";
+
+/// `cargo xtask bench --only signin`: builds the release binaries, measures, and replaces only
+/// this section of the written file.
+pub fn run_alone(args: &BenchArgs) -> Result<()> {
+    crate::saml_fixtures::venv()?;
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "gatehouse-sidecar",
+        "-p",
+        "gatehouse-tests",
+        "--bins",
+    ])?;
+    let section = section(&target_dir().join("release"), args.rounds)?;
+    println!("{section}");
+    if !args.no_write {
+        let out = root().join(&args.out);
+        let doc = std::fs::read_to_string(&out).unwrap_or_default();
+        std::fs::write(&out, replace_section(&doc, &section))
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!(
+            "xtask bench: replaced the sign-in section of {}",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// `doc` with its sign-in section replaced by `section` (appended when it has none).
+fn replace_section(doc: &str, section: &str) -> String {
+    let Some(start) = doc.find(&format!("\n{HEADING}")) else {
+        return format!("{}\n{}", doc.trim_end(), section);
+    };
+    let after = start + 1 + HEADING.len();
+    let end = doc[after..].find("\n## ").map_or(doc.len(), |i| after + i);
+    format!("{}{}{}", &doc[..start], section, &doc[end..])
+}
+
+/// Measures with the release `gatehouse-stack` in `release` and renders the section.
+pub fn section(release: &Path, rounds: u32) -> Result<String> {
+    eprintln!("xtask bench: sign-ins, SAML ACS against OIDC callback ({rounds} rounds)");
+    let output = Command::new(release.join("gatehouse-stack"))
+        .args(["signin-bench", "--rounds", &rounds.to_string()])
+        .args(["--sign-ins", &SIGN_INS.to_string()])
+        .env("GATEHOUSE_TEST_LOG", "warn")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running gatehouse-stack signin-bench")?;
+    if !output.status.success() {
+        bail!("gatehouse-stack signin-bench failed ({})", output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("no figures from signin-bench")?;
+    let figures: Value = serde_json::from_str(line).context("parsing the sign-in figures")?;
+    Ok(render(&figures))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The markdown section.
+fn render(f: &Value) -> String {
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let ms = |v: &Value| num(v) / 1000.0;
+    let rounds = f["rounds"].as_array().cloned().unwrap_or_default();
+    let mut out = format!("\n{HEADING}\n\n");
+    out.push_str(&format!(
+        "Produced by `gatehouse-stack signin-bench` (release build; `cargo xtask bench --only \
+         signin`): two sidecars side by side, one signing in through the fixture OIDC IdP \
+         (Okta), one through the pysaml2 SAML IdP. Each round makes {} sign-ins through the \
+         OIDC one, then {} through the SAML one. The handling figures are each sidecar's own \
+         time, the mean per sign-in of the round read from its histogram \
+         `gatehouse_sign_in_callback_handling_seconds`: for OIDC the callback without the token \
+         round trip to the IdP; for SAML the ACS post (body read, XML-DSig verification, \
+         attribute mapping, session). The IdPs' own work is in neither. The client-side figures \
+         are the whole callback or ACS post as the client sees it (p50).\n\n",
+        f["sign_ins"], f["sign_ins"]
+    ));
+    out.push_str(
+        "| round | OIDC callback handling | SAML ACS handling | ratio SAML / OIDC | OIDC callback, client p50 | SAML ACS post, client p50 |\n",
+    );
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+    let row = |label: String, oidc: f64, saml: f64, oidc_total: f64, saml_total: f64| {
+        format!(
+            "| {label} | {oidc:.2} ms | {saml:.2} ms | {:.2} | {oidc_total:.2} ms | {saml_total:.2} ms |\n",
+            saml / oidc
+        )
+    };
+    for (i, r) in rounds.iter().enumerate() {
+        out.push_str(&row(
+            format!("{}", i + 1),
+            ms(&r["oidc_handling_mean_us"]),
+            ms(&r["saml_handling_mean_us"]),
+            ms(&r["oidc_total"]["p50_us"]),
+            ms(&r["saml_total"]["p50_us"]),
+        ));
+    }
+    let column = |field: &dyn Fn(&Value) -> f64| median(rounds.iter().map(field).collect());
+    out.push_str(&row(
+        "**median**".to_owned(),
+        column(&|r| ms(&r["oidc_handling_mean_us"])),
+        column(&|r| ms(&r["saml_handling_mean_us"])),
+        column(&|r| ms(&r["oidc_total"]["p50_us"])),
+        column(&|r| ms(&r["saml_total"]["p50_us"])),
+    ));
+    out.push_str(
+        "\nThe median row's ratio is that of the two medians. No target: the figure shows what \
+         signature verification costs per sign-in beside the OIDC path.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> Value {
+        let round = |oidc: f64, saml: f64| {
+            serde_json::json!({
+                "oidc_handling_mean_us": oidc,
+                "saml_handling_mean_us": saml,
+                "oidc_total": { "p50_us": oidc * 4.0 },
+                "saml_total": { "p50_us": saml * 2.0 },
+            })
+        };
+        serde_json::json!({
+            "sign_ins": 20,
+            "rounds": [round(1000.0, 3000.0), round(2000.0, 5000.0), round(1500.0, 4000.0)],
+        })
+    }
+
+    #[test]
+    fn render_lists_every_round_and_the_medians_with_their_ratio() {
+        let md = render(&figures());
+        assert!(md.contains(&format!("\n{HEADING}\n")), "{md}");
+        assert!(md.contains("| 1 | 1.00 ms | 3.00 ms | 3.00 |"), "{md}");
+        assert!(md.contains("| 2 | 2.00 ms | 5.00 ms | 2.50 |"), "{md}");
+        assert!(
+            md.contains("| **median** | 1.50 ms | 4.00 ms | 2.67 | 6.00 ms | 8.00 ms |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn replace_section_replaces_only_its_own_section() {
+        let doc = format!("# B\n\n## Other\n\nkeep\n\n{HEADING}\n\nold\n\n## Last\n\nkeep too\n");
+        let new = replace_section(&doc, &format!("\n{HEADING}\n\nnew\n"));
+        assert!(new.contains("new") && !new.contains("old"), "{new}");
+        assert!(
+            new.contains("keep\n") && new.contains("## Last\n\nkeep too"),
+            "{new}"
+        );
+        let appended = replace_section("# B\n", &format!("\n{HEADING}\n\nnew\n"));
+        assert!(appended.ends_with("new\n"), "{appended}");
+    }
+}
