@@ -350,8 +350,11 @@ pub const REVALIDATE_GRACE: DurationBounds = DurationBounds {
 };
 
 /// Whether `text` is a valid `revalidateInterval`: within [`REVALIDATE_INTERVAL`], or zero (off).
+/// Spelled with a unit as the schema's pattern requires (`0s`, not `0`).
 pub fn check_revalidate_interval(text: &str) -> bool {
-    parse_go_duration(text).is_some_and(|d| d.is_zero() || REVALIDATE_INTERVAL.contains(d))
+    text.starts_with(|c: char| c.is_ascii_digit())
+        && text.ends_with(['s', 'm', 'h'])
+        && parse_go_duration(text).is_some_and(|d| d.is_zero() || REVALIDATE_INTERVAL.contains(d))
 }
 
 /// CEL for [`check_revalidate_interval`].
@@ -568,10 +571,10 @@ mod tests {
 
     #[test]
     fn revalidate_interval_takes_zero_as_off_and_nothing_else_outside_its_bounds() {
-        for ok in [REVALIDATE_OFF, "0", "1s", "15m", "24h"] {
+        for ok in [REVALIDATE_OFF, "0m", "1s", "15m", "24h"] {
             assert!(check_revalidate_interval(ok), "{ok}");
         }
-        for bad in ["999ms", "24h0m1s", "-1s", "off", ""] {
+        for bad in ["999ms", "24h0m1s", "-1s", "+1s", "0", "off", ""] {
             assert!(!check_revalidate_interval(bad), "{bad}");
         }
         assert!(revalidate_interval_cel().contains(&REVALIDATE_INTERVAL.cel()));
