@@ -117,6 +117,7 @@ mod tests {
     #[test]
     fn far_future_values_do_not_overflow() {
         let s = session(Some(i64::MAX - 10));
-        assert_eq!(EVERY_15M.standing(&s, i64::MAX), Standing::Fresh);
+        assert_eq!(EVERY_15M.standing(&s, i64::MAX - 10), Standing::Fresh);
+        assert_eq!(EVERY_15M.standing(&s, i64::MAX), Standing::PastGrace);
     }
 }
