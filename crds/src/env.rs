@@ -51,6 +51,12 @@ pub const GATEHOUSE_APP_LOGIN_PATH: &str = "GATEHOUSE_APP_LOGIN_PATH";
 pub const GATEHOUSE_SKIP_AUTH: &str = "GATEHOUSE_SKIP_AUTH";
 pub const GATEHOUSE_PROVISION_HOOK: &str = "GATEHOUSE_PROVISION_HOOK";
 pub const GATEHOUSE_REVOCATION_STALENESS: &str = "GATEHOUSE_REVOCATION_STALENESS";
+/// How often an OIDC session is re-validated at the IdP (`spec.session.revalidateInterval`);
+/// unset: 15m; `0s`: never.
+pub const GATEHOUSE_REVALIDATE_INTERVAL: &str = "GATEHOUSE_REVALIDATE_INTERVAL";
+/// How long a due session is kept while the IdP cannot be reached
+/// (`spec.session.revalidateGrace`); unset: 1h.
+pub const GATEHOUSE_REVALIDATE_GRACE: &str = "GATEHOUSE_REVALIDATE_GRACE";
 pub const GATEHOUSE_ATTRIBUTE_MAPPINGS: &str = "GATEHOUSE_ATTRIBUTE_MAPPINGS";
 /// Largest request body sent on to the app (`spec.upstream.maxRequestBody`); unset: 64Mi.
 pub const GATEHOUSE_MAX_REQUEST_BODY: &str = "GATEHOUSE_MAX_REQUEST_BODY";
@@ -107,6 +113,8 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     GATEHOUSE_SKIP_AUTH,
     GATEHOUSE_PROVISION_HOOK,
     GATEHOUSE_REVOCATION_STALENESS,
+    GATEHOUSE_REVALIDATE_INTERVAL,
+    GATEHOUSE_REVALIDATE_GRACE,
     GATEHOUSE_ATTRIBUTE_MAPPINGS,
     GATEHOUSE_MAX_REQUEST_BODY,
     GATEHOUSE_REQUEST_BODY_TIMEOUT,

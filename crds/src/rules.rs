@@ -327,6 +327,44 @@ pub const REVOCATION_STALENESS: DurationBounds = DurationBounds {
     max_text: "24h",
 };
 
+/// How often an OIDC session is re-validated at the IdP with its refresh token
+/// (`spec.session.revalidateInterval`, `GATEHOUSE_REVALIDATE_INTERVAL`): 1s to 24h, or `0s` for
+/// never (see [`REVALIDATE_OFF`]).
+pub const REVALIDATE_INTERVAL: DurationBounds = DurationBounds {
+    min: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(24 * 3600),
+    min_text: "1s",
+    max_text: "24h",
+};
+
+/// The `revalidateInterval` that turns re-validation off.
+pub const REVALIDATE_OFF: &str = "0s";
+
+/// How long a session due for re-validation is kept while the IdP cannot be asked
+/// (`spec.session.revalidateGrace`, `GATEHOUSE_REVALIDATE_GRACE`): 1s to 168h (a week).
+pub const REVALIDATE_GRACE: DurationBounds = DurationBounds {
+    min: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(168 * 3600),
+    min_text: "1s",
+    max_text: "168h",
+};
+
+/// Whether `text` is a valid `revalidateInterval`: within [`REVALIDATE_INTERVAL`], or zero (off).
+/// Spelled with a unit as the schema's pattern requires (`0s`, not `0`).
+pub fn check_revalidate_interval(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_digit())
+        && text.ends_with(['s', 'm', 'h'])
+        && parse_go_duration(text).is_some_and(|d| d.is_zero() || REVALIDATE_INTERVAL.contains(d))
+}
+
+/// CEL for [`check_revalidate_interval`].
+pub fn revalidate_interval_cel() -> String {
+    format!(
+        "duration(self) == duration('0s') || ({})",
+        REVALIDATE_INTERVAL.cel()
+    )
+}
+
 pub const MSG_REQUEST_BODY_TIMEOUT: &str =
     "timeouts.requestBody must be a duration between 1s and 1h, such as 60s";
 pub const MSG_SEND_TIMEOUT: &str =
@@ -335,6 +373,10 @@ pub const MSG_UPSTREAM_RESPONSE_TIMEOUT: &str =
     "timeouts.upstreamResponse must be a duration between 1s and 1h, such as 5m";
 pub const MSG_REVOCATION_STALENESS: &str =
     "revocationStaleness must be a duration between 1s and 24h, such as 5m";
+pub const MSG_REVALIDATE_INTERVAL: &str =
+    "revalidateInterval must be 0s (off) or a duration between 1s and 24h, such as 15m";
+pub const MSG_REVALIDATE_GRACE: &str =
+    "revalidateGrace must be a duration between 1s and 168h, such as 1h";
 
 /// A duration as the sidecar's variables take it: whole hours, minutes and seconds (`12h`,
 /// `1h30m`), milliseconds when there is a fraction of a second. `1.5h` becomes `1h30m`.
@@ -512,6 +554,8 @@ mod tests {
                 ][..],
             ),
             (REVOCATION_STALENESS, &[MSG_REVOCATION_STALENESS][..]),
+            (REVALIDATE_INTERVAL, &[MSG_REVALIDATE_INTERVAL][..]),
+            (REVALIDATE_GRACE, &[MSG_REVALIDATE_GRACE][..]),
         ] {
             assert_eq!(parse_go_duration(bounds.min_text), Some(bounds.min));
             assert_eq!(parse_go_duration(bounds.max_text), Some(bounds.max));
@@ -522,6 +566,18 @@ mod tests {
         assert!(IO_TIMEOUT.check("1s") && IO_TIMEOUT.check("1h") && !IO_TIMEOUT.check("90m"));
         assert!(!IO_TIMEOUT.check("999ms") && !IO_TIMEOUT.check("soon"));
         assert!(REVOCATION_STALENESS.check("5m") && !REVOCATION_STALENESS.check("25h"));
+        assert!(REVALIDATE_GRACE.check("1h") && !REVALIDATE_GRACE.check("169h"));
+    }
+
+    #[test]
+    fn revalidate_interval_takes_zero_as_off_and_nothing_else_outside_its_bounds() {
+        for ok in [REVALIDATE_OFF, "0m", "1s", "15m", "24h"] {
+            assert!(check_revalidate_interval(ok), "{ok}");
+        }
+        for bad in ["999ms", "24h0m1s", "-1s", "+1s", "0", "off", ""] {
+            assert!(!check_revalidate_interval(bad), "{bad}");
+        }
+        assert!(revalidate_interval_cel().contains(&REVALIDATE_INTERVAL.cel()));
     }
 
     #[test]

@@ -334,13 +334,21 @@ pub fn sidecar_env(
         set(env::GATEHOUSE_MAX_REQUEST_BODY, max);
     }
     // Durations as the sidecar reads them; unset ones keep the sidecar's defaults.
-    let staleness = spec
-        .session
-        .as_ref()
-        .and_then(|s| s.revocation_staleness.as_deref());
+    let session = spec.session.clone().unwrap_or_default();
     let timeouts = spec.timeouts.clone().unwrap_or_default();
     for (var, value) in [
-        (env::GATEHOUSE_REVOCATION_STALENESS, staleness),
+        (
+            env::GATEHOUSE_REVOCATION_STALENESS,
+            session.revocation_staleness.as_deref(),
+        ),
+        (
+            env::GATEHOUSE_REVALIDATE_INTERVAL,
+            session.revalidate_interval.as_deref(),
+        ),
+        (
+            env::GATEHOUSE_REVALIDATE_GRACE,
+            session.revalidate_grace.as_deref(),
+        ),
         (
             env::GATEHOUSE_REQUEST_BODY_TIMEOUT,
             timeouts.request_body.as_deref(),

@@ -260,6 +260,19 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
                 rules::MSG_REVOCATION_STALENESS,
             );
         }
+        if let Some(interval) = &session.revalidate_interval
+            && !rules::check_revalidate_interval(interval)
+        {
+            push(
+                "spec.session.revalidateInterval",
+                rules::MSG_REVALIDATE_INTERVAL,
+            );
+        }
+        if let Some(grace) = &session.revalidate_grace
+            && !rules::REVALIDATE_GRACE.check(grace)
+        {
+            push("spec.session.revalidateGrace", rules::MSG_REVALIDATE_GRACE);
+        }
     }
 
     if let Some(timeouts) = &spec.timeouts {

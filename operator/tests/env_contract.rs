@@ -320,6 +320,18 @@ fn assert_durations_carried_over(
         "{shown}: revocationStaleness"
     );
     assert_eq!(
+        sidecar.revalidate_interval,
+        given(session.revalidate_interval.as_ref())
+            .map_or(Some(Duration::from_secs(900)), |d| (!d.is_zero())
+                .then_some(d)),
+        "{shown}: revalidateInterval (0s is off)"
+    );
+    assert_eq!(
+        sidecar.revalidate_grace,
+        given(session.revalidate_grace.as_ref()).unwrap_or(Duration::from_secs(3600)),
+        "{shown}: revalidateGrace"
+    );
+    assert_eq!(
         sidecar.request_body_timeout,
         given(timeouts.request_body.as_ref()).unwrap_or(Duration::from_secs(60)),
         "{shown}: timeouts.requestBody"
@@ -353,6 +365,12 @@ fn duration_settings_are_decided_the_same_way_on_both_sides() {
             "GATEHOUSE_REVOCATION_STALENESS",
             rules::MSG_REVOCATION_STALENESS,
             rules::REVOCATION_STALENESS,
+        ),
+        (
+            "session: {revalidateGrace: VALUE}",
+            "GATEHOUSE_REVALIDATE_GRACE",
+            rules::MSG_REVALIDATE_GRACE,
+            rules::REVALIDATE_GRACE,
         ),
         (
             "timeouts: {requestBody: VALUE}",
@@ -421,6 +439,75 @@ fn duration_settings_are_decided_the_same_way_on_both_sides() {
                 assert!(
                     err.to_string().starts_with(&format!("{var}: ")),
                     "{value}: {err}"
+                );
+            }
+        }
+    }
+}
+
+/// `revalidateInterval` takes `rules::REVALIDATE_INTERVAL` or `0s` (off): the operator's
+/// validation, the CRD and the sidecar decide alike, and the sidecar runs with what was set.
+#[test]
+fn revalidate_interval_is_decided_the_same_way_on_both_sides_and_0s_is_off() {
+    use gatehouse_crds::rules;
+    let cases = [
+        ("0s", Some(None)),
+        ("0m", Some(None)),
+        ("0", None),
+        ("1s", Some(Some(1))),
+        ("15m", Some(Some(900))),
+        ("24h", Some(Some(24 * 3600))),
+        ("999ms", None),
+        ("24h0m1s", None),
+        ("-1s", None),
+    ];
+    for (value, expected) in cases {
+        let yaml = format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, session: {{revalidateInterval: '{value}'}}}}}}"
+        );
+        let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
+        let problems = gatehouse_operator::validate::validate("portal", &config.spec);
+        let cel = apply_errors(&config);
+        let env = render_env(&config);
+        let sidecar = gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned());
+        match expected {
+            Some(interval) => {
+                assert_eq!(problems, vec![], "{yaml}");
+                assert_eq!(cel, Vec::<String>::new(), "{yaml}");
+                let sidecar = sidecar.unwrap_or_else(|e| panic!("{yaml}: {e}"));
+                assert_eq!(
+                    sidecar.revalidate_interval,
+                    interval.map(std::time::Duration::from_secs),
+                    "{yaml}"
+                );
+            }
+            None => {
+                assert!(
+                    problems
+                        .iter()
+                        .any(|p| p.message == rules::MSG_REVALIDATE_INTERVAL),
+                    "{yaml}: {problems:?}"
+                );
+                assert!(
+                    cel.iter()
+                        .any(|e| e.contains(rules::MSG_REVALIDATE_INTERVAL)
+                            || e.contains("does not match")),
+                    "{yaml}: {cel:?}"
+                );
+                if value == "0" {
+                    // Unit-less zero is refused by the schema's pattern; the sidecar reads it
+                    // as off, which is what it means.
+                    continue;
+                }
+                let mut env = env.clone();
+                env.insert("GATEHOUSE_REVALIDATE_INTERVAL".to_owned(), value.to_owned());
+                let err =
+                    gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned())
+                        .expect_err("the sidecar refuses it too");
+                assert!(
+                    err.to_string()
+                        .starts_with("GATEHOUSE_REVALIDATE_INTERVAL: "),
+                    "{err}"
                 );
             }
         }
@@ -722,13 +809,21 @@ mod generated {
                 .prop_map(str::to_owned),
             )
         };
-        let session = (ttl, duration()).prop_map(|(ttl, revocation_staleness)| {
-            (ttl.is_some() || revocation_staleness.is_some()).then_some(SessionSpec {
-                ttl,
-                cookie_secret_ref: None,
-                revocation_staleness,
-            })
-        });
+        let session = (ttl, duration(), duration(), duration()).prop_map(
+            |(ttl, revocation_staleness, revalidate_interval, revalidate_grace)| {
+                (ttl.is_some()
+                    || revocation_staleness.is_some()
+                    || revalidate_interval.is_some()
+                    || revalidate_grace.is_some())
+                .then_some(SessionSpec {
+                    ttl,
+                    cookie_secret_ref: None,
+                    revocation_staleness,
+                    revalidate_interval,
+                    revalidate_grace,
+                })
+            },
+        );
         let timeouts = (duration(), duration(), duration()).prop_map(
             |(request_body, send, upstream_response)| {
                 (request_body.is_some() || send.is_some() || upstream_response.is_some()).then_some(

@@ -66,6 +66,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod provisioning;
 pub mod proxy;
+pub mod revalidation;
 pub mod routes;
 pub mod runtime;
 pub mod saml;

@@ -261,6 +261,7 @@ mod tests {
             expires_at: i64::MAX,
             user_uid: None,
             idp_sid: None,
+            validated_at: None,
         })
     }
 

@@ -151,6 +151,7 @@ pub async fn establish(
         expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
         user_uid: None,
         idp_sid: identity.idp_session,
+        validated_at: None,
     };
     if let Some(hook) = &app.sign_in.hook {
         let headers = app.identity.headers_for(&session, provider, now);

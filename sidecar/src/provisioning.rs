@@ -703,6 +703,7 @@ mod tests {
             expires_at: issued_at + 3600,
             user_uid: Some(UID.into()),
             idp_sid: None,
+            validated_at: None,
         };
         let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
         let mut headers = http::HeaderMap::new();

@@ -267,6 +267,11 @@ pub struct Session {
     /// back-channel logout naming it ends this session.
     #[serde(rename = "is", default, skip_serializing_if = "Option::is_none")]
     pub idp_sid: Option<String>,
+    /// When the IdP last vouched for this session (sign-in or a refresh), Unix seconds; set only
+    /// for sessions that can be re-validated (an OIDC IdP gave a refresh token). See
+    /// [`crate::revalidation`].
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<i64>,
 }
 
 impl Session {
@@ -662,6 +667,7 @@ mod tests {
             expires_at: NOW + 3600,
             user_uid: None,
             idp_sid: None,
+            validated_at: None,
         }
     }
 

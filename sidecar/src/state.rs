@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::provisioning::{ProvisionHook, UserDirectory};
 use crate::proxy::Upstream;
+use crate::revalidation::{Revalidation, Standing};
 use crate::saml::SamlProvider;
 use crate::session::{
     Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
@@ -400,18 +401,44 @@ impl App {
         let Some(session) = self.sessions.read(headers, now) else {
             return SessionLookup::None;
         };
-        if self.providers.identity(&session.provider).is_none() {
-            return SessionLookup::None;
-        }
-        match self.directory.check(&session) {
-            Ok(()) => SessionLookup::Valid(session),
-            Err(refusal) if self.directory.may_confirm(&session, refusal, now) => {
+        match self.judge(&session, now) {
+            Judgement::Valid => SessionLookup::Valid(session),
+            Judgement::Unconfirmed(refusal)
+                if self.directory.may_confirm(&session, refusal, now) =>
+            {
                 SessionLookup::Unconfirmed(session)
             }
-            Err(refusal) => {
+            Judgement::Unconfirmed(refusal) => {
                 self.session_refused(&session, refusal);
                 SessionLookup::None
             }
+            Judgement::Refused(reason) => {
+                tracing::debug!(user = %session.user, reason, "session refused");
+                SessionLookup::None
+            }
+        }
+    }
+
+    /// The one judgement of a session at `now`, for requests ([`App::session_from_cache`]) and
+    /// for open connections ([`App::recheck`]): unexpired, not ended on this replica, from a
+    /// provider still configured, not gone past its re-validation grace
+    /// ([`crate::revalidation`]), and accepted by the user directory.
+    pub fn judge(&self, session: &Session, now: i64) -> Judgement {
+        if session.expires_at <= now {
+            return Judgement::Refused("session_expired");
+        }
+        if self.sessions.is_ended(session, now) {
+            return Judgement::Refused("session_ended");
+        }
+        if self.providers.identity(&session.provider).is_none() {
+            return Judgement::Refused("provider_removed");
+        }
+        if Revalidation::from_config(&self.config).standing(session, now) == Standing::PastGrace {
+            return Judgement::Refused("revalidation_overdue");
+        }
+        match self.directory.check(session) {
+            Ok(()) => Judgement::Valid,
+            Err(refusal) => Judgement::Unconfirmed(refusal),
         }
     }
 
@@ -449,20 +476,27 @@ pub enum SessionLookup {
 }
 
 impl App {
-    /// Whether a session that was valid still is at `now`: unexpired, not ended on this replica,
-    /// from a provider still configured, not refused by the user directory. The reason when not.
+    /// Whether a session that was valid still is at `now` ([`App::judge`]; a directory refusal
+    /// counts, an open connection is not worth a read of the API). The reason when not.
     pub fn recheck(&self, session: &Session, now: i64) -> Result<(), &'static str> {
-        if session.expires_at <= now {
-            return Err("session_expired");
+        match self.judge(session, now) {
+            Judgement::Valid => Ok(()),
+            Judgement::Unconfirmed(refusal) => Err(refusal.reason()),
+            Judgement::Refused(reason) => Err(reason),
         }
-        if self.sessions.is_ended(session, now) {
-            return Err("session_ended");
-        }
-        if self.providers.identity(&session.provider).is_none() {
-            return Err("provider_removed");
-        }
-        self.directory.check(session).map_err(|r| r.reason())
     }
+}
+
+/// [`App::judge`]'s verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// The session may continue.
+    Valid,
+    /// Refused by the user directory's cache; a request may still read the API for a session
+    /// issued moments ago ([`UserDirectory::may_confirm`]).
+    Unconfirmed(Refusal),
+    /// Refused, with the reason.
+    Refused(&'static str),
 }
 
 async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {
@@ -473,5 +507,95 @@ async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {
             None
         }
         Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::Role;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn app() -> App {
+        let vars = [
+            ("GATEHOUSE_PUBLIC_URL", "https://app.example.com"),
+            (
+                "GATEHOUSE_COOKIE_SECRET",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+            ("OKTA_CLIENT_ID", "client"),
+            ("OKTA_CLIENT_SECRET", "secret"),
+            ("OKTA_ISSUER", "https://acme.okta.com"),
+            ("OKTA_ORG_ID", "acme"),
+            ("GATEHOUSE_PROVISIONING", "off"),
+            ("GATEHOUSE_REVALIDATE_INTERVAL", "15m"),
+            ("GATEHOUSE_REVALIDATE_GRACE", "1h"),
+        ];
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        App::new(Config::from_source(&lookup).expect("config")).expect("app")
+    }
+
+    fn session(validated_at: Option<i64>) -> Session {
+        Session {
+            sid: "sid-1".into(),
+            user: "okta-1".into(),
+            subject: "00u1".into(),
+            provider: "okta".into(),
+            email: None,
+            name: None,
+            username: None,
+            role: Role::Member,
+            issued_at: NOW - 10,
+            expires_at: NOW + 3600,
+            user_uid: None,
+            idp_sid: None,
+            validated_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_judgement_refuses_a_session_past_its_revalidation_grace_for_requests_and_connections()
+     {
+        let app = app();
+        // Validated 15m ago: due, still served while a refresh is attempted.
+        let due = session(Some(NOW - 900));
+        assert_eq!(app.judge(&due, NOW), Judgement::Valid);
+        assert_eq!(app.recheck(&due, NOW), Ok(()));
+        // Never re-validated (no refresh token): never overdue.
+        assert_eq!(app.judge(&session(None), NOW), Judgement::Valid);
+        // Due for longer than the grace: refused, so the sweep cuts its connections too.
+        let overdue = session(Some(NOW - 900 - 3600));
+        assert_eq!(
+            app.judge(&overdue, NOW),
+            Judgement::Refused("revalidation_overdue")
+        );
+        assert_eq!(app.recheck(&overdue, NOW), Err("revalidation_overdue"));
+    }
+
+    #[tokio::test]
+    async fn one_judgement_covers_expiry_logout_and_removed_providers() {
+        let app = app();
+        let valid = session(None);
+        assert_eq!(
+            app.judge(&valid, valid.expires_at),
+            Judgement::Refused("session_expired")
+        );
+        let gone = Session {
+            provider: "entra".into(),
+            ..session(None)
+        };
+        assert_eq!(
+            app.judge(&gone, NOW),
+            Judgement::Refused("provider_removed")
+        );
+        app.sessions
+            .logged_out
+            .insert(&valid.sid, valid.expires_at, NOW);
+        assert_eq!(app.recheck(&valid, NOW), Err("session_ended"));
     }
 }

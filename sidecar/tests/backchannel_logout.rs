@@ -171,6 +171,7 @@ fn cookie(idp_sid: &str) -> String {
         expires_at: now + 3600,
         user_uid: None,
         idp_sid: Some(idp_sid.into()),
+        validated_at: None,
     };
     let ring = KeyRing::parse(KEY).expect("ring");
     let binding = Binding::new("default", "gatehouse", PUBLIC, None);

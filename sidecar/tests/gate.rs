@@ -150,6 +150,7 @@ fn session(provider: &str, ttl: i64) -> Session {
         expires_at: now + ttl,
         user_uid: None,
         idp_sid: None,
+        validated_at: None,
     }
 }
 

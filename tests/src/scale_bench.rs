@@ -228,6 +228,7 @@ pub async fn run(users: usize, requests: usize) -> Result<ScaleFigures> {
         expires_at: now + 3600,
         user_uid: holder.metadata.uid.clone(),
         idp_sid: None,
+        validated_at: None,
     };
     let cookie = format!(
         "{}={}",

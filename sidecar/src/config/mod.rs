@@ -44,6 +44,8 @@
 //! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
 //! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
 //! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused (1s–24h; `spec.session.revocationStaleness`) |
+//! | `GATEHOUSE_REVALIDATE_INTERVAL` | `15m` | (OIDC) how often a session is re-validated at the IdP with its refresh token, in the background of the request that finds it due (1s–24h, `0s`: never; `spec.session.revalidateInterval`) |
+//! | `GATEHOUSE_REVALIDATE_GRACE` | `1h` | (OIDC) how long a due session is kept while the IdP cannot be reached, counted from when it became due (1s–168h; `spec.session.revalidateGrace`) |
 //! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` and SAML `NotBefore`/`NotOnOrAfter` |
@@ -240,6 +242,10 @@ pub struct Config {
     pub provision_hook: Option<String>,
     /// Max age of the user watch before sessions stop being admitted (kubernetes provisioning).
     pub revocation_staleness: Duration,
+    /// How often an OIDC session is re-validated at the IdP; `None`: never.
+    pub revalidate_interval: Option<Duration>,
+    /// How long a due session is kept while the IdP cannot be reached.
+    pub revalidate_grace: Duration,
     /// Tolerated clock skew for ID token times.
     pub clock_skew: Duration,
     /// Largest request body sent on to the app, in bytes.
@@ -475,6 +481,26 @@ impl Config {
             rules::REVOCATION_STALENESS.range(),
             &rules::REVOCATION_STALENESS.text(),
         )?;
+        let revalidate_interval = env.duration(vars::GATEHOUSE_REVALIDATE_INTERVAL, "15m")?;
+        if !(revalidate_interval.is_zero()
+            || rules::REVALIDATE_INTERVAL.contains(revalidate_interval))
+        {
+            return Err(ConfigError::new(
+                vars::GATEHOUSE_REVALIDATE_INTERVAL,
+                format!(
+                    "must be {} (off) or between {}",
+                    rules::REVALIDATE_OFF,
+                    rules::REVALIDATE_INTERVAL.text()
+                ),
+            ));
+        }
+        let revalidate_interval = (!revalidate_interval.is_zero()).then_some(revalidate_interval);
+        let revalidate_grace = env.duration_between(
+            vars::GATEHOUSE_REVALIDATE_GRACE,
+            "1h",
+            rules::REVALIDATE_GRACE.range(),
+            &rules::REVALIDATE_GRACE.text(),
+        )?;
         let clock_skew = env.duration("GATEHOUSE_CLOCK_SKEW", "60s")?;
         if clock_skew > Duration::from_secs(600) {
             return Err(ConfigError::new(
@@ -555,6 +581,8 @@ impl Config {
             skip_auth,
             provision_hook,
             revocation_staleness,
+            revalidate_interval,
+            revalidate_grace,
             clock_skew,
             max_request_body,
             request_body_timeout,
@@ -970,6 +998,26 @@ mod tests {
             Ok(_) => panic!("config unexpectedly valid"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn revalidation_defaults_to_every_15m_with_an_hour_of_grace_and_0s_turns_it_off() {
+        let config = load(&base()).expect("valid");
+        assert_eq!(config.revalidate_interval, Some(Duration::from_secs(900)));
+        assert_eq!(config.revalidate_grace, Duration::from_secs(3600));
+        let mut vars = base();
+        vars.insert("GATEHOUSE_REVALIDATE_INTERVAL", "0s".to_owned());
+        vars.insert("GATEHOUSE_REVALIDATE_GRACE", "2m".to_owned());
+        let config = load(&vars).expect("valid");
+        assert_eq!(config.revalidate_interval, None);
+        assert_eq!(config.revalidate_grace, Duration::from_secs(120));
+        for bad in ["500ms", "25h", "soon"] {
+            vars.insert("GATEHOUSE_REVALIDATE_INTERVAL", bad.to_owned());
+            assert_eq!(err(&vars).var, "GATEHOUSE_REVALIDATE_INTERVAL", "{bad}");
+        }
+        vars.insert("GATEHOUSE_REVALIDATE_INTERVAL", "1s".to_owned());
+        vars.insert("GATEHOUSE_REVALIDATE_GRACE", "169h".to_owned());
+        assert_eq!(err(&vars).var, "GATEHOUSE_REVALIDATE_GRACE");
     }
 
     fn saml_base() -> HashMap<&'static str, String> {
