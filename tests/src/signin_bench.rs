@@ -164,9 +164,12 @@ mod tests {
         let text =
             format!("{HANDLING}_sum 0.5\n{HANDLING}_count 10\n{HANDLING}_bucket{{le=\"1\"}} 10\n");
         let later = format!("{HANDLING}_sum 0.8\n{HANDLING}_count 13\n");
-        let (before, after) = (handling(&text).unwrap(), handling(&later).unwrap());
+        let (before, after) = (
+            handling(&text).expect("before"),
+            handling(&later).expect("after"),
+        );
         assert_eq!(before, (0.5, 10.0));
-        let mean = mean_between(before, after, 3).unwrap();
+        let mean = mean_between(before, after, 3).expect("mean");
         assert!((mean - 100_000.0).abs() < 1e-6, "{mean}");
         assert!(mean_between(before, after, 4).is_err());
         assert!(handling("other_sum 1\n").is_err());
