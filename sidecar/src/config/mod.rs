@@ -44,8 +44,8 @@
 //! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
 //! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
 //! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused (1s–24h; `spec.session.revocationStaleness`) |
-//! | `GATEHOUSE_REVALIDATE_INTERVAL` | `15m` | (OIDC) how often a session is re-validated at the IdP with its refresh token, in the background of the request that finds it due (1s–24h, `0s`: never; `spec.session.revalidateInterval`) |
-//! | `GATEHOUSE_REVALIDATE_GRACE` | `1h` | (OIDC) how long a due session is kept while the IdP cannot be reached, counted from when it became due (1s–168h; `spec.session.revalidateGrace`) |
+//! | `GATEHOUSE_REVALIDATE_INTERVAL` | `15m` | (OIDC) how often a session is re-validated at the IdP with its refresh token (1s–24h, `0s`: never; `spec.session.revalidateInterval`). Sessions record when the IdP last vouched for them; the refresh exchange that renews that time is not built yet, so sign-in does not mark sessions for re-validation and none is refused by it today |
+//! | `GATEHOUSE_REVALIDATE_GRACE` | `1h` | (OIDC) how long a session due for re-validation is kept while the IdP cannot be reached, counted from when it became due; after that the session is refused and its open connections are cut (1s–168h; `spec.session.revalidateGrace`) |
 //! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
 //! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
 //! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` and SAML `NotBefore`/`NotOnOrAfter` |
