@@ -426,6 +426,46 @@ impl Drop for StackGuard {
     }
 }
 
+/// Builds the release binaries every bench part runs (the sidecar, `gatehouse-stack`, the sample
+/// app) and returns their directory.
+pub fn release_binaries() -> Result<PathBuf> {
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "gatehouse-sidecar",
+        "-p",
+        "gatehouse-tests",
+        "--bins",
+    ])?;
+    Ok(target_dir().join("release"))
+}
+
+/// `--only <part>`: prints `section` and, unless told not to write, replaces only the part under
+/// `heading` in the written file.
+pub fn write_section_alone(args: &BenchArgs, heading: &str, section: &str) -> Result<()> {
+    println!("{section}");
+    if !args.no_write {
+        let out = root().join(&args.out);
+        let doc = std::fs::read_to_string(&out).unwrap_or_default();
+        std::fs::write(&out, replace_section(&doc, heading, section))
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("xtask bench: replaced \"{heading}\" in {}", out.display());
+    }
+    Ok(())
+}
+
+/// `doc` with the part under `heading` (up to the next `## `) replaced by `section`, which starts
+/// with that heading; appended when `doc` has no such part.
+pub fn replace_section(doc: &str, heading: &str, section: &str) -> String {
+    let Some(start) = doc.find(&format!("\n{heading}")) else {
+        return format!("{}\n{}", doc.trim_end(), section);
+    };
+    let after = start + 1 + heading.len();
+    let end = doc[after..].find("\n## ").map_or(doc.len(), |i| after + i);
+    format!("{}{}{}", &doc[..start], section, &doc[end..])
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.only.as_deref() == Some("scale") {
         return crate::bench_scale::run_alone(args);
@@ -447,16 +487,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "wrk is not installed: run `apt-get install -y wrk` (or `cargo xtask setup` as root)"
         );
     }
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "gatehouse-sidecar",
-        "-p",
-        "gatehouse-tests",
-        "--bins",
-    ])?;
-    let release = target_dir().join("release");
+    let release = release_binaries()?;
 
     let apache = setup::apache_with_oidc();
     let mut stack = Command::new(release.join("gatehouse-stack"));

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench::BenchArgs;
-use crate::{cargo, root, target_dir};
 
 /// Users in the baseline cache.
 const SMALL: usize = 10;
@@ -23,38 +22,8 @@ const HEADING: &str = "## Scale: the sidecar with 10,000 SsoUsers";
 /// `cargo xtask bench --only scale`: builds the release binaries, measures, and replaces only
 /// this section of the written file.
 pub fn run_alone(args: &BenchArgs) -> Result<()> {
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "gatehouse-sidecar",
-        "-p",
-        "gatehouse-tests",
-        "--bins",
-    ])?;
-    let section = section(&target_dir().join("release"), args.rounds)?;
-    println!("{section}");
-    if !args.no_write {
-        let out = root().join(&args.out);
-        let doc = std::fs::read_to_string(&out).unwrap_or_default();
-        std::fs::write(&out, replace_section(&doc, &section))
-            .with_context(|| format!("writing {}", out.display()))?;
-        eprintln!(
-            "xtask bench: replaced the scale section of {}",
-            out.display()
-        );
-    }
-    Ok(())
-}
-
-/// `doc` with its scale section replaced by `section` (appended when it has none).
-fn replace_section(doc: &str, section: &str) -> String {
-    let Some(start) = doc.find(&format!("\n{HEADING}")) else {
-        return format!("{}\n{}", doc.trim_end(), section);
-    };
-    let after = start + 1 + HEADING.len();
-    let end = doc[after..].find("\n## ").map_or(doc.len(), |i| after + i);
-    format!("{}{}{}", &doc[..start], section, &doc[end..])
+    let section = section(&crate::bench::release_binaries()?, args.rounds)?;
+    crate::bench::write_section_alone(args, HEADING, &section)
 }
 
 fn measure(release: &Path, users: usize) -> Result<Value> {
@@ -193,13 +162,17 @@ mod tests {
     fn only_the_scale_section_is_replaced() {
         let doc = format!("# Benchmarks\n\n## A\n\na\n\n{HEADING}\n\nold\n\n## B\n\nb\n");
         let new = format!("\n{HEADING}\n\nnew\n");
-        let got = replace_section(&doc, &new);
+        let got = crate::bench::replace_section(&doc, HEADING, &new);
         assert_eq!(
             got,
             format!("# Benchmarks\n\n## A\n\na\n\n{HEADING}\n\nnew\n\n## B\n\nb\n")
         );
-        let appended = replace_section("# Benchmarks\n\n## A\n\na\n", &new);
+        let appended = crate::bench::replace_section("# Benchmarks\n\n## A\n\na\n", HEADING, &new);
         assert!(appended.ends_with(&new), "{appended}");
-        assert_eq!(replace_section(&appended, &new), appended, "idempotent");
+        assert_eq!(
+            crate::bench::replace_section(&appended, HEADING, &new),
+            appended,
+            "idempotent"
+        );
     }
 }

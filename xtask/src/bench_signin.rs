@@ -10,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench::BenchArgs;
-use crate::{cargo, root, target_dir};
 
 /// Sign-ins per protocol per round.
 const SIGN_INS: usize = 20;
@@ -22,38 +21,8 @@ const HEADING: &str = "## Sign-in handling: SAML ACS against the OIDC callback";
 /// this section of the written file.
 pub fn run_alone(args: &BenchArgs) -> Result<()> {
     crate::saml_fixtures::venv()?;
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "gatehouse-sidecar",
-        "-p",
-        "gatehouse-tests",
-        "--bins",
-    ])?;
-    let section = section(&target_dir().join("release"), args.rounds)?;
-    println!("{section}");
-    if !args.no_write {
-        let out = root().join(&args.out);
-        let doc = std::fs::read_to_string(&out).unwrap_or_default();
-        std::fs::write(&out, replace_section(&doc, &section))
-            .with_context(|| format!("writing {}", out.display()))?;
-        eprintln!(
-            "xtask bench: replaced the sign-in section of {}",
-            out.display()
-        );
-    }
-    Ok(())
-}
-
-/// `doc` with its sign-in section replaced by `section` (appended when it has none).
-fn replace_section(doc: &str, section: &str) -> String {
-    let Some(start) = doc.find(&format!("\n{HEADING}")) else {
-        return format!("{}\n{}", doc.trim_end(), section);
-    };
-    let after = start + 1 + HEADING.len();
-    let end = doc[after..].find("\n## ").map_or(doc.len(), |i| after + i);
-    format!("{}{}{}", &doc[..start], section, &doc[end..])
+    let section = section(&crate::bench::release_binaries()?, args.rounds)?;
+    crate::bench::write_section_alone(args, HEADING, &section)
 }
 
 /// Measures with the release `gatehouse-stack` in `release` and renders the section.
@@ -176,13 +145,14 @@ mod tests {
     #[test]
     fn replace_section_replaces_only_its_own_section() {
         let doc = format!("# B\n\n## Other\n\nkeep\n\n{HEADING}\n\nold\n\n## Last\n\nkeep too\n");
-        let new = replace_section(&doc, &format!("\n{HEADING}\n\nnew\n"));
+        let new = crate::bench::replace_section(&doc, HEADING, &format!("\n{HEADING}\n\nnew\n"));
         assert!(new.contains("new") && !new.contains("old"), "{new}");
         assert!(
             new.contains("keep\n") && new.contains("## Last\n\nkeep too"),
             "{new}"
         );
-        let appended = replace_section("# B\n", &format!("\n{HEADING}\n\nnew\n"));
+        let appended =
+            crate::bench::replace_section("# B\n", HEADING, &format!("\n{HEADING}\n\nnew\n"));
         assert!(appended.ends_with("new\n"), "{appended}");
     }
 }

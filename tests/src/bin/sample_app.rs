@@ -65,14 +65,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn static_body() -> Response {
-    let mut res = Response::new(Body::from(STATIC_BODY));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res.headers_mut()
-        .insert(MARKER_HEADER, HeaderValue::from_static(MARKER_VALUE));
-    res
+    static_response(Body::from(STATIC_BODY))
 }
 
 /// The `/static` body and headers, sent as a stream of unknown length (chunked), as apps that
@@ -80,7 +73,12 @@ async fn static_body() -> Response {
 async fn streamed_body() -> Response {
     let chunk =
         Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(STATIC_BODY.as_bytes()));
-    let mut res = Response::new(Body::from_stream(futures::stream::iter([chunk])));
+    static_response(Body::from_stream(futures::stream::iter([chunk])))
+}
+
+/// `body` with the headers of `/static` (content type and the benchmark's marker).
+fn static_response(body: Body) -> Response {
+    let mut res = Response::new(body);
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
