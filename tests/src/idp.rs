@@ -196,6 +196,23 @@ impl Idp {
         .map(drop)
     }
 
+    /// Switches fixture account `login` at `provider` off (`disabled`) or back on: a disabled
+    /// account cannot sign in, and its refresh tokens answer `invalid_grant`.
+    pub async fn set_disabled(&self, provider: &str, login: &str, disabled: bool) -> Result<()> {
+        let action = if disabled { "disable" } else { "enable" };
+        self.admin_post(action, &[("provider", provider), ("login", login)])
+            .await
+            .map(drop)
+    }
+
+    /// Makes `provider`'s token endpoint answer 503 (`down`) or work again.
+    pub async fn set_token_outage(&self, provider: &str, down: bool) -> Result<()> {
+        let on = if down { "true" } else { "false" };
+        self.admin_post("outage", &[("provider", provider), ("on", on)])
+            .await
+            .map(drop)
+    }
+
     /// Replaces `provider`'s signing key; returns the new key id.
     pub async fn rotate_key(&self, provider: &str) -> Result<String> {
         let body = self.admin_post("rotate", &[("provider", provider)]).await?;
