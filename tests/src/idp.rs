@@ -213,6 +213,14 @@ impl Idp {
             .map(drop)
     }
 
+    /// Makes `provider`'s token endpoint answer `delay` late (zero: at once).
+    pub async fn set_token_delay(&self, provider: &str, delay: std::time::Duration) -> Result<()> {
+        let ms = delay.as_millis().to_string();
+        self.admin_post("token-delay", &[("provider", provider), ("ms", &ms)])
+            .await
+            .map(drop)
+    }
+
     /// Replaces `provider`'s signing key; returns the new key id.
     pub async fn rotate_key(&self, provider: &str) -> Result<String> {
         let body = self.admin_post("rotate", &[("provider", provider)]).await?;
