@@ -9,19 +9,124 @@ use reqwest::{
     header::{HeaderMap, LOCATION, SET_COOKIE},
 };
 
-use crate::stack::{ProviderKind, SESSION_COOKIE, SESSION_COOKIE_HOST, Stack};
+use crate::stack::{
+    ProviderKind, REFRESH_COOKIE, REFRESH_COOKIE_HOST, SESSION_COOKIE, SESSION_COOKIE_HOST, Stack,
+};
 
-/// A signed-in session: the sidecar's session cookie.
+/// A signed-in session: the sidecar's session cookie and, when the sign-in set one beside it, its
+/// refresh cookie (the IdP's sealed refresh token, for re-validation). A browser sends both back.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// Name of the session cookie.
     pub cookie_name: String,
+    /// Value of the session cookie (empty once a response deleted it).
     pub cookie_value: String,
+    /// The refresh cookie as `(name, value)`, if the sidecar set one.
+    pub refresh: Option<(String, String)>,
 }
 
 impl Session {
-    /// `name=value`, for a `Cookie` header.
+    /// A session of the session cookie `name=value` alone (no refresh cookie).
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            cookie_name: name.into(),
+            cookie_value: value.into(),
+            refresh: None,
+        }
+    }
+
+    /// `name=value` of every cookie it carries, session cookie first, for a `Cookie` header.
     pub fn cookie_header(&self) -> String {
-        format!("{}={}", self.cookie_name, self.cookie_value)
+        let session = (!self.cookie_value.is_empty())
+            .then(|| format!("{}={}", self.cookie_name, self.cookie_value));
+        let refresh = self
+            .refresh
+            .as_ref()
+            .map(|(name, value)| format!("{name}={value}"));
+        session
+            .into_iter()
+            .chain(refresh)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The refresh cookie's value, if it carries one.
+    pub fn refresh_value(&self) -> Option<&str> {
+        self.refresh.as_ref().map(|(_, value)| value.as_str())
+    }
+
+    /// The same session without its refresh cookie, as a browser that kept only the session
+    /// cookie sends it (nothing can re-validate it).
+    pub fn without_refresh(&self) -> Self {
+        Self {
+            refresh: None,
+            ..self.clone()
+        }
+    }
+
+    /// Applies a response's `Set-Cookie` headers as a browser would, to the cookies a session
+    /// carries (the session and the refresh cookie, either spelling; others are ignored): a new
+    /// value replaces the old one, a deleted cookie (empty value or `Max-Age` ≤ 0) is dropped. A
+    /// deleted session cookie leaves [`Session::cookie_value`] empty, and
+    /// [`Session::cookie_header`] then leaves it out. Returns the names of the cookies that
+    /// changed, in header order.
+    pub fn apply_set_cookies(&mut self, headers: &HeaderMap) -> Vec<String> {
+        let mut changed = Vec::new();
+        for line in headers.get_all(SET_COOKIE) {
+            let Some(cookie) = line.to_str().ok().and_then(SetCookie::parse) else {
+                continue;
+            };
+            if cookie.is_session() {
+                let value = if cookie.deleted { "" } else { cookie.value };
+                if self.cookie_name != cookie.name || self.cookie_value != value {
+                    self.cookie_name = cookie.name.to_owned();
+                    self.cookie_value = value.to_owned();
+                    changed.push(cookie.name.to_owned());
+                }
+            } else if cookie.is_refresh() {
+                let new =
+                    (!cookie.deleted).then(|| (cookie.name.to_owned(), cookie.value.to_owned()));
+                if self.refresh != new {
+                    self.refresh = new;
+                    changed.push(cookie.name.to_owned());
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// One `Set-Cookie` header, as far as a [`Session`] cares.
+struct SetCookie<'a> {
+    name: &'a str,
+    value: &'a str,
+    /// Empty value, or `Max-Age` zero or less: the browser drops the cookie.
+    deleted: bool,
+}
+
+impl<'a> SetCookie<'a> {
+    fn parse(line: &'a str) -> Option<Self> {
+        let mut parts = line.split(';');
+        let (name, value) = parts.next()?.trim().split_once('=')?;
+        let expired = parts.any(|attribute| {
+            attribute.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("max-age")
+                    && v.trim().parse::<i64>().is_ok_and(|age| age <= 0)
+            })
+        });
+        Some(Self {
+            name: name.trim(),
+            value: value.trim(),
+            deleted: expired || value.trim().is_empty(),
+        })
+    }
+
+    fn is_session(&self) -> bool {
+        self.name == SESSION_COOKIE || self.name == SESSION_COOKIE_HOST
+    }
+
+    fn is_refresh(&self) -> bool {
+        self.name == REFRESH_COOKIE || self.name == REFRESH_COOKIE_HOST
     }
 }
 
@@ -65,18 +170,23 @@ impl Answer {
     }
 }
 
-/// Finds a session cookie with a non-empty value among `Set-Cookie` headers.
+/// Finds a session cookie with a non-empty value among `Set-Cookie` headers, with the refresh
+/// cookie set beside it (if any).
 pub fn session_from_headers(headers: &HeaderMap) -> Option<Session> {
-    headers.get_all(SET_COOKIE).iter().find_map(|v| {
-        let s = v.to_str().ok()?;
-        let pair = s.split(';').next()?.trim();
-        let (name, value) = pair.split_once('=')?;
-        let deleted = s.to_ascii_lowercase().contains("max-age=0");
-        ((name == SESSION_COOKIE || name == SESSION_COOKIE_HOST) && !value.is_empty() && !deleted)
-            .then(|| Session {
-                cookie_name: name.to_owned(),
-                cookie_value: value.to_owned(),
-            })
+    let set = || {
+        headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().and_then(SetCookie::parse))
+            .filter(|c| !c.deleted)
+    };
+    let session = set().find(SetCookie::is_session)?;
+    let refresh = set()
+        .find(SetCookie::is_refresh)
+        .map(|c| (c.name.to_owned(), c.value.to_owned()));
+    Some(Session {
+        refresh,
+        ..Session::new(session.name, session.value)
     })
 }
 

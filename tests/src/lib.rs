@@ -150,6 +150,69 @@ mod tests {
         );
     }
 
+    fn set_cookies(lines: &[&str]) -> reqwest::header::HeaderMap {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for line in lines {
+            headers.append(
+                reqwest::header::SET_COOKIE,
+                line.parse().expect("header value"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn a_session_carries_the_refresh_cookie_set_beside_it_and_follows_set_cookie() {
+        let callback = set_cookies(&[
+            "gatehouse-attempt-x=; Path=/; Max-Age=0; HttpOnly",
+            "gatehouse-session=s1; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax",
+            "gatehouse-logout=h1; Path=/; Max-Age=3600; HttpOnly",
+            "gatehouse-refresh=r1; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax",
+        ]);
+        let mut session = flow::session_from_headers(&callback).expect("a session");
+        assert_eq!(session.cookie_value, "s1");
+        assert_eq!(session.refresh_value(), Some("r1"));
+        assert_eq!(
+            session.cookie_header(),
+            "gatehouse-session=s1; gatehouse-refresh=r1"
+        );
+        assert_eq!(
+            session.without_refresh().cookie_header(),
+            "gatehouse-session=s1"
+        );
+
+        // A renewal: a new session cookie, the refresh cookie unchanged; other cookies ignored.
+        let renewal = set_cookies(&[
+            "gatehouse-session=s2; Path=/; Max-Age=3000; HttpOnly",
+            "gatehouse-refresh=r1; Path=/; Max-Age=3000; HttpOnly",
+            "theme=dark; Path=/",
+        ]);
+        assert_eq!(
+            session.apply_set_cookies(&renewal),
+            vec!["gatehouse-session".to_owned()]
+        );
+        assert_eq!(
+            session.cookie_header(),
+            "gatehouse-session=s2; gatehouse-refresh=r1"
+        );
+        assert!(session.apply_set_cookies(&renewal).is_empty(), "no change");
+
+        // A logout deletes both.
+        let logout = set_cookies(&[
+            "gatehouse-session=; Path=/; Max-Age=0; HttpOnly",
+            "gatehouse-refresh=; Path=/; max-age=0; HttpOnly",
+        ]);
+        assert_eq!(session.apply_set_cookies(&logout).len(), 2);
+        assert_eq!(session.refresh, None);
+        assert_eq!(session.cookie_header(), "");
+
+        // Without a refresh cookie, a session is its session cookie alone.
+        let plain = set_cookies(&["__Host-gatehouse-session=s3; Path=/; Max-Age=60; Secure"]);
+        let session = flow::session_from_headers(&plain).expect("a session");
+        assert_eq!(session.cookie_header(), "__Host-gatehouse-session=s3");
+        assert!(flow::session_from_headers(&logout).is_none());
+    }
+
     #[test]
     fn form_action_is_unescaped() {
         let html =

@@ -23,6 +23,11 @@ pub const ORG_ID: &str = "e2e-org";
 pub const SESSION_COOKIE: &str = "gatehouse-session";
 /// Session cookie name on an https public URL.
 pub const SESSION_COOKIE_HOST: &str = "__Host-gatehouse-session";
+/// Refresh cookie name (the IdP's sealed refresh token, for re-validation) on a plain-http public
+/// URL.
+pub const REFRESH_COOKIE: &str = "gatehouse-refresh";
+/// Refresh cookie name on an https public URL.
+pub const REFRESH_COOKIE_HOST: &str = "__Host-gatehouse-refresh";
 
 /// Which providers the sidecar enables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

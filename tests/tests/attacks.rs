@@ -205,28 +205,19 @@ async fn tampered_truncated_and_oversized_cookies_are_no_session() {
     let mid = v.len() / 2;
     let mut bytes = v.as_bytes().to_vec();
     bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
-    let tampered = Session {
-        cookie_name: session.cookie_name.clone(),
-        cookie_value: String::from_utf8(bytes).expect("ascii"),
-    };
+    let tampered = Session::new(
+        session.cookie_name.clone(),
+        String::from_utf8(bytes).expect("ascii"),
+    );
     assert_no_session(&stack, &tampered, "tampered cookie").await;
 
-    let truncated = Session {
-        cookie_name: session.cookie_name.clone(),
-        cookie_value: v[..v.len() - 4].to_owned(),
-    };
+    let truncated = Session::new(session.cookie_name.clone(), v[..v.len() - 4].to_owned());
     assert_no_session(&stack, &truncated, "truncated cookie").await;
 
-    let oversized = Session {
-        cookie_name: session.cookie_name.clone(),
-        cookie_value: "A".repeat(100 * 1024),
-    };
+    let oversized = Session::new(session.cookie_name.clone(), "A".repeat(100 * 1024));
     assert_no_session(&stack, &oversized, "100 KB cookie").await;
 
-    let garbage = Session {
-        cookie_name: session.cookie_name.clone(),
-        cookie_value: "not-a-sealed-session".into(),
-    };
+    let garbage = Session::new(session.cookie_name.clone(), "not-a-sealed-session");
     assert_no_session(&stack, &garbage, "garbage cookie").await;
 
     // The sidecar is still healthy after all that.
