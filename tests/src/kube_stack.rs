@@ -7,7 +7,8 @@
 //! [`KubeStack::set_api_down`] makes every API call fail, as during an API server outage.
 //!
 //! The app behind the sidecar is a small HTTP server in the test process whose provisioning hook
-//! (`POST /hooks/sso`) records each call and can be told to fail.
+//! (`POST /hooks/sso`) records each call and can be told to fail, and whose [`ECHO_PATH`] answers
+//! with the request as it received it ([`SeenRequest`]).
 
 use std::{
     collections::BTreeMap,
@@ -37,6 +38,7 @@ use crate::{
     flow::{Answer, Attempt, LoginFlow, Session},
     idp::{Idp, PASSWORD},
     process::{free_port, random_key_b64},
+    sample::SeenRequest,
     stack::{ProviderKind, StackOptions, sidecar_env},
 };
 
@@ -50,6 +52,8 @@ pub const HOOK_PATH: &str = "/hooks/sso";
 pub const WS_PATH: &str = "/ws";
 /// Header the test app sets on every answer.
 pub const APP_MARKER: &str = "x-test-app";
+/// Where the test app answers with the request it received, as JSON ([`SeenRequest`]).
+pub const ECHO_PATH: &str = "/echo";
 
 /// How to start a [`KubeStack`].
 #[derive(Debug, Clone)]
@@ -64,6 +68,9 @@ pub struct KubeOptions {
     pub staleness: &'static str,
     /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
     pub attribute_mappings: Option<&'static str>,
+    /// `GATEHOUSE_REVALIDATE_INTERVAL` and `GATEHOUSE_REVALIDATE_GRACE` (e.g. `("1s", "3s")`);
+    /// `None` leaves both unset (the sidecar's defaults).
+    pub revalidate: Option<(&'static str, &'static str)>,
 }
 
 impl Default for KubeOptions {
@@ -74,6 +81,7 @@ impl Default for KubeOptions {
             hook: false,
             staleness: "5m",
             attribute_mappings: Some("department=department"),
+            revalidate: None,
         }
     }
 }
@@ -143,6 +151,64 @@ impl Replica {
     pub async fn reaches_app(&self, session: &Session) -> Result<bool> {
         reaches_app(&self.http, &self.url("/dashboard"), session).await
     }
+
+    /// GET `path` on this replica as an API client with `session`'s cookies.
+    pub async fn get(&self, session: &Session, path: &str) -> Result<Answer> {
+        get_with(
+            &self.http,
+            &self.url(path),
+            &[
+                ("accept", "application/json"),
+                ("cookie", &session.cookie_header()),
+            ],
+        )
+        .await
+    }
+
+    /// URL on the replica's admin port.
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}{path}", self.sidecar.admin_addr())
+    }
+
+    /// The replica's admin port `/metrics` text.
+    pub async fn metrics(&self) -> Result<String> {
+        metrics_text(&self.http, &self.admin("/metrics")).await
+    }
+}
+
+/// What the test app received, when `answer` is the test app's answer to [`ECHO_PATH`].
+pub fn seen_by_app(answer: &Answer) -> Option<SeenRequest> {
+    if answer.status != StatusCode::OK || !answer.headers.contains_key(APP_MARKER) {
+        return None;
+    }
+    serde_json::from_str(&answer.body).ok()
+}
+
+async fn get_with(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Result<Answer> {
+    let mut req = http.get(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let res = req.send().await.with_context(|| format!("GET {url}"))?;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.text().await.unwrap_or_default();
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+async fn metrics_text(http: &reqwest::Client, url: &str) -> Result<String> {
+    Ok(http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .error_for_status()?
+        .text()
+        .await?)
 }
 
 async fn sync_feeder(feeder: &mut UserCacheFeeder, users: &Api<SsoUser>) -> Result<()> {
@@ -218,6 +284,10 @@ impl KubeStack {
         }
         if options.hook {
             extra.push(("GATEHOUSE_PROVISION_HOOK", HOOK_PATH.to_owned()));
+        }
+        if let Some((interval, grace)) = options.revalidate {
+            extra.push(("GATEHOUSE_REVALIDATE_INTERVAL", interval.to_owned()));
+            extra.push(("GATEHOUSE_REVALIDATE_GRACE", grace.to_owned()));
         }
         let stack_options = StackOptions {
             providers: vec![ProviderKind::Okta, ProviderKind::Entra],
@@ -367,23 +437,22 @@ impl KubeStack {
         })
     }
 
-    /// GET `path` as an API client with `session`'s cookie.
+    /// GET `path` as an API client with `session`'s cookies.
     pub async fn get(&self, session: &Session, path: &str) -> Result<Answer> {
-        let res = self
-            .http
-            .get(self.url(path))
-            .header("accept", "application/json")
-            .header("cookie", session.cookie_header())
-            .send()
-            .await?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.text().await.unwrap_or_default();
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        self.get_with(
+            path,
+            &[
+                ("accept", "application/json"),
+                ("cookie", &session.cookie_header()),
+            ],
+        )
+        .await
+    }
+
+    /// GET `path` with exactly `headers` (name, value), e.g. a browser's `Accept` or a `Cookie`
+    /// header of the test's own making.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer> {
+        get_with(&self.http, &self.url(path), headers).await
     }
 
     /// Whether `session` reaches the app right now.
@@ -407,13 +476,7 @@ impl KubeStack {
 
     /// The admin port's `/metrics` text.
     pub async fn metrics(&self) -> Result<String> {
-        Ok(self
-            .http
-            .get(self.admin("/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?)
+        metrics_text(&self.http, &self.admin("/metrics")).await
     }
 
     /// The admin port's `/readyz` status and body.
@@ -473,6 +536,31 @@ async fn ws_echo(ws: WebSocketUpgrade) -> axum::response::Response {
     })
 }
 
+/// [`ECHO_PATH`]: the request as the app received it.
+async fn echo(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let seen = SeenRequest {
+        method: method.to_string(),
+        path: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body_bytes: 0,
+    };
+    ([(APP_MARKER, "1")], Json(seen)).into_response()
+}
+
 async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
     let hook_state = app.clone();
     let router = Router::new()
@@ -499,6 +587,7 @@ async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
             }),
         )
         .route(WS_PATH, get(ws_echo))
+        .route(ECHO_PATH, get(echo))
         .fallback(|| async { ([(APP_MARKER, "1")], "the app").into_response() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
