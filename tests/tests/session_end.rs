@@ -5,17 +5,28 @@
 //! explains): after a write they deliver the SsoUser as the API holds it to each replica's watch
 //! cache. What is under test is the sidecars' own path: the IdP's back-channel logout POST, the
 //! write on the SsoUser, and each replica refusing the session once its watch carries it.
+//!
+//! Re-validation (issue 16): with `GATEHOUSE_REVALIDATE_INTERVAL=1s`, a session is due a second
+//! after its sign-in; a request of a due session (with its refresh cookie) is served at once and
+//! starts the refresh-token grant at the fixture IdP in the background. The IdP's admin endpoints
+//! disable the account, change its claims, take the token endpoint down or make it slow.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use futures::{SinkExt as _, StreamExt as _};
 use gatehouse_crds::SsoUser;
-use gatehouse_tests::flow::LoginFlow;
+use gatehouse_tests::flow::{Answer, LoginFlow, Session};
 use gatehouse_tests::idp::PASSWORD;
-use gatehouse_tests::kube_stack::{KubeOptions, KubeStack, WS_PATH};
-use gatehouse_tests::stack::ProviderKind;
+use gatehouse_tests::kube_stack::{
+    APP_MARKER, ECHO_PATH, KubeOptions, KubeStack, WS_PATH, seen_by_app,
+};
+use gatehouse_tests::stack::{ProviderKind, REFRESH_COOKIE, SESSION_COOKIE};
+use gatehouse_tests::{SeenRequest, parse_metrics};
 use kube::api::DeleteParams;
 use kube::runtime::watcher;
+use reqwest::StatusCode;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 /// A sign-in at the stack's sidecar in a browser of its own, kept so it can log out at the IdP.
@@ -189,4 +200,599 @@ async fn a_websocket_is_closed_when_the_ssouser_is_deleted() {
         closed.is_ok(),
         "the WebSocket of a deleted user stayed open for more than a second"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-validation at the IdP with the refresh token
+
+/// A stack re-validating sessions every second, with `grace`.
+async fn revalidating_stack(grace: &'static str) -> KubeStack {
+    let mut stack = KubeStack::start(KubeOptions {
+        revalidate: Some(("1s", grace)),
+        ..KubeOptions::default()
+    })
+    .await
+    .expect("stack");
+    stack.sync().await.expect("sync");
+    stack
+}
+
+/// Waits until a session signed in just before is due. The sidecar counts whole seconds from
+/// the sign-in, so a 1 s interval has certainly run out 1.2 s later. (A wait, not a measurement:
+/// nothing asserts how long anything took.)
+async fn until_due() {
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+}
+
+/// How long a poll waits for something the sidecar does in the background.
+const POLL_LIMIT: Duration = Duration::from_secs(10);
+/// Pause between two polls.
+const POLL_PAUSE: Duration = Duration::from_millis(100);
+
+/// One request of a browser to the app through `stack`: GET `path` with every cookie of
+/// `session` (as an API client), then the answer's `Set-Cookie` applied to `session`. Returns
+/// the answer and the names of the cookies it changed.
+async fn browse(stack: &KubeStack, session: &mut Session, path: &str) -> (Answer, Vec<String>) {
+    let answer = stack.get(session, path).await.expect("request");
+    let changed = session.apply_set_cookies(&answer.headers);
+    (answer, changed)
+}
+
+/// Whether `answer` came from the app (the session was admitted).
+fn from_app(answer: &Answer) -> bool {
+    answer.status == StatusCode::OK && answer.headers.contains_key(APP_MARKER)
+}
+
+/// `gatehouse_revalidations_total{outcome}` in a `/metrics` text (0 when absent).
+fn revalidations(metrics: &str, outcome: &str) -> f64 {
+    parse_metrics(metrics)
+        .get(&format!(
+            "gatehouse_revalidations_total{{outcome=\"{outcome}\"}}"
+        ))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Every outcome of `gatehouse_revalidations_total`, for messages.
+fn outcomes(metrics: &str) -> String {
+    ["refreshed", "ended", "denied", "unavailable"]
+        .iter()
+        .map(|o| format!("{o}={}", revalidations(metrics, o)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What to print when a poll gives up: the revalidation counters and the IdP's log (the
+/// sidecar runs in this process; its log is the test's output).
+async fn diagnostics(stack: &KubeStack) -> String {
+    let metrics = stack.metrics().await.unwrap_or_default();
+    format!(
+        "re-validations: {}; IdP log:\n{}",
+        outcomes(&metrics),
+        stack.idp.process.logs.text()
+    )
+}
+
+/// Polls `stack`'s metrics until `outcome` reaches `at_least`, for at most `limit`.
+async fn until_outcome(stack: &KubeStack, outcome: &str, at_least: f64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let metrics = stack.metrics().await.expect("metrics");
+        if revalidations(&metrics, outcome) >= at_least {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(stack).await;
+            panic!("no re-validation with outcome {outcome} within {limit:?}; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    }
+}
+
+/// The role claim of the `X-Gatehouse-Identity` JWT the app received (payload only: the
+/// signature is the identity tests' business).
+fn identity_role(seen: &SeenRequest) -> Option<String> {
+    let jwt = seen.header("x-gatehouse-identity")?;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["role"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_user_disabled_at_the_idp_is_signed_out_at_the_next_revalidation_on_every_replica() {
+    let mut stack = revalidating_stack("1h").await;
+    let mut replica = stack.start_replica().await.expect("replica");
+    // Two browsers of one user: two sessions, each with its own refresh token.
+    let mut session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    let other = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("second sign in");
+    assert_eq!(
+        session.refresh.as_ref().map(|(name, _)| name.as_str()),
+        Some(REFRESH_COOKIE),
+        "the callback sets the refresh cookie beside the session cookie"
+    );
+    let name = user_name(&only_user(&stack).await);
+    replica.sync().await.expect("sync");
+    // Without their refresh cookies nothing can re-validate these sessions: such requests only
+    // show whether a replica admits them.
+    let ended = session.without_refresh();
+    let other = other.without_refresh();
+    for s in [&ended, &other] {
+        assert!(stack.reaches_app(s).await.expect("request"), "replica 1");
+        assert!(replica.reaches_app(s).await.expect("request"), "replica 2");
+    }
+
+    stack
+        .idp
+        .set_disabled("okta", "ada", true)
+        .await
+        .expect("disable ada at the IdP");
+    until_due().await;
+
+    // The browser goes on using replica 1: the first due request starts the re-validation, the
+    // IdP answers invalid_grant, and from then on the session is refused there. (`original`: its
+    // cookies as they were, as someone who copied them replays them.)
+    let original = session.clone();
+    let deadline = Instant::now() + POLL_LIMIT;
+    let refused = loop {
+        let (answer, _) = browse(&stack, &mut session, "/dashboard").await;
+        if !from_app(&answer) {
+            break answer;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(&stack).await;
+            panic!("the session of a disabled user is still admitted; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    };
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "an API client is refused with 401: {}",
+        refused.body
+    );
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&refused.body).is_ok(),
+        "the refusal is JSON: {}",
+        refused.body
+    );
+    // A browser replaying the ended session's cookies is sent to the login page.
+    let page = stack
+        .get_with(
+            "/dashboard",
+            &[
+                ("accept", "text/html"),
+                ("cookie", &original.cookie_header()),
+            ],
+        )
+        .await
+        .expect("request");
+    assert!(
+        page.status == StatusCode::FOUND
+            && page.location().is_some_and(|l| l.starts_with("/login")),
+        "a browser with the ended session is redirected to /login: {} {:?}",
+        page.status,
+        page.location()
+    );
+    let metrics = stack.metrics().await.expect("metrics");
+    assert_eq!(
+        revalidations(&metrics, "ended"),
+        1.0,
+        "one re-validation ended the session: {}",
+        outcomes(&metrics)
+    );
+
+    // The ended session is recorded on the SsoUser (written after the local refusal: poll).
+    let deadline = Instant::now() + POLL_LIMIT;
+    let revoked = loop {
+        let user = only_user(&stack).await;
+        let revoked = user.status.unwrap_or_default().revoked_sessions;
+        if !revoked.is_empty() || Instant::now() >= deadline {
+            break revoked;
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    };
+    assert_eq!(
+        revoked.len(),
+        1,
+        "the SsoUser's status.revokedSessions names the ended session (and only it): {revoked:?}"
+    );
+
+    // Replica 2 admits it until its watch delivers the SsoUser, then refuses it, with or without
+    // its refresh cookie; the user's other session is not ended by that entry.
+    assert!(
+        replica.reaches_app(&ended).await.expect("request"),
+        "replica 2 refused the session before its watch delivered anything"
+    );
+    replica.deliver_current(&name).await.expect("deliver");
+    assert!(
+        !replica.reaches_app(&ended).await.expect("request"),
+        "replica 2 still admits the session ended at replica 1 after its watch delivered it"
+    );
+    assert!(
+        !replica.reaches_app(&original).await.expect("request"),
+        "replica 2 admits the ended session when it brings its refresh cookie"
+    );
+    assert!(
+        replica.reaches_app(&other).await.expect("request"),
+        "the user's other session was ended on replica 2 by the revocation of this one"
+    );
+    stack.deliver_current(&name).await.expect("deliver");
+    assert!(!stack.reaches_app(&ended).await.expect("request"));
+}
+
+#[tokio::test]
+async fn a_role_changed_at_the_idp_is_applied_at_the_next_revalidation() {
+    let stack = revalidating_stack("1h").await;
+    let mut session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    let name = user_name(&only_user(&stack).await);
+    // Before: admin (without the refresh cookie, this request cannot start a re-validation).
+    let before = stack
+        .get(&session.without_refresh(), ECHO_PATH)
+        .await
+        .expect("request");
+    let seen = seen_by_app(&before).expect("the app answered");
+    assert_eq!(seen.header("x-forwarded-groups"), Some("admin"));
+
+    // The IdP's admin makes Ada a member and moves her to another department.
+    stack
+        .idp
+        .set_claims(
+            "okta",
+            "ada",
+            &json!({ "userType": "member", "department": "Difference Engines" }),
+        )
+        .await
+        .expect("change claims");
+    until_due().await;
+
+    // The browser goes on; every request is admitted, and one of the answers after the
+    // re-validation landed carries the renewed session cookie.
+    let old = session.clone();
+    let deadline = Instant::now() + POLL_LIMIT;
+    loop {
+        let (answer, changed) = browse(&stack, &mut session, ECHO_PATH).await;
+        assert!(
+            from_app(&answer),
+            "a due session is served while it is re-validated: {} {}",
+            answer.status,
+            answer.body
+        );
+        if changed.iter().any(|c| c == SESSION_COOKIE) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(&stack).await;
+            panic!("no renewed session cookie reached the browser; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    }
+    assert!(
+        !session.cookie_value.is_empty(),
+        "the renewal set a session"
+    );
+    assert_ne!(
+        session.cookie_value, old.cookie_value,
+        "a new session cookie"
+    );
+    let metrics = stack.metrics().await.expect("metrics");
+    assert!(
+        revalidations(&metrics, "refreshed") >= 1.0,
+        "{}",
+        outcomes(&metrics)
+    );
+    assert_eq!(revalidations(&metrics, "denied"), 0.0);
+    assert_eq!(revalidations(&metrics, "ended"), 0.0);
+
+    // Written to the SsoUser as a sign-in writes it.
+    let user = stack.users.get(&name).await.expect("SsoUser");
+    let status = user.status.expect("status");
+    assert_eq!(
+        status.role.as_deref(),
+        Some("member"),
+        "the re-validated role on the SsoUser"
+    );
+    assert_eq!(
+        status.attributes.get("department").map(String::as_str),
+        Some("Difference Engines"),
+        "the re-validated attributes on the SsoUser"
+    );
+
+    // The replica uses the new role for the session at once: its old cookie (a request that
+    // left before the browser stored the new one) and the renewed one.
+    for (what, cookies) in [("old cookie", &old), ("renewed cookie", &session)] {
+        let answer = stack.get(cookies, ECHO_PATH).await.expect("request");
+        let seen = seen_by_app(&answer)
+            .unwrap_or_else(|| panic!("{what}: refused {} {}", answer.status, answer.body));
+        assert_eq!(
+            seen.header("x-forwarded-groups"),
+            Some("member"),
+            "{what}: the app receives the new role"
+        );
+        assert_eq!(
+            identity_role(&seen).as_deref(),
+            Some("member"),
+            "{what}: the identity JWT carries the new role"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_idp_keeps_the_session_through_the_grace_then_it_is_refused() {
+    let stack = revalidating_stack("3s").await;
+    let mut session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    stack
+        .idp
+        .set_token_outage("okta", true)
+        .await
+        .expect("token endpoint down");
+    until_due().await;
+
+    // Due, and the IdP answers 503: the session is kept (every request admitted) until a
+    // re-validation has failed.
+    let deadline = Instant::now() + POLL_LIMIT;
+    loop {
+        let (answer, _) = browse(&stack, &mut session, "/dashboard").await;
+        assert!(
+            from_app(&answer),
+            "a due session is admitted while the IdP is down, within the grace: {} {}",
+            answer.status,
+            answer.body
+        );
+        let metrics = stack.metrics().await.expect("metrics");
+        if revalidations(&metrics, "unavailable") >= 1.0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(&stack).await;
+            panic!("no re-validation was attempted; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    }
+    let (answer, _) = browse(&stack, &mut session, "/dashboard").await;
+    assert!(
+        from_app(&answer),
+        "after a failed re-validation, within the grace, the session is still admitted: {} {}",
+        answer.status,
+        answer.body
+    );
+
+    // Once interval + grace have passed without a successful re-validation: refused.
+    let deadline = Instant::now() + POLL_LIMIT;
+    let refused = loop {
+        let (answer, _) = browse(&stack, &mut session, "/dashboard").await;
+        if !from_app(&answer) {
+            break answer;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(&stack).await;
+            panic!("the session is still admitted past its grace; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    };
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "past the grace an API client is refused with 401: {}",
+        refused.body
+    );
+    let metrics = stack.metrics().await.expect("metrics");
+    assert!(revalidations(&metrics, "unavailable") >= 1.0);
+    assert_eq!(
+        (
+            revalidations(&metrics, "refreshed"),
+            revalidations(&metrics, "ended"),
+            revalidations(&metrics, "denied")
+        ),
+        (0.0, 0.0, 0.0),
+        "the IdP never answered a refresh: {}",
+        outcomes(&metrics)
+    );
+}
+
+#[tokio::test]
+async fn a_due_session_is_served_while_its_revalidation_is_still_running() {
+    let stack = revalidating_stack("1h").await;
+    let mut session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    stack
+        .idp
+        .set_token_delay("okta", Duration::from_secs(5))
+        .await
+        .expect("slow token endpoint");
+    until_due().await;
+
+    // The request of the due session is answered, and when it is, the refresh it started has
+    // no outcome yet (the IdP answers it 5 s late). Nor have the few requests after it.
+    for i in 0..3 {
+        let (answer, changed) = browse(&stack, &mut session, "/dashboard").await;
+        let metrics = stack.metrics().await.expect("metrics");
+        assert!(
+            from_app(&answer),
+            "request {i} of a due session: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert_eq!(
+            outcomes(&metrics),
+            outcomes(""),
+            "request {i} was answered only after the re-validation finished"
+        );
+        assert!(
+            changed.is_empty(),
+            "request {i}: renewed cookies {changed:?}"
+        );
+    }
+
+    // The re-validation those requests started does finish, in the background.
+    until_outcome(&stack, "refreshed", 1.0, POLL_LIMIT).await;
+    let metrics = stack.metrics().await.expect("metrics");
+    assert_eq!(revalidations(&metrics, "refreshed"), 1.0, "one flight");
+    // And its renewed cookie reaches the browser on a following answer.
+    let deadline = Instant::now() + POLL_LIMIT;
+    loop {
+        let (answer, changed) = browse(&stack, &mut session, "/dashboard").await;
+        assert!(from_app(&answer), "{} {}", answer.status, answer.body);
+        if changed.iter().any(|c| c == SESSION_COOKIE) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(&stack).await;
+            panic!("the renewed session cookie never reached the browser; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_requests_of_a_due_session_start_one_revalidation() {
+    let stack = revalidating_stack("1h").await;
+    let session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    // The IdP answers 1 s late, so that all the requests arrive while a refresh runs.
+    stack
+        .idp
+        .set_token_delay("okta", Duration::from_secs(1))
+        .await
+        .expect("slow token endpoint");
+    until_due().await;
+
+    let answers =
+        futures::future::join_all((0..20).map(|_| stack.get(&session, "/dashboard"))).await;
+    for (i, answer) in answers.into_iter().enumerate() {
+        let answer = answer.expect("request");
+        assert!(
+            from_app(&answer),
+            "request {i}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    until_outcome(&stack, "refreshed", 1.0, POLL_LIMIT).await;
+    // Any other refresh those requests started would have been answered by now (1 s each).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = stack.metrics().await.expect("metrics");
+    assert_eq!(
+        revalidations(&metrics, "refreshed"),
+        1.0,
+        "twenty requests of one due session asked the IdP once: {}",
+        outcomes(&metrics)
+    );
+    assert_eq!(
+        revalidations(&metrics, "unavailable"),
+        0.0,
+        "{}",
+        outcomes(&metrics)
+    );
+}
+
+/// GET [`ECHO_PATH`] with `session`'s cookies between two of the app's own (a browser holds
+/// both kinds); what the app received.
+async fn echo_with_app_cookies(stack: &KubeStack, session: &Session) -> (Answer, SeenRequest) {
+    let cookie = format!("theme=dark; {}; lang=en", session.cookie_header());
+    let answer = stack
+        .get_with(
+            ECHO_PATH,
+            &[("accept", "application/json"), ("cookie", &cookie)],
+        )
+        .await
+        .expect("request");
+    let seen = seen_by_app(&answer)
+        .unwrap_or_else(|| panic!("refused: {} {}", answer.status, answer.body));
+    (answer, seen)
+}
+
+/// Adds the values of `session`'s cookies to `secrets`.
+fn remember(secrets: &mut Vec<String>, session: &Session) {
+    for value in [Some(session.cookie_value.as_str()), session.refresh_value()]
+        .into_iter()
+        .flatten()
+    {
+        if !value.is_empty() && !secrets.iter().any(|s| s == value) {
+            secrets.push(value.to_owned());
+        }
+    }
+}
+
+/// Asserts that the app received none of the sidecar's cookies, nor any of their `secrets`
+/// anywhere, and did receive its own cookies.
+fn assert_app_saw_no_sidecar_cookie(seen: &SeenRequest, secrets: &[String], what: &str) {
+    let cookies = seen.header_all("cookie");
+    assert!(
+        cookies.iter().all(|c| !c.contains("gatehouse-")),
+        "{what}: a sidecar cookie reached the app: {cookies:?}"
+    );
+    let cookies = cookies.join("; ");
+    assert!(
+        cookies.contains("theme=dark") && cookies.contains("lang=en"),
+        "{what}: the app's own cookies pass: {cookies:?}"
+    );
+    for (name, value) in &seen.headers {
+        for secret in secrets {
+            assert!(
+                !value.contains(secret.as_str()),
+                "{what}: the app received a sidecar cookie's value in {name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_refresh_cookie_never_reaches_the_app() {
+    let stack = revalidating_stack("1h").await;
+    let mut session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    assert!(
+        session.refresh_value().is_some_and(|v| !v.is_empty()),
+        "the callback sets a refresh cookie"
+    );
+    // Every value of a sidecar cookie the browser has held.
+    let mut secrets = Vec::new();
+
+    remember(&mut secrets, &session);
+    let (_, seen) = echo_with_app_cookies(&stack, &session).await;
+    assert_app_saw_no_sidecar_cookie(&seen, &secrets, "fresh session");
+    until_due().await;
+
+    // Due: the request that starts the refresh, and the ones until its renewal arrives.
+    let deadline = Instant::now() + POLL_LIMIT;
+    loop {
+        remember(&mut secrets, &session);
+        let (answer, seen) = echo_with_app_cookies(&stack, &session).await;
+        assert_app_saw_no_sidecar_cookie(&seen, &secrets, "due session");
+        let changed = session.apply_set_cookies(&answer.headers);
+        if changed.iter().any(|c| c == SESSION_COOKIE) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let diagnostics = diagnostics(&stack).await;
+            panic!("no renewal reached the browser; {diagnostics}");
+        }
+        tokio::time::sleep(POLL_PAUSE).await;
+    }
+
+    // Renewed (with the rotated refresh token, if the IdP rotated it).
+    remember(&mut secrets, &session);
+    let (_, seen) = echo_with_app_cookies(&stack, &session).await;
+    assert_app_saw_no_sidecar_cookie(&seen, &secrets, "renewed session");
 }
