@@ -58,14 +58,21 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     // one exception, a watch-cache miss for a session issued moments ago, reads the API in a
     // boxed future of its own.
     let now = now_unix();
+    // A session due for re-validation starts it in the background; one already renewed goes on
+    // as renewed, and its browser gets the renewed cookies with this response.
+    let mut renewal = None;
     let gate = match app.session_from_cache(req.headers(), now) {
-        SessionLookup::Valid(session) => admit(&app, req, Some(session), now),
+        SessionLookup::Valid(session) => {
+            renewal = app.revalidate(&session, req.headers(), now);
+            let session = renewal.as_ref().map_or(session, |r| r.session.clone());
+            admit(&app, req, Some(session), now)
+        }
         SessionLookup::None => admit(&app, req, None, now),
         SessionLookup::Unconfirmed(session) => {
             Box::pin(admit_confirmed(&app, req, session, now)).await
         }
     };
-    let response = match gate {
+    let mut response = match gate {
         Gate::Pass {
             request,
             wants_html,
@@ -74,7 +81,13 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
             Ok((response, elapsed)) => {
                 app.metrics.proxy_latency(elapsed.as_secs_f64());
                 match session {
-                    Some(session) => cut_on_session_end(&app, &session, response),
+                    Some(session) => {
+                        // A re-validation this request started may have landed meanwhile.
+                        if renewal.is_none() {
+                            renewal = app.revalidation.ready(&session, now_unix());
+                        }
+                        cut_on_session_end(&app, &session, response)
+                    }
                     None => response,
                 }
             }
@@ -82,6 +95,9 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
         },
         Gate::Answer(response) => response,
     };
+    if let Some(renewal) = renewal {
+        renewal.set_cookies(response.headers_mut(), &app.sessions.cookies, now_unix());
+    }
     app.metrics.request(MetricHandler::Proxy, response.status());
     response
 }

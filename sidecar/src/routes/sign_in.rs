@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::response::Response;
 use http::header;
 use http::{HeaderMap, StatusCode};
-use serde_json::json;
 
 use super::extract::{CurrentSession, ProviderId, QueryParams};
 use super::{LOGIN_PATH, not_found_page, redirect, start_url};
@@ -16,9 +15,9 @@ use crate::pages::{self, LoginPage, ProviderButton, html_response};
 use crate::paths::safe_redirect;
 use crate::pipeline::{self, Refusal, SignedIn, VerifiedIdentity};
 use crate::providers::Provider;
-use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose};
+use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, RefreshGrant};
 use crate::state::{App, Providers, Sessions, Site};
-use crate::token::{Expected, VerifiedIdToken, constant_time_eq, now_unix, verify_id_token};
+use crate::token::{Expected, Nonce, constant_time_eq, now_unix, verify_id_token};
 
 /// Largest logout hint (sealed ID token) kept as a cookie.
 const MAX_HINT_COOKIE: usize = 3072;
@@ -79,6 +78,7 @@ pub(super) async fn login(
 
 /// `GET /api/auth/oauth2/start/{provider}`.
 pub(super) async fn start(
+    State(config): State<Arc<Config>>,
     State(providers): State<Arc<Providers>>,
     State(sessions): State<Arc<Sessions>>,
     State(site): State<Arc<Site>>,
@@ -112,7 +112,7 @@ pub(super) async fn start(
         .append_pair("response_type", "code")
         .append_pair("client_id", &provider.config.client_id)
         .append_pair("redirect_uri", &site.callback_url(id))
-        .append_pair("scope", "openid email profile")
+        .append_pair("scope", scope(&config, discovered))
         .append_pair("state", &attempt.state)
         .append_pair("nonce", &attempt.nonce)
         .append_pair("code_challenge", &attempt.code_challenge())
@@ -129,6 +129,16 @@ pub(super) async fn start(
         now,
     );
     response
+}
+
+/// The scopes a sign-in asks for: `offline_access` too when re-validation is on and the provider
+/// offers it, so that the sign-in brings a refresh token.
+fn scope(config: &Config, discovered: &crate::providers::Discovered) -> &'static str {
+    if config.revalidate_interval.is_some() && discovered.endpoints.offline_access {
+        "openid email profile offline_access"
+    } else {
+        "openid email profile"
+    }
 }
 
 /// Adds the sealed attempt cookie of a new sign-in attempt to `out`, deleting the oldest of the
@@ -290,7 +300,7 @@ async fn complete_sign_in(
     let expected = Expected {
         issuer: &provider.config.issuer,
         client_id: &provider.config.client_id,
-        nonce: &attempt.nonce,
+        nonce: Nonce::Sent(&attempt.nonce),
         skew: app.config.clock_skew,
     };
     let raw_token = tokens.id_token.as_str();
@@ -309,13 +319,28 @@ async fn complete_sign_in(
         provider.id(),
     )
     .await;
-    let session = pipeline::establish(
+    let mut session = pipeline::establish(
         app,
-        oidc_identity(provider, token, userinfo),
+        VerifiedIdentity::oidc(provider, token, userinfo),
         &provider.config.roles,
         now,
     )
     .await?;
+    // With a refresh token, the IdP can be asked again later whether the session still holds.
+    let refresh = tokens
+        .refresh_token
+        .filter(|_| app.revalidation.is_on())
+        .and_then(|token| {
+            RefreshGrant {
+                sid: session.sid.clone(),
+                token,
+                nonce: attempt.nonce.clone(),
+            }
+            .seal(&keys, &app.sessions.binding)
+        });
+    if refresh.is_some() {
+        session.validated_at = Some(now);
+    }
     let logout_hint = discovered
         .endpoints
         .end_session
@@ -338,37 +363,6 @@ async fn complete_sign_in(
         session,
         rd: attempt.rd,
         logout_hint,
+        refresh,
     })
-}
-
-/// What a verified ID token says about the user, with the gaps `userinfo` filled (profile and
-/// mapped attributes only: the role policy reads the ID token's own claims).
-fn oidc_identity(
-    provider: &Provider,
-    token: VerifiedIdToken,
-    userinfo: Option<serde_json::Map<String, serde_json::Value>>,
-) -> VerifiedIdentity<'_> {
-    let profile = userinfo.as_ref().unwrap_or(&token.claims);
-    let text = |name: &str| {
-        profile
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-            .map(str::to_owned)
-    };
-    // An address the IdP says is unverified is not an identity.
-    let email = text("email").filter(|_| profile.get("email_verified") != Some(&json!(false)));
-    let preferred_username = text("preferred_username").or_else(|| email.clone());
-    let name = text("name");
-    VerifiedIdentity {
-        provider: &provider.identity,
-        issuer: provider.config.issuer.clone(),
-        subject: token.subject.clone(),
-        name,
-        email,
-        preferred_username,
-        idp_session: crate::logout_token::idp_session_id(&token.claims),
-        claims: token.claims,
-        profile: userinfo,
-    }
 }
