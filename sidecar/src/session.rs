@@ -723,6 +723,54 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_cookie_opens_only_for_its_own_session_and_never_as_another_cookie() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let grant = RefreshGrant {
+            sid: "sid-1".into(),
+            token: "rt-secret".into(),
+            nonce: "n".into(),
+        };
+        let sealed = grant.seal(&ring, &binding()).expect("fits");
+        assert!(!sealed.contains("rt-secret"));
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &binding(), &sealed, "sid-1"),
+            Some(grant.clone())
+        );
+        // Pasted beside another session: refused.
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &binding(), &sealed, "sid-2"),
+            None
+        );
+        // Another app's binding, or the value offered as a session cookie: refused.
+        let other_app = Binding::new("team-a", "billing", "https://portal.example.com", None);
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &other_app, &sealed, "sid-1"),
+            None
+        );
+        assert_eq!(Session::unseal(&ring, &binding(), &sealed, NOW), None);
+        // A session cookie is no refresh cookie either.
+        let session_cookie = session().seal(&ring, &binding());
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &binding(), &session_cookie, "sid-1"),
+            None
+        );
+        // Its debug form names the session, never the token.
+        assert!(!format!("{grant:?}").contains("rt-secret"));
+    }
+
+    #[test]
+    fn a_refresh_token_too_large_for_a_cookie_is_not_kept() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let grant = |len: usize| RefreshGrant {
+            sid: "sid-1".into(),
+            token: "r".repeat(len),
+            nonce: "n".into(),
+        };
+        assert!(grant(2000).seal(&ring, &binding()).is_some());
+        assert!(grant(3000).seal(&ring, &binding()).is_none());
+    }
+
+    #[test]
     fn seal_and_unseal_round_trip() {
         let ring = KeyRing::parse(K1).expect("ring");
         let s = session();
