@@ -43,8 +43,6 @@ use crate::token::{Expected, Nonce, now_unix, verify_id_token};
 pub const OUTCOMES: [&str; 4] = ["refreshed", "ended", "denied", "unavailable"];
 /// Seconds before an IdP that could not be asked is asked again about the same session.
 pub const RETRY_SECS: i64 = 30;
-/// Seconds a renewal waits for its browser's next request.
-const RENEWAL_KEPT_SECS: i64 = 300;
 /// Most sessions with a flight or a renewal remembered at once (per replica).
 const FLIGHTS_CAPACITY: usize = 50_000;
 
@@ -103,8 +101,6 @@ pub struct Renewal {
     pub session_cookie: String,
     /// Sealed value of a new refresh cookie, when the IdP rotated the refresh token.
     pub refresh_cookie: Option<String>,
-    /// Until when (Unix seconds) it is handed out.
-    kept_until: i64,
 }
 
 impl Renewal {
@@ -129,15 +125,29 @@ impl Renewal {
     }
 }
 
-/// Where the flight of one session stands on this replica.
-#[derive(Debug)]
+/// Whether the IdP is being asked about a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flight {
+    /// Not now.
+    Idle,
     /// The IdP is being asked.
     Running,
-    /// Renewed: handed to the session's requests until the browser has the new cookie.
-    Renewed(Arc<Renewal>),
-    /// The IdP could not be asked; not before `at` again.
+    /// The IdP could not be asked; not before this time (Unix seconds) again.
     RetryAt(i64),
+}
+
+/// What this replica knows of one session's re-validation. Kept until the session expires.
+#[derive(Debug)]
+struct Record {
+    flight: Flight,
+    /// The latest refresh grant: from the request that started the first flight (or the open
+    /// connection that registered it), then as the IdP rotated it. A request's cookie may
+    /// still hold a token the IdP has since replaced.
+    grant: Option<RefreshGrant>,
+    /// The latest renewal, handed to the session's requests until the browser has it.
+    renewal: Option<Arc<Renewal>>,
+    /// When the session expires (Unix seconds): the record goes then.
+    expires_at: i64,
 }
 
 /// The re-validation flights of this replica: at most one per session, never awaited by a
@@ -145,13 +155,13 @@ enum Flight {
 #[derive(Debug)]
 pub struct Revalidator {
     settings: Revalidation,
-    flights: Mutex<RandomKeyMap<String, Flight>>,
+    records: Mutex<RandomKeyMap<String, Record>>,
 }
 
-/// What a due request's session is to this replica.
+/// What a due session is to this replica.
 #[derive(Debug)]
 pub enum Due {
-    /// Nothing to do for the request (fresh, or a flight running or waiting to retry).
+    /// Nothing to do (fresh, a flight running or waiting to retry, or nothing to ask with).
     Nothing,
     /// A flight should start for it, with this grant.
     Start(RefreshGrant),
@@ -164,7 +174,7 @@ impl Revalidator {
     pub fn new(settings: Revalidation) -> Self {
         Self {
             settings,
-            flights: Mutex::new(RandomKeyMap::default()),
+            records: Mutex::new(RandomKeyMap::default()),
         }
     }
 
@@ -186,16 +196,37 @@ impl Revalidator {
         self.settings.interval.is_some()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, RandomKeyMap<String, Flight>> {
-        match self.flights.lock() {
-            Ok(f) => f,
+    fn lock(&self) -> std::sync::MutexGuard<'_, RandomKeyMap<String, Record>> {
+        match self.records.lock() {
+            Ok(r) => r,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    /// For a request with `session` at `now`: the renewal ready for it, or whether to start a
-    /// flight (marked running here, so no other request starts one). `grant` reads the
-    /// request's refresh cookie, only when a flight would start.
+    /// Where `session` stands at `now`, counting a renewal this replica holds for it (a cookie
+    /// the browser has not replaced yet, an open connection's session). Reads the records only
+    /// for a session that is not fresh by its own cookie.
+    pub fn standing(&self, session: &Session, now: i64) -> Standing {
+        let own = self.settings.standing(session, now);
+        if own == Standing::Fresh {
+            return own;
+        }
+        match self
+            .lock()
+            .get(&session.sid)
+            .and_then(|r| r.renewal.clone())
+        {
+            Some(renewal) if renewal.renews(session) => {
+                self.settings.standing(&renewal.session, now)
+            }
+            _ => own,
+        }
+    }
+
+    /// For a request (or open connection) of `session` at `now`: the renewal ready for it, or
+    /// whether to start a flight (marked running here, so no other request starts one). `grant`
+    /// reads the request's refresh cookie, only when a flight would start and this replica
+    /// knows no grant of the session yet.
     pub fn on_request(
         &self,
         session: &Session,
@@ -205,36 +236,80 @@ impl Revalidator {
         if self.settings.standing(session, now) != Standing::Due {
             return Due::Nothing;
         }
-        let mut flights = self.lock();
-        match flights.get(&session.sid) {
-            Some(Flight::Renewed(renewal)) if renewal.renews(session) => {
+        let mut records = self.lock();
+        if let Some(record) = records.get_mut(&session.sid) {
+            if let Some(renewal) = record.renewal.as_ref().filter(|r| r.renews(session))
+                && self.settings.standing(&renewal.session, now) == Standing::Fresh
+            {
                 return Due::Renewed(renewal.clone());
             }
-            Some(Flight::Running) => return Due::Nothing,
-            Some(Flight::RetryAt(at)) if now < *at => return Due::Nothing,
-            _ => {}
+            match record.flight {
+                Flight::Running => return Due::Nothing,
+                Flight::RetryAt(at) if now < at => return Due::Nothing,
+                _ => {}
+            }
+            if record.grant.is_none() {
+                record.grant = grant();
+            }
+            let Some(grant) = record.grant.clone() else {
+                return Due::Nothing;
+            };
+            record.flight = Flight::Running;
+            return Due::Start(grant);
         }
+        // Nothing to re-validate with (the browser lost the refresh cookie): the session runs
+        // out at the end of its grace.
         let Some(grant) = grant() else {
-            // Nothing to re-validate with (the browser lost the refresh cookie): the session
-            // runs out at the end of its grace.
             return Due::Nothing;
         };
-        if flights.len() >= FLIGHTS_CAPACITY {
-            flights.retain(|_, flight| match flight {
-                Flight::Running => true,
-                Flight::Renewed(r) => r.kept_until > now,
-                Flight::RetryAt(at) => *at > now,
-            });
-            if flights.len() >= FLIGHTS_CAPACITY {
-                tracing::warn!(
-                    flights = flights.len(),
-                    "too many sessions being re-validated at once; this one waits"
-                );
-                return Due::Nothing;
-            }
+        if !Self::make_room(&mut records, now) {
+            return Due::Nothing;
         }
-        flights.insert(session.sid.clone(), Flight::Running);
+        records.insert(
+            session.sid.clone(),
+            Record {
+                flight: Flight::Running,
+                grant: Some(grant.clone()),
+                renewal: None,
+                expires_at: session.expires_at,
+            },
+        );
         Due::Start(grant)
+    }
+
+    /// Remembers the grant of a session with an open connection, so that the connection's
+    /// checks ([`crate::live`]) can re-validate it when no request comes.
+    pub fn remember(&self, session: &Session, grant: RefreshGrant, now: i64) {
+        let mut records = self.lock();
+        if let Some(record) = records.get_mut(&session.sid) {
+            record.grant.get_or_insert(grant);
+        } else if Self::make_room(&mut records, now) {
+            records.insert(
+                session.sid.clone(),
+                Record {
+                    flight: Flight::Idle,
+                    grant: Some(grant),
+                    renewal: None,
+                    expires_at: session.expires_at,
+                },
+            );
+        }
+    }
+
+    /// Drops the records of expired sessions when full; whether there is room for one more.
+    fn make_room(records: &mut RandomKeyMap<String, Record>, now: i64) -> bool {
+        if records.len() < FLIGHTS_CAPACITY {
+            return true;
+        }
+        records.retain(|_, r| r.flight == Flight::Running || r.expires_at > now);
+        if records.len() >= FLIGHTS_CAPACITY {
+            tracing::warn!(
+                sessions = records.len(),
+                "too many sessions being re-validated at once; this one waits"
+            );
+            return false;
+        }
+        true
     }
 
     /// The renewal ready for `session`, if its flight has landed; never starts one.
@@ -242,20 +317,41 @@ impl Revalidator {
         if self.settings.standing(session, now) == Standing::Fresh {
             return None;
         }
-        match self.lock().get(&session.sid) {
-            Some(Flight::Renewed(renewal)) if renewal.renews(session) => Some(renewal.clone()),
-            _ => None,
-        }
+        self.lock()
+            .get(&session.sid)
+            .and_then(|r| r.renewal.clone())
+            .filter(|r| r.renews(session))
     }
 
-    /// Records how the flight of session `sid` ended.
-    fn land(&self, sid: &str, flight: Option<Flight>) {
-        let mut flights = self.lock();
-        match flight {
-            Some(flight) => flights.insert(sid.to_owned(), flight),
-            None => flights.remove(sid),
-        };
+    /// Records how the flight of session `sid` ended: renewed (with the grant to use next),
+    /// to be retried at a time, or ended (the record goes).
+    fn land(&self, sid: &str, landing: Landing) {
+        let mut records = self.lock();
+        match landing {
+            Landing::Renewed(renewal, grant) => {
+                if let Some(record) = records.get_mut(sid) {
+                    record.flight = Flight::Idle;
+                    record.renewal = Some(renewal);
+                    record.grant = Some(grant);
+                }
+            }
+            Landing::RetryAt(at) => {
+                if let Some(record) = records.get_mut(sid) {
+                    record.flight = Flight::RetryAt(at);
+                }
+            }
+            Landing::Ended => {
+                records.remove(sid);
+            }
+        }
     }
+}
+
+/// How a flight ended, for [`Revalidator::land`].
+enum Landing {
+    Renewed(Arc<Renewal>, RefreshGrant),
+    RetryAt(i64),
+    Ended,
 }
 
 impl App {
@@ -268,14 +364,60 @@ impl App {
         headers: &HeaderMap,
         now: i64,
     ) -> Option<Arc<Renewal>> {
-        let due = self.revalidation.on_request(session, now, || {
-            let keys = self.sessions.keys();
-            crate::session::cookies(headers)
-                .filter(|(name, _)| *name == self.sessions.cookies.refresh)
-                .find_map(|(_, value)| {
-                    RefreshGrant::unseal(&keys, &self.sessions.binding, value, &session.sid)
-                })
-        });
+        let due = self
+            .revalidation
+            .on_request(session, now, || self.refresh_grant(session, headers));
+        self.act_on(session, due)
+    }
+
+    /// [`App::revalidate`] for a session with an open connection and no request: the flight
+    /// uses the grant this replica already knows ([`Revalidator::remember`]).
+    pub fn revalidate_connection(&self, session: &Session, now: i64) {
+        let due = self.revalidation.on_request(session, now, || None);
+        self.act_on(session, due);
+    }
+
+    /// Keeps the refresh grant a connection's request brought, so the connection's session can
+    /// be re-validated while no other request comes ([`App::revalidate_connection`]).
+    pub fn remember_refresh_grant(&self, session: &Session, headers: &HeaderMap, now: i64) {
+        if session.validated_at.is_none() || !self.revalidation.is_on() {
+            return;
+        }
+        if let Some(grant) = self.refresh_grant(session, headers) {
+            self.revalidation.remember(session, grant, now);
+        }
+    }
+
+    /// The request's `Cookie` header that carries the refresh cookie, when `session` can be
+    /// re-validated: kept (a reference-counted copy) in case the response turns out to be a
+    /// stream, which may outlive every other request of the session.
+    pub fn refresh_cookie_header(
+        &self,
+        session: &Session,
+        headers: &HeaderMap,
+    ) -> Option<http::HeaderValue> {
+        if session.validated_at.is_none() || !self.revalidation.is_on() {
+            return None;
+        }
+        let name = self.sessions.cookies.refresh.as_bytes();
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .find(|v| memchr::memmem::find(v.as_bytes(), name).is_some())
+            .cloned()
+    }
+
+    /// The request's refresh cookie, unsealed, if it belongs to `session`.
+    fn refresh_grant(&self, session: &Session, headers: &HeaderMap) -> Option<RefreshGrant> {
+        let keys = self.sessions.keys();
+        crate::session::cookies(headers)
+            .filter(|(name, _)| *name == self.sessions.cookies.refresh)
+            .find_map(|(_, value)| {
+                RefreshGrant::unseal(&keys, &self.sessions.binding, value, &session.sid)
+            })
+    }
+
+    fn act_on(&self, session: &Session, due: Due) -> Option<Arc<Renewal>> {
         match due {
             Due::Nothing => None,
             Due::Renewed(renewal) => Some(renewal),
@@ -293,7 +435,7 @@ impl App {
         let outcome = self.ask_idp(&session, &grant).await;
         let now = now_unix();
         let (name, reason, role) = match &outcome {
-            Outcome::Refreshed(renewed, _) => ("refreshed", "none", renewed.role.as_str()),
+            Outcome::Refreshed(r) => ("refreshed", "none", r.session.role.as_str()),
             Outcome::Ended(reason) => ("ended", *reason, "none"),
             Outcome::Denied(reason) => ("denied", *reason, "none"),
             Outcome::Unavailable(reason) => ("unavailable", *reason, session.role.as_str()),
@@ -301,25 +443,28 @@ impl App {
         self.metrics.revalidation(name);
         crate::audit::revalidation(&session.provider, name, reason, &session.user, role);
         match outcome {
-            Outcome::Refreshed(renewed, refresh_cookie) => {
-                let keys = self.sessions.keys();
-                let renewal = Renewal {
-                    session_cookie: renewed.seal(&keys, &self.sessions.binding),
-                    session: Arc::new(*renewed),
+            Outcome::Refreshed(refreshed) => {
+                let Refreshed {
+                    session: renewed,
+                    grant,
                     refresh_cookie,
-                    kept_until: now + RENEWAL_KEPT_SECS,
+                } = *refreshed;
+                let renewal = Renewal {
+                    session_cookie: renewed.seal(&self.sessions.keys(), &self.sessions.binding),
+                    session: Arc::new(renewed),
+                    refresh_cookie,
                 };
                 self.revalidation
-                    .land(&session.sid, Some(Flight::Renewed(Arc::new(renewal))));
+                    .land(&session.sid, Landing::Renewed(Arc::new(renewal), grant));
             }
             Outcome::Ended(_) | Outcome::Denied(_) => {
-                self.revalidation.land(&session.sid, None);
+                self.revalidation.land(&session.sid, Landing::Ended);
                 self.end_session(&session, now).await;
             }
             Outcome::Unavailable(_) => {
                 self.revalidation.land(
                     &session.sid,
-                    Some(Flight::RetryAt(now + self.revalidation.retry_secs())),
+                    Landing::RetryAt(now + self.revalidation.retry_secs()),
                 );
             }
         }
@@ -347,23 +492,25 @@ impl App {
             }
         };
         let now = now_unix();
-        let refresh_cookie = tokens
-            .refresh_token
-            .filter(|token| *token != grant.token)
-            .and_then(|token| {
-                RefreshGrant {
+        // A rotated refresh token replaces the old one, here and in the browser's cookie.
+        let (grant, refresh_cookie) = match tokens.refresh_token.filter(|t| *t != grant.token) {
+            Some(token) => {
+                let rotated = RefreshGrant {
                     token,
                     ..grant.clone()
-                }
-                .seal(&self.sessions.keys(), &self.sessions.binding)
-            });
+                };
+                let sealed = rotated.seal(&self.sessions.keys(), &self.sessions.binding);
+                (rotated, sealed)
+            }
+            None => (grant.clone(), None),
+        };
         let mut renewed = Session {
             validated_at: Some(now),
             ..session.clone()
         };
         // Without a new ID token the IdP still vouched (it honoured the grant); the role stays.
         let Some(raw) = tokens.id_token else {
-            return Outcome::Refreshed(Box::new(renewed), refresh_cookie);
+            return Outcome::refreshed(renewed, grant, refresh_cookie);
         };
         let expected = Expected {
             issuer: &provider.config.issuer,
@@ -413,7 +560,7 @@ impl App {
         renewed.email = identity.email;
         renewed.name = identity.name;
         renewed.username = identity.preferred_username;
-        Outcome::Refreshed(Box::new(renewed), refresh_cookie)
+        Outcome::refreshed(renewed, grant, refresh_cookie)
     }
 
     /// Ends `session` as a logout does: at once on this replica (its requests and open
@@ -444,16 +591,34 @@ impl App {
     }
 }
 
+/// A successful refresh: the renewed session, the grant to use next time, and a new sealed
+/// refresh cookie when the IdP rotated the token.
+struct Refreshed {
+    session: Session,
+    grant: RefreshGrant,
+    refresh_cookie: Option<String>,
+}
+
 /// How a flight ended.
 enum Outcome {
-    /// The renewed session, and a new sealed refresh cookie when the token was rotated.
-    Refreshed(Box<Session>, Option<String>),
+    /// The IdP vouched again.
+    Refreshed(Box<Refreshed>),
     /// The IdP refused the grant.
     Ended(&'static str),
     /// The user may no longer have a session.
     Denied(&'static str),
     /// The IdP could not be asked, or its answer not used.
     Unavailable(&'static str),
+}
+
+impl Outcome {
+    fn refreshed(session: Session, grant: RefreshGrant, refresh_cookie: Option<String>) -> Self {
+        Outcome::Refreshed(Box::new(Refreshed {
+            session,
+            grant,
+            refresh_cookie,
+        }))
+    }
 }
 
 fn seconds(duration: Duration) -> i64 {
@@ -518,16 +683,22 @@ mod tests {
         })
     }
 
-    fn renewal(of: &Session, at: i64) -> Flight {
-        Flight::Renewed(Arc::new(Renewal {
+    fn renewal(of: &Session, at: i64) -> Arc<Renewal> {
+        Arc::new(Renewal {
             session: Arc::new(Session {
                 validated_at: Some(at),
                 ..of.clone()
             }),
             session_cookie: "sealed".into(),
             refresh_cookie: None,
-            kept_until: at + RENEWAL_KEPT_SECS,
-        }))
+        })
+    }
+
+    fn rotated() -> RefreshGrant {
+        RefreshGrant {
+            token: "rt-2".into(),
+            ..grant().expect("grant")
+        }
     }
 
     #[test]
@@ -554,7 +725,7 @@ mod tests {
         let s = session(Some(1000));
         assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
         assert!(flights.ready(&s, 1900).is_none(), "still running");
-        flights.land(&s.sid, Some(renewal(&s, 1950)));
+        flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
         let Due::Renewed(r) = flights.on_request(&s, 1960, grant) else {
             panic!("the old cookie gets the renewal");
         };
@@ -578,11 +749,57 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_idp_is_asked_again_after_the_retry_delay() {
+    fn the_next_flight_uses_the_rotated_token_not_the_one_an_old_cookie_still_holds() {
         let flights = Revalidator::new(EVERY_15M);
         let s = session(Some(1000));
         assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
-        flights.land(&s.sid, Some(Flight::RetryAt(1900 + RETRY_SECS)));
+        flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
+        // The renewal is due in its turn; a request still carrying the first cookies comes.
+        let Due::Start(next) = flights.on_request(&s, 1950 + 900, grant) else {
+            panic!("a renewal that is due again starts the next flight");
+        };
+        assert_eq!(next.token, "rt-2");
+    }
+
+    #[test]
+    fn a_renewal_this_replica_holds_keeps_the_old_cookie_and_open_connections_within_grace() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        let past_grace = 1000 + 900 + 3600;
+        assert_eq!(flights.standing(&s, past_grace), Standing::PastGrace);
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
+        assert_eq!(flights.standing(&s, past_grace), Standing::Due);
+        assert_eq!(flights.standing(&s, 1960), Standing::Fresh);
+        // An ended flight forgets the session: its own cookie counts again.
+        flights.land(&s.sid, Landing::Ended);
+        assert_eq!(flights.standing(&s, past_grace), Standing::PastGrace);
+    }
+
+    #[test]
+    fn an_open_connection_re_validates_with_the_grant_it_was_opened_with() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        // The connection's request came while the session was fresh.
+        flights.remember(&s, grant().expect("grant"), 1100);
+        assert!(matches!(
+            flights.on_request(&s, 1500, || None),
+            Due::Nothing
+        ));
+        // Due, and no request brings a cookie: the remembered grant is used.
+        let Due::Start(used) = flights.on_request(&s, 1900, || None) else {
+            panic!("the connection's session is re-validated");
+        };
+        assert_eq!(used.token, "rt");
+    }
+
+    #[test]
+    fn an_unreachable_idp_is_asked_again_after_the_retry_delay() {
+        let flights = Revalidator::new(EVERY_15M);
+        assert_eq!(flights.retry_secs(), RETRY_SECS);
+        let s = session(Some(1000));
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        flights.land(&s.sid, Landing::RetryAt(1900 + RETRY_SECS));
         assert!(matches!(
             flights.on_request(&s, 1900 + RETRY_SECS - 1, grant),
             Due::Nothing
@@ -591,6 +808,12 @@ mod tests {
             flights.on_request(&s, 1900 + RETRY_SECS, grant),
             Due::Start(_)
         ));
+        // A short interval retries sooner.
+        let every_2s = Revalidator::new(Revalidation {
+            interval: Some(Duration::from_secs(2)),
+            grace: Duration::from_secs(10),
+        });
+        assert_eq!(every_2s.retry_secs(), 2);
     }
 
     #[test]

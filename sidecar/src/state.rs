@@ -436,7 +436,7 @@ impl App {
         if self.providers.identity(&session.provider).is_none() {
             return Judgement::Refused("provider_removed");
         }
-        if self.revalidation.settings().standing(session, now) == Standing::PastGrace {
+        if self.revalidation.standing(session, now) == Standing::PastGrace {
             return Judgement::Refused("revalidation_overdue");
         }
         match self.directory.check(session) {

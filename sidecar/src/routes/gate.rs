@@ -61,9 +61,11 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     // A session due for re-validation starts it in the background; one already renewed goes on
     // as renewed, and its browser gets the renewed cookies with this response.
     let mut renewal = None;
+    let mut refresh_cookie = None;
     let gate = match app.session_from_cache(req.headers(), now) {
         SessionLookup::Valid(session) => {
             renewal = app.revalidate(&session, req.headers(), now);
+            refresh_cookie = app.refresh_cookie_header(&session, req.headers());
             let session = renewal.as_ref().map_or(session, |r| r.session.clone());
             admit(&app, req, Some(session), now)
         }
@@ -86,7 +88,7 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
                         if renewal.is_none() {
                             renewal = app.revalidation.ready(&session, now_unix());
                         }
-                        cut_on_session_end(&app, &session, response)
+                        cut_on_session_end(&app, &session, response, refresh_cookie)
                     }
                     None => response,
                 }
@@ -158,6 +160,7 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     {
         return Gate::Answer(r);
     }
+    let upgrade = upgrade_protocol(&req).is_some();
     let (mut parts, body) = req.into_parts();
     let body = match bounded_body(
         body,
@@ -167,6 +170,12 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
         Ok(body) => body,
         Err(fault) => return Gate::Answer(body_refused(fault, accepts_html(&parts.headers))),
     };
+    if let Some(session) = &session
+        && upgrade
+    {
+        // A tunnel may outlive every other request of its session: keep what re-validates it.
+        app.remember_refresh_grant(session, &parts.headers, now);
+    }
     strip_client_identity(&mut parts.headers);
     strip_own_cookies(&mut parts.headers);
     if let Some(session) = &session
@@ -187,7 +196,7 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     let wants_html = accepts_html(&parts.headers);
     let mut request = Request::from_parts(parts, body);
     if let Some(session) = &session
-        && upgrade_protocol(&request).is_some()
+        && upgrade
     {
         // The tunnel, if the app accepts the upgrade, closes when the session ends.
         request.extensions_mut().insert(app.live.register(session));
@@ -200,10 +209,13 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
 }
 
 /// A streamed response (no `Content-Length`) of a session is cut when the session ends.
+/// `refresh_cookie`: the request's `Cookie` header with the session's refresh cookie, kept so the
+/// stream's session can be re-validated while no other request comes.
 fn cut_on_session_end(
     app: &App,
     session: &Arc<Session>,
     response: Response<Body>,
+    refresh_cookie: Option<HeaderValue>,
 ) -> Response<Body> {
     let streamed = response.status() != StatusCode::SWITCHING_PROTOCOLS
         && !response
@@ -212,6 +224,11 @@ fn cut_on_session_end(
         && !hyper::body::Body::is_end_stream(response.body());
     if !streamed {
         return response;
+    }
+    if let Some(cookie) = refresh_cookie {
+        let mut headers = http::HeaderMap::with_capacity(1);
+        headers.insert(http::header::COOKIE, cookie);
+        app.remember_refresh_grant(session, &headers, now_unix());
     }
     let end = app.live.register(session);
     response.map(|body| Body::new(CutOnSessionEnd::new(body, end)))
