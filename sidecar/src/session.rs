@@ -309,6 +309,9 @@ pub struct Attempt {
     pub rd: String,
     /// Created at, Unix seconds.
     pub created_at: i64,
+    /// Whether the attempt asked for `offline_access` (a refresh token).
+    #[serde(default)]
+    pub offline: bool,
 }
 
 impl Attempt {
@@ -321,6 +324,7 @@ impl Attempt {
             provider: provider.to_owned(),
             rd: rd.to_owned(),
             created_at: now,
+            offline: false,
         }
     }
 

@@ -217,6 +217,15 @@ impl Idp {
             .context("revoke-grants answer without a count")
     }
 
+    /// Makes `provider` answer authorization requests that ask for `offline_access` with
+    /// `invalid_scope` (`refuse`), as Okta does for an app without the refresh-token grant.
+    pub async fn set_refuse_offline_access(&self, provider: &str, refuse: bool) -> Result<()> {
+        let on = if refuse { "true" } else { "false" };
+        self.admin_post("refuse-offline", &[("provider", provider), ("on", on)])
+            .await
+            .map(drop)
+    }
+
     /// Makes `provider`'s token endpoint answer 503 (`down`) or work again.
     pub async fn set_token_outage(&self, provider: &str, down: bool) -> Result<()> {
         let on = if down { "true" } else { "false" };

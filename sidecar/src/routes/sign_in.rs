@@ -98,7 +98,8 @@ pub(super) async fn start(
     };
     let now = now_unix();
     let rd = safe_redirect(&q.get("rd").unwrap_or_else(|| "/".to_owned()));
-    let attempt = Attempt::new(id, &rd, now);
+    let mut attempt = Attempt::new(id, &rd, now);
+    attempt.offline = config.revalidate_interval.is_some() && provider.offers_offline_access();
     let Some(cookie_id) = Attempt::cookie_id(&attempt.state) else {
         return html_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,7 +113,7 @@ pub(super) async fn start(
         .append_pair("response_type", "code")
         .append_pair("client_id", &provider.config.client_id)
         .append_pair("redirect_uri", &site.callback_url(id))
-        .append_pair("scope", scope(&config, discovered))
+        .append_pair("scope", scope(attempt.offline))
         .append_pair("state", &attempt.state)
         .append_pair("nonce", &attempt.nonce)
         .append_pair("code_challenge", &attempt.code_challenge())
@@ -131,10 +132,10 @@ pub(super) async fn start(
     response
 }
 
-/// The scopes a sign-in asks for: `offline_access` too when re-validation is on and the provider
-/// offers it, so that the sign-in brings a refresh token.
-fn scope(config: &Config, discovered: &crate::providers::Discovered) -> &'static str {
-    if config.revalidate_interval.is_some() && discovered.endpoints.offline_access {
+/// The scopes a sign-in asks for: `offline_access` too when it wants a refresh token
+/// (re-validation on, and the provider offers it).
+fn scope(offline: bool) -> &'static str {
+    if offline {
         "openid email profile offline_access"
     } else {
         "openid email profile"
@@ -213,13 +214,31 @@ pub(super) async fn callback(
         now,
     )
     .await;
-    let mut response = pipeline::respond(app, id, result, now);
+    let mut response = match result {
+        Ok(Completed::SignedIn(signed_in)) => pipeline::respond(app, id, Ok(signed_in), now),
+        Ok(Completed::AgainWithoutOffline { rd }) => {
+            redirect(StatusCode::FOUND, &start_url(id, &rd))
+        }
+        Err(refusal) => pipeline::respond(app, id, Err(refusal), now),
+    };
     if let Some(name) = attempt_cookie {
         response
             .headers_mut()
             .append(header::SET_COOKIE, app.sessions.cookies.delete(&name));
     }
     response
+}
+
+/// How an OIDC callback completed.
+enum Completed {
+    /// Signed in.
+    SignedIn(SignedIn),
+    /// The provider refused `offline_access` to this client: the sign-in starts again without
+    /// it (once; the provider is not asked for it again).
+    AgainWithoutOffline {
+        /// Where the sign-in returns to.
+        rd: String,
+    },
 }
 
 /// The OIDC half of sign-in: the attempt, the code exchange and the ID token, verified; then the
@@ -232,7 +251,7 @@ async fn complete_sign_in(
     state: Option<&str>,
     attempt_cookie: Option<&str>,
     now: i64,
-) -> Result<SignedIn, Refusal> {
+) -> Result<Completed, Refusal> {
     use StatusCode as S;
     let started = std::time::Instant::now();
     let keys = app.sessions.keys();
@@ -256,6 +275,16 @@ async fn complete_sign_in(
     }
 
     if let Some(error) = q.get("error") {
+        if error == "invalid_scope" && attempt.offline {
+            provider.refuse_offline_access();
+            tracing::warn!(
+                provider = %provider.id(),
+                "the provider refused offline_access to this client: signing in without a refresh \
+                 token, so its sessions are not re-validated (allow the refresh-token grant at the \
+                 provider to re-validate them)"
+            );
+            return Ok(Completed::AgainWithoutOffline { rd: attempt.rd });
+        }
         let reason = if error == "access_denied" {
             "idp_denied"
         } else {
@@ -359,10 +388,10 @@ async fn complete_sign_in(
             .saturating_sub(idp_round_trip)
             .as_secs_f64(),
     );
-    Ok(SignedIn {
+    Ok(Completed::SignedIn(SignedIn {
         session,
         rd: attempt.rd,
         logout_hint,
         refresh,
-    })
+    }))
 }
