@@ -215,7 +215,7 @@ pub(super) async fn callback(
     )
     .await;
     let mut response = match result {
-        Ok(Completed::SignedIn(signed_in)) => pipeline::respond(app, id, Ok(signed_in), now),
+        Ok(Completed::SignedIn(signed_in)) => pipeline::respond(app, id, Ok(*signed_in), now),
         Ok(Completed::AgainWithoutOffline { rd }) => {
             redirect(StatusCode::FOUND, &start_url(id, &rd))
         }
@@ -232,7 +232,7 @@ pub(super) async fn callback(
 /// How an OIDC callback completed.
 enum Completed {
     /// Signed in.
-    SignedIn(SignedIn),
+    SignedIn(Box<SignedIn>),
     /// The provider refused `offline_access` to this client: the sign-in starts again without
     /// it (once; the provider is not asked for it again).
     AgainWithoutOffline {
@@ -388,10 +388,10 @@ async fn complete_sign_in(
             .saturating_sub(idp_round_trip)
             .as_secs_f64(),
     );
-    Ok(Completed::SignedIn(SignedIn {
+    Ok(Completed::SignedIn(Box::new(SignedIn {
         session,
         rd: attempt.rd,
         logout_hint,
         refresh,
-    }))
+    })))
 }
