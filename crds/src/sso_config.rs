@@ -593,17 +593,15 @@ pub struct SessionSpec {
     /// background; a refused refresh (user disabled, grant revoked) or a role the IdP no longer
     /// gives ends the session on every replica, a new role or attributes are applied. A
     /// duration such as `15m` (1s to 24h), or `0s` to never re-validate. Sessions whose IdP gave
-    /// no refresh token, and SAML sessions, are not re-validated. Default `15m`. Not in effect
-    /// yet: this release validates and renders the setting, but its sidecar does not yet
-    /// refresh sessions at the IdP, so no session is re-validated or refused by it.
+    /// no refresh token, and SAML sessions, are not re-validated. When on, sign-in asks for
+    /// `offline_access` where the provider offers it. Default `15m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new(rules::revalidate_interval_cel()).message(rules::MSG_REVALIDATE_INTERVAL))]
     pub revalidate_interval: Option<String>,
     /// (OIDC) How long a session due for re-validation is kept while the IdP cannot be reached
     /// (or answers with a server error), counted from the moment it became due; after that it is
-    /// refused until the IdP answers. A duration such as `1h` (1s to 168h). Default `1h`. Not in
-    /// effect yet, as for `revalidateInterval`.
+    /// refused and the user signs in again. A duration such as `1h` (1s to 168h). Default `1h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new(rules::REVALIDATE_GRACE.cel()).message(rules::MSG_REVALIDATE_GRACE))]

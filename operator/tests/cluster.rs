@@ -541,6 +541,7 @@ fn okta_sign_in(
         role,
         org: "acme".into(),
         attributes: Default::default(),
+        occasion: gatehouse_sidecar::provisioning::Occasion::SignIn,
     }
 }
 

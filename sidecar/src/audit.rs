@@ -1,4 +1,5 @@
-//! The audit trail: one structured line per sign-in attempt, on the `gatehouse::audit` target.
+//! The audit trail: one structured line per sign-in attempt and per re-validation of a session,
+//! on the `gatehouse::audit` target.
 //!
 //! Fields: `provider`, `outcome` (`success`, `denied`, `failed`), `reason` (a stable code),
 //! `user` (the SsoUser name, a hash of issuer and subject) and `role` when known. Never a token,
@@ -47,6 +48,23 @@ pub fn sign_in(
             target: "gatehouse::audit",
             event = "sign_in", provider, outcome = outcome.as_str(), reason, user, role,
             "sign-in refused"
+        ),
+    }
+}
+
+/// Writes the audit line of one re-validation of a session at its IdP. `outcome` is one of
+/// [`crate::revalidation::OUTCOMES`]; `reason` a stable code.
+pub fn revalidation(provider: &str, outcome: &str, reason: &str, user: &str, role: &str) {
+    match outcome {
+        "refreshed" => tracing::info!(
+            target: "gatehouse::audit",
+            event = "revalidation", provider, outcome, reason, user, role,
+            "session re-validated at the identity provider"
+        ),
+        _ => tracing::warn!(
+            target: "gatehouse::audit",
+            event = "revalidation", provider, outcome, reason, user, role,
+            "session not re-validated"
         ),
     }
 }

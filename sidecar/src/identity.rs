@@ -76,6 +76,9 @@ pub struct IdentityHeaders {
     /// Header name/value pairs (values are cheap to clone).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     reissue_at: i64,
+    /// The [`Session::validated_at`] they were built for: a re-validated session (perhaps with
+    /// another role) gets new headers.
+    validated_at: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -169,6 +172,7 @@ impl IdentityIssuer {
     ) -> Arc<IdentityHeaders> {
         if let Some(hit) = self.lock().get(&session.sid)
             && hit.reissue_at > now
+            && hit.validated_at == session.validated_at
         {
             return hit.clone();
         }
@@ -246,6 +250,7 @@ impl IdentityIssuer {
         IdentityHeaders {
             headers,
             reissue_at: exp - JWT_MIN_REMAINING_SECS,
+            validated_at: session.validated_at,
         }
     }
 }

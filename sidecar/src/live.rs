@@ -6,7 +6,9 @@
 //! when the session ends. [`run`] re-checks every registered session whenever the user
 //! directory's watch delivers a change or a logout happens on this replica, and at least every
 //! [`SWEEP_INTERVAL`] (expiry, a stale watch): a session that no longer passes ends all its
-//! connections. The registry holds only sessions with an open connection.
+//! connections, and one due for re-validation at its IdP starts it ([`crate::revalidation`]),
+//! since a connection may outlive every other request of its session. The registry holds only
+//! sessions with an open connection.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -234,8 +236,12 @@ pub async fn run(app: Arc<App>) {
         let now = now_unix();
         app.live.sweep(|session| {
             let verdict = app.recheck(session, now);
-            if let Err(reason) = verdict {
-                tracing::info!(user = %session.user, reason, "session ended: closing its open connections");
+            match verdict {
+                // No request may come while a connection is open: it re-validates on its own.
+                Ok(()) => app.revalidate_connection(session, now),
+                Err(reason) => {
+                    tracing::info!(user = %session.user, reason, "session ended: closing its open connections");
+                }
             }
             verdict.is_ok()
         });

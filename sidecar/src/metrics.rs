@@ -61,6 +61,7 @@ pub struct Metrics {
     user_watch_undecodable: Gauge,
     users: Gauge,
     user_reads: Family<OutcomeLabels, Counter>,
+    revalidations: Family<OutcomeLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -165,6 +166,17 @@ impl Metrics {
                 outcome: outcome.label(),
             });
         }
+        let revalidations = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "revalidations",
+            "Re-validations of sessions at their IdP (refresh-token grant), by outcome: refreshed, \
+             ended (the IdP refused the grant), denied (the refreshed claims map to no role), \
+             unavailable (the IdP could not be asked; retried until the grace ends)",
+            revalidations.clone(),
+        );
+        for outcome in crate::revalidation::OUTCOMES {
+            let _ = revalidations.get_or_create(&OutcomeLabels { outcome });
+        }
         for p in providers {
             for outcome in ["success", "denied", "failed"] {
                 let _ = sign_ins.get_or_create(&SignInLabels {
@@ -191,12 +203,20 @@ impl Metrics {
             user_watch_undecodable,
             users,
             user_reads,
+            revalidations,
         }
     }
 
     /// Counts a read of an SsoUser on a watch-cache miss, by outcome.
     pub fn user_read(&self, outcome: &'static str) {
         self.user_reads
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts one finished re-validation, by outcome.
+    pub fn revalidation(&self, outcome: &'static str) {
+        self.revalidations
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }

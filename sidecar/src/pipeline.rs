@@ -12,12 +12,14 @@ use http::{StatusCode, header};
 use serde_json::{Map, Value};
 
 use crate::audit::{self, Outcome};
-use crate::claims::{RolePolicy, map_role};
+use crate::claims::{Role, RolePolicy, map_role};
 use crate::identity::ProviderIdentity;
 use crate::pages::{self, html_response};
-use crate::provisioning::{ProvisionError, SignedInUser};
+use crate::providers::Provider;
+use crate::provisioning::{Occasion, ProvisionError, SignedInUser};
 use crate::session::{Session, random_token};
 use crate::state::App;
+use crate::token::VerifiedIdToken;
 use gatehouse_crds::consts::LOGIN_PATH;
 
 /// What a protocol established about the user: verified by the protocol's own module, trusted
@@ -44,6 +46,41 @@ pub struct VerifiedIdentity<'a> {
     /// `claims` with gaps filled from the IdP's UserInfo endpoint (OIDC), read for the attribute
     /// mappings; the role policy never reads it (the role comes from the signed token only).
     pub profile: Option<Map<String, Value>>,
+}
+
+impl<'a> VerifiedIdentity<'a> {
+    /// What a verified ID token says about the user, with the gaps `userinfo` filled (profile
+    /// and mapped attributes only: the role policy reads the ID token's own claims).
+    pub fn oidc(
+        provider: &'a Provider,
+        token: VerifiedIdToken,
+        userinfo: Option<Map<String, Value>>,
+    ) -> Self {
+        let profile = userinfo.as_ref().unwrap_or(&token.claims);
+        let text = |name: &str| {
+            profile
+                .get(name)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty() && s.len() <= 512)
+                .map(str::to_owned)
+        };
+        // An address the IdP says is unverified is not an identity.
+        let email =
+            text("email").filter(|_| profile.get("email_verified") != Some(&Value::Bool(false)));
+        let preferred_username = text("preferred_username").or_else(|| email.clone());
+        let name = text("name");
+        VerifiedIdentity {
+            provider: &provider.identity,
+            issuer: provider.config.issuer.clone(),
+            subject: token.subject.clone(),
+            name,
+            email,
+            preferred_username,
+            idp_session: crate::logout_token::idp_session_id(&token.claims),
+            claims: token.claims,
+            profile: userinfo,
+        }
+    }
 }
 
 /// A refused or failed sign-in: its reason, HTTP status and audit outcome.
@@ -81,7 +118,8 @@ impl Refusal {
     }
 }
 
-/// A completed sign-in: the session, where to go, and the protocol's sealed logout hint.
+/// A completed sign-in: the session, where to go, and the protocol's sealed cookies besides the
+/// session's.
 #[derive(Debug)]
 pub struct SignedIn {
     /// The new session.
@@ -90,6 +128,9 @@ pub struct SignedIn {
     pub rd: String,
     /// Sealed value for the logout hint cookie (what single logout at the IdP needs).
     pub logout_hint: Option<String>,
+    /// Sealed value for the refresh cookie (OIDC, when the IdP gave a refresh token and
+    /// re-validation is on).
+    pub refresh: Option<String>,
 }
 
 /// Role → admit → hook → provision → session, for an identity a protocol verified.
@@ -100,43 +141,14 @@ pub async fn establish(
     now: i64,
 ) -> Result<Session, Refusal> {
     let provider = identity.provider;
-    let user =
-        gatehouse_crds::names::sso_user_name(&provider.id, &identity.issuer, &identity.subject);
-    let role = map_role(roles, &identity.claims)
-        .map_err(|d| Refusal::denied(d.reason(), StatusCode::FORBIDDEN, Some(user.clone())))?;
-    let signed_in = SignedInUser {
-        user: user.clone(),
-        provider: provider.id.clone(),
-        issuer: identity.issuer,
-        subject: identity.subject.clone(),
-        email: identity.email.clone(),
-        name: identity.name.clone(),
-        preferred_username: identity.preferred_username.clone(),
-        role: role.as_str(),
-        org: provider.org_id.clone(),
-        attributes: crate::claims::attributes(
-            &app.config.attribute_mappings,
-            identity.profile.as_ref().unwrap_or(&identity.claims),
-        ),
-    };
-    let refused = |e: ProvisionError| {
-        let (status, outcome) = match &e {
-            e if e.is_denial() => (StatusCode::FORBIDDEN, Outcome::Denied),
-            ProvisionError::Hook(_) => (StatusCode::BAD_GATEWAY, Outcome::Failed),
-            _ => (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed),
-        };
-        if outcome == Outcome::Failed {
-            tracing::warn!(provider = %provider.id, user = %user, error = %e, "sign-in could not be recorded");
-        }
-        Refusal {
-            reason: e.reason(),
-            status,
-            outcome,
-            user: Some(user.clone()),
-        }
-    };
+    let (signed_in, role) = map_user(app, &identity, roles)?;
+    let user = signed_in.user.clone();
     // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
-    let admission = app.directory.admit(&signed_in).await.map_err(refused)?;
+    let admission = app
+        .directory
+        .admit(&signed_in)
+        .await
+        .map_err(|e| provision_refusal(&provider.id, &user, e))?;
 
     let mut session = Session {
         sid: random_token(16),
@@ -157,15 +169,66 @@ pub async fn establish(
         let headers = app.identity.headers_for(&session, provider, now);
         hook.call(&signed_in, &headers.headers)
             .await
-            .map_err(refused)?;
+            .map_err(|e| provision_refusal(&provider.id, &user, e))?;
     }
     session.user_uid = app
         .directory
         .provision(&signed_in, admission)
         .await
-        .map_err(refused)?
+        .map_err(|e| provision_refusal(&provider.id, &user, e))?
         .user_uid;
     Ok(session)
+}
+
+/// What a verified identity makes of the user: the SsoUser record of the sign-in (name,
+/// profile, mapped attributes) and the role its claims map to, or the denial. Sign-in and
+/// re-validation both start here.
+pub fn map_user(
+    app: &App,
+    identity: &VerifiedIdentity<'_>,
+    roles: &RolePolicy,
+) -> Result<(SignedInUser, Role), Refusal> {
+    let provider = identity.provider;
+    let user =
+        gatehouse_crds::names::sso_user_name(&provider.id, &identity.issuer, &identity.subject);
+    let role = map_role(roles, &identity.claims)
+        .map_err(|d| Refusal::denied(d.reason(), StatusCode::FORBIDDEN, Some(user.clone())))?;
+    let signed_in = SignedInUser {
+        user,
+        provider: provider.id.clone(),
+        issuer: identity.issuer.clone(),
+        subject: identity.subject.clone(),
+        email: identity.email.clone(),
+        name: identity.name.clone(),
+        preferred_username: identity.preferred_username.clone(),
+        role: role.as_str(),
+        org: provider.org_id.clone(),
+        attributes: crate::claims::attributes(
+            &app.config.attribute_mappings,
+            identity.profile.as_ref().unwrap_or(&identity.claims),
+        ),
+        occasion: Occasion::SignIn,
+    };
+    Ok((signed_in, role))
+}
+
+/// The refusal for a user directory or hook error `e` about `user`: a denial (suspended, not
+/// declared) or a failure (API unreachable, hook failing), which is logged.
+pub fn provision_refusal(provider: &str, user: &str, e: ProvisionError) -> Refusal {
+    let (status, outcome) = match &e {
+        e if e.is_denial() => (StatusCode::FORBIDDEN, Outcome::Denied),
+        ProvisionError::Hook(_) => (StatusCode::BAD_GATEWAY, Outcome::Failed),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed),
+    };
+    if outcome == Outcome::Failed {
+        tracing::warn!(provider, user, error = %e, "sign-in could not be recorded");
+    }
+    Refusal {
+        reason: e.reason(),
+        status,
+        outcome,
+        user: Some(user.to_owned()),
+    }
 }
 
 /// The answer to a completed or refused sign-in of `provider`: audit line and metrics, then the
@@ -200,6 +263,12 @@ pub fn respond(
                 r.headers_mut().append(
                     header::SET_COOKIE,
                     cookies.set(&cookies.logout_hint, hint, ttl),
+                );
+            }
+            if let Some(refresh) = &signed_in.refresh {
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    cookies.set(&cookies.refresh, refresh, ttl),
                 );
             }
             r

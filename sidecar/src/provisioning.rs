@@ -60,6 +60,30 @@ pub struct SignedInUser {
     pub org: String,
     /// Claims copied by `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
     pub attributes: BTreeMap<String, String>,
+    /// A sign-in, or a re-validation of a session at the IdP (not sent to the hook, which only
+    /// sign-ins call).
+    #[serde(skip)]
+    pub occasion: Occasion,
+}
+
+/// Why the IdP vouched for a user just now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// The user signed in: counted in `status.loginCount` and `status.lastLogin`.
+    SignIn,
+    /// A session was re-validated with its refresh token: the profile, role and attributes are
+    /// synced, the sign-in count and time are left as they were.
+    Revalidation,
+}
+
+impl Occasion {
+    /// `sign-in` or `re-validation`, for Event notes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Occasion::SignIn => "sign-in",
+            Occasion::Revalidation => "re-validation",
+        }
+    }
 }
 
 /// Result of recording a sign-in.
@@ -395,9 +419,10 @@ impl KubernetesDirectory {
             Some((
                 "RoleChanged",
                 format!(
-                    "Role changed from {} to {} at sign-in through {}",
+                    "Role changed from {} to {} at {} through {}",
                     done.previous_role.as_deref().unwrap_or("none"),
                     user.role,
+                    user.occasion.as_str(),
                     user.provider
                 ),
             ))
@@ -536,6 +561,7 @@ mod tests {
             role: "member",
             org: "acme".into(),
             attributes: BTreeMap::new(),
+            occasion: Occasion::SignIn,
         }
     }
 

@@ -9,11 +9,42 @@
 //!
 //! Sessions without `validated_at` (SAML, no refresh token, or signed in while re-validation was
 //! off) are never due: nothing could re-validate them.
+//!
+//! A request whose session is due is served at once and starts a *flight* ([`Revalidator`]):
+//! the refresh-token grant at the IdP, in the background, one at a time per session on this
+//! replica. Requests never wait for it. Its outcome:
+//! - **refreshed**: the IdP vouched again. A new ID token, if it sent one, is verified and its
+//!   claims mapped through the sign-in pipeline (role, profile, attributes), written to the
+//!   SsoUser, and used for the session at once on this replica; the browser gets the renewed
+//!   cookies on its next response from this replica ([`Renewal`]).
+//! - **ended**: the IdP refused the grant (`invalid_grant`: user disabled, grant revoked or
+//!   expired). The session ends as a logout does: at once here, on every replica through the
+//!   SsoUser's `status.revokedSessions`, its open connections cut.
+//! - **denied**: the refreshed claims map to no role, the user is suspended, or the token names
+//!   another subject. Ended the same way.
+//! - **unavailable**: the IdP could not be asked or gave no usable answer. The session is kept
+//!   and the flight retried after [`RETRY_SECS`] (or the interval, when shorter), until the
+//!   grace runs out.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http::HeaderMap;
+
 use crate::config::Config;
-use crate::session::Session;
+use crate::pipeline::{self, VerifiedIdentity};
+use crate::providers::ExchangeError;
+use crate::provisioning::Occasion;
+use crate::session::{CookieNames, RandomKeyMap, RefreshGrant, Session};
+use crate::state::App;
+use crate::token::{Expected, Nonce, now_unix, verify_id_token};
+
+/// Every outcome of a re-validation, as counted in `gatehouse_revalidations_total`.
+pub const OUTCOMES: [&str; 4] = ["refreshed", "ended", "denied", "unavailable"];
+/// Seconds before an IdP that could not be asked is asked again about the same session.
+pub const RETRY_SECS: i64 = 30;
+/// Most sessions with a flight or a renewal remembered at once (per replica).
+const FLIGHTS_CAPACITY: usize = 50_000;
 
 /// The re-validation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +88,536 @@ impl Revalidation {
         } else {
             Standing::PastGrace
         }
+    }
+}
+
+/// A finished re-validation, waiting to reach its browser: the session as the IdP vouched for
+/// it now, and its sealed cookies.
+#[derive(Debug)]
+pub struct Renewal {
+    /// The renewed session (new `validated_at`; role and profile as the IdP now says).
+    pub session: Arc<Session>,
+    /// Sealed value of the renewed session cookie.
+    pub session_cookie: String,
+    /// Sealed value of a new refresh cookie, when the IdP rotated the refresh token.
+    pub refresh_cookie: Option<String>,
+}
+
+impl Renewal {
+    /// Adds the renewed cookies to a response's headers, at `now`.
+    pub fn set_cookies(&self, headers: &mut HeaderMap, cookies: &CookieNames, now: i64) {
+        let ttl = self.session.expires_at.saturating_sub(now);
+        headers.append(
+            http::header::SET_COOKIE,
+            cookies.set(&cookies.session, &self.session_cookie, ttl),
+        );
+        if let Some(refresh) = &self.refresh_cookie {
+            headers.append(
+                http::header::SET_COOKIE,
+                cookies.set(&cookies.refresh, refresh, ttl),
+            );
+        }
+    }
+
+    /// Whether this renewal replaces `session` (the same session, validated earlier).
+    fn renews(&self, session: &Session) -> bool {
+        self.session.sid == session.sid && self.session.validated_at > session.validated_at
+    }
+}
+
+/// Whether the IdP is being asked about a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flight {
+    /// Not now.
+    Idle,
+    /// The IdP is being asked.
+    Running,
+    /// The IdP could not be asked; not before this time (Unix seconds) again.
+    RetryAt(i64),
+}
+
+/// What this replica knows of one session's re-validation. Kept until the session expires.
+#[derive(Debug)]
+struct Record {
+    flight: Flight,
+    /// The latest refresh grant: from the request that started the first flight (or the open
+    /// connection that registered it), then as the IdP rotated it. A request's cookie may
+    /// still hold a token the IdP has since replaced.
+    grant: Option<RefreshGrant>,
+    /// The latest renewal, handed to the session's requests until the browser has it.
+    renewal: Option<Arc<Renewal>>,
+    /// When the session expires (Unix seconds): the record goes then.
+    expires_at: i64,
+}
+
+/// The re-validation flights of this replica: at most one per session, never awaited by a
+/// request.
+#[derive(Debug)]
+pub struct Revalidator {
+    settings: Revalidation,
+    records: Mutex<RandomKeyMap<String, Record>>,
+}
+
+/// What a due session is to this replica.
+#[derive(Debug)]
+pub enum Due {
+    /// Nothing to do (fresh, a flight running or waiting to retry, or nothing to ask with).
+    Nothing,
+    /// A flight should start for it, with this grant.
+    Start(RefreshGrant),
+    /// A renewal is ready for it.
+    Renewed(Arc<Renewal>),
+}
+
+impl Revalidator {
+    /// The flights of a replica with `settings`.
+    pub fn new(settings: Revalidation) -> Self {
+        Self {
+            settings,
+            records: Mutex::new(RandomKeyMap::default()),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> Revalidation {
+        self.settings
+    }
+
+    /// Seconds before an IdP that could not be asked is asked again about the same session:
+    /// [`RETRY_SECS`], or the interval when shorter.
+    pub fn retry_secs(&self) -> i64 {
+        self.settings
+            .interval
+            .map_or(RETRY_SECS, |i| seconds(i).clamp(1, RETRY_SECS))
+    }
+
+    /// Whether sessions are re-validated at all.
+    pub fn is_on(&self) -> bool {
+        self.settings.interval.is_some()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RandomKeyMap<String, Record>> {
+        match self.records.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Where `session` stands at `now`, counting a renewal this replica holds for it (a cookie
+    /// the browser has not replaced yet, an open connection's session). Reads the records only
+    /// for a session that is not fresh by its own cookie.
+    pub fn standing(&self, session: &Session, now: i64) -> Standing {
+        let own = self.settings.standing(session, now);
+        if own == Standing::Fresh {
+            return own;
+        }
+        match self
+            .lock()
+            .get(&session.sid)
+            .and_then(|r| r.renewal.clone())
+        {
+            Some(renewal) if renewal.renews(session) => {
+                self.settings.standing(&renewal.session, now)
+            }
+            _ => own,
+        }
+    }
+
+    /// For a request (or open connection) of `session` at `now`: the renewal ready for it, or
+    /// whether to start a flight (marked running here, so no other request starts one). `grant`
+    /// reads the request's refresh cookie, only when a flight would start and this replica
+    /// knows no grant of the session yet.
+    pub fn on_request(
+        &self,
+        session: &Session,
+        now: i64,
+        grant: impl FnOnce() -> Option<RefreshGrant>,
+    ) -> Due {
+        if self.settings.standing(session, now) != Standing::Due {
+            return Due::Nothing;
+        }
+        let mut records = self.lock();
+        if let Some(record) = records.get_mut(&session.sid) {
+            if let Some(renewal) = record.renewal.as_ref().filter(|r| r.renews(session))
+                && self.settings.standing(&renewal.session, now) == Standing::Fresh
+            {
+                return Due::Renewed(renewal.clone());
+            }
+            match record.flight {
+                Flight::Running => return Due::Nothing,
+                Flight::RetryAt(at) if now < at => return Due::Nothing,
+                _ => {}
+            }
+            if record.grant.is_none() {
+                record.grant = grant();
+            }
+            let Some(grant) = record.grant.clone() else {
+                return Due::Nothing;
+            };
+            record.flight = Flight::Running;
+            return Due::Start(grant);
+        }
+        // Nothing to re-validate with (the browser lost the refresh cookie): the session runs
+        // out at the end of its grace.
+        let Some(grant) = grant() else {
+            return Due::Nothing;
+        };
+        if !Self::make_room(&mut records, now) {
+            return Due::Nothing;
+        }
+        records.insert(
+            session.sid.clone(),
+            Record {
+                flight: Flight::Running,
+                grant: Some(grant.clone()),
+                renewal: None,
+                expires_at: session.expires_at,
+            },
+        );
+        Due::Start(grant)
+    }
+
+    /// Remembers the grant of a session with an open connection, so that the connection's
+    /// checks ([`crate::live`]) can re-validate it when no request comes.
+    pub fn remember(&self, session: &Session, grant: RefreshGrant, now: i64) {
+        let mut records = self.lock();
+        if let Some(record) = records.get_mut(&session.sid) {
+            record.grant.get_or_insert(grant);
+        } else if Self::make_room(&mut records, now) {
+            records.insert(
+                session.sid.clone(),
+                Record {
+                    flight: Flight::Idle,
+                    grant: Some(grant),
+                    renewal: None,
+                    expires_at: session.expires_at,
+                },
+            );
+        }
+    }
+
+    /// Drops the records of expired sessions when full; whether there is room for one more.
+    fn make_room(records: &mut RandomKeyMap<String, Record>, now: i64) -> bool {
+        if records.len() < FLIGHTS_CAPACITY {
+            return true;
+        }
+        records.retain(|_, r| r.flight == Flight::Running || r.expires_at > now);
+        if records.len() >= FLIGHTS_CAPACITY {
+            tracing::warn!(
+                sessions = records.len(),
+                "too many sessions being re-validated at once; this one waits"
+            );
+            return false;
+        }
+        true
+    }
+
+    /// The renewal ready for `session`, if its flight has landed; never starts one.
+    pub fn ready(&self, session: &Session, now: i64) -> Option<Arc<Renewal>> {
+        if self.settings.standing(session, now) == Standing::Fresh {
+            return None;
+        }
+        self.lock()
+            .get(&session.sid)
+            .and_then(|r| r.renewal.clone())
+            .filter(|r| r.renews(session))
+    }
+
+    /// Records how the flight of session `sid` ended: renewed (with the grant to use next),
+    /// to be retried at a time, or ended (the record goes).
+    fn land(&self, sid: &str, landing: Landing) {
+        let mut records = self.lock();
+        match landing {
+            Landing::Renewed(renewal, grant) => {
+                if let Some(record) = records.get_mut(sid) {
+                    record.flight = Flight::Idle;
+                    record.renewal = Some(renewal);
+                    record.grant = Some(grant);
+                }
+            }
+            Landing::RetryAt(at) => {
+                if let Some(record) = records.get_mut(sid) {
+                    record.flight = Flight::RetryAt(at);
+                }
+            }
+            Landing::Ended => {
+                records.remove(sid);
+            }
+        }
+    }
+}
+
+/// How a flight ended, for [`Revalidator::land`].
+enum Landing {
+    Renewed(Arc<Renewal>, RefreshGrant),
+    RetryAt(i64),
+    Ended,
+}
+
+impl App {
+    /// The re-validation step of a request with a valid `session`: hands out a renewal ready
+    /// for it, or starts a flight (in the background) when the session is due and the request
+    /// brought its refresh cookie. Never waits.
+    pub fn revalidate(
+        &self,
+        session: &Session,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Option<Arc<Renewal>> {
+        let due = self
+            .revalidation
+            .on_request(session, now, || self.refresh_grant(session, headers));
+        self.act_on(session, due)
+    }
+
+    /// [`App::revalidate`] for a session with an open connection and no request: the flight
+    /// uses the grant this replica already knows ([`Revalidator::remember`]).
+    pub fn revalidate_connection(&self, session: &Session, now: i64) {
+        let due = self.revalidation.on_request(session, now, || None);
+        self.act_on(session, due);
+    }
+
+    /// Keeps the refresh grant a connection's request brought, so the connection's session can
+    /// be re-validated while no other request comes ([`App::revalidate_connection`]).
+    pub fn remember_refresh_grant(&self, session: &Session, headers: &HeaderMap, now: i64) {
+        if session.validated_at.is_none() || !self.revalidation.is_on() {
+            return;
+        }
+        if let Some(grant) = self.refresh_grant(session, headers) {
+            self.revalidation.remember(session, grant, now);
+        }
+    }
+
+    /// The request's `Cookie` header that carries the refresh cookie, when `session` can be
+    /// re-validated: kept (a reference-counted copy) in case the response turns out to be a
+    /// stream, which may outlive every other request of the session.
+    pub fn refresh_cookie_header(
+        &self,
+        session: &Session,
+        headers: &HeaderMap,
+    ) -> Option<http::HeaderValue> {
+        if session.validated_at.is_none() || !self.revalidation.is_on() {
+            return None;
+        }
+        let name = self.sessions.cookies.refresh.as_bytes();
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .find(|v| memchr::memmem::find(v.as_bytes(), name).is_some())
+            .cloned()
+    }
+
+    /// The request's refresh cookie, unsealed, if it belongs to `session`.
+    fn refresh_grant(&self, session: &Session, headers: &HeaderMap) -> Option<RefreshGrant> {
+        let keys = self.sessions.keys();
+        crate::session::cookies(headers)
+            .filter(|(name, _)| *name == self.sessions.cookies.refresh)
+            .find_map(|(_, value)| {
+                RefreshGrant::unseal(&keys, &self.sessions.binding, value, &session.sid)
+            })
+    }
+
+    fn act_on(&self, session: &Session, due: Due) -> Option<Arc<Renewal>> {
+        match due {
+            Due::Nothing => None,
+            Due::Renewed(renewal) => Some(renewal),
+            Due::Start(grant) => {
+                let app = self.clone();
+                let session = session.clone();
+                tokio::spawn(async move { app.fly(session, grant).await });
+                None
+            }
+        }
+    }
+
+    /// One flight: asks the IdP, then acts on its answer.
+    async fn fly(self, session: Session, grant: RefreshGrant) {
+        let outcome = self.ask_idp(&session, &grant).await;
+        let now = now_unix();
+        let (name, reason, role) = match &outcome {
+            Outcome::Refreshed(r) => ("refreshed", "none", r.session.role.as_str()),
+            Outcome::Ended(reason) => ("ended", *reason, "none"),
+            Outcome::Denied(reason) => ("denied", *reason, "none"),
+            Outcome::Unavailable(reason) => ("unavailable", *reason, session.role.as_str()),
+        };
+        self.metrics.revalidation(name);
+        crate::audit::revalidation(&session.provider, name, reason, &session.user, role);
+        match outcome {
+            Outcome::Refreshed(refreshed) => {
+                let Refreshed {
+                    session: renewed,
+                    grant,
+                    refresh_cookie,
+                } = *refreshed;
+                let renewal = Renewal {
+                    session_cookie: renewed.seal(&self.sessions.keys(), &self.sessions.binding),
+                    session: Arc::new(renewed),
+                    refresh_cookie,
+                };
+                self.revalidation
+                    .land(&session.sid, Landing::Renewed(Arc::new(renewal), grant));
+            }
+            Outcome::Ended(_) | Outcome::Denied(_) => {
+                self.revalidation.land(&session.sid, Landing::Ended);
+                self.end_session(&session, now).await;
+            }
+            Outcome::Unavailable(_) => {
+                self.revalidation.land(
+                    &session.sid,
+                    Landing::RetryAt(now + self.revalidation.retry_secs()),
+                );
+            }
+        }
+    }
+
+    /// The refresh-token grant for `session`, and what the IdP's answer makes of it.
+    async fn ask_idp(&self, session: &Session, grant: &RefreshGrant) -> Outcome {
+        let Some(provider) = self.provider(&session.provider) else {
+            return Outcome::Unavailable("provider_removed");
+        };
+        let Some(discovered) = provider.discovered() else {
+            return Outcome::Unavailable("provider_unavailable");
+        };
+        let tokens = match provider.refresh(&self.sign_in.http, &grant.token).await {
+            Ok(tokens) => tokens,
+            Err(ExchangeError::Refused { error, .. }) if error == "invalid_grant" => {
+                return Outcome::Ended("grant_refused");
+            }
+            Err(e) => {
+                tracing::warn!(provider = %provider.id(), user = %session.user, error = %e, "re-validation at the identity provider failed; the session is kept until its grace ends");
+                return Outcome::Unavailable(match e {
+                    ExchangeError::Refused { .. } => "idp_error",
+                    _ => "idp_unreachable",
+                });
+            }
+        };
+        let now = now_unix();
+        // A rotated refresh token replaces the old one, here and in the browser's cookie.
+        let (grant, refresh_cookie) = match tokens.refresh_token.filter(|t| *t != grant.token) {
+            Some(token) => {
+                let rotated = RefreshGrant {
+                    token,
+                    ..grant.clone()
+                };
+                let sealed = rotated.seal(&self.sessions.keys(), &self.sessions.binding);
+                (rotated, sealed)
+            }
+            None => (grant.clone(), None),
+        };
+        let mut renewed = Session {
+            validated_at: Some(now),
+            ..session.clone()
+        };
+        // Without a new ID token the IdP still vouched (it honoured the grant); the role stays.
+        let Some(raw) = tokens.id_token else {
+            return Outcome::refreshed(renewed, grant, refresh_cookie);
+        };
+        let expected = Expected {
+            issuer: &provider.config.issuer,
+            client_id: &provider.config.client_id,
+            nonce: Nonce::Repeated(&grant.nonce),
+            skew: self.config.clock_skew,
+        };
+        let token = match verify_id_token(&raw, &discovered.jwks, &expected).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(provider = %provider.id(), user = %session.user, reason = e.reason(), "the identity provider's refreshed ID token was refused");
+                return Outcome::Unavailable(e.reason());
+            }
+        };
+        if token.subject != session.subject {
+            return Outcome::Denied("subject_changed");
+        }
+        let userinfo = crate::userinfo::complete(
+            &self.sign_in.http,
+            discovered.endpoints.userinfo.as_ref(),
+            tokens.access_token.as_deref(),
+            &token.claims,
+            &token.subject,
+            &self.config.attribute_mappings,
+            provider.id(),
+        )
+        .await;
+        let identity = VerifiedIdentity::oidc(provider, token, userinfo);
+        let (mut record, role) = match pipeline::map_user(self, &identity, &provider.config.roles) {
+            Ok(mapped) => mapped,
+            Err(refusal) => return Outcome::Denied(refusal.reason),
+        };
+        record.occasion = Occasion::Revalidation;
+        let written = match self.directory.admit(&record).await {
+            Ok(admission) => self.directory.provision(&record, admission).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(_) => {}
+            Err(e) if e.is_denial() => return Outcome::Denied(e.reason()),
+            Err(e) => {
+                tracing::warn!(user = %session.user, error = %e, "re-validated role could not be written to the SsoUser; asking again later");
+                return Outcome::Unavailable(e.reason());
+            }
+        }
+        renewed.role = role;
+        renewed.email = identity.email;
+        renewed.name = identity.name;
+        renewed.username = identity.preferred_username;
+        Outcome::refreshed(renewed, grant, refresh_cookie)
+    }
+
+    /// Ends `session` as a logout does: at once on this replica (its requests and open
+    /// connections), and on the others through its SsoUser.
+    pub async fn end_session(&self, session: &Session, now: i64) {
+        self.sessions
+            .logged_out
+            .insert(&session.sid, session.expires_at, now);
+        self.live.end(&session.sid);
+        self.identity.forget(&session.sid);
+        if session.user_uid.is_none() {
+            return;
+        }
+        let until =
+            jiff::Timestamp::from_second(session.expires_at).unwrap_or(jiff::Timestamp::MAX);
+        match self
+            .directory
+            .end_session(&session.user, &session.sid, until)
+            .await
+        {
+            None | Some(Ok(_)) => {}
+            Some(Err(e)) => tracing::warn!(
+                user = %session.user,
+                error = %e,
+                "ended session not recorded on the SsoUser: other replicas accept it until it expires"
+            ),
+        }
+    }
+}
+
+/// A successful refresh: the renewed session, the grant to use next time, and a new sealed
+/// refresh cookie when the IdP rotated the token.
+struct Refreshed {
+    session: Session,
+    grant: RefreshGrant,
+    refresh_cookie: Option<String>,
+}
+
+/// How a flight ended.
+enum Outcome {
+    /// The IdP vouched again.
+    Refreshed(Box<Refreshed>),
+    /// The IdP refused the grant.
+    Ended(&'static str),
+    /// The user may no longer have a session.
+    Denied(&'static str),
+    /// The IdP could not be asked, or its answer not used.
+    Unavailable(&'static str),
+}
+
+impl Outcome {
+    fn refreshed(session: Session, grant: RefreshGrant, refresh_cookie: Option<String>) -> Self {
+        Outcome::Refreshed(Box::new(Refreshed {
+            session,
+            grant,
+            refresh_cookie,
+        }))
     }
 }
 
@@ -112,6 +673,147 @@ mod tests {
             ..EVERY_15M
         };
         assert_eq!(off.standing(&session(Some(0)), i64::MAX), Standing::Fresh);
+    }
+
+    fn grant() -> Option<RefreshGrant> {
+        Some(RefreshGrant {
+            sid: "s".into(),
+            token: "rt".into(),
+            nonce: "n".into(),
+        })
+    }
+
+    fn renewal(of: &Session, at: i64) -> Arc<Renewal> {
+        Arc::new(Renewal {
+            session: Arc::new(Session {
+                validated_at: Some(at),
+                ..of.clone()
+            }),
+            session_cookie: "sealed".into(),
+            refresh_cookie: None,
+        })
+    }
+
+    fn rotated() -> RefreshGrant {
+        RefreshGrant {
+            token: "rt-2".into(),
+            ..grant().expect("grant")
+        }
+    }
+
+    #[test]
+    fn one_flight_per_session_started_only_when_due_and_with_a_refresh_cookie() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        // Fresh: the refresh cookie is not even read.
+        let due = flights.on_request(&s, 1100, || panic!("read the cookie of a fresh session"));
+        assert!(matches!(due, Due::Nothing));
+        // Due without a refresh cookie: nothing to ask with, and nothing recorded.
+        assert!(matches!(
+            flights.on_request(&s, 1900, || None),
+            Due::Nothing
+        ));
+        // Due with one: one flight; the requests after it do not start another.
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        assert!(matches!(flights.on_request(&s, 1901, grant), Due::Nothing));
+        assert!(matches!(flights.on_request(&s, 1902, grant), Due::Nothing));
+    }
+
+    #[test]
+    fn a_landed_renewal_is_handed_to_the_old_cookie_until_the_browser_has_the_new_one() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        assert!(flights.ready(&s, 1900).is_none(), "still running");
+        flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
+        let Due::Renewed(r) = flights.on_request(&s, 1960, grant) else {
+            panic!("the old cookie gets the renewal");
+        };
+        assert_eq!(r.session.validated_at, Some(1950));
+        assert!(flights.ready(&s, 1960).is_some());
+        // The renewed cookie is fresh: nothing to do for it.
+        assert!(matches!(
+            flights.on_request(&r.session, 1960, grant),
+            Due::Nothing
+        ));
+        assert!(flights.ready(&r.session, 1960).is_none());
+        // Another session of the same user is not renewed by it.
+        let other = Session {
+            sid: "t".into(),
+            ..s.clone()
+        };
+        assert!(matches!(
+            flights.on_request(&other, 1960, grant),
+            Due::Start(_)
+        ));
+    }
+
+    #[test]
+    fn the_next_flight_uses_the_rotated_token_not_the_one_an_old_cookie_still_holds() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
+        // The renewal is due in its turn; a request still carrying the first cookies comes.
+        let Due::Start(next) = flights.on_request(&s, 1950 + 900, grant) else {
+            panic!("a renewal that is due again starts the next flight");
+        };
+        assert_eq!(next.token, "rt-2");
+    }
+
+    #[test]
+    fn a_renewal_this_replica_holds_keeps_the_old_cookie_and_open_connections_within_grace() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        let past_grace = 1000 + 900 + 3600;
+        assert_eq!(flights.standing(&s, past_grace), Standing::PastGrace);
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
+        assert_eq!(flights.standing(&s, past_grace), Standing::Due);
+        assert_eq!(flights.standing(&s, 1960), Standing::Fresh);
+        // An ended flight forgets the session: its own cookie counts again.
+        flights.land(&s.sid, Landing::Ended);
+        assert_eq!(flights.standing(&s, past_grace), Standing::PastGrace);
+    }
+
+    #[test]
+    fn an_open_connection_re_validates_with_the_grant_it_was_opened_with() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        // The connection's request came while the session was fresh.
+        flights.remember(&s, grant().expect("grant"), 1100);
+        assert!(matches!(
+            flights.on_request(&s, 1500, || None),
+            Due::Nothing
+        ));
+        // Due, and no request brings a cookie: the remembered grant is used.
+        let Due::Start(used) = flights.on_request(&s, 1900, || None) else {
+            panic!("the connection's session is re-validated");
+        };
+        assert_eq!(used.token, "rt");
+    }
+
+    #[test]
+    fn an_unreachable_idp_is_asked_again_after_the_retry_delay() {
+        let flights = Revalidator::new(EVERY_15M);
+        assert_eq!(flights.retry_secs(), RETRY_SECS);
+        let s = session(Some(1000));
+        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        flights.land(&s.sid, Landing::RetryAt(1900 + RETRY_SECS));
+        assert!(matches!(
+            flights.on_request(&s, 1900 + RETRY_SECS - 1, grant),
+            Due::Nothing
+        ));
+        assert!(matches!(
+            flights.on_request(&s, 1900 + RETRY_SECS, grant),
+            Due::Start(_)
+        ));
+        // A short interval retries sooner.
+        let every_2s = Revalidator::new(Revalidation {
+            interval: Some(Duration::from_secs(2)),
+            grace: Duration::from_secs(10),
+        });
+        assert_eq!(every_2s.retry_secs(), 2);
     }
 
     #[test]

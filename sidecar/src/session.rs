@@ -1,4 +1,5 @@
-//! Sealed cookies: the session, the per-attempt sign-in state, and the logout hint.
+//! Sealed cookies: the session, the per-attempt sign-in state, the logout hint, and the refresh
+//! token.
 //!
 //! A cookie value is `base64url(version ‖ key-id ‖ nonce ‖ XChaCha20-Poly1305(payload))`. The key
 //! ring comes from `GATEHOUSE_COOKIE_SECRET`: the first key seals, every key unseals, so keys rotate
@@ -8,7 +9,7 @@
 //! Anything that does not unseal — tampered, truncated, foreign, oversized — is simply no cookie.
 //!
 //! Cookie names: `__Host-gatehouse-session` (and `__Host-gatehouse-attempt-<id>`,
-//! `__Host-gatehouse-logout`) when the public URL is https; without the `__Host-` prefix and
+//! `__Host-gatehouse-logout`, `__Host-gatehouse-refresh`) when the public URL is https; without the `__Host-` prefix and
 //! without `Secure` when it is plain http. Always `Path=/`, `HttpOnly`, `SameSite=Lax`, no `Domain`.
 
 use std::collections::HashMap;
@@ -80,6 +81,8 @@ pub enum Purpose {
     Attempt,
     /// The logout hint cookie (the ID token for RP-initiated logout).
     LogoutHint,
+    /// The refresh cookie (the IdP's refresh token, for re-validation).
+    Refresh,
 }
 
 impl Purpose {
@@ -88,6 +91,7 @@ impl Purpose {
             Purpose::Session => b"gatehouse/session/v1",
             Purpose::Attempt => b"gatehouse/attempt/v1",
             Purpose::LogoutHint => b"gatehouse/logout-hint/v1",
+            Purpose::Refresh => b"gatehouse/refresh/v1",
         }
     }
 }
@@ -305,6 +309,9 @@ pub struct Attempt {
     pub rd: String,
     /// Created at, Unix seconds.
     pub created_at: i64,
+    /// Whether the attempt asked for `offline_access` (a refresh token).
+    #[serde(default)]
+    pub offline: bool,
 }
 
 impl Attempt {
@@ -317,6 +324,7 @@ impl Attempt {
             provider: provider.to_owned(),
             rd: rd.to_owned(),
             created_at: now,
+            offline: false,
         }
     }
 
@@ -345,6 +353,50 @@ impl Attempt {
         let attempt: Attempt = serde_json::from_slice(&json).ok()?;
         (attempt.created_at + ATTEMPT_TTL_SECS > now && attempt.created_at <= now + 60)
             .then_some(attempt)
+    }
+}
+
+/// Largest sealed refresh cookie set. A browser keeps at most 4096 bytes of name, value and
+/// attributes per cookie; an IdP whose refresh tokens do not fit gets no re-validation.
+pub const MAX_REFRESH_COOKIE: usize = 3800;
+
+/// What the refresh cookie holds: the IdP's refresh token for one session. Kept apart from the
+/// session cookie (which holds identity only) and never sent to the app. Bound to its session:
+/// a refresh cookie of another session is no refresh cookie.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    /// The session ([`Session::sid`]) it belongs to.
+    #[serde(rename = "i")]
+    pub sid: String,
+    /// The refresh token.
+    #[serde(rename = "r")]
+    pub token: String,
+    /// The `nonce` of the sign-in: an ID token the refresh brings may repeat it, never change it.
+    #[serde(rename = "n")]
+    pub nonce: String,
+}
+
+impl std::fmt::Debug for RefreshGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshGrant")
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshGrant {
+    /// Seals the grant for its cookie; `None` when it would not fit ([`MAX_REFRESH_COOKIE`]).
+    pub fn seal(&self, keys: &KeyRing, binding: &Binding) -> Option<String> {
+        let json = serde_json::to_vec(self).ok()?;
+        let sealed = keys.seal(Purpose::Refresh, binding, &json);
+        (sealed.len() <= MAX_REFRESH_COOKIE).then_some(sealed)
+    }
+
+    /// Unseals a refresh cookie value; `None` for anything invalid or of another session.
+    pub fn unseal(keys: &KeyRing, binding: &Binding, value: &str, sid: &str) -> Option<Self> {
+        let json = keys.unseal(Purpose::Refresh, binding, value)?;
+        let grant: RefreshGrant = serde_json::from_slice(&json).ok()?;
+        (grant.sid == sid).then_some(grant)
     }
 }
 
@@ -471,6 +523,8 @@ pub struct CookieNames {
     pub attempt_prefix: String,
     /// Logout hint cookie.
     pub logout_hint: String,
+    /// Refresh cookie.
+    pub refresh: String,
     secure: bool,
 }
 
@@ -485,6 +539,7 @@ impl CookieNames {
             session: format!("{prefix}gatehouse-session"),
             attempt_prefix: format!("{prefix}gatehouse-attempt-"),
             logout_hint: format!("{prefix}gatehouse-logout"),
+            refresh: format!("{prefix}gatehouse-refresh"),
             secure,
         }
     }
@@ -669,6 +724,54 @@ mod tests {
             idp_sid: None,
             validated_at: None,
         }
+    }
+
+    #[test]
+    fn a_refresh_cookie_opens_only_for_its_own_session_and_never_as_another_cookie() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let grant = RefreshGrant {
+            sid: "sid-1".into(),
+            token: "rt-secret".into(),
+            nonce: "n".into(),
+        };
+        let sealed = grant.seal(&ring, &binding()).expect("fits");
+        assert!(!sealed.contains("rt-secret"));
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &binding(), &sealed, "sid-1"),
+            Some(grant.clone())
+        );
+        // Pasted beside another session: refused.
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &binding(), &sealed, "sid-2"),
+            None
+        );
+        // Another app's binding, or the value offered as a session cookie: refused.
+        let other_app = Binding::new("team-a", "billing", "https://portal.example.com", None);
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &other_app, &sealed, "sid-1"),
+            None
+        );
+        assert_eq!(Session::unseal(&ring, &binding(), &sealed, NOW), None);
+        // A session cookie is no refresh cookie either.
+        let session_cookie = session().seal(&ring, &binding());
+        assert_eq!(
+            RefreshGrant::unseal(&ring, &binding(), &session_cookie, "sid-1"),
+            None
+        );
+        // Its debug form names the session, never the token.
+        assert!(!format!("{grant:?}").contains("rt-secret"));
+    }
+
+    #[test]
+    fn a_refresh_token_too_large_for_a_cookie_is_not_kept() {
+        let ring = KeyRing::parse(K1).expect("ring");
+        let grant = |len: usize| RefreshGrant {
+            sid: "sid-1".into(),
+            token: "r".repeat(len),
+            nonce: "n".into(),
+        };
+        assert!(grant(2000).seal(&ring, &binding()).is_some());
+        assert!(grant(3000).seal(&ring, &binding()).is_none());
     }
 
     #[test]

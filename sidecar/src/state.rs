@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::providers::Provider;
 use crate::provisioning::{ProvisionHook, UserDirectory};
 use crate::proxy::Upstream;
-use crate::revalidation::{Revalidation, Standing};
+use crate::revalidation::{Revalidation, Revalidator, Standing};
 use crate::saml::SamlProvider;
 use crate::session::{
     Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
@@ -232,6 +232,8 @@ pub struct App {
     pub directory: Arc<UserDirectory>,
     /// Sessions with open connections (WebSocket tunnels, streamed responses).
     pub live: LiveSessions,
+    /// Re-validation of sessions at their IdP.
+    pub revalidation: Arc<Revalidator>,
     /// Last secret-file contents applied: the cookie keys, then each provider's client secret.
     applied_secrets: Arc<tokio::sync::Mutex<(Secret, Vec<Secret>)>>,
 }
@@ -324,6 +326,7 @@ impl App {
             metrics: Arc::new(metrics),
             directory: Arc::new(directory),
             live: LiveSessions::default(),
+            revalidation: Arc::new(Revalidator::new(Revalidation::from_config(&config))),
             applied_secrets,
             config: Arc::new(config),
         })
@@ -433,7 +436,7 @@ impl App {
         if self.providers.identity(&session.provider).is_none() {
             return Judgement::Refused("provider_removed");
         }
-        if Revalidation::from_config(&self.config).standing(session, now) == Standing::PastGrace {
+        if self.revalidation.standing(session, now) == Standing::PastGrace {
             return Judgement::Refused("revalidation_overdue");
         }
         match self.directory.check(session) {

@@ -26,10 +26,19 @@ pub struct Expected<'a> {
     pub issuer: &'a str,
     /// Our client id: the audience, and `azp` when present.
     pub client_id: &'a str,
-    /// The nonce sent with this attempt.
-    pub nonce: &'a str,
+    /// What the `nonce` claim must be.
+    pub nonce: Nonce<'a>,
     /// Tolerated clock skew.
     pub skew: Duration,
+}
+
+/// The rule for an ID token's `nonce` claim.
+#[derive(Debug, Clone, Copy)]
+pub enum Nonce<'a> {
+    /// The ID token of a sign-in: the nonce sent with the attempt, required.
+    Sent(&'a str),
+    /// An ID token from a refresh (OIDC Core 12.2): the sign-in's nonce or none at all.
+    Repeated(&'a str),
 }
 
 /// A verified ID token.
@@ -269,14 +278,15 @@ fn check_claims(
         return Err(TokenError::UntrustedAudience);
     }
 
-    match claims.get("nonce") {
-        None => return Err(TokenError::MissingClaim("nonce")),
-        Some(Value::String(nonce)) => {
-            if !constant_time_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
+    match (claims.get("nonce"), expected.nonce) {
+        (None, Nonce::Sent(_)) => return Err(TokenError::MissingClaim("nonce")),
+        (None, Nonce::Repeated(_)) => {}
+        (Some(Value::String(nonce)), Nonce::Sent(sent) | Nonce::Repeated(sent)) => {
+            if !constant_time_eq(nonce.as_bytes(), sent.as_bytes()) {
                 return Err(TokenError::NonceMismatch);
             }
         }
-        Some(_) => return Err(TokenError::NonceMismatch),
+        (Some(_), _) => return Err(TokenError::NonceMismatch),
     }
 
     let subject = match claims.get("sub") {
@@ -315,7 +325,7 @@ mod tests {
         Expected {
             issuer: "https://idp.example",
             client_id: "me",
-            nonce: "n-123",
+            nonce: Nonce::Sent("n-123"),
             skew: Duration::from_secs(60),
         }
     }
@@ -333,6 +343,38 @@ mod tests {
         let mut c = base();
         f(&mut c);
         check_claims(c, &expected(), NOW)
+    }
+
+    #[test]
+    fn a_refreshed_id_token_may_leave_the_nonce_out_but_never_change_it() {
+        let refreshed = Expected {
+            nonce: Nonce::Repeated("n-123"),
+            ..expected()
+        };
+        let check = |f: &dyn Fn(&mut Map<String, Value>)| {
+            let mut c = base();
+            f(&mut c);
+            check_claims(c, &refreshed, NOW).map(|t| t.subject)
+        };
+        assert_eq!(check(&|_| {}), Ok("u1".to_owned()));
+        assert_eq!(
+            check(&|c| {
+                c.remove("nonce");
+            }),
+            Ok("u1".to_owned())
+        );
+        assert_eq!(
+            check(&|c| {
+                c.insert("nonce".into(), json!("n-124"));
+            }),
+            Err(TokenError::NonceMismatch)
+        );
+        assert_eq!(
+            check(&|c| {
+                c.insert("nonce".into(), json!(null));
+            }),
+            Err(TokenError::NonceMismatch)
+        );
     }
 
     #[test]

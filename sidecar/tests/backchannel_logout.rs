@@ -148,6 +148,7 @@ async fn sidecar() -> Sidecar {
             end_session: None,
             userinfo: None,
             iss_parameter_supported: false,
+            offline_access: false,
             token_auth: TokenAuth::Basic,
         },
         jwks: cache,

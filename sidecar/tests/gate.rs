@@ -223,6 +223,7 @@ fn discovered(token_port: u16) -> Discovered {
             end_session: Some(url::Url::parse("https://idp.test/logout").expect("url")),
             userinfo: None,
             iss_parameter_supported: false,
+            offline_access: false,
             token_auth: TokenAuth::Basic,
         },
         jwks: JwksCache::new(

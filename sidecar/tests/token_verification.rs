@@ -12,7 +12,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_sidecar::providers::jwks::JwksCache;
-use gatehouse_sidecar::token::{Expected, TokenError, now_unix, verify_id_token};
+use gatehouse_sidecar::token::{Expected, Nonce, TokenError, now_unix, verify_id_token};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -157,7 +157,7 @@ fn expected() -> Expected<'static> {
     Expected {
         issuer: ISSUER,
         client_id: CLIENT,
-        nonce: NONCE,
+        nonce: Nonce::Sent(NONCE),
         skew: Duration::from_secs(60),
     }
 }

@@ -205,6 +205,27 @@ impl Idp {
             .map(drop)
     }
 
+    /// Revokes every grant fixture account `login` gave at `provider` (an admin revoking the
+    /// app's access); returns how many there were. Its refresh tokens then answer
+    /// `invalid_grant`.
+    pub async fn revoke_grants(&self, provider: &str, login: &str) -> Result<u64> {
+        let body = self
+            .admin_post("revoke-grants", &[("provider", provider), ("login", login)])
+            .await?;
+        body["revoked"]
+            .as_u64()
+            .context("revoke-grants answer without a count")
+    }
+
+    /// Makes `provider` answer authorization requests that ask for `offline_access` with
+    /// `invalid_scope` (`refuse`), as Okta does for an app without the refresh-token grant.
+    pub async fn set_refuse_offline_access(&self, provider: &str, refuse: bool) -> Result<()> {
+        let on = if refuse { "true" } else { "false" };
+        self.admin_post("refuse-offline", &[("provider", provider), ("on", on)])
+            .await
+            .map(drop)
+    }
+
     /// Makes `provider`'s token endpoint answer 503 (`down`) or work again.
     pub async fn set_token_outage(&self, provider: &str, down: bool) -> Result<()> {
         let on = if down { "true" } else { "false" };

@@ -326,3 +326,123 @@ async fn identity_jwt_verifies_against_the_sidecar_jwks() {
     let forged = String::from_utf8(forged).expect("ascii");
     assert!(jsonwebtoken::decode::<serde_json::Value>(&forged, &key, &validation).is_err());
 }
+
+/// The `scope` an authorization URL asks for, split.
+fn scopes(flow: &LoginFlow) -> Vec<String> {
+    flow.authorize_url
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Whether an answer sets the sidecar's refresh cookie.
+fn sets_refresh_cookie(answer: &gatehouse_tests::flow::Answer) -> bool {
+    answer.set_cookies().iter().any(|c| {
+        c.split(';')
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .is_some_and(|(name, value)| name.ends_with("gatehouse-refresh") && !value.is_empty())
+    })
+}
+
+#[tokio::test]
+async fn with_revalidation_on_a_sign_in_asks_for_offline_access_and_keeps_the_refresh_token_sealed()
+{
+    let stack = Stack::start(StackOptions {
+        providers: vec![ProviderKind::Okta],
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    let flow = LoginFlow::start(&stack, ProviderKind::Okta, Some("/"))
+        .await
+        .expect("start");
+    assert!(
+        scopes(&flow).iter().any(|s| s == "offline_access"),
+        "re-validation is on by default and the fixture lists offline_access: {:?}",
+        scopes(&flow)
+    );
+    let attempt = flow.complete("ada", PASSWORD).await.expect("sign-in");
+    assert!(attempt.session.is_some(), "{}", attempt.callback.body);
+    assert!(
+        sets_refresh_cookie(&attempt.callback),
+        "the IdP gave a refresh token, so the callback sets the refresh cookie: {:?}",
+        attempt.callback.set_cookies()
+    );
+
+    // Re-validation off: no offline_access, no refresh cookie.
+    let off = Stack::start(StackOptions {
+        providers: vec![ProviderKind::Okta],
+        extra_env: vec![("GATEHOUSE_REVALIDATE_INTERVAL".into(), "0s".into())],
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    let flow = LoginFlow::start(&off, ProviderKind::Okta, Some("/"))
+        .await
+        .expect("start");
+    assert!(!scopes(&flow).iter().any(|s| s == "offline_access"));
+    let attempt = flow.complete("ada", PASSWORD).await.expect("sign-in");
+    assert!(attempt.session.is_some(), "{}", attempt.callback.body);
+    assert!(!sets_refresh_cookie(&attempt.callback));
+}
+
+#[tokio::test]
+async fn a_provider_that_refuses_offline_access_gets_sign_ins_without_it() {
+    let stack = Stack::start(StackOptions {
+        providers: vec![ProviderKind::Okta],
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    // As Okta answers an app without the refresh-token grant.
+    stack
+        .idp()
+        .set_refuse_offline_access("okta", true)
+        .await
+        .expect("admin");
+    let flow = LoginFlow::start(&stack, ProviderKind::Okta, Some("/dashboard"))
+        .await
+        .expect("start");
+    assert!(scopes(&flow).iter().any(|s| s == "offline_access"));
+    let callback = flow.authenticate("ada", PASSWORD).await.expect("IdP");
+    assert!(
+        callback
+            .query()
+            .is_some_and(|q| q.contains("error=invalid_scope")),
+        "{callback}"
+    );
+    // The callback starts the sign-in again instead of failing it …
+    let attempt = flow.finish(callback).await.expect("callback");
+    assert!(attempt.callback.status.is_redirection());
+    assert_eq!(
+        attempt.callback.location(),
+        Some("/api/auth/oauth2/start/okta?rd=%2Fdashboard"),
+        "{:?}",
+        attempt.callback
+    );
+    assert!(attempt.session.is_none());
+    // … and from then on the provider is not asked for offline_access: the sign-in works,
+    // without a refresh token.
+    let flow = LoginFlow::start(&stack, ProviderKind::Okta, Some("/dashboard"))
+        .await
+        .expect("start");
+    assert!(
+        !scopes(&flow).iter().any(|s| s == "offline_access"),
+        "{:?}",
+        scopes(&flow)
+    );
+    let attempt = flow.complete("ada", PASSWORD).await.expect("sign-in");
+    assert!(
+        attempt.session.is_some(),
+        "{} {}",
+        attempt.callback.status,
+        attempt.callback.body
+    );
+    assert!(!sets_refresh_cookie(&attempt.callback));
+    assert!(
+        stack.logs().contains("refused offline_access"),
+        "the operator is told why sessions are not re-validated"
+    );
+}

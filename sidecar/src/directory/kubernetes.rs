@@ -29,7 +29,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
-use crate::provisioning::{ProvisionError, SignedInUser};
+use crate::provisioning::{Occasion, ProvisionError, SignedInUser};
 
 /// How many times a sign-in re-reads and retries after losing a race with a concurrent writer.
 /// Each retry waits a random time up to a ceiling that doubles per attempt (4 ms … 128 ms, "full
@@ -202,6 +202,18 @@ impl Provisioner {
             }
             let previous = user.status.clone().unwrap_or_default();
             let uid = user.metadata.uid.clone().unwrap_or_default();
+            // A sign-in counts; a re-validation keeps the count and time (an applied patch
+            // that left them out would remove them).
+            let (last_login, login_count) = match sign_in.occasion {
+                Occasion::SignIn => (
+                    Some(Time(jiff::Timestamp::now())),
+                    previous.login_count.unwrap_or(0) + 1,
+                ),
+                Occasion::Revalidation => (
+                    previous.last_login.clone(),
+                    previous.login_count.unwrap_or(0),
+                ),
+            };
             let patch = json!({
                 "apiVersion": API_VERSION,
                 "kind": "SsoUser",
@@ -218,8 +230,8 @@ impl Provisioner {
                     "org": sign_in.org,
                     "issuer": sign_in.issuer,
                     "attributes": sign_in.attributes,
-                    "lastLogin": Time(jiff::Timestamp::now()),
-                    "loginCount": previous.login_count.unwrap_or(0) + 1,
+                    "lastLogin": last_login,
+                    "loginCount": login_count,
                 },
             });
             let params = PatchParams::apply(SIDECAR_FIELD_MANAGER).force();

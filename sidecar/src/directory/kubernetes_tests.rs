@@ -22,6 +22,7 @@ fn sign_in(subject: &str, role: Role) -> SignedInUser {
         role: role.as_str(),
         org: "acme-portal".into(),
         attributes: BTreeMap::from([("department".to_string(), "R&D".to_string())]),
+        occasion: crate::provisioning::Occasion::SignIn,
     }
 }
 

@@ -30,6 +30,7 @@ fn ada() -> SignedInUser {
         role: Role::Member.as_str(),
         org: "acme".into(),
         attributes: BTreeMap::new(),
+        occasion: crate::provisioning::Occasion::SignIn,
     }
 }
 

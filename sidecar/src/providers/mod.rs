@@ -75,6 +75,9 @@ pub struct Endpoints {
     pub userinfo: Option<url::Url>,
     /// Whether the authorization response carries `iss` (RFC 9207).
     pub iss_parameter_supported: bool,
+    /// Whether the provider lists `offline_access` in `scopes_supported`: asked for when
+    /// re-validation is on, so that the sign-in brings a refresh token.
+    pub offline_access: bool,
     /// Client authentication at the token endpoint.
     pub token_auth: TokenAuth,
 }
@@ -119,9 +122,12 @@ pub enum ExchangeError {
         /// OAuth `error` code (`[a-z_]`, at most 40 characters) or `unknown`.
         error: String,
     },
-    /// The answer had no ID token or was not JSON.
+    /// The answer had no ID token.
     #[error("token response has no ID token")]
     NoIdToken,
+    /// The answer was not JSON, or larger than we read.
+    #[error("token response is not JSON or too large")]
+    Unreadable,
 }
 
 /// Body of the token endpoint's answer we care about.
@@ -129,20 +135,40 @@ pub enum ExchangeError {
 struct TokenResponse {
     id_token: Option<String>,
     access_token: Option<String>,
+    refresh_token: Option<String>,
 }
 
-/// What a code exchange returns: the raw ID token, and the access token when the provider sent
-/// one (used once, for UserInfo, and never kept).
+/// What a code exchange returns: the raw ID token, the access token when the provider sent one
+/// (used once, for UserInfo, and never kept), and the refresh token when it sent one (kept
+/// sealed in its own cookie, for re-validation; never sent to the app).
 pub struct ExchangedTokens {
     /// The raw ID token (verified by the caller).
     pub id_token: String,
     /// The access token.
     pub access_token: Option<String>,
+    /// The refresh token.
+    pub refresh_token: Option<String>,
+}
+
+/// What a refresh returns; each part only when the provider sent it.
+pub struct RefreshedTokens {
+    /// A new raw ID token (verified by the caller).
+    pub id_token: Option<String>,
+    /// A new access token (used once, for UserInfo).
+    pub access_token: Option<String>,
+    /// A new refresh token (the old one may no longer work).
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for ExchangedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExchangedTokens").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RefreshedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshedTokens").finish_non_exhaustive()
     }
 }
 
@@ -152,6 +178,9 @@ pub struct Provider {
     pub config: ProviderConfig,
     client_secret: RwLock<Secret>,
     discovered: OnceLock<Discovered>,
+    /// The provider answered a sign-in that asked for `offline_access` with `invalid_scope`
+    /// (the client may not use refresh tokens there): sign-ins no longer ask for it.
+    offline_access_refused: std::sync::atomic::AtomicBool,
     /// What the identity headers say about it.
     pub identity: ProviderIdentity,
 }
@@ -174,6 +203,7 @@ impl Provider {
         Self {
             client_secret: RwLock::new(config.client_secret.value.clone()),
             discovered: OnceLock::new(),
+            offline_access_refused: std::sync::atomic::AtomicBool::new(false),
             identity: ProviderIdentity::new(&config.id, &config.org_id),
             config,
         }
@@ -192,6 +222,22 @@ impl Provider {
     /// Metadata and keys, once loaded.
     pub fn discovered(&self) -> Option<&Discovered> {
         self.discovered.get()
+    }
+
+    /// Whether a sign-in should ask for `offline_access` (a refresh token): the provider lists
+    /// it, and has not refused it to this client.
+    pub fn offers_offline_access(&self) -> bool {
+        self.discovered()
+            .is_some_and(|d| d.endpoints.offline_access)
+            && !self
+                .offline_access_refused
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops asking for `offline_access` (the provider answered it with `invalid_scope`).
+    pub fn refuse_offline_access(&self) {
+        self.offline_access_refused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Replaces the client secret (rotation from a mounted file).
@@ -277,6 +323,9 @@ impl Provider {
             iss_parameter_supported: extra
                 .authorization_response_iss_parameter_supported
                 .unwrap_or(false),
+            offline_access: metadata
+                .scopes_supported()
+                .is_some_and(|scopes| scopes.iter().any(|s| s.as_str() == "offline_access")),
             token_auth,
         };
 
@@ -292,20 +341,7 @@ impl Provider {
         Ok(())
     }
 
-    /// Exchanges an authorization code (with its PKCE verifier) for the raw ID token.
-    pub async fn exchange_code(
-        &self,
-        http: &reqwest::Client,
-        code: &str,
-        code_verifier: &str,
-        redirect_uri: &str,
-    ) -> Result<String, ExchangeError> {
-        self.exchange_code_for_tokens(http, code, code_verifier, redirect_uri)
-            .await
-            .map(|t| t.id_token)
-    }
-
-    /// [`Provider::exchange_code`], keeping the access token too.
+    /// Exchanges an authorization code (with its PKCE verifier) for the tokens of a sign-in.
     pub async fn exchange_code_for_tokens(
         &self,
         http: &reqwest::Client,
@@ -313,6 +349,55 @@ impl Provider {
         code_verifier: &str,
         redirect_uri: &str,
     ) -> Result<ExchangedTokens, ExchangeError> {
+        let tokens = self
+            .token_request(
+                http,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", code_verifier),
+                ],
+            )
+            .await?;
+        Ok(ExchangedTokens {
+            id_token: tokens.id_token.ok_or(ExchangeError::NoIdToken)?,
+            access_token: tokens.access_token.filter(|t| !t.is_empty()),
+            refresh_token: tokens.refresh_token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// Asks the provider to vouch for a session again: the refresh-token grant (RFC 6749 §6).
+    /// `invalid_grant` in [`ExchangeError::Refused`] means the IdP will not (user disabled,
+    /// grant revoked, token expired). The answer may carry a new ID token (re-verified by the
+    /// caller) and a new refresh token (rotation).
+    pub async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        refresh_token: &str,
+    ) -> Result<RefreshedTokens, ExchangeError> {
+        let tokens = self
+            .token_request(
+                http,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ],
+            )
+            .await?;
+        Ok(RefreshedTokens {
+            id_token: tokens.id_token.filter(|t| !t.is_empty()),
+            access_token: tokens.access_token.filter(|t| !t.is_empty()),
+            refresh_token: tokens.refresh_token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// One request to the token endpoint with `grant` and our client authentication.
+    async fn token_request(
+        &self,
+        http: &reqwest::Client,
+        grant: &[(&str, &str)],
+    ) -> Result<TokenResponse, ExchangeError> {
         let discovered = self.discovered().ok_or(ExchangeError::NotReady)?;
         let secret = self.client_secret();
         let mut request = http
@@ -324,10 +409,7 @@ impl Provider {
             );
         let body = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "authorization_code")
-                .append_pair("code", code)
-                .append_pair("redirect_uri", redirect_uri)
-                .append_pair("code_verifier", code_verifier);
+            form.extend_pairs(grant);
             match discovered.endpoints.token_auth {
                 TokenAuth::Basic => {
                     // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
@@ -358,7 +440,7 @@ impl Provider {
         let body = read_limited(response)
             .await
             .map_err(|e| ExchangeError::Transport(transport_kind(&e)))?
-            .ok_or(ExchangeError::NoIdToken)?;
+            .ok_or(ExchangeError::Unreadable)?;
         if !status.is_success() {
             let error = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
@@ -369,12 +451,7 @@ impl Provider {
                 error,
             });
         }
-        let tokens =
-            serde_json::from_slice::<TokenResponse>(&body).map_err(|_| ExchangeError::NoIdToken)?;
-        Ok(ExchangedTokens {
-            id_token: tokens.id_token.ok_or(ExchangeError::NoIdToken)?,
-            access_token: tokens.access_token.filter(|t| !t.is_empty()),
-        })
+        serde_json::from_slice::<TokenResponse>(&body).map_err(|_| ExchangeError::Unreadable)
     }
 }
 

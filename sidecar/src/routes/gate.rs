@@ -58,14 +58,23 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     // one exception, a watch-cache miss for a session issued moments ago, reads the API in a
     // boxed future of its own.
     let now = now_unix();
+    // A session due for re-validation starts it in the background; one already renewed goes on
+    // as renewed, and its browser gets the renewed cookies with this response.
+    let mut renewal = None;
+    let mut refresh_cookie = None;
     let gate = match app.session_from_cache(req.headers(), now) {
-        SessionLookup::Valid(session) => admit(&app, req, Some(session), now),
+        SessionLookup::Valid(session) => {
+            renewal = app.revalidate(&session, req.headers(), now);
+            refresh_cookie = app.refresh_cookie_header(&session, req.headers());
+            let session = renewal.as_ref().map_or(session, |r| r.session.clone());
+            admit(&app, req, Some(session), now)
+        }
         SessionLookup::None => admit(&app, req, None, now),
         SessionLookup::Unconfirmed(session) => {
             Box::pin(admit_confirmed(&app, req, session, now)).await
         }
     };
-    let response = match gate {
+    let mut response = match gate {
         Gate::Pass {
             request,
             wants_html,
@@ -74,7 +83,13 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
             Ok((response, elapsed)) => {
                 app.metrics.proxy_latency(elapsed.as_secs_f64());
                 match session {
-                    Some(session) => cut_on_session_end(&app, &session, response),
+                    Some(session) => {
+                        // A re-validation this request started may have landed meanwhile.
+                        if renewal.is_none() {
+                            renewal = app.revalidation.ready(&session, now_unix());
+                        }
+                        cut_on_session_end(&app, &session, response, refresh_cookie)
+                    }
                     None => response,
                 }
             }
@@ -82,6 +97,9 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
         },
         Gate::Answer(response) => response,
     };
+    if let Some(renewal) = renewal {
+        renewal.set_cookies(response.headers_mut(), &app.sessions.cookies, now_unix());
+    }
     app.metrics.request(MetricHandler::Proxy, response.status());
     response
 }
@@ -142,6 +160,7 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     {
         return Gate::Answer(r);
     }
+    let upgrade = upgrade_protocol(&req).is_some();
     let (mut parts, body) = req.into_parts();
     let body = match bounded_body(
         body,
@@ -151,6 +170,12 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
         Ok(body) => body,
         Err(fault) => return Gate::Answer(body_refused(fault, accepts_html(&parts.headers))),
     };
+    if let Some(session) = &session
+        && upgrade
+    {
+        // A tunnel may outlive every other request of its session: keep what re-validates it.
+        app.remember_refresh_grant(session, &parts.headers, now);
+    }
     strip_client_identity(&mut parts.headers);
     strip_own_cookies(&mut parts.headers);
     if let Some(session) = &session
@@ -171,7 +196,7 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     let wants_html = accepts_html(&parts.headers);
     let mut request = Request::from_parts(parts, body);
     if let Some(session) = &session
-        && upgrade_protocol(&request).is_some()
+        && upgrade
     {
         // The tunnel, if the app accepts the upgrade, closes when the session ends.
         request.extensions_mut().insert(app.live.register(session));
@@ -184,10 +209,13 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
 }
 
 /// A streamed response (no `Content-Length`) of a session is cut when the session ends.
+/// `refresh_cookie`: the request's `Cookie` header with the session's refresh cookie, kept so the
+/// stream's session can be re-validated while no other request comes.
 fn cut_on_session_end(
     app: &App,
     session: &Arc<Session>,
     response: Response<Body>,
+    refresh_cookie: Option<HeaderValue>,
 ) -> Response<Body> {
     let streamed = response.status() != StatusCode::SWITCHING_PROTOCOLS
         && !response
@@ -196,6 +224,11 @@ fn cut_on_session_end(
         && !hyper::body::Body::is_end_stream(response.body());
     if !streamed {
         return response;
+    }
+    if let Some(cookie) = refresh_cookie {
+        let mut headers = http::HeaderMap::with_capacity(1);
+        headers.insert(http::header::COOKIE, cookie);
+        app.remember_refresh_grant(session, &headers, now_unix());
     }
     let end = app.live.register(session);
     response.map(|body| Body::new(CutOnSessionEnd::new(body, end)))

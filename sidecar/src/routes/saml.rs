@@ -232,6 +232,7 @@ async fn complete(
             session,
             rd: attempt.rd.clone(),
             logout_hint,
+            refresh: None,
         },
         attempt.state.clone(),
     ))

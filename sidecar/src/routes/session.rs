@@ -25,7 +25,6 @@ pub(super) async fn logout(
     State(app): State<App>,
     State(sessions): State<Arc<Sessions>>,
     State(providers): State<Arc<Providers>>,
-    State(identity): State<Arc<IdentityIssuer>>,
     State(site): State<Arc<Site>>,
     method: Method,
     headers: HeaderMap,
@@ -44,12 +43,7 @@ pub(super) async fn logout(
 
     let mut location = format!("{LOGIN_PATH}?state=signed-out");
     if let Some(session) = &session {
-        sessions
-            .logged_out
-            .insert(&session.sid, session.expires_at, now);
-        app.live.end(&session.sid);
-        end_everywhere(&app, session).await;
-        identity.forget(&session.sid);
+        app.end_session(session, now).await;
         tracing::info!(target: "gatehouse::audit", event = "sign_out", provider = %session.provider, user = %session.user, "signed out");
         if let Some(provider) = providers.get(&session.provider)
             && let Some(end_session) = provider
@@ -105,29 +99,11 @@ pub(super) async fn logout(
         header::SET_COOKIE,
         sessions.cookies.delete(&sessions.cookies.logout_hint),
     );
+    h.append(
+        header::SET_COOKIE,
+        sessions.cookies.delete(&sessions.cookies.refresh),
+    );
     response
-}
-
-/// Records the logout on the session's SsoUser, so every replica refuses the cookie, not only
-/// this one (whose own denylist already does). A failure is logged: the browser's cookie is
-/// deleted either way.
-async fn end_everywhere(app: &App, session: &Session) {
-    if session.user_uid.is_none() {
-        return;
-    }
-    let until = jiff::Timestamp::from_second(session.expires_at).unwrap_or(jiff::Timestamp::MAX);
-    match app
-        .directory
-        .end_session(&session.user, &session.sid, until)
-        .await
-    {
-        None | Some(Ok(_)) => {}
-        Some(Err(e)) => tracing::warn!(
-            user = %session.user,
-            error = %e,
-            "logout not recorded on the SsoUser: other replicas accept the session until it expires"
-        ),
-    }
 }
 
 /// `GET /api/auth/session`.

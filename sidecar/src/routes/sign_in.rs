@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::response::Response;
 use http::header;
 use http::{HeaderMap, StatusCode};
-use serde_json::json;
 
 use super::extract::{CurrentSession, ProviderId, QueryParams};
 use super::{LOGIN_PATH, not_found_page, redirect, start_url};
@@ -16,9 +15,9 @@ use crate::pages::{self, LoginPage, ProviderButton, html_response};
 use crate::paths::safe_redirect;
 use crate::pipeline::{self, Refusal, SignedIn, VerifiedIdentity};
 use crate::providers::Provider;
-use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose};
+use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, RefreshGrant};
 use crate::state::{App, Providers, Sessions, Site};
-use crate::token::{Expected, VerifiedIdToken, constant_time_eq, now_unix, verify_id_token};
+use crate::token::{Expected, Nonce, constant_time_eq, now_unix, verify_id_token};
 
 /// Largest logout hint (sealed ID token) kept as a cookie.
 const MAX_HINT_COOKIE: usize = 3072;
@@ -79,6 +78,7 @@ pub(super) async fn login(
 
 /// `GET /api/auth/oauth2/start/{provider}`.
 pub(super) async fn start(
+    State(config): State<Arc<Config>>,
     State(providers): State<Arc<Providers>>,
     State(sessions): State<Arc<Sessions>>,
     State(site): State<Arc<Site>>,
@@ -98,7 +98,8 @@ pub(super) async fn start(
     };
     let now = now_unix();
     let rd = safe_redirect(&q.get("rd").unwrap_or_else(|| "/".to_owned()));
-    let attempt = Attempt::new(id, &rd, now);
+    let mut attempt = Attempt::new(id, &rd, now);
+    attempt.offline = config.revalidate_interval.is_some() && provider.offers_offline_access();
     let Some(cookie_id) = Attempt::cookie_id(&attempt.state) else {
         return html_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,7 +113,7 @@ pub(super) async fn start(
         .append_pair("response_type", "code")
         .append_pair("client_id", &provider.config.client_id)
         .append_pair("redirect_uri", &site.callback_url(id))
-        .append_pair("scope", "openid email profile")
+        .append_pair("scope", scope(attempt.offline))
         .append_pair("state", &attempt.state)
         .append_pair("nonce", &attempt.nonce)
         .append_pair("code_challenge", &attempt.code_challenge())
@@ -129,6 +130,16 @@ pub(super) async fn start(
         now,
     );
     response
+}
+
+/// The scopes a sign-in asks for: `offline_access` too when it wants a refresh token
+/// (re-validation on, and the provider offers it).
+fn scope(offline: bool) -> &'static str {
+    if offline {
+        "openid email profile offline_access"
+    } else {
+        "openid email profile"
+    }
 }
 
 /// Adds the sealed attempt cookie of a new sign-in attempt to `out`, deleting the oldest of the
@@ -203,13 +214,31 @@ pub(super) async fn callback(
         now,
     )
     .await;
-    let mut response = pipeline::respond(app, id, result, now);
+    let mut response = match result {
+        Ok(Completed::SignedIn(signed_in)) => pipeline::respond(app, id, Ok(*signed_in), now),
+        Ok(Completed::AgainWithoutOffline { rd }) => {
+            redirect(StatusCode::FOUND, &start_url(id, &rd))
+        }
+        Err(refusal) => pipeline::respond(app, id, Err(refusal), now),
+    };
     if let Some(name) = attempt_cookie {
         response
             .headers_mut()
             .append(header::SET_COOKIE, app.sessions.cookies.delete(&name));
     }
     response
+}
+
+/// How an OIDC callback completed.
+enum Completed {
+    /// Signed in.
+    SignedIn(Box<SignedIn>),
+    /// The provider refused `offline_access` to this client: the sign-in starts again without
+    /// it (once; the provider is not asked for it again).
+    AgainWithoutOffline {
+        /// Where the sign-in returns to.
+        rd: String,
+    },
 }
 
 /// The OIDC half of sign-in: the attempt, the code exchange and the ID token, verified; then the
@@ -222,7 +251,7 @@ async fn complete_sign_in(
     state: Option<&str>,
     attempt_cookie: Option<&str>,
     now: i64,
-) -> Result<SignedIn, Refusal> {
+) -> Result<Completed, Refusal> {
     use StatusCode as S;
     let started = std::time::Instant::now();
     let keys = app.sessions.keys();
@@ -246,6 +275,16 @@ async fn complete_sign_in(
     }
 
     if let Some(error) = q.get("error") {
+        if error == "invalid_scope" && attempt.offline {
+            provider.refuse_offline_access();
+            tracing::warn!(
+                provider = %provider.id(),
+                "the provider refused offline_access to this client: signing in without a refresh \
+                 token, so its sessions are not re-validated (allow the refresh-token grant at the \
+                 provider to re-validate them)"
+            );
+            return Ok(Completed::AgainWithoutOffline { rd: attempt.rd });
+        }
         let reason = if error == "access_denied" {
             "idp_denied"
         } else {
@@ -290,7 +329,7 @@ async fn complete_sign_in(
     let expected = Expected {
         issuer: &provider.config.issuer,
         client_id: &provider.config.client_id,
-        nonce: &attempt.nonce,
+        nonce: Nonce::Sent(&attempt.nonce),
         skew: app.config.clock_skew,
     };
     let raw_token = tokens.id_token.as_str();
@@ -309,13 +348,28 @@ async fn complete_sign_in(
         provider.id(),
     )
     .await;
-    let session = pipeline::establish(
+    let mut session = pipeline::establish(
         app,
-        oidc_identity(provider, token, userinfo),
+        VerifiedIdentity::oidc(provider, token, userinfo),
         &provider.config.roles,
         now,
     )
     .await?;
+    // With a refresh token, the IdP can be asked again later whether the session still holds.
+    let refresh = tokens
+        .refresh_token
+        .filter(|_| app.revalidation.is_on())
+        .and_then(|token| {
+            RefreshGrant {
+                sid: session.sid.clone(),
+                token,
+                nonce: attempt.nonce.clone(),
+            }
+            .seal(&keys, &app.sessions.binding)
+        });
+    if refresh.is_some() {
+        session.validated_at = Some(now);
+    }
     let logout_hint = discovered
         .endpoints
         .end_session
@@ -334,41 +388,10 @@ async fn complete_sign_in(
             .saturating_sub(idp_round_trip)
             .as_secs_f64(),
     );
-    Ok(SignedIn {
+    Ok(Completed::SignedIn(Box::new(SignedIn {
         session,
         rd: attempt.rd,
         logout_hint,
-    })
-}
-
-/// What a verified ID token says about the user, with the gaps `userinfo` filled (profile and
-/// mapped attributes only: the role policy reads the ID token's own claims).
-fn oidc_identity(
-    provider: &Provider,
-    token: VerifiedIdToken,
-    userinfo: Option<serde_json::Map<String, serde_json::Value>>,
-) -> VerifiedIdentity<'_> {
-    let profile = userinfo.as_ref().unwrap_or(&token.claims);
-    let text = |name: &str| {
-        profile
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-            .map(str::to_owned)
-    };
-    // An address the IdP says is unverified is not an identity.
-    let email = text("email").filter(|_| profile.get("email_verified") != Some(&json!(false)));
-    let preferred_username = text("preferred_username").or_else(|| email.clone());
-    let name = text("name");
-    VerifiedIdentity {
-        provider: &provider.identity,
-        issuer: provider.config.issuer.clone(),
-        subject: token.subject.clone(),
-        name,
-        email,
-        preferred_username,
-        idp_session: crate::logout_token::idp_session_id(&token.claims),
-        claims: token.claims,
-        profile: userinfo,
-    }
+        refresh,
+    })))
 }
