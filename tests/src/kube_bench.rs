@@ -29,6 +29,7 @@ use crate::{
 pub struct Spread {
     pub samples: usize,
     pub p50_us: f64,
+    pub p90_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
 }
@@ -44,6 +45,7 @@ impl Spread {
         Self {
             samples: samples.len(),
             p50_us: at(0.5),
+            p90_us: at(0.9),
             p99_us: at(0.99),
             max_us: at(1.0),
         }

@@ -26,6 +26,7 @@ pub mod raw;
 pub mod saml_idp;
 pub mod sample;
 pub mod scale_bench;
+pub mod session_end_bench;
 pub mod signin_bench;
 pub mod stack;
 

@@ -52,8 +52,9 @@ pub struct BenchArgs {
     /// Rounds per load level; each figure is the median over them.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
-    /// Run only this section and replace just it in the written file (`scale`, `signin`).
-    #[arg(long, value_parser = ["scale", "signin"])]
+    /// Run only this section and replace just it in the written file (`scale`, `signin`,
+    /// `session-end`).
+    #[arg(long, value_parser = ["scale", "signin", "session-end"])]
     pub only: Option<String>,
 }
 
@@ -473,6 +474,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.only.as_deref() == Some("signin") {
         return crate::bench_signin::run_alone(args);
     }
+    if args.only.as_deref() == Some("session-end") {
+        return crate::bench_session_end::run_alone(args);
+    }
     setup::run(setup::Needs {
         chromium: false,
         wrk: true,
@@ -699,6 +703,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report.push_str(&crate::bench_provisioning::render(&provisioning));
     report.push_str(&crate::bench_scale::section(&release, args.rounds)?);
     report.push_str(&crate::bench_signin::section(&release, args.rounds)?);
+    report.push_str(&crate::bench_session_end::section(&release, args.rounds)?);
     println!("{report}");
     if !problems.is_empty() {
         bail!(

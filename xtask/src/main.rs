@@ -8,6 +8,7 @@
 mod bench;
 mod bench_provisioning;
 mod bench_scale;
+mod bench_session_end;
 mod bench_signin;
 mod containers;
 mod image;

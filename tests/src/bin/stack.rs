@@ -16,6 +16,9 @@
 //!   prints one JSON line of figures (memory, per-request cost).
 //! - `gatehouse-stack signin-bench`: sign-ins through the fixture OIDC and SAML IdPs in
 //!   alternating rounds; prints one JSON line of figures (the sidecar's own handling of each).
+//! - `gatehouse-stack session-end-bench`: back-channel logout → refusal on another replica (two
+//!   replicas in process on the in-memory API), and what a re-validation adds to the request that
+//!   triggers it; prints one JSON line of figures.
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
@@ -85,6 +88,19 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         sign_ins: usize,
     },
+    /// Back-channel logout → refusal on another replica, and the cost of a re-validation to
+    /// the request that triggers it, in rounds (one JSON line).
+    SessionEndBench {
+        /// Rounds of each measurement.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Logouts per round.
+        #[arg(long, default_value_t = 6)]
+        trials: usize,
+        /// Due sessions (and as many fresh ones) per round.
+        #[arg(long, default_value_t = 20)]
+        sessions: usize,
+    },
 }
 
 #[tokio::main]
@@ -121,6 +137,15 @@ async fn main() -> Result<()> {
         }
         Cmd::SigninBench { rounds, sign_ins } => {
             let figures = gatehouse_tests::signin_bench::run(rounds, sign_ins).await?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
+        Cmd::SessionEndBench {
+            rounds,
+            trials,
+            sessions,
+        } => {
+            let figures = gatehouse_tests::session_end_bench::run(rounds, trials, sessions).await?;
             println!("{}", serde_json::to_string(&figures)?);
             Ok(())
         }
