@@ -12,7 +12,9 @@
 //!
 //! A request whose session is due is served at once and starts a *flight* ([`Revalidator`]):
 //! the refresh-token grant at the IdP, in the background, one at a time per session on this
-//! replica. Requests never wait for it. Its outcome:
+//! replica. Requests never wait for it, and the flight leaves only once the app has answered
+//! that request (or after [`DEPARTURE_WAIT`]), so its own work does not delay it ([`Departure`]).
+//! Its outcome:
 //! - **refreshed**: the IdP vouched again. A new ID token, if it sent one, is verified and its
 //!   claims mapped through the sign-in pipeline (role, profile, attributes), written to the
 //!   SsoUser, and used for the session at once on this replica; the browser gets the renewed
@@ -347,6 +349,68 @@ impl Revalidator {
     }
 }
 
+/// What a request's re-validation step ([`App::revalidate`]) gives it.
+#[derive(Debug)]
+pub enum Step {
+    /// Nothing to do: fresh, a flight already out, or no refresh cookie to fly with.
+    Nothing,
+    /// A finished re-validation: the request goes on as renewed and its response carries the
+    /// renewed cookies.
+    Renewed(Arc<Renewal>),
+    /// Due: a flight, marked running, to send off.
+    Depart(Departure),
+}
+
+/// A flight marked running and not yet sent off. The request that found its session due sends
+/// it off once the app has answered, or after [`DEPARTURE_WAIT`] when the app takes longer, so
+/// the flight's own work (on a runtime thread the request shares) is not added to that
+/// request's latency. Dropped unsent, it leaves then: a flight marked running always flies, or
+/// no other request of the session could start one.
+#[must_use = "a departure leaves when dropped; keep it until the request is answered"]
+pub struct Departure {
+    // Boxed: it is kept across the gate's await, in a future that is moved several times.
+    flight: Option<Box<(App, Session, RefreshGrant)>>,
+}
+
+/// Longest a flight waits for the app's answer to the request that found it due.
+pub const DEPARTURE_WAIT: Duration = Duration::from_millis(50);
+
+impl Departure {
+    /// Sends the flight off (in the background).
+    pub fn leave_now(mut self) {
+        self.send_off();
+    }
+
+    fn send_off(&mut self) {
+        if let Some(flight) = self.flight.take() {
+            let (app, session, grant) = *flight;
+            Self::leave(app, session, grant);
+        }
+    }
+
+    fn leave(app: App, session: Session, grant: RefreshGrant) {
+        // No runtime: the process is shutting down, and nothing would see the flight land.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { app.fly(session, grant).await });
+        }
+    }
+}
+
+impl std::fmt::Debug for Departure {
+    // Never the grant: it holds the refresh token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Departure")
+            .field("sid", &self.flight.as_ref().map(|flight| &flight.1.sid))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        self.send_off();
+    }
+}
+
 /// How a flight ended, for [`Revalidator::land`].
 enum Landing {
     Renewed(Arc<Renewal>, RefreshGrant),
@@ -355,26 +419,29 @@ enum Landing {
 }
 
 impl App {
-    /// The re-validation step of a request with a valid `session`: hands out a renewal ready
-    /// for it, or starts a flight (in the background) when the session is due and the request
-    /// brought its refresh cookie. Never waits.
-    pub fn revalidate(
-        &self,
-        session: &Session,
-        headers: &HeaderMap,
-        now: i64,
-    ) -> Option<Arc<Renewal>> {
+    /// The re-validation step of a request with a valid `session`: a renewal ready for it, or
+    /// a flight to send off when the session is due and the request brought its refresh
+    /// cookie. Never waits.
+    pub fn revalidate(&self, session: &Session, headers: &HeaderMap, now: i64) -> Step {
         let due = self
             .revalidation
             .on_request(session, now, || self.refresh_grant(session, headers));
-        self.act_on(session, due)
+        match due {
+            Due::Nothing => Step::Nothing,
+            Due::Renewed(renewal) => Step::Renewed(renewal),
+            Due::Start(grant) => Step::Depart(Departure {
+                flight: Some(Box::new((self.clone(), session.clone(), grant))),
+            }),
+        }
     }
 
     /// [`App::revalidate`] for a session with an open connection and no request: the flight
-    /// uses the grant this replica already knows ([`Revalidator::remember`]).
+    /// uses the grant this replica already knows ([`Revalidator::remember`]), and leaves at
+    /// once.
     pub fn revalidate_connection(&self, session: &Session, now: i64) {
-        let due = self.revalidation.on_request(session, now, || None);
-        self.act_on(session, due);
+        if let Due::Start(grant) = self.revalidation.on_request(session, now, || None) {
+            Departure::leave(self.clone(), session.clone(), grant);
+        }
     }
 
     /// Keeps the refresh grant a connection's request brought, so the connection's session can
@@ -415,19 +482,6 @@ impl App {
             .find_map(|(_, value)| {
                 RefreshGrant::unseal(&keys, &self.sessions.binding, value, &session.sid)
             })
-    }
-
-    fn act_on(&self, session: &Session, due: Due) -> Option<Arc<Renewal>> {
-        match due {
-            Due::Nothing => None,
-            Due::Renewed(renewal) => Some(renewal),
-            Due::Start(grant) => {
-                let app = self.clone();
-                let session = session.clone();
-                tokio::spawn(async move { app.fly(session, grant).await });
-                None
-            }
-        }
     }
 
     /// One flight: asks the IdP, then acts on its answer.

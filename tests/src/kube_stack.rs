@@ -54,6 +54,8 @@ pub const WS_PATH: &str = "/ws";
 pub const APP_MARKER: &str = "x-test-app";
 /// Where the test app answers with the request it received, as JSON ([`SeenRequest`]).
 pub const ECHO_PATH: &str = "/echo";
+/// Path on which the test app takes a minute to answer (a slow report, a long poll).
+pub const SLOW_PATH: &str = "/slow";
 
 /// How to start a [`KubeStack`].
 #[derive(Debug, Clone)]
@@ -588,6 +590,13 @@ async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
         )
         .route(WS_PATH, get(ws_echo))
         .route(ECHO_PATH, get(echo))
+        .route(
+            SLOW_PATH,
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                ([(APP_MARKER, "1")], "late").into_response()
+            }),
+        )
         .fallback(|| async { ([(APP_MARKER, "1")], "the app").into_response() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -19,7 +19,7 @@ use gatehouse_crds::SsoUser;
 use gatehouse_tests::flow::{Answer, LoginFlow, Session};
 use gatehouse_tests::idp::PASSWORD;
 use gatehouse_tests::kube_stack::{
-    APP_MARKER, ECHO_PATH, KubeOptions, KubeStack, WS_PATH, seen_by_app,
+    APP_MARKER, ECHO_PATH, KubeOptions, KubeStack, SLOW_PATH, WS_PATH, seen_by_app,
 };
 use gatehouse_tests::stack::{ProviderKind, REFRESH_COOKIE, SESSION_COOKIE};
 use gatehouse_tests::{SeenRequest, parse_metrics};
@@ -657,6 +657,58 @@ async fn a_due_session_is_served_while_its_revalidation_is_still_running() {
             panic!("the renewed session cookie never reached the browser; {diagnostics}");
         }
         tokio::time::sleep(POLL_PAUSE).await;
+    }
+}
+
+#[tokio::test]
+async fn a_due_session_revalidates_while_the_app_is_slow_or_the_request_abandoned() {
+    // The flight leaves when the app has answered the request that found the session due, or
+    // soon after if the app is slow, or when that request is abandoned before either. The app's
+    // SLOW_PATH takes a minute to answer.
+    let stack = revalidating_stack("1h").await;
+    let mut waiting = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    let mut abandoning = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("second sign in");
+    until_due().await;
+    let slow = |session: &Session, timeout: Duration| {
+        reqwest::Client::new()
+            .get(stack.url(SLOW_PATH))
+            .header("cookie", session.cookie_header())
+            .timeout(timeout)
+            .send()
+    };
+
+    // A request still waiting for the app: its session is refreshed meanwhile.
+    let held = tokio::spawn(slow(&waiting, Duration::from_secs(30)));
+    until_outcome(&stack, "refreshed", 1.0, POLL_LIMIT).await;
+    assert!(!held.is_finished(), "the slow app answered: {held:?}");
+    held.abort();
+
+    // A request the client gives up on after 20 ms.
+    let abandoned = slow(&abandoning, Duration::from_millis(20)).await;
+    assert!(
+        abandoned.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the slow app answered: {abandoned:?}"
+    );
+    until_outcome(&stack, "refreshed", 2.0, POLL_LIMIT).await;
+
+    for (name, session) in [("waiting", &mut waiting), ("abandoned", &mut abandoning)] {
+        let (answer, changed) = browse(&stack, session, "/dashboard").await;
+        assert!(
+            from_app(&answer),
+            "{name}: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert!(
+            changed.iter().any(|c| c == SESSION_COOKIE),
+            "{name}: the renewed session cookie did not come with the next answer: {changed:?}"
+        );
     }
 }
 

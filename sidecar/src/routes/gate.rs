@@ -25,6 +25,7 @@ use crate::proxy::{
     BodyFault, FORWARDING_HEADERS, ProxyError, bounded_body, strip_client_identity,
     strip_own_cookies, upgrade_protocol,
 };
+use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
 use crate::session::Session;
 use crate::state::{App, SessionLookup};
 use crate::token::now_unix;
@@ -58,13 +59,19 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     // one exception, a watch-cache miss for a session issued moments ago, reads the API in a
     // boxed future of its own.
     let now = now_unix();
-    // A session due for re-validation starts it in the background; one already renewed goes on
-    // as renewed, and its browser gets the renewed cookies with this response.
+    // A session due for re-validation sends a flight off in the background once the app has
+    // answered; one already renewed goes on as renewed, and its browser gets the renewed
+    // cookies with this response.
     let mut renewal = None;
+    let mut departure = None;
     let mut refresh_cookie = None;
     let gate = match app.session_from_cache(req.headers(), now) {
         SessionLookup::Valid(session) => {
-            renewal = app.revalidate(&session, req.headers(), now);
+            match app.revalidate(&session, req.headers(), now) {
+                Step::Nothing => {}
+                Step::Renewed(renewed) => renewal = Some(renewed),
+                Step::Depart(flight) => departure = Some(flight),
+            }
             refresh_cookie = app.refresh_cookie_header(&session, req.headers());
             let session = renewal.as_ref().map_or(session, |r| r.session.clone());
             admit(&app, req, Some(session), now)
@@ -79,12 +86,15 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
             request,
             wants_html,
             session,
-        } => match app.upstream.forward(request, &peer).await {
+        } => match match departure.take() {
+            None => app.upstream.forward(request, &peer).await,
+            Some(flight) => Box::pin(forward_then_depart(&app, request, &peer, flight)).await,
+        } {
             Ok((response, elapsed)) => {
                 app.metrics.proxy_latency(elapsed.as_secs_f64());
                 match session {
                     Some(session) => {
-                        // A re-validation this request started may have landed meanwhile.
+                        // A re-validation another request started may have landed meanwhile.
                         if renewal.is_none() {
                             renewal = app.revalidation.ready(&session, now_unix());
                         }
@@ -100,8 +110,34 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     if let Some(renewal) = renewal {
         renewal.set_cookies(response.headers_mut(), &app.sessions.cookies, now_unix());
     }
+    if let Some(flight) = departure {
+        flight.leave_now();
+    }
     app.metrics.request(MetricHandler::Proxy, response.status());
     response
+}
+
+/// Forwards a request whose session is due, and sends its re-validation flight off once the
+/// app has answered (the response head; a streamed body goes on), or after [`DEPARTURE_WAIT`]
+/// when the app is slower: a flight's own work does not delay the request that started it, and
+/// a slow app does not delay the flight.
+async fn forward_then_depart(
+    app: &App,
+    request: Request<Body>,
+    peer: &HeaderValue,
+    flight: Departure,
+) -> Result<(Response<Body>, std::time::Duration), ProxyError> {
+    let mut forward = std::pin::pin!(app.upstream.forward(request, peer));
+    match tokio::time::timeout(DEPARTURE_WAIT, &mut forward).await {
+        Ok(answered) => {
+            flight.leave_now();
+            answered
+        }
+        Err(_) => {
+            flight.leave_now();
+            forward.await
+        }
+    }
 }
 
 /// The answer when the exchange with the app failed: the client's body at fault (413/408), the
