@@ -160,15 +160,14 @@ pub struct Revalidator {
     records: Mutex<RandomKeyMap<String, Record>>,
 }
 
-/// What a due session is to this replica.
-#[derive(Debug)]
-pub enum Due {
-    /// Nothing to do (fresh, a flight running or waiting to retry, or nothing to ask with).
-    Nothing,
-    /// A flight should start for it, with this grant.
-    Start(RefreshGrant),
-    /// A renewal is ready for it.
-    Renewed(Arc<Renewal>),
+/// What a request (or open connection) of a session is to this replica.
+#[derive(Debug, Default)]
+pub struct Due {
+    /// The latest renewal of the session, which the request goes on as: its browser (or
+    /// client) still sends the cookie the renewal replaced.
+    pub renewal: Option<Arc<Renewal>>,
+    /// A flight to start, marked running, with this grant.
+    pub start: Option<RefreshGrant>,
 }
 
 impl Revalidator {
@@ -225,58 +224,70 @@ impl Revalidator {
         }
     }
 
-    /// For a request (or open connection) of `session` at `now`: the renewal ready for it, or
-    /// whether to start a flight (marked running here, so no other request starts one). `grant`
-    /// reads the request's refresh cookie, only when a flight would start and this replica
-    /// knows no grant of the session yet.
+    /// For a request (or open connection) of `session` at `now`: the latest renewal of it, and
+    /// whether to start a flight (marked running here, so no other request starts one) because
+    /// the session, or the renewal standing in for it, is due. `grant` reads the request's
+    /// refresh cookie, only when a flight would start and this replica knows no grant of the
+    /// session yet.
     pub fn on_request(
         &self,
         session: &Session,
         now: i64,
         grant: impl FnOnce() -> Option<RefreshGrant>,
     ) -> Due {
-        if self.settings.standing(session, now) != Standing::Due {
-            return Due::Nothing;
+        let own = self.settings.standing(session, now);
+        if own == Standing::Fresh {
+            return Due::default();
         }
         let mut records = self.lock();
-        if let Some(record) = records.get_mut(&session.sid) {
-            if let Some(renewal) = record.renewal.as_ref().filter(|r| r.renews(session))
-                && self.settings.standing(&renewal.session, now) == Standing::Fresh
-            {
-                return Due::Renewed(renewal.clone());
+        let Some(record) = records.get_mut(&session.sid) else {
+            // Nothing to re-validate with (the browser lost the refresh cookie): the session
+            // runs out at the end of its grace.
+            if own != Standing::Due {
+                return Due::default();
             }
-            match record.flight {
-                Flight::Running => return Due::Nothing,
-                Flight::RetryAt(at) if now < at => return Due::Nothing,
-                _ => {}
+            let Some(grant) = grant() else {
+                return Due::default();
+            };
+            if !Self::make_room(&mut records, now) {
+                return Due::default();
             }
+            records.insert(
+                session.sid.clone(),
+                Record {
+                    flight: Flight::Running,
+                    grant: Some(grant.clone()),
+                    renewal: None,
+                    expires_at: session.expires_at,
+                },
+            );
+            return Due {
+                renewal: None,
+                start: Some(grant),
+            };
+        };
+        // An old cookie goes on as its latest renewal (role and profile as the IdP last said),
+        // even past its own grace, and is due when the renewal is.
+        let renewal = record.renewal.clone().filter(|r| r.renews(session));
+        let standing = renewal
+            .as_ref()
+            .map_or(own, |r| self.settings.standing(&r.session, now));
+        let may_fly = match record.flight {
+            Flight::Idle => true,
+            Flight::Running => false,
+            Flight::RetryAt(at) => now >= at,
+        };
+        let mut start = None;
+        if standing == Standing::Due && may_fly {
             if record.grant.is_none() {
                 record.grant = grant();
             }
-            let Some(grant) = record.grant.clone() else {
-                return Due::Nothing;
-            };
-            record.flight = Flight::Running;
-            return Due::Start(grant);
+            start = record.grant.clone();
+            if start.is_some() {
+                record.flight = Flight::Running;
+            }
         }
-        // Nothing to re-validate with (the browser lost the refresh cookie): the session runs
-        // out at the end of its grace.
-        let Some(grant) = grant() else {
-            return Due::Nothing;
-        };
-        if !Self::make_room(&mut records, now) {
-            return Due::Nothing;
-        }
-        records.insert(
-            session.sid.clone(),
-            Record {
-                flight: Flight::Running,
-                grant: Some(grant.clone()),
-                renewal: None,
-                expires_at: session.expires_at,
-            },
-        );
-        Due::Start(grant)
+        Due { renewal, start }
     }
 
     /// Remembers the grant of a session with an open connection, so that the connection's
@@ -351,14 +362,12 @@ impl Revalidator {
 
 /// What a request's re-validation step ([`App::revalidate`]) gives it.
 #[derive(Debug)]
-pub enum Step {
-    /// Nothing to do: fresh, a flight already out, or no refresh cookie to fly with.
-    Nothing,
-    /// A finished re-validation: the request goes on as renewed and its response carries the
-    /// renewed cookies.
-    Renewed(Arc<Renewal>),
-    /// Due: a flight, marked running, to send off.
-    Depart(Departure),
+pub struct Step {
+    /// The latest renewal of the session: the request goes on as renewed and its response
+    /// carries the renewed cookies.
+    pub renewal: Option<Arc<Renewal>>,
+    /// The session (or its renewal) is due: a flight, marked running, to send off.
+    pub departure: Option<Departure>,
 }
 
 /// A flight marked running and not yet sent off. The request that found its session due sends
@@ -426,10 +435,9 @@ impl App {
         let due = self
             .revalidation
             .on_request(session, now, || self.refresh_grant(session, headers));
-        match due {
-            Due::Nothing => Step::Nothing,
-            Due::Renewed(renewal) => Step::Renewed(renewal),
-            Due::Start(grant) => Step::Depart(Departure {
+        Step {
+            renewal: due.renewal,
+            departure: due.start.map(|grant| Departure {
                 flight: Some(Box::new((self.clone(), session.clone(), grant))),
             }),
         }
@@ -439,7 +447,7 @@ impl App {
     /// uses the grant this replica already knows ([`Revalidator::remember`]), and leaves at
     /// once.
     pub fn revalidate_connection(&self, session: &Session, now: i64) {
-        if let Due::Start(grant) = self.revalidation.on_request(session, now, || None) {
+        if let Some(grant) = self.revalidation.on_request(session, now, || None).start {
             Departure::leave(self.clone(), session.clone(), grant);
         }
     }
@@ -683,6 +691,12 @@ fn seconds(duration: Duration) -> i64 {
 mod tests {
     use super::*;
 
+    impl Due {
+        fn is_nothing(&self) -> bool {
+            self.renewal.is_none() && self.start.is_none()
+        }
+    }
+
     fn session(validated_at: Option<i64>) -> Session {
         Session {
             sid: "s".into(),
@@ -761,58 +775,84 @@ mod tests {
         let s = session(Some(1000));
         // Fresh: the refresh cookie is not even read.
         let due = flights.on_request(&s, 1100, || panic!("read the cookie of a fresh session"));
-        assert!(matches!(due, Due::Nothing));
+        assert!(due.is_nothing());
         // Due without a refresh cookie: nothing to ask with, and nothing recorded.
-        assert!(matches!(
-            flights.on_request(&s, 1900, || None),
-            Due::Nothing
-        ));
+        assert!(flights.on_request(&s, 1900, || None).is_nothing());
         // Due with one: one flight; the requests after it do not start another.
-        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
-        assert!(matches!(flights.on_request(&s, 1901, grant), Due::Nothing));
-        assert!(matches!(flights.on_request(&s, 1902, grant), Due::Nothing));
+        assert!(flights.on_request(&s, 1900, grant).start.is_some());
+        assert!(flights.on_request(&s, 1901, grant).is_nothing());
+        assert!(flights.on_request(&s, 1902, grant).is_nothing());
     }
 
     #[test]
     fn a_landed_renewal_is_handed_to_the_old_cookie_until_the_browser_has_the_new_one() {
         let flights = Revalidator::new(EVERY_15M);
         let s = session(Some(1000));
-        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        assert!(flights.on_request(&s, 1900, grant).start.is_some());
         assert!(flights.ready(&s, 1900).is_none(), "still running");
         flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
-        let Due::Renewed(r) = flights.on_request(&s, 1960, grant) else {
+        let Some(r) = flights.on_request(&s, 1960, grant).renewal else {
             panic!("the old cookie gets the renewal");
         };
         assert_eq!(r.session.validated_at, Some(1950));
         assert!(flights.ready(&s, 1960).is_some());
         // The renewed cookie is fresh: nothing to do for it.
-        assert!(matches!(
-            flights.on_request(&r.session, 1960, grant),
-            Due::Nothing
-        ));
+        assert!(flights.on_request(&r.session, 1960, grant).is_nothing());
         assert!(flights.ready(&r.session, 1960).is_none());
         // Another session of the same user is not renewed by it.
         let other = Session {
             sid: "t".into(),
             ..s.clone()
         };
-        assert!(matches!(
-            flights.on_request(&other, 1960, grant),
-            Due::Start(_)
-        ));
+        assert!(flights.on_request(&other, 1960, grant).start.is_some());
     }
 
     #[test]
     fn the_next_flight_uses_the_rotated_token_not_the_one_an_old_cookie_still_holds() {
         let flights = Revalidator::new(EVERY_15M);
         let s = session(Some(1000));
-        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        assert!(flights.on_request(&s, 1900, grant).start.is_some());
         flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
         // The renewal is due in its turn; a request still carrying the first cookies comes.
-        let Due::Start(next) = flights.on_request(&s, 1950 + 900, grant) else {
+        let Some(next) = flights.on_request(&s, 1950 + 900, grant).start else {
             panic!("a renewal that is due again starts the next flight");
         };
         assert_eq!(next.token, "rt-2");
+    }
+
+    #[test]
+    fn an_old_cookie_goes_on_as_its_renewal_even_past_its_own_grace_and_is_due_with_it() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = Session {
+            role: crate::claims::Role::Admin,
+            ..session(Some(1000))
+        };
+        assert!(flights.on_request(&s, 1900, grant).start.is_some());
+        // The IdP now gives a lesser role.
+        let downgraded = Arc::new(Renewal {
+            session: Arc::new(Session {
+                validated_at: Some(1950),
+                role: crate::claims::Role::Member,
+                ..s.clone()
+            }),
+            session_cookie: "sealed".into(),
+            refresh_cookie: None,
+        });
+        flights.land(&s.sid, Landing::Renewed(downgraded, rotated()));
+        // A client that ignores Set-Cookie keeps sending the first cookie, past its own grace
+        // (1000 + 900 + 3600): it goes on as the renewal, with the lesser role, and when the
+        // renewal is due (1950 + 900) the next flight starts with the rotated token.
+        let own_past_grace = 5600;
+        assert_eq!(EVERY_15M.standing(&s, own_past_grace), Standing::PastGrace);
+        let due = flights.on_request(&s, own_past_grace, grant);
+        let renewal = due.renewal.expect("the old cookie goes on as its renewal");
+        assert_eq!(renewal.session.role, crate::claims::Role::Member);
+        assert_eq!(due.start.expect("the renewal is due").token, "rt-2");
+        // While that flight runs, the old cookie still goes on as the renewal, and no second
+        // flight starts.
+        let during = flights.on_request(&s, own_past_grace + 1, grant);
+        assert!(during.renewal.is_some());
+        assert!(during.start.is_none());
     }
 
     #[test]
@@ -821,7 +861,7 @@ mod tests {
         let s = session(Some(1000));
         let past_grace = 1000 + 900 + 3600;
         assert_eq!(flights.standing(&s, past_grace), Standing::PastGrace);
-        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        assert!(flights.on_request(&s, 1900, grant).start.is_some());
         flights.land(&s.sid, Landing::Renewed(renewal(&s, 1950), rotated()));
         assert_eq!(flights.standing(&s, past_grace), Standing::Due);
         assert_eq!(flights.standing(&s, 1960), Standing::Fresh);
@@ -836,12 +876,9 @@ mod tests {
         let s = session(Some(1000));
         // The connection's request came while the session was fresh.
         flights.remember(&s, grant().expect("grant"), 1100);
-        assert!(matches!(
-            flights.on_request(&s, 1500, || None),
-            Due::Nothing
-        ));
+        assert!(flights.on_request(&s, 1500, || None).is_nothing());
         // Due, and no request brings a cookie: the remembered grant is used.
-        let Due::Start(used) = flights.on_request(&s, 1900, || None) else {
+        let Some(used) = flights.on_request(&s, 1900, || None).start else {
             panic!("the connection's session is re-validated");
         };
         assert_eq!(used.token, "rt");
@@ -852,16 +889,19 @@ mod tests {
         let flights = Revalidator::new(EVERY_15M);
         assert_eq!(flights.retry_secs(), RETRY_SECS);
         let s = session(Some(1000));
-        assert!(matches!(flights.on_request(&s, 1900, grant), Due::Start(_)));
+        assert!(flights.on_request(&s, 1900, grant).start.is_some());
         flights.land(&s.sid, Landing::RetryAt(1900 + RETRY_SECS));
-        assert!(matches!(
-            flights.on_request(&s, 1900 + RETRY_SECS - 1, grant),
-            Due::Nothing
-        ));
-        assert!(matches!(
-            flights.on_request(&s, 1900 + RETRY_SECS, grant),
-            Due::Start(_)
-        ));
+        assert!(
+            flights
+                .on_request(&s, 1900 + RETRY_SECS - 1, grant)
+                .is_nothing()
+        );
+        assert!(
+            flights
+                .on_request(&s, 1900 + RETRY_SECS, grant)
+                .start
+                .is_some()
+        );
         // A short interval retries sooner.
         let every_2s = Revalidator::new(Revalidation {
             interval: Some(Duration::from_secs(2)),

@@ -485,13 +485,30 @@ async fn revalidation(rounds: usize, sessions: usize) -> Result<RevalidationFigu
     })
 }
 
+/// The re-validation counters once no refresh is landing: two readings [`TOKEN_DELAY`] × 2
+/// apart that agree (a refresh running now would land in between).
+async fn settled_metrics(http: &reqwest::Client, stack: &Stack) -> Result<BTreeMap<String, u64>> {
+    let mut last = metrics(http, stack).await?;
+    for _ in 0..50 {
+        tokio::time::sleep(TOKEN_DELAY * 2).await;
+        let now = metrics(http, stack).await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    bail!("the sidecar's re-validation counters kept changing with no request coming")
+}
+
 async fn revalidation_round(
     stack: &Stack,
     http: &reqwest::Client,
     url: &str,
     sessions: usize,
 ) -> Result<RevalidationRound> {
-    let before = metrics(http, stack).await?;
+    // The previous round's last requests (each due session's renewed cookie checked) may have
+    // found renewals due in their turn and started refreshes: counted once they have landed.
+    let before = settled_metrics(http, stack).await?;
     let mut due = Vec::with_capacity(sessions);
     for _ in 0..sessions {
         due.push(sign_in_cookies(stack).await?);

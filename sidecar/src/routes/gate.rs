@@ -67,11 +67,7 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     let mut refresh_cookie = None;
     let gate = match app.session_from_cache(req.headers(), now) {
         SessionLookup::Valid(session) => {
-            match app.revalidate(&session, req.headers(), now) {
-                Step::Nothing => {}
-                Step::Renewed(renewed) => renewal = Some(renewed),
-                Step::Depart(flight) => departure = Some(flight),
-            }
+            Step { renewal, departure } = app.revalidate(&session, req.headers(), now);
             refresh_cookie = app.refresh_cookie_header(&session, req.headers());
             let session = renewal.as_ref().map_or(session, |r| r.session.clone());
             admit(&app, req, Some(session), now)
