@@ -126,7 +126,8 @@ fn pkg_config_has(module: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Whether a libclang shared library is installed where bindgen looks on Debian.
+/// Whether a libclang shared library is installed where bindgen looks on Debian. `libclang-cpp`
+/// (the C++ interface, which other packages pull in) does not count: bindgen cannot load it.
 fn has_libclang() -> bool {
     let Ok(entries) = std::fs::read_dir("/usr/lib") else {
         return false;
@@ -135,9 +136,14 @@ fn has_libclang() -> bool {
         e.file_name().to_string_lossy().starts_with("llvm-")
             && std::fs::read_dir(e.path().join("lib")).is_ok_and(|libs| {
                 libs.filter_map(Result::ok)
-                    .any(|l| l.file_name().to_string_lossy().starts_with("libclang"))
+                    .any(|l| is_libclang(&l.file_name().to_string_lossy()))
             })
     })
+}
+
+/// Whether `file` is the C interface library bindgen loads (`libclang.so*`, `libclang-14.so*`).
+fn is_libclang(file: &str) -> bool {
+    file.starts_with("libclang") && !file.starts_with("libclang-cpp") && file.contains(".so")
 }
 
 fn install_packages(needs: Needs) -> Result<()> {
@@ -280,4 +286,21 @@ pub fn pinned_venv(dir: &str, requirements: &str, purpose: &str) -> Result<PathB
         std::fs::write(&stamp, &wanted)?;
     }
     Ok(venv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_libclang;
+
+    #[test]
+    fn only_the_c_interface_counts_as_libclang() {
+        for found in ["libclang.so", "libclang-14.so.1", "libclang.so.1", "libclang-16.so.16"] {
+            assert!(is_libclang(found), "{found} is what bindgen loads");
+        }
+        // Debian's libclang-cpp14 comes with other packages; bindgen cannot use it, so a machine
+        // holding only it still needs libclang-dev.
+        for other in ["libclang-cpp.so.14", "libclang-cpp.so", "libclangBasic.a"] {
+            assert!(!is_libclang(other), "{other} is not the libclang bindgen loads");
+        }
+    }
 }
