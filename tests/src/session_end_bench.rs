@@ -485,6 +485,13 @@ async fn revalidation(rounds: usize, sessions: usize) -> Result<RevalidationFigu
     })
 }
 
+/// The time, for a failure message.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// The re-validation counters once no refresh is landing: two readings [`TOKEN_DELAY`] × 2
 /// apart that agree (a refresh running now would land in between).
 async fn settled_metrics(http: &reqwest::Client, stack: &Stack) -> Result<BTreeMap<String, u64>> {
@@ -509,6 +516,7 @@ async fn revalidation_round(
     // The previous round's last requests (each due session's renewed cookie checked) may have
     // found renewals due in their turn and started refreshes: counted once they have landed.
     let before = settled_metrics(http, stack).await?;
+    let round_start = unix_now();
     let mut due = Vec::with_capacity(sessions);
     for _ in 0..sessions {
         due.push(sign_in_cookies(stack).await?);
@@ -522,6 +530,7 @@ async fn revalidation_round(
     )
     .await;
 
+    let due_from = unix_now();
     let mut fresh = Vec::with_capacity(sessions);
     let mut triggering = Vec::with_capacity(sessions);
     for (i, due_cookie) in due.iter().enumerate() {
@@ -537,6 +546,7 @@ async fn revalidation_round(
         }
     }
 
+    let done = unix_now();
     // Every triggering request started a refresh, and none other did.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -553,7 +563,22 @@ async fn revalidation_round(
     }
     // Time for one more flight to land, had a baseline request started one.
     tokio::time::sleep(TOKEN_DELAY * 2).await;
-    let refreshed = refreshed_between(&before, &metrics(http, stack).await?, sessions as u64)?;
+    let refreshed = match refreshed_between(&before, &metrics(http, stack).await?, sessions as u64)
+    {
+        Ok(n) => n,
+        Err(e) => {
+            let logs = stack.sidecar.process.logs.text();
+            let lines: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.contains("revalidation"))
+                .collect();
+            return Err(e.context(format!(
+                "round started at {round_start:.3}, sessions due from {due_from:.3}, \
+                     requests done at {done:.3} (Unix s); the sidecar's re-validation lines:\n{}",
+                lines.join("\n")
+            )));
+        }
+    };
     stack.idp().set_token_delay("okta", Duration::ZERO).await?;
     // The next response of each due session carries its renewed session cookie.
     for due_cookie in &due {

@@ -180,8 +180,9 @@ fn render_revalidation(f: &Value) -> String {
          nothing to re-validate) and one request of a due session (which starts the refresh at \
          the IdP), alternating which goes first, one connection, the same sidecar. The sidecar \
          must then count exactly {sessions} refreshes (`gatehouse_revalidations_total{{outcome=\
-         \"refreshed\"}}`; any other outcome, or a refresh too many or too few, fails the run), \
-         and each due session's next response must carry its renewed session cookie. The \
+         \"refreshed\"}}`, counted from when the previous round's last refreshes have landed; \
+         any other outcome, or a refresh too many or too few, fails the run), and each due \
+         session's next response must carry its renewed session cookie. The \
          interval is {interval} s, not 1 s, because the sidecar keeps when a session was \
          validated in whole seconds: with 1 s a session signed in late in a second is due within \
          milliseconds, and the baseline would not be fresh for sure. {threads}\n\n",
@@ -191,7 +192,8 @@ fn render_revalidation(f: &Value) -> String {
             Some(n) => format!("The sidecar ran with `GATEHOUSE_WORKER_THREADS={n}`."),
             None => "The sidecar ran with its default single runtime thread \
                      (`GATEHOUSE_WORKER_THREADS` unset), which the refresh's own work shares \
-                     with the requests."
+                     with the requests; the refresh leaves once the app has answered the \
+                     request that started it."
                 .to_owned(),
         },
     );
