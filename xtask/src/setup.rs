@@ -294,13 +294,21 @@ mod tests {
 
     #[test]
     fn only_the_c_interface_counts_as_libclang() {
-        for found in ["libclang.so", "libclang-14.so.1", "libclang.so.1", "libclang-16.so.16"] {
+        for found in [
+            "libclang.so",
+            "libclang-14.so.1",
+            "libclang.so.1",
+            "libclang-16.so.16",
+        ] {
             assert!(is_libclang(found), "{found} is what bindgen loads");
         }
         // Debian's libclang-cpp14 comes with other packages; bindgen cannot use it, so a machine
         // holding only it still needs libclang-dev.
         for other in ["libclang-cpp.so.14", "libclang-cpp.so", "libclangBasic.a"] {
-            assert!(!is_libclang(other), "{other} is not the libclang bindgen loads");
+            assert!(
+                !is_libclang(other),
+                "{other} is not the libclang bindgen loads"
+            );
         }
     }
 }
