@@ -41,6 +41,20 @@ impl Logs {
             .map(|l| l.iter().any(|line| line.contains(needle)))
             .unwrap_or(false)
     }
+
+    /// The captured lines that contain `needle`, joined by newlines.
+    pub fn matching(&self, needle: &str) -> String {
+        self.0
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|line| line.contains(needle))
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// A running child process; killed (and reaped) when dropped.

@@ -563,22 +563,14 @@ async fn revalidation_round(
     }
     // Time for one more flight to land, had a baseline request started one.
     tokio::time::sleep(TOKEN_DELAY * 2).await;
-    let refreshed = match refreshed_between(&before, &metrics(http, stack).await?, sessions as u64)
-    {
-        Ok(n) => n,
-        Err(e) => {
-            let logs = stack.sidecar.process.logs.text();
-            let lines: Vec<&str> = logs
-                .lines()
-                .filter(|l| l.contains("revalidation"))
-                .collect();
-            return Err(e.context(format!(
-                "round started at {round_start:.3}, sessions due from {due_from:.3}, \
-                     requests done at {done:.3} (Unix s); the sidecar's re-validation lines:\n{}",
-                lines.join("\n")
-            )));
-        }
-    };
+    let refreshed = refreshed_between(&before, &metrics(http, stack).await?, sessions as u64)
+        .with_context(|| {
+            format!(
+                "round started at {round_start:.3}, sessions due from {due_from:.3}, requests \
+                 done at {done:.3} (Unix s); the sidecar's re-validation lines:\n{}",
+                stack.sidecar.process.logs.matching("revalidation")
+            )
+        })?;
     stack.idp().set_token_delay("okta", Duration::ZERO).await?;
     // The next response of each due session carries its renewed session cookie.
     for due_cookie in &due {

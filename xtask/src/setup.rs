@@ -141,9 +141,14 @@ fn has_libclang() -> bool {
     })
 }
 
-/// Whether `file` is the C interface library bindgen loads (`libclang.so*`, `libclang-14.so*`).
+/// Whether `file` is the C interface library bindgen loads: `libclang.so*` or `libclang-<version>.so*`.
 fn is_libclang(file: &str) -> bool {
-    file.starts_with("libclang") && !file.starts_with("libclang-cpp") && file.contains(".so")
+    file.strip_prefix("libclang").is_some_and(|rest| {
+        rest.starts_with(".so")
+            || rest
+                .strip_prefix('-')
+                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()) && v.contains(".so"))
+    })
 }
 
 fn install_packages(needs: Needs) -> Result<()> {
@@ -304,7 +309,12 @@ mod tests {
         }
         // Debian's libclang-cpp14 comes with other packages; bindgen cannot use it, so a machine
         // holding only it still needs libclang-dev.
-        for other in ["libclang-cpp.so.14", "libclang-cpp.so", "libclangBasic.a"] {
+        for other in [
+            "libclang-cpp.so.14",
+            "libclang-cpp.so",
+            "libclangBasic.a",
+            "libclangTidy.so",
+        ] {
             assert!(
                 !is_libclang(other),
                 "{other} is not the libclang bindgen loads"
