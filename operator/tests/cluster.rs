@@ -526,11 +526,8 @@ async fn two_candidates_elect_one_leader_and_fail_over() {
 }
 
 /// What the sidecar's sign-in hands provisioning for Okta user `subject` with `role`.
-fn okta_sign_in(
-    subject: &str,
-    role: &'static str,
-) -> gatehouse_sidecar::provisioning::SignedInUser {
-    gatehouse_sidecar::provisioning::SignedInUser {
+fn okta_sign_in(subject: &str, role: &'static str) -> gatehouse_auth::signin::SignedInUser {
+    gatehouse_auth::signin::SignedInUser {
         user: String::new(),
         provider: "okta".into(),
         issuer: "https://acme.okta.com".into(),
@@ -541,14 +538,14 @@ fn okta_sign_in(
         role,
         org: "acme".into(),
         attributes: Default::default(),
-        occasion: gatehouse_sidecar::provisioning::Occasion::SignIn,
+        occasion: gatehouse_auth::signin::Occasion::SignIn,
     }
 }
 
 #[tokio::test]
 #[ignore = "needs a cluster: set KUBECONFIG"]
 async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_a_deleted_user() {
-    use gatehouse_sidecar::directory::kubernetes::{Provisioner, Refusal, UserCache};
+    use gatehouse_directory::kubernetes::{Provisioner, Refusal, UserCache};
 
     in_namespace("sidecar-watch", |client, ns| async move {
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
@@ -606,8 +603,8 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
 #[tokio::test]
 #[ignore = "needs a cluster: set KUBECONFIG"]
 async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once_deleted() {
-    use gatehouse_sidecar::directory::kubernetes::{Provisioner, Refusal, SessionIds, UserCache};
-    use gatehouse_sidecar::directory::read_through::{ReadLimits, ReadThrough};
+    use gatehouse_directory::kubernetes::{Provisioner, Refusal, SessionIds, UserCache};
+    use gatehouse_directory::read_through::{ReadLimits, ReadThrough};
 
     in_namespace("sidecar-read", |client, ns| async move {
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);

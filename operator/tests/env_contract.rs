@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use gatehouse_auth::claims::RolePolicy;
 use gatehouse_crds::{Protocol, ProvisioningMode};
 use gatehouse_operator::desired::{self, ConfigRef};
 use gatehouse_operator::{names, render, secrets};
-use gatehouse_sidecar::claims::RolePolicy;
 use gatehouse_sidecar::config::ProvisioningMode as SidecarProvisioning;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;

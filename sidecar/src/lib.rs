@@ -52,28 +52,19 @@
 
 pub mod admin;
 pub mod audit;
-pub mod claims;
 pub mod config;
-pub mod directory;
 pub mod envwatch;
-pub mod identity;
+pub mod hook;
 pub mod live;
-pub mod logout_token;
 pub mod metrics;
 pub mod pages;
-pub mod paths;
 pub mod pipeline;
 pub mod providers;
-pub mod provisioning;
-pub mod proxy;
 pub mod revalidation;
 pub mod routes;
 pub mod runtime;
 pub mod saml;
-pub mod server;
-pub mod session;
 pub mod state;
-pub mod token;
 pub mod userinfo;
 
 use std::net::SocketAddr;
@@ -143,7 +134,7 @@ pub struct Sidecar {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
-    user_feeder: Option<directory::kubernetes::UserCacheFeeder>,
+    user_feeder: Option<gatehouse_directory::kubernetes::UserCacheFeeder>,
     restart: Arc<tokio::sync::Notify>,
 }
 
@@ -170,7 +161,7 @@ impl Sidecar {
 
     /// The feeding half of the SsoUser cache, when started with
     /// [`StartOptions::manual_user_watch`] (once).
-    pub fn take_user_feeder(&mut self) -> Option<directory::kubernetes::UserCacheFeeder> {
+    pub fn take_user_feeder(&mut self) -> Option<gatehouse_directory::kubernetes::UserCacheFeeder> {
         self.user_feeder.take()
     }
 
@@ -197,7 +188,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
     // rustls has more than one crypto backend in this build; kube's client needs a default.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (directory, feeder) = match config.provisioning {
-        config::ProvisioningMode::Off => (provisioning::UserDirectory::Off, None),
+        config::ProvisioningMode::Off => (gatehouse_directory::UserDirectory::Off, None),
         config::ProvisioningMode::Kubernetes => {
             let client = match options.kube_client {
                 Some(client) => client,
@@ -205,15 +196,17 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
                     .await
                     .map_err(|e| StartError::Kubernetes(e.to_string()))?,
             };
-            let (directory, feeder) =
-                provisioning::KubernetesDirectory::new(client.clone(), &config);
+            let (directory, feeder) = gatehouse_directory::KubernetesDirectory::new(
+                client.clone(),
+                &config.directory_settings(),
+            );
             let watch = if options.manual_user_watch {
                 UserWatch::Manual(feeder)
             } else {
                 UserWatch::Run(feeder, client, config.namespace.clone())
             };
             (
-                provisioning::UserDirectory::Kubernetes(Box::new(directory)),
+                gatehouse_directory::UserDirectory::Kubernetes(Box::new(directory)),
                 Some(watch),
             )
         }
@@ -238,14 +231,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
     let (stop, stopped) = watch::channel(false);
 
     let admin_app = app.clone();
-    let admin = tokio::spawn(server::serve(
+    let admin = tokio::spawn(gatehouse_proxy::listener::serve(
         admin_listener,
         move |req, _peer| admin::handle(admin_app.clone(), req),
         app.config.send_timeout,
         stopped.clone(),
     ));
     let router = routes::router(app.clone());
-    let main = tokio::spawn(server::serve(
+    let main = tokio::spawn(gatehouse_proxy::listener::serve(
         listener,
         move |req, peer| routes::handle(&router, req, peer),
         app.config.send_timeout,
@@ -311,8 +304,12 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
 }
 
 enum UserWatch {
-    Run(directory::kubernetes::UserCacheFeeder, kube::Client, String),
-    Manual(directory::kubernetes::UserCacheFeeder),
+    Run(
+        gatehouse_directory::kubernetes::UserCacheFeeder,
+        kube::Client,
+        String,
+    ),
+    Manual(gatehouse_directory::kubernetes::UserCacheFeeder),
 }
 
 /// Runs the sidecar until SIGTERM or Ctrl-C, then shuts down gracefully.

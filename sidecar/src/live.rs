@@ -2,7 +2,7 @@
 //! cut when their session ends, for whatever reason (SsoUser deleted or suspended,
 //! `sessionsNotBefore`, logout, back-channel logout, expiry).
 //!
-//! The gate registers a connection under its session id and gets a [`SessionEnd`] that resolves
+//! The gate registers a connection under its session id and gets a [`CloseSignal`] that fires
 //! when the session ends. [`run`] re-checks every registered session whenever the user
 //! directory's watch delivers a change or a logout happens on this replica, and at least every
 //! [`SWEEP_INTERVAL`] (expiry, a stale watch): a session that no longer passes ends all its
@@ -11,18 +11,15 @@
 //! sessions with an open connection.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use gatehouse_proxy::close::CloseSignal;
 use tokio::sync::{Notify, watch};
 
-use crate::session::Session;
 use crate::state::App;
-use crate::token::now_unix;
+use gatehouse_auth::cookie::Session;
+use gatehouse_auth::token::now_unix;
 
 /// Longest time between two re-checks of the live sessions when nothing signals a change.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -55,7 +52,8 @@ impl std::fmt::Debug for LiveSessions {
 
 impl LiveSessions {
     /// Registers one connection of `session`; it ends when the returned handle resolves.
-    pub fn register(&self, session: &Arc<Session>) -> SessionEnd {
+    /// Dropping the signal's last clone ends the registration.
+    pub fn register(&self, session: &Arc<Session>) -> CloseSignal {
         let mut entries = self.lock();
         let entry = entries.entry(session.sid.clone()).or_insert_with(|| Entry {
             session: session.clone(),
@@ -63,13 +61,11 @@ impl LiveSessions {
             connections: 0,
         });
         entry.connections += 1;
-        SessionEnd {
-            ended: entry.ended.subscribe(),
-            _registration: Arc::new(Registration {
-                live: self.clone(),
-                sid: session.sid.clone(),
-            }),
-        }
+        let registration = Registration {
+            live: self.clone(),
+            sid: session.sid.clone(),
+        };
+        CloseSignal::new(entry.ended.subscribe(), Some(Arc::new(registration)))
     }
 
     /// Ends the connections of session `sid` now (logout on this replica).
@@ -129,91 +125,6 @@ impl Drop for Registration {
     }
 }
 
-/// Resolves when the session of a connection ends. Dropping it ends the registration.
-#[derive(Clone)]
-pub struct SessionEnd {
-    ended: watch::Receiver<bool>,
-    _registration: Arc<Registration>,
-}
-
-impl std::fmt::Debug for SessionEnd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionEnd")
-            .field("ended", &*self.ended.borrow())
-            .finish()
-    }
-}
-
-impl SessionEnd {
-    /// Waits until the session ends (forever, if it never does while the connection lasts).
-    pub async fn ended(mut self) {
-        if self.ended.wait_for(|ended| *ended).await.is_err() {
-            // The registry dropped the sender without ending the session: only possible once
-            // the registry itself is gone (shutdown); the connection lives as long as it would.
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Whether the session has ended.
-    pub fn has_ended(&self) -> bool {
-        *self.ended.borrow()
-    }
-}
-
-/// Why a streamed response was cut.
-#[derive(Debug, thiserror::Error)]
-#[error("the session ended while the response was streaming")]
-pub struct SessionEnded;
-
-/// A response body that fails (so the server closes the connection) once its session ends.
-pub struct CutOnSessionEnd<B> {
-    inner: B,
-    ended: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
-}
-
-impl<B> std::fmt::Debug for CutOnSessionEnd<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CutOnSessionEnd").finish_non_exhaustive()
-    }
-}
-
-impl<B> CutOnSessionEnd<B> {
-    /// `inner`, cut when `end` resolves.
-    pub fn new(inner: B, end: SessionEnd) -> Self {
-        Self {
-            inner,
-            ended: Box::pin(end.ended()),
-        }
-    }
-}
-
-impl<B> HttpBody for CutOnSessionEnd<B>
-where
-    B: HttpBody<Data = Bytes> + Unpin,
-    B::Error: Into<axum::BoxError>,
-{
-    type Data = Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.ended.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(Box::new(SessionEnded))));
-        }
-        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// Re-checks the live sessions of `app` until the process ends: on every change of the user
 /// directory, every logout on this replica, and every [`SWEEP_INTERVAL`].
 pub async fn run(app: Arc<App>) {
@@ -251,7 +162,10 @@ pub async fn run(app: Arc<App>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::Role;
+    use bytes::Bytes;
+    use gatehouse_auth::claims::Role;
+    use gatehouse_proxy::close::CutOnClose;
+    use hyper::body::Frame;
 
     fn session(sid: &str) -> Arc<Session> {
         Arc::new(Session {
@@ -279,13 +193,13 @@ mod tests {
         let b = live.register(&session("b"));
         assert_eq!(live.len(), 2);
         live.sweep(|s| s.sid != "a");
-        tokio::time::timeout(Duration::from_secs(1), a1.clone().ended())
+        tokio::time::timeout(Duration::from_secs(1), a1.clone().closed())
             .await
             .expect("first connection of a ended");
-        tokio::time::timeout(Duration::from_secs(1), a2.ended())
+        tokio::time::timeout(Duration::from_secs(1), a2.closed())
             .await
             .expect("second connection of a ended");
-        assert!(!b.has_ended());
+        assert!(!b.has_fired());
         assert_eq!(live.len(), 1);
     }
 
@@ -305,7 +219,7 @@ mod tests {
         let live = LiveSessions::default();
         let c = live.register(&session("a"));
         live.end("a");
-        assert!(c.has_ended());
+        assert!(c.has_fired());
     }
 
     #[tokio::test]
@@ -318,7 +232,7 @@ mod tests {
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
             (tx, http_body_util::StreamBody::new(tokio_stream_of(rx)))
         };
-        let mut cut = CutOnSessionEnd::new(body, end);
+        let mut cut = CutOnClose::new(body, end);
         let pending = tokio::time::timeout(Duration::from_millis(50), cut.frame()).await;
         assert!(pending.is_err(), "the body waits while the session lives");
         live.sweep(|_| false);

@@ -161,7 +161,7 @@ impl Metrics {
             "SsoUsers read from the API because the watch cache did not hold the user of a session issued moments ago (found, not_found, failed, timed_out; rate_limited: refused without a read)",
             user_reads.clone(),
         );
-        for outcome in crate::directory::read_through::ReadOutcome::ALL {
+        for outcome in gatehouse_directory::read_through::ReadOutcome::ALL {
             let _ = user_reads.get_or_create(&OutcomeLabels {
                 outcome: outcome.label(),
             });

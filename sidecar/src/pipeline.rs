@@ -1,7 +1,7 @@
 //! The one sign-in pipeline both protocols feed.
 //!
-//! Each protocol verifies what the IdP sent in its own module (OIDC: [`crate::token`] from the
-//! callback in `routes::sign_in`; SAML: [`crate::saml::verify`] from the ACS in `routes::saml`)
+//! Each protocol verifies what the IdP sent in its own module (OIDC: [`gatehouse_auth::token`] from the
+//! callback in `routes::sign_in`; SAML: [`gatehouse_auth::saml::verify`] from the ACS in `routes::saml`)
 //! and hands over a [`VerifiedIdentity`]. From there the path is the same: role → admit → hook →
 //! provision → session ([`establish`]), then one answer ([`respond`]): the audit line, the
 //! metrics, the cookies or the refusal page.
@@ -9,79 +9,17 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::{StatusCode, header};
-use serde_json::{Map, Value};
+
+use gatehouse_auth::claims::{Role, RolePolicy};
+use gatehouse_auth::signin::{self, SignedInUser, VerifiedIdentity};
+use gatehouse_directory::ProvisionError;
 
 use crate::audit::{self, Outcome};
-use crate::claims::{Role, RolePolicy, map_role};
-use crate::identity::ProviderIdentity;
+use crate::hook::HookError;
 use crate::pages::{self, html_response};
-use crate::providers::Provider;
-use crate::provisioning::{Occasion, ProvisionError, SignedInUser};
-use crate::session::{Session, random_token};
 use crate::state::App;
-use crate::token::VerifiedIdToken;
+use gatehouse_auth::cookie::{Session, random_token};
 use gatehouse_crds::consts::LOGIN_PATH;
-
-/// What a protocol established about the user: verified by the protocol's own module, trusted
-/// from here on.
-#[derive(Debug)]
-pub struct VerifiedIdentity<'a> {
-    /// The provider the user signed in with.
-    pub provider: &'a ProviderIdentity,
-    /// The issuer (OIDC `iss`) or IdP entity ID (SAML): with the subject, names the SsoUser.
-    pub issuer: String,
-    /// The IdP's stable subject (OIDC `sub`, SAML persistent NameID).
-    pub subject: String,
-    /// Verified email address.
-    pub email: Option<String>,
-    /// Display name.
-    pub name: Option<String>,
-    /// Preferred user name.
-    pub preferred_username: Option<String>,
-    /// Claims (OIDC) or attributes (SAML, name → string or array of strings): what the role
-    /// policy and `GATEHOUSE_ATTRIBUTE_MAPPINGS` read.
-    pub claims: Map<String, Value>,
-    /// The IdP's own session id (OIDC `sid`), which back-channel logout names.
-    pub idp_session: Option<String>,
-    /// `claims` with gaps filled from the IdP's UserInfo endpoint (OIDC), read for the attribute
-    /// mappings; the role policy never reads it (the role comes from the signed token only).
-    pub profile: Option<Map<String, Value>>,
-}
-
-impl<'a> VerifiedIdentity<'a> {
-    /// What a verified ID token says about the user, with the gaps `userinfo` filled (profile
-    /// and mapped attributes only: the role policy reads the ID token's own claims).
-    pub fn oidc(
-        provider: &'a Provider,
-        token: VerifiedIdToken,
-        userinfo: Option<Map<String, Value>>,
-    ) -> Self {
-        let profile = userinfo.as_ref().unwrap_or(&token.claims);
-        let text = |name: &str| {
-            profile
-                .get(name)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty() && s.len() <= 512)
-                .map(str::to_owned)
-        };
-        // An address the IdP says is unverified is not an identity.
-        let email =
-            text("email").filter(|_| profile.get("email_verified") != Some(&Value::Bool(false)));
-        let preferred_username = text("preferred_username").or_else(|| email.clone());
-        let name = text("name");
-        VerifiedIdentity {
-            provider: &provider.identity,
-            issuer: provider.config.issuer.clone(),
-            subject: token.subject.clone(),
-            name,
-            email,
-            preferred_username,
-            idp_session: crate::logout_token::idp_session_id(&token.claims),
-            claims: token.claims,
-            profile: userinfo,
-        }
-    }
-}
 
 /// A refused or failed sign-in: its reason, HTTP status and audit outcome.
 #[derive(Debug, Clone)]
@@ -169,7 +107,7 @@ pub async fn establish(
         let headers = app.identity.headers_for(&session, provider, now);
         hook.call(&signed_in, &headers.headers)
             .await
-            .map_err(|e| provision_refusal(&provider.id, &user, e))?;
+            .map_err(|e| hook_refusal(&provider.id, &user, e))?;
     }
     session.user_uid = app
         .directory
@@ -180,45 +118,40 @@ pub async fn establish(
     Ok(session)
 }
 
-/// What a verified identity makes of the user: the SsoUser record of the sign-in (name,
-/// profile, mapped attributes) and the role its claims map to, or the denial. Sign-in and
-/// re-validation both start here.
+/// What a verified identity makes of the user ([`gatehouse_auth::signin::map_user`] with this
+/// sidecar's attribute mappings), or the refusal. Sign-in and re-validation both start here.
 pub fn map_user(
     app: &App,
     identity: &VerifiedIdentity<'_>,
     roles: &RolePolicy,
 ) -> Result<(SignedInUser, Role), Refusal> {
-    let provider = identity.provider;
-    let user =
-        gatehouse_crds::names::sso_user_name(&provider.id, &identity.issuer, &identity.subject);
-    let role = map_role(roles, &identity.claims)
-        .map_err(|d| Refusal::denied(d.reason(), StatusCode::FORBIDDEN, Some(user.clone())))?;
-    let signed_in = SignedInUser {
-        user,
-        provider: provider.id.clone(),
-        issuer: identity.issuer.clone(),
-        subject: identity.subject.clone(),
-        email: identity.email.clone(),
-        name: identity.name.clone(),
-        preferred_username: identity.preferred_username.clone(),
-        role: role.as_str(),
-        org: provider.org_id.clone(),
-        attributes: crate::claims::attributes(
-            &app.config.attribute_mappings,
-            identity.profile.as_ref().unwrap_or(&identity.claims),
-        ),
-        occasion: Occasion::SignIn,
-    };
-    Ok((signed_in, role))
+    signin::map_user(identity, roles, &app.config.attribute_mappings).map_err(|unmapped| {
+        Refusal::denied(
+            unmapped.denial.reason(),
+            StatusCode::FORBIDDEN,
+            Some(unmapped.user),
+        )
+    })
 }
 
-/// The refusal for a user directory or hook error `e` about `user`: a denial (suspended, not
-/// declared) or a failure (API unreachable, hook failing), which is logged.
+/// The refusal for the app's provisioning hook failing `e` for `user` (logged).
+fn hook_refusal(provider: &str, user: &str, e: HookError) -> Refusal {
+    tracing::warn!(provider, user, error = %e, "sign-in could not be recorded");
+    Refusal {
+        reason: "provision_hook_failed",
+        status: StatusCode::BAD_GATEWAY,
+        outcome: Outcome::Failed,
+        user: Some(user.to_owned()),
+    }
+}
+
+/// The refusal for a user directory error `e` about `user`: a denial (suspended, not declared)
+/// or a failure (API unreachable), which is logged.
 pub fn provision_refusal(provider: &str, user: &str, e: ProvisionError) -> Refusal {
-    let (status, outcome) = match &e {
-        e if e.is_denial() => (StatusCode::FORBIDDEN, Outcome::Denied),
-        ProvisionError::Hook(_) => (StatusCode::BAD_GATEWAY, Outcome::Failed),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed),
+    let (status, outcome) = if e.is_denial() {
+        (StatusCode::FORBIDDEN, Outcome::Denied)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed)
     };
     if outcome == Outcome::Failed {
         tracing::warn!(provider, user, error = %e, "sign-in could not be recorded");

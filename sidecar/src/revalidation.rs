@@ -33,13 +33,16 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::config::Config;
-use crate::pipeline::{self, VerifiedIdentity};
+use crate::pipeline;
 use crate::providers::ExchangeError;
-use crate::provisioning::Occasion;
-use crate::session::{CookieNames, RandomKeyMap, RefreshGrant, Session};
+use crate::providers::jwks::verify_id_token;
 use crate::state::App;
-use crate::token::{Expected, Nonce, now_unix, verify_id_token};
+use gatehouse_auth::collections::RandomKeyMap;
+use gatehouse_auth::cookie::{CookieNames, RefreshGrant, Session};
+use gatehouse_auth::revalidation::{Revalidation, Standing};
+use gatehouse_auth::signin::Occasion;
+use gatehouse_auth::signin::VerifiedIdentity;
+use gatehouse_auth::token::{Expected, Nonce, now_unix};
 
 /// Every outcome of a re-validation, as counted in `gatehouse_revalidations_total`.
 pub const OUTCOMES: [&str; 4] = ["refreshed", "ended", "denied", "unavailable"];
@@ -47,51 +50,6 @@ pub const OUTCOMES: [&str; 4] = ["refreshed", "ended", "denied", "unavailable"];
 pub const RETRY_SECS: i64 = 30;
 /// Most sessions with a flight or a renewal remembered at once (per replica).
 const FLIGHTS_CAPACITY: usize = 50_000;
-
-/// The re-validation settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Revalidation {
-    /// How long a validation holds; `None`: re-validation is off.
-    pub interval: Option<Duration>,
-    /// How long a due session is kept without a successful validation.
-    pub grace: Duration,
-}
-
-/// Where a session stands towards re-validation at `now`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    /// Validated recently enough, or never re-validated.
-    Fresh,
-    /// Served, and a refresh should be attempted.
-    Due,
-    /// Due for longer than the grace: refused.
-    PastGrace,
-}
-
-impl Revalidation {
-    /// The settings of `config`.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            interval: config.revalidate_interval,
-            grace: config.revalidate_grace,
-        }
-    }
-
-    /// Where `session` stands at `now` (Unix seconds).
-    pub fn standing(&self, session: &Session, now: i64) -> Standing {
-        let (Some(interval), Some(validated_at)) = (self.interval, session.validated_at) else {
-            return Standing::Fresh;
-        };
-        let due_at = validated_at.saturating_add(seconds(interval));
-        if now < due_at {
-            Standing::Fresh
-        } else if now < due_at.saturating_add(seconds(self.grace)) {
-            Standing::Due
-        } else {
-            Standing::PastGrace
-        }
-    }
-}
 
 /// A finished re-validation, waiting to reach its browser: the session as the IdP vouched for
 /// it now, and its sealed cookies.
@@ -485,7 +443,7 @@ impl App {
     /// The request's refresh cookie, unsealed, if it belongs to `session`.
     fn refresh_grant(&self, session: &Session, headers: &HeaderMap) -> Option<RefreshGrant> {
         let keys = self.sessions.keys();
-        crate::session::cookies(headers)
+        gatehouse_auth::cookie::cookies(headers)
             .filter(|(name, _)| *name == self.sessions.cookies.refresh)
             .find_map(|(_, value)| {
                 RefreshGrant::unseal(&keys, &self.sessions.binding, value, &session.sid)
@@ -600,7 +558,8 @@ impl App {
             provider.id(),
         )
         .await;
-        let identity = VerifiedIdentity::oidc(provider, token, userinfo);
+        let identity =
+            VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo);
         let (mut record, role) = match pipeline::map_user(self, &identity, &provider.config.roles) {
             Ok(mapped) => mapped,
             Err(refusal) => return Outcome::Denied(refusal.reason),
@@ -706,7 +665,7 @@ mod tests {
             email: None,
             name: None,
             username: None,
-            role: crate::claims::Role::Member,
+            role: gatehouse_auth::claims::Role::Member,
             issued_at: 0,
             expires_at: 1_000_000,
             user_uid: None,
@@ -824,7 +783,7 @@ mod tests {
     fn an_old_cookie_goes_on_as_its_renewal_even_past_its_own_grace_and_is_due_with_it() {
         let flights = Revalidator::new(EVERY_15M);
         let s = Session {
-            role: crate::claims::Role::Admin,
+            role: gatehouse_auth::claims::Role::Admin,
             ..session(Some(1000))
         };
         assert!(flights.on_request(&s, 1900, grant).start.is_some());
@@ -832,7 +791,7 @@ mod tests {
         let downgraded = Arc::new(Renewal {
             session: Arc::new(Session {
                 validated_at: Some(1950),
-                role: crate::claims::Role::Member,
+                role: gatehouse_auth::claims::Role::Member,
                 ..s.clone()
             }),
             session_cookie: "sealed".into(),
@@ -846,7 +805,7 @@ mod tests {
         assert_eq!(EVERY_15M.standing(&s, own_past_grace), Standing::PastGrace);
         let due = flights.on_request(&s, own_past_grace, grant);
         let renewal = due.renewal.expect("the old cookie goes on as its renewal");
-        assert_eq!(renewal.session.role, crate::claims::Role::Member);
+        assert_eq!(renewal.session.role, gatehouse_auth::claims::Role::Member);
         assert_eq!(due.start.expect("the renewal is due").token, "rt-2");
         // While that flight runs, the old cookie still goes on as the renewal, and no second
         // flight starts.

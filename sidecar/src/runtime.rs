@@ -63,7 +63,7 @@ const TIMER_ANCHOR_PERIOD: Duration = Duration::from_secs(5);
 /// driver — an eventfd write and an extra `epoll_wait` — whenever a newly armed timer is due
 /// before every other pending one, which with no other timer pending is every request on a
 /// quiet connection. With this timer always due within [`TIMER_ANCHOR_PERIOD`] (well under
-/// [`crate::server::HEADER_READ_TIMEOUT`]), arming a request's timer never needs that wake-up.
+/// [`gatehouse_proxy::listener::HEADER_READ_TIMEOUT`]), arming a request's timer never needs that wake-up.
 /// The cost is one timer firing every few seconds.
 pub async fn keep_timer_armed() {
     let mut tick = tokio::time::interval(TIMER_ANCHOR_PERIOD);

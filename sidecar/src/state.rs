@@ -11,18 +11,19 @@ use axum::extract::FromRef;
 use http::HeaderMap;
 
 use crate::config::{Config, Secret, read_secret_file};
-use crate::directory::kubernetes::Refusal;
-use crate::identity::{IdentityIssuer, IdentityKeyError, ProviderIdentity};
+use crate::hook::ProvisionHook;
 use crate::live::LiveSessions;
 use crate::metrics::Metrics;
 use crate::providers::Provider;
-use crate::provisioning::{ProvisionHook, UserDirectory};
-use crate::proxy::Upstream;
-use crate::revalidation::{Revalidation, Revalidator, Standing};
+use crate::revalidation::Revalidator;
 use crate::saml::SamlProvider;
-use crate::session::{
-    Binding, CookieNames, ExpiringSet, KeyRing, KeyRingError, Session, UnsealCache,
-};
+use gatehouse_auth::collections::ExpiringSet;
+use gatehouse_auth::cookie::{Binding, CookieNames, KeyRing, KeyRingError, Session, UnsealCache};
+use gatehouse_auth::identity::{IdentityIssuer, IdentityKeyError, ProviderIdentity};
+use gatehouse_auth::revalidation::Standing;
+use gatehouse_directory::UserDirectory;
+use gatehouse_directory::kubernetes::Refusal;
+use gatehouse_proxy::Upstream;
 
 /// Logged-out sessions remembered at once (per replica).
 const LOGGED_OUT_CAPACITY: usize = 50_000;
@@ -157,7 +158,7 @@ impl Sessions {
     /// The session cookie of a request, unsealed, unexpired and not logged out.
     pub fn read(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
         let keys = self.keys();
-        let session = crate::session::cookies(headers)
+        let session = gatehouse_auth::cookie::cookies(headers)
             .filter(|(name, _)| *name == self.cookies.session)
             .find_map(|(_, value)| {
                 self.unsealed
@@ -203,7 +204,7 @@ impl Site {
         format!(
             "{}{}{provider}",
             self.origin,
-            crate::routes::CALLBACK_PREFIX
+            gatehouse_crds::consts::OIDC_CALLBACK_PREFIX
         )
     }
 }
@@ -326,7 +327,7 @@ impl App {
             metrics: Arc::new(metrics),
             directory: Arc::new(directory),
             live: LiveSessions::default(),
-            revalidation: Arc::new(Revalidator::new(Revalidation::from_config(&config))),
+            revalidation: Arc::new(Revalidator::new(config.revalidation())),
             applied_secrets,
             config: Arc::new(config),
         })
@@ -514,9 +515,13 @@ async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {
 }
 
 #[cfg(test)]
+#[path = "state_tests.rs"]
+mod confirm_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::Role;
+    use gatehouse_auth::claims::Role;
 
     const NOW: i64 = 1_800_000_000;
 

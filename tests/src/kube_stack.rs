@@ -28,7 +28,7 @@ use axum::{
     routing::{get, post},
 };
 use gatehouse_crds::SsoUser;
-use gatehouse_sidecar::directory::kubernetes::UserCacheFeeder;
+use gatehouse_directory::kubernetes::UserCacheFeeder;
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, api::ListParams, runtime::watcher};
 use kube_fake_client::{ClientBuilder, interceptor};

@@ -24,7 +24,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use gatehouse_crds::SsoUser;
-use gatehouse_sidecar::directory::kubernetes::UserCacheFeeder;
+use gatehouse_directory::kubernetes::UserCacheFeeder;
 use kube::{Api, api::ListParams, runtime::watcher};
 use kube_fake_client::ClientBuilder;
 use reqwest::{

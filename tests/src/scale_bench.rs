@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use gatehouse_auth::cookie::Session;
 use gatehouse_crds::names::sso_user_name;
 use gatehouse_crds::{Role, SsoUser, SsoUserSpec, SsoUserStatus};
-use gatehouse_sidecar::session::Session;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
 use kube::runtime::watcher;
 use serde::Serialize;
@@ -214,7 +214,7 @@ pub async fn run(users: usize, requests: usize) -> Result<ScaleFigures> {
 
     // A session of one of them, sealed as sign-in seals it.
     let app_state = sidecar.app().clone();
-    let now = gatehouse_sidecar::token::now_unix();
+    let now = gatehouse_auth::token::now_unix();
     let session = Session {
         sid: "scale-bench".into(),
         user: holder.metadata.name.clone().unwrap_or_default(),

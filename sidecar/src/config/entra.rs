@@ -3,8 +3,8 @@
 //! `ENTRA_ISSUER` (sovereign clouds, tests). Role from `roles`.
 
 use super::ProviderKind;
-use crate::claims::RolePolicy;
 use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
+use gatehouse_auth::claims::RolePolicy;
 
 const VARS: [&str; 4] = [
     "ENTRA_CLIENT_ID",

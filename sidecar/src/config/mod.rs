@@ -75,7 +75,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::claims::{Role, RolePolicy, RoleRule};
+use gatehouse_auth::claims::{Role, RolePolicy, RoleRule};
 
 mod entra;
 mod oidc;
@@ -383,7 +383,7 @@ impl Config {
         let cookie_secret = env
             .secret(vars::GATEHOUSE_COOKIE_SECRET)?
             .ok_or_else(|| ConfigError::new(vars::GATEHOUSE_COOKIE_SECRET, "missing (set it or GATEHOUSE_COOKIE_SECRET_FILE): comma-separated base64 32-byte keys"))?;
-        crate::session::KeyRing::parse(cookie_secret.value.expose())
+        gatehouse_auth::cookie::KeyRing::parse(cookie_secret.value.expose())
             .map_err(|e| ConfigError::new(cookie_secret.var, e.to_string()))?;
 
         let session_ttl = env.duration_between(
@@ -602,6 +602,24 @@ impl Config {
             ids.push(gatehouse_crds::consts::PROVIDER_SAML);
         }
         ids
+    }
+
+    /// What the user directory serves: this config's users in its namespace.
+    pub fn directory_settings(&self) -> gatehouse_directory::DirectorySettings {
+        gatehouse_directory::DirectorySettings {
+            namespace: self.namespace.clone(),
+            config_name: self.config_name.clone(),
+            mode: self.user_provisioning,
+            staleness: self.revocation_staleness,
+        }
+    }
+
+    /// The re-validation settings.
+    pub fn revalidation(&self) -> gatehouse_auth::revalidation::Revalidation {
+        gatehouse_auth::revalidation::Revalidation {
+            interval: self.revalidate_interval,
+            grace: self.revalidate_grace,
+        }
     }
 
     /// Whether cookies carry `Secure` and the `__Host-` prefix (the public URL is https).

@@ -2,8 +2,8 @@
 //! `OKTA_ORG_ID` (all four enable it). Role from `userType` / `user_type`.
 
 use super::ProviderKind;
-use crate::claims::RolePolicy;
 use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
+use gatehouse_auth::claims::RolePolicy;
 
 const VARS: [&str; 4] = [
     "OKTA_CLIENT_ID",

@@ -16,7 +16,7 @@ use gatehouse_crds::env as vars;
 use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
 
 use super::{ConfigError, Env, check_https_or_loopback, role_policy};
-use crate::claims::RolePolicy;
+use gatehouse_auth::claims::RolePolicy;
 
 /// Every SAML variable: any of them set enables SAML.
 pub const PROTOCOL_VARIABLES_SAML: [&str; 7] = [

@@ -20,7 +20,7 @@ use openidconnect::core::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ProviderConfig, Secret, check_https_or_loopback};
-use crate::identity::ProviderIdentity;
+use gatehouse_auth::identity::ProviderIdentity;
 use jwks::JwksCache;
 
 pub use crate::config::ProviderKind;
@@ -333,7 +333,7 @@ impl Provider {
         jwks.refresh().await?;
         tracing::info!(
             provider = %self.config.id,
-            keys = %jwks::describe(&jwks.current()),
+            keys = %gatehouse_auth::jwk::describe(&jwks.current()),
             rp_logout = endpoints.end_session.is_some(),
             "provider discovered"
         );

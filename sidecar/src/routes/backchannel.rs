@@ -1,7 +1,7 @@
 //! `POST /api/auth/oauth2/backchannel-logout/{provider}`: OIDC Back-Channel Logout 1.0.
 //!
 //! The identity provider POSTs a logout token (form field `logout_token`) when a user logs out
-//! there or is logged out by an administrator. A verified token ([`crate::logout_token`]) with a
+//! there or is logged out by an administrator. A verified token ([`gatehouse_auth::logout_token`]) with a
 //! `sid` ends the session the provider knows by that id; with only a `sub`, every session of
 //! that user. Either is recorded on the user's SsoUser (`status.revokedSessions`, or
 //! `spec.sessionsNotBefore`), which every replica's watch carries within a second, and on this
@@ -17,11 +17,12 @@ use serde_json::json;
 
 use super::extract::ProviderId;
 use super::{json_response, not_found_page};
-use crate::directory::revocation::{RevocationError, Revoked};
-use crate::logout_token::{LogoutExpected, LogoutToken, MAX_AGE, verify_logout_token};
 use crate::providers::Provider;
+use crate::providers::jwks::verify_logout_token;
 use crate::state::App;
-use crate::token::now_unix;
+use gatehouse_auth::logout_token::{LogoutExpected, LogoutToken, MAX_AGE};
+use gatehouse_auth::token::now_unix;
+use gatehouse_directory::revocation::{RevocationError, Revoked};
 
 /// Largest request body read (the token is at most 16 KiB).
 const MAX_BODY_BYTES: usize = 32 * 1024;
@@ -34,7 +35,7 @@ enum Refused {
     #[error("the provider's keys are not loaded yet")]
     ProviderUnavailable,
     #[error(transparent)]
-    Token(#[from] crate::logout_token::LogoutTokenError),
+    Token(#[from] gatehouse_auth::logout_token::LogoutTokenError),
     #[error("logout token replayed (`jti` already used)")]
     Replayed,
     #[error("a logout token with only `sub` needs GATEHOUSE_PROVISIONING=kubernetes")]

@@ -7,9 +7,9 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::response::Response;
 use http::request::Parts;
 
-use crate::session::Session;
 use crate::state::App;
-use crate::token::now_unix;
+use gatehouse_auth::cookie::Session;
+use gatehouse_auth::token::now_unix;
 
 /// The query string, read parameter by parameter: the first occurrence of a name wins, and a
 /// repeated or unknown parameter is no error (unlike a typed `Query`).

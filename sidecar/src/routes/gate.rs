@@ -17,18 +17,18 @@ use super::{
     ClientAddr, LOGIN_PATH, accepts_html, json_response, redirect, start_url, unavailable,
 };
 use crate::config::AuthMode;
-use crate::live::CutOnSessionEnd;
 use crate::metrics::Handler as MetricHandler;
 use crate::pages::{self, encode_query_value, html_response};
-use crate::paths::{canonical_path, safe_redirect, under_prefix};
-use crate::proxy::{
-    BodyFault, FORWARDING_HEADERS, ProxyError, bounded_body, strip_client_identity,
-    strip_own_cookies, upgrade_protocol,
-};
 use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
-use crate::session::Session;
 use crate::state::{App, SessionLookup};
-use crate::token::now_unix;
+use gatehouse_auth::cookie::Session;
+use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
+use gatehouse_auth::token::now_unix;
+use gatehouse_proxy::ProxyError;
+use gatehouse_proxy::body::{BodyFault, bounded_body};
+use gatehouse_proxy::close::CutOnClose;
+use gatehouse_proxy::headers::{FORWARDING_HEADERS, strip_client_identity, strip_own_cookies};
+use gatehouse_proxy::upgrade::upgrade_protocol;
 
 /// Whether a path (as forwarded) is covered by `GATEHOUSE_SKIP_AUTH`.
 pub fn is_skipped(skip: &[String], raw_path: &str) -> bool {
@@ -263,7 +263,7 @@ fn cut_on_session_end(
         app.remember_refresh_grant(session, &headers, now_unix());
     }
     let end = app.live.register(session);
-    response.map(|body| Body::new(CutOnSessionEnd::new(body, end)))
+    response.map(|body| Body::new(CutOnClose::new(body, end)))
 }
 
 /// The answer to a request whose body the sidecar would not send on: 413 (over

@@ -1,5 +1,5 @@
 //! SAML sign-in: the start (AuthnRequest, HTTP-Redirect binding), the assertion consumer service
-//! (Response, HTTP-POST binding) and the SP metadata. Verification is [`crate::saml::verify`];
+//! (Response, HTTP-POST binding) and the SP metadata. Verification is [`gatehouse_auth::saml::verify`];
 //! what follows it is the shared pipeline.
 
 use axum::body::Body;
@@ -11,13 +11,14 @@ use super::extract::QueryParams;
 use super::sign_in::set_attempt_cookie;
 use super::{LOGIN_PATH, not_found_page, redirect};
 use crate::pages::{self, html_response};
-use crate::paths::safe_redirect;
-use crate::pipeline::{self, Refusal, SignedIn, VerifiedIdentity};
-use crate::saml::verify::{self, Expected, NAMEID_EMAIL, SamlError, VerifiedAssertion};
+use crate::pipeline::{self, Refusal, SignedIn};
 use crate::saml::{SamlLogoutHint, SamlProvider};
-use crate::session::{ATTEMPT_TTL_SECS, Attempt, Purpose};
 use crate::state::App;
-use crate::token::now_unix;
+use gatehouse_auth::cookie::{ATTEMPT_TTL_SECS, Attempt, Purpose};
+use gatehouse_auth::paths::safe_redirect;
+use gatehouse_auth::saml::verify::{self, Expected, NAMEID_EMAIL, SamlError, VerifiedAssertion};
+use gatehouse_auth::signin::VerifiedIdentity;
+use gatehouse_auth::token::now_unix;
 
 /// Largest ACS request body read: the response bound, plus room for `RelayState` and encoding.
 const MAX_ACS_BODY: usize = 2 * verify::MAX_RESPONSE_BYTES;
@@ -49,7 +50,7 @@ pub(super) async fn start(State(app): State<App>, q: QueryParams, headers: Heade
         );
     };
     let id = request_id(&attempt);
-    let location = crate::saml::messages::AuthnRequest {
+    let location = gatehouse_auth::saml::messages::AuthnRequest {
         id: &id,
         destination: &metadata.sso_redirect,
         issuer: &saml.config.sp_entity_id,
@@ -76,7 +77,7 @@ pub(super) async fn metadata(State(app): State<App>) -> Response {
         return not_found_page();
     };
     let c = &saml.config;
-    let mut r = Response::new(Body::from(crate::saml::messages::sp_metadata(
+    let mut r = Response::new(Body::from(gatehouse_auth::saml::messages::sp_metadata(
         &c.sp_entity_id,
         &c.acs_url,
         &c.slo_url,
@@ -121,7 +122,7 @@ pub(super) async fn acs(State(app): State<App>, headers: HeaderMap, body: Body) 
 fn attempts(app: &App, headers: &HeaderMap, now: i64) -> Vec<Attempt> {
     let keys = app.sessions.keys();
     let prefix = &app.sessions.cookies.attempt_prefix;
-    crate::session::cookies(headers)
+    gatehouse_auth::cookie::cookies(headers)
         .filter(|(name, _)| name.starts_with(prefix.as_str()))
         .filter_map(|(_, value)| Attempt::unseal(&keys, &app.sessions.binding, value, now))
         .filter(|a| a.provider == gatehouse_crds::consts::PROVIDER_SAML)

@@ -11,11 +11,11 @@ use serde_json::json;
 
 use super::extract::CurrentSession;
 use super::{LOGIN_PATH, json_response, redirect};
-use crate::identity::IdentityIssuer;
 use crate::saml::SamlLogoutHint;
-use crate::session::{Purpose, Session};
 use crate::state::{App, Providers, Sessions, Site};
-use crate::token::now_unix;
+use gatehouse_auth::cookie::{Purpose, Session};
+use gatehouse_auth::identity::IdentityIssuer;
+use gatehouse_auth::token::now_unix;
 
 // ---------------------------------------------------------------------------------------------
 // Logout, session, JWKS
@@ -31,10 +31,10 @@ pub(super) async fn logout(
 ) -> Response<Body> {
     let now = now_unix();
     let keys = sessions.keys();
-    let session = crate::session::cookies(&headers)
+    let session = gatehouse_auth::cookie::cookies(&headers)
         .filter(|(name, _)| *name == sessions.cookies.session)
         .find_map(|(_, value)| Session::unseal(&keys, &sessions.binding, value, now));
-    let hint = crate::session::cookie(&headers, &sessions.cookies.logout_hint)
+    let hint = gatehouse_auth::cookie::cookie(&headers, &sessions.cookies.logout_hint)
         .and_then(|v| keys.unseal(Purpose::LogoutHint, &sessions.binding, v))
         .and_then(|raw| String::from_utf8(raw).ok());
     let saml_hint = hint
@@ -70,8 +70,8 @@ pub(super) async fn logout(
             // The session's subject is the NameID; the hint adds its format and the IdP's
             // session index when the browser still has it.
             let hint = saml_hint.filter(|h| h.name_id == session.subject);
-            let id = format!("_{}", crate::session::random_token(32));
-            location = crate::saml::messages::LogoutRequest {
+            let id = format!("_{}", gatehouse_auth::cookie::random_token(32));
+            location = gatehouse_auth::saml::messages::LogoutRequest {
                 id: &id,
                 destination: &slo,
                 issuer: &saml.config.sp_entity_id,

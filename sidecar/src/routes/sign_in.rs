@@ -12,12 +12,16 @@ use super::extract::{CurrentSession, ProviderId, QueryParams};
 use super::{LOGIN_PATH, not_found_page, redirect, start_url};
 use crate::config::Config;
 use crate::pages::{self, LoginPage, ProviderButton, html_response};
-use crate::paths::safe_redirect;
-use crate::pipeline::{self, Refusal, SignedIn, VerifiedIdentity};
+use crate::pipeline::{self, Refusal, SignedIn};
 use crate::providers::Provider;
-use crate::session::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPTS, Purpose, RefreshGrant};
+use crate::providers::jwks::verify_id_token;
 use crate::state::{App, Providers, Sessions, Site};
-use crate::token::{Expected, Nonce, constant_time_eq, now_unix, verify_id_token};
+use gatehouse_auth::cookie::{
+    ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPT_COOKIES, Purpose, RefreshGrant,
+};
+use gatehouse_auth::paths::safe_redirect;
+use gatehouse_auth::signin::VerifiedIdentity;
+use gatehouse_auth::token::{Expected, Nonce, constant_time_eq, now_unix};
 
 /// Largest logout hint (sealed ID token) kept as a cookie.
 const MAX_HINT_COOKIE: usize = 3072;
@@ -143,7 +147,7 @@ fn scope(offline: bool) -> &'static str {
 }
 
 /// Adds the sealed attempt cookie of a new sign-in attempt to `out`, deleting the oldest of the
-/// browser's attempt cookies (and any we cannot read) so that at most [`MAX_ATTEMPTS`] remain.
+/// browser's attempt cookies (and any we cannot read) so that at most [`MAX_ATTEMPT_COOKIES`] remain.
 /// `cross_site`: the IdP answers with a cross-site POST (SAML), so the cookie must be
 /// `SameSite=None` to come back.
 pub(super) fn set_attempt_cookie(
@@ -156,7 +160,7 @@ pub(super) fn set_attempt_cookie(
     now: i64,
 ) {
     let keys = sessions.keys();
-    let mut existing: Vec<(i64, String)> = crate::session::cookies(request)
+    let mut existing: Vec<(i64, String)> = gatehouse_auth::cookie::cookies(request)
         .filter(|(name, _)| name.starts_with(&sessions.cookies.attempt_prefix))
         .map(|(name, value)| {
             let created = Attempt::unseal(&keys, &sessions.binding, value, now)
@@ -166,7 +170,7 @@ pub(super) fn set_attempt_cookie(
         .collect();
     existing.sort();
     existing.dedup_by(|a, b| a.1 == b.1);
-    let excess = (existing.len() + 1).saturating_sub(MAX_ATTEMPTS);
+    let excess = (existing.len() + 1).saturating_sub(MAX_ATTEMPT_COOKIES);
     for (_, name) in existing.iter().take(excess) {
         out.append(header::SET_COOKIE, sessions.cookies.delete(name));
     }
@@ -258,7 +262,7 @@ async fn complete_sign_in(
     let state = state.ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
     let attempt = attempt_cookie
         .and_then(|name| {
-            crate::session::cookies(headers)
+            gatehouse_auth::cookie::cookies(headers)
                 .filter(|(n, _)| *n == name)
                 .find_map(|(_, v)| Attempt::unseal(&keys, &app.sessions.binding, v, now))
         })
@@ -350,7 +354,7 @@ async fn complete_sign_in(
     .await;
     let mut session = pipeline::establish(
         app,
-        VerifiedIdentity::oidc(provider, token, userinfo),
+        VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo),
         &provider.config.roles,
         now,
     )

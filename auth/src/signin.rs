@@ -1,0 +1,168 @@
+//! The sign-in identity: what a protocol verified about a user ([`VerifiedIdentity`]), and what
+//! it makes of them — the SsoUser record of the sign-in ([`SignedInUser`]) and the role
+//! ([`map_user`]). OIDC sign-in, SAML sign-in and re-validation all pass through here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::claims::{Role, RoleDenial, RolePolicy, attributes, map_role};
+use crate::identity::ProviderIdentity;
+use crate::logout_token::idp_session_id;
+use crate::token::VerifiedIdToken;
+
+/// What a protocol established about the user: verified by the protocol's own module, trusted
+/// from here on.
+#[derive(Debug)]
+pub struct VerifiedIdentity<'a> {
+    /// The provider the user signed in with.
+    pub provider: &'a ProviderIdentity,
+    /// The issuer (OIDC `iss`) or IdP entity ID (SAML): with the subject, names the SsoUser.
+    pub issuer: String,
+    /// The IdP's stable subject (OIDC `sub`, SAML persistent NameID).
+    pub subject: String,
+    /// Verified email address.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Preferred user name.
+    pub preferred_username: Option<String>,
+    /// Claims (OIDC) or attributes (SAML, name → string or array of strings): what the role
+    /// policy and `GATEHOUSE_ATTRIBUTE_MAPPINGS` read.
+    pub claims: Map<String, Value>,
+    /// The IdP's own session id (OIDC `sid`), which back-channel logout names.
+    pub idp_session: Option<String>,
+    /// `claims` with gaps filled from the IdP's UserInfo endpoint (OIDC), read for the attribute
+    /// mappings; the role policy never reads it (the role comes from the signed token only).
+    pub profile: Option<Map<String, Value>>,
+}
+
+impl<'a> VerifiedIdentity<'a> {
+    /// What a verified ID token says about the user, with the gaps `userinfo` filled (profile
+    /// and mapped attributes only: the role policy reads the ID token's own claims).
+    pub fn oidc(
+        provider: &'a ProviderIdentity,
+        issuer: &str,
+        token: VerifiedIdToken,
+        userinfo: Option<Map<String, Value>>,
+    ) -> Self {
+        let profile = userinfo.as_ref().unwrap_or(&token.claims);
+        let text = |name: &str| {
+            profile
+                .get(name)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty() && s.len() <= 512)
+                .map(str::to_owned)
+        };
+        // An address the IdP says is unverified is not an identity.
+        let email =
+            text("email").filter(|_| profile.get("email_verified") != Some(&Value::Bool(false)));
+        let preferred_username = text("preferred_username").or_else(|| email.clone());
+        let name = text("name");
+        VerifiedIdentity {
+            provider,
+            issuer: issuer.to_owned(),
+            subject: token.subject.clone(),
+            name,
+            email,
+            preferred_username,
+            idp_session: idp_session_id(&token.claims),
+            claims: token.claims,
+            profile: userinfo,
+        }
+    }
+}
+
+/// A user who just passed verification and role mapping.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedInUser {
+    /// SsoUser name (stable user id).
+    pub user: String,
+    /// Provider id.
+    pub provider: String,
+    /// Issuer.
+    pub issuer: String,
+    /// IdP subject.
+    pub subject: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Preferred username.
+    pub preferred_username: Option<String>,
+    /// Role.
+    pub role: &'static str,
+    /// Organisation id.
+    pub org: String,
+    /// Claims copied by `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
+    pub attributes: BTreeMap<String, String>,
+    /// A sign-in, or a re-validation of a session at the IdP (not sent to the hook, which only
+    /// sign-ins call).
+    #[serde(skip)]
+    pub occasion: Occasion,
+}
+
+/// Why the IdP vouched for a user just now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// The user signed in: counted in `status.loginCount` and `status.lastLogin`.
+    SignIn,
+    /// A session was re-validated with its refresh token: the profile, role and attributes are
+    /// synced, the sign-in count and time are left as they were.
+    Revalidation,
+}
+
+impl Occasion {
+    /// `sign-in` or `re-validation`, for Event notes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Occasion::SignIn => "sign-in",
+            Occasion::Revalidation => "re-validation",
+        }
+    }
+}
+
+/// A verified user whose claims map to no role: the SsoUser name they would have, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmapped {
+    /// The SsoUser name.
+    pub user: String,
+    /// Why no role.
+    pub denial: RoleDenial,
+}
+
+/// What a verified identity makes of the user: the SsoUser record of the sign-in (name,
+/// profile, attributes copied by `attribute_mappings`) and the role its claims map to under
+/// `roles`, or the denial. The role is read from `identity.claims` only, never from the profile
+/// the UserInfo endpoint filled.
+pub fn map_user(
+    identity: &VerifiedIdentity<'_>,
+    roles: &RolePolicy,
+    attribute_mappings: &[(String, String)],
+) -> Result<(SignedInUser, Role), Unmapped> {
+    let provider = identity.provider;
+    let user =
+        gatehouse_crds::names::sso_user_name(&provider.id, &identity.issuer, &identity.subject);
+    let role = match map_role(roles, &identity.claims) {
+        Ok(role) => role,
+        Err(denial) => return Err(Unmapped { user, denial }),
+    };
+    let signed_in = SignedInUser {
+        user,
+        provider: provider.id.clone(),
+        issuer: identity.issuer.clone(),
+        subject: identity.subject.clone(),
+        email: identity.email.clone(),
+        name: identity.name.clone(),
+        preferred_username: identity.preferred_username.clone(),
+        role: role.as_str(),
+        org: provider.org_id.clone(),
+        attributes: attributes(
+            attribute_mappings,
+            identity.profile.as_ref().unwrap_or(&identity.claims),
+        ),
+        occasion: Occasion::SignIn,
+    };
+    Ok((signed_in, role))
+}

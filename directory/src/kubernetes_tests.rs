@@ -1,0 +1,584 @@
+use super::*;
+
+use std::collections::BTreeMap;
+
+use gatehouse_crds::{Role, SsoUserSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::ListParams;
+
+const NS: &str = "team-a";
+const CONFIG: &str = "portal";
+const ISSUER: &str = "https://acme.okta.com";
+
+fn sign_in(subject: &str, role: Role) -> SignedInUser {
+    SignedInUser {
+        user: sso_user_name("okta", ISSUER, subject),
+        provider: "okta".into(),
+        issuer: ISSUER.into(),
+        subject: subject.into(),
+        email: Some(format!("{subject}@acme.example")),
+        name: Some("Ada L.".into()),
+        preferred_username: Some(subject.into()),
+        role: role.as_str(),
+        org: "acme-portal".into(),
+        attributes: BTreeMap::from([("department".to_string(), "R&D".to_string())]),
+        occasion: Occasion::SignIn,
+    }
+}
+
+async fn fake_client(objects: Vec<SsoUser>) -> kube::Client {
+    let mut builder = kube_fake_client::ClientBuilder::new()
+        .with_resource::<SsoUser>()
+        .with_status_subresource::<SsoUser>();
+    for object in objects {
+        builder = builder.with_object(object);
+    }
+    builder.build().await.expect("fake client builds")
+}
+
+fn provisioner(client: kube::Client, mode: ProvisioningMode) -> (Provisioner, Api<SsoUser>) {
+    let api: Api<SsoUser> = Api::namespaced(client, NS);
+    let (cache, _feeder) = UserCache::new(NS, CONFIG, Duration::from_secs(300));
+    (Provisioner::new(api.clone(), CONFIG, mode, cache), api)
+}
+
+/// A sign-in as the sidecar runs it: admission's read, then provisioning from that read.
+async fn admit_then_provision(p: &Provisioner, user: &SignedInUser) -> Provisioned {
+    let admitted = p.admit(user).await.expect("admitted");
+    p.provision_admitted(user, admitted)
+        .await
+        .expect("provisioned")
+}
+
+fn declared(name: &str, subject: &str, suspended: bool) -> SsoUser {
+    SsoUser {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(NS.into()),
+            ..ObjectMeta::default()
+        },
+        spec: SsoUserSpec {
+            config: CONFIG.into(),
+            provider: "okta".into(),
+            subject: subject.into(),
+            suspended: Some(suspended),
+            sessions_not_before: None,
+        },
+        status: None,
+    }
+}
+
+#[tokio::test]
+async fn first_sign_in_creates_the_user_with_labels_and_status() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    let got = provisioner
+        .provision(&sign_in("00u1abcd", Role::Admin))
+        .await
+        .expect("provisioned");
+    assert!(got.created);
+    assert_eq!(got.name, sso_user_name("okta", ISSUER, "00u1abcd"));
+
+    let user = api.get(&got.name).await.expect("the SsoUser exists");
+    assert_eq!(user.metadata.uid.as_deref(), Some(got.uid.as_str()));
+    let labels = user.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get(LABEL_SOURCE).map(String::as_str),
+        Some(SOURCE_SSO)
+    );
+    assert_eq!(labels.get(LABEL_CONFIG).map(String::as_str), Some(CONFIG));
+    assert_eq!(labels.get(LABEL_PROVIDER).map(String::as_str), Some("okta"));
+    assert_eq!(user.spec.subject, "00u1abcd");
+    assert_eq!(user.spec.config, CONFIG);
+    let status = user.status.expect("status written");
+    assert_eq!(status.email.as_deref(), Some("00u1abcd@acme.example"));
+    assert_eq!(status.name.as_deref(), Some("Ada L."));
+    assert_eq!(status.role.as_deref(), Some("admin"));
+    assert_eq!(status.org.as_deref(), Some("acme-portal"));
+    assert_eq!(
+        status.attributes.get("department").map(String::as_str),
+        Some("R&D")
+    );
+    assert_eq!(status.login_count, Some(1));
+    assert!(status.last_login.is_some());
+}
+
+#[tokio::test]
+async fn every_sign_in_rewrites_the_status() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    let first = provisioner
+        .provision(&sign_in("00u1abcd", Role::Member))
+        .await
+        .expect("first");
+    let mut changed = sign_in("00u1abcd", Role::Admin);
+    changed.name = Some("Ada Lovelace".into());
+    changed
+        .attributes
+        .insert("department".into(), "Engines".into());
+    let second = provisioner.provision(&changed).await.expect("second");
+    assert!(!second.created);
+    assert!(second.role_changed, "member → admin is a role change");
+    assert_eq!(first.uid, second.uid);
+    let status = api
+        .get(&second.name)
+        .await
+        .expect("exists")
+        .status
+        .expect("status");
+    assert_eq!(status.role.as_deref(), Some("admin"));
+    assert_eq!(status.name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(
+        status.attributes.get("department").map(String::as_str),
+        Some("Engines")
+    );
+    assert_eq!(status.login_count, Some(2));
+    let third = provisioner.provision(&changed).await.expect("third");
+    assert!(!third.role_changed);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_first_sign_ins_make_one_user() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    let attempts = (0..50).map(|_| {
+        let provisioner = provisioner.clone();
+        tokio::spawn(async move {
+            provisioner
+                .provision(&sign_in("00u1abcd", Role::Admin))
+                .await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let mut uids = std::collections::HashSet::new();
+    let mut creators = 0;
+    for result in results {
+        let got = result
+            .expect("task ran")
+            .expect("every concurrent sign-in succeeds");
+        creators += usize::from(got.created);
+        uids.insert(got.uid);
+    }
+    assert_eq!(uids.len(), 1, "all sign-ins resolve to one object");
+    assert_eq!(creators, 1, "exactly one sign-in created it");
+    let users = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(users.items.len(), 1);
+    let count = users.items[0].status.as_ref().and_then(|s| s.login_count);
+    assert_eq!(count, Some(50), "every concurrent login is counted");
+}
+
+#[tokio::test]
+async fn two_providers_or_two_subjects_are_two_users() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    let okta = provisioner
+        .provision(&sign_in("same-sub", Role::Admin))
+        .await
+        .expect("okta");
+    let mut entra = sign_in("same-sub", Role::Admin);
+    entra.provider = "entra".into();
+    entra.issuer = "https://login.microsoftonline.com/t/v2.0".into();
+    let entra = provisioner.provision(&entra).await.expect("entra");
+    let other_subject = provisioner
+        .provision(&sign_in("other-sub", Role::Admin))
+        .await
+        .expect("other");
+    assert_ne!(okta.name, entra.name);
+    assert_ne!(okta.name, other_subject.name);
+    assert_eq!(
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_declared_user_keeps_its_spec_and_a_suspended_one_is_refused() {
+    let name = sso_user_name("okta", ISSUER, "00u-declared");
+    let suspended_name = sso_user_name("okta", ISSUER, "00u-suspended");
+    let client = fake_client(vec![
+        declared(&name, "00u-declared", false),
+        declared(&suspended_name, "00u-suspended", true),
+    ])
+    .await;
+    let (provisioner, api) = provisioner(client, ProvisioningMode::PreDeclared);
+
+    let got = provisioner
+        .provision(&sign_in("00u-declared", Role::Member))
+        .await
+        .expect("declared user signs in");
+    assert!(!got.created);
+    let user = api.get(&name).await.expect("exists");
+    assert_eq!(user.spec.suspended, Some(false), "spec from Git untouched");
+    let labels = user.metadata.labels.clone().unwrap_or_default();
+    assert!(
+        !labels.contains_key(LABEL_SOURCE),
+        "not re-labelled as sso-created"
+    );
+    assert_eq!(
+        labels.get(LABEL_CONFIG).map(String::as_str),
+        Some(CONFIG),
+        "labelled for the label-selected watch"
+    );
+    assert_eq!(labels.get(LABEL_PROVIDER).map(String::as_str), Some("okta"));
+    assert_eq!(user.status.and_then(|s| s.role).as_deref(), Some("member"));
+
+    let err = provisioner
+        .provision(&sign_in("00u-suspended", Role::Admin))
+        .await
+        .expect_err("suspended");
+    assert!(matches!(err, ProvisionError::Suspended), "{err:?}");
+    let suspended = api.get(&suspended_name).await.expect("exists");
+    assert!(
+        suspended.status.is_none(),
+        "a refused sign-in writes nothing"
+    );
+
+    let err = provisioner
+        .provision(&sign_in("00u-stranger", Role::Admin))
+        .await
+        .expect_err("not declared");
+    assert!(matches!(err, ProvisionError::NotDeclared), "{err:?}");
+    assert_eq!(
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        2,
+        "no user created"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_api_fails_the_sign_in() {
+    // A real client against a closed port: connection refused, as when the API server is down.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let config = kube::Config::new("http://127.0.0.1:9".parse().expect("uri"));
+    let client = kube::Client::try_from(config).expect("client");
+    let (provisioner, _) = provisioner(client, ProvisioningMode::Jit);
+    let err = provisioner
+        .provision(&sign_in("00u1abcd", Role::Admin))
+        .await
+        .expect_err("API down");
+    assert!(matches!(err, ProvisionError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.reason(), "directory_unavailable");
+    let err = provisioner
+        .admit(&sign_in("00u1abcd", Role::Admin))
+        .await
+        .expect_err("API down");
+    assert!(matches!(err, ProvisionError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn admission_reads_and_never_writes() {
+    let suspended_name = sso_user_name("okta", ISSUER, "00u-suspended");
+    let other_config = sso_user_name("okta", ISSUER, "00u-elsewhere");
+    let mut elsewhere = declared(&other_config, "00u-elsewhere", false);
+    elsewhere.spec.config = "another-app".into();
+    let client = fake_client(vec![
+        declared(&suspended_name, "00u-suspended", true),
+        elsewhere,
+    ])
+    .await;
+    let (jit, api) = provisioner(client.clone(), ProvisioningMode::Jit);
+    let (pre_declared, _) = provisioner(client, ProvisioningMode::PreDeclared);
+
+    jit.admit(&sign_in("00u-new", Role::Member))
+        .await
+        .expect("a new user is admitted in jit mode");
+    let err = pre_declared
+        .admit(&sign_in("00u-new", Role::Member))
+        .await
+        .expect_err("not declared");
+    assert!(matches!(err, ProvisionError::NotDeclared), "{err:?}");
+    assert_eq!(err.reason(), "user_not_declared");
+    let err = jit
+        .admit(&sign_in("00u-suspended", Role::Admin))
+        .await
+        .expect_err("suspended");
+    assert!(matches!(err, ProvisionError::Suspended), "{err:?}");
+    let err = jit
+        .admit(&sign_in("00u-elsewhere", Role::Admin))
+        .await
+        .expect_err("another config's user");
+    assert!(matches!(err, ProvisionError::Collision { .. }), "{err:?}");
+
+    let users = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(users.items.len(), 2, "admission created nothing");
+    assert!(
+        users.items.iter().all(|u| u.status.is_none()),
+        "admission wrote no status"
+    );
+
+    // Provisioning goes on from what admission read.
+    let done = admit_then_provision(&jit, &sign_in("00u-new", Role::Member)).await;
+    assert!(done.created);
+    let second = admit_then_provision(&jit, &sign_in("00u-new", Role::Admin)).await;
+    assert!(!second.created && second.role_changed);
+    assert_eq!(second.uid, done.uid);
+    let stored = api.get(&done.name).await.expect("exists");
+    assert_eq!(stored.status.and_then(|s| s.login_count), Some(2));
+}
+
+#[tokio::test]
+async fn a_stale_admission_read_only_costs_a_retry() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    // Admission saw no user; another replica creates it before this one writes.
+    let admitted = provisioner
+        .admit(&sign_in("00u-race", Role::Member))
+        .await
+        .expect("admitted");
+    let other = provisioner
+        .provision(&sign_in("00u-race", Role::Member))
+        .await
+        .expect("the other replica");
+    let mine = provisioner
+        .provision_admitted(&sign_in("00u-race", Role::Member), admitted)
+        .await
+        .expect("this replica");
+    assert!(other.created && !mine.created, "exactly one creator");
+    assert_eq!(mine.uid, other.uid);
+    let stored = api.get(&mine.name).await.expect("exists");
+    assert_eq!(stored.status.and_then(|s| s.login_count), Some(2));
+}
+
+// ---- revocation cache ----
+
+fn cached_user(name: &str, uid: &str) -> SsoUser {
+    let mut user = declared(name, "sub", false);
+    user.metadata.uid = Some(uid.into());
+    user.metadata.resource_version = Some("1".into());
+    user
+}
+
+fn synced_cache(users: Vec<SsoUser>) -> (UserCache, UserCacheFeeder) {
+    let (cache, mut feeder) = UserCache::new(NS, CONFIG, Duration::from_secs(300));
+    feeder.apply(Ok(watcher::Event::Init));
+    for user in users {
+        feeder.apply(Ok(watcher::Event::InitApply(user)));
+    }
+    feeder.apply(Ok(watcher::Event::InitDone));
+    (cache, feeder)
+}
+
+fn started() -> jiff::Timestamp {
+    jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60)
+}
+
+#[test]
+fn deleting_the_user_refuses_its_sessions_at_the_next_request() {
+    let (cache, mut feeder) = synced_cache(vec![cached_user("okta-1", "uid-1")]);
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    feeder.apply(Ok(watcher::Event::Delete(cached_user("okta-1", "uid-1"))));
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(Refusal::Deleted)
+    );
+}
+
+#[test]
+fn a_recreated_user_of_the_same_name_does_not_revive_old_sessions() {
+    let (cache, mut feeder) = synced_cache(vec![cached_user("okta-1", "uid-1")]);
+    feeder.apply(Ok(watcher::Event::Delete(cached_user("okta-1", "uid-1"))));
+    feeder.apply(Ok(watcher::Event::Apply(cached_user("okta-1", "uid-2"))));
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(Refusal::Replaced)
+    );
+    assert_eq!(cache.check("okta-1", "uid-2", started()), Ok(()));
+}
+
+#[test]
+fn suspending_or_moving_sessions_not_before_refuses_sessions() {
+    let (cache, mut feeder) = synced_cache(vec![cached_user("okta-1", "uid-1")]);
+    let mut suspended = cached_user("okta-1", "uid-1");
+    suspended.spec.suspended = Some(true);
+    feeder.apply(Ok(watcher::Event::Apply(suspended)));
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(Refusal::Suspended)
+    );
+
+    let mut revoked = cached_user("okta-1", "uid-1");
+    revoked.spec.sessions_not_before = Some(Time(jiff::Timestamp::now()));
+    feeder.apply(Ok(watcher::Event::Apply(revoked)));
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(Refusal::SessionsRevoked)
+    );
+    // A session started after the cut-off is fine.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    assert_eq!(cache.check("okta-1", "uid-1", later), Ok(()));
+}
+
+#[test]
+fn a_user_of_another_config_is_not_ours() {
+    let mut other = cached_user("okta-1", "uid-1");
+    other.spec.config = "other-app".into();
+    let (cache, _feeder) = synced_cache(vec![other]);
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(Refusal::Replaced)
+    );
+    assert_eq!(cache.user_count(), 0);
+}
+
+#[test]
+fn a_just_provisioned_user_is_admitted_before_the_watch_sees_it() {
+    let (cache, _feeder) = synced_cache(vec![]);
+    assert_eq!(
+        cache.check("okta-new", "uid-9", started()),
+        Err(Refusal::Deleted)
+    );
+    cache.remember("okta-new", "uid-9");
+    assert_eq!(cache.check("okta-new", "uid-9", started()), Ok(()));
+    // Only for that exact object, and only for a bounded time.
+    assert_eq!(
+        cache.check("okta-new", "uid-other", started()),
+        Err(Refusal::Deleted)
+    );
+    let later = Instant::now() + READ_YOUR_WRITE_GRACE + Duration::from_secs(1);
+    assert_eq!(
+        cache.check_at("okta-new", "uid-9", started(), later),
+        Err(Refusal::Deleted)
+    );
+}
+
+#[test]
+fn a_deletion_seen_by_the_watch_overrides_read_your_write() {
+    let (cache, mut feeder) = synced_cache(vec![]);
+    cache.remember("okta-new", "uid-9");
+    let user = cached_user("okta-new", "uid-9");
+    feeder.apply(Ok(watcher::Event::Apply(user.clone())));
+    assert_eq!(cache.check("okta-new", "uid-9", started()), Ok(()));
+    feeder.apply(Ok(watcher::Event::Delete(user)));
+    assert_eq!(
+        cache.check("okta-new", "uid-9", started()),
+        Err(Refusal::Deleted),
+        "deleted within the read-your-write grace: still refused"
+    );
+}
+
+#[test]
+fn sessions_are_refused_until_the_first_list_completes() {
+    let (cache, mut feeder) = UserCache::new(NS, CONFIG, Duration::from_secs(300));
+    feeder.apply(Ok(watcher::Event::Init));
+    feeder.apply(Ok(watcher::Event::InitApply(cached_user(
+        "okta-1", "uid-1",
+    ))));
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(Refusal::NotSynced)
+    );
+    assert!(!cache.is_ready());
+    feeder.apply(Ok(watcher::Event::InitDone));
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert!(cache.is_ready());
+}
+
+#[test]
+fn a_watch_silent_past_the_staleness_limit_refuses_everything_until_it_shows_life() {
+    let staleness = Duration::from_secs(300);
+    let (cache, mut feeder) = UserCache::new(NS, CONFIG, staleness);
+    let t0 = Instant::now();
+    feeder.apply_guarded_at(Ok(watcher::Event::Init), t0);
+    feeder.apply_guarded_at(
+        Ok(watcher::Event::InitApply(DeserializeGuard(Ok(
+            cached_user("okta-1", "uid-1"),
+        )))),
+        t0,
+    );
+    feeder.apply_guarded_at(Ok(watcher::Event::InitDone), t0);
+    // Errors are no sign of life: the clock runs from the last one.
+    feeder.apply_guarded_at(
+        Err(watcher::Error::NoResourceVersion),
+        t0 + Duration::from_secs(200),
+    );
+    assert_eq!(
+        cache.check_at("okta-1", "uid-1", started(), t0 + staleness),
+        Ok(()),
+        "silent within the limit: sessions keep working"
+    );
+    let past = t0 + staleness + Duration::from_secs(1);
+    assert_eq!(
+        cache.check_at("okta-1", "uid-1", started(), past),
+        Err(Refusal::Stale)
+    );
+    // A sign of life with no object changing (the transport saw a watch re-opened, a bookmark,
+    // or the server ending a quiet watch): fresh again.
+    feeder.pulse().beat();
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert!(cache.is_ready());
+    assert_eq!(cache.broken_for(), Duration::ZERO);
+}
+
+#[test]
+fn an_undecodable_user_is_refused_and_counted_and_the_others_are_served() {
+    let (cache, mut feeder) = synced_cache(vec![cached_user("okta-1", "uid-1")]);
+    let mut raw = serde_json::to_value(cached_user("okta-2", "uid-2")).expect("json");
+    raw["spec"]["suspended"] = serde_json::json!("yes");
+    let guard: DeserializeGuard<SsoUser> = serde_json::from_value(raw).expect("guard");
+    assert!(guard.0.is_err());
+    feeder.apply_guarded(Ok(watcher::Event::Apply(guard)));
+    assert_eq!(
+        cache.check("okta-2", "uid-2", started()),
+        Err(Refusal::Undecodable)
+    );
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert_eq!(cache.undecodable_count(), 1);
+    // Fixed: served again, no longer counted.
+    feeder.apply(Ok(watcher::Event::Apply(cached_user("okta-2", "uid-2"))));
+    assert_eq!(cache.check("okta-2", "uid-2", started()), Ok(()));
+    assert_eq!(cache.undecodable_count(), 0);
+}
+
+#[test]
+fn the_cache_keeps_no_managed_fields_or_last_applied_copy() {
+    let mut user = cached_user("okta-1", "uid-1");
+    user.metadata.managed_fields = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+            manager: Some("gatehouse-sidecar".into()),
+            operation: Some("Apply".into()),
+            ..Default::default()
+        },
+    ]);
+    user.metadata.annotations = Some(BTreeMap::from([
+        (
+            LAST_APPLIED.to_string(),
+            "{\"a\": \"large copy\"}".to_string(),
+        ),
+        ("team".to_string(), "platform".to_string()),
+    ]));
+    let (cache, mut feeder) = synced_cache(vec![user.clone()]);
+    feeder.apply(Ok(watcher::Event::Apply(user)));
+    let stored = cache
+        .store
+        .get(&ObjectRef::new("okta-1").within(NS))
+        .expect("cached");
+    let stored = stored.0.as_ref().expect("decoded");
+    assert_eq!(stored.metadata.managed_fields, None);
+    assert_eq!(
+        stored.metadata.annotations,
+        Some(BTreeMap::from([(
+            "team".to_string(),
+            "platform".to_string()
+        )]))
+    );
+    assert_eq!(
+        stored.metadata.uid.as_deref(),
+        Some("uid-1"),
+        "what checks read stays"
+    );
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+}
+
+#[test]
+fn watch_timings_fit_inside_the_staleness_limit() {
+    let t = WatchTimings::for_staleness(Duration::from_secs(300));
+    assert_eq!(t.watch_timeout, Duration::from_secs(100));
+    assert_eq!(t.idle_limit, Duration::from_secs(200));
+    let t = WatchTimings::for_staleness(Duration::from_secs(3600));
+    assert_eq!(t.watch_timeout, Duration::from_secs(290), "kube's cap");
+    let t = WatchTimings::for_staleness(Duration::from_secs(2));
+    assert_eq!(t.watch_timeout, Duration::from_secs(1), "at least a second");
+}

@@ -1,0 +1,321 @@
+//! Ending sessions on every replica: what logout and OIDC back-channel logout write on the
+//! SsoUser, so that the watch every replica already keeps carries it within a second.
+//!
+//! - One session ends: its id (the sidecar's own session id, or the identity provider's `sid`)
+//!   is added to `status.revokedSessions` with the time the session would expire anyway; expired
+//!   entries are dropped at each write, and the list is bounded ([`MAX_REVOKED_SESSIONS`]). A
+//!   list full of live entries is never truncated (that would revive a session): every session
+//!   of the user ends instead.
+//! - Every session of a user ends: `spec.sessionsNotBefore` moves to the next whole second
+//!   (Kubernetes times have whole seconds, so every session started up to now is refused).
+//!
+//! Both writes carry the `resourceVersion` they read (a concurrent writer makes them a 409 and
+//! they read again) and use their own field manager, so the status a sign-in applies never
+//! removes a revocation.
+
+use std::time::Duration;
+
+use gatehouse_crds::consts::{MAX_REVOKED_SESSIONS, SIDECAR_REVOCATION_FIELD_MANAGER};
+use gatehouse_crds::{RevokedSession, SsoUser};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+/// How many times a revocation re-reads after losing a race with a concurrent writer.
+const MAX_REVOCATION_TRIES: u32 = 10;
+
+/// Why a revocation could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    /// The API server refused or could not be reached.
+    #[error("the Kubernetes API refused or could not be reached")]
+    Unavailable(#[source] kube::Error),
+    /// The API server did not answer within the budget.
+    #[error("the Kubernetes API did not answer within {0:?}")]
+    TimedOut(Duration),
+    /// Concurrent writers won every attempt.
+    #[error("SsoUser {name} kept changing; the revocation was not recorded")]
+    Contended {
+        /// The SsoUser.
+        name: String,
+    },
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Recorded (or already recorded).
+    Recorded,
+    /// There is no such SsoUser: it has no session to end.
+    NoSuchUser,
+    /// The list of ended sessions was full: every session of the user was ended instead.
+    AllSessions,
+}
+
+/// Writes revocations on the SsoUsers of one namespace.
+#[derive(Clone, Debug)]
+pub struct Revoker {
+    api: Api<SsoUser>,
+}
+
+fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == code)
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(SIDECAR_REVOCATION_FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+impl Revoker {
+    /// Revocations through `api` (namespaced).
+    pub fn new(api: Api<SsoUser>) -> Self {
+        Revoker { api }
+    }
+
+    /// Ends the session `session_id` of SsoUser `user`; the record is kept until `until` (when
+    /// the session would expire anyway).
+    pub async fn end_session(
+        &self,
+        user: &str,
+        session_id: &str,
+        until: jiff::Timestamp,
+    ) -> Result<Revoked, RevocationError> {
+        for _ in 0..MAX_REVOCATION_TRIES {
+            let Some(current) = self
+                .api
+                .get_opt(user)
+                .await
+                .map_err(RevocationError::Unavailable)?
+            else {
+                return Ok(Revoked::NoSuchUser);
+            };
+            let now = jiff::Timestamp::now();
+            let status = current.status.clone().unwrap_or_default();
+            if status
+                .revoked_sessions
+                .iter()
+                .any(|r| r.id == session_id && r.until.0 >= until)
+            {
+                return Ok(Revoked::Recorded);
+            }
+            let mut kept: Vec<RevokedSession> = status
+                .revoked_sessions
+                .into_iter()
+                .filter(|r| r.until.0 > now && r.id != session_id)
+                .collect();
+            if kept.len() >= MAX_REVOKED_SESSIONS {
+                // Forgetting a live entry would revive its session: end them all instead.
+                return self.end_all_sessions(user).await.map(|r| match r {
+                    Revoked::NoSuchUser => Revoked::NoSuchUser,
+                    _ => Revoked::AllSessions,
+                });
+            }
+            kept.push(RevokedSession {
+                id: session_id.to_owned(),
+                until: Time(until),
+            });
+            let patch = json!({
+                "metadata": { "resourceVersion": current.metadata.resource_version },
+                "status": { "revokedSessions": kept },
+            });
+            match self
+                .api
+                .patch_status(user, &params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(Revoked::Recorded),
+                Err(err) if is_status(&err, 409) => continue,
+                Err(err) if is_status(&err, 404) => return Ok(Revoked::NoSuchUser),
+                Err(err) => return Err(RevocationError::Unavailable(err)),
+            }
+        }
+        Err(RevocationError::Contended {
+            name: user.to_owned(),
+        })
+    }
+
+    /// Ends every session of SsoUser `user` started up to now (`spec.sessionsNotBefore`).
+    pub async fn end_all_sessions(&self, user: &str) -> Result<Revoked, RevocationError> {
+        for _ in 0..MAX_REVOCATION_TRIES {
+            let Some(current) = self
+                .api
+                .get_opt(user)
+                .await
+                .map_err(RevocationError::Unavailable)?
+            else {
+                return Ok(Revoked::NoSuchUser);
+            };
+            let not_before = next_whole_second(jiff::Timestamp::now());
+            if current
+                .spec
+                .sessions_not_before
+                .as_ref()
+                .is_some_and(|t| t.0 >= not_before)
+            {
+                return Ok(Revoked::Recorded);
+            }
+            let patch = json!({
+                "metadata": { "resourceVersion": current.metadata.resource_version },
+                "spec": { "sessionsNotBefore": Time(not_before) },
+            });
+            match self.api.patch(user, &params(), &Patch::Merge(&patch)).await {
+                Ok(_) => return Ok(Revoked::Recorded),
+                Err(err) if is_status(&err, 409) => continue,
+                Err(err) if is_status(&err, 404) => return Ok(Revoked::NoSuchUser),
+                Err(err) => return Err(RevocationError::Unavailable(err)),
+            }
+        }
+        Err(RevocationError::Contended {
+            name: user.to_owned(),
+        })
+    }
+}
+
+/// The first whole second after `t`: a session started at or before `t` (whole seconds) is
+/// before it.
+fn next_whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(t.as_second().saturating_add(1)).unwrap_or(t)
+}
+
+/// How long a revocation may take before the caller gives up waiting (it may still land).
+pub const REVOCATION_BUDGET: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_crds::SsoUserSpec;
+    use kube_fake_client::ClientBuilder;
+
+    async fn api_with(user: &SsoUser) -> Api<SsoUser> {
+        let client = ClientBuilder::new()
+            .with_resource::<SsoUser>()
+            .with_status_subresource::<SsoUser>()
+            .with_object(user.clone())
+            .build()
+            .await
+            .expect("in-memory API");
+        Api::namespaced(client, "team-a")
+    }
+
+    fn user() -> SsoUser {
+        let mut u = SsoUser::new(
+            "okta-1",
+            SsoUserSpec {
+                config: "portal".into(),
+                provider: "okta".into(),
+                subject: "00u1".into(),
+                suspended: None,
+                sessions_not_before: None,
+            },
+        );
+        u.metadata.namespace = Some("team-a".into());
+        u
+    }
+
+    fn hours(h: i64) -> jiff::Timestamp {
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(h)
+    }
+
+    #[tokio::test]
+    async fn a_session_is_recorded_once_and_expired_entries_go() {
+        let api = api_with(&user()).await;
+        let revoker = Revoker::new(api.clone());
+        assert_eq!(
+            revoker
+                .end_session("okta-1", "s1", hours(1))
+                .await
+                .expect("write"),
+            Revoked::Recorded
+        );
+        // An entry whose session has expired is dropped at the next write.
+        let mut stale = api.get_status("okta-1").await.expect("read");
+        let status = stale.status.get_or_insert_default();
+        status.revoked_sessions.push(RevokedSession {
+            id: "old".into(),
+            until: Time(hours(-1)),
+        });
+        api.patch_status(
+            "okta-1",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"revokedSessions": status.revoked_sessions}})),
+        )
+        .await
+        .expect("seed an expired entry");
+        revoker
+            .end_session("okta-1", "s2", hours(1))
+            .await
+            .expect("write");
+        revoker
+            .end_session("okta-1", "s2", hours(1))
+            .await
+            .expect("again");
+        let ids: Vec<String> = api
+            .get_status("okta-1")
+            .await
+            .expect("read")
+            .status
+            .unwrap_or_default()
+            .revoked_sessions
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["s1", "s2"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_list_ends_every_session_instead_of_forgetting_one() {
+        let api = api_with(&user()).await;
+        let revoker = Revoker::new(api.clone());
+        for i in 0..MAX_REVOKED_SESSIONS {
+            revoker
+                .end_session("okta-1", &format!("s{i}"), hours(1))
+                .await
+                .expect("write");
+        }
+        assert_eq!(
+            revoker
+                .end_session("okta-1", "one-more", hours(1))
+                .await
+                .expect("write"),
+            Revoked::AllSessions
+        );
+        let after = api.get("okta-1").await.expect("read");
+        let not_before = after
+            .spec
+            .sessions_not_before
+            .expect("sessionsNotBefore set");
+        assert!(not_before.0 > jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2));
+        assert_eq!(
+            after.status.unwrap_or_default().revoked_sessions.len(),
+            MAX_REVOKED_SESSIONS,
+            "no live entry was forgotten"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_has_nothing_to_end() {
+        let api = api_with(&user()).await;
+        let revoker = Revoker::new(api);
+        assert_eq!(
+            revoker
+                .end_session("okta-2", "s1", hours(1))
+                .await
+                .expect("read"),
+            Revoked::NoSuchUser
+        );
+        assert_eq!(
+            revoker.end_all_sessions("okta-2").await.expect("read"),
+            Revoked::NoSuchUser
+        );
+    }
+
+    #[test]
+    fn not_before_covers_the_current_second() {
+        let t =
+            jiff::Timestamp::from_second(100).expect("t") + jiff::SignedDuration::from_millis(700);
+        assert_eq!(next_whole_second(t).as_second(), 101);
+    }
+}
