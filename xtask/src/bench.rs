@@ -20,6 +20,15 @@
 //! encrypted session cookie on every request, before the same upstream (see
 //! `gatehouse_tests::apache`; `gatehouse-stack bench` starts it and checks that it refuses a
 //! request without the cookie and passes the user's claims to the app with it).
+//!
+//! The other parts of the report are measured by their own modules ([`provisioning`], [`scale`],
+//! [`signin`], [`session_end`]); `--only <part>` runs one of them alone.
+
+mod common;
+mod provisioning;
+mod scale;
+mod session_end;
+mod signin;
 
 use std::{
     io::{BufRead, BufReader, Write as _},
@@ -36,27 +45,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{cargo, on_path, root, setup, target_dir};
-
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// Seconds per wrk run.
-    #[arg(long, default_value_t = 10)]
-    pub duration: u64,
-    /// Markdown file to write the figures to (relative to the workspace root).
-    #[arg(long, default_value = "docs/benchmarks.md")]
-    pub out: PathBuf,
-    /// Print the figures without writing the file.
-    #[arg(long)]
-    pub no_write: bool,
-    /// Rounds per load level; each figure is the median over them.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub rounds: u32,
-    /// Run only this section and replace just it in the written file (`scale`, `signin`,
-    /// `session-end`).
-    #[arg(long, value_parser = ["scale", "signin", "session-end"])]
-    pub only: Option<String>,
-}
+use crate::setup;
+use crate::workspace::{on_path, root, target_dir};
+pub use common::BenchArgs;
+use common::release_binaries;
 
 /// Header and value the sample app's `/static` answers with.
 const MARKER_HEADER: &str = "x-sample-app";
@@ -427,55 +419,15 @@ impl Drop for StackGuard {
     }
 }
 
-/// Builds the release binaries every bench part runs (the sidecar, `gatehouse-stack`, the sample
-/// app) and returns their directory.
-pub fn release_binaries() -> Result<PathBuf> {
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "gatehouse-sidecar",
-        "-p",
-        "gatehouse-tests",
-        "--bins",
-    ])?;
-    Ok(target_dir().join("release"))
-}
-
-/// `--only <part>`: prints `section` and, unless told not to write, replaces only the part under
-/// `heading` in the written file.
-pub fn write_section_alone(args: &BenchArgs, heading: &str, section: &str) -> Result<()> {
-    println!("{section}");
-    if !args.no_write {
-        let out = root().join(&args.out);
-        let doc = std::fs::read_to_string(&out).unwrap_or_default();
-        std::fs::write(&out, replace_section(&doc, heading, section))
-            .with_context(|| format!("writing {}", out.display()))?;
-        eprintln!("xtask bench: replaced \"{heading}\" in {}", out.display());
-    }
-    Ok(())
-}
-
-/// `doc` with the part under `heading` (up to the next `## `) replaced by `section`, which starts
-/// with that heading; appended when `doc` has no such part.
-pub fn replace_section(doc: &str, heading: &str, section: &str) -> String {
-    let Some(start) = doc.find(&format!("\n{heading}")) else {
-        return format!("{}\n{}", doc.trim_end(), section);
-    };
-    let after = start + 1 + heading.len();
-    let end = doc[after..].find("\n## ").map_or(doc.len(), |i| after + i);
-    format!("{}{}{}", &doc[..start], section, &doc[end..])
-}
-
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.only.as_deref() == Some("scale") {
-        return crate::bench_scale::run_alone(args);
+        return scale::run_alone(args);
     }
     if args.only.as_deref() == Some("signin") {
-        return crate::bench_signin::run_alone(args);
+        return signin::run_alone(args);
     }
     if args.only.as_deref() == Some("session-end") {
-        return crate::bench_session_end::run_alone(args);
+        return session_end::run_alone(args);
     }
     setup::run(setup::Needs {
         chromium: false,
@@ -686,7 +638,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let load_after = load_average();
     let steal_percent = steal.finish();
-    let provisioning = crate::bench_provisioning::run(&release)?;
+    let provisioning = provisioning::run(&release)?;
     let mut report = render(&Rendered {
         levels: &levels,
         rss_idle_kib: rss_idle,
@@ -700,10 +652,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         nginx_version: nginx_version.as_deref(),
         apache_version: apache_version.as_deref(),
     });
-    report.push_str(&crate::bench_provisioning::render(&provisioning));
-    report.push_str(&crate::bench_scale::section(&release, args.rounds)?);
-    report.push_str(&crate::bench_signin::section(&release, args.rounds)?);
-    report.push_str(&crate::bench_session_end::section(&release, args.rounds)?);
+    report.push_str(&provisioning::render(&provisioning));
+    report.push_str(&scale::section(&release, args.rounds)?);
+    report.push_str(&signin::section(&release, args.rounds)?);
+    report.push_str(&session_end::section(&release, args.rounds)?);
     println!("{report}");
     if !problems.is_empty() {
         bail!(

@@ -8,15 +8,19 @@
 //!   container;
 //! - the operator image's `render -f examples/` prints what the host binary prints;
 //! - the pod `render` prints for `examples/sample-app.yaml`, run as a podman pod, signs a user in
-//!   ([`crate::pod`]).
+//!   ([`pod`]).
+
+mod common;
+mod pod;
 
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::image::{self, IMAGES, NONROOT_UID, OPERATOR, SIDECAR, container_tool, output};
-use crate::test::Outcome;
-use crate::{cargo_command, root, target_dir};
+use crate::suite::Outcome;
+use crate::workspace::{cargo_command, root, target_dir};
+use common::cookie_key;
 
 /// The sidecar image stays under this: it is pulled onto every node that runs a protected
 /// workload. It was 30 MB until SAML: the XML-DSig library (libxmlsec1) brings libxml2, which
@@ -77,7 +81,7 @@ pub fn suite() -> Result<Outcome> {
     );
     check(
         "the pod render prints for examples/sample-app.yaml runs under podman; a user signs in",
-        crate::pod::rendered_pod_signs_in(),
+        pod::rendered_pod_signs_in(),
     );
     if failures.is_empty() {
         Ok(Outcome::Passed)
@@ -257,26 +261,6 @@ fn sidecar_runs_unprivileged() -> Result<()> {
     })();
     let _ = output(container_tool("podman")?.args(["rm", "--force", "--time", "0", &name]));
     result
-}
-
-/// A container's output, stdout and stderr.
-pub fn container_logs(name: &str) -> String {
-    container_tool("podman")
-        .and_then(|mut cmd| Ok(cmd.args(["logs", name]).output()?))
-        .map(|o| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
-        .unwrap_or_default()
-}
-
-/// A random base64 32-byte cookie key, from the kernel's random source.
-pub fn cookie_key() -> Result<String> {
-    let out = output(Command::new("sh").args(["-c", "head -c 32 /dev/urandom | base64"]))?;
-    Ok(out.trim().to_owned())
 }
 
 /// `render -f examples/` by the operator image (read-only, no network, no capabilities) prints

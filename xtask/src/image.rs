@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, on_path, root, target_dir};
+use crate::workspace::{cargo, on_path, root, target_dir};
 
 /// The workspace version: xtask inherits it (`version.workspace = true`). It is the chart's
 /// `appVersion` and the images' tag (tested below).

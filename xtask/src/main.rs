@@ -3,26 +3,24 @@
 //! Deliberately small: std, anyhow, clap, serde_json and serde-saphyr. The stack itself (fixture IdP, sample
 //! app, sidecar) is started by the tests crate's `gatehouse-stack` binary, so the demo and the
 //! benchmark use exactly the harness the end-to-end tests use.
+//!
+//! This file is the command line and its dispatch to the tasks' modules; what they share about
+//! the workspace (its root, the target directory, running cargo) is in [`workspace`]. The test
+//! `tests/architecture` keeps the modules free of cycles and of imports from their ancestors.
 #![forbid(unsafe_code)]
 
 mod bench;
-mod bench_provisioning;
-mod bench_scale;
-mod bench_session_end;
-mod bench_signin;
 mod containers;
+mod demo;
 mod image;
-mod pod;
+mod local_packages;
 mod saml_fixtures;
 mod setup;
+mod suite;
 mod test;
+mod workspace;
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, ExitStatus},
-};
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -90,7 +88,7 @@ fn main() -> Result<()> {
             exclusive,
             auth_mode,
             saml,
-        } => demo(port, admin_port, exclusive, auth_mode, saml),
+        } => demo::run(port, admin_port, exclusive, auth_mode, saml),
         Task::Bench(args) => bench::run(&args),
         Task::Image => {
             setup::run(setup::Needs {
@@ -105,127 +103,4 @@ fn main() -> Result<()> {
             image::run()
         }
     }
-}
-
-fn demo(
-    port: u16,
-    admin_port: u16,
-    exclusive: Option<String>,
-    auth_mode: Option<String>,
-    saml: bool,
-) -> Result<()> {
-    setup::run(setup::Needs {
-        chromium: false,
-        wrk: false,
-        nginx: false,
-        apache: false,
-        // The SAML fixture IdP runs in a pinned virtualenv.
-        python_venv: saml,
-        containers: false,
-        shellcheck: false,
-    })?;
-    cargo(&[
-        "build",
-        "-p",
-        "gatehouse-sidecar",
-        "-p",
-        "gatehouse-tests",
-        "--bins",
-    ])?;
-    let target = target_dir();
-    let mut cmd = Command::new(target.join("debug/gatehouse-stack"));
-    cmd.arg("demo")
-        .arg("--port")
-        .arg(port.to_string())
-        .arg("--admin-port")
-        .arg(admin_port.to_string())
-        .env(
-            "GATEHOUSE_SIDECAR_BIN",
-            target.join("debug/gatehouse-sidecar"),
-        )
-        .env(
-            "GATEHOUSE_SAMPLE_APP_BIN",
-            target.join("debug/gatehouse-sample-app"),
-        );
-    if let Some(p) = exclusive {
-        cmd.arg("--exclusive").arg(p);
-    }
-    if let Some(m) = auth_mode {
-        cmd.arg("--auth-mode").arg(m);
-    }
-    if saml {
-        cmd.arg("--saml");
-    }
-    // Ctrl-C reaches the whole foreground process group; the stack cleans up its children.
-    let status = cmd.status().context("running gatehouse-stack")?;
-    if !status.success() && status.code().is_some() {
-        bail!("demo stopped: {status}");
-    }
-    Ok(())
-}
-
-/// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Cargo's target directory (honours CARGO_TARGET_DIR).
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-}
-
-/// Runs cargo (the one that runs us) in the workspace root; fails on a non-zero exit.
-pub fn cargo(args: &[&str]) -> Result<()> {
-    let status = cargo_status(args)?;
-    if !status.success() {
-        bail!("`cargo {}` failed: {status}", args.join(" "));
-    }
-    Ok(())
-}
-
-/// Runs cargo and returns its exit status.
-pub fn cargo_status(args: &[&str]) -> Result<ExitStatus> {
-    cargo_command(args)
-        .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))
-}
-
-/// `cargo <args>` in the workspace root, announced on stderr, without the variables `cargo run`
-/// set for xtask itself.
-pub fn cargo_command(args: &[&str]) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let mut cmd = Command::new(cargo);
-    // `cargo run` set these for xtask itself. Some build scripts (ring's) rebuild when
-    // `CARGO_MANIFEST_DIR` changes, so passing them on would make every xtask build and every
-    // plain `cargo build` undo each other's work.
-    for (name, _) in std::env::vars_os() {
-        if let Some(name) = name.to_str()
-            && (name.starts_with("CARGO_PKG_")
-                || matches!(
-                    name,
-                    "CARGO_MANIFEST_DIR"
-                        | "CARGO_MANIFEST_PATH"
-                        | "CARGO_CRATE_NAME"
-                        | "CARGO_BIN_NAME"
-                        | "CARGO_PRIMARY_PACKAGE"
-                ))
-        {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.args(args).current_dir(root());
-    cmd
-}
-
-/// Whether `program` is on PATH.
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false)
 }

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::local_packages::{npm_ci, pinned_venv};
+use crate::workspace::root;
+
 /// The pinned Python packages of the SAML fixtures, relative to the workspace root.
 pub const REQUIREMENTS: &str = "tests/fixtures/saml-idp/requirements.txt";
 /// The second (samlify) IdP's node project, relative to the workspace root.
@@ -19,10 +22,10 @@ pub const VENV: &str = "saml-venv";
 /// modules (`npm ci` when older than the lockfile).
 pub fn install() -> Result<()> {
     venv()?;
-    crate::setup::npm_ci(&crate::root().join(IDP2_DIR))
+    npm_ci(&root().join(IDP2_DIR))
 }
 
 /// `target/saml-venv` with the pinned requirements; its path.
 pub fn venv() -> Result<PathBuf> {
-    crate::setup::pinned_venv(VENV, REQUIREMENTS, "the SAML fixtures' Python packages")
+    pinned_venv(VENV, REQUIREMENTS, "the SAML fixtures' Python packages")
 }

@@ -8,30 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo_command, setup};
-
-/// How a suite ended.
-#[derive(Debug)]
-pub enum Outcome {
-    Passed,
-    Failed(String),
-    /// Did not run, and why.
-    NotRun(String),
-}
-
-/// One step of `cargo xtask test`.
-pub struct Suite {
-    /// Short name for `--skip`.
-    pub key: &'static str,
-    pub name: &'static str,
-    pub run: Box<dyn Fn() -> Result<Outcome>>,
-}
-
-impl std::fmt::Debug for Suite {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Suite").field("name", &self.name).finish()
-    }
-}
+use crate::local_packages::pinned_venv;
+use crate::setup;
+use crate::suite::{Outcome, Suite};
+use crate::workspace::{cargo_command, root, target_dir};
 
 fn from_status(status: std::process::ExitStatus) -> Outcome {
     if status.success() {
@@ -103,7 +83,7 @@ pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
 /// re-installed when that file changes. Made before any suite runs: the chart suite and the
 /// operator's schema tests both use it.
 pub fn python_tools() -> Result<PathBuf> {
-    setup::pinned_venv(
+    pinned_venv(
         "py-venv",
         "charts/gatehouse/tests/requirements.txt",
         "the Python test tools",
@@ -115,10 +95,10 @@ pub fn python_tools() -> Result<PathBuf> {
 fn chart_suite(venv: &Path) -> Result<Outcome> {
     let status = std::process::Command::new(venv.join("bin/python"))
         .args(["-m", "pytest", "charts/gatehouse/tests", "-rsx", "-q"])
-        .current_dir(crate::root())
+        .current_dir(root())
         .env(
             "GATEHOUSE_OPERATOR_BIN",
-            crate::target_dir().join("debug/gatehouse-operator"),
+            target_dir().join("debug/gatehouse-operator"),
         )
         .status()?;
     Ok(from_status(status))

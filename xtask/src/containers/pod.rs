@@ -30,9 +30,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::containers::cookie_key;
+use super::common::{container_logs, cookie_key};
 use crate::image::{self, SIDECAR, container_tool, images_dir, output};
-use crate::{root, target_dir};
+use crate::setup::{CHROMIUM, IDP_DIR};
+use crate::workspace::{root, target_dir};
 
 /// The pod's name under podman.
 const POD: &str = "gatehouse-rendered-pod";
@@ -529,7 +530,7 @@ fn wait_ready(admin_port: u16) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let logs = crate::containers::container_logs(&format!("{POD}-gatehouse"));
+    let logs = container_logs(&format!("{POD}-gatehouse"));
     bail!(
         "the rendered pod's sidecar was not ready within 30s (last /readyz: {last:?}); its logs:\n{logs}"
     )
@@ -544,7 +545,7 @@ struct Idp {
 impl Idp {
     fn start(public_url: &str, client_secret: &str) -> Result<Self> {
         let mut child = Command::new("node")
-            .current_dir(root().join(crate::setup::IDP_DIR))
+            .current_dir(root().join(IDP_DIR))
             .args(["idp.mjs", "--port", "0", "--client-id", CLIENT_ID])
             .args(["--public-url", public_url])
             .env("IDP_CLIENT_SECRET", client_secret)
@@ -579,10 +580,10 @@ impl Drop for Idp {
 fn browser_sign_in(url: &str) -> Result<Value> {
     let out = output(
         Command::new("node")
-            .current_dir(root().join(crate::setup::IDP_DIR))
+            .current_dir(root().join(IDP_DIR))
             .arg("browser-login.mjs")
             .args(["--url", url, "--provider", "okta", "--user", "ada"])
-            .args(["--password", PASSWORD, "--chromium", crate::setup::CHROMIUM]),
+            .args(["--password", PASSWORD, "--chromium", CHROMIUM]),
     )
     .context("the browser sign-in")?;
     let line = out.lines().last().unwrap_or_default();

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::bench::BenchArgs;
+use super::common::{BenchArgs, release_binaries, write_section_alone};
 
 /// Logouts per round.
 const TRIALS: usize = 6;
@@ -27,8 +27,8 @@ const SAME_COST: f64 = 1.10;
 /// `cargo xtask bench --only session-end`: builds the release binaries, measures, and replaces
 /// only this section of the written file.
 pub fn run_alone(args: &BenchArgs) -> Result<()> {
-    let section = section(&crate::bench::release_binaries()?, args.rounds)?;
-    crate::bench::write_section_alone(args, HEADING, &section)
+    let section = section(&release_binaries()?, args.rounds)?;
+    write_section_alone(args, HEADING, &section)
 }
 
 /// Measures with the release `gatehouse-stack` in `release` and renders the section.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::bench::BenchArgs;
+use super::common::{BenchArgs, release_binaries, write_section_alone};
 
 /// Users in the baseline cache.
 const SMALL: usize = 10;
@@ -22,8 +22,8 @@ const HEADING: &str = "## Scale: the sidecar with 10,000 SsoUsers";
 /// `cargo xtask bench --only scale`: builds the release binaries, measures, and replaces only
 /// this section of the written file.
 pub fn run_alone(args: &BenchArgs) -> Result<()> {
-    let section = section(&crate::bench::release_binaries()?, args.rounds)?;
-    crate::bench::write_section_alone(args, HEADING, &section)
+    let section = section(&release_binaries()?, args.rounds)?;
+    write_section_alone(args, HEADING, &section)
 }
 
 fn measure(release: &Path, users: usize) -> Result<Value> {
@@ -162,15 +162,16 @@ mod tests {
     fn only_the_scale_section_is_replaced() {
         let doc = format!("# Benchmarks\n\n## A\n\na\n\n{HEADING}\n\nold\n\n## B\n\nb\n");
         let new = format!("\n{HEADING}\n\nnew\n");
-        let got = crate::bench::replace_section(&doc, HEADING, &new);
+        let got = crate::bench::common::replace_section(&doc, HEADING, &new);
         assert_eq!(
             got,
             format!("# Benchmarks\n\n## A\n\na\n\n{HEADING}\n\nnew\n\n## B\n\nb\n")
         );
-        let appended = crate::bench::replace_section("# Benchmarks\n\n## A\n\na\n", HEADING, &new);
+        let appended =
+            crate::bench::common::replace_section("# Benchmarks\n\n## A\n\na\n", HEADING, &new);
         assert!(appended.ends_with(&new), "{appended}");
         assert_eq!(
-            crate::bench::replace_section(&appended, HEADING, &new),
+            crate::bench::common::replace_section(&appended, HEADING, &new),
             appended,
             "idempotent"
         );

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::bench::BenchArgs;
+use super::common::{BenchArgs, release_binaries, write_section_alone};
 
 /// Sign-ins per protocol per round.
 const SIGN_INS: usize = 20;
@@ -21,8 +21,8 @@ const HEADING: &str = "## Sign-in handling: SAML ACS against the OIDC callback";
 /// this section of the written file.
 pub fn run_alone(args: &BenchArgs) -> Result<()> {
     crate::saml_fixtures::venv()?;
-    let section = section(&crate::bench::release_binaries()?, args.rounds)?;
-    crate::bench::write_section_alone(args, HEADING, &section)
+    let section = section(&release_binaries()?, args.rounds)?;
+    write_section_alone(args, HEADING, &section)
 }
 
 /// Measures with the release `gatehouse-stack` in `release` and renders the section.
@@ -145,14 +145,18 @@ mod tests {
     #[test]
     fn replace_section_replaces_only_its_own_section() {
         let doc = format!("# B\n\n## Other\n\nkeep\n\n{HEADING}\n\nold\n\n## Last\n\nkeep too\n");
-        let new = crate::bench::replace_section(&doc, HEADING, &format!("\n{HEADING}\n\nnew\n"));
+        let new =
+            crate::bench::common::replace_section(&doc, HEADING, &format!("\n{HEADING}\n\nnew\n"));
         assert!(new.contains("new") && !new.contains("old"), "{new}");
         assert!(
             new.contains("keep\n") && new.contains("## Last\n\nkeep too"),
             "{new}"
         );
-        let appended =
-            crate::bench::replace_section("# B\n", HEADING, &format!("\n{HEADING}\n\nnew\n"));
+        let appended = crate::bench::common::replace_section(
+            "# B\n",
+            HEADING,
+            &format!("\n{HEADING}\n\nnew\n"),
+        );
         assert!(appended.ends_with("new\n"), "{appended}");
     }
 }
