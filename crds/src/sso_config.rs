@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::{CustomResource, KubeSchema};
+use kube_derive::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,9 @@ fn cel_route_path_of_self() -> String {
 /// claims become roles, and how the injected auth sidecar behaves. Pods labelled
 /// `gatehouse.dev/inject: <name>` get the sidecar.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "gatehouse.dev",
     version = "v1alpha1",
     kind = "SsoConfig",
@@ -202,6 +204,7 @@ impl AuthMode {
 
 /// OIDC identity providers; each one configured here gets a button on the login page.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct Providers {
     /// Okta. Role from the ID-token claim `userType` (or `user_type`): `admin` or `member`;
@@ -219,6 +222,7 @@ pub struct Providers {
 
 /// Okta OIDC application.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct OktaProvider {
     /// Issuer URL of the Okta authorization server, such as `https://acme.okta.com`.
@@ -235,6 +239,7 @@ pub struct OktaProvider {
 
 /// Microsoft Entra ID app registration.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct EntraProvider {
     /// Directory (tenant) id: a GUID or a verified domain. The multi-tenant aliases `common`,
@@ -259,6 +264,7 @@ pub struct EntraProvider {
 
 /// A generic OIDC provider.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.roleMap) && size(self.roleMap) > 0) || has(self.defaultRole)")
     .message(rules::MSG_ROLE_MAP_OR_DEFAULT))]
@@ -304,6 +310,7 @@ pub struct OidcProvider {
 
 /// One claim-value → role rule.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRule {
     /// The claim value (exact, case-sensitive).
@@ -431,6 +438,7 @@ pub fn parse_role_map(text: &str) -> Result<Vec<RoleRule>, RoleMapError> {
 
 /// SAML 2.0 identity provider.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.idpMetadataUrl) != has(self.idpMetadataSecretRef)")
     .message("set exactly one of idpMetadataUrl and idpMetadataSecretRef"))]
@@ -469,6 +477,7 @@ pub struct SamlSpec {
 
 /// Reference to a Secret in the SsoConfig's own namespace holding an OAuth client's credentials.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientSecretRef {
     /// Secret name (same namespace as the SsoConfig).
@@ -504,6 +513,7 @@ impl ClientSecretRef {
 
 /// Reference to one key of a Secret in the SsoConfig's own namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name (same namespace as the SsoConfig).
@@ -525,6 +535,7 @@ pub struct SecretKeyRef {
 
 /// How users become SsoUsers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisioningSpec {
     /// `jit`: every user the IdP admits with a permitted role becomes an SsoUser at sign-in.
@@ -568,6 +579,7 @@ impl ProvisioningMode {
 
 /// Session settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSpec {
     /// Session lifetime, a duration such as `12h` (5m to 720h). Default `12h`.
@@ -610,6 +622,7 @@ pub struct SessionSpec {
 
 /// Timeouts of the sidecar's HTTP exchanges, durations such as `60s` (1s to 1h each).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct TimeoutsSpec {
     /// Longest pause between two pieces of a request body; a stalled upload is answered 408 and
@@ -635,6 +648,7 @@ pub struct TimeoutsSpec {
 
 /// The application behind the sidecar.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamSpec {
     /// Port the app listens on inside the pod (bind it to 127.0.0.1 where you can). Default 8080.

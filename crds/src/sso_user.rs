@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, KubeSchema};
+use kube_derive::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 /// `gatehouse.dev/source: sso`) or declared in Git. Deleting it ends the user's sessions at once;
 /// `suspended: true` refuses sign-in and ends sessions too.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "gatehouse.dev",
     version = "v1alpha1",
     kind = "SsoUser",
