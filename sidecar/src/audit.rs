@@ -53,7 +53,7 @@ pub fn sign_in(
 }
 
 /// Writes the audit line of one re-validation of a session at its IdP. `outcome` is one of
-/// [`crate::revalidation::OUTCOMES`]; `reason` a stable code.
+/// [`crate::metrics::RevalidationOutcome`]; `reason` a stable code.
 pub fn revalidation(provider: &str, outcome: &str, reason: &str, user: &str, role: &str) {
     match outcome {
         "refreshed" => tracing::info!(

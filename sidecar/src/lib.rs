@@ -53,8 +53,10 @@
 pub mod admin;
 pub mod audit;
 pub mod config;
+pub mod ending;
 pub mod envwatch;
 pub mod hook;
+pub mod judge;
 pub mod live;
 pub mod metrics;
 pub mod pages;
@@ -64,7 +66,9 @@ pub mod revalidation;
 pub mod routes;
 pub mod runtime;
 pub mod saml;
+pub mod sessions;
 pub mod state;
+pub mod sweep;
 pub mod userinfo;
 
 use std::net::SocketAddr;
@@ -263,7 +267,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
         )));
     }
     background.push(tokio::spawn(reload_secrets(app.clone())));
-    background.push(tokio::spawn(live::run(app.clone())));
+    background.push(tokio::spawn(app.live_sweep().run()));
     background.push(tokio::spawn(runtime::keep_timer_armed()));
     let restart = Arc::new(tokio::sync::Notify::new());
     if let Some(dir) = app.config.env_dir.clone() {

@@ -3,26 +3,16 @@
 //! `sessionsNotBefore`, logout, back-channel logout, expiry).
 //!
 //! The gate registers a connection under its session id and gets a [`CloseSignal`] that fires
-//! when the session ends. [`run`] re-checks every registered session whenever the user
-//! directory's watch delivers a change or a logout happens on this replica, and at least every
-//! [`SWEEP_INTERVAL`] (expiry, a stale watch): a session that no longer passes ends all its
-//! connections, and one due for re-validation at its IdP starts it ([`crate::revalidation`]),
-//! since a connection may outlive every other request of its session. The registry holds only
-//! sessions with an open connection.
+//! when the session ends. The sweep ([`crate::sweep`]) re-checks every registered session; the
+//! registry holds only sessions with an open connection.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use gatehouse_proxy::close::CloseSignal;
 use tokio::sync::{Notify, watch};
 
-use crate::state::App;
 use gatehouse_auth::cookie::Session;
-use gatehouse_auth::token::now_unix;
-
-/// Longest time between two re-checks of the live sessions when nothing signals a change.
-pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 
 struct Entry {
     session: Arc<Session>,
@@ -75,9 +65,14 @@ impl LiveSessions {
         }
     }
 
-    /// Asks [`run`] to re-check every live session now.
+    /// Asks the sweep ([`crate::sweep`]) to re-check every live session now.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Resolves at the next [`LiveSessions::wake`].
+    pub async fn woken(&self) {
+        self.inner.wake.notified().await;
     }
 
     /// Ends the connections of every session `still_valid` refuses.
@@ -125,40 +120,6 @@ impl Drop for Registration {
     }
 }
 
-/// Re-checks the live sessions of `app` until the process ends: on every change of the user
-/// directory, every logout on this replica, and every [`SWEEP_INTERVAL`].
-pub async fn run(app: Arc<App>) {
-    let changes = app.directory.changes();
-    loop {
-        let directory_changed = async {
-            match &changes {
-                Some(n) => n.notified().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = directory_changed => {}
-            () = app.live.inner.wake.notified() => {}
-            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
-        }
-        if app.live.is_empty() {
-            continue;
-        }
-        let now = now_unix();
-        app.live.sweep(|session| {
-            let verdict = app.recheck(session, now);
-            match verdict {
-                // No request may come while a connection is open: it re-validates on its own.
-                Ok(()) => app.revalidate_connection(session, now),
-                Err(reason) => {
-                    tracing::info!(user = %session.user, reason, "session ended: closing its open connections");
-                }
-            }
-            verdict.is_ok()
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +127,7 @@ mod tests {
     use gatehouse_auth::claims::Role;
     use gatehouse_proxy::close::CutOnClose;
     use hyper::body::Frame;
+    use std::time::Duration;
 
     fn session(sid: &str) -> Arc<Session> {
         Arc::new(Session {

@@ -18,6 +18,39 @@ pub enum Handler {
     Auth,
 }
 
+/// How a re-validation flight ended (`gatehouse_revalidations_total{outcome}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevalidationOutcome {
+    /// The IdP vouched again.
+    Refreshed,
+    /// The IdP refused the grant (`invalid_grant`): the session ended.
+    Ended,
+    /// The refreshed identity may not have a session (no role, suspended, another subject).
+    Denied,
+    /// The IdP could not be asked, or its answer not used: asked again later.
+    Unavailable,
+}
+
+impl RevalidationOutcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Self; 4] = [
+        Self::Refreshed,
+        Self::Ended,
+        Self::Denied,
+        Self::Unavailable,
+    ];
+
+    /// The metric label (also the audit line's `outcome`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Refreshed => "refreshed",
+            Self::Ended => "ended",
+            Self::Denied => "denied",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 const HANDLERS: [&str; 2] = ["proxy", "auth"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -174,8 +207,10 @@ impl Metrics {
              unavailable (the IdP could not be asked; retried until the grace ends)",
             revalidations.clone(),
         );
-        for outcome in crate::revalidation::OUTCOMES {
-            let _ = revalidations.get_or_create(&OutcomeLabels { outcome });
+        for outcome in RevalidationOutcome::ALL {
+            let _ = revalidations.get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            });
         }
         for p in providers {
             for outcome in ["success", "denied", "failed"] {
@@ -215,9 +250,11 @@ impl Metrics {
     }
 
     /// Counts one finished re-validation, by outcome.
-    pub fn revalidation(&self, outcome: &'static str) {
+    pub fn revalidation(&self, outcome: RevalidationOutcome) {
         self.revalidations
-            .get_or_create(&OutcomeLabels { outcome })
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
             .inc();
     }
 

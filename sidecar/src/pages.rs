@@ -274,6 +274,49 @@ pub fn protective_headers(h: &mut http::HeaderMap) {
     );
 }
 
+/// The 404 page.
+pub fn not_found_page() -> Response<Body> {
+    html_response(
+        StatusCode::NOT_FOUND,
+        plain_page("Not found", "There is nothing at this address."),
+    )
+}
+
+/// A redirect to `location` (`/` when it is not a valid header value), never cached, no referrer.
+pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => {
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/"));
+        }
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+/// `value` as JSON, never cached.
+pub fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Body::from(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

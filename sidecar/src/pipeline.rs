@@ -6,18 +6,24 @@
 //! provision → session ([`establish`]), then one answer ([`respond`]): the audit line, the
 //! metrics, the cookies or the refusal page.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::response::Response;
 use http::{StatusCode, header};
 
 use gatehouse_auth::claims::{Role, RolePolicy};
+use gatehouse_auth::collections::ExpiringSet;
+use gatehouse_auth::identity::IdentityIssuer;
 use gatehouse_auth::signin::{self, SignedInUser, VerifiedIdentity};
-use gatehouse_directory::ProvisionError;
+use gatehouse_directory::{ProvisionError, UserDirectory};
 
 use crate::audit::{self, Outcome};
-use crate::hook::HookError;
+use crate::hook::{HookError, ProvisionHook};
+use crate::metrics::Metrics;
 use crate::pages::{self, html_response};
-use crate::state::App;
+use crate::sessions::Sessions;
 use gatehouse_auth::cookie::{Session, random_token};
 use gatehouse_crds::consts::LOGIN_PATH;
 
@@ -71,67 +77,153 @@ pub struct SignedIn {
     pub refresh: Option<String>,
 }
 
-/// Role → admit → hook → provision → session, for an identity a protocol verified.
-pub async fn establish(
-    app: &App,
-    identity: VerifiedIdentity<'_>,
-    roles: &RolePolicy,
-    now: i64,
-) -> Result<Session, Refusal> {
-    let provider = identity.provider;
-    let (signed_in, role) = map_user(app, &identity, roles)?;
-    let user = signed_in.user.clone();
-    // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
-    let admission = app
-        .directory
-        .admit(&signed_in)
-        .await
-        .map_err(|e| provision_refusal(&provider.id, &user, e))?;
-
-    let mut session = Session {
-        sid: random_token(16),
-        user: user.clone(),
-        subject: identity.subject,
-        provider: provider.id.clone(),
-        email: identity.email,
-        name: identity.name,
-        username: identity.preferred_username,
-        role,
-        issued_at: now,
-        expires_at: now + i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
-        user_uid: None,
-        idp_sid: identity.idp_session,
-        validated_at: None,
-    };
-    if let Some(hook) = &app.sign_in.hook {
-        let headers = app.identity.headers_for(&session, provider, now);
-        hook.call(&signed_in, &headers.headers)
-            .await
-            .map_err(|e| hook_refusal(&provider.id, &user, e))?;
-    }
-    session.user_uid = app
-        .directory
-        .provision(&signed_in, admission)
-        .await
-        .map_err(|e| provision_refusal(&provider.id, &user, e))?
-        .user_uid;
-    Ok(session)
+/// The sign-in service: what both protocols' callbacks share once the IdP's answer is verified,
+/// with narrow handles to what that touches, built once.
+#[derive(Debug)]
+pub struct SignIn {
+    /// `state` values already used by a callback.
+    pub used_states: ExpiringSet,
+    /// HTTP client for IdPs (no redirects, timeouts).
+    pub http: reqwest::Client,
+    /// The app's provisioning hook.
+    pub hook: Option<ProvisionHook>,
+    /// Where users are admitted and recorded.
+    pub directory: Arc<UserDirectory>,
+    /// Identity headers (the hook is called with them).
+    pub identity: Arc<IdentityIssuer>,
+    /// Cookie keys and names (the new session is sealed).
+    pub sessions: Arc<Sessions>,
+    /// Where sign-ins are counted.
+    pub metrics: Arc<Metrics>,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+    /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`: claims copied to the SsoUser.
+    pub attribute_mappings: Vec<(String, String)>,
 }
 
-/// What a verified identity makes of the user ([`gatehouse_auth::signin::map_user`] with this
-/// sidecar's attribute mappings), or the refusal. Sign-in and re-validation both start here.
-pub fn map_user(
-    app: &App,
-    identity: &VerifiedIdentity<'_>,
-    roles: &RolePolicy,
-) -> Result<(SignedInUser, Role), Refusal> {
-    signin::map_user(identity, roles, &app.config.attribute_mappings).map_err(|unmapped| {
-        Refusal::denied(
-            unmapped.denial.reason(),
-            StatusCode::FORBIDDEN,
-            Some(unmapped.user),
-        )
-    })
+impl SignIn {
+    /// Role → admit → hook → provision → session, for an identity a protocol verified.
+    pub async fn establish(
+        &self,
+        identity: VerifiedIdentity<'_>,
+        roles: &RolePolicy,
+        now: i64,
+    ) -> Result<Session, Refusal> {
+        let provider = identity.provider;
+        let (signed_in, role) = self.map_user(&identity, roles)?;
+        let user = signed_in.user.clone();
+        // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
+        let admission = self
+            .directory
+            .admit(&signed_in)
+            .await
+            .map_err(|e| provision_refusal(&provider.id, &user, e))?;
+
+        let mut session = Session {
+            sid: random_token(16),
+            user: user.clone(),
+            subject: identity.subject,
+            provider: provider.id.clone(),
+            email: identity.email,
+            name: identity.name,
+            username: identity.preferred_username,
+            role,
+            issued_at: now,
+            expires_at: now + i64::try_from(self.session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            user_uid: None,
+            idp_sid: identity.idp_session,
+            validated_at: None,
+        };
+        if let Some(hook) = &self.hook {
+            let headers = self.identity.headers_for(&session, provider, now);
+            hook.call(&signed_in, &headers.headers)
+                .await
+                .map_err(|e| hook_refusal(&provider.id, &user, e))?;
+        }
+        session.user_uid = self
+            .directory
+            .provision(&signed_in, admission)
+            .await
+            .map_err(|e| provision_refusal(&provider.id, &user, e))?
+            .user_uid;
+        Ok(session)
+    }
+
+    /// What a verified identity makes of the user ([`gatehouse_auth::signin::map_user`] with this
+    /// sidecar's attribute mappings), or the refusal.
+    pub fn map_user(
+        &self,
+        identity: &VerifiedIdentity<'_>,
+        roles: &RolePolicy,
+    ) -> Result<(SignedInUser, Role), Refusal> {
+        signin::map_user(identity, roles, &self.attribute_mappings).map_err(|unmapped| {
+            Refusal::denied(
+                unmapped.denial.reason(),
+                StatusCode::FORBIDDEN,
+                Some(unmapped.user),
+            )
+        })
+    }
+
+    /// The answer to a completed or refused sign-in of `provider`: audit line and metrics, then the
+    /// session cookies and a redirect, or the refusal page.
+    pub fn respond(
+        &self,
+        provider: &str,
+        result: Result<SignedIn, Refusal>,
+        now: i64,
+    ) -> Response<Body> {
+        match result {
+            Ok(signed_in) => {
+                let session = &signed_in.session;
+                audit::sign_in(
+                    provider,
+                    Outcome::Success,
+                    None,
+                    Some(&session.user),
+                    Some(session.role.as_str()),
+                );
+                self.metrics
+                    .sign_in(provider, Outcome::Success.as_str(), None);
+                let mut r = pages::redirect(StatusCode::FOUND, &signed_in.rd);
+                let ttl = session.expires_at - now;
+                let sealed = session.seal(&self.sessions.keys(), &self.sessions.binding);
+                let cookies = &self.sessions.cookies;
+                r.headers_mut().append(
+                    header::SET_COOKIE,
+                    cookies.set(&cookies.session, &sealed, ttl),
+                );
+                if let Some(hint) = &signed_in.logout_hint {
+                    r.headers_mut().append(
+                        header::SET_COOKIE,
+                        cookies.set(&cookies.logout_hint, hint, ttl),
+                    );
+                }
+                if let Some(refresh) = &signed_in.refresh {
+                    r.headers_mut().append(
+                        header::SET_COOKIE,
+                        cookies.set(&cookies.refresh, refresh, ttl),
+                    );
+                }
+                r
+            }
+            Err(refusal) => {
+                audit::sign_in(
+                    provider,
+                    refusal.outcome,
+                    Some(refusal.reason),
+                    refusal.user.as_deref(),
+                    None,
+                );
+                self.metrics
+                    .sign_in(provider, refusal.outcome.as_str(), Some(refusal.reason));
+                html_response(
+                    refusal.status,
+                    pages::problem_page(refusal.reason, LOGIN_PATH),
+                )
+            }
+        }
+    }
 }
 
 /// The refusal for the app's provisioning hook failing `e` for `user` (logged).
@@ -161,65 +253,5 @@ pub fn provision_refusal(provider: &str, user: &str, e: ProvisionError) -> Refus
         status,
         outcome,
         user: Some(user.to_owned()),
-    }
-}
-
-/// The answer to a completed or refused sign-in of `provider`: audit line and metrics, then the
-/// session cookies and a redirect, or the refusal page.
-pub fn respond(
-    app: &App,
-    provider: &str,
-    result: Result<SignedIn, Refusal>,
-    now: i64,
-) -> Response<Body> {
-    match result {
-        Ok(signed_in) => {
-            let session = &signed_in.session;
-            audit::sign_in(
-                provider,
-                Outcome::Success,
-                None,
-                Some(&session.user),
-                Some(session.role.as_str()),
-            );
-            app.metrics
-                .sign_in(provider, Outcome::Success.as_str(), None);
-            let mut r = crate::routes::redirect(StatusCode::FOUND, &signed_in.rd);
-            let ttl = session.expires_at - now;
-            let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
-            let cookies = &app.sessions.cookies;
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                cookies.set(&cookies.session, &sealed, ttl),
-            );
-            if let Some(hint) = &signed_in.logout_hint {
-                r.headers_mut().append(
-                    header::SET_COOKIE,
-                    cookies.set(&cookies.logout_hint, hint, ttl),
-                );
-            }
-            if let Some(refresh) = &signed_in.refresh {
-                r.headers_mut().append(
-                    header::SET_COOKIE,
-                    cookies.set(&cookies.refresh, refresh, ttl),
-                );
-            }
-            r
-        }
-        Err(refusal) => {
-            audit::sign_in(
-                provider,
-                refusal.outcome,
-                Some(refusal.reason),
-                refusal.user.as_deref(),
-                None,
-            );
-            app.metrics
-                .sign_in(provider, refusal.outcome.as_str(), Some(refusal.reason));
-            html_response(
-                refusal.status,
-                pages::problem_page(refusal.reason, LOGIN_PATH),
-            )
-        }
     }
 }

@@ -33,19 +33,21 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::pipeline;
 use crate::providers::ExchangeError;
 use crate::providers::jwks::verify_id_token;
-use crate::state::App;
+use gatehouse_directory::UserDirectory;
+
+use crate::ending::SessionEnder;
+use crate::metrics::{Metrics, RevalidationOutcome};
+use crate::providers::Providers;
+use crate::sessions::Sessions;
 use gatehouse_auth::collections::RandomKeyMap;
 use gatehouse_auth::cookie::{CookieNames, RefreshGrant, Session};
 use gatehouse_auth::revalidation::{Revalidation, Standing};
 use gatehouse_auth::signin::Occasion;
-use gatehouse_auth::signin::VerifiedIdentity;
+use gatehouse_auth::signin::{self, VerifiedIdentity};
 use gatehouse_auth::token::{Expected, Nonce, now_unix};
 
-/// Every outcome of a re-validation, as counted in `gatehouse_revalidations_total`.
-pub const OUTCOMES: [&str; 4] = ["refreshed", "ended", "denied", "unavailable"];
 /// Seconds before an IdP that could not be asked is asked again about the same session.
 pub const RETRY_SECS: i64 = 30;
 /// Most sessions with a flight or a renewal remembered at once (per replica).
@@ -318,7 +320,7 @@ impl Revalidator {
     }
 }
 
-/// What a request's re-validation step ([`App::revalidate`]) gives it.
+/// What a request's re-validation step ([`Flights::revalidate`]) gives it.
 #[derive(Debug)]
 pub struct Step {
     /// The latest renewal of the session: the request goes on as renewed and its response
@@ -336,7 +338,7 @@ pub struct Step {
 #[must_use = "a departure leaves when dropped; keep it until the request is answered"]
 pub struct Departure {
     // Boxed: it is kept across the gate's await, in a future that is moved several times.
-    flight: Option<Box<(App, Session, RefreshGrant)>>,
+    flight: Option<Box<(Arc<Flights>, Session, RefreshGrant)>>,
 }
 
 /// Longest a flight waits for the app's answer to the request that found it due.
@@ -350,15 +352,15 @@ impl Departure {
 
     fn send_off(&mut self) {
         if let Some(flight) = self.flight.take() {
-            let (app, session, grant) = *flight;
-            Self::leave(app, session, grant);
+            let (flights, session, grant) = *flight;
+            Self::leave(flights, session, grant);
         }
     }
 
-    fn leave(app: App, session: Session, grant: RefreshGrant) {
+    fn leave(flights: Arc<Flights>, session: Session, grant: RefreshGrant) {
         // No runtime: the process is shutting down, and nothing would see the flight land.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { app.fly(session, grant).await });
+            runtime.spawn(async move { flights.fly(session, grant).await });
         }
     }
 }
@@ -385,39 +387,64 @@ enum Landing {
     Ended,
 }
 
-impl App {
+/// The re-validation service: starts flights for due sessions and lands them. Holds what a
+/// flight needs — the flights' records, the cookie keys, the providers and the HTTP client
+/// for them, the user directory, the metrics and the session ender — built once.
+#[derive(Debug)]
+pub struct Flights {
+    /// One record per session: flight state, latest grant, latest renewal.
+    pub revalidator: Arc<Revalidator>,
+    /// Cookie keys and names (refresh cookies are read and renewals sealed).
+    pub sessions: Arc<Sessions>,
+    /// The providers whose token endpoints are asked.
+    pub providers: Arc<Providers>,
+    /// HTTP client for the identity providers.
+    pub http: reqwest::Client,
+    /// Tolerated clock skew for refreshed ID tokens.
+    pub skew: Duration,
+    /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`: claims copied to the SsoUser.
+    pub attribute_mappings: Vec<(String, String)>,
+    /// Where a re-validated role is written.
+    pub directory: Arc<UserDirectory>,
+    /// Where outcomes are counted.
+    pub metrics: Arc<Metrics>,
+    /// Ends a session the IdP no longer vouches for.
+    pub ender: SessionEnder,
+}
+
+impl Flights {
     /// The re-validation step of a request with a valid `session`: a renewal ready for it, or
     /// a flight to send off when the session is due and the request brought its refresh
     /// cookie. Never waits.
-    pub fn revalidate(&self, session: &Session, headers: &HeaderMap, now: i64) -> Step {
+    pub fn revalidate(self: &Arc<Self>, session: &Session, headers: &HeaderMap, now: i64) -> Step {
         let due = self
-            .revalidation
+            .revalidator
             .on_request(session, now, || self.refresh_grant(session, headers));
         Step {
             renewal: due.renewal,
             departure: due.start.map(|grant| Departure {
-                flight: Some(Box::new((self.clone(), session.clone(), grant))),
+                flight: Some(Box::new((Arc::clone(self), session.clone(), grant))),
             }),
         }
     }
 
-    /// [`App::revalidate`] for a session with an open connection and no request: the flight
+    /// [`Flights::revalidate`] for a session with an open connection and no request: the flight
     /// uses the grant this replica already knows ([`Revalidator::remember`]), and leaves at
     /// once.
-    pub fn revalidate_connection(&self, session: &Session, now: i64) {
-        if let Some(grant) = self.revalidation.on_request(session, now, || None).start {
-            Departure::leave(self.clone(), session.clone(), grant);
+    pub fn revalidate_connection(self: &Arc<Self>, session: &Session, now: i64) {
+        if let Some(grant) = self.revalidator.on_request(session, now, || None).start {
+            Departure::leave(Arc::clone(self), session.clone(), grant);
         }
     }
 
     /// Keeps the refresh grant a connection's request brought, so the connection's session can
-    /// be re-validated while no other request comes ([`App::revalidate_connection`]).
+    /// be re-validated while no other request comes ([`Flights::revalidate_connection`]).
     pub fn remember_refresh_grant(&self, session: &Session, headers: &HeaderMap, now: i64) {
-        if session.validated_at.is_none() || !self.revalidation.is_on() {
+        if session.validated_at.is_none() || !self.revalidator.is_on() {
             return;
         }
         if let Some(grant) = self.refresh_grant(session, headers) {
-            self.revalidation.remember(session, grant, now);
+            self.revalidator.remember(session, grant, now);
         }
     }
 
@@ -429,7 +456,7 @@ impl App {
         session: &Session,
         headers: &HeaderMap,
     ) -> Option<http::HeaderValue> {
-        if session.validated_at.is_none() || !self.revalidation.is_on() {
+        if session.validated_at.is_none() || !self.revalidator.is_on() {
             return None;
         }
         let name = self.sessions.cookies.refresh.as_bytes();
@@ -451,17 +478,31 @@ impl App {
     }
 
     /// One flight: asks the IdP, then acts on its answer.
-    async fn fly(self, session: Session, grant: RefreshGrant) {
+    async fn fly(self: Arc<Self>, session: Session, grant: RefreshGrant) {
         let outcome = self.ask_idp(&session, &grant).await;
         let now = now_unix();
-        let (name, reason, role) = match &outcome {
-            Outcome::Refreshed(r) => ("refreshed", "none", r.session.role.as_str()),
-            Outcome::Ended(reason) => ("ended", *reason, "none"),
-            Outcome::Denied(reason) => ("denied", *reason, "none"),
-            Outcome::Unavailable(reason) => ("unavailable", *reason, session.role.as_str()),
+        let (counted, reason, role) = match &outcome {
+            Outcome::Refreshed(r) => (
+                RevalidationOutcome::Refreshed,
+                "none",
+                r.session.role.as_str(),
+            ),
+            Outcome::Ended(reason) => (RevalidationOutcome::Ended, *reason, "none"),
+            Outcome::Denied(reason) => (RevalidationOutcome::Denied, *reason, "none"),
+            Outcome::Unavailable(reason) => (
+                RevalidationOutcome::Unavailable,
+                *reason,
+                session.role.as_str(),
+            ),
         };
-        self.metrics.revalidation(name);
-        crate::audit::revalidation(&session.provider, name, reason, &session.user, role);
+        self.metrics.revalidation(counted);
+        crate::audit::revalidation(
+            &session.provider,
+            counted.label(),
+            reason,
+            &session.user,
+            role,
+        );
         match outcome {
             Outcome::Refreshed(refreshed) => {
                 let Refreshed {
@@ -474,17 +515,17 @@ impl App {
                     session: Arc::new(renewed),
                     refresh_cookie,
                 };
-                self.revalidation
+                self.revalidator
                     .land(&session.sid, Landing::Renewed(Arc::new(renewal), grant));
             }
             Outcome::Ended(_) | Outcome::Denied(_) => {
-                self.revalidation.land(&session.sid, Landing::Ended);
-                self.end_session(&session, now).await;
+                self.revalidator.land(&session.sid, Landing::Ended);
+                self.ender.end(&session, now).await;
             }
             Outcome::Unavailable(_) => {
-                self.revalidation.land(
+                self.revalidator.land(
                     &session.sid,
-                    Landing::RetryAt(now + self.revalidation.retry_secs()),
+                    Landing::RetryAt(now + self.revalidator.retry_secs()),
                 );
             }
         }
@@ -492,13 +533,13 @@ impl App {
 
     /// The refresh-token grant for `session`, and what the IdP's answer makes of it.
     async fn ask_idp(&self, session: &Session, grant: &RefreshGrant) -> Outcome {
-        let Some(provider) = self.provider(&session.provider) else {
+        let Some(provider) = self.providers.get(&session.provider) else {
             return Outcome::Unavailable("provider_removed");
         };
         let Some(discovered) = provider.discovered() else {
             return Outcome::Unavailable("provider_unavailable");
         };
-        let tokens = match provider.refresh(&self.sign_in.http, &grant.token).await {
+        let tokens = match provider.refresh(&self.http, &grant.token).await {
             Ok(tokens) => tokens,
             Err(ExchangeError::Refused { error, .. }) if error == "invalid_grant" => {
                 return Outcome::Ended("grant_refused");
@@ -536,7 +577,7 @@ impl App {
             issuer: &provider.config.issuer,
             client_id: &provider.config.client_id,
             nonce: Nonce::Repeated(&grant.nonce),
-            skew: self.config.clock_skew,
+            skew: self.skew,
         };
         let token = match verify_id_token(&raw, &discovered.jwks, &expected).await {
             Ok(token) => token,
@@ -549,21 +590,22 @@ impl App {
             return Outcome::Denied("subject_changed");
         }
         let userinfo = crate::userinfo::complete(
-            &self.sign_in.http,
+            &self.http,
             discovered.endpoints.userinfo.as_ref(),
             tokens.access_token.as_deref(),
             &token.claims,
             &token.subject,
-            &self.config.attribute_mappings,
+            &self.attribute_mappings,
             provider.id(),
         )
         .await;
         let identity =
             VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo);
-        let (mut record, role) = match pipeline::map_user(self, &identity, &provider.config.roles) {
-            Ok(mapped) => mapped,
-            Err(refusal) => return Outcome::Denied(refusal.reason),
-        };
+        let (mut record, role) =
+            match signin::map_user(&identity, &provider.config.roles, &self.attribute_mappings) {
+                Ok(mapped) => mapped,
+                Err(unmapped) => return Outcome::Denied(unmapped.denial.reason()),
+            };
         record.occasion = Occasion::Revalidation;
         let written = match self.directory.admit(&record).await {
             Ok(admission) => self.directory.provision(&record, admission).await,
@@ -582,33 +624,6 @@ impl App {
         renewed.name = identity.name;
         renewed.username = identity.preferred_username;
         Outcome::refreshed(renewed, grant, refresh_cookie)
-    }
-
-    /// Ends `session` as a logout does: at once on this replica (its requests and open
-    /// connections), and on the others through its SsoUser.
-    pub async fn end_session(&self, session: &Session, now: i64) {
-        self.sessions
-            .logged_out
-            .insert(&session.sid, session.expires_at, now);
-        self.live.end(&session.sid);
-        self.identity.forget(&session.sid);
-        if session.user_uid.is_none() {
-            return;
-        }
-        let until =
-            jiff::Timestamp::from_second(session.expires_at).unwrap_or(jiff::Timestamp::MAX);
-        match self
-            .directory
-            .end_session(&session.user, &session.sid, until)
-            .await
-        {
-            None | Some(Ok(_)) => {}
-            Some(Err(e)) => tracing::warn!(
-                user = %session.user,
-                error = %e,
-                "ended session not recorded on the SsoUser: other replicas accept it until it expires"
-            ),
-        }
     }
 }
 

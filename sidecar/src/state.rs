@@ -1,40 +1,36 @@
-//! What the request handlers share, built once from the configuration, as parts with one job
-//! each: [`Providers`], [`Sessions`] (cookie keys and reading a session), [`SignIn`] (what only
-//! sign-in uses), [`Site`] (the public origin), the identity issuer, the upstream, metrics and the
-//! user directory. Handlers take the parts they need as axum state ([`FromRef`]).
+//! What the request handlers share, built once from the configuration in [`App::new`]: the
+//! parts — [`Providers`], [`Sessions`] (cookie keys and reading a session), [`Site`] (the public
+//! origin), the identity issuer, the upstream, metrics and the user directory — and the services
+//! built on them, each holding only the parts it needs: the session judge ([`SessionJudge`]),
+//! the session ender ([`SessionEnder`]), sign-in ([`SignIn`]) and re-validation flights
+//! ([`Flights`]). Handlers take what they need as axum state ([`FromRef`]). Nothing below this
+//! module names [`App`].
 
-use std::ops::Deref;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
 use http::HeaderMap;
 
 use crate::config::{Config, Secret, read_secret_file};
+use crate::ending::SessionEnder;
 use crate::hook::ProvisionHook;
+use crate::judge::{Judgement, SessionJudge, SessionLookup};
 use crate::live::LiveSessions;
 use crate::metrics::Metrics;
-use crate::providers::Provider;
-use crate::revalidation::Revalidator;
-use crate::saml::SamlProvider;
+use crate::pipeline::SignIn;
+use crate::providers::{Provider, Providers};
+use crate::revalidation::{Flights, Revalidator};
+use crate::sessions::Sessions;
+use crate::sweep::LiveSweep;
 use gatehouse_auth::collections::ExpiringSet;
-use gatehouse_auth::cookie::{Binding, CookieNames, KeyRing, KeyRingError, Session, UnsealCache};
-use gatehouse_auth::identity::{IdentityIssuer, IdentityKeyError, ProviderIdentity};
-use gatehouse_auth::revalidation::Standing;
+use gatehouse_auth::cookie::{Binding, CookieNames, KeyRing, KeyRingError, Session};
+use gatehouse_auth::identity::{IdentityIssuer, IdentityKeyError};
 use gatehouse_directory::UserDirectory;
-use gatehouse_directory::kubernetes::Refusal;
 use gatehouse_proxy::Upstream;
 
-/// Logged-out sessions remembered at once (per replica).
-const LOGGED_OUT_CAPACITY: usize = 50_000;
-/// Identity-provider sessions ended by back-channel logout, remembered at once (per replica).
-const ENDED_IDP_SESSIONS_CAPACITY: usize = 50_000;
-/// Used logout token ids (`jti`) remembered at once (per replica).
-const USED_LOGOUT_TOKENS_CAPACITY: usize = 20_000;
 /// Used `state` values remembered at once (per replica).
 const USED_STATE_CAPACITY: usize = 20_000;
-/// Unsealed session cookies cached at once.
-const UNSEAL_CACHE_CAPACITY: usize = 4096;
 
 /// Why the sidecar could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -48,145 +44,6 @@ pub enum StateError {
     /// HTTP client for the IdPs could not be built.
     #[error("HTTP client for the identity providers")]
     Http(#[source] reqwest::Error),
-}
-
-/// The enabled sign-in methods: the OIDC providers in configuration order (what this derefs
-/// to), or SAML.
-#[derive(Debug)]
-pub struct Providers {
-    oidc: Vec<Arc<Provider>>,
-    saml: Option<Arc<SamlProvider>>,
-}
-
-impl Providers {
-    /// An OIDC provider by id.
-    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
-        self.oidc.iter().find(|p| p.id() == id)
-    }
-
-    /// SAML, when it is the active protocol.
-    pub fn saml(&self) -> Option<&Arc<SamlProvider>> {
-        self.saml.as_ref()
-    }
-
-    /// What the identity headers say about provider `id`, whatever its protocol.
-    pub fn identity(&self, id: &str) -> Option<&ProviderIdentity> {
-        self.get(id).map(|p| &p.identity).or_else(|| {
-            self.saml
-                .as_ref()
-                .filter(|s| s.id() == id)
-                .map(|s| &s.identity)
-        })
-    }
-
-    /// Every sign-in method as `(id, button label)`, in order.
-    pub fn methods(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.oidc
-            .iter()
-            .map(|p| (p.id(), p.config.display_name.as_str()))
-            .chain(self.saml.iter().map(|s| (s.id(), SAML_LABEL)))
-    }
-
-    /// Whether every provider's discovery document and keys (or SAML's metadata) are loaded.
-    pub fn are_ready(&self) -> bool {
-        self.oidc.iter().all(|p| p.is_ready()) && self.saml.iter().all(|s| s.is_ready())
-    }
-}
-
-/// Button label of SAML sign-in.
-pub const SAML_LABEL: &str = "SAML";
-
-impl Deref for Providers {
-    type Target = [Arc<Provider>];
-
-    fn deref(&self) -> &[Arc<Provider>] {
-        &self.oidc
-    }
-}
-
-/// The cookie keys, and reading a session from a request: unsealing (cached), and the sessions
-/// ended by logout.
-#[derive(Debug)]
-pub struct Sessions {
-    keys: RwLock<Arc<KeyRing>>,
-    unsealed: UnsealCache,
-    /// What cookies are bound to.
-    pub binding: Binding,
-    /// Cookie names.
-    pub cookies: CookieNames,
-    /// Sessions ended by logout, until their expiry.
-    pub logged_out: ExpiringSet,
-    /// Identity-provider session ids (`sid`) ended by back-channel logout, until the sessions
-    /// they could name expire. This replica's own record; other replicas learn it from the
-    /// SsoUser.
-    pub ended_idp_sessions: ExpiringSet,
-    /// Logout token ids (`jti`) already used, by provider.
-    pub used_logout_tokens: ExpiringSet,
-}
-
-impl Sessions {
-    fn new(keys: KeyRing, binding: Binding, cookies: CookieNames) -> Self {
-        Self {
-            keys: RwLock::new(Arc::new(keys)),
-            unsealed: UnsealCache::new(UNSEAL_CACHE_CAPACITY),
-            binding,
-            cookies,
-            logged_out: ExpiringSet::new(LOGGED_OUT_CAPACITY),
-            ended_idp_sessions: ExpiringSet::new(ENDED_IDP_SESSIONS_CAPACITY),
-            used_logout_tokens: ExpiringSet::new(USED_LOGOUT_TOKENS_CAPACITY),
-        }
-    }
-
-    /// The current cookie key ring.
-    pub fn keys(&self) -> Arc<KeyRing> {
-        match self.keys.read() {
-            Ok(k) => k.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the key ring (rotation from a mounted Secret).
-    pub fn set_keys(&self, ring: KeyRing) {
-        match self.keys.write() {
-            Ok(mut k) => *k = Arc::new(ring),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
-        }
-        // A removed key must stop admitting the sessions it sealed.
-        self.unsealed.clear();
-    }
-
-    /// The session cookie of a request, unsealed, unexpired and not logged out.
-    pub fn read(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
-        let keys = self.keys();
-        let session = gatehouse_auth::cookie::cookies(headers)
-            .filter(|(name, _)| *name == self.cookies.session)
-            .find_map(|(_, value)| {
-                self.unsealed
-                    .get_or_unseal(&keys, &self.binding, value, now)
-            })?;
-        (!self.is_ended(&session, now)).then_some(session)
-    }
-
-    /// Whether this replica ended `session` (logout, back-channel logout naming its IdP session).
-    pub fn is_ended(&self, session: &Session, now: i64) -> bool {
-        self.logged_out.contains(&session.sid, now)
-            || session
-                .idp_sid
-                .as_deref()
-                .is_some_and(|sid| self.ended_idp_sessions.contains(sid, now))
-    }
-}
-
-/// What only sign-in uses: the `state` values already used, the HTTP client for the IdPs, and
-/// the app's provisioning hook.
-#[derive(Debug)]
-pub struct SignIn {
-    /// `state` values already used by a callback.
-    pub used_states: ExpiringSet,
-    /// HTTP client for IdPs (no redirects, timeouts).
-    pub http: reqwest::Client,
-    /// The app's provisioning hook.
-    pub hook: Option<ProvisionHook>,
 }
 
 /// Where users reach the app.
@@ -233,8 +90,14 @@ pub struct App {
     pub directory: Arc<UserDirectory>,
     /// Sessions with open connections (WebSocket tunnels, streamed responses).
     pub live: LiveSessions,
-    /// Re-validation of sessions at their IdP.
+    /// Re-validation records of sessions at their IdP (standing, renewals).
     pub revalidation: Arc<Revalidator>,
+    /// The one judgement of a session.
+    pub judge: Arc<SessionJudge>,
+    /// Ends sessions on every replica.
+    pub ender: SessionEnder,
+    /// Re-validation flights.
+    pub flights: Arc<Flights>,
     /// Last secret-file contents applied: the cookie keys, then each provider's client secret.
     applied_secrets: Arc<tokio::sync::Mutex<(Secret, Vec<Secret>)>>,
 }
@@ -281,15 +144,7 @@ impl App {
             .as_deref()
             .and_then(|path| ProvisionHook::new(upstream.clone(), path));
         let metrics = Metrics::new(&config.provider_ids());
-        let providers = Providers {
-            oidc: config
-                .providers
-                .iter()
-                .cloned()
-                .map(|p| Arc::new(Provider::new(p)))
-                .collect(),
-            saml: config.saml.clone().map(|s| Arc::new(SamlProvider::new(s))),
-        };
+        let providers = Providers::new(&config);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
@@ -313,21 +168,62 @@ impl App {
                 .map(|p| p.client_secret.value.clone())
                 .collect(),
         )));
+        let providers = Arc::new(providers);
+        let sessions = Arc::new(sessions);
+        let identity = Arc::new(identity);
+        let metrics = Arc::new(metrics);
+        let directory = Arc::new(directory);
+        let live = LiveSessions::default();
+        let revalidation = Arc::new(Revalidator::new(config.revalidation()));
+        let ender = SessionEnder {
+            sessions: sessions.clone(),
+            live: live.clone(),
+            identity: identity.clone(),
+            directory: directory.clone(),
+        };
+        let judge = Arc::new(SessionJudge {
+            sessions: sessions.clone(),
+            providers: providers.clone(),
+            revalidation: revalidation.clone(),
+            directory: directory.clone(),
+            metrics: metrics.clone(),
+        });
+        let flights = Arc::new(Flights {
+            revalidator: revalidation.clone(),
+            sessions: sessions.clone(),
+            providers: providers.clone(),
+            http: http.clone(),
+            skew: config.clock_skew,
+            attribute_mappings: config.attribute_mappings.clone(),
+            directory: directory.clone(),
+            metrics: metrics.clone(),
+            ender: ender.clone(),
+        });
+        let sign_in = Arc::new(SignIn {
+            used_states: ExpiringSet::new(USED_STATE_CAPACITY),
+            http,
+            hook,
+            directory: directory.clone(),
+            identity: identity.clone(),
+            sessions: sessions.clone(),
+            metrics: metrics.clone(),
+            session_ttl: config.session_ttl,
+            attribute_mappings: config.attribute_mappings.clone(),
+        });
         Ok(Self {
-            providers: Arc::new(providers),
-            sessions: Arc::new(sessions),
-            sign_in: Arc::new(SignIn {
-                used_states: ExpiringSet::new(USED_STATE_CAPACITY),
-                http,
-                hook,
-            }),
+            providers,
+            sessions,
+            sign_in,
             site: Arc::new(site),
-            identity: Arc::new(identity),
+            identity,
             upstream,
-            metrics: Arc::new(metrics),
-            directory: Arc::new(directory),
-            live: LiveSessions::default(),
-            revalidation: Arc::new(Revalidator::new(config.revalidation())),
+            metrics,
+            directory,
+            live,
+            revalidation,
+            judge,
+            ender,
+            flights,
             applied_secrets,
             config: Arc::new(config),
         })
@@ -389,118 +285,40 @@ impl App {
         self.providers.are_ready() && self.directory.is_ready()
     }
 
-    /// The valid session of a request, if any: unsealed, unexpired, not logged out, not revoked,
-    /// from a provider still configured. Reads the API only on a watch-cache miss for a session
-    /// issued moments ago ([`App::session_from_cache`], [`App::confirm_session`]).
+    /// The valid session of a request, if any ([`SessionJudge::session`]).
     pub async fn session(&self, headers: &HeaderMap, now: i64) -> Option<Arc<Session>> {
-        match self.session_from_cache(headers, now) {
-            SessionLookup::Valid(session) => Some(session),
-            SessionLookup::None => None,
-            SessionLookup::Unconfirmed(session) => self.confirm_session(session).await,
-        }
+        self.judge.session(headers, now).await
     }
 
-    /// [`App::session`] as far as it goes without IO: the cookie and the watch cache.
+    /// [`SessionJudge::session_from_cache`].
     pub fn session_from_cache(&self, headers: &HeaderMap, now: i64) -> SessionLookup {
-        let Some(session) = self.sessions.read(headers, now) else {
-            return SessionLookup::None;
-        };
-        match self.judge(&session, now) {
-            Judgement::Valid => SessionLookup::Valid(session),
-            Judgement::Unconfirmed(refusal)
-                if self.directory.may_confirm(&session, refusal, now) =>
-            {
-                SessionLookup::Unconfirmed(session)
-            }
-            Judgement::Unconfirmed(refusal) => {
-                self.session_refused(&session, refusal);
-                SessionLookup::None
-            }
-            Judgement::Refused(reason) => {
-                tracing::debug!(user = %session.user, reason, "session refused");
-                SessionLookup::None
-            }
-        }
+        self.judge.session_from_cache(headers, now)
     }
 
-    /// The one judgement of a session at `now`, for requests ([`App::session_from_cache`]) and
-    /// for open connections ([`App::recheck`]): unexpired, not ended on this replica, from a
-    /// provider still configured, not gone past its re-validation grace
-    /// ([`crate::revalidation`]), and accepted by the user directory.
+    /// [`SessionJudge::judge`].
     pub fn judge(&self, session: &Session, now: i64) -> Judgement {
-        if session.expires_at <= now {
-            return Judgement::Refused("session_expired");
-        }
-        if self.sessions.is_ended(session, now) {
-            return Judgement::Refused("session_ended");
-        }
-        if self.providers.identity(&session.provider).is_none() {
-            return Judgement::Refused("provider_removed");
-        }
-        if self.revalidation.standing(session, now) == Standing::PastGrace {
-            return Judgement::Refused("revalidation_overdue");
-        }
-        match self.directory.check(session) {
-            Ok(()) => Judgement::Valid,
-            Err(refusal) => Judgement::Unconfirmed(refusal),
-        }
+        self.judge.judge(session, now)
     }
 
-    /// Settles a [`SessionLookup::Unconfirmed`] session by reading its SsoUser from the API.
+    /// [`SessionJudge::confirm_session`].
     pub async fn confirm_session(&self, session: Arc<Session>) -> Option<Arc<Session>> {
-        let confirmation = self.directory.confirm(&session).await;
-        if let Some(read) = confirmation.read {
-            self.metrics.user_read(read.label());
-        }
-        match confirmation.verdict {
-            Ok(()) => Some(session),
-            Err(refusal) => {
-                self.session_refused(&session, refusal);
-                None
-            }
-        }
+        self.judge.confirm_session(session).await
     }
 
-    fn session_refused(&self, session: &Session, refusal: Refusal) {
-        self.metrics.session_refused(refusal.reason());
-        tracing::debug!(user = %session.user, reason = refusal.reason(), "session refused by the user directory");
-    }
-}
-
-/// A request's session as far as the cookie and the watch cache tell.
-#[derive(Debug)]
-pub enum SessionLookup {
-    /// A valid session.
-    Valid(Arc<Session>),
-    /// No valid session (none sent, expired, logged out, or refused by the user directory).
-    None,
-    /// A session the watch cache does not hold the user of, issued moments ago: another replica
-    /// may have just created the user. [`App::confirm_session`] reads it from the API.
-    Unconfirmed(Arc<Session>),
-}
-
-impl App {
-    /// Whether a session that was valid still is at `now` ([`App::judge`]; a directory refusal
-    /// counts, an open connection is not worth a read of the API). The reason when not.
+    /// [`SessionJudge::recheck`].
     pub fn recheck(&self, session: &Session, now: i64) -> Result<(), &'static str> {
-        match self.judge(session, now) {
-            Judgement::Valid => Ok(()),
-            Judgement::Unconfirmed(refusal) => Err(refusal.reason()),
-            Judgement::Refused(reason) => Err(reason),
+        self.judge.recheck(session, now)
+    }
+
+    /// The sweep of this app's live connections ([`LiveSweep::run`] until the process ends).
+    pub fn live_sweep(&self) -> LiveSweep {
+        LiveSweep {
+            live: self.live.clone(),
+            judge: self.judge.clone(),
+            flights: self.flights.clone(),
+            changes: self.directory.changes(),
         }
     }
-}
-
-/// [`App::judge`]'s verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Judgement {
-    /// The session may continue.
-    Valid,
-    /// Refused by the user directory's cache; a request may still read the API for a session
-    /// issued moments ago ([`UserDirectory::may_confirm`]).
-    Unconfirmed(Refusal),
-    /// Refused, with the reason.
-    Refused(&'static str),
 }
 
 async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {

@@ -23,6 +23,8 @@ use crate::config::{ProviderConfig, Secret, check_https_or_loopback};
 use gatehouse_auth::identity::ProviderIdentity;
 use jwks::JwksCache;
 
+use crate::saml::SamlProvider;
+
 pub use crate::config::ProviderKind;
 
 /// Discovery fields `openidconnect` does not model.
@@ -595,6 +597,73 @@ pub async fn run_discovery(
 
 /// At most one JWKS refetch per this interval for unknown key ids.
 pub const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The enabled sign-in methods: the OIDC providers in configuration order (what this derefs
+/// to), or SAML.
+#[derive(Debug)]
+pub struct Providers {
+    oidc: Vec<Arc<Provider>>,
+    saml: Option<Arc<SamlProvider>>,
+}
+
+impl Providers {
+    /// The sign-in methods `config` enables: its OIDC providers, or SAML. No network access.
+    pub fn new(config: &crate::config::Config) -> Self {
+        Self {
+            oidc: config
+                .providers
+                .iter()
+                .cloned()
+                .map(|p| Arc::new(Provider::new(p)))
+                .collect(),
+            saml: config.saml.clone().map(|s| Arc::new(SamlProvider::new(s))),
+        }
+    }
+
+    /// An OIDC provider by id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.oidc.iter().find(|p| p.id() == id)
+    }
+
+    /// SAML, when it is the active protocol.
+    pub fn saml(&self) -> Option<&Arc<SamlProvider>> {
+        self.saml.as_ref()
+    }
+
+    /// What the identity headers say about provider `id`, whatever its protocol.
+    pub fn identity(&self, id: &str) -> Option<&ProviderIdentity> {
+        self.get(id).map(|p| &p.identity).or_else(|| {
+            self.saml
+                .as_ref()
+                .filter(|s| s.id() == id)
+                .map(|s| &s.identity)
+        })
+    }
+
+    /// Every sign-in method as `(id, button label)`, in order.
+    pub fn methods(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.oidc
+            .iter()
+            .map(|p| (p.id(), p.config.display_name.as_str()))
+            .chain(self.saml.iter().map(|s| (s.id(), SAML_LABEL)))
+    }
+
+    /// Whether every provider's discovery document and keys (or SAML's metadata) are loaded.
+    pub fn are_ready(&self) -> bool {
+        self.oidc.iter().all(|p| p.is_ready()) && self.saml.iter().all(|s| s.is_ready())
+    }
+}
+
+/// Button label of SAML sign-in.
+pub const SAML_LABEL: &str = "SAML";
+
+impl std::ops::Deref for Providers {
+    type Target = [Arc<Provider>];
+
+    fn deref(&self) -> &[Arc<Provider>] {
+        &self.oidc
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
 use super::extract::ProviderId;
-use super::{json_response, not_found_page};
+use crate::pages::{json_response, not_found_page};
 use crate::providers::Provider;
 use crate::providers::jwks::verify_logout_token;
 use crate::state::App;

@@ -45,12 +45,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ProviderId {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| super::not_found_page())?;
+            .map_err(|_| crate::pages::not_found_page())?;
         params
             .iter()
             .find(|(name, _)| *name == "provider")
             .map(|(_, id)| Self(id.to_owned()))
-            .ok_or_else(super::not_found_page)
+            .ok_or_else(crate::pages::not_found_page)
     }
 }
 

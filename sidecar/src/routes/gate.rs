@@ -9,21 +9,22 @@ use std::sync::Arc;
 use axum::body::Body;
 use futures::FutureExt as _;
 use http::header::HeaderName;
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use serde_json::json;
 use tower::Service;
 
-use super::{
-    ClientAddr, LOGIN_PATH, accepts_html, json_response, redirect, start_url, unavailable,
-};
+use super::sign_in::start_url;
 use crate::config::AuthMode;
+use crate::judge::SessionLookup;
 use crate::metrics::Handler as MetricHandler;
 use crate::pages::{self, encode_query_value, html_response};
+use crate::pages::{json_response, redirect};
 use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
-use crate::state::{App, SessionLookup};
+use crate::state::App;
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
 use gatehouse_auth::token::now_unix;
+use gatehouse_crds::consts::LOGIN_PATH;
 use gatehouse_proxy::ProxyError;
 use gatehouse_proxy::body::{BodyFault, bounded_body};
 use gatehouse_proxy::close::CutOnClose;
@@ -67,8 +68,8 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     let mut refresh_cookie = None;
     let gate = match app.session_from_cache(req.headers(), now) {
         SessionLookup::Valid(session) => {
-            Step { renewal, departure } = app.revalidate(&session, req.headers(), now);
-            refresh_cookie = app.refresh_cookie_header(&session, req.headers());
+            Step { renewal, departure } = app.flights.revalidate(&session, req.headers(), now);
+            refresh_cookie = app.flights.refresh_cookie_header(&session, req.headers());
             let session = renewal.as_ref().map_or(session, |r| r.session.clone());
             admit(&app, req, Some(session), now)
         }
@@ -206,7 +207,8 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
         && upgrade
     {
         // A tunnel may outlive every other request of its session: keep what re-validates it.
-        app.remember_refresh_grant(session, &parts.headers, now);
+        app.flights
+            .remember_refresh_grant(session, &parts.headers, now);
     }
     strip_client_identity(&mut parts.headers);
     strip_own_cookies(&mut parts.headers);
@@ -260,7 +262,8 @@ fn cut_on_session_end(
     if let Some(cookie) = refresh_cookie {
         let mut headers = http::HeaderMap::with_capacity(1);
         headers.insert(http::header::COOKIE, cookie);
-        app.remember_refresh_grant(session, &headers, now_unix());
+        app.flights
+            .remember_refresh_grant(session, &headers, now_unix());
     }
     let end = app.live.register(session);
     response.map(|body| Body::new(CutOnClose::new(body, end)))
@@ -343,4 +346,35 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+/// The client's address as sent in `X-Forwarded-For`, set on each request by the listener.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub HeaderValue);
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().any(|v| {
+        v.as_bytes()
+            .windows(9)
+            .any(|w| w.eq_ignore_ascii_case(b"text/html"))
+    })
+}
+
+/// The 502 the client gets when the app cannot be reached, as a page or as JSON.
+fn unavailable(status: StatusCode, code: &str, wants_html: bool) -> Response<Body> {
+    if wants_html {
+        let (title, text) = if status == StatusCode::GATEWAY_TIMEOUT {
+            (
+                "Application not answering",
+                "The application took too long to answer. Please try again in a moment.",
+            )
+        } else {
+            (
+                "Application unavailable",
+                "The application is not responding right now. Please try again in a moment.",
+            )
+        };
+        html_response(status, pages::plain_page(title, text))
+    } else {
+        json_response(status, json!({ "error": code }))
+    }
 }

@@ -39,16 +39,15 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, any, get, post};
 use futures::FutureExt as _;
 use http::header;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderValue, Method, Request, StatusCode};
 use hyper::body::Incoming;
-use serde_json::json;
 use tower::Service as _;
 
 use crate::metrics::Handler as MetricHandler;
-use crate::pages::{self, encode_query_value, html_response};
+use crate::pages::{self, html_response};
 use crate::state::App;
 
-pub use gate::is_skipped;
+pub use gate::{ClientAddr, is_skipped};
 
 pub use gatehouse_crds::consts::{
     LOGIN_PATH, LOGOUT_PATH, OIDC_CALLBACK_PREFIX as CALLBACK_PREFIX,
@@ -129,10 +128,6 @@ pub fn handle(
     router.clone().call(req).map(infallible)
 }
 
-/// The client's address as sent in `X-Forwarded-For`, set on each request by the listener.
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub HeaderValue);
-
 /// A GET-only route (HEAD refused too: these have effects or answer per request).
 fn get_only<H, T>(handler: H) -> MethodRouter<App>
 where
@@ -171,83 +166,7 @@ fn method_not_allowed(allowed: &[Method]) -> Response {
 }
 
 async fn not_found() -> Response {
-    not_found_page()
-}
-
-fn not_found_page() -> Response<Body> {
-    html_response(
-        StatusCode::NOT_FOUND,
-        pages::plain_page("Not found", "There is nothing at this address."),
-    )
-}
-
-pub(crate) fn redirect(status: StatusCode, location: &str) -> Response<Body> {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = status;
-    match HeaderValue::from_str(location) {
-        Ok(v) => {
-            r.headers_mut().insert(header::LOCATION, v);
-        }
-        Err(_) => {
-            r.headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/"));
-        }
-    }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    r
-}
-
-fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::from(value.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn accepts_html(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT).iter().any(|v| {
-        v.as_bytes()
-            .windows(9)
-            .any(|w| w.eq_ignore_ascii_case(b"text/html"))
-    })
-}
-
-fn start_url(provider: &str, rd: &str) -> String {
-    format!(
-        "{}?rd={}",
-        pages::start_path(provider),
-        encode_query_value(rd)
-    )
-}
-
-/// The 502 the client gets when the app cannot be reached, as a page or as JSON.
-fn unavailable(status: StatusCode, code: &str, wants_html: bool) -> Response<Body> {
-    if wants_html {
-        let (title, text) = if status == StatusCode::GATEWAY_TIMEOUT {
-            (
-                "Application not answering",
-                "The application took too long to answer. Please try again in a moment.",
-            )
-        } else {
-            (
-                "Application unavailable",
-                "The application is not responding right now. Please try again in a moment.",
-            )
-        };
-        html_response(status, pages::plain_page(title, text))
-    } else {
-        json_response(status, json!({ "error": code }))
-    }
+    pages::not_found_page()
 }
 
 /// Never fails: for `Result<_, Infallible>` services.

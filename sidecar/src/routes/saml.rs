@@ -9,9 +9,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::extract::QueryParams;
 use super::sign_in::set_attempt_cookie;
-use super::{LOGIN_PATH, not_found_page, redirect};
 use crate::pages::{self, html_response};
-use crate::pipeline::{self, Refusal, SignedIn};
+use crate::pages::{not_found_page, redirect};
+use crate::pipeline::{Refusal, SignedIn};
 use crate::saml::{SamlLogoutHint, SamlProvider};
 use crate::state::App;
 use gatehouse_auth::cookie::{ATTEMPT_TTL_SECS, Attempt, Purpose};
@@ -19,6 +19,7 @@ use gatehouse_auth::paths::safe_redirect;
 use gatehouse_auth::saml::verify::{self, Expected, NAMEID_EMAIL, SamlError, VerifiedAssertion};
 use gatehouse_auth::signin::VerifiedIdentity;
 use gatehouse_auth::token::now_unix;
+use gatehouse_crds::consts::LOGIN_PATH;
 
 /// Largest ACS request body read: the response bound, plus room for `RelayState` and encoding.
 const MAX_ACS_BODY: usize = 2 * verify::MAX_RESPONSE_BYTES;
@@ -108,7 +109,7 @@ pub(super) async fn acs(State(app): State<App>, headers: HeaderMap, body: Body) 
         app.metrics
             .sign_in_handling(started.elapsed().as_secs_f64());
     }
-    let mut response = pipeline::respond(&app, saml.id(), result, now);
+    let mut response = app.sign_in.respond(saml.id(), result, now);
     if let Some(cookie_id) = matched {
         let name = format!("{}{cookie_id}", app.sessions.cookies.attempt_prefix);
         response
@@ -208,13 +209,14 @@ async fn complete(
         }
     }
 
-    let session = pipeline::establish(
-        app,
-        saml_identity(saml, &metadata.entity_id, &verified),
-        &saml.config.roles,
-        now,
-    )
-    .await?;
+    let session = app
+        .sign_in
+        .establish(
+            saml_identity(saml, &metadata.entity_id, &verified),
+            &saml.config.roles,
+            now,
+        )
+        .await?;
     let logout_hint = metadata.slo_redirect.as_ref().and_then(|_| {
         let hint = SamlLogoutHint {
             name_id: verified.name_id.clone(),

@@ -10,12 +10,15 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
 use super::extract::CurrentSession;
-use super::{LOGIN_PATH, json_response, redirect};
+use crate::pages::{json_response, redirect};
+use crate::providers::Providers;
 use crate::saml::SamlLogoutHint;
-use crate::state::{App, Providers, Sessions, Site};
+use crate::sessions::Sessions;
+use crate::state::{App, Site};
 use gatehouse_auth::cookie::{Purpose, Session};
 use gatehouse_auth::identity::IdentityIssuer;
 use gatehouse_auth::token::now_unix;
+use gatehouse_crds::consts::LOGIN_PATH;
 
 // ---------------------------------------------------------------------------------------------
 // Logout, session, JWKS
@@ -43,7 +46,7 @@ pub(super) async fn logout(
 
     let mut location = format!("{LOGIN_PATH}?state=signed-out");
     if let Some(session) = &session {
-        app.end_session(session, now).await;
+        app.ender.end(session, now).await;
         tracing::info!(target: "gatehouse::audit", event = "sign_out", provider = %session.provider, user = %session.user, "signed out");
         if let Some(provider) = providers.get(&session.provider)
             && let Some(end_session) = provider

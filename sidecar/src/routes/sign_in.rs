@@ -9,19 +9,22 @@ use http::header;
 use http::{HeaderMap, StatusCode};
 
 use super::extract::{CurrentSession, ProviderId, QueryParams};
-use super::{LOGIN_PATH, not_found_page, redirect, start_url};
 use crate::config::Config;
 use crate::pages::{self, LoginPage, ProviderButton, html_response};
-use crate::pipeline::{self, Refusal, SignedIn};
+use crate::pages::{encode_query_value, not_found_page, redirect};
+use crate::pipeline::{Refusal, SignedIn};
 use crate::providers::Provider;
+use crate::providers::Providers;
 use crate::providers::jwks::verify_id_token;
-use crate::state::{App, Providers, Sessions, Site};
+use crate::sessions::Sessions;
+use crate::state::{App, Site};
 use gatehouse_auth::cookie::{
     ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPT_COOKIES, Purpose, RefreshGrant,
 };
 use gatehouse_auth::paths::safe_redirect;
 use gatehouse_auth::signin::VerifiedIdentity;
 use gatehouse_auth::token::{Expected, Nonce, constant_time_eq, now_unix};
+use gatehouse_crds::consts::LOGIN_PATH;
 
 /// Largest logout hint (sealed ID token) kept as a cookie.
 const MAX_HINT_COOKIE: usize = 3072;
@@ -219,11 +222,11 @@ pub(super) async fn callback(
     )
     .await;
     let mut response = match result {
-        Ok(Completed::SignedIn(signed_in)) => pipeline::respond(app, id, Ok(*signed_in), now),
+        Ok(Completed::SignedIn(signed_in)) => app.sign_in.respond(id, Ok(*signed_in), now),
         Ok(Completed::AgainWithoutOffline { rd }) => {
             redirect(StatusCode::FOUND, &start_url(id, &rd))
         }
-        Err(refusal) => pipeline::respond(app, id, Err(refusal), now),
+        Err(refusal) => app.sign_in.respond(id, Err(refusal), now),
     };
     if let Some(name) = attempt_cookie {
         response
@@ -352,13 +355,14 @@ async fn complete_sign_in(
         provider.id(),
     )
     .await;
-    let mut session = pipeline::establish(
-        app,
-        VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo),
-        &provider.config.roles,
-        now,
-    )
-    .await?;
+    let mut session = app
+        .sign_in
+        .establish(
+            VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo),
+            &provider.config.roles,
+            now,
+        )
+        .await?;
     // With a refresh token, the IdP can be asked again later whether the session still holds.
     let refresh = tokens
         .refresh_token
@@ -398,4 +402,12 @@ async fn complete_sign_in(
         logout_hint,
         refresh,
     })))
+}
+/// Where sign-in with `provider` starts, returning to `rd`.
+pub(super) fn start_url(provider: &str, rd: &str) -> String {
+    format!(
+        "{}?rd={}",
+        pages::start_path(provider),
+        encode_query_value(rd)
+    )
 }
