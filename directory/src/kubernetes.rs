@@ -52,7 +52,7 @@ pub struct Admitted(Option<SsoUser>);
 
 /// The SsoUser a sign-in resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Provisioned {
+pub struct ProvisionedUser {
     /// Object name.
     pub name: String,
     /// Object UID: sessions bind to it.
@@ -120,7 +120,7 @@ impl Provisioner {
         &self,
         sign_in: &SignedInUser,
         admitted: Admitted,
-    ) -> Result<Provisioned, ProvisionError> {
+    ) -> Result<ProvisionedUser, ProvisionError> {
         self.provision_from(sign_in, Some(admitted.0)).await
     }
 
@@ -143,7 +143,10 @@ impl Provisioner {
     }
 
     /// Create or refresh the SsoUser of a permitted sign-in and return it.
-    pub async fn provision(&self, sign_in: &SignedInUser) -> Result<Provisioned, ProvisionError> {
+    pub async fn provision(
+        &self,
+        sign_in: &SignedInUser,
+    ) -> Result<ProvisionedUser, ProvisionError> {
         self.provision_from(sign_in, None).await
     }
 
@@ -151,7 +154,7 @@ impl Provisioner {
         &self,
         sign_in: &SignedInUser,
         mut known: Option<Option<SsoUser>>,
-    ) -> Result<Provisioned, ProvisionError> {
+    ) -> Result<ProvisionedUser, ProvisionError> {
         let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
         let mut created = false;
         for attempt in 0..MAX_PROVISION_TRIES {
@@ -245,7 +248,7 @@ impl Provisioner {
             {
                 Ok(_) => {
                     self.cache.remember(&name, &uid);
-                    return Ok(Provisioned {
+                    return Ok(ProvisionedUser {
                         role_changed: !created && previous.role.as_deref() != Some(sign_in.role),
                         previous_role: previous.role,
                         name,
@@ -297,7 +300,7 @@ impl Provisioner {
 
 /// Why a session was refused by the user directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum SessionRefusal {
     /// The SsoUser no longer exists.
     Deleted,
     /// An SsoUser of that name exists, but it is not the one the session was issued for.
@@ -320,19 +323,19 @@ pub enum Refusal {
     Unconfirmed,
 }
 
-impl Refusal {
+impl SessionRefusal {
     /// Stable, low-cardinality label for metrics and logs.
     pub fn reason(self) -> &'static str {
         match self {
-            Refusal::Deleted => "user_deleted",
-            Refusal::Replaced => "user_replaced",
-            Refusal::Suspended => "user_suspended",
-            Refusal::SessionsRevoked => "sessions_revoked",
-            Refusal::SessionEnded => "session_ended",
-            Refusal::Stale => "revocation_stale",
-            Refusal::NotSynced => "revocation_not_synced",
-            Refusal::Undecodable => "user_undecodable",
-            Refusal::Unconfirmed => "user_unconfirmed",
+            SessionRefusal::Deleted => "user_deleted",
+            SessionRefusal::Replaced => "user_replaced",
+            SessionRefusal::Suspended => "user_suspended",
+            SessionRefusal::SessionsRevoked => "sessions_revoked",
+            SessionRefusal::SessionEnded => "session_ended",
+            SessionRefusal::Stale => "revocation_stale",
+            SessionRefusal::NotSynced => "revocation_not_synced",
+            SessionRefusal::Undecodable => "user_undecodable",
+            SessionRefusal::Unconfirmed => "user_unconfirmed",
         }
     }
 }
@@ -345,22 +348,22 @@ pub(crate) fn session_verdict(
     uid: &str,
     started: jiff::Timestamp,
     ids: SessionIds<'_>,
-) -> Result<(), Refusal> {
+) -> Result<(), SessionRefusal> {
     if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != config {
-        return Err(Refusal::Replaced);
+        return Err(SessionRefusal::Replaced);
     }
     if user.spec.is_suspended() {
-        return Err(Refusal::Suspended);
+        return Err(SessionRefusal::Suspended);
     }
     if let Some(not_before) = &user.spec.sessions_not_before
         && not_before.0 > started
     {
-        return Err(Refusal::SessionsRevoked);
+        return Err(SessionRefusal::SessionsRevoked);
     }
     if let (Some(status), Some(own)) = (&user.status, ids.own)
         && status.is_session_revoked(own, ids.idp)
     {
-        return Err(Refusal::SessionEnded);
+        return Err(SessionRefusal::SessionEnded);
     }
     Ok(())
 }
@@ -525,7 +528,12 @@ impl UserCache {
     }
 
     /// Whether a session of SsoUser `name` (with `uid`), started at `started`, may continue.
-    pub fn check(&self, name: &str, uid: &str, started: jiff::Timestamp) -> Result<(), Refusal> {
+    pub fn check(
+        &self,
+        name: &str,
+        uid: &str,
+        started: jiff::Timestamp,
+    ) -> Result<(), SessionRefusal> {
         self.check_at(name, uid, started, Instant::now())
     }
 
@@ -537,7 +545,7 @@ impl UserCache {
         uid: &str,
         started: jiff::Timestamp,
         ids: SessionIds<'_>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), SessionRefusal> {
         self.check_ids_at(name, uid, started, ids, Instant::now())
     }
 
@@ -552,7 +560,7 @@ impl UserCache {
         uid: &str,
         started: jiff::Timestamp,
         now: Instant,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), SessionRefusal> {
         self.check_ids_at(name, uid, started, SessionIds::default(), now)
     }
 
@@ -563,17 +571,17 @@ impl UserCache {
         started: jiff::Timestamp,
         ids: SessionIds<'_>,
         now: Instant,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), SessionRefusal> {
         {
             let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
             if !health.synced {
                 return self
                     .recently_provisioned(name, uid, now)
                     .then_some(())
-                    .ok_or(Refusal::NotSynced);
+                    .ok_or(SessionRefusal::NotSynced);
             }
             if health.silent_for(now) > self.staleness {
-                return Err(Refusal::Stale);
+                return Err(SessionRefusal::Stale);
             }
         }
         let Some(guard) = self
@@ -583,10 +591,10 @@ impl UserCache {
             return self
                 .recently_provisioned(name, uid, now)
                 .then_some(())
-                .ok_or(Refusal::Deleted);
+                .ok_or(SessionRefusal::Deleted);
         };
         let Ok(user) = &guard.0 else {
-            return Err(Refusal::Undecodable);
+            return Err(SessionRefusal::Undecodable);
         };
         session_verdict(user, &self.config, uid, started, ids)
     }
@@ -626,8 +634,8 @@ impl UserCache {
 
     /// Whether `refusal` is a miss: the watch does not hold that user (yet), or has not
     /// completed its first list.
-    pub fn is_miss(refusal: Refusal) -> bool {
-        matches!(refusal, Refusal::Deleted | Refusal::NotSynced)
+    pub fn is_miss(refusal: SessionRefusal) -> bool {
+        matches!(refusal, SessionRefusal::Deleted | SessionRefusal::NotSynced)
     }
 
     /// The configuration this cache serves.

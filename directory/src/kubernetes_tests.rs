@@ -43,7 +43,7 @@ fn provisioner(client: kube::Client, mode: ProvisioningMode) -> (Provisioner, Ap
 }
 
 /// A sign-in as the sidecar runs it: admission's read, then provisioning from that read.
-async fn admit_then_provision(p: &Provisioner, user: &SignedInUser) -> Provisioned {
+async fn admit_then_provision(p: &Provisioner, user: &SignedInUser) -> ProvisionedUser {
     let admitted = p.admit(user).await.expect("admitted");
     p.provision_admitted(user, admitted)
         .await
@@ -372,7 +372,7 @@ fn deleting_the_user_refuses_its_sessions_at_the_next_request() {
     feeder.apply(Ok(watcher::Event::Delete(cached_user("okta-1", "uid-1"))));
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::Deleted)
+        Err(SessionRefusal::Deleted)
     );
 }
 
@@ -383,7 +383,7 @@ fn a_recreated_user_of_the_same_name_does_not_revive_old_sessions() {
     feeder.apply(Ok(watcher::Event::Apply(cached_user("okta-1", "uid-2"))));
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::Replaced)
+        Err(SessionRefusal::Replaced)
     );
     assert_eq!(cache.check("okta-1", "uid-2", started()), Ok(()));
 }
@@ -396,7 +396,7 @@ fn suspending_or_moving_sessions_not_before_refuses_sessions() {
     feeder.apply(Ok(watcher::Event::Apply(suspended)));
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::Suspended)
+        Err(SessionRefusal::Suspended)
     );
 
     let mut revoked = cached_user("okta-1", "uid-1");
@@ -404,7 +404,7 @@ fn suspending_or_moving_sessions_not_before_refuses_sessions() {
     feeder.apply(Ok(watcher::Event::Apply(revoked)));
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::SessionsRevoked)
+        Err(SessionRefusal::SessionsRevoked)
     );
     // A session started after the cut-off is fine.
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
@@ -418,7 +418,7 @@ fn a_user_of_another_config_is_not_ours() {
     let (cache, _feeder) = synced_cache(vec![other]);
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::Replaced)
+        Err(SessionRefusal::Replaced)
     );
     assert_eq!(cache.user_count(), 0);
 }
@@ -428,19 +428,19 @@ fn a_just_provisioned_user_is_admitted_before_the_watch_sees_it() {
     let (cache, _feeder) = synced_cache(vec![]);
     assert_eq!(
         cache.check("okta-new", "uid-9", started()),
-        Err(Refusal::Deleted)
+        Err(SessionRefusal::Deleted)
     );
     cache.remember("okta-new", "uid-9");
     assert_eq!(cache.check("okta-new", "uid-9", started()), Ok(()));
     // Only for that exact object, and only for a bounded time.
     assert_eq!(
         cache.check("okta-new", "uid-other", started()),
-        Err(Refusal::Deleted)
+        Err(SessionRefusal::Deleted)
     );
     let later = Instant::now() + READ_YOUR_WRITE_GRACE + Duration::from_secs(1);
     assert_eq!(
         cache.check_at("okta-new", "uid-9", started(), later),
-        Err(Refusal::Deleted)
+        Err(SessionRefusal::Deleted)
     );
 }
 
@@ -454,7 +454,7 @@ fn a_deletion_seen_by_the_watch_overrides_read_your_write() {
     feeder.apply(Ok(watcher::Event::Delete(user)));
     assert_eq!(
         cache.check("okta-new", "uid-9", started()),
-        Err(Refusal::Deleted),
+        Err(SessionRefusal::Deleted),
         "deleted within the read-your-write grace: still refused"
     );
 }
@@ -468,7 +468,7 @@ fn sessions_are_refused_until_the_first_list_completes() {
     ))));
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::NotSynced)
+        Err(SessionRefusal::NotSynced)
     );
     assert!(!cache.is_ready());
     feeder.apply(Ok(watcher::Event::InitDone));
@@ -502,7 +502,7 @@ fn a_watch_silent_past_the_staleness_limit_refuses_everything_until_it_shows_lif
     let past = t0 + staleness + Duration::from_secs(1);
     assert_eq!(
         cache.check_at("okta-1", "uid-1", started(), past),
-        Err(Refusal::Stale)
+        Err(SessionRefusal::Stale)
     );
     // A sign of life with no object changing (the transport saw a watch re-opened, a bookmark,
     // or the server ending a quiet watch): fresh again.
@@ -522,7 +522,7 @@ fn an_undecodable_user_is_refused_and_counted_and_the_others_are_served() {
     feeder.apply_guarded(Ok(watcher::Event::Apply(guard)));
     assert_eq!(
         cache.check("okta-2", "uid-2", started()),
-        Err(Refusal::Undecodable)
+        Err(SessionRefusal::Undecodable)
     );
     assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
     assert_eq!(cache.undecodable_count(), 1);

@@ -26,7 +26,7 @@ use kube::Api;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::kubernetes::{Refusal, SessionIds, UserCache, session_verdict};
+use super::kubernetes::{SessionIds, SessionRefusal, UserCache, session_verdict};
 
 /// How reads on a miss are bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +114,7 @@ impl Read {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Confirmation {
     /// Whether the session may continue.
-    pub verdict: Result<(), Refusal>,
+    pub verdict: Result<(), SessionRefusal>,
     /// What this request's read did; `None` when it shared another request's read.
     pub read: Option<ReadOutcome>,
 }
@@ -200,7 +200,7 @@ impl ReadThrough {
 
     /// Whether the cache's `refusal` of a session issued at `issued_at` is a miss worth a read
     /// at `now` (both Unix seconds): the watch does not hold the user, and the session is new.
-    pub fn may_read(&self, refusal: Refusal, issued_at: i64, now: i64) -> bool {
+    pub fn may_read(&self, refusal: SessionRefusal, issued_at: i64, now: i64) -> bool {
         UserCache::is_miss(refusal)
             && now.abs_diff(issued_at) <= self.limits.fresh_session.as_secs()
     }
@@ -233,11 +233,11 @@ impl ReadThrough {
                     self.cache
                         .remember(name, uid)
                         .then_some(())
-                        .ok_or(Refusal::Deleted)
+                        .ok_or(SessionRefusal::Deleted)
                 })
             }
-            Read::Missing => Err(Refusal::Deleted),
-            Read::Failed(_) => Err(Refusal::Unconfirmed),
+            Read::Missing => Err(SessionRefusal::Deleted),
+            Read::Failed(_) => Err(SessionRefusal::Unconfirmed),
         };
         Confirmation {
             verdict,

@@ -85,10 +85,14 @@ async fn a_user_provisioned_on_another_replica_is_admitted_after_one_read() {
     let started = just_now();
     assert_eq!(
         r.b_cache.check(&name, &uid, started),
-        Err(Refusal::Deleted),
+        Err(SessionRefusal::Deleted),
         "B's watch does not hold the new user: a miss"
     );
-    assert!(r.b.may_read(Refusal::Deleted, started.as_second(), started.as_second()));
+    assert!(r.b.may_read(
+        SessionRefusal::Deleted,
+        started.as_second(),
+        started.as_second()
+    ));
     assert_eq!(
         r.b.confirm(&name, &uid, started, SessionIds::default())
             .await,
@@ -113,13 +117,13 @@ async fn a_deleted_user_is_refused_by_the_read() {
         r.b.confirm(&name, &uid, just_now(), SessionIds::default())
             .await,
         Confirmation {
-            verdict: Err(Refusal::Deleted),
+            verdict: Err(SessionRefusal::Deleted),
             read: Some(ReadOutcome::NotFound),
         }
     );
     assert_eq!(
         r.b_cache.check(&name, &uid, just_now()),
-        Err(Refusal::Deleted),
+        Err(SessionRefusal::Deleted),
         "nothing remembered"
     );
 }
@@ -139,10 +143,10 @@ async fn a_suspended_user_is_refused_by_the_read() {
     let got =
         r.b.confirm(&name, &uid, just_now(), SessionIds::default())
             .await;
-    assert_eq!(got.verdict, Err(Refusal::Suspended));
+    assert_eq!(got.verdict, Err(SessionRefusal::Suspended));
     assert_eq!(
         r.b_cache.check(&name, &uid, just_now()),
-        Err(Refusal::Deleted),
+        Err(SessionRefusal::Deleted),
         "a refused user is not remembered"
     );
 }
@@ -165,7 +169,7 @@ async fn sessions_before_sessions_not_before_are_refused_by_the_read() {
     let got =
         r.b.confirm(&name, &uid, started, SessionIds::default())
             .await;
-    assert_eq!(got.verdict, Err(Refusal::SessionsRevoked));
+    assert_eq!(got.verdict, Err(SessionRefusal::SessionsRevoked));
 }
 
 #[tokio::test]
@@ -182,7 +186,7 @@ async fn a_user_re_created_under_the_same_name_does_not_admit_the_old_uid() {
     let got =
         r.b.confirm(&name, &old_uid, just_now(), SessionIds::default())
             .await;
-    assert_eq!(got.verdict, Err(Refusal::Replaced));
+    assert_eq!(got.verdict, Err(SessionRefusal::Replaced));
     let got =
         r.b.confirm(&name, &new_uid, just_now(), SessionIds::default())
             .await;
@@ -202,10 +206,10 @@ async fn a_deletion_the_watch_delivered_wins_over_a_read_that_raced_it() {
         r.b.confirm(&name, &uid, just_now(), SessionIds::default())
             .await;
     assert_eq!(got.read, Some(ReadOutcome::Found));
-    assert_eq!(got.verdict, Err(Refusal::Deleted));
+    assert_eq!(got.verdict, Err(SessionRefusal::Deleted));
     assert_eq!(
         r.b_cache.check(&name, &uid, just_now()),
-        Err(Refusal::Deleted)
+        Err(SessionRefusal::Deleted)
     );
 }
 
@@ -218,7 +222,7 @@ async fn a_user_of_another_config_is_not_admitted_by_the_read() {
     let got = other
         .confirm(&name, &uid, just_now(), SessionIds::default())
         .await;
-    assert_eq!(got.verdict, Err(Refusal::Replaced));
+    assert_eq!(got.verdict, Err(SessionRefusal::Replaced));
 }
 
 #[tokio::test]
@@ -234,23 +238,23 @@ async fn only_misses_of_new_sessions_are_read() {
     let reads = ReadThrough::new(Api::namespaced(client, NS), cache, limits);
     let now = 1_800_000_000;
     let window = i64::try_from(limits.fresh_session.as_secs()).expect("small");
-    assert!(reads.may_read(Refusal::Deleted, now, now));
-    assert!(reads.may_read(Refusal::NotSynced, now - window, now));
+    assert!(reads.may_read(SessionRefusal::Deleted, now, now));
+    assert!(reads.may_read(SessionRefusal::NotSynced, now - window, now));
     assert!(
-        !reads.may_read(Refusal::Deleted, now - window - 1, now),
+        !reads.may_read(SessionRefusal::Deleted, now - window - 1, now),
         "an old session: the watch is the authority"
     );
     assert!(
-        !reads.may_read(Refusal::Deleted, now + window + 1, now),
+        !reads.may_read(SessionRefusal::Deleted, now + window + 1, now),
         "a session from the future"
     );
     for settled in [
-        Refusal::Replaced,
-        Refusal::Suspended,
-        Refusal::SessionsRevoked,
-        Refusal::Stale,
-        Refusal::Undecodable,
-        Refusal::Unconfirmed,
+        SessionRefusal::Replaced,
+        SessionRefusal::Suspended,
+        SessionRefusal::SessionsRevoked,
+        SessionRefusal::Stale,
+        SessionRefusal::Undecodable,
+        SessionRefusal::Unconfirmed,
     ] {
         assert!(!reads.may_read(settled, now, now), "{settled:?} is no miss");
     }

@@ -22,7 +22,9 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use crate::error::ProvisionError;
-use crate::kubernetes::{Admitted, Provisioner, Refusal, SessionIds, UserCache, UserCacheFeeder};
+use crate::kubernetes::{
+    Admitted, Provisioner, SessionIds, SessionRefusal, UserCache, UserCacheFeeder,
+};
 use crate::read_through::{Confirmation, ReadLimits, ReadThrough};
 use crate::revocation::{REVOCATION_BUDGET, RevocationError, Revoked, Revoker};
 
@@ -93,7 +95,7 @@ impl UserDirectory {
     }
 
     /// Checks a session on every request. Never blocks or does IO.
-    pub fn check(&self, session: &Session) -> Result<(), Refusal> {
+    pub fn check(&self, session: &Session) -> Result<(), SessionRefusal> {
         match self {
             UserDirectory::Off => Ok(()),
             UserDirectory::Kubernetes(k) => {
@@ -107,7 +109,7 @@ impl UserDirectory {
     /// Whether [`UserDirectory::check`]'s `refusal` of `session` at `now` (Unix seconds) is a
     /// miss for a session issued moments ago, which [`UserDirectory::confirm`] settles by
     /// reading the SsoUser from the API (another replica may have just created it).
-    pub fn may_confirm(&self, session: &Session, refusal: Refusal, now: i64) -> bool {
+    pub fn may_confirm(&self, session: &Session, refusal: SessionRefusal, now: i64) -> bool {
         match self {
             UserDirectory::Off => false,
             UserDirectory::Kubernetes(k) => {
@@ -207,11 +209,14 @@ fn session_ids(session: &Session) -> SessionIds<'_> {
     }
 }
 
-fn bound_user(session: &Session) -> Result<(&str, jiff::Timestamp), Refusal> {
+fn bound_user(session: &Session) -> Result<(&str, jiff::Timestamp), SessionRefusal> {
     // A session without a UID was not issued by a Kubernetes-backed sidecar.
-    let uid = session.user_uid.as_deref().ok_or(Refusal::Replaced)?;
-    let started =
-        jiff::Timestamp::from_second(session.issued_at).map_err(|_| Refusal::SessionsRevoked)?;
+    let uid = session
+        .user_uid
+        .as_deref()
+        .ok_or(SessionRefusal::Replaced)?;
+    let started = jiff::Timestamp::from_second(session.issued_at)
+        .map_err(|_| SessionRefusal::SessionsRevoked)?;
     Ok((uid, started))
 }
 

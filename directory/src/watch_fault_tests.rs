@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tower::BoxError;
 use tower_test::mock::{self, Handle, SendResponse};
 
-use crate::kubernetes::{Refusal, UserCache};
+use crate::kubernetes::{SessionRefusal, UserCache};
 
 type MockBody = UnsyncBoxBody<Bytes, BoxError>;
 type Api = Handle<Request<kube::client::Body>, Response<MockBody>>;
@@ -130,7 +130,7 @@ async fn an_undecodable_user_neither_stalls_the_watch_nor_hides_the_others() {
     assert_eq!(cache.check("okta-good", "uid-good", started()), Ok(()));
     assert_eq!(
         cache.check("okta-bad", "uid-bad", started()),
-        Err(Refusal::Undecodable),
+        Err(SessionRefusal::Undecodable),
         "its suspension cannot be read: fail closed"
     );
     assert_eq!(cache.undecodable_count(), 1);
@@ -177,7 +177,7 @@ async fn a_silent_watch_goes_stale_on_time_and_a_re_opened_watch_is_fresh_withou
     );
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::Stale)
+        Err(SessionRefusal::Stale)
     );
 
     // The API answers again: the next watch request succeeds and delivers nothing (no SsoUser
@@ -218,7 +218,7 @@ async fn after_an_outage_of_503s_the_first_successful_re_watch_restores_sessions
     assert!(!cache.is_ready());
     assert_eq!(
         cache.check("okta-1", "uid-1", started()),
-        Err(Refusal::Stale)
+        Err(SessionRefusal::Stale)
     );
     let (_, reply) = next(&mut api, Duration::from_secs(60)).await;
     let (response, _quiet) = open_watch();

@@ -545,7 +545,7 @@ fn okta_sign_in(subject: &str, role: &'static str) -> gatehouse_auth::signin::Si
 #[tokio::test]
 #[ignore = "needs a cluster: set KUBECONFIG"]
 async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_a_deleted_user() {
-    use gatehouse_directory::kubernetes::{Provisioner, Refusal, UserCache};
+    use gatehouse_directory::kubernetes::{Provisioner, SessionRefusal, UserCache};
 
     in_namespace("sidecar-watch", |client, ns| async move {
         let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
@@ -584,7 +584,9 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
         let refused = eventually(Duration::from_secs(30), || {
             let cache = cache.clone();
             let (name, uid) = (done.name.clone(), done.uid.clone());
-            async move { (cache.check(&name, &uid, started) == Err(Refusal::Deleted)).then_some(()) }
+            async move {
+                (cache.check(&name, &uid, started) == Err(SessionRefusal::Deleted)).then_some(())
+            }
         })
         .await;
         assert!(refused.is_some(), "the deletion reached the cache");
@@ -603,7 +605,7 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
 #[tokio::test]
 #[ignore = "needs a cluster: set KUBECONFIG"]
 async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once_deleted() {
-    use gatehouse_directory::kubernetes::{Provisioner, Refusal, SessionIds, UserCache};
+    use gatehouse_directory::kubernetes::{Provisioner, SessionIds, SessionRefusal, UserCache};
     use gatehouse_directory::read_through::{ReadLimits, ReadThrough};
 
     in_namespace("sidecar-read", |client, ns| async move {
@@ -625,7 +627,7 @@ async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once
         let (cache_b, _feeder_b) = UserCache::new(&ns, "portal", Duration::from_secs(300));
         assert_eq!(
             cache_b.check(&done.name, &done.uid, started),
-            Err(Refusal::NotSynced),
+            Err(SessionRefusal::NotSynced),
             "replica B's own watch does not hold the user"
         );
         let reader = ReadThrough::new(api.clone(), cache_b.clone(), ReadLimits::default());
@@ -652,7 +654,7 @@ async fn another_replica_reads_a_user_its_watch_has_not_seen_and_refuses_it_once
                     .confirm(&name, &uid, started, SessionIds::default())
                     .await
                     .verdict;
-                (verdict == Err(Refusal::Deleted)).then_some(())
+                (verdict == Err(SessionRefusal::Deleted)).then_some(())
             }
         })
         .await;

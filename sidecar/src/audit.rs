@@ -7,7 +7,7 @@
 
 /// How a sign-in attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum SignInOutcome {
     /// A session was issued.
     Success,
     /// A verified user was refused (role, suspension).
@@ -16,13 +16,13 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
+impl SignInOutcome {
     /// `success`, `denied` or `failed`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Success => "success",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
+            SignInOutcome::Success => "success",
+            SignInOutcome::Denied => "denied",
+            SignInOutcome::Failed => "failed",
         }
     }
 }
@@ -30,7 +30,7 @@ impl Outcome {
 /// Writes the audit line of one sign-in attempt.
 pub fn sign_in(
     provider: &str,
-    outcome: Outcome,
+    outcome: SignInOutcome,
     reason: Option<&str>,
     user: Option<&str>,
     role: Option<&str>,
@@ -39,12 +39,12 @@ pub fn sign_in(
     let user = user.unwrap_or("unknown");
     let role = role.unwrap_or("none");
     match outcome {
-        Outcome::Success => tracing::info!(
+        SignInOutcome::Success => tracing::info!(
             target: "gatehouse::audit",
             event = "sign_in", provider, outcome = outcome.as_str(), reason, user, role,
             "sign-in succeeded"
         ),
-        Outcome::Denied | Outcome::Failed => tracing::warn!(
+        SignInOutcome::Denied | SignInOutcome::Failed => tracing::warn!(
             target: "gatehouse::audit",
             event = "sign_in", provider, outcome = outcome.as_str(), reason, user, role,
             "sign-in refused"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::revalidation::Standing;
 use gatehouse_directory::UserDirectory;
-use gatehouse_directory::kubernetes::Refusal;
+use gatehouse_directory::kubernetes::SessionRefusal;
 use http::HeaderMap;
 
 use crate::metrics::Metrics;
@@ -104,7 +104,7 @@ impl SessionJudge {
         }
     }
 
-    fn session_refused(&self, session: &Session, refusal: Refusal) {
+    fn session_refused(&self, session: &Session, refusal: SessionRefusal) {
         self.metrics.session_refused(refusal.reason());
         tracing::debug!(user = %session.user, reason = refusal.reason(), "session refused by the user directory");
     }
@@ -141,7 +141,7 @@ pub enum Judgement {
     Valid,
     /// Refused by the user directory's cache; a request may still read the API for a session
     /// issued moments ago ([`UserDirectory::may_confirm`]).
-    Unconfirmed(Refusal),
+    Unconfirmed(SessionRefusal),
     /// Refused, with the reason.
     Refused(&'static str),
 }

@@ -55,6 +55,7 @@ pub mod audit;
 pub mod config;
 pub mod ending;
 pub mod envwatch;
+pub mod error;
 pub mod hook;
 pub mod judge;
 pub mod live;

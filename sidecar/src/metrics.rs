@@ -85,7 +85,7 @@ pub struct Metrics {
     proxy_latency: Histogram,
     upstream_errors: Counter,
     sign_ins: Family<SignInLabels, Counter>,
-    denials: Family<ReasonLabels, Counter>,
+    not_completed: Family<ReasonLabels, Counter>,
     provider_ready: Family<ProviderLabels, Gauge>,
     sessions_refused: Family<ReasonLabels, Counter>,
     sign_in_handling: Histogram,
@@ -140,11 +140,11 @@ impl Metrics {
             "Sign-in attempts by provider and outcome (success, denied, failed)",
             sign_ins.clone(),
         );
-        let denials = Family::<ReasonLabels, Counter>::default();
+        let not_completed = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "sign_in_denials",
-            "Sign-ins refused, by reason",
-            denials.clone(),
+            "Sign-ins that did not complete, by reason: users refused (denied) and attempts that failed alike (the outcome is in gatehouse_sign_ins_total)",
+            not_completed.clone(),
         );
         let provider_ready = Family::<ProviderLabels, Gauge>::default();
         registry.register(
@@ -229,7 +229,7 @@ impl Metrics {
             proxy_latency,
             upstream_errors,
             sign_ins,
-            denials,
+            not_completed,
             provider_ready,
             sessions_refused,
             sign_in_handling,
@@ -314,7 +314,9 @@ impl Metrics {
             })
             .inc();
         if let Some(reason) = reason {
-            self.denials.get_or_create(&ReasonLabels { reason }).inc();
+            self.not_completed
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
         }
     }
 

@@ -19,48 +19,14 @@ use gatehouse_auth::identity::IdentityIssuer;
 use gatehouse_auth::signin::{self, SignedInUser, VerifiedIdentity};
 use gatehouse_directory::{ProvisionError, UserDirectory};
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, SignInOutcome};
+use crate::error::SignInError;
 use crate::hook::{HookError, ProvisionHook};
 use crate::metrics::Metrics;
 use crate::pages::{self, html_response};
 use crate::sessions::Sessions;
-use gatehouse_auth::cookie::{Session, random_token};
+use gatehouse_auth::cookie::{ATTEMPT_TTL_SECS, Attempt, Purpose, Session, random_token};
 use gatehouse_crds::consts::LOGIN_PATH;
-
-/// A refused or failed sign-in: its reason, HTTP status and audit outcome.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    /// Stable, low-cardinality reason (audit field, metric label, page message key).
-    pub reason: &'static str,
-    /// HTTP status of the refusal page.
-    pub status: StatusCode,
-    /// `failed` (the attempt was broken) or `denied` (a verified user was refused).
-    pub outcome: Outcome,
-    /// The SsoUser name, when the user is known.
-    pub user: Option<String>,
-}
-
-impl Refusal {
-    /// A broken attempt.
-    pub fn failed(reason: &'static str, status: StatusCode) -> Self {
-        Self {
-            reason,
-            status,
-            outcome: Outcome::Failed,
-            user: None,
-        }
-    }
-
-    /// A verified user refused.
-    pub fn denied(reason: &'static str, status: StatusCode, user: Option<String>) -> Self {
-        Self {
-            reason,
-            status,
-            outcome: Outcome::Denied,
-            user,
-        }
-    }
-}
 
 /// A completed sign-in: the session, where to go, and the protocol's sealed cookies besides the
 /// session's.
@@ -108,7 +74,7 @@ impl SignIn {
         identity: VerifiedIdentity<'_>,
         roles: &RolePolicy,
         now: i64,
-    ) -> Result<Session, Refusal> {
+    ) -> Result<Session, SignInError> {
         let provider = identity.provider;
         let (signed_in, role) = self.map_user(&identity, roles)?;
         let user = signed_in.user.clone();
@@ -117,7 +83,7 @@ impl SignIn {
             .directory
             .admit(&signed_in)
             .await
-            .map_err(|e| provision_refusal(&provider.id, &user, e))?;
+            .map_err(|e| directory_refused(&provider.id, &user, e))?;
 
         let mut session = Session {
             sid: random_token(16),
@@ -138,15 +104,34 @@ impl SignIn {
             let headers = self.identity.headers_for(&session, provider, now);
             hook.call(&signed_in, &headers.headers)
                 .await
-                .map_err(|e| hook_refusal(&provider.id, &user, e))?;
+                .map_err(|e| hook_failed(&provider.id, &user, e))?;
         }
         session.user_uid = self
             .directory
             .provision(&signed_in, admission)
             .await
-            .map_err(|e| provision_refusal(&provider.id, &user, e))?
+            .map_err(|e| directory_refused(&provider.id, &user, e))?
             .user_uid;
         Ok(session)
+    }
+
+    /// Marks `attempt` used: a callback (or ACS post) is honoured once, also against a replay
+    /// that carries a copy of the attempt cookie.
+    pub fn use_attempt(&self, attempt: &Attempt, now: i64) -> Result<(), SignInError> {
+        let until = attempt.created_at + ATTEMPT_TTL_SECS;
+        if self.used_states.insert(&attempt.state, until, now) {
+            Ok(())
+        } else {
+            Err(SignInError::StateReplayed)
+        }
+    }
+
+    /// Seals what single logout at the IdP will need (the ID token for OIDC, the NameID and
+    /// session index for SAML) for the logout hint cookie.
+    pub fn seal_logout_hint(&self, hint: &[u8]) -> String {
+        self.sessions
+            .keys()
+            .seal(Purpose::LogoutHint, &self.sessions.binding, hint)
     }
 
     /// What a verified identity makes of the user ([`gatehouse_auth::signin::map_user`] with this
@@ -155,13 +140,12 @@ impl SignIn {
         &self,
         identity: &VerifiedIdentity<'_>,
         roles: &RolePolicy,
-    ) -> Result<(SignedInUser, Role), Refusal> {
+    ) -> Result<(SignedInUser, Role), SignInError> {
         signin::map_user(identity, roles, &self.attribute_mappings).map_err(|unmapped| {
-            Refusal::denied(
-                unmapped.denial.reason(),
-                StatusCode::FORBIDDEN,
-                Some(unmapped.user),
-            )
+            SignInError::Role {
+                user: unmapped.user,
+                denial: unmapped.denial,
+            }
         })
     }
 
@@ -170,7 +154,7 @@ impl SignIn {
     pub fn respond(
         &self,
         provider: &str,
-        result: Result<SignedIn, Refusal>,
+        result: Result<SignedIn, SignInError>,
         now: i64,
     ) -> Response<Body> {
         match result {
@@ -178,13 +162,13 @@ impl SignIn {
                 let session = &signed_in.session;
                 audit::sign_in(
                     provider,
-                    Outcome::Success,
+                    SignInOutcome::Success,
                     None,
                     Some(&session.user),
                     Some(session.role.as_str()),
                 );
                 self.metrics
-                    .sign_in(provider, Outcome::Success.as_str(), None);
+                    .sign_in(provider, SignInOutcome::Success.as_str(), None);
                 let mut r = pages::redirect(StatusCode::FOUND, &signed_in.rd);
                 let ttl = session.expires_at - now;
                 let sealed = session.seal(&self.sessions.keys(), &self.sessions.binding);
@@ -207,51 +191,34 @@ impl SignIn {
                 }
                 r
             }
-            Err(refusal) => {
-                audit::sign_in(
-                    provider,
-                    refusal.outcome,
-                    Some(refusal.reason),
-                    refusal.user.as_deref(),
-                    None,
-                );
+            Err(error) => {
+                let (outcome, reason) = (error.outcome(), error.metric_label());
+                audit::sign_in(provider, outcome, Some(reason), error.user(), None);
                 self.metrics
-                    .sign_in(provider, refusal.outcome.as_str(), Some(refusal.reason));
-                html_response(
-                    refusal.status,
-                    pages::problem_page(refusal.reason, LOGIN_PATH),
-                )
+                    .sign_in(provider, outcome.as_str(), Some(reason));
+                html_response(error.status(), pages::problem_page(reason, LOGIN_PATH))
             }
         }
     }
 }
 
-/// The refusal for the app's provisioning hook failing `e` for `user` (logged).
-fn hook_refusal(provider: &str, user: &str, e: HookError) -> Refusal {
-    tracing::warn!(provider, user, error = %e, "sign-in could not be recorded");
-    Refusal {
-        reason: "provision_hook_failed",
-        status: StatusCode::BAD_GATEWAY,
-        outcome: Outcome::Failed,
-        user: Some(user.to_owned()),
+/// The error for the app's provisioning hook failing `error` for `user` (logged).
+fn hook_failed(provider: &str, user: &str, error: HookError) -> SignInError {
+    tracing::warn!(provider, user, error = %error, "sign-in could not be recorded");
+    SignInError::Hook {
+        user: user.to_owned(),
+        error,
     }
 }
 
-/// The refusal for a user directory error `e` about `user`: a denial (suspended, not declared)
-/// or a failure (API unreachable), which is logged.
-pub fn provision_refusal(provider: &str, user: &str, e: ProvisionError) -> Refusal {
-    let (status, outcome) = if e.is_denial() {
-        (StatusCode::FORBIDDEN, Outcome::Denied)
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Outcome::Failed)
-    };
-    if outcome == Outcome::Failed {
-        tracing::warn!(provider, user, error = %e, "sign-in could not be recorded");
+/// The error for the user directory refusing `user` or failing to record the sign-in; a
+/// failure (not a refusal) is logged.
+fn directory_refused(provider: &str, user: &str, error: ProvisionError) -> SignInError {
+    if !error.is_denial() {
+        tracing::warn!(provider, user, error = %error, "sign-in could not be recorded");
     }
-    Refusal {
-        reason: e.reason(),
-        status,
-        outcome,
-        user: Some(user.to_owned()),
+    SignInError::Directory {
+        user: user.to_owned(),
+        error,
     }
 }

@@ -482,14 +482,14 @@ impl Flights {
         let outcome = self.ask_idp(&session, &grant).await;
         let now = now_unix();
         let (counted, reason, role) = match &outcome {
-            Outcome::Refreshed(r) => (
+            FlightOutcome::Refreshed(r) => (
                 RevalidationOutcome::Refreshed,
                 "none",
                 r.session.role.as_str(),
             ),
-            Outcome::Ended(reason) => (RevalidationOutcome::Ended, *reason, "none"),
-            Outcome::Denied(reason) => (RevalidationOutcome::Denied, *reason, "none"),
-            Outcome::Unavailable(reason) => (
+            FlightOutcome::Ended(reason) => (RevalidationOutcome::Ended, *reason, "none"),
+            FlightOutcome::Denied(reason) => (RevalidationOutcome::Denied, *reason, "none"),
+            FlightOutcome::Unavailable(reason) => (
                 RevalidationOutcome::Unavailable,
                 *reason,
                 session.role.as_str(),
@@ -504,7 +504,7 @@ impl Flights {
             role,
         );
         match outcome {
-            Outcome::Refreshed(refreshed) => {
+            FlightOutcome::Refreshed(refreshed) => {
                 let Refreshed {
                     session: renewed,
                     grant,
@@ -518,11 +518,11 @@ impl Flights {
                 self.revalidator
                     .land(&session.sid, Landing::Renewed(Arc::new(renewal), grant));
             }
-            Outcome::Ended(_) | Outcome::Denied(_) => {
+            FlightOutcome::Ended(_) | FlightOutcome::Denied(_) => {
                 self.revalidator.land(&session.sid, Landing::Ended);
                 self.ender.end(&session, now).await;
             }
-            Outcome::Unavailable(_) => {
+            FlightOutcome::Unavailable(_) => {
                 self.revalidator.land(
                     &session.sid,
                     Landing::RetryAt(now + self.revalidator.retry_secs()),
@@ -532,21 +532,21 @@ impl Flights {
     }
 
     /// The refresh-token grant for `session`, and what the IdP's answer makes of it.
-    async fn ask_idp(&self, session: &Session, grant: &RefreshGrant) -> Outcome {
+    async fn ask_idp(&self, session: &Session, grant: &RefreshGrant) -> FlightOutcome {
         let Some(provider) = self.providers.get(&session.provider) else {
-            return Outcome::Unavailable("provider_removed");
+            return FlightOutcome::Unavailable("provider_removed");
         };
         let Some(discovered) = provider.discovered() else {
-            return Outcome::Unavailable("provider_unavailable");
+            return FlightOutcome::Unavailable("provider_unavailable");
         };
         let tokens = match provider.refresh(&self.http, &grant.token).await {
             Ok(tokens) => tokens,
             Err(ExchangeError::Refused { error, .. }) if error == "invalid_grant" => {
-                return Outcome::Ended("grant_refused");
+                return FlightOutcome::Ended("grant_refused");
             }
             Err(e) => {
                 tracing::warn!(provider = %provider.id(), user = %session.user, error = %e, "re-validation at the identity provider failed; the session is kept until its grace ends");
-                return Outcome::Unavailable(match e {
+                return FlightOutcome::Unavailable(match e {
                     ExchangeError::Refused { .. } => "idp_error",
                     _ => "idp_unreachable",
                 });
@@ -571,7 +571,7 @@ impl Flights {
         };
         // Without a new ID token the IdP still vouched (it honoured the grant); the role stays.
         let Some(raw) = tokens.id_token else {
-            return Outcome::refreshed(renewed, grant, refresh_cookie);
+            return FlightOutcome::refreshed(renewed, grant, refresh_cookie);
         };
         let expected = Expected {
             issuer: &provider.config.issuer,
@@ -583,11 +583,11 @@ impl Flights {
             Ok(token) => token,
             Err(e) => {
                 tracing::warn!(provider = %provider.id(), user = %session.user, reason = e.reason(), "the identity provider's refreshed ID token was refused");
-                return Outcome::Unavailable(e.reason());
+                return FlightOutcome::Unavailable(e.reason());
             }
         };
         if token.subject != session.subject {
-            return Outcome::Denied("subject_changed");
+            return FlightOutcome::Denied("subject_changed");
         }
         let userinfo = crate::userinfo::complete(
             &self.http,
@@ -604,7 +604,7 @@ impl Flights {
         let (mut record, role) =
             match signin::map_user(&identity, &provider.config.roles, &self.attribute_mappings) {
                 Ok(mapped) => mapped,
-                Err(unmapped) => return Outcome::Denied(unmapped.denial.reason()),
+                Err(unmapped) => return FlightOutcome::Denied(unmapped.denial.reason()),
             };
         record.occasion = Occasion::Revalidation;
         let written = match self.directory.admit(&record).await {
@@ -613,17 +613,17 @@ impl Flights {
         };
         match written {
             Ok(_) => {}
-            Err(e) if e.is_denial() => return Outcome::Denied(e.reason()),
+            Err(e) if e.is_denial() => return FlightOutcome::Denied(e.reason()),
             Err(e) => {
                 tracing::warn!(user = %session.user, error = %e, "re-validated role could not be written to the SsoUser; asking again later");
-                return Outcome::Unavailable(e.reason());
+                return FlightOutcome::Unavailable(e.reason());
             }
         }
         renewed.role = role;
         renewed.email = identity.email;
         renewed.name = identity.name;
         renewed.username = identity.preferred_username;
-        Outcome::refreshed(renewed, grant, refresh_cookie)
+        FlightOutcome::refreshed(renewed, grant, refresh_cookie)
     }
 }
 
@@ -636,7 +636,7 @@ struct Refreshed {
 }
 
 /// How a flight ended.
-enum Outcome {
+enum FlightOutcome {
     /// The IdP vouched again.
     Refreshed(Box<Refreshed>),
     /// The IdP refused the grant.
@@ -647,9 +647,9 @@ enum Outcome {
     Unavailable(&'static str),
 }
 
-impl Outcome {
+impl FlightOutcome {
     fn refreshed(session: Session, grant: RefreshGrant, refresh_cookie: Option<String>) -> Self {
-        Outcome::Refreshed(Box::new(Refreshed {
+        FlightOutcome::Refreshed(Box::new(Refreshed {
             session,
             grant,
             refresh_cookie,

@@ -9,12 +9,13 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::extract::QueryParams;
 use super::sign_in::set_attempt_cookie;
+use crate::error::SignInError;
 use crate::pages::{self, html_response};
 use crate::pages::{not_found_page, redirect};
-use crate::pipeline::{Refusal, SignedIn};
+use crate::pipeline::SignedIn;
 use crate::saml::{SamlLogoutHint, SamlProvider};
 use crate::state::App;
-use gatehouse_auth::cookie::{ATTEMPT_TTL_SECS, Attempt, Purpose};
+use gatehouse_auth::cookie::{ATTEMPT_TTL_SECS, Attempt};
 use gatehouse_auth::paths::safe_redirect;
 use gatehouse_auth::saml::verify::{self, Expected, NAMEID_EMAIL, SamlError, VerifiedAssertion};
 use gatehouse_auth::signin::VerifiedIdentity;
@@ -130,14 +131,6 @@ fn attempts(app: &App, headers: &HeaderMap, now: i64) -> Vec<Attempt> {
         .collect()
 }
 
-fn refused(e: SamlError) -> Refusal {
-    if e.is_denial() {
-        Refusal::denied(e.reason(), e.status(), None)
-    } else {
-        Refusal::failed(e.reason(), e.status())
-    }
-}
-
 /// The SAML half of sign-in: the form, the verified response, single use; then the pipeline.
 /// Returns the sign-in and the state of the attempt it completed.
 async fn complete(
@@ -146,18 +139,15 @@ async fn complete(
     attempts: &[Attempt],
     body: Body,
     now: i64,
-) -> Result<(SignedIn, String), Refusal> {
+) -> Result<(SignedIn, String), SignInError> {
     let body = axum::body::to_bytes(body, MAX_ACS_BODY)
         .await
-        .map_err(|_| refused(SamlError::TooLarge))?;
+        .map_err(|_| SignInError::Saml(SamlError::TooLarge))?;
     let response = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "SAMLResponse")
         .map(|(_, v)| v.into_owned())
-        .ok_or(refused(SamlError::Malformed))?;
-    let metadata = saml.metadata().ok_or(Refusal::failed(
-        "provider_unavailable",
-        StatusCode::SERVICE_UNAVAILABLE,
-    ))?;
+        .ok_or(SignInError::Saml(SamlError::Malformed))?;
+    let metadata = saml.metadata().ok_or(SignInError::ProviderUnavailable)?;
 
     let request_ids: Vec<String> = attempts.iter().map(request_id).collect();
     let config = saml.config.clone();
@@ -180,32 +170,25 @@ async fn complete(
         )
     })
     .await
-    .map_err(|_| Refusal::failed("saml_response_malformed", StatusCode::BAD_REQUEST))?
+    .map_err(|_| SignInError::Saml(SamlError::Malformed))?
     .map_err(|e| {
         tracing::info!(provider = saml.id(), reason = e.reason(), error = %e, "SAML response refused");
-        refused(e)
+        SignInError::Saml(e)
     })?;
 
     let attempt = attempts
         .iter()
         .find(|a| request_id(a) == verified.in_response_to)
-        .ok_or(refused(SamlError::UnknownRequest))?;
+        .ok_or(SignInError::Saml(SamlError::UnknownRequest))?;
     // Single use: the attempt (also against a copy of its cookie) and the response's IDs.
-    let replayed = Refusal::failed("state_replayed", StatusCode::BAD_REQUEST);
-    if !app
-        .sign_in
-        .used_states
-        .insert(&attempt.state, attempt.created_at + ATTEMPT_TTL_SECS, now)
-    {
-        return Err(replayed);
-    }
+    app.sign_in.use_attempt(attempt, now)?;
     let remember_until = verified
         .valid_until
         .min(now + ATTEMPT_TTL_SECS + 3600)
         .max(now + ATTEMPT_TTL_SECS);
     for id in [&verified.response_id, &verified.assertion_id] {
         if !id.is_empty() && !saml.used_ids.insert(id, remember_until, now) {
-            return Err(replayed);
+            return Err(SignInError::StateReplayed);
         }
     }
 
@@ -224,11 +207,7 @@ async fn complete(
             session_index: verified.session_index.clone(),
         };
         let json = serde_json::to_vec(&hint).ok()?;
-        Some(
-            app.sessions
-                .keys()
-                .seal(Purpose::LogoutHint, &app.sessions.binding, &json),
-        )
+        Some(app.sign_in.seal_logout_hint(&json))
     });
     Ok((
         SignedIn {

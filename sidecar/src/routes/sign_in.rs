@@ -10,17 +10,16 @@ use http::{HeaderMap, StatusCode};
 
 use super::extract::{CurrentSession, ProviderId, QueryParams};
 use crate::config::Config;
+use crate::error::SignInError;
 use crate::pages::{self, LoginPage, ProviderButton, html_response};
 use crate::pages::{encode_query_value, not_found_page, redirect};
-use crate::pipeline::{Refusal, SignedIn};
-use crate::providers::Provider;
+use crate::pipeline::SignedIn;
 use crate::providers::Providers;
 use crate::providers::jwks::verify_id_token;
+use crate::providers::{Discovered, ExchangedTokens, Provider};
 use crate::sessions::Sessions;
 use crate::state::{App, Site};
-use gatehouse_auth::cookie::{
-    ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPT_COOKIES, Purpose, RefreshGrant,
-};
+use gatehouse_auth::cookie::{ATTEMPT_TTL_SECS, Attempt, MAX_ATTEMPT_COOKIES, RefreshGrant};
 use gatehouse_auth::paths::safe_redirect;
 use gatehouse_auth::signin::VerifiedIdentity;
 use gatehouse_auth::token::{Expected, Nonce, constant_time_eq, now_unix};
@@ -211,16 +210,13 @@ pub(super) async fn callback(
         .and_then(Attempt::cookie_id)
         .map(|cid| format!("{}{cid}", app.sessions.cookies.attempt_prefix));
 
-    let result = complete_sign_in(
-        app,
-        &headers,
-        &q,
-        provider,
-        state.as_deref(),
-        attempt_cookie.as_deref(),
-        now,
-    )
-    .await;
+    let callback = Callback {
+        headers: &headers,
+        query: &q,
+        state: state.as_deref(),
+        attempt_cookie: attempt_cookie.as_deref(),
+    };
+    let result = complete_sign_in(app, callback, provider, now).await;
     let mut response = match result {
         Ok(Completed::SignedIn(signed_in)) => app.sign_in.respond(id, Ok(*signed_in), now),
         Ok(Completed::AgainWithoutOffline { rd }) => {
@@ -248,90 +244,36 @@ enum Completed {
     },
 }
 
-/// The OIDC half of sign-in: the attempt, the code exchange and the ID token, verified; then the
-/// shared pipeline.
+/// What an OIDC callback brought: its query, its cookies, and the attempt cookie its `state`
+/// names.
+struct Callback<'a> {
+    headers: &'a HeaderMap,
+    query: &'a QueryParams,
+    state: Option<&'a str>,
+    attempt_cookie: Option<&'a str>,
+}
+
+/// The OIDC half of sign-in, as named steps: the attempt, the IdP's answer, the code exchange
+/// and the ID token, verified; then the sign-in shared with SAML ([`crate::pipeline::SignIn`]),
+/// and the OIDC cookies beside the session's.
 async fn complete_sign_in(
     app: &App,
-    headers: &HeaderMap,
-    q: &QueryParams,
+    callback: Callback<'_>,
     provider: &Provider,
-    state: Option<&str>,
-    attempt_cookie: Option<&str>,
     now: i64,
-) -> Result<Completed, Refusal> {
-    use StatusCode as S;
+) -> Result<Completed, SignInError> {
     let started = std::time::Instant::now();
-    let keys = app.sessions.keys();
-    let state = state.ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
-    let attempt = attempt_cookie
-        .and_then(|name| {
-            gatehouse_auth::cookie::cookies(headers)
-                .filter(|(n, _)| *n == name)
-                .find_map(|(_, v)| Attempt::unseal(&keys, &app.sessions.binding, v, now))
-        })
-        .filter(|a| constant_time_eq(a.state.as_bytes(), state.as_bytes()))
-        .filter(|a| a.provider == provider.id())
-        .ok_or(Refusal::failed("state_invalid", S::BAD_REQUEST))?;
-    // Single use, also against a replay that carries a copy of the attempt cookie.
-    if !app
-        .sign_in
-        .used_states
-        .insert(&attempt.state, attempt.created_at + ATTEMPT_TTL_SECS, now)
-    {
-        return Err(Refusal::failed("state_replayed", S::BAD_REQUEST));
+    let attempt = open_attempt(app, &callback, provider, now)?;
+    app.sign_in.use_attempt(&attempt, now)?;
+    if let Some(error) = callback.query.get("error") {
+        return idp_answered_error(provider, &error, attempt);
     }
-
-    if let Some(error) = q.get("error") {
-        if error == "invalid_scope" && attempt.offline {
-            provider.refuse_offline_access();
-            tracing::warn!(
-                provider = %provider.id(),
-                "the provider refused offline_access to this client: signing in without a refresh \
-                 token, so its sessions are not re-validated (allow the refresh-token grant at the \
-                 provider to re-validate them)"
-            );
-            return Ok(Completed::AgainWithoutOffline { rd: attempt.rd });
-        }
-        let reason = if error == "access_denied" {
-            "idp_denied"
-        } else {
-            "idp_error"
-        };
-        tracing::info!(provider = %provider.id(), error = %crate::providers::sanitize_code(&error), "identity provider returned an error");
-        return Err(Refusal::failed(reason, S::FORBIDDEN));
-    }
-    let discovered = provider.discovered().ok_or(Refusal::failed(
-        "provider_unavailable",
-        S::SERVICE_UNAVAILABLE,
-    ))?;
-    // RFC 9207: the response's `iss` must be our provider's (mix-up attack defence).
-    match q.get("iss") {
-        Some(iss) if iss != provider.config.issuer => {
-            return Err(Refusal::failed("issuer_mismatch", S::BAD_REQUEST));
-        }
-        None if discovered.endpoints.iss_parameter_supported => {
-            return Err(Refusal::failed("issuer_mismatch", S::BAD_REQUEST));
-        }
-        _ => {}
-    }
-    let code = q
-        .get("code")
-        .filter(|c| !c.is_empty() && c.len() <= 4096)
-        .ok_or(Refusal::failed("idp_error", S::BAD_REQUEST))?;
-
+    let discovered = provider
+        .discovered()
+        .ok_or(SignInError::ProviderUnavailable)?;
+    check_issuer_parameter(callback.query, provider, &discovered)?;
     let exchange_started = std::time::Instant::now();
-    let tokens = provider
-        .exchange_code_for_tokens(
-            &app.sign_in.http,
-            &code,
-            &attempt.verifier,
-            &app.site.callback_url(provider.id()),
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(provider = %provider.id(), error = %e, "code exchange failed");
-            Refusal::failed("exchange_failed", S::BAD_GATEWAY)
-        })?;
+    let tokens = exchange_code(app, callback.query, provider, &attempt).await?;
     let idp_round_trip = exchange_started.elapsed();
     let expected = Expected {
         issuer: &provider.config.issuer,
@@ -342,8 +284,7 @@ async fn complete_sign_in(
     let raw_token = tokens.id_token.as_str();
     let token = verify_id_token(raw_token, &discovered.jwks, &expected)
         .await
-        .map_err(|e| Refusal::failed(e.reason(), S::BAD_REQUEST))?;
-
+        .map_err(SignInError::Token)?;
     // Profile claims the ID token lacks, from UserInfo; the role keeps coming from the ID token.
     let userinfo = crate::userinfo::complete(
         &app.sign_in.http,
@@ -363,32 +304,13 @@ async fn complete_sign_in(
             now,
         )
         .await?;
-    // With a refresh token, the IdP can be asked again later whether the session still holds.
-    let refresh = tokens
-        .refresh_token
-        .filter(|_| app.revalidation.is_on())
-        .and_then(|token| {
-            RefreshGrant {
-                sid: session.sid.clone(),
-                token,
-                nonce: attempt.nonce.clone(),
-            }
-            .seal(&keys, &app.sessions.binding)
-        });
-    if refresh.is_some() {
-        session.validated_at = Some(now);
-    }
+    let refresh = refresh_cookie(app, &mut session, tokens.refresh_token, &attempt, now);
+    // RP-initiated logout needs the ID token as its hint, where the provider offers it.
     let logout_hint = discovered
         .endpoints
         .end_session
         .as_ref()
-        .map(|_| {
-            keys.seal(
-                Purpose::LogoutHint,
-                &app.sessions.binding,
-                raw_token.as_bytes(),
-            )
-        })
+        .map(|_| app.sign_in.seal_logout_hint(raw_token.as_bytes()))
         .filter(|sealed| sealed.len() <= MAX_HINT_COOKIE);
     app.metrics.sign_in_handling(
         started
@@ -403,6 +325,117 @@ async fn complete_sign_in(
         refresh,
     })))
 }
+
+/// The attempt the callback's `state` names: its sealed cookie, unexpired, with that state and
+/// for this provider.
+fn open_attempt(
+    app: &App,
+    callback: &Callback<'_>,
+    provider: &Provider,
+    now: i64,
+) -> Result<Attempt, SignInError> {
+    let state = callback.state.ok_or(SignInError::StateInvalid)?;
+    let keys = app.sessions.keys();
+    callback
+        .attempt_cookie
+        .and_then(|name| {
+            gatehouse_auth::cookie::cookies(callback.headers)
+                .filter(|(n, _)| *n == name)
+                .find_map(|(_, v)| Attempt::unseal(&keys, &app.sessions.binding, v, now))
+        })
+        .filter(|a| constant_time_eq(a.state.as_bytes(), state.as_bytes()))
+        .filter(|a| a.provider == provider.id())
+        .ok_or(SignInError::StateInvalid)
+}
+
+/// The IdP sent the browser back with `error=…` instead of a code.
+fn idp_answered_error(
+    provider: &Provider,
+    error: &str,
+    attempt: Attempt,
+) -> Result<Completed, SignInError> {
+    if error == "invalid_scope" && attempt.offline {
+        provider.refuse_offline_access();
+        tracing::warn!(
+            provider = %provider.id(),
+            "the provider refused offline_access to this client: signing in without a refresh \
+             token, so its sessions are not re-validated (allow the refresh-token grant at the \
+             provider to re-validate them)"
+        );
+        return Ok(Completed::AgainWithoutOffline { rd: attempt.rd });
+    }
+    tracing::info!(provider = %provider.id(), error = %crate::providers::sanitize_code(error), "identity provider returned an error");
+    Err(if error == "access_denied" {
+        SignInError::IdpDenied
+    } else {
+        SignInError::IdpError
+    })
+}
+
+/// RFC 9207: the response's `iss` must be our provider's (mix-up attack defence), and is
+/// required when the provider says it sends one.
+fn check_issuer_parameter(
+    query: &QueryParams,
+    provider: &Provider,
+    discovered: &Discovered,
+) -> Result<(), SignInError> {
+    match query.get("iss") {
+        Some(iss) if iss != provider.config.issuer => Err(SignInError::IssuerMismatch),
+        None if discovered.endpoints.iss_parameter_supported => Err(SignInError::IssuerMismatch),
+        _ => Ok(()),
+    }
+}
+
+/// The authorization code, exchanged for tokens with the attempt's PKCE verifier.
+async fn exchange_code(
+    app: &App,
+    query: &QueryParams,
+    provider: &Provider,
+    attempt: &Attempt,
+) -> Result<ExchangedTokens, SignInError> {
+    let code = query
+        .get("code")
+        .filter(|c| !c.is_empty() && c.len() <= 4096)
+        .ok_or(SignInError::CodeMissing)?;
+    provider
+        .exchange_code_for_tokens(
+            &app.sign_in.http,
+            &code,
+            &attempt.verifier,
+            &app.site.callback_url(provider.id()),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(provider = %provider.id(), error = %e, "code exchange failed");
+            SignInError::ExchangeFailed
+        })
+}
+
+/// The sealed refresh cookie, when the IdP gave a refresh token and re-validation is on: the IdP
+/// can then be asked again later whether the session still holds (`validated_at` set).
+fn refresh_cookie(
+    app: &App,
+    session: &mut gatehouse_auth::cookie::Session,
+    refresh_token: Option<String>,
+    attempt: &Attempt,
+    now: i64,
+) -> Option<String> {
+    let sealed = refresh_token
+        .filter(|_| app.revalidation.is_on())
+        .and_then(|token| {
+            RefreshGrant {
+                sid: session.sid.clone(),
+                token,
+                nonce: attempt.nonce.clone(),
+            }
+            .seal(&app.sessions.keys(), &app.sessions.binding)
+        });
+    if sealed.is_some() {
+        session.validated_at = Some(now);
+    }
+    sealed
+}
+
 /// Where sign-in with `provider` starts, returning to `rd`.
 pub(super) fn start_url(provider: &str, rd: &str) -> String {
     format!(
