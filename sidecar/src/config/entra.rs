@@ -2,8 +2,9 @@
 //! (all four enable it). Issuer `https://login.microsoftonline.com/<tenant>/v2.0`, overridable by
 //! `ENTRA_ISSUER` (sovereign clouds, tests). Role from `roles`.
 
-use super::ProviderKind;
-use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
+use super::env::{ConfigError, Env, require_all};
+use super::model::{ProviderConfig, ProviderKind};
+use super::parse::parse_issuer;
 use gatehouse_auth::claims::RolePolicy;
 
 const VARS: [&str; 4] = [
@@ -16,7 +17,7 @@ const VARS: [&str; 4] = [
 pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigError> {
     if !require_all(env, "Entra ID", &VARS)? {
         if env.get("ENTRA_ISSUER").is_some() {
-            return Err(crate::config::ConfigError {
+            return Err(ConfigError {
                 var: "ENTRA_TENANT_ID".to_owned(),
                 problem: format!(
                     "missing (ENTRA_ISSUER is set; Entra ID needs {})",

@@ -3,10 +3,9 @@
 //! default `oidc`), `OIDC_PROVIDER_NAME` (button label), and the role variables `OIDC_ROLE_CLAIM`,
 //! `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
 
-use super::ProviderKind;
-use crate::config::{
-    ConfigError, Env, ProviderConfig, claim_role_policy, parse_issuer, require_all,
-};
+use super::env::{ConfigError, Env, require_all};
+use super::model::{ProviderConfig, ProviderKind};
+use super::parse::{claim_role_policy, parse_issuer};
 
 const VARS: [&str; 4] = [
     "OIDC_CLIENT_ID",

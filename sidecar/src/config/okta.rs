@@ -1,8 +1,9 @@
 //! Okta, as superglue publishes it: `OKTA_CLIENT_ID`, `OKTA_CLIENT_SECRET`, `OKTA_ISSUER`,
 //! `OKTA_ORG_ID` (all four enable it). Role from `userType` / `user_type`.
 
-use super::ProviderKind;
-use crate::config::{ConfigError, Env, ProviderConfig, parse_issuer, require_all};
+use super::env::{ConfigError, Env, require_all};
+use super::model::{ProviderConfig, ProviderKind};
+use super::parse::parse_issuer;
 use gatehouse_auth::claims::RolePolicy;
 
 const VARS: [&str; 4] = [

@@ -15,7 +15,8 @@ use gatehouse_crds::consts::LOGOUT_PATH;
 use gatehouse_crds::env as vars;
 use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
 
-use super::{ConfigError, Env, check_https_or_loopback, role_policy};
+use super::env::{ConfigError, Env};
+use super::parse::{check_https_or_loopback, role_policy};
 use gatehouse_auth::claims::RolePolicy;
 
 /// Every SAML variable: any of them set enables SAML.

@@ -1,0 +1,65 @@
+//! The plain types the configuration is made of: the modes read from single variables and one
+//! enabled OIDC provider ([`ProviderConfig`]). They hold what was read; nothing here reads it.
+
+use gatehouse_auth::claims::RolePolicy;
+
+use super::env::SecretSource;
+
+/// Which published contract an OIDC provider follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Okta (`OKTA_*`).
+    Okta,
+    /// Microsoft Entra ID (`ENTRA_*`).
+    Entra,
+    /// Any OIDC provider (`OIDC_*`).
+    Oidc,
+}
+
+/// Whether a request without a session may reach the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every path needs a session, except the skip-auth prefixes.
+    Required,
+    /// Requests without a session reach the app with identity headers stripped.
+    Optional,
+}
+
+/// Where users who sign in are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningMode {
+    /// Nowhere: no Kubernetes access at all.
+    Off,
+    /// As `SsoUser` objects in the config's namespace, which also drive revocation.
+    Kubernetes,
+}
+
+/// Log line format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One enabled sign-in provider, as configured.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Path segment and metric label: `okta`, `entra`, or `OIDC_PROVIDER_ID`.
+    pub id: String,
+    /// Which contract it follows.
+    pub kind: ProviderKind,
+    /// Button label.
+    pub display_name: String,
+    /// Issuer URL, exactly as the provider writes it in `iss`.
+    pub issuer: String,
+    /// OAuth client id (also the expected ID token audience).
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretSource,
+    /// Organisation id forwarded as `X-Forwarded-Org`.
+    pub org_id: String,
+    /// How the role is read from the ID token.
+    pub roles: RolePolicy,
+}
