@@ -160,6 +160,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes the client's hop-by-hop headers — the fixed set and every header its `Connection`
+/// names — before the sidecar adds anything to its request, so a client cannot name away a
+/// header the sidecar adds (`Connection: x-forwarded-groups`). An HTTP/1.1 upgrade
+/// (`upgrade`, from [`crate::upgrade::upgrade_protocol`]) stays asked for, as `Connection:
+/// upgrade` and its `Upgrade`.
+pub fn strip_client_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    strip_hop_by_hop(headers);
+    if let Some(protocol) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+    }
+}
+
 /// Appends the client address to `X-Forwarded-For` (one folded value).
 pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
     let existing: Vec<&[u8]> = headers
@@ -351,6 +364,31 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["accept"]);
+    }
+
+    #[test]
+    fn the_clients_hop_by_hop_headers_go_and_an_upgrade_stays_asked_for() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Upgrade, x-forwarded-groups"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-forwarded-groups", HeaderValue::from_static("admin"));
+        strip_client_hop_by_hop(&mut h, Some(HeaderValue::from_static("websocket")));
+        assert_eq!(
+            h.get(header::CONNECTION).map(HeaderValue::as_bytes),
+            Some(&b"upgrade"[..])
+        );
+        assert_eq!(
+            h.get(header::UPGRADE).map(HeaderValue::as_bytes),
+            Some(&b"websocket"[..])
+        );
+        assert!(h.get("x-forwarded-groups").is_none());
+        // A header added afterwards survives the proxy's own pass: the client's list is gone.
+        h.insert("x-forwarded-groups", HeaderValue::from_static("member"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-forwarded-groups").is_some());
     }
 
     #[test]

@@ -325,6 +325,40 @@ async fn a_session_gets_identity_headers_and_forged_ones_never_reach_the_app() {
     sc.shutdown().await;
 }
 
+/// Hardening issue, defect 3: a client that names the identity headers in `Connection` must not
+/// get them removed after the sidecar added them (hop-by-hop stripping comes first).
+#[tokio::test]
+async fn a_client_cannot_strip_the_identity_headers_by_naming_them_hop_by_hop() {
+    let sc = sidecar(upstream(Gate::default()).await, &[]).await;
+    let s = session("okta", 3600);
+    let request = format!(
+        "GET /whoami HTTP/1.1\r\nHost: app.test\r\n\
+         Connection: close, x-forwarded-user, x-forwarded-groups, X-Gatehouse-Identity, \
+         x-forwarded-email, x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-org, \
+         x-forwarded-provider, x-forwarded-preferred-username\r\n\
+         Cookie: {}\r\nX-Hop: gone\r\nConnection: x-hop\r\n\r\n",
+        cookie_for(&s)
+    );
+    let (status, _, body) = raw(sc.addr(), &request).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let echo: Value = serde_json::from_slice(&body).expect("echo json");
+    assert_eq!(header_values(&echo, "x-forwarded-user"), [s.user.as_str()]);
+    assert_eq!(header_values(&echo, "x-forwarded-groups"), ["admin"]);
+    assert_eq!(
+        header_values(&echo, "x-forwarded-email"),
+        ["ada@example.com"]
+    );
+    assert_eq!(header_values(&echo, "x-forwarded-org"), ["acme"]);
+    assert_eq!(header_values(&echo, "x-forwarded-provider"), ["okta"]);
+    assert_eq!(header_values(&echo, "x-forwarded-proto"), ["https"]);
+    assert_eq!(header_values(&echo, "x-forwarded-host"), ["app.test"]);
+    assert_eq!(header_values(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(header_values(&echo, "x-gatehouse-identity").len(), 1);
+    // The client's own hop-by-hop header still goes.
+    assert!(header_values(&echo, "x-hop").is_empty(), "{echo}");
+    sc.shutdown().await;
+}
+
 #[tokio::test]
 async fn identity_jwt_verifies_against_the_sidecar_jwks_and_is_cached() {
     let sc = sidecar(upstream(Gate::default()).await, &[]).await;

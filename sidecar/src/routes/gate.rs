@@ -28,7 +28,9 @@ use gatehouse_crds::consts::LOGIN_PATH;
 use gatehouse_proxy::ProxyError;
 use gatehouse_proxy::body::{BodyFault, bounded_body};
 use gatehouse_proxy::close::CutOnClose;
-use gatehouse_proxy::headers::{FORWARDING_HEADERS, strip_client_identity, strip_own_cookies};
+use gatehouse_proxy::headers::{
+    FORWARDING_HEADERS, strip_client_hop_by_hop, strip_client_identity, strip_own_cookies,
+};
 use gatehouse_proxy::upgrade::upgrade_protocol;
 
 /// Whether a path (as forwarded) is covered by `GATEHOUSE_SKIP_AUTH`.
@@ -193,8 +195,12 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     {
         return Gate::Answer(r);
     }
-    let upgrade = upgrade_protocol(&req).is_some();
+    let upgrade_asked = upgrade_protocol(&req);
+    let upgrade = upgrade_asked.is_some();
     let (mut parts, body) = req.into_parts();
+    // First, before anything is added: what the client named hop-by-hop goes, so it cannot name
+    // away a header the sidecar adds below.
+    strip_client_hop_by_hop(&mut parts.headers, upgrade_asked);
     let body = match bounded_body(
         body,
         app.config.max_request_body,
