@@ -61,9 +61,9 @@ pub enum SignInError {
     Directory {
         /// The SsoUser name.
         user: String,
-        /// What the directory said.
+        /// What the directory said (boxed: it may hold a whole API error).
         #[source]
-        error: ProvisionError,
+        error: Box<ProvisionError>,
     },
     /// The app's provisioning hook failed.
     #[error("user {user}: {error}")]

@@ -219,6 +219,6 @@ fn directory_refused(provider: &str, user: &str, error: ProvisionError) -> SignI
     }
     SignInError::Directory {
         user: user.to_owned(),
-        error,
+        error: Box::new(error),
     }
 }

@@ -271,7 +271,7 @@ async fn complete_sign_in(
     let discovered = provider
         .discovered()
         .ok_or(SignInError::ProviderUnavailable)?;
-    check_issuer_parameter(callback.query, provider, &discovered)?;
+    check_issuer_parameter(callback.query, provider, discovered)?;
     let exchange_started = std::time::Instant::now();
     let tokens = exchange_code(app, callback.query, provider, &attempt).await?;
     let idp_round_trip = exchange_started.elapsed();
