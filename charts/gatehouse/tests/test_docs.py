@@ -199,8 +199,8 @@ def operator_reasons() -> set[str]:
 def sidecar_directory_reasons() -> set[str]:
     """Reasons the sidecar's user directory gives: sign-in refusals and refused sessions."""
     reasons: set[str] = set()
-    for rel in ("provisioning.rs", "directory/kubernetes.rs"):
-        text = (REPO / "sidecar" / "src" / rel).read_text()
+    for rel in ("error.rs", "kubernetes.rs"):
+        text = (REPO / "directory" / "src" / rel).read_text()
         for body in re.findall(r"fn reason\(&?self\)[^{]*\{(.*?)\n    \}", text, flags=re.S):
             reasons |= set(re.findall(r'=> "(\w+)"', body))
     return reasons
