@@ -1,0 +1,2 @@
+//! Fuzz target `jwks`: see [`gatehouse_fuzz::jwks`].
+gatehouse_fuzz::target_main!(jwks);
