@@ -47,6 +47,10 @@ pub const SIDECAR_REVOCATION_FIELD_MANAGER: &str = "gatehouse-sidecar-revocation
 /// Most entries of an SsoUser's `status.revokedSessions`. When it is full of unexpired entries,
 /// the sidecar ends every session of the user (`spec.sessionsNotBefore`) instead of forgetting one.
 pub const MAX_REVOKED_SESSIONS: usize = 64;
+/// Field manager of the sidecar's shared re-validation records (`status.sessionRenewals`).
+pub const SIDECAR_RENEWAL_FIELD_MANAGER: &str = "gatehouse-sidecar-renewal";
+/// Most shared re-validation records on one SsoUser (one per session being re-validated).
+pub const MAX_SESSION_RENEWALS: usize = 16;
 
 /// Port the sidecar serves users on.
 pub const SIDECAR_PORT: u16 = 4180;

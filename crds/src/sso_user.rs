@@ -92,12 +92,27 @@ pub struct SsoUserStatus {
     /// Number of successful sign-ins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_count: Option<i64>,
+    /// When the identity provider last vouched for the user: a sign-in, or a session re-validated
+    /// with its refresh token (moved forward by a re-validation once it is an hour old).
+    /// `provisioning.deleteAfterInactive` counts from it (from `lastLogin` when it is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_vouched: Option<Time>,
     /// Single sessions ended before their expiry (logout, OIDC back-channel logout), so every
     /// replica of the sidecar refuses them. Each entry is dropped once the session it names has
     /// expired. Written by the sidecar (field manager `gatehouse-sidecar-revocation`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub revoked_sessions: Vec<RevokedSession>,
+    /// The latest re-validation of each session being re-validated at the identity provider,
+    /// shared by every replica of the sidecar: a replica that refreshed a session (and got a
+    /// rotated refresh token) records it here, so the others go on from it instead of
+    /// refreshing again with a token the IdP has replaced; and a lease, so one replica at a time
+    /// asks the IdP. The session and refresh grant are sealed with the SsoConfig's cookie keys
+    /// (only its sidecars can open them, and never as cookies). Written by the sidecar (field
+    /// manager `gatehouse-sidecar-renewal`); an entry goes once its session has expired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub session_renewals: Vec<SessionRenewal>,
     /// `Ready` is true when the user's SsoConfig exists.
     ///
     /// Keyed by `type`: each writer (field manager) applies only the conditions it owns.
@@ -121,7 +136,40 @@ pub struct RevokedSession {
     pub until: Time,
 }
 
+/// The latest re-validation of one session, shared by the sidecar's replicas.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRenewal {
+    /// The sidecar's session id.
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// When the identity provider last vouched for the session (Unix seconds).
+    pub validated_at: i64,
+    /// The session as renewed then, sealed (absent while only a lease is held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub session: Option<String>,
+    /// The refresh grant to use next, sealed (absent while only a lease is held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub grant: Option<String>,
+    /// The replica asking the identity provider about this session now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub lease_holder: Option<String>,
+    /// Until when that replica may ask; after it another may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Time>,
+    /// When the session expires; the entry may be dropped after it.
+    pub until: Time,
+}
+
 impl SsoUserStatus {
+    /// The shared re-validation record of session `session_id`, if any.
+    pub fn session_renewal(&self, session_id: &str) -> Option<&SessionRenewal> {
+        self.session_renewals.iter().find(|r| r.id == session_id)
+    }
+
     /// Whether a session with own id `session_id` or IdP session id `idp_sid` was ended.
     pub fn is_session_revoked(&self, session_id: &str, idp_sid: Option<&str>) -> bool {
         self.revoked_sessions

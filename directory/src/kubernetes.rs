@@ -554,6 +554,16 @@ impl UserCache {
         self.changes.clone()
     }
 
+    /// The shared re-validation record of session `sid` of SsoUser `name`, as the watch last
+    /// delivered it ([`crate::renewals`]). No I/O.
+    pub fn session_renewal(&self, name: &str, sid: &str) -> Option<gatehouse_crds::SessionRenewal> {
+        let guard = self
+            .store
+            .get(&ObjectRef::new(name).within(&self.namespace))?;
+        let user = guard.0.as_ref().ok()?;
+        user.status.as_ref()?.session_renewal(sid).cloned()
+    }
+
     fn check_at(
         &self,
         name: &str,

@@ -10,6 +10,8 @@
 //! - [`read_through`]: settles the cache's misses for sessions issued moments ago (a user another
 //!   replica just created) by a bounded, rate-limited read of the SsoUser.
 //! - [`revocation`]: writes ended sessions on the SsoUsers, so every replica's watch carries them.
+//! - [`renewals`]: shares a session's re-validation between replicas (a lease on asking the IdP,
+//!   and the latest renewal), so no replica refreshes with a token another has already used.
 //!
 //! No HTTP here: the app's provisioning hook belongs to the sidecar.
 #![forbid(unsafe_code)]
@@ -18,6 +20,7 @@ pub mod error;
 pub mod kubernetes;
 pub mod liveness;
 pub mod read_through;
+pub mod renewals;
 pub mod revocation;
 pub mod user_directory;
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::signin::SignedInUser;
+use gatehouse_crds::SessionRenewal;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
@@ -26,6 +27,7 @@ use crate::kubernetes::{
     Admitted, Provisioner, SessionIds, SessionRefusal, UserCache, UserCacheFeeder,
 };
 use crate::read_through::{Confirmation, ReadLimits, ReadThrough};
+use crate::renewals::{Lease, RenewalError, Renewals, SharedRenewal};
 use crate::revocation::{REVOCATION_BUDGET, RevocationError, Revoked, Revoker};
 
 /// The longest one sign-in waits for the Kubernetes API, admission and provisioning together
@@ -162,16 +164,103 @@ impl UserDirectory {
         }
     }
 
-    /// Ends every session of SsoUser `user` on every replica (`spec.sessionsNotBefore`);
-    /// `None` without a Kubernetes directory.
-    pub async fn end_all_sessions(&self, user: &str) -> Option<Result<Revoked, RevocationError>> {
+    /// Ends every session of SsoUser `user` started at or before `up_to` on every replica
+    /// (`spec.sessionsNotBefore`, see [`Revoker::end_all_sessions`]); `None` without a
+    /// Kubernetes directory.
+    pub async fn end_all_sessions(
+        &self,
+        user: &str,
+        up_to: jiff::Timestamp,
+    ) -> Option<Result<Revoked, RevocationError>> {
         match self {
             UserDirectory::Off => None,
             UserDirectory::Kubernetes(k) => Some(
-                tokio::time::timeout(REVOCATION_BUDGET, k.revoker.end_all_sessions(user))
+                tokio::time::timeout(REVOCATION_BUDGET, k.revoker.end_all_sessions(user, up_to))
                     .await
                     .unwrap_or(Err(RevocationError::TimedOut(REVOCATION_BUDGET))),
             ),
+        }
+    }
+
+    /// The shared re-validation record of `session`, as the watch last delivered it (`None`
+    /// without a Kubernetes directory: nothing is shared between replicas).
+    pub fn shared_renewal(&self, session: &Session) -> Option<SessionRenewal> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => k.cache.session_renewal(&session.user, &session.sid),
+        }
+    }
+
+    /// Takes the lease on asking the IdP about `session` for `holder` ([`Renewals::take_lease`]);
+    /// always [`Lease::Taken`] without a Kubernetes directory (one replica).
+    pub async fn take_renewal_lease(
+        &self,
+        session: &Session,
+        holder: &str,
+        known_validated_at: i64,
+    ) -> Result<Lease, RenewalError> {
+        match self {
+            UserDirectory::Off => Ok(Lease::Taken),
+            UserDirectory::Kubernetes(k) => tokio::time::timeout(
+                REVOCATION_BUDGET,
+                k.renewals.take_lease(
+                    &session.user,
+                    &session.sid,
+                    holder,
+                    known_validated_at,
+                    RENEWAL_LEASE,
+                    session.expires_at,
+                ),
+            )
+            .await
+            .unwrap_or(Err(RenewalError::TimedOut(REVOCATION_BUDGET))),
+        }
+    }
+
+    /// Shares a renewal of SsoUser `user`'s session and gives up `holder`'s lease.
+    pub async fn record_renewal(
+        &self,
+        user: &str,
+        renewal: SharedRenewal,
+        holder: &str,
+    ) -> Result<(), RenewalError> {
+        match self {
+            UserDirectory::Off => Ok(()),
+            UserDirectory::Kubernetes(k) => {
+                tokio::time::timeout(REVOCATION_BUDGET, k.renewals.record(user, renewal, holder))
+                    .await
+                    .unwrap_or(Err(RenewalError::TimedOut(REVOCATION_BUDGET)))
+            }
+        }
+    }
+
+    /// Gives up `holder`'s lease on `session` (best effort: it runs out anyway).
+    pub async fn release_renewal_lease(&self, session: &Session, holder: &str) {
+        if let UserDirectory::Kubernetes(k) = self {
+            let released = tokio::time::timeout(
+                REVOCATION_BUDGET,
+                k.renewals.release(&session.user, &session.sid, holder),
+            )
+            .await;
+            if !matches!(released, Ok(Ok(()))) {
+                tracing::debug!(user = %session.user, "re-validation lease not released; it runs out");
+            }
+        }
+    }
+
+    /// The shared re-validation record of `session`, read from the API now.
+    pub async fn read_renewal(
+        &self,
+        session: &Session,
+    ) -> Result<Option<SessionRenewal>, RenewalError> {
+        match self {
+            UserDirectory::Off => Ok(None),
+            UserDirectory::Kubernetes(k) => tokio::time::timeout(
+                REVOCATION_BUDGET,
+                k.renewals.read(&session.user, &session.sid),
+            )
+            .await
+            .unwrap_or(Err(RenewalError::TimedOut(REVOCATION_BUDGET))),
         }
     }
 
@@ -240,6 +329,7 @@ pub struct KubernetesDirectory {
     cache: UserCache,
     read_through: ReadThrough,
     revoker: Revoker,
+    renewals: Renewals,
     events: Arc<Recorder>,
     namespace: String,
     /// [`SIGN_IN_API_BUDGET`]; shorter in tests.
@@ -255,6 +345,11 @@ impl std::fmt::Debug for KubernetesDirectory {
             .finish_non_exhaustive()
     }
 }
+
+/// How long one replica may hold the lease on asking the IdP about a session: longer than a
+/// refresh takes (IdP round trip, ID-token check, SsoUser write), short enough that a replica
+/// that died holding it delays the session's re-validation by no more than this.
+pub const RENEWAL_LEASE: Duration = Duration::from_secs(30);
 
 /// `reportingController` of the sidecar's Events.
 pub const EVENT_REPORTER: &str = "gatehouse.dev/sidecar";
@@ -286,6 +381,7 @@ impl KubernetesDirectory {
         let api = kube::Api::namespaced(client.clone(), namespace);
         let (cache, feeder) = UserCache::new(namespace, config_name, staleness);
         let revoker = Revoker::new(api.clone());
+        let renewals = Renewals::new(api.clone());
         let provisioner = Provisioner::new(api.clone(), config_name, mode, cache.clone());
         let read_through = ReadThrough::new(api, cache.clone(), ReadLimits::default());
         let reporter = Reporter {
@@ -297,6 +393,7 @@ impl KubernetesDirectory {
             cache,
             read_through,
             revoker,
+            renewals,
             events: Arc::new(Recorder::new(client, reporter)),
             namespace: namespace.to_owned(),
             budget,

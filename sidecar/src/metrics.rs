@@ -29,15 +29,19 @@ pub enum RevalidationOutcome {
     Denied,
     /// The IdP could not be asked, or its answer not used: asked again later.
     Unavailable,
+    /// The IdP refused a grant another replica had already rotated; the session goes on from
+    /// that replica's renewal.
+    Superseded,
 }
 
 impl RevalidationOutcome {
     /// Every outcome, in label order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Refreshed,
         Self::Ended,
         Self::Denied,
         Self::Unavailable,
+        Self::Superseded,
     ];
 
     /// The metric label (also the audit line's `outcome`).
@@ -47,6 +51,7 @@ impl RevalidationOutcome {
             Self::Ended => "ended",
             Self::Denied => "denied",
             Self::Unavailable => "unavailable",
+            Self::Superseded => "superseded",
         }
     }
 }

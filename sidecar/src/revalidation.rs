@@ -36,6 +36,7 @@ use http::HeaderMap;
 use crate::providers::ExchangeError;
 use crate::providers::jwks::verify_id_token;
 use gatehouse_directory::UserDirectory;
+use gatehouse_directory::renewals::{Lease, SharedRenewal};
 
 use crate::ending::SessionEnder;
 use crate::metrics::{Metrics, RevalidationOutcome};
@@ -130,6 +131,15 @@ pub struct Due {
     pub start: Option<RefreshGrant>,
 }
 
+impl Due {
+    /// The session a flight starts from: the latest renewal this replica holds (role and
+    /// profile as the IdP last said), else the request's own session. Never the older cookie
+    /// when a renewal exists, or a refresh without an ID token would bring back its role.
+    pub fn flies_from<'a>(&'a self, session: &'a Session) -> &'a Session {
+        self.renewal.as_ref().map_or(session, |r| &r.session)
+    }
+}
+
 impl Revalidator {
     /// The flights of a replica with `settings`.
     pub fn new(settings: Revalidation) -> Self {
@@ -195,6 +205,18 @@ impl Revalidator {
         now: i64,
         grant: impl FnOnce() -> Option<RefreshGrant>,
     ) -> Due {
+        self.on_request_shared(session, now, false, grant)
+    }
+
+    /// [`Revalidator::on_request`] for a session another replica may be asking the IdP about
+    /// (`leased_elsewhere`: then no flight starts here).
+    pub fn on_request_shared(
+        &self,
+        session: &Session,
+        now: i64,
+        leased_elsewhere: bool,
+        grant: impl FnOnce() -> Option<RefreshGrant>,
+    ) -> Due {
         let own = self.settings.standing(session, now);
         if own == Standing::Fresh {
             return Due::default();
@@ -203,7 +225,7 @@ impl Revalidator {
         let Some(record) = records.get_mut(&session.sid) else {
             // Nothing to re-validate with (the browser lost the refresh cookie): the session
             // runs out at the end of its grace.
-            if own != Standing::Due {
+            if own != Standing::Due || leased_elsewhere {
                 return Due::default();
             }
             let Some(grant) = grant() else {
@@ -232,11 +254,12 @@ impl Revalidator {
         let standing = renewal
             .as_ref()
             .map_or(own, |r| self.settings.standing(&r.session, now));
-        let may_fly = match record.flight {
-            Flight::Idle => true,
-            Flight::Running => false,
-            Flight::RetryAt(at) => now >= at,
-        };
+        let may_fly = !leased_elsewhere
+            && match record.flight {
+                Flight::Idle => true,
+                Flight::Running => false,
+                Flight::RetryAt(at) => now >= at,
+            };
         let mut start = None;
         if standing == Standing::Due && may_fly {
             if record.grant.is_none() {
@@ -296,6 +319,48 @@ impl Revalidator {
             .filter(|r| r.renews(session))
     }
 
+    /// The `validated_at` of the latest this replica knows of session `sid`: its renewal, if
+    /// any; `None` when it holds none.
+    pub fn known_validated_at(&self, sid: &str) -> Option<i64> {
+        self.lock()
+            .get(sid)
+            .and_then(|r| r.renewal.as_ref())
+            .and_then(|r| r.session.validated_at)
+    }
+
+    /// Takes over a renewal another replica made (shared through the SsoUser): the session's
+    /// requests go on as it, and the next flight uses its grant. Kept only when newer than what
+    /// this replica holds.
+    pub fn adopt(&self, renewal: Arc<Renewal>, grant: RefreshGrant, now: i64) {
+        let mut records = self.lock();
+        let sid = renewal.session.sid.clone();
+        if let Some(record) = records.get_mut(&sid) {
+            if record
+                .renewal
+                .as_ref()
+                .is_some_and(|r| r.session.validated_at >= renewal.session.validated_at)
+            {
+                return;
+            }
+            record.renewal = Some(renewal);
+            record.grant = Some(grant);
+            if record.flight != Flight::Running {
+                record.flight = Flight::Idle;
+            }
+        } else if Self::make_room(&mut records, now) {
+            let expires_at = renewal.session.expires_at;
+            records.insert(
+                sid,
+                Record {
+                    flight: Flight::Idle,
+                    grant: Some(grant),
+                    renewal: Some(renewal),
+                    expires_at,
+                },
+            );
+        }
+    }
+
     /// Records how the flight of session `sid` ended: renewed (with the grant to use next),
     /// to be retried at a time, or ended (the record goes).
     fn land(&self, sid: &str, landing: Landing) {
@@ -306,6 +371,11 @@ impl Revalidator {
                     record.flight = Flight::Idle;
                     record.renewal = Some(renewal);
                     record.grant = Some(grant);
+                }
+            }
+            Landing::Idle => {
+                if let Some(record) = records.get_mut(sid) {
+                    record.flight = Flight::Idle;
                 }
             }
             Landing::RetryAt(at) => {
@@ -383,6 +453,8 @@ impl Drop for Departure {
 /// How a flight ended, for [`Revalidator::land`].
 enum Landing {
     Renewed(Arc<Renewal>, RefreshGrant),
+    /// Nothing to record: another replica's renewal was taken over.
+    Idle,
     RetryAt(i64),
     Ended,
 }
@@ -410,6 +482,8 @@ pub struct Flights {
     pub metrics: Arc<Metrics>,
     /// Ends a session the IdP no longer vouches for.
     pub ender: SessionEnder,
+    /// This replica's name in the shared leases (`status.sessionRenewals`).
+    pub replica: String,
 }
 
 impl Flights {
@@ -417,23 +491,85 @@ impl Flights {
     /// a flight to send off when the session is due and the request brought its refresh
     /// cookie. Never waits.
     pub fn revalidate(self: &Arc<Self>, session: &Session, headers: &HeaderMap, now: i64) -> Step {
+        let leased_elsewhere = self.follow_shared(session, now);
         let due = self
             .revalidator
-            .on_request(session, now, || self.refresh_grant(session, headers));
+            .on_request_shared(session, now, leased_elsewhere, || {
+                self.refresh_grant(session, headers)
+            });
+        let base = due.flies_from(session).clone();
+        let departure = due.start.clone().map(|grant| Departure {
+            flight: Some(Box::new((Arc::clone(self), base, grant))),
+        });
         Step {
             renewal: due.renewal,
-            departure: due.start.map(|grant| Departure {
-                flight: Some(Box::new((Arc::clone(self), session.clone(), grant))),
-            }),
+            departure,
         }
+    }
+
+    /// Takes over the renewal another replica shared for `session`, when it is newer than what
+    /// this replica knows; and whether another replica holds the lease on asking the IdP about
+    /// it now (then this one does not ask). Reads the watch cache only for a session that is
+    /// not fresh by its own cookie.
+    fn follow_shared(&self, session: &Session, now: i64) -> bool {
+        if self.revalidator.settings().standing(session, now) == Standing::Fresh {
+            return false;
+        }
+        let Some(shared) = self.directory.shared_renewal(session) else {
+            return false;
+        };
+        let known = self
+            .revalidator
+            .known_validated_at(&session.sid)
+            .max(session.validated_at)
+            .unwrap_or(0);
+        if shared.validated_at > known {
+            self.adopt_shared(&shared, now);
+        }
+        shared
+            .lease_holder
+            .as_deref()
+            .is_some_and(|h| h != self.replica)
+            && shared
+                .lease_until
+                .as_ref()
+                .is_some_and(|t| t.0.as_second() > now)
+    }
+
+    /// Opens a shared renewal and takes it over; whether it could be opened.
+    fn adopt_shared(&self, shared: &gatehouse_crds::SessionRenewal, now: i64) -> bool {
+        let (Some(sealed_session), Some(sealed_grant)) = (&shared.session, &shared.grant) else {
+            return false;
+        };
+        let keys = self.sessions.keys();
+        let binding = &self.sessions.binding;
+        let Some(renewed) = Session::unseal_shared(&keys, binding, sealed_session, &shared.id, now)
+        else {
+            return false;
+        };
+        let Some(grant) = RefreshGrant::unseal_shared(&keys, binding, sealed_grant, &shared.id)
+        else {
+            return false;
+        };
+        let renewal = Renewal {
+            session_cookie: renewed.seal(&keys, binding),
+            refresh_cookie: grant.seal(&keys, binding),
+            session: Arc::new(renewed),
+        };
+        self.revalidator.adopt(Arc::new(renewal), grant, now);
+        true
     }
 
     /// [`Flights::revalidate`] for a session with an open connection and no request: the flight
     /// uses the grant this replica already knows ([`Revalidator::remember`]), and leaves at
     /// once.
     pub fn revalidate_connection(self: &Arc<Self>, session: &Session, now: i64) {
-        if let Some(grant) = self.revalidator.on_request(session, now, || None).start {
-            Departure::leave(Arc::clone(self), session.clone(), grant);
+        let leased_elsewhere = self.follow_shared(session, now);
+        let due = self
+            .revalidator
+            .on_request_shared(session, now, leased_elsewhere, || None);
+        if let Some(grant) = due.start.clone() {
+            Departure::leave(Arc::clone(self), due.flies_from(session).clone(), grant);
         }
     }
 
@@ -479,7 +615,51 @@ impl Flights {
 
     /// One flight: asks the IdP, then acts on its answer.
     async fn fly(self: Arc<Self>, session: Session, grant: RefreshGrant) {
-        let outcome = self.ask_idp(&session, &grant).await;
+        let known = session.validated_at.unwrap_or(0);
+        // One replica at a time asks the IdP about a session, with the latest grant.
+        match self
+            .directory
+            .take_renewal_lease(&session, &self.replica, known)
+            .await
+        {
+            Ok(Lease::Taken) => {}
+            Ok(Lease::Superseded(shared)) => {
+                let now = now_unix();
+                let landing = if self.adopt_shared(&shared, now) {
+                    Landing::Idle
+                } else {
+                    Landing::RetryAt(now + self.revalidator.retry_secs())
+                };
+                self.revalidator.land(&session.sid, landing);
+                return;
+            }
+            Ok(Lease::Busy { until }) => {
+                self.revalidator
+                    .land(&session.sid, Landing::RetryAt(until.max(now_unix() + 1)));
+                return;
+            }
+            Ok(Lease::NoSuchUser) => {
+                // The user is gone: its sessions are refused; asking the IdP would only
+                // re-create it.
+                self.revalidator.land(&session.sid, Landing::Ended);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(user = %session.user, error = %e, "re-validation lease not taken (Kubernetes API); asking again later");
+                self.revalidator.land(
+                    &session.sid,
+                    Landing::RetryAt(now_unix() + self.revalidator.retry_secs()),
+                );
+                return;
+            }
+        }
+        let mut outcome = self.ask_idp(&session, &grant).await;
+        if matches!(outcome, FlightOutcome::Ended("grant_refused"))
+            && self.renewed_elsewhere(&session, known).await
+        {
+            // Another replica refreshed after this flight's grant was read: not a refusal.
+            outcome = FlightOutcome::Superseded;
+        }
         let now = now_unix();
         let (counted, reason, role) = match &outcome {
             FlightOutcome::Refreshed(r) => (
@@ -492,6 +672,11 @@ impl Flights {
             FlightOutcome::Unavailable(reason) => (
                 RevalidationOutcome::Unavailable,
                 *reason,
+                session.role.as_str(),
+            ),
+            FlightOutcome::Superseded => (
+                RevalidationOutcome::Superseded,
+                "renewed_by_another_replica",
                 session.role.as_str(),
             ),
         };
@@ -510,6 +695,7 @@ impl Flights {
                     grant,
                     refresh_cookie,
                 } = *refreshed;
+                self.share(&renewed, &grant).await;
                 let renewal = Renewal {
                     session_cookie: renewed.seal(&self.sessions.keys(), &self.sessions.binding),
                     session: Arc::new(renewed),
@@ -518,16 +704,58 @@ impl Flights {
                 self.revalidator
                     .land(&session.sid, Landing::Renewed(Arc::new(renewal), grant));
             }
+            FlightOutcome::Superseded => {
+                self.revalidator.land(&session.sid, Landing::Idle);
+            }
             FlightOutcome::Ended(_) | FlightOutcome::Denied(_) => {
                 self.revalidator.land(&session.sid, Landing::Ended);
                 self.ender.end(&session, now).await;
             }
             FlightOutcome::Unavailable(_) => {
+                self.directory
+                    .release_renewal_lease(&session, &self.replica)
+                    .await;
                 self.revalidator.land(
                     &session.sid,
                     Landing::RetryAt(now + self.revalidator.retry_secs()),
                 );
             }
+        }
+    }
+
+    /// Shares a renewal with the other replicas (and gives up the lease); a failure is logged:
+    /// they then refresh from what they know, which the IdP may refuse.
+    async fn share(&self, renewed: &Session, grant: &RefreshGrant) {
+        let keys = self.sessions.keys();
+        let binding = &self.sessions.binding;
+        let Some(sealed_grant) = grant.seal_shared(&keys, binding) else {
+            return;
+        };
+        let shared = SharedRenewal {
+            sid: renewed.sid.clone(),
+            validated_at: renewed.validated_at.unwrap_or(0),
+            session: renewed.seal_shared(&keys, binding),
+            grant: sealed_grant,
+            until: renewed.expires_at,
+        };
+        if let Err(e) = self
+            .directory
+            .record_renewal(&renewed.user, shared, &self.replica)
+            .await
+        {
+            tracing::warn!(user = %renewed.user, error = %e, "re-validation not shared with the other replicas");
+        }
+    }
+
+    /// After the IdP refused a grant: whether another replica renewed the session after
+    /// `known` (then the grant was rotated away, and the session lives on from that renewal,
+    /// which this replica takes over).
+    async fn renewed_elsewhere(&self, session: &Session, known: i64) -> bool {
+        match self.directory.read_renewal(session).await {
+            Ok(Some(shared)) if shared.validated_at > known => {
+                self.adopt_shared(&shared, now_unix())
+            }
+            _ => false,
         }
     }
 
@@ -645,6 +873,9 @@ enum FlightOutcome {
     Denied(&'static str),
     /// The IdP could not be asked, or its answer not used.
     Unavailable(&'static str),
+    /// The IdP refused a grant another replica had already rotated: the session goes on from
+    /// that replica's renewal.
+    Superseded,
 }
 
 impl FlightOutcome {
@@ -792,6 +1023,66 @@ mod tests {
             panic!("a renewal that is due again starts the next flight");
         };
         assert_eq!(next.token, "rt-2");
+    }
+
+    /// Hardening issue, defect 8: a flight started by a request with the old cookie flies from
+    /// the latest renewal, so a refresh without an ID token cannot bring back the old role.
+    #[test]
+    fn a_flight_found_by_an_old_cookie_flies_from_the_latest_renewal() {
+        let flights = Revalidator::new(EVERY_15M);
+        let admin = Session {
+            role: gatehouse_auth::claims::Role::Admin,
+            ..session(Some(1000))
+        };
+        assert!(flights.on_request(&admin, 1900, grant).start.is_some());
+        let downgraded = Arc::new(Renewal {
+            session: Arc::new(Session {
+                validated_at: Some(1950),
+                role: gatehouse_auth::claims::Role::Member,
+                ..admin.clone()
+            }),
+            session_cookie: "sealed".into(),
+            refresh_cookie: None,
+        });
+        flights.land(&admin.sid, Landing::Renewed(downgraded, rotated()));
+        // The renewal is due in turn; the browser still sends the admin cookie.
+        let due = flights.on_request(&admin, 1950 + 900, grant);
+        assert!(due.start.is_some(), "the renewal is due: a flight starts");
+        let base = due.flies_from(&admin);
+        assert_eq!(base.role, gatehouse_auth::claims::Role::Member);
+        assert_eq!(base.validated_at, Some(1950));
+    }
+
+    /// Hardening issue, defect 11: a renewal another replica shared is taken over (the old
+    /// cookie goes on as it, the next flight uses its rotated grant), an older one is not, and
+    /// no flight starts while another replica holds the lease.
+    #[test]
+    fn a_shared_renewal_is_taken_over_and_a_lease_elsewhere_starts_no_flight() {
+        let flights = Revalidator::new(EVERY_15M);
+        let s = session(Some(1000));
+        assert!(
+            flights
+                .on_request_shared(&s, 1900, true, grant)
+                .is_nothing(),
+            "another replica is asking the IdP"
+        );
+        flights.adopt(renewal(&s, 1950), rotated(), 1950);
+        assert_eq!(flights.known_validated_at(&s.sid), Some(1950));
+        let due = flights.on_request(&s, 1960, || panic!("no cookie needed"));
+        assert_eq!(
+            due.renewal
+                .expect("goes on as the renewal")
+                .session
+                .validated_at,
+            Some(1950)
+        );
+        assert!(due.start.is_none(), "fresh again: no flight");
+        // An older renewal arriving late changes nothing.
+        flights.adopt(renewal(&s, 1940), grant().expect("a grant"), 1960);
+        assert_eq!(flights.known_validated_at(&s.sid), Some(1950));
+        // When it is due, the flight uses the rotated grant, not the cookie's.
+        let due = flights.on_request(&s, 1950 + 900, grant);
+        assert_eq!(due.start, Some(rotated()));
     }
 
     #[test]

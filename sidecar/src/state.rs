@@ -198,6 +198,7 @@ impl App {
             directory: directory.clone(),
             metrics: metrics.clone(),
             ender: ender.clone(),
+            replica: replica_name(),
         });
         let sign_in = Arc::new(SignIn {
             used_states: ExpiringSet::new(USED_STATE_CAPACITY),
@@ -319,6 +320,13 @@ impl App {
             changes: self.directory.changes(),
         }
     }
+}
+
+/// This process's name in shared leases: the pod's name (`HOSTNAME`) and a random suffix, so a
+/// restarted container is a new holder.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    format!("{host}/{}", gatehouse_auth::cookie::random_token(6))
 }
 
 async fn read_secret(path: std::path::PathBuf, var: &str) -> Option<Secret> {

@@ -46,4 +46,24 @@ impl RefreshGrant {
         let grant: RefreshGrant = serde_json::from_slice(&json).ok()?;
         (grant.sid == sid).then_some(grant)
     }
+
+    /// Seals the grant for the other replicas ([`Purpose::SharedGrant`]: never a cookie).
+    pub fn seal_shared(&self, keys: &KeyRing, binding: &Binding) -> Option<String> {
+        let json = serde_json::to_vec(self).ok()?;
+        let sealed = keys.seal(Purpose::SharedGrant, binding, &json);
+        (sealed.len() <= MAX_REFRESH_COOKIE).then_some(sealed)
+    }
+
+    /// Unseals a shared grant of session `sid`; `None` for anything invalid or of another
+    /// session.
+    pub fn unseal_shared(
+        keys: &KeyRing,
+        binding: &Binding,
+        value: &str,
+        sid: &str,
+    ) -> Option<Self> {
+        let json = keys.unseal(Purpose::SharedGrant, binding, value)?;
+        let grant: RefreshGrant = serde_json::from_slice(&json).ok()?;
+        (grant.sid == sid).then_some(grant)
+    }
 }

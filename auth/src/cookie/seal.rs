@@ -66,6 +66,13 @@ pub enum Purpose {
     LogoutHint,
     /// The refresh cookie (the IdP's refresh token, for re-validation).
     Refresh,
+    /// A renewed session shared with the other replicas through the SsoUser
+    /// (`status.sessionRenewals`): never opens as a session cookie, so reading an SsoUser
+    /// gives no one a cookie.
+    SharedSession,
+    /// A refresh grant shared with the other replicas through the SsoUser: never opens as a
+    /// refresh cookie.
+    SharedGrant,
 }
 
 impl Purpose {
@@ -75,6 +82,8 @@ impl Purpose {
             Purpose::Attempt => b"gatehouse/attempt/v1",
             Purpose::LogoutHint => b"gatehouse/logout-hint/v1",
             Purpose::Refresh => b"gatehouse/refresh/v1",
+            Purpose::SharedSession => b"gatehouse/shared-session/v1",
+            Purpose::SharedGrant => b"gatehouse/shared-grant/v1",
         }
     }
 }

@@ -68,6 +68,26 @@ impl Session {
         let session: Session = serde_json::from_slice(&json).ok()?;
         (session.expires_at > now).then_some(session)
     }
+
+    /// Seals the session for the other replicas ([`Purpose::SharedSession`]: never a cookie).
+    pub fn seal_shared(&self, keys: &KeyRing, binding: &Binding) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        keys.seal(Purpose::SharedSession, binding, &json)
+    }
+
+    /// Unseals a shared session of id `sid`; `None` for anything invalid, of another session or
+    /// expired at `now`.
+    pub fn unseal_shared(
+        keys: &KeyRing,
+        binding: &Binding,
+        value: &str,
+        sid: &str,
+        now: i64,
+    ) -> Option<Self> {
+        let json = keys.unseal(Purpose::SharedSession, binding, value)?;
+        let session: Session = serde_json::from_slice(&json).ok()?;
+        (session.sid == sid && session.expires_at > now).then_some(session)
+    }
 }
 
 /// Cookie slot → (the whole cookie value, its session).

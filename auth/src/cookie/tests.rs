@@ -317,3 +317,45 @@ fn expiring_set_is_bounded() {
     assert!(!set.contains("a", NOW), "soonest-expiring evicted first");
     assert!(set.contains("d", NOW));
 }
+
+#[test]
+fn shared_renewals_never_open_as_cookies_and_cookies_never_as_shared_renewals() {
+    let keys = KeyRing::parse(K1).expect("ring");
+    let s = session();
+    let shared = s.seal_shared(&keys, &binding());
+    assert_eq!(
+        Session::unseal_shared(&keys, &binding(), &shared, &s.sid, NOW),
+        Some(s.clone())
+    );
+    // An SsoUser reader who copies the shared value into a cookie gets no session.
+    assert_eq!(Session::unseal(&keys, &binding(), &shared, NOW), None);
+    // A cookie is no shared renewal, and a shared renewal of another session is none either.
+    let cookie = s.seal(&keys, &binding());
+    assert_eq!(
+        Session::unseal_shared(&keys, &binding(), &cookie, &s.sid, NOW),
+        None
+    );
+    assert_eq!(
+        Session::unseal_shared(&keys, &binding(), &shared, "other", NOW),
+        None
+    );
+    let grant = RefreshGrant {
+        sid: s.sid.clone(),
+        token: "rt-1".into(),
+        nonce: "n".into(),
+    };
+    let shared_grant = grant.seal_shared(&keys, &binding()).expect("fits");
+    assert_eq!(
+        RefreshGrant::unseal_shared(&keys, &binding(), &shared_grant, &s.sid),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        RefreshGrant::unseal(&keys, &binding(), &shared_grant, &s.sid),
+        None
+    );
+    let refresh_cookie = grant.seal(&keys, &binding()).expect("fits");
+    assert_eq!(
+        RefreshGrant::unseal_shared(&keys, &binding(), &refresh_cookie, &s.sid),
+        None
+    );
+}
