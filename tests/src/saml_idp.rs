@@ -1223,6 +1223,14 @@ pub const REQUEST_CASES: &[AttackCase] = &[
         "failed",
     ),
     case("unsolicited", MEMBER, 400, "saml_unsolicited", "failed"),
+    // The admin's IdP-initiated response, the attacker's request ID in its unsigned root.
+    case(
+        "unsolicited-root-in-response-to",
+        ADMIN,
+        400,
+        "saml_unsolicited",
+        "failed",
+    ),
     case("replay", MEMBER, 400, "state_replayed", "failed"),
     case(
         "replay-new-attempt",

@@ -185,6 +185,7 @@ async fn saml_forge_and_tests_cover_every_attack_of_the_issue() {
         "not-yet-valid",
         "in-response-to-mismatch",
         "unsolicited",
+        "unsolicited-root-in-response-to",
         "two-assertions",
         "doctype",
         "xxe",

@@ -13,8 +13,11 @@
 //!    unsigned Response or Assertion is refused even though some crates accept one), and the
 //!    Assertion among what they cover;
 //! 4. issuers are the IdP's entity ID; the status is Success;
-//! 5. `InResponseTo` (of the signed SubjectConfirmationData, and of the Response when present)
-//!    names a request this browser started; none at all is an unsolicited response, refused;
+//! 5. `InResponseTo` names a request this browser started, taken from signed content only: the
+//!    signed SubjectConfirmationData, or the Response when a signature covers the Response. The
+//!    `InResponseTo` of an unsigned Response is never the request (an attacker can write their
+//!    own pending request's ID into a captured IdP-initiated response): none in signed content
+//!    is an unsolicited response, refused; one that differs anywhere is refused;
 //! 6. `Destination` is the ACS URL (required when the Response itself is signed);
 //!    AudienceRestriction present, every one naming the SP entity ID; a bearer
 //!    SubjectConfirmation whose Recipient is the ACS URL;
@@ -164,7 +167,9 @@ pub struct Expected<'a> {
 /// A verified assertion: only what its signature covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAssertion {
-    /// The Response's ID.
+    /// The Response's ID. Signed only when the Response is: with only the Assertion signed,
+    /// anyone may have written it, so replay is decided by [`Self::assertion_id`] (which the
+    /// caller remembers too), never by this alone.
     pub response_id: String,
     /// The Assertion's ID.
     pub assertion_id: String,
@@ -252,6 +257,8 @@ pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertio
     }
     // The Response's own fields: from the signed copy when the Response is signed, else from
     // the document (the signed assertion then carries what matters: recipient, request, times).
+    // What no signature covers may only refuse: issuer, status, destination and InResponseTo of
+    // an unsigned Response are compared, never taken as what the IdP said.
     let response = if response_signed {
         signed_root
     } else {
@@ -285,13 +292,18 @@ pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertio
         .filter_map(|c| child(&c, NS_ASSERTION, "SubjectConfirmationData"))
         .collect();
 
-    // InResponseTo: the request this browser started.
+    // InResponseTo: the request this browser started, named by signed content only (the signed
+    // SubjectConfirmationData, or the Response when a signature covers it). The InResponseTo of
+    // an unsigned Response is anyone's to write: a captured IdP-initiated response with the
+    // attacker's own pending request ID put there would otherwise sign the attacker in as the
+    // victim. It may still refuse (when it differs), never name the request.
     let response_irt = response.attribute("InResponseTo");
+    let signed_response_irt = response_irt.filter(|_| response_signed);
     let confirmation_irt: Vec<&str> = bearer
         .iter()
         .filter_map(|d| d.attribute("InResponseTo"))
         .collect();
-    let in_response_to = confirmation_irt.first().copied().or(response_irt);
+    let in_response_to = confirmation_irt.first().copied().or(signed_response_irt);
     let Some(in_response_to) = in_response_to else {
         return Err(SamlError::Unsolicited);
     };

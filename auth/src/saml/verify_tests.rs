@@ -3,7 +3,9 @@
 
 use samael::crypto::{Crypto, CryptoProvider as _};
 
-use super::verify::{Expected, NAMEID_TRANSIENT, SamlError, verify_response, verify_xml};
+use super::verify::{
+    Expected, NAMEID_TRANSIENT, SamlError, VerifiedAssertion, verify_response, verify_xml,
+};
 
 const IDP: &str = "https://idp.example/metadata";
 const SP: &str = "https://app.example/api/auth/saml/metadata";
@@ -495,4 +497,109 @@ fn two_signed_assertions_are_refused() {
     let end = one.find("</samlp:Response>").expect("end");
     let both = format!("{}{a2}{}", &one[..end], &one[end..]);
     assert_eq!(check(&both).err(), Some(SamlError::AssertionCount));
+}
+
+/// Hardening defect 2: an attacker holding a victim's IdP-initiated response (only its Assertion
+/// signed, no `InResponseTo` inside it: tile launches end up in logs and HAR files) writes the ID
+/// of a request they started themselves into the unsigned Response root. No signature covers
+/// that attribute, so it must not name the request.
+#[test]
+fn an_unsigned_response_root_cannot_name_the_request() {
+    let captured = Spec {
+        confirmation_irt: None,
+        response_irt: Some(REQUEST),
+        ..Spec::default()
+    };
+    assert_eq!(
+        check(&genuine(&captured)).err(),
+        Some(SamlError::Unsolicited),
+        "the unsigned root's InResponseTo was taken as the request"
+    );
+    // The same attribute on a Response the IdP signed is the IdP's word: accepted.
+    let signed_root = sign(
+        &response(&captured, &assertion(&captured, false), true),
+        &keys().0,
+    );
+    assert_eq!(
+        check(&signed_root).map(|v| v.in_response_to),
+        Ok(REQUEST.to_owned())
+    );
+}
+
+/// The class of defect 2: what no signature covers may refuse a response, never admit it nor
+/// change what it says. Each base response has only its Assertion signed; its Response root is
+/// rewritten in every way an attacker could (request, destination, status, issuer, ID), and no
+/// rewrite turns a refusal into an acceptance or an acceptance into another identity or request.
+#[test]
+fn unsigned_response_content_can_refuse_but_never_admit() {
+    let wrong = "https://other.example/api/auth/saml/acs";
+    let bases = [
+        Spec::default(),
+        Spec {
+            confirmation_irt: None,
+            ..Spec::default()
+        },
+        Spec {
+            confirmation_irt: Some("_someone-else"),
+            ..Spec::default()
+        },
+        Spec {
+            audience: Some("https://other.example/metadata"),
+            ..Spec::default()
+        },
+        Spec {
+            recipient: wrong,
+            ..Spec::default()
+        },
+        Spec {
+            not_before: NOW - 600,
+            not_on_or_after: NOW - 300,
+            ..Spec::default()
+        },
+    ];
+    let mut checked = 0;
+    for base in &bases {
+        let signed_assertion = assertion(base, true);
+        let before = check(&sign(&response(base, &signed_assertion, false), &keys().0));
+        for response_irt in [None, Some(REQUEST), Some("_other"), Some("_someone-else")] {
+            for destination in [None, Some(ACS), Some(wrong)] {
+                for status in [
+                    "urn:oasis:names:tc:SAML:2.0:status:Success",
+                    "urn:oasis:names:tc:SAML:2.0:status:Requester",
+                ] {
+                    for (issuer, response_id) in [(IDP, "_resp-1"), ("https://evil.example", "_x")]
+                    {
+                        let root = Spec {
+                            response_irt,
+                            destination,
+                            status,
+                            issuer,
+                            response_id,
+                            ..base.clone()
+                        };
+                        let xml = sign(&response(&root, &signed_assertion, false), &keys().0);
+                        let after = check(&xml);
+                        checked += 1;
+                        match (&before, after) {
+                            (_, Err(_)) => {}
+                            (Ok(genuine), Ok(edited)) => assert_eq!(
+                                VerifiedAssertion {
+                                    response_id: genuine.response_id.clone(),
+                                    ..edited
+                                },
+                                *genuine,
+                                "an unsigned edit changed what was read: {xml}"
+                            ),
+                            (Err(refused), Ok(edited)) => panic!(
+                                "refused ({refused:?}) until the unsigned root was edited, then \
+                                 accepted for {} answering {}: {xml}",
+                                edited.name_id, edited.in_response_to
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, bases.len() * 48);
 }
