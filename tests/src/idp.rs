@@ -226,6 +226,15 @@ impl Idp {
             .map(drop)
     }
 
+    /// Makes every refresh of `provider` rotate the refresh token with no reuse interval: a second
+    /// use of a consumed token answers `invalid_grant` and revokes the grant.
+    pub async fn set_refresh_rotation(&self, provider: &str, rotate: bool) -> Result<()> {
+        let on = if rotate { "true" } else { "false" };
+        self.admin_post("rotate-refresh", &[("provider", provider), ("on", on)])
+            .await
+            .map(drop)
+    }
+
     /// Makes `provider`'s token endpoint answer 503 (`down`) or work again.
     pub async fn set_token_outage(&self, provider: &str, down: bool) -> Result<()> {
         let on = if down { "true" } else { "false" };

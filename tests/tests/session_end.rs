@@ -255,7 +255,7 @@ fn revalidations(metrics: &str, outcome: &str) -> f64 {
 
 /// Every outcome of `gatehouse_revalidations_total`, for messages.
 fn outcomes(metrics: &str) -> String {
-    ["refreshed", "ended", "denied", "unavailable"]
+    ["refreshed", "ended", "denied", "unavailable", "superseded"]
         .iter()
         .map(|o| format!("{o}={}", revalidations(metrics, o)))
         .collect::<Vec<_>>()
@@ -847,4 +847,134 @@ async fn the_refresh_cookie_never_reaches_the_app() {
     remember(&mut secrets, &session);
     let (_, seen) = echo_with_app_cookies(&stack, &session).await;
     assert_app_saw_no_sidecar_cookie(&seen, &secrets, "renewed session");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh-token rotation across replicas (hardening issue, defect 11)
+
+/// `outcome`'s count summed over the metrics of every replica.
+fn total(metrics: &[String], outcome: &str) -> f64 {
+    metrics.iter().map(|m| revalidations(m, outcome)).sum()
+}
+
+/// An IdP that rotates refresh tokens with no reuse interval (a second use of a consumed token
+/// is `invalid_grant` and revokes the grant), three replicas behind round-robin, and a browser
+/// whose requests of one page load arrive at all three at once when the session is due. Before
+/// the replicas shared their re-validation, each refreshed with the same token: one won, the
+/// others' reuse revoked the grant, and the session ended everywhere. Now one replica asks the
+/// IdP (a lease on the SsoUser), the others go on from its renewal, and a client still sending
+/// the replaced cookies is served from the shared renewal instead of refreshing with a consumed
+/// token.
+#[tokio::test]
+async fn rotating_refresh_tokens_never_sign_out_a_session_spread_over_three_replicas() {
+    let mut stack = revalidating_stack("1h").await;
+    let mut second = stack.start_replica().await.expect("replica");
+    let mut third = stack.start_replica().await.expect("replica");
+    stack
+        .idp
+        .set_refresh_rotation("okta", true)
+        .await
+        .expect("rotation on");
+    let mut session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    let name = only_user(&stack).await.metadata.name.expect("a name");
+    for replica in [&mut second, &mut third] {
+        replica.deliver_current(&name).await.expect("watch");
+    }
+    // A client that keeps the first cookies (as a tab that never saw a later response does).
+    let stale = session.clone();
+    const ROUNDS: usize = 3;
+    for round in 1..=ROUNDS {
+        until_due().await;
+        // One page load: every replica gets a request of the due session at the same moment.
+        let (a, b, c) = tokio::join!(
+            stack.get(&session, "/dashboard"),
+            second.get(&session, "/dashboard"),
+            third.get(&session, "/dashboard"),
+        );
+        for (replica, answer) in ["first", "second", "third"].iter().zip([a, b, c]) {
+            let answer = answer.expect("request");
+            assert!(
+                from_app(&answer),
+                "round {round}: the {replica} replica refused the due session: {} {}",
+                answer.status,
+                answer.body
+            );
+        }
+        // Wait until one replica's refresh landed, then let the watch bring it to every replica.
+        let deadline = Instant::now() + POLL_LIMIT;
+        loop {
+            let metrics = [
+                stack.metrics().await.expect("metrics"),
+                second.metrics().await.expect("metrics"),
+                third.metrics().await.expect("metrics"),
+            ];
+            if total(&metrics, "refreshed") >= round as f64 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no refresh landed; {}",
+                diagnostics(&stack).await
+            );
+            tokio::time::sleep(POLL_PAUSE).await;
+        }
+        stack.deliver_current(&name).await.expect("watch");
+        for replica in [&mut second, &mut third] {
+            replica.deliver_current(&name).await.expect("watch");
+        }
+        // Round-robin browsing as a browser does (Set-Cookie applied), and the stale client.
+        for step in 0..6 {
+            let answer = match step % 3 {
+                0 => stack.get(&session, "/dashboard").await,
+                1 => second.get(&session, "/dashboard").await,
+                _ => third.get(&session, "/dashboard").await,
+            }
+            .expect("request");
+            session.apply_set_cookies(&answer.headers);
+            assert!(
+                from_app(&answer),
+                "round {round}, request {step}: {}",
+                answer.status
+            );
+            let old = match step % 3 {
+                0 => stack.get(&stale, "/dashboard").await,
+                1 => second.get(&stale, "/dashboard").await,
+                _ => third.get(&stale, "/dashboard").await,
+            }
+            .expect("request");
+            assert!(
+                from_app(&old),
+                "round {round}: the replaced cookies were refused at request {step}: {}",
+                old.status
+            );
+        }
+    }
+    // Any flight the last requests started has landed by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let metrics = [
+        stack.metrics().await.expect("metrics"),
+        second.metrics().await.expect("metrics"),
+        third.metrics().await.expect("metrics"),
+    ];
+    let counts = metrics
+        .iter()
+        .map(|m| outcomes(m))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    assert_eq!(
+        total(&metrics, "ended"),
+        0.0,
+        "a session was ended: {counts}"
+    );
+    assert_eq!(total(&metrics, "denied"), 0.0, "{counts}");
+    assert!(
+        total(&metrics, "refreshed") >= ROUNDS as f64,
+        "each round refreshed the session: {counts}"
+    );
+    assert!(stack.reaches_app(&session).await.expect("request"));
+    assert!(second.reaches_app(&session).await.expect("request"));
+    assert!(third.reaches_app(&session).await.expect("request"));
 }
