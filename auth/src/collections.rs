@@ -104,6 +104,18 @@ impl ExpiringSet {
         entries.get(id).is_some_and(|exp| *exp > now)
     }
 
+    /// Forgets `id` (a claim whose work did not go through, so that it may be made again).
+    /// Returns whether it was present.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut entries = match self.entries.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let removed = entries.remove(id).is_some();
+        self.len.store(entries.len(), Ordering::Relaxed);
+        removed
+    }
+
     /// Number of ids held (expired ones included until pruned).
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
@@ -112,5 +124,23 @@ impl ExpiringSet {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_taken_once_until_it_expires_or_is_removed() {
+        let set = ExpiringSet::new(8);
+        assert!(set.insert("a", 100, 0));
+        assert!(!set.insert("a", 100, 1), "taken");
+        assert!(set.contains("a", 99));
+        assert!(!set.contains("a", 100), "expired");
+        assert!(set.remove("a"));
+        assert!(!set.remove("a"));
+        assert!(set.is_empty());
+        assert!(set.insert("a", 100, 2), "taken again after removal");
     }
 }

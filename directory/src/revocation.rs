@@ -6,8 +6,11 @@
 //!   entries are dropped at each write, and the list is bounded ([`MAX_REVOKED_SESSIONS`]). A
 //!   list full of live entries is never truncated (that would revive a session): every session
 //!   of the user ends instead.
-//! - Every session of a user ends: `spec.sessionsNotBefore` moves to the next whole second
-//!   (Kubernetes times have whole seconds, so every session started up to now is refused).
+//! - Every session of a user started up to a time ends: `spec.sessionsNotBefore` moves to the
+//!   whole second after it (Kubernetes times have whole seconds, so every session started in that
+//!   second or before is refused), and never back. The time is the caller's: now for a full list,
+//!   the logout token's `iat` for a back-channel logout, so that the same logout applied again
+//!   (a replay, a retry) writes the same value and ends no session started since.
 //!
 //! Both writes carry the `resourceVersion` they read (a concurrent writer makes them a 409 and
 //! they read again) and use their own field manager, so the status a sign-in applies never
@@ -108,10 +111,13 @@ impl Revoker {
                 .collect();
             if kept.len() >= MAX_REVOKED_SESSIONS {
                 // Forgetting a live entry would revive its session: end them all instead.
-                return self.end_all_sessions(user).await.map(|r| match r {
-                    Revoked::NoSuchUser => Revoked::NoSuchUser,
-                    _ => Revoked::AllSessions,
-                });
+                return self
+                    .end_all_sessions(user, jiff::Timestamp::now())
+                    .await
+                    .map(|r| match r {
+                        Revoked::NoSuchUser => Revoked::NoSuchUser,
+                        _ => Revoked::AllSessions,
+                    });
             }
             kept.push(RevokedSession {
                 id: session_id.to_owned(),
@@ -137,8 +143,15 @@ impl Revoker {
         })
     }
 
-    /// Ends every session of SsoUser `user` started up to now (`spec.sessionsNotBefore`).
-    pub async fn end_all_sessions(&self, user: &str) -> Result<Revoked, RevocationError> {
+    /// Ends every session of SsoUser `user` started at or before `up_to` (whole seconds):
+    /// `spec.sessionsNotBefore` becomes the second after it, unless it is that or later already.
+    /// The value depends on `up_to` alone, so ending the same sessions again writes nothing.
+    pub async fn end_all_sessions(
+        &self,
+        user: &str,
+        up_to: jiff::Timestamp,
+    ) -> Result<Revoked, RevocationError> {
+        let not_before = next_whole_second(up_to);
         for _ in 0..MAX_REVOCATION_TRIES {
             let Some(current) = self
                 .api
@@ -148,7 +161,6 @@ impl Revoker {
             else {
                 return Ok(Revoked::NoSuchUser);
             };
-            let not_before = next_whole_second(jiff::Timestamp::now());
             if current
                 .spec
                 .sessions_not_before
@@ -175,7 +187,9 @@ impl Revoker {
 }
 
 /// The first whole second after `t`: a session started at or before `t` (whole seconds) is
-/// before it.
+/// before it, and refused by `session_verdict` (which admits a session started at
+/// `sessionsNotBefore` or later; the test `the_written_time_ends_exactly_the_sessions_up_to_it`
+/// keeps the two in step).
 fn next_whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
     jiff::Timestamp::from_second(t.as_second().saturating_add(1)).unwrap_or(t)
 }
@@ -307,9 +321,82 @@ mod tests {
             Revoked::NoSuchUser
         );
         assert_eq!(
-            revoker.end_all_sessions("okta-2").await.expect("read"),
+            revoker
+                .end_all_sessions("okta-2", jiff::Timestamp::now())
+                .await
+                .expect("read"),
             Revoked::NoSuchUser
         );
+    }
+
+    #[tokio::test]
+    async fn ending_the_sessions_up_to_a_time_again_writes_nothing_and_never_moves_back() {
+        let api = api_with(&user()).await;
+        let revoker = Revoker::new(api.clone());
+        let logout = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 30)
+            .expect("t")
+            + jiff::SignedDuration::from_millis(400);
+        let read = || async {
+            let u = api.get("okta-1").await.expect("read");
+            (
+                u.spec.sessions_not_before.map(|t| t.0.as_second()),
+                u.metadata.resource_version,
+            )
+        };
+        assert_eq!(
+            revoker
+                .end_all_sessions("okta-1", logout)
+                .await
+                .expect("write"),
+            Revoked::Recorded
+        );
+        let first = read().await;
+        assert_eq!(first.0, Some(logout.as_second() + 1));
+        // The same logout again (a replay, a retry), later: nothing written.
+        assert_eq!(
+            revoker
+                .end_all_sessions("okta-1", logout)
+                .await
+                .expect("again"),
+            Revoked::Recorded
+        );
+        assert_eq!(read().await, first, "the SsoUser was written again");
+        // An older logout arriving late does not revive what a newer one ended.
+        revoker
+            .end_all_sessions("okta-1", logout - jiff::SignedDuration::from_secs(10))
+            .await
+            .expect("older");
+        assert_eq!(read().await, first);
+    }
+
+    #[test]
+    fn the_written_time_ends_exactly_the_sessions_up_to_it() {
+        // What `end_all_sessions` writes and what every replica's verdict reads must agree: the
+        // sessions started in the logout's second or before end, one started in the next
+        // second goes on. Moving either side alone (say, the verdict refusing a session started
+        // at `sessionsNotBefore`) fails here rather than silently ending sessions started after
+        // a logout, or keeping sessions started before it.
+        use crate::kubernetes::{SessionIds, session_verdict};
+        let logout = jiff::Timestamp::from_second(1_800_000_000).expect("t")
+            + jiff::SignedDuration::from_millis(999);
+        let mut u = user();
+        u.metadata.uid = Some("uid-1".into());
+        u.spec.sessions_not_before = Some(Time(next_whole_second(logout)));
+        let verdict = |started: i64| {
+            session_verdict(
+                &u,
+                "portal",
+                "uid-1",
+                jiff::Timestamp::from_second(started).expect("t"),
+                SessionIds::default(),
+            )
+        };
+        assert!(verdict(1_800_000_000 - 60).is_err(), "started before");
+        assert!(
+            verdict(1_800_000_000).is_err(),
+            "started in the logout's second"
+        );
+        assert_eq!(verdict(1_800_000_001), Ok(()), "started in the next second");
     }
 
     #[test]

@@ -2,12 +2,18 @@
 //! cuts: logout tokens signed with locally generated keys (tests/data) and verified against an
 //! in-process JWKS endpoint; a real upstream app with a WebSocket-style upgrade and an endless
 //! streamed response. Every attack is a POST of a forged token that must change nothing.
+//!
+//! With Kubernetes provisioning, the sidecars run against kube-fake-client's in-memory API (each
+//! call delayed a little, as a real API server's are, and counted), and the tests play the
+//! SsoUser watch of each replica.
 
 mod common;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,9 +26,12 @@ use gatehouse_auth::claims::Role;
 use gatehouse_auth::cookie::{Binding, KeyRing, Session, random_token};
 use gatehouse_auth::logout_token::BACKCHANNEL_LOGOUT_EVENT;
 use gatehouse_auth::token::now_unix;
+use gatehouse_crds::names::sso_user_name;
+use gatehouse_crds::{SsoUser, SsoUserSpec};
+use gatehouse_directory::kubernetes::UserCacheFeeder;
 use gatehouse_sidecar::providers::jwks::JwksCache;
 use gatehouse_sidecar::providers::{Discovered, Endpoints, TokenAuth};
-use gatehouse_sidecar::{Config, Sidecar};
+use gatehouse_sidecar::{Config, Sidecar, StartOptions};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -36,6 +45,16 @@ const SESSION: &str = "__Host-gatehouse-session";
 const ISSUER: &str = "http://127.0.0.1:9/okta";
 const CLIENT: &str = "okta-client";
 const PATH: &str = "/api/auth/oauth2/backchannel-logout/okta";
+/// A second provider (the generic OIDC one), with keys of its own.
+const PARTNER: &str = "partner";
+const PARTNER_ISSUER: &str = "http://127.0.0.1:9/partner";
+const PARTNER_CLIENT: &str = "partner-client";
+/// The SsoConfig the sessions are bound to.
+const NAMESPACE: &str = "team-a";
+const CONFIG: &str = "portal";
+/// The fixture subjects.
+const ADA: &str = "00u1ada";
+const BOB: &str = "00u2bob";
 
 // ------------------------------------------------------------------------------------------
 // Keys and tokens
@@ -49,9 +68,9 @@ fn rsa(file: &str) -> EncodingKey {
     EncodingKey::from_rsa_pem(&pem(file)).expect("test key")
 }
 
-fn jwks_document() -> Value {
-    let mut jwk = Jwk::from_encoding_key(&rsa("rsa-1.pem"), Algorithm::RS256).expect("JWK");
-    jwk.common.key_id = Some("rsa-1".into());
+fn jwks_document(file: &str, kid: &str) -> Value {
+    let mut jwk = Jwk::from_encoding_key(&rsa(file), Algorithm::RS256).expect("JWK");
+    jwk.common.key_id = Some(kid.into());
     json!({ "keys": [serde_json::to_value(&jwk).expect("JWK JSON")] })
 }
 
@@ -116,67 +135,126 @@ async fn app() -> SocketAddr {
 }
 
 async fn sidecar() -> Sidecar {
+    sidecar_with(None).await
+}
+
+/// A sidecar with two providers (`okta`, and the generic `partner` with keys of its own), their
+/// endpoints and keys installed; with `kube`, Kubernetes provisioning on that API and a watch the
+/// test plays (the feeder is still in the sidecar: [`Replica`] takes it).
+async fn sidecar_with(kube: Option<kube::Client>) -> Sidecar {
     let upstream = app().await;
-    let jwks =
-        serve(Router::new().route("/jwks", get(|| async { axum::Json(jwks_document()) }))).await;
-    let vars: HashMap<String, String> = HashMap::from([
+    let jwks = serve(
+        Router::new()
+            .route(
+                "/okta",
+                get(|| async { axum::Json(jwks_document("rsa-1.pem", "rsa-1")) }),
+            )
+            .route(
+                "/partner",
+                get(|| async { axum::Json(jwks_document("rsa-2.pem", "partner-1")) }),
+            ),
+    )
+    .await;
+    let mut vars: HashMap<String, String> = HashMap::from([
         ("GATEHOUSE_PUBLIC_URL".into(), PUBLIC.into()),
         ("GATEHOUSE_COOKIE_SECRET".into(), KEY.into()),
         ("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into()),
         ("GATEHOUSE_ADMIN_LISTEN".into(), "127.0.0.2:0".into()),
         ("GATEHOUSE_UPSTREAM".into(), format!("http://{upstream}")),
+        ("GATEHOUSE_NAMESPACE".into(), NAMESPACE.into()),
+        ("GATEHOUSE_CONFIG".into(), CONFIG.into()),
         ("OKTA_CLIENT_ID".into(), CLIENT.into()),
         ("OKTA_CLIENT_SECRET".into(), "okta-secret-value".into()),
         ("OKTA_ISSUER".into(), ISSUER.into()),
         ("OKTA_ORG_ID".into(), "acme".into()),
+        ("OIDC_PROVIDER_ID".into(), PARTNER.into()),
+        ("OIDC_CLIENT_ID".into(), PARTNER_CLIENT.into()),
+        ("OIDC_CLIENT_SECRET".into(), "partner-secret-value".into()),
+        ("OIDC_ISSUER".into(), PARTNER_ISSUER.into()),
+        ("OIDC_ORG_ID".into(), "partner-org".into()),
+        ("OIDC_DEFAULT_ROLE".into(), "member".into()),
     ]);
+    if kube.is_some() {
+        vars.insert("GATEHOUSE_PROVISIONING".into(), "kubernetes".into());
+    }
     let lookup = move |k: &str| vars.get(k).cloned();
     let config = Config::from_source(&lookup).expect("valid config");
-    let sc = gatehouse_sidecar::start(config)
-        .await
-        .expect("sidecar starts");
-    let cache = JwksCache::new(
-        url::Url::parse(&format!("http://{jwks}/jwks")).expect("url"),
-        reqwest::Client::new(),
-        Duration::from_secs(30),
-    );
-    cache.refresh().await.expect("JWKS");
-    let installed = sc.app().providers[0].set_discovered(Discovered {
-        endpoints: Endpoints {
-            authorization: url::Url::parse("https://idp.test/authorize").expect("url"),
-            token: url::Url::parse("https://idp.test/token").expect("url"),
-            end_session: None,
-            userinfo: None,
-            iss_parameter_supported: false,
-            offline_access: false,
-            token_auth: TokenAuth::Basic,
+    let sc = gatehouse_sidecar::start_with(
+        config,
+        StartOptions {
+            manual_user_watch: kube.is_some(),
+            kube_client: kube,
         },
-        jwks: cache,
-    });
-    assert!(installed, "endpoints installed");
+    )
+    .await
+    .expect("sidecar starts");
+    for id in ["okta", PARTNER] {
+        let cache = JwksCache::new(
+            url::Url::parse(&format!("http://{jwks}/{id}")).expect("url"),
+            reqwest::Client::new(),
+            Duration::from_secs(30),
+        );
+        cache.refresh().await.expect("JWKS");
+        let installed = sc
+            .app()
+            .provider(id)
+            .expect("provider configured")
+            .set_discovered(Discovered {
+                endpoints: Endpoints {
+                    authorization: url::Url::parse("https://idp.test/authorize").expect("url"),
+                    token: url::Url::parse("https://idp.test/token").expect("url"),
+                    end_session: None,
+                    userinfo: None,
+                    iss_parameter_supported: false,
+                    offline_access: false,
+                    token_auth: TokenAuth::Basic,
+                },
+                jwks: cache,
+            });
+        assert!(installed, "endpoints installed");
+    }
     sc
 }
 
-fn cookie(idp_sid: &str) -> String {
-    let now = now_unix();
-    let session = Session {
+/// A session of `subject` at `provider` (signed in through the IdP session `idp_sid`), issued at
+/// `issued_at`, bound to SsoUser UID `uid` when there is one.
+fn session_of(
+    provider: &str,
+    subject: &str,
+    idp_sid: Option<&str>,
+    issued_at: i64,
+    uid: Option<&str>,
+) -> Session {
+    let issuer = if provider == PARTNER {
+        PARTNER_ISSUER
+    } else {
+        ISSUER
+    };
+    Session {
         sid: random_token(16),
-        user: "okta-0123456789abcdef".into(),
-        subject: "00u1ada".into(),
-        provider: "okta".into(),
+        user: sso_user_name(provider, issuer, subject),
+        subject: subject.into(),
+        provider: provider.into(),
         email: None,
         name: None,
         username: None,
         role: Role::Member,
-        issued_at: now,
-        expires_at: now + 3600,
-        user_uid: None,
-        idp_sid: Some(idp_sid.into()),
+        issued_at,
+        expires_at: issued_at + 3600,
+        user_uid: uid.map(str::to_owned),
+        idp_sid: idp_sid.map(str::to_owned),
         validated_at: None,
-    };
+    }
+}
+
+fn cookie_of(session: &Session) -> String {
     let ring = KeyRing::parse(KEY).expect("ring");
-    let binding = Binding::new("default", "gatehouse", PUBLIC, None);
+    let binding = Binding::new(NAMESPACE, CONFIG, PUBLIC, None);
     format!("{SESSION}={}", session.seal(&ring, &binding))
+}
+
+fn cookie(idp_sid: &str) -> String {
+    cookie_of(&session_of("okta", ADA, Some(idp_sid), now_unix(), None))
 }
 
 fn client() -> reqwest::Client {
@@ -187,8 +265,12 @@ fn client() -> reqwest::Client {
 }
 
 async fn post_form(sc: &Sidecar, body: &str) -> (u16, String) {
+    post_form_to(sc, PATH, body).await
+}
+
+async fn post_form_to(sc: &Sidecar, path: &str, body: &str) -> (u16, String) {
     let r = client()
-        .post(format!("http://{}{PATH}", sc.addr()))
+        .post(format!("http://{}{path}", sc.addr()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.to_owned())
         .send()
@@ -199,8 +281,13 @@ async fn post_form(sc: &Sidecar, body: &str) -> (u16, String) {
 }
 
 async fn post_token(sc: &Sidecar, token: &str) -> (u16, String) {
-    post_form(
+    post_token_to(sc, PATH, token).await
+}
+
+async fn post_token_to(sc: &Sidecar, path: &str, token: &str) -> (u16, String) {
+    post_form_to(
         sc,
+        path,
         &format!(
             "logout_token={}",
             url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
@@ -514,4 +601,416 @@ async fn logout_closes_the_sessions_open_tunnel() {
         closed_within_a_second(&mut open).await,
         "the tunnel outlived the logout"
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Kubernetes provisioning: the in-memory API and replicas whose watch the test plays
+
+/// How long each call to the in-memory API takes: a real API server answers in milliseconds, and
+/// the races these tests look for happen in that time.
+const API_LATENCY: Duration = Duration::from_millis(40);
+
+/// The in-memory API server as the sidecars reach it: every call delayed by [`API_LATENCY`], its
+/// writes (PATCHes) counted, and an outage switch.
+struct FakeApi {
+    /// What the sidecars use.
+    client: kube::Client,
+    /// The in-memory API itself, for the test's own reads.
+    direct: kube::Client,
+    down: Arc<AtomicBool>,
+    writes: Arc<AtomicUsize>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn fake_api(users: Vec<SsoUser>) -> FakeApi {
+    let mut builder = kube_fake_client::ClientBuilder::new()
+        .with_resource::<SsoUser>()
+        .with_status_subresource::<SsoUser>();
+    for user in users {
+        builder = builder.with_object(user);
+    }
+    let direct = builder.build().await.expect("in-memory API");
+    let down = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicUsize::new(0));
+    let service = {
+        let (direct, down, writes) = (direct.clone(), down.clone(), writes.clone());
+        tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let (direct, down, writes) = (direct.clone(), down.clone(), writes.clone());
+            async move {
+                tokio::time::sleep(API_LATENCY).await;
+                if down.load(Ordering::SeqCst) {
+                    return Err::<http::Response<kube::client::Body>, BoxError>(
+                        "the API server is unreachable (test outage)".into(),
+                    );
+                }
+                if req.method() == http::Method::PATCH {
+                    writes.fetch_add(1, Ordering::SeqCst);
+                }
+                direct.send(req).await.map_err(BoxError::from)
+            }
+        })
+    };
+    FakeApi {
+        client: kube::Client::new(service, NAMESPACE),
+        direct,
+        down,
+        writes,
+    }
+}
+
+impl FakeApi {
+    fn users(&self) -> kube::Api<SsoUser> {
+        kube::Api::namespaced(self.direct.clone(), NAMESPACE)
+    }
+
+    async fn user(&self, subject: &str) -> SsoUser {
+        self.users()
+            .get(&sso_user_name("okta", ISSUER, subject))
+            .await
+            .expect("SsoUser")
+    }
+
+    /// The UID of `subject`'s SsoUser (Okta).
+    async fn uid(&self, subject: &str) -> String {
+        self.user(subject).await.metadata.uid.expect("a UID")
+    }
+
+    /// `spec.sessionsNotBefore` of `subject`'s SsoUser, Unix seconds.
+    async fn not_before(&self, subject: &str) -> Option<i64> {
+        self.user(subject)
+            .await
+            .spec
+            .sessions_not_before
+            .map(|t| t.0.as_second())
+    }
+
+    /// The ids in `status.revokedSessions` of `subject`'s SsoUser.
+    async fn revoked(&self, subject: &str) -> Vec<String> {
+        self.user(subject)
+            .await
+            .status
+            .unwrap_or_default()
+            .revoked_sessions
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+/// `subject`'s SsoUser at Okta, in the test's SsoConfig.
+fn sso_user(subject: &str) -> SsoUser {
+    let mut user = SsoUser::new(
+        &sso_user_name("okta", ISSUER, subject),
+        SsoUserSpec {
+            config: CONFIG.into(),
+            provider: "okta".into(),
+            subject: subject.into(),
+            suspended: None,
+            sessions_not_before: None,
+        },
+    );
+    user.metadata.namespace = Some(NAMESPACE.into());
+    user.metadata.uid = Some(format!("uid-{subject}"));
+    user
+}
+
+/// One replica of the sidecar on the in-memory API, with the SsoUser watch the test plays.
+struct Replica {
+    sc: Sidecar,
+    feeder: UserCacheFeeder,
+}
+
+impl Replica {
+    async fn start(api: &FakeApi) -> Self {
+        let mut sc = sidecar_with(Some(api.client.clone())).await;
+        let feeder = sc.take_user_feeder().expect("a manual watch");
+        let mut replica = Replica { sc, feeder };
+        replica.sync(api).await;
+        replica
+    }
+
+    /// What a (re)started watch delivers: every SsoUser as the API holds it now.
+    async fn sync(&mut self, api: &FakeApi) {
+        use kube::runtime::watcher::Event;
+        let list = api
+            .users()
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect("list SsoUsers");
+        self.feeder.apply(Ok(Event::Init));
+        for user in list.items {
+            self.feeder.apply(Ok(Event::InitApply(user)));
+        }
+        self.feeder.apply(Ok(Event::InitDone));
+    }
+}
+
+/// A logout token from `provider` (its issuer, audience and key) naming `sid` and/or `sub`.
+fn token_from(provider: &str, sid: Option<&str>, sub: Option<&str>, iat: i64) -> String {
+    let (iss, aud, key, kid) = if provider == PARTNER {
+        (PARTNER_ISSUER, PARTNER_CLIENT, "rsa-2.pem", "partner-1")
+    } else {
+        (ISSUER, CLIENT, "rsa-1.pem", "rsa-1")
+    };
+    let mut c = json!({
+        "iss": iss, "aud": aud, "iat": iat, "exp": iat + 120, "jti": random_token(12),
+        "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+    });
+    if let Some(sid) = sid {
+        c["sid"] = json!(sid);
+    }
+    if let Some(sub) = sub {
+        c["sub"] = json!(sub);
+    }
+    sign_as(&c, &rsa(key), kid, Some("logout+jwt"))
+}
+
+fn logout_path(provider: &str) -> String {
+    format!("/api/auth/oauth2/backchannel-logout/{provider}")
+}
+
+/// Waits until the clock reads at least `second` (Unix seconds).
+async fn wait_for_second(second: i64) {
+    while now_unix() < second {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Whose sessions a logout token ends (hardening #4)
+
+#[tokio::test]
+async fn a_logout_token_ends_only_sessions_of_the_provider_that_signed_it() {
+    let sc = sidecar().await;
+    let now = now_unix();
+    // A `sid` is unique per issuer only: two providers may use the same one.
+    let at_okta = cookie_of(&session_of("okta", ADA, Some("shared-sid"), now, None));
+    let at_partner = cookie_of(&session_of(PARTNER, ADA, Some("shared-sid"), now, None));
+    let bob_at_okta = cookie_of(&session_of("okta", BOB, Some("other-sid"), now, None));
+    assert!(reaches_app(&sc, &at_okta).await);
+    assert!(reaches_app(&sc, &at_partner).await);
+
+    // The attack: the partner (or whoever holds its keys) signs a valid token of its own that
+    // names the Okta sessions' ids, with and without the same subject string.
+    for (sid, sub) in [("shared-sid", Some(ADA)), ("other-sid", None)] {
+        let token = token_from(PARTNER, Some(sid), sub, now);
+        let (status, body) = post_token_to(&sc, &logout_path(PARTNER), &token).await;
+        assert_eq!(
+            status, 200,
+            "{sid}: the partner's token is valid for the partner: {body}"
+        );
+    }
+    assert!(
+        !reaches_app(&sc, &at_partner).await,
+        "the partner's own session ended"
+    );
+    assert!(
+        reaches_app(&sc, &at_okta).await,
+        "a logout token from the partner ended an Okta session with the same sid and subject"
+    );
+    assert!(
+        reaches_app(&sc, &bob_at_okta).await,
+        "a sid-only logout token from the partner ended an Okta session with that sid"
+    );
+    // The partner's token at Okta's endpoint is not Okta's (issuer, audience, key).
+    let token = token_from(PARTNER, Some("shared-sid"), None, now);
+    assert_eq!(post_token_to(&sc, PATH, &token).await.0, 400);
+    assert!(reaches_app(&sc, &at_okta).await);
+    sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_logout_token_with_sid_and_sub_ends_only_that_subjects_session_on_every_replica() {
+    let api = fake_api(vec![sso_user(ADA), sso_user(BOB)]).await;
+    let mut r1 = Replica::start(&api).await;
+    let mut r2 = Replica::start(&api).await;
+    let now = now_unix();
+    // Two users whose IdP sessions carry the same `sid` (an IdP whose sids are per user, or a
+    // collision): a token naming Bob's must not end Ada's.
+    let ada = cookie_of(&session_of(
+        "okta",
+        ADA,
+        Some("shared-sid"),
+        now - 5,
+        Some(&api.uid(ADA).await),
+    ));
+    let bob = cookie_of(&session_of(
+        "okta",
+        BOB,
+        Some("shared-sid"),
+        now - 5,
+        Some(&api.uid(BOB).await),
+    ));
+    for r in [&r1, &r2] {
+        assert!(reaches_app(&r.sc, &ada).await);
+        assert!(reaches_app(&r.sc, &bob).await);
+    }
+
+    let token = token_from("okta", Some("shared-sid"), Some(BOB), now);
+    assert_eq!(post_token(&r1.sc, &token).await.0, 200);
+    r1.sync(&api).await;
+    r2.sync(&api).await;
+    for (name, r) in [("the replica that took the token", &r1), ("the other", &r2)] {
+        assert!(
+            !reaches_app(&r.sc, &bob).await,
+            "{name}: Bob's session ended"
+        );
+        assert!(
+            reaches_app(&r.sc, &ada).await,
+            "{name}: a token naming Bob's sid and subject ended Ada's session"
+        );
+    }
+    // On the cluster, only Bob's SsoUser records it.
+    assert_eq!(api.revoked(BOB).await, ["shared-sid"]);
+    assert!(api.revoked(ADA).await.is_empty());
+
+    // A `sid` alone names no SsoUser: it ends that provider's sessions with the sid, on the
+    // replica that took it only.
+    let token = token_from("okta", Some("shared-sid"), None, now);
+    assert_eq!(post_token(&r1.sc, &token).await.0, 200);
+    assert!(!reaches_app(&r1.sc, &ada).await);
+    assert!(reaches_app(&r2.sc, &ada).await);
+    r1.sc.shutdown().await;
+    r2.sc.shutdown().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// A logout with only `sub` is idempotent (hardening #5)
+
+#[tokio::test]
+async fn a_replayed_subject_only_token_does_not_end_a_session_started_after_the_logout() {
+    let api = fake_api(vec![sso_user(ADA)]).await;
+    let uid = api.uid(ADA).await;
+    let mut r1 = Replica::start(&api).await;
+    let mut r2 = Replica::start(&api).await;
+    let iat = now_unix();
+    let before = cookie_of(&session_of("okta", ADA, None, iat - 5, Some(&uid)));
+    // Whole seconds: a session started in the logout's own second may have started before it.
+    let same_second = cookie_of(&session_of("okta", ADA, None, iat, Some(&uid)));
+    assert!(reaches_app(&r1.sc, &before).await);
+
+    let token = token_from("okta", None, Some(ADA), iat);
+    assert_eq!(post_token(&r1.sc, &token).await.0, 200);
+    // Dated by the token: the sessions started in `iat`'s second or before end (how the second
+    // is written is the directory's business: `gatehouse_directory::revocation`).
+    let recorded = api.not_before(ADA).await;
+    assert!(
+        recorded.is_some_and(|t| t == iat || t == iat + 1),
+        "sessionsNotBefore {recorded:?} is dated by the token's iat {iat}"
+    );
+    r1.sync(&api).await;
+    r2.sync(&api).await;
+    for r in [&r1, &r2] {
+        assert!(!reaches_app(&r.sc, &before).await);
+        assert!(!reaches_app(&r.sc, &same_second).await);
+    }
+
+    // Ada signs in again after the logout.
+    wait_for_second(iat + 1).await;
+    let after = cookie_of(&session_of("okta", ADA, None, now_unix(), Some(&uid)));
+
+    // The same token again, at the other replica, which has not seen its jti (an IdP that
+    // delivers to every replica behind the Service, or whoever captured the token).
+    let (status, body) = post_token(&r2.sc, &token).await;
+    assert_eq!(status, 200, "accepted, and changes nothing: {body}");
+    assert_eq!(
+        api.not_before(ADA).await,
+        recorded,
+        "the replay moved sessionsNotBefore"
+    );
+    // And at the replica that took it: a replay.
+    assert_eq!(post_token(&r1.sc, &token).await.0, 400);
+    r1.sync(&api).await;
+    r2.sync(&api).await;
+    for (name, r) in [("first replica", &r1), ("second replica", &r2)] {
+        assert!(
+            reaches_app(&r.sc, &after).await,
+            "{name}: a replayed logout token ended a session started after the logout"
+        );
+        assert!(!reaches_app(&r.sc, &before).await, "{name}");
+    }
+    r1.sc.shutdown().await;
+    r2.sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_identity_providers_retry_after_a_failed_write_ends_only_what_the_logout_did() {
+    let api = fake_api(vec![sso_user(ADA)]).await;
+    let uid = api.uid(ADA).await;
+    let mut r1 = Replica::start(&api).await;
+    let iat = now_unix();
+    let before = cookie_of(&session_of("okta", ADA, None, iat - 5, Some(&uid)));
+    let token = token_from("okta", None, Some(ADA), iat);
+
+    // The SsoUser cannot be written: the IdP is told (400) and will retry.
+    api.set_down(true);
+    assert_eq!(post_token(&r1.sc, &token).await.0, 400);
+    api.set_down(false);
+    assert_eq!(api.not_before(ADA).await, None, "nothing was recorded");
+
+    // Meanwhile Ada signs in again; then the IdP's retry arrives at the same replica. Its jti
+    // was not kept, so it is taken, and it ends what the logout ended, no more.
+    wait_for_second(iat + 1).await;
+    let after = cookie_of(&session_of("okta", ADA, None, now_unix(), Some(&uid)));
+    let (status, body) = post_token(&r1.sc, &token).await;
+    assert_eq!(
+        status, 200,
+        "the retry of a logout that was not recorded: {body}"
+    );
+    let recorded = api.not_before(ADA).await;
+    assert!(
+        recorded.is_some_and(|t| t == iat || t == iat + 1),
+        "sessionsNotBefore {recorded:?} is dated by the token's iat {iat}"
+    );
+    r1.sync(&api).await;
+    assert!(!reaches_app(&r1.sc, &before).await);
+    assert!(
+        reaches_app(&r1.sc, &after).await,
+        "the IdP's retry ended a session started after the logout"
+    );
+    r1.sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_token_write_once() {
+    let api = fake_api(vec![sso_user(ADA), sso_user(BOB)]).await;
+    let r1 = Replica::start(&api).await;
+    let now = now_unix();
+    for (what, token) in [
+        ("sub only", token_from("okta", None, Some(ADA), now)),
+        (
+            "sid and sub",
+            token_from("okta", Some("idp-1"), Some(BOB), now),
+        ),
+    ] {
+        let writes = api.writes();
+        let answers = futures::future::join_all((0..8).map(|_| post_token(&r1.sc, &token))).await;
+        let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{what}: one delivery acts, the others are replays: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 400),
+            "{statuses:?}"
+        );
+        assert_eq!(
+            api.writes() - writes,
+            1,
+            "{what}: eight concurrent deliveries of one token wrote the SsoUser more than once"
+        );
+    }
+    assert!(api.not_before(ADA).await.is_some());
+    assert_eq!(api.revoked(BOB).await, ["idp-1"]);
+    r1.sc.shutdown().await;
 }

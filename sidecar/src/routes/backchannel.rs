@@ -1,12 +1,18 @@
 //! `POST /api/auth/oauth2/backchannel-logout/{provider}`: OIDC Back-Channel Logout 1.0.
 //!
 //! The identity provider POSTs a logout token (form field `logout_token`) when a user logs out
-//! there or is logged out by an administrator. A verified token ([`gatehouse_auth::logout_token`]) with a
-//! `sid` ends the session the provider knows by that id; with only a `sub`, every session of
-//! that user. Either is recorded on the user's SsoUser (`status.revokedSessions`, or
-//! `spec.sessionsNotBefore`), which every replica's watch carries within a second, and on this
-//! replica at once. The answer is 200, or 400 with `{"error":"invalid_request"}` and nothing
-//! else: why a token was refused is only logged.
+//! there or is logged out by an administrator. A verified token ([`gatehouse_auth::logout_token`])
+//! speaks for that provider only. With a `sid` it ends the sessions signed in through the
+//! provider's session of that id (only the subject's, when it names a `sub` too); with only a
+//! `sub`, every session of that user started up to the token's `iat`. Either is recorded on the
+//! user's SsoUser (`status.revokedSessions`, or `spec.sessionsNotBefore`), which every replica's
+//! watch carries within a second, and on this replica at once. The answer is 200, or 400 with
+//! `{"error":"invalid_request"}` and nothing else: why a token was refused is only logged.
+//!
+//! A token acts once per replica (its `jti`, taken before anything is written), and what it ends
+//! depends on the token alone, so a replay to another replica or a retry ends nothing more. When
+//! the SsoUser cannot be written the `jti` is given back, so the identity provider's retry can
+//! record the logout.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -137,11 +143,43 @@ async fn logout(
     };
     let token = verify_logout_token(&raw, &discovered.jwks, &expected, now).await?;
 
-    // `jti` once per provider, remembered as long as the token could be accepted.
-    let jti_key = format!("{}\n{}", provider.id(), token.jti);
-    if app.sessions.used_logout_tokens.contains(&jti_key, now) {
+    // `jti` once per provider, remembered as long as the token could be accepted. Taken before
+    // anything is written (check and insert in one step), so that concurrent deliveries of one
+    // token act once.
+    let skew = i64::try_from(app.config.clock_skew.as_secs()).unwrap_or(0);
+    let max_age = i64::try_from(MAX_AGE.as_secs()).unwrap_or(0);
+    let jti_until = token
+        .issued_at
+        .saturating_add(max_age)
+        .saturating_add(skew)
+        .saturating_add(1);
+    if !app
+        .sessions
+        .take_logout_token(provider.id(), &token.jti, jti_until, now)
+    {
         return Err(Refused::Replayed);
     }
+    match end_sessions(app, provider, &token, now).await {
+        Ok(()) => Ok(token),
+        Err(refused) => {
+            // Not recorded: the identity provider is answered 400 and may retry. Its retry must
+            // be taken, or the logout never reaches the other replicas; and taking it again is
+            // safe, because what a token ends depends on the token alone (its `sid` and `sub`,
+            // and `iat` for `sessionsNotBefore`), not on when it arrives.
+            app.sessions.release_logout_token(provider.id(), &token.jti);
+            Err(refused)
+        }
+    }
+}
+
+/// Ends what a verified logout token names: on this replica at once, and on the others through
+/// the SsoUser of its subject at this provider. Applying it again ends nothing more.
+async fn end_sessions(
+    app: &App,
+    provider: &Provider,
+    token: &LogoutToken,
+    now: i64,
+) -> Result<(), Refused> {
     let ttl = i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let until_unix = now.saturating_add(ttl);
     let user = token
@@ -151,8 +189,16 @@ async fn logout(
 
     match (&token.sid, &user) {
         (Some(sid), user) => {
-            // This replica at once; the others through the SsoUser.
-            app.sessions.ended_idp_sessions.insert(sid, until_unix, now);
+            // This replica at once: this provider's sessions with that `sid`, of that subject
+            // when the token names one. The others through the subject's SsoUser, which holds
+            // only that subject's sessions at this provider.
+            app.sessions.end_idp_session(
+                provider.id(),
+                sid,
+                token.subject.as_deref(),
+                until_unix,
+                now,
+            );
             app.live.wake();
             match user {
                 Some(user) => {
@@ -167,7 +213,12 @@ async fn logout(
             }
         }
         (None, Some(user)) => {
-            match app.directory.end_all_sessions(user).await {
+            // Every session the user started up to the logout: dated by the token's `iat`, not
+            // by its arrival, so a replay (to another replica, or the IdP's retry) ends no
+            // session the user started after the logout.
+            let logged_out_at =
+                jiff::Timestamp::from_second(token.issued_at).unwrap_or(jiff::Timestamp::MAX);
+            match app.directory.end_all_sessions(user, logged_out_at).await {
                 None => return Err(Refused::NoDirectory),
                 outcome => record(outcome)?,
             }
@@ -176,19 +227,7 @@ async fn logout(
         // The token check guarantees `sid` or `sub`.
         (None, None) => return Err(Refused::BadRequest),
     }
-
-    let skew = i64::try_from(app.config.clock_skew.as_secs()).unwrap_or(0);
-    let max_age = i64::try_from(MAX_AGE.as_secs()).unwrap_or(0);
-    app.sessions.used_logout_tokens.insert(
-        &jti_key,
-        token
-            .issued_at
-            .saturating_add(max_age)
-            .saturating_add(skew)
-            .saturating_add(1),
-        now,
-    );
-    Ok(token)
+    Ok(())
 }
 
 fn record(outcome: Option<Result<Revoked, RevocationError>>) -> Result<(), Refused> {
