@@ -91,6 +91,7 @@ fn cookies() {
         rd: "/dashboard?tab=2".into(),
         created_at: NOW - 30,
         offline: true,
+        scope_without_offline: false,
     };
     write("attempt_cookie", "genuine", attempt.seal(&r.ring, &b));
     write(

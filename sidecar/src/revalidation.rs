@@ -129,6 +129,9 @@ pub struct Due {
     pub renewal: Option<Arc<Renewal>>,
     /// A flight to start, marked running, with this grant.
     pub start: Option<RefreshGrant>,
+    /// The session is due and nothing here can re-validate it: the request brought no refresh
+    /// cookie of its own and this replica knows no grant of it. It is refused.
+    pub unvouched: bool,
 }
 
 impl Due {
@@ -223,14 +226,20 @@ impl Revalidator {
         }
         let mut records = self.lock();
         let Some(record) = records.get_mut(&session.sid) else {
-            // Nothing to re-validate with (the browser lost the refresh cookie): the session
-            // runs out at the end of its grace.
-            if own != Standing::Due || leased_elsewhere {
+            if own != Standing::Due {
                 return Due::default();
             }
+            // Nothing to re-validate with: the refresh cookie was withheld, or the IdP gave
+            // none. A due session the IdP cannot be asked about is refused.
             let Some(grant) = grant() else {
-                return Due::default();
+                return Due {
+                    unvouched: true,
+                    ..Due::default()
+                };
             };
+            if leased_elsewhere {
+                return Due::default();
+            }
             if !Self::make_room(&mut records, now) {
                 return Due::default();
             }
@@ -246,6 +255,7 @@ impl Revalidator {
             return Due {
                 renewal: None,
                 start: Some(grant),
+                unvouched: false,
             };
         };
         // An old cookie goes on as its latest renewal (role and profile as the IdP last said),
@@ -261,6 +271,7 @@ impl Revalidator {
                 Flight::RetryAt(at) => now >= at,
             };
         let mut start = None;
+        let mut unvouched = false;
         if standing == Standing::Due && may_fly {
             if record.grant.is_none() {
                 record.grant = grant();
@@ -268,9 +279,15 @@ impl Revalidator {
             start = record.grant.clone();
             if start.is_some() {
                 record.flight = Flight::Running;
+            } else {
+                unvouched = true;
             }
         }
-        Due { renewal, start }
+        Due {
+            renewal,
+            start,
+            unvouched,
+        }
     }
 
     /// Remembers the grant of a session with an open connection, so that the connection's
@@ -398,6 +415,9 @@ pub struct Step {
     pub renewal: Option<Arc<Renewal>>,
     /// The session (or its renewal) is due: a flight, marked running, to send off.
     pub departure: Option<Departure>,
+    /// The session is due and cannot be vouched for (no refresh cookie, no grant known here):
+    /// the request is refused ([`Due::unvouched`]).
+    pub unvouched: bool,
 }
 
 /// A flight marked running and not yet sent off. The request that found its session due sends
@@ -410,6 +430,10 @@ pub struct Departure {
     // Boxed: it is kept across the gate's await, in a future that is moved several times.
     flight: Option<Box<(Arc<Flights>, Session, RefreshGrant)>>,
 }
+
+/// Why a due session without a refresh cookie (or a grant this replica knows) is refused: a
+/// `gatehouse_sessions_refused_total` reason and the audit line's.
+pub const UNVOUCHED: &str = "revalidation_unvouched";
 
 /// Longest a flight waits for the app's answer to the request that found it due.
 pub const DEPARTURE_WAIT: Duration = Duration::from_millis(50);
@@ -504,6 +528,7 @@ impl Flights {
         Step {
             renewal: due.renewal,
             departure,
+            unvouched: due.unvouched,
         }
     }
 
@@ -563,14 +588,23 @@ impl Flights {
     /// [`Flights::revalidate`] for a session with an open connection and no request: the flight
     /// uses the grant this replica already knows ([`Revalidator::remember`]), and leaves at
     /// once.
-    pub fn revalidate_connection(self: &Arc<Self>, session: &Session, now: i64) {
+    /// `Err` with the reason when the connection's session is due and cannot be vouched for.
+    pub fn revalidate_connection(
+        self: &Arc<Self>,
+        session: &Session,
+        now: i64,
+    ) -> Result<(), &'static str> {
         let leased_elsewhere = self.follow_shared(session, now);
         let due = self
             .revalidator
             .on_request_shared(session, now, leased_elsewhere, || None);
+        if due.unvouched {
+            return Err(UNVOUCHED);
+        }
         if let Some(grant) = due.start.clone() {
             Departure::leave(Arc::clone(self), due.flies_from(session).clone(), grant);
         }
+        Ok(())
     }
 
     /// Keeps the refresh grant a connection's request brought, so the connection's session can

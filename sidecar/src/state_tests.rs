@@ -120,7 +120,8 @@ fn cookie(app: &App, user: &str, issued_at: i64) -> http::HeaderMap {
 fn sso_user_json(name: &str) -> Response<MockBody> {
     let body = serde_json::json!({
         "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoUser",
-        "metadata": { "name": name, "namespace": "team-a", "uid": UID, "resourceVersion": "7" },
+        "metadata": { "name": name, "namespace": "team-a", "uid": UID, "resourceVersion": "7",
+                      "labels": { "gatehouse.dev/config": "portal" } },
         "spec": { "config": "portal", "provider": "okta", "subject": "00u1ada" }
     });
     Response::new(

@@ -55,13 +55,13 @@ impl LiveSweep {
             }
             let now = now_unix();
             self.live.sweep(|session| {
-                let verdict = self.judge.recheck(session, now);
-                match verdict {
-                    // No request may come while a connection is open: it re-validates on its own.
-                    Ok(()) => self.flights.revalidate_connection(session, now),
-                    Err(reason) => {
-                        tracing::info!(user = %session.user, reason, "session ended: closing its open connections");
-                    }
+                // No request may come while a connection is open: it re-validates on its own.
+                let verdict = self
+                    .judge
+                    .recheck(session, now)
+                    .and_then(|()| self.flights.revalidate_connection(session, now));
+                if let Err(reason) = verdict {
+                    tracing::info!(user = %session.user, reason, "session ended: closing its open connections");
                 }
                 verdict.is_ok()
             });

@@ -388,10 +388,18 @@ async fn with_revalidation_on_a_sign_in_asks_for_offline_access_and_keeps_the_re
     assert!(!sets_refresh_cookie(&attempt.callback));
 }
 
+/// Hardening issue, defect 1: an `invalid_scope` answer a browser brings back changes that
+/// browser's attempt only (before, one such callback per replica stopped every later sign-in
+/// from asking for `offline_access`, so no session was re-validated again), and a session whose
+/// attempt expected a refresh token and got none cannot be vouched for: it ends when it is due.
 #[tokio::test]
-async fn a_provider_that_refuses_offline_access_gets_sign_ins_without_it() {
+async fn a_provider_that_refuses_offline_access_changes_that_attempt_only() {
     let stack = Stack::start(StackOptions {
         providers: vec![ProviderKind::Okta],
+        extra_env: vec![
+            ("GATEHOUSE_REVALIDATE_INTERVAL".into(), "1s".into()),
+            ("GATEHOUSE_REVALIDATE_GRACE".into(), "1h".into()),
+        ],
         ..StackOptions::default()
     })
     .await
@@ -413,36 +421,56 @@ async fn a_provider_that_refuses_offline_access_gets_sign_ins_without_it() {
             .is_some_and(|q| q.contains("error=invalid_scope")),
         "{callback}"
     );
-    // The callback starts the sign-in again instead of failing it …
+    // The callback starts this sign-in again without offline_access instead of failing it …
     let attempt = flow.finish(callback).await.expect("callback");
     assert!(attempt.callback.status.is_redirection());
+    let again = attempt.callback.location().expect("a redirect").to_owned();
     assert_eq!(
-        attempt.callback.location(),
-        Some("/api/auth/oauth2/start/okta?rd=%2Fdashboard"),
+        again, "/api/auth/oauth2/start/okta?rd=%2Fdashboard&offline=0",
         "{:?}",
         attempt.callback
     );
     assert!(attempt.session.is_none());
-    // … and from then on the provider is not asked for offline_access: the sign-in works,
-    // without a refresh token.
-    let flow = LoginFlow::start(&stack, ProviderKind::Okta, Some("/dashboard"))
+    // … while every other sign-in still asks for it: one browser's error changed nothing else.
+    let other = LoginFlow::start(&stack, ProviderKind::Okta, Some("/"))
         .await
         .expect("start");
     assert!(
-        !scopes(&flow).iter().any(|s| s == "offline_access"),
-        "{:?}",
-        scopes(&flow)
+        scopes(&other).iter().any(|s| s == "offline_access"),
+        "a browser's invalid_scope switched offline_access off for everyone: {:?}",
+        scopes(&other)
     );
-    let attempt = flow.complete("ada", PASSWORD).await.expect("sign-in");
+    // The restarted attempt signs in without a refresh token …
+    let retry = LoginFlow::start_protected(&stack.url(&again))
+        .await
+        .expect("start again");
     assert!(
-        attempt.session.is_some(),
-        "{} {}",
-        attempt.callback.status,
-        attempt.callback.body
+        !scopes(&retry).iter().any(|s| s == "offline_access"),
+        "{:?}",
+        scopes(&retry)
     );
+    let attempt = retry.complete("ada", PASSWORD).await.expect("sign-in");
+    let session = attempt
+        .session
+        .clone()
+        .unwrap_or_else(|| panic!("{} {}", attempt.callback.status, attempt.callback.body));
     assert!(!sets_refresh_cookie(&attempt.callback));
+    let (answer, _) = get_app(&stack, Some(&session), "/whoami", &[])
+        .await
+        .expect("request");
+    assert!(answer.status.is_success(), "a fresh session is served");
+    // … and since the IdP cannot vouch for it, it is refused once due (1 s interval).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (answer, seen) = get_app(&stack, Some(&session), "/whoami", &[])
+        .await
+        .expect("request");
+    assert!(
+        seen.is_none() && answer.status.as_u16() == 401,
+        "a due session without a refresh token was still served: {}",
+        answer.status
+    );
     assert!(
         stack.logs().contains("refused offline_access"),
-        "the operator is told why sessions are not re-validated"
+        "the operator is told why sessions end at their re-validation"
     );
 }

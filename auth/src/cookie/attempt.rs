@@ -29,12 +29,24 @@ pub struct Attempt {
     pub rd: String,
     /// Created at, Unix seconds.
     pub created_at: i64,
-    /// Whether the attempt asked for `offline_access` (a refresh token).
+    /// Whether the sign-in expects a refresh token: re-validation is on and the provider offers
+    /// `offline_access`. Decided by the sidecar when the attempt starts, whatever the browser
+    /// does with the authorization URL: a session of such an attempt that got no refresh token
+    /// cannot be vouched for, and ends when it is due for re-validation.
     #[serde(default)]
     pub offline: bool,
+    /// Whether this attempt leaves `offline_access` out of the scopes it asks for (a sign-in
+    /// started again after the provider answered `invalid_scope` to it).
+    #[serde(default)]
+    pub scope_without_offline: bool,
 }
 
 impl Attempt {
+    /// Whether the authorization request asks for `offline_access`.
+    pub fn asks_offline_access(&self) -> bool {
+        self.offline && !self.scope_without_offline
+    }
+
     /// A new attempt with fresh random `state`, `nonce` and PKCE verifier.
     pub fn new(provider: &str, rd: &str, now: i64) -> Self {
         Self {
@@ -45,6 +57,7 @@ impl Attempt {
             rd: rd.to_owned(),
             created_at: now,
             offline: false,
+            scope_without_offline: false,
         }
     }
 

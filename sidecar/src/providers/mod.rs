@@ -180,9 +180,6 @@ pub struct Provider {
     pub config: ProviderConfig,
     client_secret: RwLock<Secret>,
     discovered: OnceLock<Discovered>,
-    /// The provider answered a sign-in that asked for `offline_access` with `invalid_scope`
-    /// (the client may not use refresh tokens there): sign-ins no longer ask for it.
-    offline_access_refused: std::sync::atomic::AtomicBool,
     /// What the identity headers say about it.
     pub identity: ProviderIdentity,
 }
@@ -205,7 +202,6 @@ impl Provider {
         Self {
             client_secret: RwLock::new(config.client_secret.value.clone()),
             discovered: OnceLock::new(),
-            offline_access_refused: std::sync::atomic::AtomicBool::new(false),
             identity: ProviderIdentity::new(&config.id, &config.org_id),
             config,
         }
@@ -227,19 +223,11 @@ impl Provider {
     }
 
     /// Whether a sign-in should ask for `offline_access` (a refresh token): the provider lists
-    /// it, and has not refused it to this client.
+    /// it in `scopes_supported`. An `invalid_scope` answer from a browser's attempt never
+    /// changes this (it changes that attempt only).
     pub fn offers_offline_access(&self) -> bool {
         self.discovered()
             .is_some_and(|d| d.endpoints.offline_access)
-            && !self
-                .offline_access_refused
-                .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Stops asking for `offline_access` (the provider answered it with `invalid_scope`).
-    pub fn refuse_offline_access(&self) {
-        self.offline_access_refused
-            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Replaces the client secret (rotation from a mounted file).

@@ -19,7 +19,7 @@ use crate::judge::SessionLookup;
 use crate::metrics::Handler as MetricHandler;
 use crate::pages::{self, encode_query_value, html_response};
 use crate::pages::{json_response, redirect};
-use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
+use crate::revalidation::{DEPARTURE_WAIT, Departure, Step, UNVOUCHED};
 use crate::state::App;
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
@@ -70,10 +70,29 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     let mut refresh_cookie = None;
     let gate = match app.session_from_cache(req.headers(), now) {
         SessionLookup::Valid(session) => {
-            Step { renewal, departure } = app.flights.revalidate(&session, req.headers(), now);
-            refresh_cookie = app.flights.refresh_cookie_header(&session, req.headers());
-            let session = renewal.as_ref().map_or(session, |r| r.session.clone());
-            admit(&app, req, Some(session), now)
+            let step = app.flights.revalidate(&session, req.headers(), now);
+            if step.unvouched {
+                // Due for re-validation with nothing to re-validate it with: refused, as a
+                // session past its grace is.
+                app.metrics.session_refused(UNVOUCHED);
+                crate::audit::revalidation(
+                    &session.provider,
+                    "refused",
+                    UNVOUCHED,
+                    &session.user,
+                    session.role.as_str(),
+                );
+                admit(&app, req, None, now)
+            } else {
+                Step {
+                    renewal,
+                    departure,
+                    ..
+                } = step;
+                refresh_cookie = app.flights.refresh_cookie_header(&session, req.headers());
+                let session = renewal.as_ref().map_or(session, |r| r.session.clone());
+                admit(&app, req, Some(session), now)
+            }
         }
         SessionLookup::None => admit(&app, req, None, now),
         SessionLookup::Unconfirmed(session) => {

@@ -106,6 +106,10 @@ pub(super) async fn start(
     let rd = safe_redirect(&q.get("rd").unwrap_or_else(|| "/".to_owned()));
     let mut attempt = Attempt::new(id, &rd, now);
     attempt.offline = config.revalidate_interval.is_some() && provider.offers_offline_access();
+    // Started again after the provider answered `invalid_scope` to `offline_access`: this
+    // attempt asks without it, and still expects a refresh token (`attempt.offline`), so a
+    // session without one ends when it is due for re-validation.
+    attempt.scope_without_offline = q.get("offline").as_deref() == Some("0");
     let Some(cookie_id) = Attempt::cookie_id(&attempt.state) else {
         return html_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,7 +123,7 @@ pub(super) async fn start(
         .append_pair("response_type", "code")
         .append_pair("client_id", &provider.config.client_id)
         .append_pair("redirect_uri", &site.callback_url(id))
-        .append_pair("scope", scope(attempt.offline))
+        .append_pair("scope", scope(attempt.asks_offline_access()))
         .append_pair("state", &attempt.state)
         .append_pair("nonce", &attempt.nonce)
         .append_pair("code_challenge", &attempt.code_challenge())
@@ -219,9 +223,10 @@ pub(super) async fn callback(
     let result = complete_sign_in(app, callback, provider, now).await;
     let mut response = match result {
         Ok(Completed::SignedIn(signed_in)) => app.sign_in.respond(id, Ok(*signed_in), now),
-        Ok(Completed::AgainWithoutOffline { rd }) => {
-            redirect(StatusCode::FOUND, &start_url(id, &rd))
-        }
+        Ok(Completed::AgainWithoutOffline { rd }) => redirect(
+            StatusCode::FOUND,
+            &format!("{}&offline=0", start_url(id, &rd)),
+        ),
         Err(refusal) => app.sign_in.respond(id, Err(refusal), now),
     };
     if let Some(name) = attempt_cookie {
@@ -236,8 +241,8 @@ pub(super) async fn callback(
 enum Completed {
     /// Signed in.
     SignedIn(Box<SignedIn>),
-    /// The provider refused `offline_access` to this client: the sign-in starts again without
-    /// it (once; the provider is not asked for it again).
+    /// The provider refused `offline_access` to this attempt: the sign-in starts again without
+    /// it (that browser's next attempt only).
     AgainWithoutOffline {
         /// Where the sign-in returns to.
         rd: String,
@@ -354,13 +359,13 @@ fn idp_answered_error(
     error: &str,
     attempt: Attempt,
 ) -> Result<Completed, SignInError> {
-    if error == "invalid_scope" && attempt.offline {
-        provider.refuse_offline_access();
+    if error == "invalid_scope" && attempt.asks_offline_access() {
+        // This attempt only: an error a browser brings back never changes other sign-ins.
         tracing::warn!(
             provider = %provider.id(),
-            "the provider refused offline_access to this client: signing in without a refresh \
-             token, so its sessions are not re-validated (allow the refresh-token grant at the \
-             provider to re-validate them)"
+            "the provider refused offline_access to this client: this sign-in starts again \
+             without it, and its session ends when it is due for re-validation (allow the \
+             refresh-token grant at the provider so sessions can be re-validated)"
         );
         return Ok(Completed::AgainWithoutOffline { rd: attempt.rd });
     }
@@ -412,7 +417,9 @@ async fn exchange_code(
 }
 
 /// The sealed refresh cookie, when the IdP gave a refresh token and re-validation is on: the IdP
-/// can then be asked again later whether the session still holds (`validated_at` set).
+/// can then be asked again later whether the session still holds. `validated_at` is set for
+/// every session of an attempt that expected a refresh token, got one or not: one without it
+/// cannot be vouched for, and is refused once it is due (the refresh cookie is missing).
 fn refresh_cookie(
     app: &App,
     session: &mut gatehouse_auth::cookie::Session,
@@ -430,7 +437,7 @@ fn refresh_cookie(
             }
             .seal(&app.sessions.keys(), &app.sessions.binding)
         });
-    if sealed.is_some() {
+    if sealed.is_some() || attempt.offline {
         session.validated_at = Some(now);
     }
     sealed
