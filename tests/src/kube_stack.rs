@@ -56,6 +56,8 @@ pub const APP_MARKER: &str = "x-test-app";
 pub const ECHO_PATH: &str = "/echo";
 /// Path on which the test app takes a minute to answer (a slow report, a long poll).
 pub const SLOW_PATH: &str = "/slow";
+/// A download with a `Content-Length` (1 MiB) sent in 64 KiB pieces, one every 200 ms.
+pub const DOWNLOAD_PATH: &str = "/download";
 
 /// How to start a [`KubeStack`].
 #[derive(Debug, Clone)]
@@ -589,6 +591,27 @@ async fn serve_test_app(app: Arc<TestApp>) -> Result<SocketAddr> {
             }),
         )
         .route(WS_PATH, get(ws_echo))
+        .route(
+            DOWNLOAD_PATH,
+            get(|| async {
+                let pieces = futures::stream::unfold(0usize, |sent| async move {
+                    if sent == 16 {
+                        return None;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let piece = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+                    Some((Ok::<_, std::io::Error>(piece), sent + 1))
+                });
+                (
+                    [
+                        (APP_MARKER, "1".to_owned()),
+                        ("content-length", (16 * 64 * 1024).to_string()),
+                    ],
+                    axum::body::Body::from_stream(pieces),
+                )
+                    .into_response()
+            }),
+        )
         .route(ECHO_PATH, get(echo))
         .route(
             SLOW_PATH,

@@ -19,7 +19,7 @@ use gatehouse_crds::SsoUser;
 use gatehouse_tests::flow::{Answer, LoginFlow, Session};
 use gatehouse_tests::idp::PASSWORD;
 use gatehouse_tests::kube_stack::{
-    APP_MARKER, ECHO_PATH, KubeOptions, KubeStack, SLOW_PATH, WS_PATH, seen_by_app,
+    APP_MARKER, DOWNLOAD_PATH, ECHO_PATH, KubeOptions, KubeStack, SLOW_PATH, WS_PATH, seen_by_app,
 };
 use gatehouse_tests::stack::{ProviderKind, REFRESH_COOKIE, SESSION_COOKIE};
 use gatehouse_tests::{SeenRequest, parse_metrics};
@@ -199,6 +199,59 @@ async fn a_websocket_is_closed_when_the_ssouser_is_deleted() {
     assert!(
         closed.is_ok(),
         "the WebSocket of a deleted user stayed open for more than a second"
+    );
+}
+
+/// Hardening issue ("also seen"): a streamed response that carries `Content-Length` (a large
+/// download) was not cut when its session ended; it is now, like one without.
+#[tokio::test]
+async fn a_download_with_a_content_length_is_cut_when_the_ssouser_is_deleted() {
+    let mut stack = KubeStack::start(KubeOptions::default())
+        .await
+        .expect("stack");
+    stack.sync().await.expect("sync");
+    let session = stack
+        .sign_in(ProviderKind::Okta, "ada")
+        .await
+        .expect("sign in");
+    stack.sync().await.expect("sync");
+    let response = reqwest::Client::new()
+        .get(stack.url(DOWNLOAD_PATH))
+        .header("cookie", session.cookie_header())
+        .send()
+        .await
+        .expect("the download starts");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut response = response;
+    let first = response.chunk().await.expect("ok").expect("a first piece");
+    assert!(!first.is_empty());
+
+    let user = only_user(&stack).await;
+    stack
+        .users
+        .delete(&user_name(&user), &DeleteParams::default())
+        .await
+        .expect("delete the SsoUser");
+    stack.deliver(Ok(watcher::Event::Delete(user)));
+
+    // The whole download takes over 3 s; it must break off well before.
+    let mut received = first.len();
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match response.chunk().await {
+                Ok(Some(piece)) => received += piece.len(),
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the download went on after its session ended"
+    );
+    assert!(
+        received < 16 * 64 * 1024,
+        "the whole download arrived ({received} bytes): it was not cut"
     );
 }
 

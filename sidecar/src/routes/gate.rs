@@ -267,19 +267,29 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     }
 }
 
-/// A streamed response (no `Content-Length`) of a session is cut when the session ends.
-/// `refresh_cookie`: the request's `Cookie` header with the session's refresh cookie, kept so the
-/// stream's session can be re-validated while no other request comes.
+/// Responses with a `Content-Length` of at least this many bytes (a download) are cut when their
+/// session ends, like streams of unknown length.
+const CUT_KNOWN_LENGTH_FROM: u64 = 256 * 1024;
+
+/// A streamed response (no `Content-Length`, or a long one) of a session is cut when the session
+/// ends. `refresh_cookie`: the request's `Cookie` header with the session's refresh cookie, kept
+/// so the stream's session can be re-validated while no other request comes.
 fn cut_on_session_end(
     app: &App,
     session: &Arc<Session>,
     response: Response<Body>,
     refresh_cookie: Option<HeaderValue>,
 ) -> Response<Body> {
+    // Small bodies of a known length are over before a session's end could matter, and most
+    // responses are such: they are not registered (a lock and a map entry per request).
+    let long_or_unknown = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_none_or(|length| length >= CUT_KNOWN_LENGTH_FROM);
     let streamed = response.status() != StatusCode::SWITCHING_PROTOCOLS
-        && !response
-            .headers()
-            .contains_key(http::header::CONTENT_LENGTH)
+        && long_or_unknown
         && !hyper::body::Body::is_end_stream(response.body());
     if !streamed {
         return response;
