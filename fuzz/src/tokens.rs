@@ -258,7 +258,8 @@ pub fn logout_token(data: &[u8]) {
 }
 
 /// JWKS document: at most 64 keys kept; keys are found only for their own algorithm (never an
-/// HMAC or `none`), only with their own `kid`; every key is found for exactly one algorithm.
+/// HMAC or `none`), and for a token naming a `kid` only with that `kid`; every key is found for
+/// exactly one algorithm.
 pub fn jwks(data: &[u8]) {
     let Ok(set) = KeySet::parse(data) else {
         return;
@@ -270,10 +271,16 @@ pub fn jwks(data: &[u8]) {
         let all = set.matching(None, alg);
         assert!(all.iter().all(|k| k.alg == alg));
         found += all.len();
-        for key in &all {
-            let by_kid = set.matching(key.kid.as_deref(), alg);
-            assert!(by_kid.iter().all(|k| k.kid == key.kid && k.alg == alg));
+        // A token naming a `kid` gets only the keys of that `kid` (one without gets them all).
+        for kid in all.iter().filter_map(|k| k.kid.as_deref()) {
+            let by_kid = set.matching(Some(kid), alg);
             assert!(!by_kid.is_empty());
+            assert!(
+                by_kid
+                    .iter()
+                    .all(|k| k.kid.as_deref() == Some(kid) && k.alg == alg),
+                "a key of another kid offered for {kid:?}"
+            );
         }
     }
     assert_eq!(
