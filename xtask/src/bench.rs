@@ -437,6 +437,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         python_venv: false,
         containers: false,
         shellcheck: false,
+        fuzz: false,
     })?;
     if !on_path("wrk") {
         bail!(

@@ -24,6 +24,7 @@ pub fn run(
         python_venv: saml,
         containers: false,
         shellcheck: false,
+        fuzz: false,
     })?;
     cargo(&[
         "build",

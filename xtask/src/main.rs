@@ -1,4 +1,4 @@
-//! Gatehouse's task runner: `cargo xtask setup | test | demo | bench | image`.
+//! Gatehouse's task runner: `cargo xtask setup | test | demo | bench | image | fuzz`.
 //!
 //! Deliberately small: std, anyhow, clap, serde_json and serde-saphyr. The stack itself (fixture IdP, sample
 //! app, sidecar) is started by the tests crate's `gatehouse-stack` binary, so the demo and the
@@ -12,6 +12,7 @@
 mod bench;
 mod containers;
 mod demo;
+mod fuzz;
 mod image;
 mod local_packages;
 mod saml_fixtures;
@@ -71,6 +72,10 @@ enum Task {
     /// Dockerfile's `*-prebuilt` targets); tags `localhost/gatehouse-{operator,sidecar}:<version>`
     /// and saves OCI archives under `target/images/`.
     Image,
+    /// Fuzz every target of `fuzz/` under AFL++ (cargo-afl, stable toolchain) for a bounded
+    /// time each; reports execs and crashes per target, keeps crashes under
+    /// `fuzz/regressions/<target>/` and fails when a target crashed.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<()> {
@@ -99,8 +104,10 @@ fn main() -> Result<()> {
                 python_venv: false,
                 containers: true,
                 shellcheck: false,
+                fuzz: false,
             })?;
             image::run()
         }
+        Task::Fuzz(args) => fuzz::run(&args),
     }
 }

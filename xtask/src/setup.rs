@@ -25,6 +25,8 @@ pub struct Needs {
     pub containers: bool,
     /// Debian `shellcheck`: actionlint checks the workflows' `run:` scripts with it.
     pub shellcheck: bool,
+    /// cargo-afl from crates.io (it builds AFL++ with make and a C compiler), for the fuzz suite.
+    pub fuzz: bool,
 }
 
 impl Needs {
@@ -38,6 +40,7 @@ impl Needs {
             python_venv: true,
             containers: true,
             shellcheck: true,
+            fuzz: true,
         }
     }
 }
@@ -58,6 +61,9 @@ pub fn run(needs: Needs) -> Result<()> {
     npm_ci(&root().join(IDP_DIR))?;
     if needs.python_venv {
         crate::saml_fixtures::install()?;
+    }
+    if needs.fuzz {
+        crate::fuzz::setup();
     }
     Ok(())
 }
@@ -108,6 +114,14 @@ fn missing_packages(needs: Needs) -> Vec<&'static str> {
     }
     if needs.shellcheck && !on_path("shellcheck") {
         missing.push("shellcheck");
+    }
+    // cargo-afl builds AFL++ with make and a C compiler (no LLVM: the stable toolchain's own
+    // SanitizerCoverage instruments the Rust code).
+    if needs.fuzz && !on_path("make") {
+        missing.push("make");
+    }
+    if needs.fuzz && !on_path("cc") {
+        missing.push("gcc");
     }
     if needs.containers && !crate::image::missing_tools().is_empty() {
         missing.extend(crate::image::PACKAGES);

@@ -36,6 +36,11 @@ fn cargo_with_tools(args: &[&str], venv: &Path) -> Result<std::process::ExitStat
         .with_context(|| format!("running cargo {}", args.join(" ")))
 }
 
+/// Seconds each fuzz target runs in the `fuzz` suite: a smoke test that every target builds
+/// instrumented, starts from its seeds and finds no shallow crash. Longer runs: `cargo xtask
+/// fuzz --time 60`.
+const FUZZ_SMOKE_SECS: u64 = 10;
+
 /// The suites, in order. `venv` holds the pinned Python tools (see [`python_tools`]).
 pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
     let extra: Vec<String> = cargo_args.to_vec();
@@ -49,6 +54,11 @@ pub fn suites(cargo_args: &[String], venv: PathBuf) -> Vec<Suite> {
                 args.extend(extra.iter().map(String::as_str));
                 Ok(from_status(cargo_with_tools(&args, &venv_cargo)?))
             }),
+        },
+        Suite {
+            key: "fuzz",
+            name: "fuzz smoke: every target of fuzz/ for 10 s under AFL++",
+            run: Box::new(|| crate::fuzz::suite(FUZZ_SMOKE_SECS)),
         },
         Suite {
             key: "chart",
@@ -114,6 +124,7 @@ pub fn run(no_setup: bool, skip: &[String], cargo_args: &[String]) -> Result<()>
             python_venv: true,
             containers: true,
             shellcheck: true,
+            fuzz: true,
         })?;
     }
     let venv = python_tools()?;
