@@ -32,6 +32,9 @@ pub const SAML_ROLE_MAP: &str = "SAML_ROLE_MAP";
 pub const SAML_ORG_ID: &str = "SAML_ORG_ID";
 /// Role of SAML users who match no `SAML_ROLE_MAP` rule (`spec.saml.defaultRole`); unset denies them.
 pub const SAML_DEFAULT_ROLE: &str = "SAML_DEFAULT_ROLE";
+/// `true`: also accept RSA-SHA1 signatures and SHA-1 digests (`spec.saml.allowSha1`); unset or
+/// `false`: SHA-2 only. Rendered only when on.
+pub const SAML_ALLOW_SHA1: &str = "SAML_ALLOW_SHA1";
 
 pub const AUTH_EXCLUSIVE_PROVIDER: &str = "AUTH_EXCLUSIVE_PROVIDER";
 
@@ -98,6 +101,7 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     SAML_ROLE_MAP,
     SAML_ORG_ID,
     SAML_DEFAULT_ROLE,
+    SAML_ALLOW_SHA1,
     AUTH_EXCLUSIVE_PROVIDER,
     GATEHOUSE_UPSTREAM,
     GATEHOUSE_PUBLIC_URL,

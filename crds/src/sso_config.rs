@@ -473,6 +473,13 @@ pub struct SamlSpec {
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
+    /// Also accept responses signed with RSA-SHA1 or carrying SHA-1 digests, for an identity
+    /// provider that cannot sign with SHA-256. Insecure: SHA-1 is deprecated for XML signatures
+    /// (collisions are practical). While true, the SsoConfig has the condition
+    /// `InsecureAlgorithmsAllowed=True` and a Warning Event is recorded. Default false: such
+    /// responses are refused (`saml_algorithm_refused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_sha1: Option<bool>,
 }
 
 /// Reference to a Secret in the SsoConfig's own namespace holding an OAuth client's credentials.

@@ -8,6 +8,10 @@ use k8s_openapi::jiff::Timestamp;
 pub const READY: &str = "Ready";
 pub const SECRETS_RESOLVED: &str = "SecretsResolved";
 pub const VALID: &str = "Valid";
+/// Written for SAML configs: `True` while the config accepts signature algorithms that are
+/// deprecated as insecure (`spec.saml.allowSha1`), `False` otherwise. An abnormal-true condition,
+/// like a node's `MemoryPressure`: `True` is what needs attention.
+pub const INSECURE_ALGORITHMS_ALLOWED: &str = "InsecureAlgorithmsAllowed";
 
 /// A condition as it should be now; [`merge`] fixes its transition time.
 pub fn new(

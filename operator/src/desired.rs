@@ -435,6 +435,9 @@ pub fn sidecar_env(
                     set(env::SAML_DEFAULT_ROLE, role.as_str());
                 }
                 set(env::SAML_ORG_ID, &saml.org_id);
+                if saml.allow_sha1 == Some(true) {
+                    set(env::SAML_ALLOW_SHA1, "true");
+                }
             }
         }
     }
@@ -651,6 +654,31 @@ spec:
         assert_eq!(callback_urls(&spec(&yaml)), BTreeMap::new());
         let urls = saml_urls(&spec(&yaml)).expect("saml urls");
         assert_eq!(urls.acs_url, "https://portal.example.com/api/auth/saml/acs");
+    }
+
+    #[test]
+    fn saml_allow_sha1_is_rendered_only_when_on() {
+        let saml = ALL_PROVIDERS
+            .replace("protocol: oidc", "protocol: saml")
+            .replace("  exclusiveProvider: okta\n", "");
+        let with = |allow: &str| {
+            vars_of(
+                &saml.replace("orgId: acme}", &format!("orgId: acme{allow}}}")),
+                &resolved(),
+            )
+        };
+        assert_eq!(
+            with(", allowSha1: true").get(env::SAML_ALLOW_SHA1),
+            Some(&"true".to_owned())
+        );
+        assert_eq!(with(", allowSha1: false").get(env::SAML_ALLOW_SHA1), None);
+        assert_eq!(with("").get(env::SAML_ALLOW_SHA1), None);
+        // An inactive SAML block renders nothing, its opt-in included.
+        let oidc = vars_of(
+            &ALL_PROVIDERS.replace("orgId: acme}", "orgId: acme, allowSha1: true}"),
+            &resolved(),
+        );
+        assert!(!oidc.contains_key(env::SAML_ALLOW_SHA1), "{oidc:?}");
     }
 
     #[test]

@@ -195,6 +195,11 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                     "{shown}"
                 );
                 assert_eq!(saml.org_id, spec.org_id, "{shown}");
+                assert_eq!(
+                    saml.algorithms.allow_sha1,
+                    spec.allow_sha1.unwrap_or(false),
+                    "{shown}"
+                );
                 match &saml.roles {
                     RolePolicy::Claim {
                         claim,
@@ -509,6 +514,65 @@ fn revalidate_interval_is_decided_the_same_way_on_both_sides_and_0s_is_off() {
                         .starts_with("GATEHOUSE_REVALIDATE_INTERVAL: "),
                     "{err}"
                 );
+            }
+        }
+    }
+}
+
+/// `spec.saml.allowSha1`: the operator renders `SAML_ALLOW_SHA1=true` only when it is true, the
+/// sidecar reads exactly that as the opt-in (and unset as SHA-2 only), and refuses a value that is
+/// neither `true` nor `false` with one line naming the variable.
+#[test]
+fn saml_allow_sha1_is_decided_the_same_way_on_both_sides() {
+    let config = |extra: &str| {
+        format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: hr, namespace: team-a}}, spec: {{protocol: saml, publicUrl: 'https://hr.example.com', saml: {{idpMetadataUrl: 'https://idp.example.com/m', roleAttribute: memberOf, defaultRole: member, orgId: acme{extra}}}}}}}"
+        )
+    };
+    for (extra, rendered, allowed) in [
+        (", allowSha1: true", Some("true"), true),
+        (", allowSha1: false", None, false),
+        ("", None, false),
+    ] {
+        let yaml = config(extra);
+        let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
+        assert_eq!(
+            gatehouse_operator::validate::validate("hr", &config.spec),
+            vec![],
+            "{yaml}"
+        );
+        assert_eq!(apply_errors(&config), Vec::<String>::new(), "{yaml}");
+        let env = render_env(&config);
+        assert_eq!(
+            env.get("SAML_ALLOW_SHA1").map(String::as_str),
+            rendered,
+            "{yaml}"
+        );
+        let sidecar = gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned())
+            .unwrap_or_else(|e| panic!("{yaml}: the sidecar refused: {e}"));
+        let saml = sidecar.saml.expect("SAML is active");
+        assert_eq!(saml.algorithms.allow_sha1, allowed, "{yaml}");
+    }
+    // By hand: `false` is the default spelled out; anything else is refused.
+    let base = render_env(&serde_saphyr::from_str(&config("")).expect("parses"));
+    for (value, allowed) in [
+        ("false", Some(false)),
+        ("true", Some(true)),
+        ("yes", None),
+        ("TRUE", None),
+        ("1", None),
+    ] {
+        let mut env = base.clone();
+        env.insert("SAML_ALLOW_SHA1".to_owned(), value.to_owned());
+        match gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned()) {
+            Ok(sidecar) => assert_eq!(
+                sidecar.saml.map(|s| s.algorithms.allow_sha1),
+                allowed,
+                "{value}"
+            ),
+            Err(e) => {
+                assert_eq!(allowed, None, "{value}: refused: {e}");
+                assert!(e.to_string().starts_with("SAML_ALLOW_SHA1: "), "{e}");
             }
         }
     }

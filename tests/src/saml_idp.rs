@@ -1241,6 +1241,25 @@ pub const REQUEST_CASES: &[AttackCase] = &[
     ),
 ];
 
+/// Signed by the IdP's own key, with SHA-1: refused unless `SAML_ALLOW_SHA1=true`
+/// (`spec.saml.allowSha1`).
+pub const ALGORITHM_CASES: &[AttackCase] = &[
+    case(
+        "sha1-signature",
+        MEMBER,
+        400,
+        "saml_algorithm_refused",
+        "failed",
+    ),
+    case(
+        "sha1-digest",
+        MEMBER,
+        400,
+        "saml_algorithm_refused",
+        "failed",
+    ),
+];
+
 /// Refused before any XML is parsed.
 pub const XML_CASES: &[AttackCase] = &[
     case("doctype", MEMBER, 400, "saml_doctype_refused", "failed"),
@@ -1285,6 +1304,7 @@ pub fn all_attack_cases() -> Vec<AttackCase> {
         SIGNATURE_CASES,
         CONDITION_CASES,
         REQUEST_CASES,
+        ALGORITHM_CASES,
         XML_CASES,
         IDENTITY_CASES,
     ]

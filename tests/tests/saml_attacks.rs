@@ -10,8 +10,8 @@
 use std::collections::BTreeSet;
 
 use gatehouse_tests::saml_idp::{
-    self, ADMIN, AttackCase, CONTROLS, FixtureUser, MALLORY, MEMBER, SamlStack, audit_count,
-    get_app, run_attack, session_of,
+    self, ADMIN, AttackCase, CONTROLS, FixtureUser, MALLORY, MEMBER, SamlOptions, SamlStack,
+    audit_count, get_app, run_attack, session_of,
 };
 
 /// Accepts each control (genuine responses in every signing shape): a session that reaches
@@ -194,6 +194,8 @@ async fn saml_forge_and_tests_cover_every_attack_of_the_issue() {
         "malformed-base64",
         "role-missing",
         "role-unmapped",
+        "sha1-signature",
+        "sha1-digest",
     ] {
         assert!(forge.contains(attack), "the forge lacks {attack}");
     }
@@ -225,6 +227,54 @@ async fn saml_unsolicited_mismatched_and_replayed_responses_are_refused() {
     let stack = SamlStack::start_default().await.expect("stack");
     assert_controls_accepted(&stack, MEMBER).await;
     assert_refused(&stack, saml_idp::REQUEST_CASES).await;
+}
+
+#[tokio::test]
+async fn saml_sha1_signatures_by_the_idps_own_key_are_refused_unless_allowed() {
+    let stack = SamlStack::start_default().await.expect("stack");
+    assert_controls_accepted(&stack, MEMBER).await;
+    assert_refused(&stack, saml_idp::ALGORITHM_CASES).await;
+    // The refusal's log line names the algorithm, for whoever has to fix the IdP.
+    let logs = stack.sidecar.process.logs.text();
+    assert!(
+        logs.contains("http://www.w3.org/2000/09/xmldsig#rsa-sha1"),
+        "no log line names RSA-SHA1"
+    );
+    assert!(
+        logs.contains("http://www.w3.org/2000/09/xmldsig#sha1"),
+        "no log line names the SHA-1 digest"
+    );
+
+    // The opt-in for a legacy IdP (`spec.saml.allowSha1`): the same responses sign in.
+    let legacy = SamlStack::start(SamlOptions {
+        extra_env: vec![("SAML_ALLOW_SHA1".to_owned(), "true".to_owned())],
+        ..SamlOptions::default()
+    })
+    .await
+    .expect("stack allowing SHA-1");
+    for case in saml_idp::ALGORITHM_CASES {
+        let run = run_attack(&legacy.sidecar.url, legacy.idp(), case.attack, case.user)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:#}", case.attack));
+        let session = session_of(&run.answer).unwrap_or_else(|| {
+            panic!(
+                "{}: refused with SAML_ALLOW_SHA1=true: {} {}",
+                case.attack,
+                run.answer.status,
+                run.answer.body.chars().take(300).collect::<String>()
+            )
+        });
+        let (_, seen) = get_app(&legacy.sidecar.url, Some(&session), "/whoami")
+            .await
+            .expect("app");
+        let seen = seen.unwrap_or_else(|| panic!("{}: the app did not answer", case.attack));
+        assert_eq!(
+            seen.header("x-forwarded-email"),
+            Some(case.user.email().as_str()),
+            "{}",
+            case.attack
+        );
+    }
 }
 
 #[tokio::test]

@@ -9,21 +9,25 @@
 //! 1. size bound; base64; UTF-8; no DOCTYPE (searched before any parser sees the text: XXE,
 //!    entity expansion); well-formed, with a `samlp:Response` root;
 //! 2. exactly one `Assertion` in the whole document, no `EncryptedAssertion`;
-//! 3. at least one signature, every signature valid with a key of the IdP's metadata (an
+//! 3. every signature and digest method the document names on the allowlist: the SHA-2
+//!    family ([`Algorithms`]; RSA-SHA1 signatures and SHA-1 digests only when the config opts in
+//!    for a legacy IdP), checked by Gatehouse, which names the algorithm it refuses, and again by
+//!    libxmlsec1 through samael's allowlist;
+//! 4. at least one signature, every signature valid with a key of the IdP's metadata (an
 //!    unsigned Response or Assertion is refused even though some crates accept one), and the
 //!    Assertion among what they cover;
-//! 4. issuers are the IdP's entity ID; the status is Success;
-//! 5. `InResponseTo` names a request this browser started, taken from signed content only: the
+//! 5. issuers are the IdP's entity ID; the status is Success;
+//! 6. `InResponseTo` names a request this browser started, taken from signed content only: the
 //!    signed SubjectConfirmationData, or the Response when a signature covers the Response. The
 //!    `InResponseTo` of an unsigned Response is never the request (an attacker can write their
 //!    own pending request's ID into a captured IdP-initiated response): none in signed content
 //!    is an unsolicited response, refused; one that differs anywhere is refused;
-//! 6. `Destination` is the ACS URL (required when the Response itself is signed);
+//! 7. `Destination` is the ACS URL (required when the Response itself is signed);
 //!    AudienceRestriction present, every one naming the SP entity ID; a bearer
 //!    SubjectConfirmation whose Recipient is the ACS URL;
-//! 7. NotBefore / NotOnOrAfter of the Conditions and of the SubjectConfirmationData, with the
+//! 8. NotBefore / NotOnOrAfter of the Conditions and of the SubjectConfirmationData, with the
 //!    configured clock skew;
-//! 8. a NameID, read as the signed text (all its text, so a comment cannot cut it short), not
+//! 9. a NameID, read as the signed text (all its text, so a comment cannot cut it short), not
 //!    transient.
 //!
 //! Replay (a Response or Assertion ID seen before) is the caller's check: it needs the replica's
@@ -32,13 +36,17 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use roxmltree::{Document, Node};
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider as _, ReduceMode};
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider as _, ReduceMode,
+};
 use serde_json::{Map, Value};
 
 /// SAML assertion namespace.
 pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 /// SAML protocol namespace.
 pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+/// XML Signature namespace.
+pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// Largest `SAMLResponse` form value accepted (base64 text).
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// Longest NameID or attribute value read.
@@ -68,6 +76,10 @@ pub enum SamlError {
     /// Not exactly one Assertion (or an EncryptedAssertion, which is not supported).
     #[error("SAML response must hold exactly one (unencrypted) assertion")]
     AssertionCount,
+    /// A signature or digest method outside the allowlist ([`Algorithms`]), named by its URI
+    /// (from a fixed table, never text of the response: an unknown one is [`UNLISTED_ALGORITHM`]).
+    #[error("SAML response uses a refused signature or digest algorithm: {0}")]
+    AlgorithmRefused(&'static str),
     /// No valid signature of the IdP over the Response or the Assertion.
     #[error("SAML response signature missing or invalid")]
     SignatureInvalid,
@@ -114,6 +126,7 @@ impl SamlError {
             SamlError::Malformed => "saml_response_malformed",
             SamlError::Doctype => "saml_doctype_refused",
             SamlError::AssertionCount => "saml_assertion_count",
+            SamlError::AlgorithmRefused(_) => "saml_algorithm_refused",
             SamlError::SignatureInvalid => "saml_signature_invalid",
             SamlError::IssuerMismatch => "saml_issuer_mismatch",
             SamlError::Status => "idp_denied",
@@ -142,6 +155,101 @@ impl SamlError {
     /// Whether a verified user was refused (`denied`) rather than the response being broken.
     pub fn is_denial(self) -> bool {
         self == SamlError::NameIdTransient
+    }
+}
+
+/// Which signature and digest algorithms a response may use. The default is the SHA-2 family
+/// only (SHA-1 is deprecated for XML signatures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Algorithms {
+    /// Also accept RSA-SHA1 signatures and SHA-1 digests (`SAML_ALLOW_SHA1`,
+    /// `spec.saml.allowSha1`), for an IdP that cannot sign otherwise. SHA-1 is deprecated for XML
+    /// signatures: collisions are practical.
+    pub allow_sha1: bool,
+}
+
+/// RSA-SHA1, the SHA-1 signature method the opt-in allows.
+pub const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+/// The SHA-1 digest method the opt-in allows.
+pub const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+/// How [`SamlError::AlgorithmRefused`] names an algorithm URI it does not know.
+pub const UNLISTED_ALGORITHM: &str = "an algorithm outside the allowlist";
+
+/// The SHA-2 signature methods, as samael's allowlist for libxmlsec1 (each implies its digest).
+const SHA2_SIGNATURES: [AllowedSignatureAlgorithm; 9] = [
+    AllowedSignatureAlgorithm::RsaSha256,
+    AllowedSignatureAlgorithm::RsaSha384,
+    AllowedSignatureAlgorithm::RsaSha512,
+    AllowedSignatureAlgorithm::RsaSha224,
+    AllowedSignatureAlgorithm::EcdsaSha256,
+    AllowedSignatureAlgorithm::EcdsaSha384,
+    AllowedSignatureAlgorithm::EcdsaSha512,
+    AllowedSignatureAlgorithm::EcdsaSha224,
+    AllowedSignatureAlgorithm::DsaSha256,
+];
+
+/// Algorithm URIs a refusal may name: the ones an IdP or an attacker would plausibly send.
+const KNOWN_ALGORITHMS: [&str; 16] = [
+    RSA_SHA1,
+    SHA1,
+    "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+    "http://www.w3.org/2000/09/xmldsig#hmac-sha1",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha224",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-md5",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-md5",
+    "http://www.w3.org/2001/04/xmldsig-more#md5",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-ripemd160",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-ripemd160",
+    "http://www.w3.org/2001/04/xmlenc#ripemd160",
+    "http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1",
+];
+
+impl Algorithms {
+    /// Whether `uri` may be the `SignatureMethod` of a signature.
+    fn signature_allowed(self, uri: &str) -> bool {
+        SHA2_SIGNATURES.iter().any(|a| a.signature_uri() == uri)
+            || (self.allow_sha1 && uri == RSA_SHA1)
+    }
+
+    /// Whether `uri` may be the `DigestMethod` of a reference.
+    fn digest_allowed(self, uri: &str) -> bool {
+        SHA2_SIGNATURES.iter().any(|a| a.digest_uri() == uri) || (self.allow_sha1 && uri == SHA1)
+    }
+
+    /// Every `SignatureMethod` and `DigestMethod` anywhere in the document (a superset of those
+    /// libxmlsec1 reads: wherever one hides, it is looked at) must be allowed.
+    fn check(self, document: &Document<'_>) -> Result<(), SamlError> {
+        for node in document.descendants() {
+            let allowed = if is(&node, NS_DSIG, "SignatureMethod") {
+                Self::signature_allowed
+            } else if is(&node, NS_DSIG, "DigestMethod") {
+                Self::digest_allowed
+            } else {
+                continue;
+            };
+            let uri = node.attribute("Algorithm").unwrap_or_default();
+            if !allowed(self, uri) {
+                let named = KNOWN_ALGORITHMS
+                    .into_iter()
+                    .chain(SHA2_SIGNATURES.iter().map(|a| a.signature_uri()))
+                    .chain(SHA2_SIGNATURES.iter().map(|a| a.digest_uri()))
+                    .find(|known| *known == uri)
+                    .unwrap_or(UNLISTED_ALGORITHM);
+                return Err(SamlError::AlgorithmRefused(named));
+            }
+        }
+        Ok(())
+    }
+
+    /// The allowlist handed to libxmlsec1 (through samael), a second check of the same rule.
+    /// samael's list has no SHA-1 entry, so with the opt-in it gets none, and [`Self::check`]
+    /// alone keeps everything else out.
+    fn for_xmlsec(self) -> Option<&'static [AllowedSignatureAlgorithm]> {
+        (!self.allow_sha1).then_some(&SHA2_SIGNATURES[..])
     }
 }
 
@@ -187,10 +295,19 @@ pub struct VerifiedAssertion {
     pub valid_until: i64,
 }
 
-/// Decodes and verifies the `SAMLResponse` form value.
+/// Decodes and verifies the `SAMLResponse` form value, with the default [`Algorithms`] (SHA-2).
 pub fn verify_response(
     saml_response: &str,
     expected: &Expected<'_>,
+) -> Result<VerifiedAssertion, SamlError> {
+    verify_response_with(saml_response, expected, Algorithms::default())
+}
+
+/// [`verify_response`] accepting the given signature and digest [`Algorithms`].
+pub fn verify_response_with(
+    saml_response: &str,
+    expected: &Expected<'_>,
+    algorithms: Algorithms,
 ) -> Result<VerifiedAssertion, SamlError> {
     if saml_response.len() > MAX_RESPONSE_BYTES {
         return Err(SamlError::TooLarge);
@@ -203,11 +320,20 @@ pub fn verify_response(
         .decode(&compact)
         .map_err(|_| SamlError::Malformed)?;
     let xml = std::str::from_utf8(&bytes).map_err(|_| SamlError::Malformed)?;
-    verify_xml(xml, expected)
+    verify_xml_with(xml, expected, algorithms)
 }
 
 /// [`verify_response`] for the decoded XML.
 pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertion, SamlError> {
+    verify_xml_with(xml, expected, Algorithms::default())
+}
+
+/// [`verify_response_with`] for the decoded XML.
+pub fn verify_xml_with(
+    xml: &str,
+    expected: &Expected<'_>,
+    algorithms: Algorithms,
+) -> Result<VerifiedAssertion, SamlError> {
     if gatehouse_crds::saml_metadata::has_doctype(xml) {
         return Err(SamlError::Doctype);
     }
@@ -227,6 +353,9 @@ pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertio
         return Err(SamlError::AssertionCount);
     }
 
+    // Algorithms: before any signature is checked, and again by libxmlsec1.
+    algorithms.check(&original)?;
+
     // Signatures: all of them valid with an IdP key; then only what they cover is read.
     if expected.certs.is_empty() {
         return Err(SamlError::SignatureInvalid);
@@ -236,8 +365,13 @@ pub fn verify_xml(xml: &str, expected: &Expected<'_>) -> Result<VerifiedAssertio
         .iter()
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
-    let reduced = Crypto::reduce_xml_to_signed(xml, &certs, ReduceMode::ValidateAndMarkNoAncestors)
-        .map_err(|_| SamlError::SignatureInvalid)?;
+    let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        &certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        algorithms.for_xmlsec(),
+    )
+    .map_err(|_| SamlError::SignatureInvalid)?;
     if gatehouse_crds::saml_metadata::has_doctype(&reduced) {
         return Err(SamlError::SignatureInvalid);
     }

@@ -4,7 +4,8 @@
 use samael::crypto::{Crypto, CryptoProvider as _};
 
 use super::verify::{
-    Expected, NAMEID_TRANSIENT, SamlError, VerifiedAssertion, verify_response, verify_xml,
+    Algorithms, Expected, NAMEID_TRANSIENT, SamlError, VerifiedAssertion, verify_response,
+    verify_xml, verify_xml_with,
 };
 
 const IDP: &str = "https://idp.example/metadata";
@@ -176,6 +177,24 @@ fn check_at(xml: &str, now: i64) -> Result<super::verify::VerifiedAssertion, Sam
             skew_secs: 60,
             now,
         },
+    )
+}
+
+/// [`check`] with the given algorithm policy.
+fn check_with(xml: &str, algorithms: Algorithms) -> Result<VerifiedAssertion, SamlError> {
+    let certs = vec![keys().1.cert_der.clone(), keys().0.cert_der.clone()];
+    verify_xml_with(
+        xml,
+        &Expected {
+            idp_entity_id: IDP,
+            certs: &certs,
+            sp_entity_id: SP,
+            acs_url: ACS,
+            request_ids: &["_other", REQUEST],
+            skew_secs: 60,
+            now: NOW,
+        },
+        algorithms,
     )
 }
 
@@ -602,4 +621,152 @@ fn unsigned_response_content_can_refuse_but_never_admit() {
         }
     }
     assert_eq!(checked, bases.len() * 48);
+}
+
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+const LEGACY: Algorithms = Algorithms { allow_sha1: true };
+
+/// A response whose signature templates use `method` and `digest`, signed by the IdP's key:
+/// the assertion's, then (`response_too`) the Response's around it.
+fn signed_with(method: &str, digest: &str, response_too: bool) -> String {
+    let s = Spec::default();
+    let algorithms =
+        |template: String| template.replace(RSA_SHA256, method).replace(SHA256, digest);
+    let mut xml = sign(
+        &algorithms(response(&s, &assertion(&s, true), false)),
+        &keys().0,
+    );
+    if response_too {
+        let issuer = format!("<saml:Issuer>{IDP}</saml:Issuer>");
+        let template = algorithms(signature(s.response_id));
+        xml = sign(
+            &xml.replacen(&issuer, &format!("{issuer}{template}"), 1),
+            &keys().0,
+        );
+    }
+    let empty = [
+        "<ds:SignatureValue/>",
+        "<ds:SignatureValue></ds:SignatureValue>",
+    ];
+    assert!(!empty.iter().any(|e| xml.contains(e)), "unsigned: {xml}");
+    assert_eq!(
+        xml.matches("<ds:SignatureValue>").count(),
+        1 + usize::from(response_too)
+    );
+    xml
+}
+
+/// Hardening defect 9: a response signed by the IdP's own key with RSA-SHA1 over SHA-1 digests
+/// (deprecated for XML signatures; collisions are practical) is refused, naming the algorithm,
+/// unless the config opts in for a legacy IdP.
+#[test]
+fn sha1_signatures_are_refused_unless_the_config_allows_them() {
+    let sha1 = signed_with(RSA_SHA1, SHA1, false);
+    let refused = check(&sha1).expect_err("an RSA-SHA1 signature was accepted");
+    assert_eq!(refused, SamlError::AlgorithmRefused(RSA_SHA1));
+    assert_eq!(refused.reason(), "saml_algorithm_refused");
+    assert_eq!(refused.status(), http::StatusCode::BAD_REQUEST);
+    assert!(!refused.is_denial());
+    assert!(refused.to_string().contains(RSA_SHA1), "{refused}");
+    // Each half alone is refused too, naming what it is.
+    assert_eq!(
+        check(&signed_with(RSA_SHA256, SHA1, false)).err(),
+        Some(SamlError::AlgorithmRefused(SHA1))
+    );
+    assert_eq!(
+        check(&signed_with(RSA_SHA1, SHA256, false)).err(),
+        Some(SamlError::AlgorithmRefused(RSA_SHA1))
+    );
+    // A signed Response with SHA-1 as well.
+    assert_eq!(
+        check(&signed_with(RSA_SHA1, SHA1, true)).err(),
+        Some(SamlError::AlgorithmRefused(RSA_SHA1))
+    );
+
+    // The opt-in: the same responses are read as any other.
+    let v = check_with(&sha1, LEGACY).expect("SHA-1 allowed");
+    assert_eq!(v.name_id, "p-admin-7c1e4b");
+    assert_eq!(v.in_response_to, REQUEST);
+    assert!(check_with(&signed_with(RSA_SHA1, SHA1, true), LEGACY).is_ok());
+    assert!(check_with(&signed_with(RSA_SHA256, SHA1, false), LEGACY).is_ok());
+    // The opt-in is about SHA-1 only: a SHA-1 signature by a stranger's key stays refused.
+    let s = Spec::default();
+    let stranger = sign(
+        &response(&s, &assertion(&s, true), false)
+            .replace(RSA_SHA256, RSA_SHA1)
+            .replace(SHA256, SHA1),
+        &key(),
+    );
+    assert_eq!(
+        check_with(&stranger, LEGACY).err(),
+        Some(SamlError::SignatureInvalid)
+    );
+    // The default is the secure one.
+    assert_eq!(Algorithms::default(), Algorithms { allow_sha1: false });
+}
+
+/// The class of defect 9: only the SHA-2 algorithms are accepted, whatever else a response
+/// names (weak, symmetric or unknown), with or without the SHA-1 opt-in; and every SHA-2
+/// strength an IdP may use is accepted.
+#[test]
+fn only_allowlisted_signature_and_digest_algorithms_are_accepted() {
+    let unlisted = [
+        ("http://www.w3.org/2001/04/xmldsig-more#rsa-md5", SHA256),
+        ("http://www.w3.org/2000/09/xmldsig#hmac-sha1", SHA256),
+        ("http://www.w3.org/2001/04/xmldsig-more#hmac-sha256", SHA256),
+        ("http://www.w3.org/2000/09/xmldsig#dsa-sha1", SHA256),
+        ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1", SHA256),
+        (
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-ripemd160",
+            SHA256,
+        ),
+        ("urn:example:made-up", SHA256),
+        (RSA_SHA256, "http://www.w3.org/2001/04/xmldsig-more#md5"),
+        (RSA_SHA256, "http://www.w3.org/2001/04/xmlenc#ripemd160"),
+        (RSA_SHA256, "urn:example:made-up"),
+    ];
+    for (method, digest) in unlisted {
+        let s = Spec::default();
+        // Not signed: refused before any signature is checked, so no key is needed.
+        let xml = response(&s, &assertion(&s, true), false)
+            .replace(RSA_SHA256, method)
+            .replace(SHA256, digest);
+        for algorithms in [Algorithms::default(), LEGACY] {
+            match check_with(&xml, algorithms) {
+                Err(SamlError::AlgorithmRefused(named)) => {
+                    let offending = if method == RSA_SHA256 { digest } else { method };
+                    if offending.starts_with("urn:example") {
+                        assert!(!named.contains("example"), "{named}: response text echoed");
+                    } else {
+                        assert_eq!(named, offending);
+                    }
+                }
+                other => panic!("{method} / {digest} ({algorithms:?}): {other:?}"),
+            }
+        }
+    }
+    for (method, digest) in [
+        (RSA_SHA256, SHA256),
+        (
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+            "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        ),
+        (
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+            "http://www.w3.org/2001/04/xmlenc#sha512",
+        ),
+        (RSA_SHA256, "http://www.w3.org/2001/04/xmlenc#sha512"),
+    ] {
+        for response_too in [false, true] {
+            let xml = signed_with(method, digest, response_too);
+            assert!(
+                check(&xml).is_ok(),
+                "{method} / {digest}: {:?}",
+                check(&xml)
+            );
+        }
+    }
 }

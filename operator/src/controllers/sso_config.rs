@@ -10,7 +10,7 @@ use gatehouse_crds::{SsoConfig, SsoConfigStatus, SsoUser};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PostParams};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -24,7 +24,7 @@ use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::{Context, apply_params};
-use crate::conditions::{self, READY, SECRETS_RESOLVED, VALID};
+use crate::conditions::{self, INSECURE_ALGORITHMS_ALLOWED, READY, SECRETS_RESOLVED, VALID};
 use crate::desired::{self, ConfigRef, Desired};
 use crate::error::{Error, Result};
 use crate::names;
@@ -304,8 +304,10 @@ fn owned_view(status: &SsoConfigStatus) -> SsoConfigStatus {
     }
 }
 
-/// The condition types this controller writes, in the order it writes them.
-pub const OWNED_CONDITIONS: [&str; 3] = [READY, SECRETS_RESOLVED, VALID];
+/// The condition types this controller writes, in the order it writes them
+/// (`InsecureAlgorithmsAllowed` for SAML configs only).
+pub const OWNED_CONDITIONS: [&str; 4] =
+    [READY, SECRETS_RESOLVED, VALID, INSECURE_ALGORITHMS_ALLOWED];
 
 /// The status to write: conditions that say what to fix, the URLs to register at the IdP.
 pub fn desired_status(
@@ -395,11 +397,14 @@ pub fn desired_status(
         )
     };
 
+    let mut owned = vec![ready, resolved, valid];
+    owned.extend(insecure_algorithms(config, generation));
+
     let spec_valid = spec_problems.is_empty();
     SsoConfigStatus {
         // Only the conditions this controller owns: the list is a map keyed by type, so the
         // apply leaves self-repair's `SidecarInjected` alone.
-        conditions: conditions::merge(&previous.conditions, vec![ready, resolved, valid], now),
+        conditions: conditions::merge(&previous.conditions, owned, now),
         observed_generation: generation,
         active_protocol: Some(config.spec.protocol),
         callback_urls: if spec_valid {
@@ -426,22 +431,72 @@ pub fn desired_status(
     }
 }
 
-/// Publish an Event when `Ready` changed status or reason; nothing otherwise.
+/// `InsecureAlgorithmsAllowed` of a SAML config: `True` (reason `Sha1Allowed`, a message saying
+/// what it means and how to turn it off) while `spec.saml.allowSha1` is true, `False` (reason
+/// `Sha1Refused`) otherwise; `None` for an OIDC config, which has no SAML algorithms. It describes
+/// the spec: the sidecars get it with the next rendering, as every other field.
+fn insecure_algorithms(config: &SsoConfig, generation: Option<i64>) -> Option<Condition> {
+    if config.spec.protocol != gatehouse_crds::Protocol::Saml {
+        return None;
+    }
+    let saml = config.spec.saml.as_ref()?;
+    let name = config.metadata.name.as_deref().unwrap_or_default();
+    let ns = config.metadata.namespace.as_deref().unwrap_or_default();
+    Some(if saml.allow_sha1 == Some(true) {
+        conditions::new(
+            INSECURE_ALGORITHMS_ALLOWED,
+            true,
+            "Sha1Allowed",
+            format!(
+                "spec.saml.allowSha1 is true: SAML responses signed with RSA-SHA1 or carrying \
+                 SHA-1 digests are accepted. SHA-1 is deprecated for XML signatures (collisions \
+                 are practical), so a forged response could pass. Have the identity provider \
+                 sign with RSA-SHA256, then turn this off: kubectl -n {ns} patch ssoconfig \
+                 {name} --type merge -p '{{\"spec\":{{\"saml\":{{\"allowSha1\":null}}}}}}'"
+            ),
+            generation,
+        )
+    } else {
+        conditions::new(
+            INSECURE_ALGORITHMS_ALLOWED,
+            false,
+            "Sha1Refused",
+            "Only SHA-2 signature and digest algorithms are accepted in SAML responses.",
+            generation,
+        )
+    })
+}
+
+/// Publish an Event when `Ready` changed status or reason, and when `InsecureAlgorithmsAllowed`
+/// turned `True` (Warning) or back (Normal); nothing otherwise.
 async fn publish_transition(
     ctx: &Context,
     config: &SsoConfig,
     previous: &SsoConfigStatus,
     next: &SsoConfigStatus,
 ) {
-    let before = conditions::find(&previous.conditions, READY);
-    let Some(after) = conditions::find(&next.conditions, READY) else {
-        return;
+    let changed = |type_: &str| {
+        let before = conditions::find(&previous.conditions, type_);
+        let after = conditions::find(&next.conditions, type_)?;
+        let same = before.is_some_and(|b| b.status == after.status && b.reason == after.reason);
+        (!same).then_some((before, after))
     };
-    if before.is_some_and(|b| b.status == after.status && b.reason == after.reason) {
-        return;
+    if let Some((_, after)) = changed(READY) {
+        let ready = after.status == "True";
+        publish(ctx, config, after, ready).await;
     }
-    let ready = after.status == "True";
-    let mut note = after.message.clone();
+    // Only when it is (or was) on: a config that never allowed SHA-1 records nothing.
+    if let Some((before, after)) = changed(INSECURE_ALGORITHMS_ALLOWED) {
+        let on = after.status == "True";
+        if on || before.is_some_and(|b| b.status == "True") {
+            publish(ctx, config, after, !on).await;
+        }
+    }
+}
+
+/// Publish `condition`'s reason and message as an Event, `Normal` or `Warning`.
+async fn publish(ctx: &Context, config: &SsoConfig, condition: &Condition, normal: bool) {
+    let mut note = condition.message.clone();
     if note.len() > 1000 {
         let mut cut = 1000;
         while !note.is_char_boundary(cut) {
@@ -450,12 +505,12 @@ async fn publish_transition(
         note.truncate(cut);
     }
     let event = Event {
-        type_: if ready {
+        type_: if normal {
             EventType::Normal
         } else {
             EventType::Warning
         },
-        reason: after.reason.clone(),
+        reason: condition.reason.clone(),
         note: Some(note),
         action: "Reconcile".into(),
         secondary: None,
@@ -750,5 +805,64 @@ spec:
                 .message
                 .starts_with("spec.publicUrl: publicUrl must use https")
         );
+    }
+
+    const HR: &str = r#"
+apiVersion: gatehouse.dev/v1alpha1
+kind: SsoConfig
+metadata: {name: hr, namespace: team-a, generation: 2}
+spec:
+  protocol: saml
+  publicUrl: https://hr.example.com
+  saml: {idpMetadataUrl: 'https://idp.example/m', roleAttribute: memberOf, orgId: acme}
+"#;
+
+    #[test]
+    fn allowing_sha1_is_a_condition_that_says_how_to_turn_it_off() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        let on = config(&HR.replace("orgId: acme}", "orgId: acme, allowSha1: true}"));
+        let status = desired_status(&on, &[], &[], true, None, now);
+        let insecure =
+            conditions::find(&status.conditions, INSECURE_ALGORITHMS_ALLOWED).expect("condition");
+        assert_eq!(
+            (insecure.status.as_str(), insecure.reason.as_str()),
+            ("True", "Sha1Allowed")
+        );
+        assert_eq!(insecure.observed_generation, Some(2));
+        for words in [
+            "SHA-1",
+            "spec.saml.allowSha1",
+            "kubectl -n team-a patch ssoconfig hr",
+        ] {
+            assert!(
+                insecure.message.contains(words),
+                "{words}: {}",
+                insecure.message
+            );
+        }
+        // Still Ready: the sidecars run, accepting SHA-1 as asked.
+        let ready = conditions::find(&status.conditions, READY).expect("ready");
+        assert_eq!(ready.status, "True");
+
+        for off in [
+            config(&HR.replace("orgId: acme}", "orgId: acme, allowSha1: false}")),
+            config(HR),
+        ] {
+            let status = desired_status(&off, &[], &[], true, None, now);
+            let insecure = conditions::find(&status.conditions, INSECURE_ALGORITHMS_ALLOWED)
+                .expect("written for every SAML config");
+            assert_eq!(
+                (insecure.status.as_str(), insecure.reason.as_str()),
+                ("False", "Sha1Refused")
+            );
+        }
+        // OIDC configs have no SAML algorithms to speak of.
+        let oidc = desired_status(&config(PORTAL), &[], &[], true, None, now);
+        assert_eq!(
+            conditions::find(&oidc.conditions, INSECURE_ALGORITHMS_ALLOWED),
+            None
+        );
+        // This controller owns the condition (an unchanged status is not written again).
+        assert_eq!(owned_view(&status), status);
     }
 }

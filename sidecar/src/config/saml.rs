@@ -9,6 +9,7 @@
 //! | `SAML_ROLE_MAP` | rules `[{"value":…,"role":"admin"\|"member"}]` (or `value=role,…`), first match in order wins |
 //! | `SAML_DEFAULT_ROLE` | role of users no rule matches; unset → denied |
 //! | `SAML_ORG_ID` | organisation forwarded as `X-Forwarded-Org` |
+//! | `SAML_ALLOW_SHA1` | `true`: also accept RSA-SHA1 signatures and SHA-1 digests (insecure, for a legacy IdP; `spec.saml.allowSha1`); unset or `false`: SHA-2 only, others refused with `saml_algorithm_refused` |
 
 use gatehouse_crds::SamlUrls;
 use gatehouse_crds::consts::LOGOUT_PATH;
@@ -18,9 +19,10 @@ use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
 use super::env::{ConfigError, Env};
 use super::parse::{check_https_or_loopback, role_policy};
 use gatehouse_auth::claims::RolePolicy;
+use gatehouse_auth::saml::verify::Algorithms;
 
 /// Every SAML variable: any of them set enables SAML.
-pub const PROTOCOL_VARIABLES_SAML: [&str; 7] = [
+pub const PROTOCOL_VARIABLES_SAML: [&str; 8] = [
     vars::SAML_IDP_METADATA_URL,
     vars::SAML_IDP_METADATA,
     vars::SAML_SP_ENTITY_ID,
@@ -28,6 +30,7 @@ pub const PROTOCOL_VARIABLES_SAML: [&str; 7] = [
     vars::SAML_ROLE_MAP,
     vars::SAML_DEFAULT_ROLE,
     vars::SAML_ORG_ID,
+    vars::SAML_ALLOW_SHA1,
 ];
 
 /// Where the IdP's metadata comes from.
@@ -54,6 +57,9 @@ pub struct SamlConfig {
     pub org_id: String,
     /// How the role is read from the attributes.
     pub roles: RolePolicy,
+    /// Signature and digest algorithms accepted (`SAML_ALLOW_SHA1`): SHA-2, and SHA-1 when
+    /// allowed.
+    pub algorithms: Algorithms,
 }
 
 impl SamlConfig {
@@ -105,6 +111,16 @@ impl SamlConfig {
             vars::SAML_ROLE_MAP,
             vars::SAML_DEFAULT_ROLE,
         )?;
+        let allow_sha1 = match env.get(vars::SAML_ALLOW_SHA1).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    vars::SAML_ALLOW_SHA1,
+                    "must be true or false (unset: false)",
+                ));
+            }
+        };
         Ok(Some(Self {
             metadata,
             sp_entity_id,
@@ -112,6 +128,7 @@ impl SamlConfig {
             slo_url: format!("{origin}{LOGOUT_PATH}"),
             org_id,
             roles,
+            algorithms: Algorithms { allow_sha1 },
         }))
     }
 }

@@ -156,7 +156,7 @@ async fn complete(
     // libxml2/xmlsec work is CPU-bound and synchronous: off the event loop.
     let verified = tokio::task::spawn_blocking(move || {
         let ids: Vec<&str> = request_ids.iter().map(String::as_str).collect();
-        verify::verify_response(
+        verify::verify_response_with(
             &response,
             &Expected {
                 idp_entity_id: &idp.entity_id,
@@ -167,6 +167,7 @@ async fn complete(
                 skew_secs: skew,
                 now,
             },
+            config.algorithms,
         )
     })
     .await
