@@ -770,3 +770,60 @@ fn only_allowlisted_signature_and_digest_algorithms_are_accepted() {
         }
     }
 }
+
+/// Every refusal reason is explained in the SAML guide's table (`docs/idp-saml.md`), which
+/// `docs/troubleshooting.md` points to: a new reason cannot go undocumented.
+#[test]
+fn every_refusal_reason_is_explained_in_the_saml_guide() {
+    use SamlError as E;
+    let all = [
+        E::TooLarge,
+        E::Malformed,
+        E::Doctype,
+        E::AssertionCount,
+        E::AlgorithmRefused(RSA_SHA1),
+        E::SignatureInvalid,
+        E::IssuerMismatch,
+        E::Status,
+        E::Unsolicited,
+        E::UnknownRequest,
+        E::DestinationMismatch,
+        E::AudienceMismatch,
+        E::RecipientMismatch,
+        E::Expired,
+        E::NotYetValid,
+        E::NameIdMissing,
+        E::NameIdTransient,
+    ];
+    // A new variant does not compile here until it is listed above.
+    for error in all {
+        match error {
+            E::TooLarge
+            | E::Malformed
+            | E::Doctype
+            | E::AssertionCount
+            | E::AlgorithmRefused(_)
+            | E::SignatureInvalid
+            | E::IssuerMismatch
+            | E::Status
+            | E::Unsolicited
+            | E::UnknownRequest
+            | E::DestinationMismatch
+            | E::AudienceMismatch
+            | E::RecipientMismatch
+            | E::Expired
+            | E::NotYetValid
+            | E::NameIdMissing
+            | E::NameIdTransient => {}
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/idp-saml.md");
+    let guide = std::fs::read_to_string(&path).expect("docs/idp-saml.md");
+    for error in all {
+        let row = format!("| {} | `{}` |", error.status().as_u16(), error.reason());
+        assert!(
+            guide.contains(&row),
+            "docs/idp-saml.md has no table row ending in {row} ({error:?})"
+        );
+    }
+}
