@@ -93,16 +93,8 @@ fn sanitize_redirect(rd: &str) -> Option<String> {
     if rd.bytes().any(|c| c == b' ') {
         return None;
     }
-    let mut current = rd.as_bytes().to_vec();
-    for _ in 0..4 {
-        if !looks_local(&current) {
-            return None;
-        }
-        match percent_decode(&current) {
-            Some(next) if next != current => current = next,
-            Some(_) => break,
-            None => return None,
-        }
+    if !every_decoding_looks_local(rd.as_bytes()) {
+        return None;
     }
     let base = url::Url::parse("https://gatehouse.invalid/").ok()?;
     let joined = base.join(rd).ok()?;
@@ -110,7 +102,10 @@ fn sanitize_redirect(rd: &str) -> Option<String> {
         return None;
     }
     let mut out = joined.path().to_owned();
-    if !out.starts_with('/') || out.starts_with("//") {
+    // Dot segments are resolved by the join, after the checks above: `/a/../%2Fx` becomes
+    // `/%2Fx`. What is sent is judged again.
+    if !out.starts_with('/') || out.starts_with("//") || !every_decoding_looks_local(out.as_bytes())
+    {
         return None;
     }
     if let Some(q) = joined.query() {
@@ -119,6 +114,26 @@ fn sanitize_redirect(rd: &str) -> Option<String> {
     }
     Some(out)
 }
+
+/// Whether `b` and each of its percent-decoded forms (up to four decodings) look like a local
+/// path. A value still changing after four decodings is refused: too deeply encoded to judge.
+fn every_decoding_looks_local(b: &[u8]) -> bool {
+    let mut current = b.to_vec();
+    for _ in 0..=MAX_DECODINGS {
+        if !looks_local(&current) {
+            return false;
+        }
+        match percent_decode(&current) {
+            Some(next) if next != current => current = next,
+            Some(_) => return true,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// How many rounds of percent-decoding a redirect target is judged through.
+const MAX_DECODINGS: usize = 4;
 
 fn looks_local(b: &[u8]) -> bool {
     b.first() == Some(&b'/')

@@ -51,6 +51,23 @@ fn looks_local(b: &[u8]) -> bool {
         && !b.iter().any(|&c| c == b'\\' || c < b' ' || c == 0x7f)
 }
 
+/// `%XX` escapes of `b` decoded; `None` for a malformed escape.
+fn percent_decode(b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 /// Path-like strings rich in what makes paths ambiguous: dots, slashes, backslashes, `;`, and
 /// escapes of them.
 fn tricky_path() -> impl Strategy<Value = String> {
@@ -305,13 +322,25 @@ proptest! {
 
     /// The `rd=` judgement always yields a same-origin path: one leading `/` (never `//` or
     /// `/\`), ASCII without whitespace, controls, backslashes or a fragment, and it stays on the
-    /// origin it is joined to, whatever that origin. (That its percent-decoded forms look local
-    /// too does not hold yet: see the pending regressions in fuzz/tests/corpus.rs.)
+    /// origin it is joined to, whatever that origin; and every percent-decoded form of it looks
+    /// local too (browsers and frameworks decode).
     #[test]
     fn redirects_stay_on_the_origin(rd in prop_oneof![tricky_redirect(), ".{0,40}"]) {
         let out = safe_redirect(&rd);
         prop_assert!(out.is_ascii() && !out.contains(' ') && !out.contains('#'), "{:?}", out);
         prop_assert!(looks_local(out.as_bytes()), "{:?} from {:?}", out, rd);
+        let mut decoded = out.clone().into_bytes();
+        for _ in 0..5 {
+            prop_assert!(looks_local(&decoded), "{:?} decodes to {:?}", out, String::from_utf8_lossy(&decoded));
+            let next: Vec<u8> = match percent_decode(&decoded) {
+                Some(next) => next,
+                None => break,
+            };
+            if next == decoded {
+                break;
+            }
+            decoded = next;
+        }
         prop_assert!(url::Url::parse(&out).is_err(), "{:?} is an absolute URL", out);
         for base in ["https://app.example/", "http://app.example:8080/a/b?c#d"] {
             let base = url::Url::parse(base).expect("base");
