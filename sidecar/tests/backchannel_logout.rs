@@ -720,6 +720,14 @@ fn sso_user(subject: &str) -> SsoUser {
     );
     user.metadata.namespace = Some(NAMESPACE.into());
     user.metadata.uid = Some(format!("uid-{subject}"));
+    // As the sidecar's provisioning labels them.
+    user.metadata.labels = Some(
+        [(
+            gatehouse_crds::consts::LABEL_CONFIG.to_owned(),
+            CONFIG.to_owned(),
+        )]
+        .into(),
+    );
     user
 }
 
