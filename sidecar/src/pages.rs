@@ -127,18 +127,24 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sa
 main{max-width:24rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}\
 h1{font-size:1.4rem;margin:0 0 1rem}p{line-height:1.5}\
 ul{list-style:none;padding:0;margin:1.5rem 0 0}li{margin:.6rem 0}\
-a.button{display:block;text-align:center;padding:.75rem 1rem;border-radius:.5rem;background:#1f4fd1;color:#fff;text-decoration:none;font-weight:600}\
-a.button:hover{background:#163da6}a.button:focus{outline:3px solid #f2b400;outline-offset:2px}\
+.button{display:block;text-align:center;padding:.75rem 1rem;border-radius:.5rem;background:#1f4fd1;color:#fff;text-decoration:none;font-weight:600}\
+button.button{width:100%;border:0;font:inherit;cursor:pointer}form{margin:1.5rem 0 0}\
+.button:hover{background:#163da6}.button:focus{outline:3px solid #f2b400;outline-offset:2px}\
 .note{border-left:4px solid #c0392b;padding:.5rem .75rem;background:#fdf0ee}\
 .info{border-left:4px solid #1f4fd1;padding:.5rem .75rem;background:#eef3fd}\
 .secondary{margin-top:1.5rem;font-size:.95rem}";
 
 /// A complete HTML document.
 pub fn document(title: &str, body: &str) -> String {
+    document_with_referrer(title, body, "no-referrer")
+}
+
+/// A complete HTML document whose referrer policy is `referrer` (a fixed value, not escaped).
+fn document_with_referrer(title: &str, body: &str, referrer: &'static str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\">\
+<meta name=\"referrer\" content=\"{referrer}\">\
 <title>{}</title><style>{STYLE}</style></head>\
 <body><main>{body}</main></body></html>\n",
         escape(title)
@@ -239,6 +245,44 @@ pub fn plain_page(title: &str, text: &str) -> String {
         title,
         &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(text)),
     )
+}
+
+/// The HTML of [`sign_out_confirmation`].
+fn sign_out_confirmation_page(app: &str, logout_path: &str) -> String {
+    let body = format!(
+        "<h1>Sign out of {app}?</h1>\
+<form method=\"post\" action=\"{path}\"><button class=\"button\" type=\"submit\">Sign out</button></form>\
+<p class=\"secondary\"><a href=\"/\">Stay signed in</a></p>",
+        app = escape(app),
+        path = escape(logout_path),
+    );
+    document_with_referrer(&format!("Sign out of {app}?"), &body, "same-origin")
+}
+
+/// The page that asks before signing out, for a request to the logout path another site may
+/// have made (or whose browser did not say): a form that POSTs back to `logout_path` from this
+/// origin, and a way back to the app. `status` is 200 for a link followed, 403 for a refused POST.
+///
+/// Its referrer policy is `same-origin` (not the other pages' `no-referrer`), so that the form's
+/// POST carries this page's origin in `Origin`, which a browser without fetch metadata sends as
+/// `null` under `no-referrer`; the page is never framed (`frame-ancestors 'none'`, `DENY`), so
+/// another site cannot trick the click. Its policy has no `form-action`: browsers apply that to
+/// the redirects answering a form too, and the logout's answer is a redirect on to the identity
+/// provider (end-session, single logout) and back; the page has nothing a form could carry off.
+pub fn sign_out_confirmation(status: StatusCode, app: &str, logout_path: &str) -> Response<Body> {
+    let mut response = html_response(status, sign_out_confirmation_page(app, logout_path));
+    let h = response.headers_mut();
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response
 }
 
 /// An HTML response with the sidecar's protective headers.
@@ -366,6 +410,31 @@ mod tests {
         assert!(page.contains("/app/login"));
         assert!(page.contains("<html lang=\"en\">"));
         assert!(!page.contains("<script"));
+    }
+
+    #[test]
+    fn the_sign_out_confirmation_posts_back_and_escapes_the_app_name() {
+        let r = sign_out_confirmation(StatusCode::OK, "<b>portal</b>", "/api/auth/logout");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::REFERRER_POLICY], "same-origin");
+        // No `form-action`: the POST's answer redirects on to the identity provider.
+        assert!(
+            r.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .is_ok_and(|csp| !csp.contains("form-action")
+                    && csp.contains("frame-ancestors 'none'")
+                    && csp.contains("default-src 'none'"))
+        );
+        let page = sign_out_confirmation_page("<b>portal</b>", "/api/auth/logout");
+        assert!(page.contains("<meta name=\"referrer\" content=\"same-origin\">"));
+        assert!(!page.contains("no-referrer"));
+        assert!(page.contains(
+            "<form method=\"post\" action=\"/api/auth/logout\"><button class=\"button\" type=\"submit\">Sign out</button></form>"
+        ));
+        assert!(page.contains("Sign out of &lt;b&gt;portal&lt;/b&gt;?"));
+        assert!(!page.contains("<b>portal"));
+        assert!(!page.contains("<script"));
+        assert!(document("t", "").contains("<meta name=\"referrer\" content=\"no-referrer\">"));
     }
 
     #[test]

@@ -562,6 +562,7 @@ async fn logout_with_rp_initiated_logout_goes_to_the_idp() {
     assert!(sc.app().providers[0].set_discovered(discovered(9)));
     let r = client()
         .get(url(&sc, "/api/auth/logout"))
+        .header("sec-fetch-site", "same-origin")
         .header("cookie", cookie_for(&session("okta", 3600)))
         .send()
         .await
@@ -1595,5 +1596,340 @@ async fn without_a_response_timeout_a_slow_app_is_waited_for() {
         .expect("send");
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("text"), "late but here");
+    sc.shutdown().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// Logout from another site (hardening #6): the browser says where a request comes from
+// (`Sec-Fetch-Site`, `Origin`); what another site makes it send ends nothing.
+
+/// Headers a browser sends with a request, as (name, value).
+type BrowserHeaders = Vec<(&'static str, &'static str)>;
+
+/// `method` on `/api/auth/logout` with `cookie` and `headers`, as a browser would send it.
+async fn logout_request(
+    sc: &Sidecar,
+    method: reqwest::Method,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = client().request(method, url(sc, "/api/auth/logout"));
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.expect("send")
+}
+
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+/// Whether `cookie`'s session is still valid at the sidecar.
+async fn session_valid(sc: &Sidecar, cookie: &str) -> bool {
+    client()
+        .get(url(sc, "/api/auth/session"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("send")
+        .status()
+        == 200
+}
+
+/// The confirmation page's form: a POST back to the logout path, nothing else to submit.
+fn is_confirmation_page(body: &str) -> bool {
+    body.contains("<form method=\"post\" action=\"/api/auth/logout\">")
+        && body.contains("<button")
+        && !body.contains("<script")
+}
+
+#[tokio::test]
+async fn a_cross_site_request_to_logout_ends_nothing() {
+    let sc = sidecar(upstream(Gate::default()).await, &[]).await;
+    // With RP-initiated logout offered, a forged logout would also sign the user out at the IdP.
+    assert!(sc.app().providers[0].set_discovered(discovered(9)));
+    let cookie = cookie_for(&session("okta", 3600));
+    use reqwest::Method;
+    let attacks: Vec<(&str, Method, BrowserHeaders)> = vec![
+        (
+            "a link, redirect or image on another site",
+            Method::GET,
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate"),
+            ],
+        ),
+        (
+            "a link on a sibling subdomain",
+            Method::GET,
+            vec![("sec-fetch-site", "same-site")],
+        ),
+        ("a browser without fetch metadata", Method::GET, vec![]),
+        (
+            "an old browser's form on another site",
+            Method::POST,
+            vec![("origin", "https://evil.example")],
+        ),
+        (
+            "a form on another site",
+            Method::POST,
+            vec![
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+        (
+            "a form on a sibling subdomain",
+            Method::POST,
+            vec![
+                ("origin", "https://evil.app.test"),
+                ("sec-fetch-site", "same-site"),
+            ],
+        ),
+        (
+            "the same host over plain http",
+            Method::POST,
+            vec![("origin", "http://app.test")],
+        ),
+        (
+            "a sandboxed frame's form (Origin: null)",
+            Method::POST,
+            vec![("origin", "null")],
+        ),
+        (
+            "fetch metadata alone",
+            Method::POST,
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "same-origin fetch metadata with a foreign Origin",
+            Method::POST,
+            vec![
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        ),
+    ];
+    for (name, method, headers) in attacks {
+        let post = method == Method::POST;
+        let r = logout_request(&sc, method, Some(&cookie), &headers).await;
+        let status = r.status().as_u16();
+        assert_eq!(status, if post { 403 } else { 200 }, "{name}");
+        assert!(
+            r.headers().get("location").is_none(),
+            "{name}: no redirect to the IdP"
+        );
+        assert_eq!(
+            set_cookies(&r),
+            Vec::<String>::new(),
+            "{name}: no cookie touched"
+        );
+        let body = r.text().await.expect("text");
+        assert!(
+            is_confirmation_page(&body),
+            "{name}: the page asks instead: {body}"
+        );
+        assert!(
+            session_valid(&sc, &cookie).await,
+            "{name}: a request from another site ended the session"
+        );
+    }
+    sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_same_origin_logout_ends_the_session() {
+    let sc = sidecar(upstream(Gate::default()).await, &[]).await;
+    use reqwest::Method;
+    let cases: Vec<(&str, Method, BrowserHeaders, u16)> = vec![
+        (
+            "the app's sign-out button",
+            Method::POST,
+            vec![("origin", PUBLIC), ("sec-fetch-site", "same-origin")],
+            303,
+        ),
+        (
+            "a form on a page with Referrer-Policy: no-referrer (Origin: null)",
+            Method::POST,
+            vec![("origin", "null"), ("sec-fetch-site", "same-origin")],
+            303,
+        ),
+        (
+            "a browser without fetch metadata",
+            Method::POST,
+            vec![("origin", PUBLIC)],
+            303,
+        ),
+        ("a client that is no browser", Method::POST, vec![], 303),
+        (
+            "the app's sign-out link",
+            Method::GET,
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "navigate"),
+            ],
+            302,
+        ),
+        (
+            "the address typed, or a bookmark",
+            Method::GET,
+            vec![("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")],
+            302,
+        ),
+    ];
+    for (name, method, headers, status) in cases {
+        let cookie = cookie_for(&session("okta", 3600));
+        assert!(session_valid(&sc, &cookie).await);
+        let r = logout_request(&sc, method, Some(&cookie), &headers).await;
+        assert_eq!(r.status().as_u16(), status, "{name}");
+        assert_eq!(r.headers()["location"], "/login?state=signed-out", "{name}");
+        assert!(
+            set_cookies(&r)
+                .iter()
+                .any(|c| c.starts_with(&format!("{SESSION}=;")) && c.contains("Max-Age=0")),
+            "{name}: the cookie is deleted"
+        );
+        assert!(
+            !session_valid(&sc, &cookie).await,
+            "{name}: the session ended"
+        );
+    }
+    sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_confirmation_page_signs_out_with_one_same_origin_post() {
+    let sc = sidecar(upstream(Gate::default()).await, &[]).await;
+    let cookie = cookie_for(&session("okta", 3600));
+    let r = logout_request(
+        &sc,
+        reqwest::Method::GET,
+        Some(&cookie),
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    // The form's POST carries the page's origin even where the browser sends no fetch metadata
+    // (under `no-referrer` it would send `Origin: null`).
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY", "never framed (clickjacking)");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("frame-ancestors 'none'")
+    );
+    let body = r.text().await.expect("text");
+    assert!(is_confirmation_page(&body), "{body}");
+    assert!(
+        body.contains("<meta name=\"referrer\" content=\"same-origin\">"),
+        "{body}"
+    );
+    assert!(body.contains("Sign out"), "{body}");
+    // The user clicks the button.
+    let r = logout_request(
+        &sc,
+        reqwest::Method::POST,
+        Some(&cookie),
+        &[("origin", PUBLIC), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert!(!session_valid(&sc, &cookie).await);
+    sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cross_site_return_without_a_session_goes_to_the_signed_out_page() {
+    // An identity provider's single logout sends the browser back to the logout path once the
+    // session has ended: nothing to end, nothing to ask.
+    let sc = sidecar(upstream(Gate::default()).await, &[]).await;
+    let r = client()
+        .get(url(&sc, "/api/auth/logout?SAMLResponse=x&RelayState=y"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/login?state=signed-out");
+    sc.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_request_another_site_can_make_to_the_sidecars_own_routes_ends_a_session() {
+    // Every route of routes/mod.rs that takes GET (links, redirects, images and top-level
+    // navigations from another site carry the SameSite=Lax cookie), and the POST ones. A new
+    // route with an effect on the session belongs here.
+    let sc = sidecar(upstream(Gate::default()).await, &[]).await;
+    assert!(sc.app().providers[0].set_discovered(discovered(9)));
+    let cookie = cookie_for(&session("okta", 3600));
+    let gets = [
+        "/login",
+        "/login?state=signed-out",
+        "/api/auth/oauth2/start/okta?rd=/",
+        "/api/auth/oauth2/callback/okta?code=c&state=s",
+        "/api/auth/oauth2/callback/okta?error=access_denied",
+        "/api/auth/saml/start",
+        "/api/auth/saml/metadata",
+        "/api/auth/logout",
+        "/api/auth/logout?SAMLRequest=x",
+        "/api/auth/session",
+        "/.well-known/gatehouse/jwks.json",
+        "/anything-of-the-app",
+    ];
+    let posts = [
+        "/api/auth/logout",
+        "/api/auth/saml/acs",
+        "/api/auth/oauth2/backchannel-logout/okta",
+    ];
+    let requests = gets
+        .iter()
+        .map(|p| (reqwest::Method::GET, *p))
+        .chain(posts.iter().map(|p| (reqwest::Method::POST, *p)));
+    for (method, path) in requests {
+        // What another site's link or redirect sends (and an old browser's, with no fetch
+        // metadata); what its form sends, in a browser with fetch metadata and in one with
+        // `Origin` only.
+        let provenances: [&[(&str, &str)]; 2] = if method == reqwest::Method::GET {
+            [&[("sec-fetch-site", "cross-site")], &[]]
+        } else {
+            [
+                &[
+                    ("sec-fetch-site", "cross-site"),
+                    ("origin", "https://evil.example"),
+                ],
+                &[("origin", "https://evil.example")],
+            ]
+        };
+        for headers in provenances {
+            let mut req = client()
+                .request(method.clone(), url(&sc, path))
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded");
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            let r = req.body("").send().await.expect("send");
+            assert!(
+                !set_cookies(&r)
+                    .iter()
+                    .any(|c| c.starts_with(&format!("{SESSION}="))),
+                "{method} {path} {headers:?} touched the session cookie"
+            );
+            assert!(
+                session_valid(&sc, &cookie).await,
+                "{method} {path} {headers:?} from another site ended the session"
+            );
+        }
+    }
     sc.shutdown().await;
 }

@@ -190,9 +190,10 @@ async fn saml_logout_ends_the_session_and_sends_the_browser_to_the_idps_single_l
         .expect("flow");
     let session = session_of(&answer).expect("admin signed in");
     let client = gatehouse_tests::http_client().expect("client");
-    // The browser sends every cookie the sidecar set for it.
+    // The browser sends every cookie the sidecar set for it (following the app's own link).
     let res = client
         .get(stack.url("/api/auth/logout"))
+        .header("sec-fetch-site", "same-origin")
         .header("cookie", flow.cookies())
         .header("accept", "text/html")
         .send()

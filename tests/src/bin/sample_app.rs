@@ -175,7 +175,8 @@ fn render_html(seen: &SeenRequest) -> String {
          </head><body><h1>Sample app</h1><p id=\"who\">{who}</p>\
          <p>Path <code>{path}</code></p>\
          <table id=\"identity\"><caption>Identity headers received</caption>{rows}</table>\
-         <p><a href=\"/api/auth/logout\">Sign out</a></p></body></html>",
+         <form method=\"post\" action=\"/api/auth/logout\"><button type=\"submit\">Sign out</button></form>\
+         </body></html>",
         path = escape(&seen.path),
     )
 }
