@@ -7,7 +7,9 @@
 //! operator accepts, the sidecar runs, and what the sidecar would refuse is refused at apply time
 //! with the same words.
 
-use crate::consts::{LOGIN_PATH, PROVIDER_ENTRA, PROVIDER_OKTA, PROVIDER_SAML};
+use crate::consts::{
+    DEFAULT_SESSION_TTL, LOGIN_PATH, PROVIDER_ENTRA, PROVIDER_OKTA, PROVIDER_SAML,
+};
 
 /// Provider ids the generic OIDC provider cannot take: the built-in providers', SAML's, and
 /// `all` (the break-glass value of `/login?providers=all`).
@@ -377,6 +379,32 @@ pub const MSG_REVALIDATE_INTERVAL: &str =
     "revalidateInterval must be 0s (off) or a duration between 1s and 24h, such as 15m";
 pub const MSG_REVALIDATE_GRACE: &str =
     "revalidateGrace must be a duration between 1s and 168h, such as 1h";
+
+pub const MSG_DELETE_AFTER_INACTIVE_TTL: &str = "deleteAfterInactive must be at least the session ttl (default 12h): inactivity counts from the user's last sign-in or re-validation, so a shorter limit could delete a user whose session is still open";
+
+/// CEL on the SsoConfig's spec for [`check_delete_after_inactive_ttl`]: `deleteAfterInactive`, when
+/// set, is at least `session.ttl`, or [`DEFAULT_SESSION_TTL`] when that is unset.
+pub fn delete_after_inactive_ttl_cel() -> String {
+    format!(
+        "!has(self.provisioning) || !has(self.provisioning.deleteAfterInactive) || duration(self.provisioning.deleteAfterInactive) >= duration(has(self.session) && has(self.session.ttl) ? self.session.ttl : '{DEFAULT_SESSION_TTL}')"
+    )
+}
+
+/// Whether `provisioning.deleteAfterInactive` (`delete_after`) is at least the session lifetime
+/// (`session.ttl`, [`DEFAULT_SESSION_TTL`] when unset). Inactivity counts from the last time
+/// the identity provider vouched for the user (a sign-in, a re-validation), and a session lasts
+/// `ttl` from its sign-in, so with this no session outlives its user's deletion. Values that do
+/// not parse pass here: their own checks report them.
+pub fn check_delete_after_inactive_ttl(
+    delete_after: &str,
+    ttl: Option<&str>,
+) -> Result<(), &'static str> {
+    let ttl = parse_go_duration(ttl.unwrap_or(DEFAULT_SESSION_TTL));
+    match (parse_go_duration(delete_after), ttl) {
+        (Some(delete_after), Some(ttl)) if delete_after < ttl => Err(MSG_DELETE_AFTER_INACTIVE_TTL),
+        _ => Ok(()),
+    }
+}
 
 /// A duration as the sidecar's variables take it: whole hours, minutes and seconds (`12h`,
 /// `1h30m`), milliseconds when there is a fraction of a second. `1.5h` becomes `1h30m`.

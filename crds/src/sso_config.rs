@@ -63,7 +63,10 @@ fn cel_route_path_of_self() -> String {
     ))
         .message(rules::MSG_ISSUER_HTTPS),
     validation = Rule::new("!has(self.upstream) || !has(self.upstream.port) || (self.upstream.port != 4180 && self.upstream.port != 9090)")
-        .message("upstream.port must not be 4180 or 9090: the sidecar listens there")
+        .message("upstream.port must not be 4180 or 9090: the sidecar listens there"),
+    validation = Rule::new(rules::delete_after_inactive_ttl_cel())
+        .message(rules::MSG_DELETE_AFTER_INACTIVE_TTL)
+        .field_path(".provisioning.deleteAfterInactive")
 )]
 pub struct SsoConfigSpec {
     /// Sign-in protocol: `oidc` or `saml`. Exactly one is active; the block of the other may stay
@@ -555,8 +558,10 @@ pub struct ProvisioningSpec {
     #[schemars(length(max = 256))]
     #[x_kube(validation = Rule::new(cel_route_path_of_self()).message(rules::MSG_HOOK_PATH))]
     pub hook_path: Option<String>,
-    /// Delete SSO-created users that have not signed in for this long (a duration such as
-    /// `2160h`). Unset: never.
+    /// Delete SSO-created users the identity provider has not vouched for in this long (no
+    /// sign-in and no re-validation of a session; `status.lastVouched`), a duration such as
+    /// `2160h`: at least 1h, and at least `session.ttl` (default 12h), so that no session outlives
+    /// its user. Unset: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("deleteAfterInactive must be a duration of at least 1h, such as 2160h"))]

@@ -49,7 +49,9 @@ pub struct SsoUserSpec {
     /// Refuse sign-in and end every session of this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,
-    /// Sessions started before this time are refused (log the user out everywhere).
+    /// Log the user out everywhere: sessions started at or before this time are refused. Sessions
+    /// record their start in whole seconds, so one started in this time's second ends too; one
+    /// started in a later second does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_not_before: Option<Time>,
 }

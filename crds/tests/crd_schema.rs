@@ -374,6 +374,63 @@ fn durations_ports_and_paths_are_checked() {
     );
 }
 
+/// Inactivity counts from the user's last sign-in or re-validation, so a `deleteAfterInactive`
+/// shorter than the session lifetime could delete a user whose session is still open: refused,
+/// against the written `ttl` or its default (12h).
+#[test]
+fn delete_after_inactive_is_at_least_the_session_ttl() {
+    let config = |delete_after: &str, ttl: Option<&str>| {
+        let object = with(
+            base_config(),
+            "/spec/provisioning",
+            json!({"deleteAfterInactive": delete_after}),
+        );
+        match ttl {
+            Some(ttl) => with(object, "/spec/session", json!({"ttl": ttl})),
+            None => object,
+        }
+    };
+    let message = gatehouse_crds::rules::MSG_DELETE_AFTER_INACTIVE_TTL;
+    for (delete_after, ttl) in [
+        ("1h", Some("12h")),
+        ("11h59m", None),
+        ("6h", Some("720h")),
+        ("2h", Some("2h1s")),
+    ] {
+        assert_rejected(&config(delete_after, ttl), message);
+    }
+    for (delete_after, ttl) in [
+        ("12h", None),
+        ("2160h", None),
+        ("1h", Some("30m")),
+        ("1h", Some("1h")),
+        ("720h", Some("720h")),
+        ("90m", Some("1.5h")),
+    ] {
+        let object = config(delete_after, ttl);
+        let errors = apply_errors(&sso_config_schema(), &object, None);
+        assert!(
+            errors.is_empty(),
+            "deleteAfterInactive {delete_after} with ttl {ttl:?} refused: {errors:#?}"
+        );
+    }
+    // A session block without a ttl gets the default too.
+    let object = with(
+        config("1h", None),
+        "/spec/session",
+        json!({"revocationStaleness": "5m"}),
+    );
+    assert_rejected(&object, message);
+    // The message points at the field.
+    let errors = apply_errors(&sso_config_schema(), &config("1h", Some("12h")), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("provisioning.deleteAfterInactive") && e.contains(message)),
+        "{errors:#?}"
+    );
+}
+
 #[test]
 fn saml_metadata_comes_from_exactly_one_place() {
     let saml = |block: Value| {

@@ -24,7 +24,7 @@ use gatehouse_crds::{API_VERSION, ProvisioningMode, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource as _;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::core::DeserializeGuard;
+use kube::core::{DeserializeGuard, Expression, Selector, SelectorExt as _};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
@@ -67,6 +67,25 @@ pub struct ProvisionedUser {
 
 fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == code)
+}
+
+/// How stale `status.lastVouched` may get before a re-validation moves it: every session's
+/// re-validation (each `revalidateInterval`) would otherwise be a write, and a watch event on
+/// every replica, though nothing else changed. `deleteAfterInactive` is at least an hour and at
+/// least the session lifetime, so this costs it nothing; a sign-in always writes the time.
+pub const LAST_VOUCHED_RESOLUTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// `status.lastVouched` after the IdP vouched for the user on `occasion` at `now`, when it was
+/// `previous`: now, except for a re-validation within [`LAST_VOUCHED_RESOLUTION`] of `previous`.
+fn last_vouched(occasion: Occasion, previous: Option<&Time>, now: jiff::Timestamp) -> Time {
+    match (occasion, previous) {
+        (Occasion::Revalidation, Some(previous))
+            if now.duration_since(previous.0) < LAST_VOUCHED_RESOLUTION =>
+        {
+            previous.clone()
+        }
+        _ => Time(now),
+    }
 }
 
 /// Just-in-time provisioning of one SsoConfig's users.
@@ -209,17 +228,16 @@ impl Provisioner {
             let previous = user.status.clone().unwrap_or_default();
             let uid = user.metadata.uid.clone().unwrap_or_default();
             // A sign-in counts; a re-validation keeps the count and time (an applied patch
-            // that left them out would remove them).
+            // that left them out would remove them). Both are the IdP vouching for the user.
+            let now = jiff::Timestamp::now();
             let (last_login, login_count) = match sign_in.occasion {
-                Occasion::SignIn => (
-                    Some(Time(jiff::Timestamp::now())),
-                    previous.login_count.unwrap_or(0) + 1,
-                ),
+                Occasion::SignIn => (Some(Time(now)), previous.login_count.unwrap_or(0) + 1),
                 Occasion::Revalidation => (
                     previous.last_login.clone(),
                     previous.login_count.unwrap_or(0),
                 ),
             };
+            let last_vouched = last_vouched(sign_in.occasion, previous.last_vouched.as_ref(), now);
             let patch = json!({
                 "apiVersion": API_VERSION,
                 "kind": "SsoUser",
@@ -238,6 +256,7 @@ impl Provisioner {
                     "attributes": sign_in.attributes,
                     "lastLogin": last_login,
                     "loginCount": login_count,
+                    "lastVouched": last_vouched,
                 },
             });
             let params = PatchParams::apply(SIDECAR_FIELD_MANAGER).force();
@@ -340,8 +359,79 @@ impl SessionRefusal {
     }
 }
 
+/// The SsoUsers of one SsoConfig: those labelled `gatehouse.dev/config=<config>`. The watch asks
+/// the API server for exactly these ([`UserCacheFeeder::run`]), and an SsoUser read any other way
+/// is judged by the same selector ([`verdict_on_read`]): a user without the label is, for this
+/// config, deleted, as the watch reports it.
+#[derive(Clone, Debug)]
+pub(crate) struct ConfigScope {
+    config: String,
+    selector: Selector,
+}
+
+impl ConfigScope {
+    pub(crate) fn new(config: impl Into<String>) -> Self {
+        let config = config.into();
+        let selector = Selector::from(Expression::Equal(LABEL_CONFIG.to_owned(), config.clone()));
+        ConfigScope { config, selector }
+    }
+
+    /// The SsoConfig's name.
+    pub(crate) fn config(&self) -> &str {
+        &self.config
+    }
+
+    /// The label selector of the watch.
+    pub(crate) fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// Whether the watch selects `user`.
+    pub(crate) fn selects(&self, user: &SsoUser) -> bool {
+        self.selector
+            .matches(user.metadata.labels.as_ref().unwrap_or(&Default::default()))
+    }
+}
+
+/// Whether a session started at `started` is ended by `spec.sessionsNotBefore` = `not_before`.
+///
+/// Sessions record their start in whole seconds, so a session started in the cut-off's second
+/// may have started before it: it ends. One started in a later second goes on. The sidecar's own
+/// writes ([`sessions_not_before_ending`]) follow the same rule.
+pub fn ends_sessions_started(not_before: jiff::Timestamp, started: jiff::Timestamp) -> bool {
+    started.as_second() <= not_before.as_second()
+}
+
+/// The `spec.sessionsNotBefore` that ends every session started at or before `up_to` (its whole
+/// second included) and none started in a later second: `up_to`, to the second. A session
+/// started after `up_to` in the same second ends too; whole seconds cannot tell it apart.
+pub fn sessions_not_before_ending(up_to: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(up_to.as_second()).unwrap_or(up_to)
+}
+
+/// [`session_verdict`] on SsoUser `user` read from the API rather than delivered by the watch (a
+/// read on a cache miss, [`super::read_through`]): the watch's label selector applies first, so
+/// such a read never admits a user the watch would not hold. Every judgement of an SsoUser that
+/// did not come through the watch goes through here.
+pub(crate) fn verdict_on_read(
+    user: &SsoUser,
+    scope: &ConfigScope,
+    uid: &str,
+    started: jiff::Timestamp,
+    ids: SessionIds<'_>,
+) -> Result<(), SessionRefusal> {
+    session_verdict(user, scope.config(), uid, started, ids)?;
+    // Outside the watch's selection (its label removed or changed): deleted, as the watch
+    // reported it.
+    if !scope.selects(user) {
+        return Err(SessionRefusal::Deleted);
+    }
+    Ok(())
+}
+
 /// Whether a session bound to `uid` of `config`, started at `started`, may continue as far as
-/// SsoUser `user` says (the watch cache's copy, or one read from the API).
+/// SsoUser `user` says: the watch cache's copy, which the API server selected by the config's
+/// label (an SsoUser read any other way: [`verdict_on_read`]).
 pub(crate) fn session_verdict(
     user: &SsoUser,
     config: &str,
@@ -356,7 +446,7 @@ pub(crate) fn session_verdict(
         return Err(SessionRefusal::Suspended);
     }
     if let Some(not_before) = &user.spec.sessions_not_before
-        && not_before.0 > started
+        && ends_sessions_started(not_before.0, started)
     {
         return Err(SessionRefusal::SessionsRevoked);
     }
@@ -440,7 +530,7 @@ impl WatchTimings {
 pub struct UserCache {
     store: Store<DeserializeGuard<SsoUser>>,
     namespace: String,
-    config: String,
+    scope: ConfigScope,
     staleness: Duration,
     timings: WatchTimings,
     health: Arc<Mutex<WatchHealth>>,
@@ -479,7 +569,7 @@ type RecentUsers = Arc<Mutex<HashMap<String, Recent>>>;
 /// The writing half of a [`UserCache`]: feed it watch events.
 #[derive(Debug)]
 pub struct UserCacheFeeder {
-    config: String,
+    scope: ConfigScope,
     timings: WatchTimings,
     writer: reflector::store::Writer<DeserializeGuard<SsoUser>>,
     health: Arc<Mutex<WatchHealth>>,
@@ -503,7 +593,7 @@ impl UserCache {
         let cache = UserCache {
             store,
             namespace: namespace.into(),
-            config: config.into(),
+            scope: ConfigScope::new(config),
             staleness,
             timings,
             health: health.clone(),
@@ -511,12 +601,12 @@ impl UserCache {
             changes: Arc::default(),
         };
         let recent = cache.recent.clone();
-        let config = cache.config.clone();
+        let scope = cache.scope.clone();
         let changes = cache.changes.clone();
         (
             cache,
             UserCacheFeeder {
-                config,
+                scope,
                 timings,
                 writer,
                 health,
@@ -606,7 +696,7 @@ impl UserCache {
         let Ok(user) = &guard.0 else {
             return Err(SessionRefusal::Undecodable);
         };
-        session_verdict(user, &self.config, uid, started, ids)
+        session_verdict(user, self.scope.config(), uid, started, ids)
     }
 
     fn recently_provisioned(&self, name: &str, uid: &str, now: Instant) -> bool {
@@ -648,9 +738,9 @@ impl UserCache {
         matches!(refusal, SessionRefusal::Deleted | SessionRefusal::NotSynced)
     }
 
-    /// The configuration this cache serves.
-    pub(crate) fn config(&self) -> &str {
-        &self.config
+    /// The configuration this cache serves, and how its users are selected.
+    pub(crate) fn scope(&self) -> &ConfigScope {
+        &self.scope
     }
 
     /// Ready when the first list completed and the watch showed it is alive within the
@@ -684,7 +774,10 @@ impl UserCache {
         self.store
             .state()
             .iter()
-            .filter(|u| u.0.as_ref().is_ok_and(|u| u.spec.config == self.config))
+            .filter(|u| {
+                u.0.as_ref()
+                    .is_ok_and(|u| u.spec.config == self.scope.config())
+            })
             .count()
     }
 
@@ -844,14 +937,13 @@ impl UserCacheFeeder {
     /// at sign-in carry the label; a user declared in Git without it gets it at its first
     /// sign-in) with kube's default backoff, through `client` wrapped so that the connection's
     /// liveness keeps the cache fresh ([`super::liveness`]). [`UserCache::check`] also compares
-    /// `spec.config`.
+    /// `spec.config`; a read on a miss applies the same selector (`verdict_on_read`).
     pub async fn run(self, client: kube::Client, namespace: String) {
-        let selector = format!("{LABEL_CONFIG}={}", self.config);
         let client = crate::liveness::client(client, self.pulse(), self.timings.idle_limit);
         let api: Api<DeserializeGuard<SsoUser>> = Api::namespaced(client, &namespace);
         let timeout = u32::try_from(self.timings.watch_timeout.as_secs()).unwrap_or(290);
         let config = watcher::Config::default()
-            .labels(&selector)
+            .labels_from(self.scope.selector())
             .timeout(timeout);
         self.feed(watcher(api, config).default_backoff()).await;
     }

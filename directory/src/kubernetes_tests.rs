@@ -135,6 +135,59 @@ async fn every_sign_in_rewrites_the_status() {
     assert!(!third.role_changed);
 }
 
+/// `deleteAfterInactive` counts from `status.lastVouched`: a sign-in and a re-validation both
+/// move it, while `lastLogin` and `loginCount` count sign-ins only.
+#[tokio::test]
+async fn a_re_validation_moves_last_vouched_and_leaves_the_sign_in_record() {
+    let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    let ada = sign_in("00u1abcd", Role::Member);
+    let done = admit_then_provision(&provisioner, &ada).await;
+    let status = api.get(&done.name).await.expect("exists").status;
+    let status = status.expect("status written");
+    assert!(
+        status.last_vouched.is_some(),
+        "a sign-in is the IdP vouching"
+    );
+    assert_eq!(status.last_vouched, status.last_login);
+
+    // The sign-in was two days ago; the session has been re-validated ever since.
+    let two_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+    // Whole seconds, as the API keeps them.
+    let two_days_ago = Time(jiff::Timestamp::from_second(two_days_ago.as_second()).expect("t"));
+    api.patch_status(
+        &done.name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({ "status": {
+            "lastLogin": two_days_ago, "lastVouched": two_days_ago,
+        } })),
+    )
+    .await
+    .expect("backdated");
+    let mut revalidated = ada.clone();
+    revalidated.occasion = Occasion::Revalidation;
+    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    admit_then_provision(&provisioner, &revalidated).await;
+    let status = api
+        .get(&done.name)
+        .await
+        .expect("exists")
+        .status
+        .expect("status");
+    assert_eq!(status.login_count, Some(1), "a re-validation is no sign-in");
+    assert_eq!(status.last_login, Some(two_days_ago.clone()));
+    let vouched = status.last_vouched.expect("lastVouched kept");
+    assert!(
+        vouched.0 >= before,
+        "the re-validation moved lastVouched to now, got {}",
+        vouched.0
+    );
+
+    // Within the hour, a re-validation leaves it be (no write for every session's refresh).
+    admit_then_provision(&provisioner, &revalidated).await;
+    let again = api.get(&done.name).await.expect("exists").status;
+    assert_eq!(again.expect("status").last_vouched, Some(vouched));
+}
+
 #[tokio::test]
 async fn fifty_concurrent_first_sign_ins_make_one_user() {
     let (provisioner, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
@@ -409,6 +462,33 @@ fn suspending_or_moving_sessions_not_before_refuses_sessions() {
     // A session started after the cut-off is fine.
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
     assert_eq!(cache.check("okta-1", "uid-1", later), Ok(()));
+}
+
+/// "Log out everywhere": sessions record their start to the second, so a session started in the
+/// cut-off's second may have started before it and ends; one started the next second survives.
+#[test]
+fn sessions_not_before_ends_sessions_of_its_own_second_and_spares_the_next() {
+    let second = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+    // As written by hand (`date -u +%FT%TZ`), and with a fraction (the API keeps what was sent).
+    for cut_off in [second, second + jiff::SignedDuration::from_millis(700)] {
+        let mut user = cached_user("okta-1", "uid-1");
+        user.spec.sessions_not_before = Some(Time(cut_off));
+        let (cache, _feeder) = synced_cache(vec![user]);
+        let started_at =
+            |offset: i64| jiff::Timestamp::from_second(1_800_000_000 + offset).expect("time");
+        for (offset, expected) in [
+            (-1, Err(SessionRefusal::SessionsRevoked)),
+            (0, Err(SessionRefusal::SessionsRevoked)),
+            (1, Ok(())),
+            (2, Ok(())),
+        ] {
+            assert_eq!(
+                cache.check("okta-1", "uid-1", started_at(offset)),
+                expected,
+                "cut-off {cut_off}, session started at the cut-off's second {offset:+}"
+            );
+        }
+    }
 }
 
 #[test]

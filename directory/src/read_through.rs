@@ -11,8 +11,10 @@
 //!   token bucket, so a flood of misses costs the API server a bounded number of reads;
 //! - cached: a user found is admitted like one this replica provisioned, until its watch speaks
 //!   about the object (at most the read-your-write grace);
-//! - judged as the watch cache judges: deleted, suspended, revoked or re-created (another UID)
-//!   users are refused, and a deletion the watch delivers while the read is under way wins.
+//! - judged as the watch cache judges, by the watch's own label selector: deleted, suspended,
+//!   revoked or re-created (another UID) users are refused, a user without the config's label
+//!   (`gatehouse.dev/config`) is deleted as far as this config goes, and a deletion the watch
+//!   delivers while the read is under way wins.
 //!
 //! A miss for an older session is refused without a read: the watch is the authority for users
 //! it has had time to see. A stale watch refuses everything, as before.
@@ -26,7 +28,7 @@ use kube::Api;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::kubernetes::{SessionIds, SessionRefusal, UserCache, session_verdict};
+use super::kubernetes::{SessionIds, SessionRefusal, UserCache, verdict_on_read};
 
 /// How reads on a miss are bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +230,7 @@ impl ReadThrough {
         drop(flight);
         let verdict = match &read {
             Read::Found(user) => {
-                session_verdict(user, self.cache.config(), uid, started, ids).and_then(|()| {
+                verdict_on_read(user, self.cache.scope(), uid, started, ids).and_then(|()| {
                     // `false`: the watch delivered this very object's deletion meanwhile.
                     self.cache
                         .remember(name, uid)

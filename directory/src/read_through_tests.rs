@@ -213,6 +213,47 @@ async fn a_deletion_the_watch_delivered_wins_over_a_read_that_raced_it() {
     );
 }
 
+/// The watch selects `gatehouse.dev/config=<config>`, and removing the label ends the user's
+/// sessions like a deletion. Once the watch's record of that deletion has expired (30 s), a miss
+/// for a session under 2 minutes old is read; the read must judge by the same selector, or it
+/// would admit the user again.
+#[tokio::test]
+async fn a_user_outside_the_configs_label_selector_is_refused_by_the_read_as_deleted() {
+    let r = replicas().await;
+    let (name, uid) = provisioned_on_a(&r).await;
+    for label in [serde_json::Value::Null, serde_json::json!("other-app")] {
+        let changed = r
+            .api
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "metadata": { "labels": {
+                    gatehouse_crds::consts::LABEL_CONFIG: label
+                } } })),
+            )
+            .await
+            .expect("label changed");
+        assert_eq!(changed.metadata.uid.as_deref(), Some(uid.as_str()));
+        // B's watch holds no record of the user (it left the selection over 30 s ago).
+        let got =
+            r.b.confirm(&name, &uid, just_now(), SessionIds::default())
+                .await;
+        assert_eq!(
+            got,
+            Confirmation {
+                verdict: Err(SessionRefusal::Deleted),
+                read: Some(ReadOutcome::Found),
+            },
+            "label {label}: for this config, a user outside its selector is deleted"
+        );
+        assert_eq!(
+            r.b_cache.check(&name, &uid, just_now()),
+            Err(SessionRefusal::Deleted),
+            "label {label}: nothing remembered"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_user_of_another_config_is_not_admitted_by_the_read() {
     let r = replicas().await;

@@ -6,11 +6,12 @@
 //!   entries are dropped at each write, and the list is bounded ([`MAX_REVOKED_SESSIONS`]). A
 //!   list full of live entries is never truncated (that would revive a session): every session
 //!   of the user ends instead.
-//! - Every session of a user started up to a time ends: `spec.sessionsNotBefore` moves to the
-//!   whole second after it (Kubernetes times have whole seconds, so every session started in that
-//!   second or before is refused), and never back. The time is the caller's: now for a full list,
-//!   the logout token's `iat` for a back-channel logout, so that the same logout applied again
-//!   (a replay, a retry) writes the same value and ends no session started since.
+//! - Every session of a user started up to a time ends: `spec.sessionsNotBefore` moves to that
+//!   time's whole second (Kubernetes times have whole seconds; a session started in that second
+//!   or before is refused, one started in a later second is not), and never back. The time is
+//!   the caller's: now for a full list, the logout token's `iat` for a back-channel logout, so
+//!   that the same logout applied again (a replay, a retry) writes the same value and ends no
+//!   session started since.
 //!
 //! Both writes carry the `resourceVersion` they read (a concurrent writer makes them a 409 and
 //! they read again) and use their own field manager, so the status a sign-in applies never
@@ -23,6 +24,8 @@ use gatehouse_crds::{RevokedSession, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
+
+use crate::kubernetes::sessions_not_before_ending;
 
 /// How many times a revocation re-reads after losing a race with a concurrent writer.
 const MAX_REVOCATION_TRIES: u32 = 10;
@@ -144,14 +147,15 @@ impl Revoker {
     }
 
     /// Ends every session of SsoUser `user` started at or before `up_to` (whole seconds):
-    /// `spec.sessionsNotBefore` becomes the second after it, unless it is that or later already.
-    /// The value depends on `up_to` alone, so ending the same sessions again writes nothing.
+    /// `spec.sessionsNotBefore` becomes `up_to`'s second ([`sessions_not_before_ending`]), unless
+    /// it is that or later already. Sessions started in a later second go on. The value depends
+    /// on `up_to` alone, so ending the same sessions again writes nothing.
     pub async fn end_all_sessions(
         &self,
         user: &str,
         up_to: jiff::Timestamp,
     ) -> Result<Revoked, RevocationError> {
-        let not_before = next_whole_second(up_to);
+        let not_before = sessions_not_before_ending(up_to);
         for _ in 0..MAX_REVOCATION_TRIES {
             let Some(current) = self
                 .api
@@ -165,7 +169,7 @@ impl Revoker {
                 .spec
                 .sessions_not_before
                 .as_ref()
-                .is_some_and(|t| t.0 >= not_before)
+                .is_some_and(|t| t.0.as_second() >= not_before.as_second())
             {
                 return Ok(Revoked::Recorded);
             }
@@ -184,14 +188,6 @@ impl Revoker {
             name: user.to_owned(),
         })
     }
-}
-
-/// The first whole second after `t`: a session started at or before `t` (whole seconds) is
-/// before it, and refused by `session_verdict` (which admits a session started at
-/// `sessionsNotBefore` or later; the test `the_written_time_ends_exactly_the_sessions_up_to_it`
-/// keeps the two in step).
-fn next_whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(t.as_second().saturating_add(1)).unwrap_or(t)
 }
 
 /// How long a revocation may take before the caller gives up waiting (it may still land).
@@ -351,7 +347,7 @@ mod tests {
             Revoked::Recorded
         );
         let first = read().await;
-        assert_eq!(first.0, Some(logout.as_second() + 1));
+        assert_eq!(first.0, Some(logout.as_second()));
         // The same logout again (a replay, a retry), later: nothing written.
         assert_eq!(
             revoker
@@ -373,15 +369,16 @@ mod tests {
     fn the_written_time_ends_exactly_the_sessions_up_to_it() {
         // What `end_all_sessions` writes and what every replica's verdict reads must agree: the
         // sessions started in the logout's second or before end, one started in the next
-        // second goes on. Moving either side alone (say, the verdict refusing a session started
-        // at `sessionsNotBefore`) fails here rather than silently ending sessions started after
-        // a logout, or keeping sessions started before it.
+        // second goes on. Moving either side alone (say, writing the second after the logout
+        // while the verdict refuses a session started at `sessionsNotBefore`) fails here rather
+        // than silently ending sessions started after a logout, or keeping sessions started
+        // before it.
         use crate::kubernetes::{SessionIds, session_verdict};
         let logout = jiff::Timestamp::from_second(1_800_000_000).expect("t")
             + jiff::SignedDuration::from_millis(999);
         let mut u = user();
         u.metadata.uid = Some("uid-1".into());
-        u.spec.sessions_not_before = Some(Time(next_whole_second(logout)));
+        u.spec.sessions_not_before = Some(Time(sessions_not_before_ending(logout)));
         let verdict = |started: i64| {
             session_verdict(
                 &u,
@@ -400,9 +397,12 @@ mod tests {
     }
 
     #[test]
-    fn not_before_covers_the_current_second() {
+    fn not_before_is_the_whole_second_of_the_time_given() {
         let t =
             jiff::Timestamp::from_second(100).expect("t") + jiff::SignedDuration::from_millis(700);
-        assert_eq!(next_whole_second(t).as_second(), 101);
+        assert_eq!(
+            sessions_not_before_ending(t),
+            jiff::Timestamp::from_second(100).expect("t")
+        );
     }
 }

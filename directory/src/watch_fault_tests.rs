@@ -230,3 +230,27 @@ async fn after_an_outage_of_503s_the_first_successful_re_watch_restores_sessions
     assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
     task.abort();
 }
+
+/// Which users are the config's is decided once ([`crate::kubernetes::ConfigScope`]): the list
+/// and the watch ask the API server for `gatehouse.dev/config=<config>`, the selector a read on a
+/// miss applies too (`read_through`'s tests).
+#[tokio::test]
+async fn the_watch_asks_for_the_configs_label() {
+    let (cache, mut api, task) = start(Duration::from_secs(300));
+    let selector = "labelSelector=gatehouse.dev%2Fconfig%3Dportal";
+    let (request, reply) = next(&mut api, Duration::from_secs(5)).await;
+    let query = request.uri().query().unwrap_or_default().to_string();
+    assert!(query.contains(selector), "the list: {query}");
+    reply.send_response(list(vec![user("okta-1", "uid-1")]));
+    let (request, reply) = next(&mut api, Duration::from_secs(5)).await;
+    let query = request.uri().query().unwrap_or_default().to_string();
+    assert!(
+        is_watch(&request) && query.contains(selector),
+        "the watch: {query}"
+    );
+    let (response, _events) = open_watch();
+    reply.send_response(response);
+    assert!(eventually(Duration::from_secs(5), || cache.is_ready()).await);
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    task.abort();
+}

@@ -309,10 +309,14 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         {
             push("spec.provisioning.hookPath", message);
         }
-        if let Some(after) = &provisioning.delete_after_inactive
-            && parse_go_duration(after).is_none_or(|d| d < Duration::from_secs(3600))
-        {
-            push("spec.provisioning.deleteAfterInactive", MSG_DELETE_AFTER);
+        if let Some(after) = &provisioning.delete_after_inactive {
+            if parse_go_duration(after).is_none_or(|d| d < Duration::from_secs(3600)) {
+                push("spec.provisioning.deleteAfterInactive", MSG_DELETE_AFTER);
+            }
+            let ttl = spec.session.as_ref().and_then(|s| s.ttl.as_deref());
+            if let Err(message) = rules::check_delete_after_inactive_ttl(after, ttl) {
+                push("spec.provisioning.deleteAfterInactive", message);
+            }
         }
     }
 
@@ -599,6 +603,42 @@ spec:
                 "{to}: expected {field}: {message}, got {problems:?}"
             );
         }
+    }
+
+    /// The CRD's CEL rule, offline and for an object that got past it (an older CRD): the
+    /// SsoConfig's status names the field.
+    #[test]
+    fn delete_after_inactive_is_at_least_the_session_ttl() {
+        let with = |provisioning: &str| {
+            problems_of(&VALID.replacen(
+                "  skipAuth: [/healthz]",
+                &format!("  skipAuth: [/healthz]\n  provisioning: {provisioning}"),
+                1,
+            ))
+        };
+        let refused = Problem::new(
+            "spec.provisioning.deleteAfterInactive",
+            rules::MSG_DELETE_AFTER_INACTIVE_TTL,
+        );
+        // VALID's ttl is 1h30m.
+        assert_eq!(with("{deleteAfterInactive: 1h}"), vec![refused.clone()]);
+        assert_eq!(with("{deleteAfterInactive: 89m59s}"), vec![refused.clone()]);
+        assert_eq!(with("{deleteAfterInactive: 90m}"), vec![]);
+        assert_eq!(with("{deleteAfterInactive: 2160h}"), vec![]);
+        // Without a ttl, against its default (12h).
+        let default_ttl = |after: &str| {
+            problems_of(
+                &VALID.replacen("  session: {ttl: 1h30m}\n", "", 1).replacen(
+                    "  skipAuth: [/healthz]",
+                    &format!(
+                        "  skipAuth: [/healthz]\n  provisioning: {{deleteAfterInactive: {after}}}"
+                    ),
+                    1,
+                ),
+            )
+        };
+        assert_eq!(default_ttl("11h"), vec![refused]);
+        assert_eq!(default_ttl("12h"), vec![]);
     }
 
     #[test]

@@ -936,3 +936,99 @@ async fn inactive_sso_users_are_deleted_and_declared_ones_kept() {
         "active user kept"
     );
 }
+
+/// A user who signed in long ago and whose session the IdP has vouched for since (re-validation)
+/// is active: `deleteAfterInactive` counts from `status.lastVouched`.
+#[tokio::test]
+async fn a_user_the_idp_vouched_for_recently_is_kept_though_the_sign_in_is_old() {
+    let cfg = config(&PORTAL.replace(
+        "  providers:",
+        "  provisioning: {deleteAfterInactive: 12h}\n  providers:",
+    ));
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let user = |name: &str, last_vouched: &str| -> SsoUser {
+        serde_saphyr::from_str(&format!(
+            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoUser, metadata: {{name: {name}, namespace: team-a, labels: {{gatehouse.dev/source: sso}}}}, spec: {{config: portal, provider: okta, subject: {name}}}, status: {{lastLogin: '2020-01-01T00:00:00Z', lastVouched: '{last_vouched}'}}}}"
+        ))
+        .expect("user")
+    };
+    let client = builder()
+        .with_object(cfg)
+        .with_object(user("okta-working", &now.to_string()))
+        .with_object(user("okta-gone", "2020-01-02T00:00:00Z"))
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    let users: Api<SsoUser> = Api::namespaced(client.clone(), NS);
+    for name in ["okta-working", "okta-gone"] {
+        let stored = Arc::new(users.get(name).await.expect("user"));
+        sso_user::reconcile(stored, ctx.clone())
+            .await
+            .expect("reconciles");
+    }
+    assert!(
+        users.get_opt("okta-working").await.expect("get").is_some(),
+        "re-validated an instant ago: active, whatever lastLogin says"
+    );
+    assert!(
+        users.get_opt("okta-gone").await.expect("get").is_none(),
+        "not vouched for since 2020: deleted"
+    );
+}
+
+/// `deleteAfterInactive` shorter than the session lifetime is refused at apply time; an object
+/// that got past that (an older CRD) is reported on the SsoConfig and deletes nobody.
+#[tokio::test]
+async fn delete_after_inactive_shorter_than_the_session_ttl_is_reported_and_deletes_nobody() {
+    let cfg = config(&PORTAL.replace(
+        "  providers:",
+        "  provisioning: {deleteAfterInactive: 1h}\n  providers:",
+    ));
+    let two_hours_ago =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(2);
+    let user: SsoUser = serde_saphyr::from_str(&format!(
+        "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoUser, metadata: {{name: okta-1, namespace: team-a, labels: {{gatehouse.dev/source: sso}}}}, spec: {{config: portal, provider: okta, subject: '00u1'}}, status: {{lastLogin: '{two_hours_ago}', lastVouched: '{two_hours_ago}'}}}}"
+    ))
+    .expect("user");
+    let client = builder()
+        .with_object(cfg)
+        .with_object(okta_secret("s3cret"))
+        .with_object(user)
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    let error = reconcile(&client, &ctx, "portal")
+        .await
+        .expect_err("invalid");
+    assert!(matches!(error, Error::InvalidSpec(_)), "{error:?}");
+    let cfg = get_config(&client, "portal").await;
+    let valid = condition(&cfg, VALID);
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(
+        valid
+            .message
+            .contains("spec.provisioning.deleteAfterInactive: "),
+        "{}",
+        valid.message
+    );
+    assert!(
+        valid
+            .message
+            .contains(gatehouse_crds::rules::MSG_DELETE_AFTER_INACTIVE_TTL),
+        "{}",
+        valid.message
+    );
+
+    // Signed in two hours ago with a 12-hour session (the default): not deleted by the 1h limit.
+    let users: Api<SsoUser> = Api::namespaced(client.clone(), NS);
+    let stored = Arc::new(users.get("okta-1").await.expect("user"));
+    sso_user::reconcile(stored, ctx.clone())
+        .await
+        .expect("reconciles");
+    assert!(users.get_opt("okta-1").await.expect("get").is_some());
+}

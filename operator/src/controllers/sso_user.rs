@@ -115,6 +115,9 @@ async fn reconcile_inner(user: &SsoUser, ctx: &Context) -> Result<Action> {
 /// Longest wait before re-checking a user's inactivity.
 const MAX_REQUEUE: Duration = Duration::from_secs(24 * 3600);
 
+/// The config's `deleteAfterInactive`, when valid. A limit shorter than an hour or than the
+/// session lifetime (refused by the CRD; an object that got past an older CRD has a `Valid=False`
+/// condition saying so) deletes nobody: it could delete a user whose session is still open.
 fn inactivity_limit(config: &SsoConfig) -> Option<Duration> {
     let text = config
         .spec
@@ -122,6 +125,10 @@ fn inactivity_limit(config: &SsoConfig) -> Option<Duration> {
         .as_ref()?
         .delete_after_inactive
         .as_deref()?;
+    let ttl = config.spec.session.as_ref().and_then(|s| s.ttl.as_deref());
+    if gatehouse_crds::rules::check_delete_after_inactive_ttl(text, ttl).is_err() {
+        return None;
+    }
     crate::validate::parse_go_duration(text).filter(|d| *d >= Duration::from_secs(3600))
 }
 
@@ -132,12 +139,14 @@ pub enum Inactivity {
     NotApplicable,
     /// Inactive for longer than the limit.
     Expired,
-    /// Expires after this long, unless the user signs in.
+    /// Expires after this long, unless the identity provider vouches for the user again.
     ExpiresIn(Duration),
 }
 
 /// Judge `user` against `limit`: only users created at sign-in (`gatehouse.dev/source: sso`)
-/// qualify; inactivity counts from the last login, or from creation if there was none.
+/// qualify; inactivity counts from the last time the identity provider vouched for the user: the
+/// later of `status.lastVouched` (sign-in or re-validation) and `status.lastLogin` (all a user
+/// written before `lastVouched` existed has), or from creation if there is neither.
 pub fn inactivity(user: &SsoUser, limit: Duration, now: Timestamp) -> Inactivity {
     let from_sso = user
         .metadata
@@ -148,12 +157,15 @@ pub fn inactivity(user: &SsoUser, limit: Duration, now: Timestamp) -> Inactivity
     if !from_sso {
         return Inactivity::NotApplicable;
     }
-    let last = user
-        .status
-        .as_ref()
-        .and_then(|s| s.last_login.as_ref())
-        .or(user.metadata.creation_timestamp.as_ref())
-        .map(|t| t.0);
+    let status = user.status.as_ref();
+    let vouched = status.and_then(|s| s.last_vouched.as_ref());
+    let signed_in = status.and_then(|s| s.last_login.as_ref());
+    let last = vouched
+        .into_iter()
+        .chain(signed_in)
+        .map(|t| t.0)
+        .max()
+        .or(user.metadata.creation_timestamp.as_ref().map(|t| t.0));
     let Some(last) = last else {
         return Inactivity::NotApplicable;
     };
@@ -167,7 +179,8 @@ pub fn inactivity(user: &SsoUser, limit: Duration, now: Timestamp) -> Inactivity
 }
 
 /// Delete an inactive user, only if it is still the object that was judged: a sign-in in the
-/// meantime changes its resourceVersion and the delete fails instead.
+/// meantime (or a re-validation that moved `lastVouched`) changes its resourceVersion and the
+/// delete fails instead.
 async fn delete_inactive(ctx: &Context, user: &SsoUser, ns: &str, name: &str) -> Result<()> {
     let params = DeleteParams {
         preconditions: Some(Preconditions {
@@ -364,5 +377,54 @@ mod tests {
             Inactivity::ExpiresIn(Duration::from_secs(89 * 24 * 3600)),
             "signed in yesterday"
         );
+    }
+
+    /// A user signed in long ago whose session the IdP keeps vouching for (re-validation) is
+    /// active: inactivity counts from `lastVouched`, and from `lastLogin` for users written
+    /// before that field existed (or by an older sidecar), whichever is later.
+    #[test]
+    fn inactivity_counts_from_the_last_time_the_idp_vouched() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let at = |t: &str| Some(Time(t.parse().expect("time")));
+        let now: Timestamp = "2026-06-01T12:00:00Z".parse().expect("time");
+        let limit = Duration::from_secs(3600);
+        let mut u = user();
+        u.metadata.labels = Some([(LABEL_SOURCE.to_string(), SOURCE_SSO.to_string())].into());
+        u.metadata.creation_timestamp = at("2026-01-01T00:00:00Z");
+        let status = |last_login, last_vouched| gatehouse_crds::SsoUserStatus {
+            last_login,
+            last_vouched,
+            ..Default::default()
+        };
+
+        // Signed in at 08:00 (12h session), re-validated at 11:30: half an hour left.
+        u.status = Some(status(
+            at("2026-06-01T08:00:00Z"),
+            at("2026-06-01T11:30:00Z"),
+        ));
+        assert_eq!(
+            inactivity(&u, limit, now),
+            Inactivity::ExpiresIn(Duration::from_secs(1800))
+        );
+        // Written before `lastVouched` existed: `lastLogin` still counts.
+        u.status = Some(status(at("2026-06-01T11:00:00Z"), None));
+        assert_eq!(inactivity(&u, limit, now), Inactivity::Expired);
+        u.status = Some(status(at("2026-06-01T11:15:00Z"), None));
+        assert_eq!(
+            inactivity(&u, limit, now),
+            Inactivity::ExpiresIn(Duration::from_secs(900))
+        );
+        // An older sidecar's sign-in moved `lastLogin` past `lastVouched`: the later one counts.
+        u.status = Some(status(
+            at("2026-06-01T11:45:00Z"),
+            at("2026-06-01T08:00:00Z"),
+        ));
+        assert_eq!(
+            inactivity(&u, limit, now),
+            Inactivity::ExpiresIn(Duration::from_secs(2700))
+        );
+        // Neither: from creation.
+        u.status = Some(status(None, None));
+        assert_eq!(inactivity(&u, limit, now), Inactivity::Expired);
     }
 }
