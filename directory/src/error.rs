@@ -13,6 +13,10 @@ pub enum ProvisionError {
         "no SsoUser is declared for this user and the SsoConfig only admits pre-declared users"
     )]
     NotDeclared,
+    /// A re-validation found no SsoUser: the user was deleted while the refresh was in the
+    /// air. A re-validation never creates one (only a sign-in does).
+    #[error("the SsoUser was deleted")]
+    Deleted,
     /// An SsoUser of this name exists for another config, provider or subject.
     #[error("SsoUser {name} belongs to another identity or SsoConfig")]
     Collision {
@@ -39,6 +43,7 @@ impl ProvisionError {
         match self {
             ProvisionError::Suspended => "user_suspended",
             ProvisionError::NotDeclared => "user_not_declared",
+            ProvisionError::Deleted => "user_deleted",
             ProvisionError::Collision { .. } => "user_conflict",
             ProvisionError::Unavailable(_) | ProvisionError::TimedOut(_) => "directory_unavailable",
             ProvisionError::Contended { .. } => "directory_contended",
@@ -51,6 +56,7 @@ impl ProvisionError {
             self,
             ProvisionError::Suspended
                 | ProvisionError::NotDeclared
+                | ProvisionError::Deleted
                 | ProvisionError::Collision { .. }
         )
     }

@@ -127,6 +127,8 @@ impl Provisioner {
             Some(user) => self
                 .usable(&user, sign_in, name)
                 .map(|()| Admitted(Some(user))),
+            // A refresh that was in the air when the user was deleted must not bring it back.
+            None if sign_in.occasion == Occasion::Revalidation => Err(ProvisionError::Deleted),
             None if self.mode == ProvisioningMode::PreDeclared => Err(ProvisionError::NotDeclared),
             None => Ok(Admitted(None)),
         }
@@ -190,6 +192,10 @@ impl Provisioner {
             };
             let user = match existing {
                 Some(user) => user,
+                // Deleted between the admission and this write (or a retry's read).
+                None if sign_in.occasion == Occasion::Revalidation => {
+                    return Err(ProvisionError::Deleted);
+                }
                 None if self.mode == ProvisioningMode::PreDeclared => {
                     return Err(ProvisionError::NotDeclared);
                 }

@@ -662,3 +662,36 @@ fn watch_timings_fit_inside_the_staleness_limit() {
     let t = WatchTimings::for_staleness(Duration::from_secs(2));
     assert_eq!(t.watch_timeout, Duration::from_secs(1), "at least a second");
 }
+
+/// Hardening issue ("also seen"): a re-validation that was in the air when the user was deleted
+/// must not re-create the SsoUser (with a new uid) — only a sign-in creates users.
+#[tokio::test]
+async fn a_re_validation_never_re_creates_a_deleted_user() {
+    let (p, api) = provisioner(fake_client(vec![]).await, ProvisioningMode::Jit);
+    let refreshed = SignedInUser {
+        occasion: Occasion::Revalidation,
+        ..sign_in("00u1", Role::Member)
+    };
+    assert!(matches!(
+        p.admit(&refreshed).await,
+        Err(ProvisionError::Deleted)
+    ));
+    // Deleted between an admission and the write: the write does not create it either.
+    assert!(matches!(
+        p.provision_admitted(&refreshed, Admitted(None)).await,
+        Err(ProvisionError::Deleted)
+    ));
+    assert!(matches!(
+        p.provision(&refreshed).await,
+        Err(ProvisionError::Deleted)
+    ));
+    assert!(
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty(),
+        "nothing was created"
+    );
+    assert!(ProvisionError::Deleted.is_denial(), "the session ends");
+}
