@@ -91,6 +91,10 @@ pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
             "No stable account",
             "Your identity provider sent a one-time identifier, so no account can be kept for you. Ask your administrator to send a persistent NameID.",
         ),
+        "saml_algorithm_refused" => (
+            "Sign-in failed",
+            "Your identity provider signed the sign-in with an algorithm this application no longer accepts (SHA-1). Ask your administrator to switch the identity provider to SHA-256.",
+        ),
         "saml_unsolicited" => (
             "Sign-in failed",
             "This application only accepts sign-ins it started. Please sign in from the application.",
