@@ -78,6 +78,12 @@ pub struct SharedRenewal {
     pub until: i64,
 }
 
+/// What [`Renewals::update`] does with a record: leave it (and answer), or write this entry.
+enum Change<T> {
+    Keep(T),
+    Write(SessionRenewal, T),
+}
+
 /// Reads and writes the shared re-validation records of one namespace's SsoUsers.
 #[derive(Clone, Debug)]
 pub struct Renewals {
@@ -139,7 +145,7 @@ impl Renewals {
 
     /// Takes the lease of session `sid` of SsoUser `user` for `holder` for `lease_for`, unless
     /// another holder's lease is live, or the record is newer than `known_validated_at` (what
-    /// the caller would refresh from). `now` and `until` (the session's expiry) in Unix seconds.
+    /// the caller would refresh from). `until` (the session's expiry) in Unix seconds.
     pub async fn take_lease(
         &self,
         user: &str,
@@ -149,27 +155,16 @@ impl Renewals {
         lease_for: Duration,
         until: i64,
     ) -> Result<Lease, RenewalError> {
-        for _ in 0..MAX_RENEWAL_TRIES {
-            let Some(current) = self
-                .api
-                .get_opt(user)
-                .await
-                .map_err(RenewalError::Unavailable)?
-            else {
-                return Ok(Lease::NoSuchUser);
-            };
-            let now = jiff::Timestamp::now().as_second();
-            let status = current.status.clone().unwrap_or_default();
-            let existing = status.session_renewal(sid).cloned();
-            if let Some(entry) = &existing {
+        self.update(user, sid, Lease::NoSuchUser, |existing, now| {
+            if let Some(entry) = existing {
                 if entry.validated_at > known_validated_at && entry.session.is_some() {
-                    return Ok(Lease::Superseded(entry.clone()));
+                    return Change::Keep(Lease::Superseded(entry.clone()));
                 }
                 if let (Some(other), Some(lease_until)) = (&entry.lease_holder, &entry.lease_until)
                     && other != holder
                     && lease_until.0.as_second() > now
                 {
-                    return Ok(Lease::Busy {
+                    return Change::Keep(Lease::Busy {
                         until: lease_until.0.as_second(),
                     });
                 }
@@ -179,7 +174,7 @@ impl Renewals {
                 Some(entry) => SessionRenewal {
                     lease_holder: Some(holder.to_owned()),
                     lease_until: Some(time(lease_until)),
-                    ..entry
+                    ..entry.clone()
                 },
                 None => SessionRenewal {
                     id: sid.to_owned(),
@@ -191,19 +186,9 @@ impl Renewals {
                     until: time(until),
                 },
             };
-            match self
-                .write(user, &current, &status.session_renewals, entry, now)
-                .await
-            {
-                Ok(()) => return Ok(Lease::Taken),
-                Err(err) if is_status(&err, 409) => continue,
-                Err(err) if is_status(&err, 404) => return Ok(Lease::NoSuchUser),
-                Err(err) => return Err(RenewalError::Unavailable(err)),
-            }
-        }
-        Err(RenewalError::Contended {
-            name: user.to_owned(),
+            Change::Write(entry, Lease::Taken)
         })
+        .await
     }
 
     /// Records a renewal of SsoUser `user`'s session and gives up `holder`'s lease; a record
@@ -214,20 +199,9 @@ impl Renewals {
         renewal: SharedRenewal,
         holder: &str,
     ) -> Result<(), RenewalError> {
-        for _ in 0..MAX_RENEWAL_TRIES {
-            let Some(current) = self
-                .api
-                .get_opt(user)
-                .await
-                .map_err(RenewalError::Unavailable)?
-            else {
-                return Ok(());
-            };
-            let now = jiff::Timestamp::now().as_second();
-            let status = current.status.clone().unwrap_or_default();
-            let existing = status.session_renewal(&renewal.sid);
+        self.update(user, &renewal.sid, (), |existing, _| {
             if existing.is_some_and(|e| e.validated_at > renewal.validated_at) {
-                return Ok(());
+                return Change::Keep(());
             }
             // Another holder's live lease stays (it took the lease after ours ran out).
             let (lease_holder, lease_until) = match existing {
@@ -245,24 +219,39 @@ impl Renewals {
                 lease_until,
                 until: time(renewal.until),
             };
-            match self
-                .write(user, &current, &status.session_renewals, entry, now)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(err) if is_status(&err, 409) => continue,
-                Err(err) if is_status(&err, 404) => return Ok(()),
-                Err(err) => return Err(RenewalError::Unavailable(err)),
-            }
-        }
-        Err(RenewalError::Contended {
-            name: user.to_owned(),
+            Change::Write(entry, ())
         })
+        .await
     }
 
     /// Gives up `holder`'s lease of session `sid` (the IdP could not be asked): another replica
     /// may ask at once.
     pub async fn release(&self, user: &str, sid: &str, holder: &str) -> Result<(), RenewalError> {
+        self.update(user, sid, (), |existing, _| match existing {
+            Some(entry) if entry.lease_holder.as_deref() == Some(holder) => Change::Write(
+                SessionRenewal {
+                    lease_holder: None,
+                    lease_until: None,
+                    ..entry.clone()
+                },
+                (),
+            ),
+            _ => Change::Keep(()),
+        })
+        .await
+    }
+
+    /// Reads SsoUser `user`, asks `change` what to do with the record of session `sid` (given
+    /// the current time, Unix seconds), and writes it if asked, on the version read; a
+    /// concurrent writer (409) makes it read and ask again. `missing`: the answer when there is
+    /// no such SsoUser.
+    async fn update<T>(
+        &self,
+        user: &str,
+        sid: &str,
+        missing: T,
+        change: impl Fn(Option<&SessionRenewal>, i64) -> Change<T>,
+    ) -> Result<T, RenewalError> {
         for _ in 0..MAX_RENEWAL_TRIES {
             let Some(current) = self
                 .api
@@ -270,29 +259,21 @@ impl Renewals {
                 .await
                 .map_err(RenewalError::Unavailable)?
             else {
-                return Ok(());
+                return Ok(missing);
             };
             let now = jiff::Timestamp::now().as_second();
             let status = current.status.clone().unwrap_or_default();
-            let Some(entry) = status
-                .session_renewal(sid)
-                .filter(|e| e.lease_holder.as_deref() == Some(holder))
-                .cloned()
-            else {
-                return Ok(());
-            };
-            let entry = SessionRenewal {
-                lease_holder: None,
-                lease_until: None,
-                ..entry
+            let (entry, answer) = match change(status.session_renewal(sid), now) {
+                Change::Keep(answer) => return Ok(answer),
+                Change::Write(entry, answer) => (entry, answer),
             };
             match self
                 .write(user, &current, &status.session_renewals, entry, now)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(answer),
                 Err(err) if is_status(&err, 409) => continue,
-                Err(err) if is_status(&err, 404) => return Ok(()),
+                Err(err) if is_status(&err, 404) => return Ok(missing),
                 Err(err) => return Err(RenewalError::Unavailable(err)),
             }
         }
