@@ -2,7 +2,9 @@
 //!
 //! One sidecar runs in each pod of a protected app. It serves the login page and the OIDC sign-in
 //! flow (Okta, Entra ID, one generic OIDC provider), keeps users in sealed cookie sessions, and
-//! reverse-proxies every other request to the app with identity headers.
+//! reverse-proxies every other request to the app with identity headers. It is the top of four
+//! crates: [`gatehouse_auth`] (pure decisions), [`gatehouse_directory`] (SsoUsers) and
+//! [`gatehouse_proxy`] (the proxy) sit below it; see `docs/architecture.md`.
 //!
 //! # Running it
 //!
@@ -32,7 +34,7 @@
 //! | `GET /api/auth/saml/start?rd=/path` | SAML: 302 to the IdP's SingleSignOnService with an AuthnRequest (HTTP-Redirect) and an attempt cookie |
 //! | `POST /api/auth/saml/acs` | SAML assertion consumer service: 302 to `rd` with the session cookie, or a 4xx/5xx page |
 //! | `GET /api/auth/saml/metadata` | the SP's SAML metadata |
-//! | `GET\|POST /api/auth/logout` | ends the session; 302/303 to the IdP's `end_session_endpoint` (back to `/login`) or to `/login?state=signed-out` |
+//! | `POST /api/auth/logout` (or `GET` from the app's own pages) | ends the session; 302/303 to the IdP's `end_session_endpoint` (back to `/login`) or to `/login?state=signed-out`; from another site (`Sec-Fetch-Site`/`Origin`) nothing ends and a page asks |
 //! | `GET /api/auth/session` | `{"authenticated":true,"user":{"id","subject","email","name","preferred_username","role","org","provider"},"expires_at"}` or 401 `{"authenticated":false}` |
 //! | `GET /.well-known/gatehouse/jwks.json` | public key of `X-Gatehouse-Identity` |
 //! | anything else | the app, behind the gate (see below) |
