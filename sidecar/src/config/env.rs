@@ -8,14 +8,34 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// One line saying which variable is wrong and how. Never holds a secret value.
+/// One line saying which variable is wrong and how. Never holds a secret value. Shown on one
+/// line whatever the problem quotes of a value: control characters (a newline in a variable)
+/// are written escaped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {problem}")]
+#[error("{var}: {}", one_line(problem))]
 pub struct ConfigError {
     /// The environment variable at fault.
     pub var: String,
     /// What is wrong with it, in words (never its value when it is a secret).
     pub problem: String,
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), so it stays one line.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 impl ConfigError {

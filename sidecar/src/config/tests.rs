@@ -691,3 +691,13 @@ fn skip_auth_list_is_parsed() {
     vars.insert("GATEHOUSE_SKIP_AUTH", "/".to_owned());
     assert_eq!(err(&vars).problem, rules::MSG_SKIP_AUTH);
 }
+
+/// Found by fuzzing (fuzz/regressions/config): a role map whose bad role has a newline made an
+/// error of two lines; the start-up error is always one line naming the variable.
+#[test]
+fn an_error_quoting_a_value_with_a_newline_stays_one_line() {
+    let error = ConfigError::new("OIDC_ROLE_MAP", "unknown variant `adm\n`, expected `admin`");
+    let line = error.to_string();
+    assert!(!line.contains('\n'), "{line:?}");
+    assert_eq!(line, "OIDC_ROLE_MAP: unknown variant `adm\\n`, expected `admin`");
+}
