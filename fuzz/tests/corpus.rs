@@ -114,6 +114,15 @@ fn redirect_four_times_encoded_slashes() {
     replay_regression("redirect", "four-times-encoded-slashes");
 }
 
+/// `OIDC_ROLE_MAP=[{"value":"x","role":"adm\n…"}]` (a JSON `\n` escape in the role) gave a
+/// `ConfigError` whose line held a real newline: the role map's JSON error quotes the decoded
+/// unknown role, so the value could add lines to the sidecar's start-up log. Found by AFL++ in the
+/// config target (`cargo xtask fuzz --time 10`); fixed in ad653a2 (control characters escaped).
+#[test]
+fn config_role_map_error_stays_one_line() {
+    replay_regression("config", "role-map-error-spans-lines");
+}
+
 #[test]
 fn every_target_has_a_binary_and_every_binary_a_target() {
     let mut binaries: Vec<String> = files(&fuzz_dir().join("src/bin"))
