@@ -64,9 +64,10 @@ fn cel_route_path_of_self() -> String {
         .message(rules::MSG_ISSUER_HTTPS),
     validation = Rule::new("!has(self.upstream) || !has(self.upstream.port) || (self.upstream.port != 4180 && self.upstream.port != 9090)")
         .message("upstream.port must not be 4180 or 9090: the sidecar listens there"),
+    // No fieldPath: the chart supports Kubernetes 1.27, whose CRD schema lacks it (the message
+    // names the field).
     validation = Rule::new(rules::delete_after_inactive_ttl_cel())
         .message(rules::MSG_DELETE_AFTER_INACTIVE_TTL)
-        .field_path(".provisioning.deleteAfterInactive")
 )]
 pub struct SsoConfigSpec {
     /// Sign-in protocol: `oidc` or `saml`. Exactly one is active; the block of the other may stay
