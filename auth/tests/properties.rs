@@ -12,11 +12,13 @@ use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
 use gatehouse_auth::token::{TokenError, parse_header};
 use proptest::prelude::*;
 
-const PURPOSES: [Purpose; 4] = [
+const PURPOSES: [Purpose; 6] = [
     Purpose::Session,
     Purpose::Attempt,
     Purpose::LogoutHint,
     Purpose::Refresh,
+    Purpose::SharedSession,
+    Purpose::SharedGrant,
 ];
 
 fn key_text(bytes: &[u8; 32]) -> String {

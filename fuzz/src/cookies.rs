@@ -15,11 +15,13 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::fixtures::{NOW, REFRESH_SID, binding, other_bindings, rings};
 
-const PURPOSES: [Purpose; 4] = [
+const PURPOSES: [Purpose; 6] = [
     Purpose::Session,
     Purpose::Attempt,
     Purpose::LogoutHint,
     Purpose::Refresh,
+    Purpose::SharedSession,
+    Purpose::SharedGrant,
 ];
 
 /// How a sealed-cookie target opens and seals its type, and what an opened value must satisfy.
