@@ -291,7 +291,10 @@ fn fuzz_one(target: &str, secs: u64) -> Result<Report, Unavailable> {
     let log_path = output.join("afl-fuzz.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    eprintln!("xtask fuzz: {target}: {secs} s (log: {})", log_path.display());
+    eprintln!(
+        "xtask fuzz: {target}: {secs} s (log: {})",
+        log_path.display()
+    );
     let status = cargo_command(&arg_refs)
         // afl-fuzz's plain log instead of its screen; no CPU-governor or core_pattern checks
         // (containers cannot change either; a crash is still seen, by the exit signal); no CPU
@@ -357,11 +360,7 @@ pub fn abort_reason(log: &str) -> Option<String> {
     let line = plain
         .lines()
         .find(|l| l.contains("PROGRAM ABORT") || l.contains("SYSTEM ERROR"))?;
-    let reason = line
-        .split_once(':')
-        .map(|(_, r)| r)
-        .unwrap_or(line)
-        .trim();
+    let reason = line.split_once(':').map(|(_, r)| r).unwrap_or(line).trim();
     Some(reason.to_owned())
 }
 
@@ -416,13 +415,20 @@ fn keep_crashes(target: &str, crashes: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("id:")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("id:"))
+        })
         .collect();
     files.sort();
     for file in files {
         let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         let existing = std::fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect::<Vec<_>>())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         if existing
             .iter()
@@ -522,7 +528,10 @@ mod tests {
     #[test]
     fn crash_names_are_portable() {
         let name = crash_file_name("id:000003,sig:06,src:000001,time:1234,execs:99,op:havoc,rep:4");
-        assert!(name.starts_with("crash-") && name.ends_with("-000003-sig06"), "{name}");
+        assert!(
+            name.starts_with("crash-") && name.ends_with("-000003-sig06"),
+            "{name}"
+        );
         assert!(!name.contains(':') && !name.contains(','));
     }
 }

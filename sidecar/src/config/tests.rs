@@ -699,5 +699,8 @@ fn an_error_quoting_a_value_with_a_newline_stays_one_line() {
     let error = ConfigError::new("OIDC_ROLE_MAP", "unknown variant `adm\n`, expected `admin`");
     let line = error.to_string();
     assert!(!line.contains('\n'), "{line:?}");
-    assert_eq!(line, "OIDC_ROLE_MAP: unknown variant `adm\\n`, expected `admin`");
+    assert_eq!(
+        line,
+        "OIDC_ROLE_MAP: unknown variant `adm\\n`, expected `admin`"
+    );
 }
