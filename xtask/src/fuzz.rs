@@ -149,6 +149,9 @@ fn fuzz(args: &FuzzArgs) -> Result<Vec<Report>, Unavailable> {
         return Err(anyhow::anyhow!("--time must be at least 1 second").into());
     }
     ensure_cargo_afl()?;
+    // One fuzzing run at a time per checkout: each target's output directory is removed and
+    // rewritten, so a second run would pull it away from under the first.
+    let _lock = lock_runs()?;
     if !args.no_build {
         build()?;
     }
@@ -157,6 +160,25 @@ fn fuzz(args: &FuzzArgs) -> Result<Vec<Report>, Unavailable> {
         reports.push(fuzz_one(target, args.time)?);
     }
     Ok(reports)
+}
+
+/// An exclusive lock on `target/fuzz/.lock`, held until dropped; waits for another run.
+fn lock_runs() -> Result<std::fs::File> {
+    let dir = target_dir().join("fuzz");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if file.try_lock().is_err() {
+        eprintln!("xtask fuzz: waiting for another cargo xtask fuzz in this checkout to finish");
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+    }
+    Ok(file)
 }
 
 /// The `cargo afl` version line, when cargo-afl is installed.
