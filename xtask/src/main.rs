@@ -41,7 +41,7 @@ enum Task {
         /// Skip the setup step.
         #[arg(long)]
         no_setup: bool,
-        /// Do not run this suite (cargo, chart, containers, cluster); reported as not run.
+        /// Do not run this suite (cargo, fuzz, chart, containers, cluster); reported as not run.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
         /// Extra arguments passed to `cargo test` (after `--`).
