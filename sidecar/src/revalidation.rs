@@ -521,9 +521,14 @@ impl Flights {
             .on_request_shared(session, now, leased_elsewhere, || {
                 self.refresh_grant(session, headers)
             });
-        let base = due.flies_from(session).clone();
-        let departure = due.start.clone().map(|grant| Departure {
-            flight: Some(Box::new((Arc::clone(self), base, grant))),
+        // The session a flight starts from is cloned only when one starts, never for the (many)
+        // requests of fresh sessions.
+        let departure = due.start.as_ref().map(|grant| Departure {
+            flight: Some(Box::new((
+                Arc::clone(self),
+                due.flies_from(session).clone(),
+                grant.clone(),
+            ))),
         });
         Step {
             renewal: due.renewal,
@@ -601,8 +606,12 @@ impl Flights {
         if due.unvouched {
             return Err(UNVOUCHED);
         }
-        if let Some(grant) = due.start.clone() {
-            Departure::leave(Arc::clone(self), due.flies_from(session).clone(), grant);
+        if let Some(grant) = &due.start {
+            Departure::leave(
+                Arc::clone(self),
+                due.flies_from(session).clone(),
+                grant.clone(),
+            );
         }
         Ok(())
     }
