@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::jwk::VerifyKey;
-use crate::token::{JoseHeader, TokenError, parse_header, verify_signature};
+use crate::token::{JoseHeader, TokenError, UnverifiedJws};
 
 /// The `events` member a logout token must carry.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -109,27 +109,26 @@ fn is_logout_type(typ: &str) -> bool {
 /// A logout token whose header was read and size checked, waiting for its provider's keys
 /// ([`UnverifiedLogoutToken::header`] says which).
 #[derive(Debug)]
-pub struct UnverifiedLogoutToken<'a> {
-    raw: &'a str,
-    header: JoseHeader,
-}
+pub struct UnverifiedLogoutToken<'a>(UnverifiedJws<'a>);
 
 impl<'a> UnverifiedLogoutToken<'a> {
     /// Reads `raw`'s header: size, algorithm and `typ` (`logout+jwt` when sent).
     pub fn parse(raw: &'a str) -> Result<Self, LogoutTokenError> {
-        if raw.len() > MAX_LOGOUT_TOKEN_BYTES {
-            return Err(TokenError::TooLarge.into());
-        }
-        let header = parse_header(raw)?;
-        if header.typ.as_deref().is_some_and(|t| !is_logout_type(t)) {
+        let jws = UnverifiedJws::parse(raw, MAX_LOGOUT_TOKEN_BYTES)?;
+        if jws
+            .header()
+            .typ
+            .as_deref()
+            .is_some_and(|t| !is_logout_type(t))
+        {
             return Err(LogoutTokenError::WrongType);
         }
-        Ok(Self { raw, header })
+        Ok(Self(jws))
     }
 
     /// The header: which key (`kid`) and algorithm the signature needs.
     pub fn header(&self) -> &JoseHeader {
-        &self.header
+        self.0.header()
     }
 
     /// Verifies the token against `keys` (the provider's keys matching the header) and
@@ -140,14 +139,9 @@ impl<'a> UnverifiedLogoutToken<'a> {
         expected: &LogoutExpected<'_>,
         now: i64,
     ) -> Result<LogoutToken, LogoutTokenError> {
-        let claims = verify_signature(
-            self.raw,
-            &self.header,
-            keys,
-            expected.issuer,
-            expected.skew,
-            &["iss"],
-        )?;
+        let claims = self
+            .0
+            .claims(keys, expected.issuer, expected.skew, &["iss"])?;
         check_logout_claims(&claims, expected, now)
     }
 }

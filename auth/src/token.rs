@@ -167,18 +167,18 @@ pub fn parse_header(raw: &str) -> Result<JoseHeader, TokenError> {
     Ok(JoseHeader { alg, kid, typ })
 }
 
-/// An ID token whose header was read and size checked, waiting for its provider's keys
-/// ([`UnverifiedIdToken::header`] says which: `kid` and `alg`).
+/// A compact JWS whose header was read and size checked, waiting for the keys its header names
+/// (`kid`, `alg`). ID tokens and logout tokens are both read through it.
 #[derive(Debug)]
-pub struct UnverifiedIdToken<'a> {
+pub struct UnverifiedJws<'a> {
     raw: &'a str,
     header: JoseHeader,
 }
 
-impl<'a> UnverifiedIdToken<'a> {
-    /// Reads `raw`'s header; refuses a token over [`MAX_ID_TOKEN_BYTES`].
-    pub fn parse(raw: &'a str) -> Result<Self, TokenError> {
-        if raw.len() > MAX_ID_TOKEN_BYTES {
+impl<'a> UnverifiedJws<'a> {
+    /// Reads `raw`'s header; refuses a token over `max_bytes`.
+    pub fn parse(raw: &'a str, max_bytes: usize) -> Result<Self, TokenError> {
+        if raw.len() > max_bytes {
             return Err(TokenError::TooLarge);
         }
         let header = parse_header(raw)?;
@@ -190,6 +190,35 @@ impl<'a> UnverifiedIdToken<'a> {
         &self.header
     }
 
+    /// The claims, once the signature verifies against `keys` and `iss`, `exp` and `nbf` hold
+    /// ([`verify_signature`]).
+    pub fn claims(
+        &self,
+        keys: &[VerifyKey],
+        issuer: &str,
+        skew: Duration,
+        required: &[&str],
+    ) -> Result<Map<String, Value>, TokenError> {
+        verify_signature(self.raw, &self.header, keys, issuer, skew, required)
+    }
+}
+
+/// An ID token whose header was read and size checked, waiting for its provider's keys
+/// ([`UnverifiedIdToken::header`] says which: `kid` and `alg`).
+#[derive(Debug)]
+pub struct UnverifiedIdToken<'a>(UnverifiedJws<'a>);
+
+impl<'a> UnverifiedIdToken<'a> {
+    /// Reads `raw`'s header; refuses a token over [`MAX_ID_TOKEN_BYTES`].
+    pub fn parse(raw: &'a str) -> Result<Self, TokenError> {
+        UnverifiedJws::parse(raw, MAX_ID_TOKEN_BYTES).map(Self)
+    }
+
+    /// The header: which key (`kid`) and algorithm the signature needs.
+    pub fn header(&self) -> &JoseHeader {
+        self.0.header()
+    }
+
     /// Verifies the token against `keys` (the provider's keys matching the header) and
     /// `expected`, at `now` (Unix seconds).
     pub fn verify(
@@ -198,14 +227,9 @@ impl<'a> UnverifiedIdToken<'a> {
         expected: &Expected<'_>,
         now: i64,
     ) -> Result<VerifiedIdToken, TokenError> {
-        let claims = verify_signature(
-            self.raw,
-            &self.header,
-            keys,
-            expected.issuer,
-            expected.skew,
-            &["exp", "iss"],
-        )?;
+        let claims = self
+            .0
+            .claims(keys, expected.issuer, expected.skew, &["exp", "iss"])?;
         check_claims(claims, expected, now)
     }
 }
