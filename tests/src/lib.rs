@@ -12,12 +12,14 @@
 //! - [`raw`]: raw HTTP/1.1 for attacks a client library would normalise away.
 //! - [`saml_idp`]: the fixture SAML IdPs (pysaml2, samlify), the forged-response tool, a SAML
 //!   sidecar stack and the SAML sign-in flow.
+//! - [`generated`]: the check that keeps generated regions of the docs equal to the code.
 //! - [`apache::Apache`]: Apache httpd with mod_auth_openidc, the benchmark's authenticating peer.
 #![forbid(unsafe_code)]
 
 pub mod apache;
 pub mod browser;
 pub mod flow;
+pub mod generated;
 pub mod idp;
 pub mod kube_bench;
 pub mod kube_stack;
