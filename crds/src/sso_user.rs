@@ -51,7 +51,8 @@ pub struct SsoUserSpec {
     pub suspended: Option<bool>,
     /// Log the user out everywhere: sessions started at or before this time are refused. Sessions
     /// record their start in whole seconds, so one started in this time's second ends too; one
-    /// started in a later second does not.
+    /// started in a later second does not. Yours to write: the sidecar never writes the spec of
+    /// an existing SsoUser (its own cut-off is `status.sessionsNotBefore`; the later one applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_not_before: Option<Time>,
 }
@@ -105,6 +106,13 @@ pub struct SsoUserStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub revoked_sessions: Vec<RevokedSession>,
+    /// Every session started at or before this time has ended: OIDC back-channel logout of all
+    /// the user's sessions, or a `revokedSessions` list full of live entries. The sidecar's own
+    /// cut-off (field manager `gatehouse-sidecar-revocation`), beside `spec.sessionsNotBefore`,
+    /// which stays yours (a GitOps tool that owns the spec never reverts it); the later of the
+    /// two applies. Moves only forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_not_before: Option<Time>,
     /// The latest re-validation of each session being re-validated at the identity provider,
     /// shared by every replica of the sidecar: a replica that refreshed a session (and got a
     /// rotated refresh token) records it here, so the others go on from it instead of

@@ -408,7 +408,21 @@ pub fn ends_sessions_started(not_before: jiff::Timestamp, started: jiff::Timesta
     started.as_second() <= not_before.as_second()
 }
 
-/// The `spec.sessionsNotBefore` that ends every session started at or before `up_to` (its whole
+/// The cut-off that applies to `user`'s sessions: the later of `spec.sessionsNotBefore` (the
+/// user's own) and `status.sessionsNotBefore` (the sidecar's, [`crate::revocation`]).
+pub fn sessions_not_before(user: &SsoUser) -> Option<jiff::Timestamp> {
+    let from_status = user
+        .status
+        .as_ref()
+        .and_then(|s| s.sessions_not_before.as_ref());
+    [user.spec.sessions_not_before.as_ref(), from_status]
+        .into_iter()
+        .flatten()
+        .map(|t| t.0)
+        .max()
+}
+
+/// The `sessionsNotBefore` that ends every session started at or before `up_to` (its whole
 /// second included) and none started in a later second: `up_to`, to the second. A session
 /// started after `up_to` in the same second ends too; whole seconds cannot tell it apart.
 pub fn sessions_not_before_ending(up_to: jiff::Timestamp) -> jiff::Timestamp {
@@ -451,8 +465,8 @@ pub(crate) fn session_verdict(
     if user.spec.is_suspended() {
         return Err(SessionRefusal::Suspended);
     }
-    if let Some(not_before) = &user.spec.sessions_not_before
-        && ends_sessions_started(not_before.0, started)
+    if let Some(not_before) = sessions_not_before(user)
+        && ends_sessions_started(not_before, started)
     {
         return Err(SessionRefusal::SessionsRevoked);
     }

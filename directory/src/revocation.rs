@@ -6,7 +6,7 @@
 //!   entries are dropped at each write, and the list is bounded ([`MAX_REVOKED_SESSIONS`]). A
 //!   list full of live entries is never truncated (that would revive a session): every session
 //!   of the user ends instead.
-//! - Every session of a user started up to a time ends: `spec.sessionsNotBefore` moves to that
+//! - Every session of a user started up to a time ends: `status.sessionsNotBefore` moves to that
 //!   time's whole second (Kubernetes times have whole seconds; a session started in that second
 //!   or before is refused, one started in a later second is not), and never back. The time is
 //!   the caller's: now for a full list, the logout token's `iat` for a back-channel logout, so
@@ -15,7 +15,8 @@
 //!
 //! Both writes carry the `resourceVersion` they read (a concurrent writer makes them a 409 and
 //! they read again) and use their own field manager, so the status a sign-in applies never
-//! removes a revocation.
+//! removes a revocation. Both go to the status: the spec of an existing SsoUser is its owner's
+//! (a person, or a GitOps tool that would revert a write to it), and stays untouched.
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::kubernetes::sessions_not_before_ending;
+use crate::kubernetes::{sessions_not_before, sessions_not_before_ending};
 
 /// How many times a revocation re-reads after losing a race with a concurrent writer.
 const MAX_REVOCATION_TRIES: u32 = 10;
@@ -147,8 +148,8 @@ impl Revoker {
     }
 
     /// Ends every session of SsoUser `user` started at or before `up_to` (whole seconds):
-    /// `spec.sessionsNotBefore` becomes `up_to`'s second ([`sessions_not_before_ending`]), unless
-    /// it is that or later already. Sessions started in a later second go on. The value depends
+    /// `status.sessionsNotBefore` becomes `up_to`'s second ([`sessions_not_before_ending`]),
+    /// unless the cut-off in force (status or spec) is that or later already. Sessions started in a later second go on. The value depends
     /// on `up_to` alone, so ending the same sessions again writes nothing.
     pub async fn end_all_sessions(
         &self,
@@ -165,19 +166,20 @@ impl Revoker {
             else {
                 return Ok(Revoked::NoSuchUser);
             };
-            if current
-                .spec
-                .sessions_not_before
-                .as_ref()
-                .is_some_and(|t| t.0.as_second() >= not_before.as_second())
+            if sessions_not_before(&current)
+                .is_some_and(|t| t.as_second() >= not_before.as_second())
             {
                 return Ok(Revoked::Recorded);
             }
             let patch = json!({
                 "metadata": { "resourceVersion": current.metadata.resource_version },
-                "spec": { "sessionsNotBefore": Time(not_before) },
+                "status": { "sessionsNotBefore": Time(not_before) },
             });
-            match self.api.patch(user, &params(), &Patch::Merge(&patch)).await {
+            match self
+                .api
+                .patch_status(user, &params(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => return Ok(Revoked::Recorded),
                 Err(err) if is_status(&err, 409) => continue,
                 Err(err) if is_status(&err, 404) => return Ok(Revoked::NoSuchUser),
@@ -292,14 +294,19 @@ mod tests {
                 .expect("write"),
             Revoked::AllSessions
         );
-        let after = api.get("okta-1").await.expect("read");
-        let not_before = after
-            .spec
+        let after = api.get_status("okta-1").await.expect("read");
+        assert_eq!(
+            after.spec,
+            user().spec,
+            "the spec is the owner's: never written"
+        );
+        let status = after.status.unwrap_or_default();
+        let not_before = status
             .sessions_not_before
-            .expect("sessionsNotBefore set");
+            .expect("status.sessionsNotBefore set");
         assert!(not_before.0 > jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2));
         assert_eq!(
-            after.status.unwrap_or_default().revoked_sessions.len(),
+            status.revoked_sessions.len(),
             MAX_REVOKED_SESSIONS,
             "no live entry was forgotten"
         );
@@ -333,9 +340,16 @@ mod tests {
             .expect("t")
             + jiff::SignedDuration::from_millis(400);
         let read = || async {
-            let u = api.get("okta-1").await.expect("read");
+            let u = api.get_status("okta-1").await.expect("read");
+            assert_eq!(
+                u.spec,
+                user().spec,
+                "the spec is the owner's: never written"
+            );
             (
-                u.spec.sessions_not_before.map(|t| t.0.as_second()),
+                u.status
+                    .and_then(|s| s.sessions_not_before)
+                    .map(|t| t.0.as_second()),
                 u.metadata.resource_version,
             )
         };
@@ -363,6 +377,49 @@ mod tests {
             .await
             .expect("older");
         assert_eq!(read().await, first);
+    }
+
+    #[tokio::test]
+    async fn a_cut_off_the_owner_declared_later_already_ends_the_sessions_without_a_write() {
+        let mut declared = user();
+        let owners = jiff::Timestamp::now();
+        declared.spec.sessions_not_before = Some(Time(sessions_not_before_ending(owners)));
+        let api = api_with(&declared).await;
+        let before = api
+            .get("okta-1")
+            .await
+            .expect("read")
+            .metadata
+            .resource_version;
+        Revoker::new(api.clone())
+            .end_all_sessions("okta-1", owners - jiff::SignedDuration::from_secs(60))
+            .await
+            .expect("write");
+        let after = api.get("okta-1").await.expect("read");
+        assert_eq!(after.metadata.resource_version, before, "written anyway");
+        assert_eq!(after.spec, declared.spec);
+    }
+
+    #[test]
+    fn the_later_of_the_owners_and_the_sidecars_cut_off_applies() {
+        use crate::kubernetes::{SessionIds, session_verdict};
+        let at = |s: i64| jiff::Timestamp::from_second(1_800_000_000 + s).expect("t");
+        let verdict = |spec: Option<i64>, status: Option<i64>, started: i64| {
+            let mut u = user();
+            u.metadata.uid = Some("uid-1".into());
+            u.spec.sessions_not_before = spec.map(|s| Time(at(s)));
+            u.status = Some(gatehouse_crds::SsoUserStatus {
+                sessions_not_before: status.map(|s| Time(at(s))),
+                ..Default::default()
+            });
+            session_verdict(&u, "portal", "uid-1", at(started), SessionIds::default()).is_ok()
+        };
+        assert!(verdict(None, None, 0));
+        assert!(!verdict(Some(10), None, 5), "the owner's cut-off");
+        assert!(!verdict(None, Some(10), 5), "the sidecar's cut-off");
+        assert!(!verdict(Some(0), Some(10), 5), "the later one: status");
+        assert!(!verdict(Some(10), Some(0), 5), "the later one: spec");
+        assert!(verdict(Some(0), Some(4), 5), "started after both");
     }
 
     #[test]

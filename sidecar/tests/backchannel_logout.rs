@@ -676,12 +676,16 @@ impl FakeApi {
         self.user(subject).await.metadata.uid.expect("a UID")
     }
 
-    /// `spec.sessionsNotBefore` of `subject`'s SsoUser, Unix seconds.
+    /// `status.sessionsNotBefore` of `subject`'s SsoUser (the sidecar's cut-off), Unix seconds.
+    /// Its spec is never written: the cut-off of a GitOps-owned SsoUser would be reverted there.
     async fn not_before(&self, subject: &str) -> Option<i64> {
-        self.user(subject)
-            .await
-            .spec
-            .sessions_not_before
+        let user = self.user(subject).await;
+        assert_eq!(
+            user.spec.sessions_not_before, None,
+            "the sidecar wrote the spec of an existing SsoUser"
+        );
+        user.status
+            .and_then(|s| s.sessions_not_before)
             .map(|t| t.0.as_second())
     }
 
