@@ -214,3 +214,34 @@ def test_troubleshooting_explains_every_reason():
     page = (DOCS / "troubleshooting.md").read_text()
     missing = sorted(r for r in reasons if f"`{r}`" not in page)
     assert not missing, f"docs/troubleshooting.md does not explain {missing}"
+
+
+def test_services_in_front_of_the_sidecar_say_plain_http():
+    """Traefik (k3s, k3d) speaks TLS to a backend port named `https…` or numbered 443, and the
+    sidecar speaks plain HTTP: every Service the docs and examples put in front of it must name
+    its port for what it serves, or the documented Ingress fails on every request."""
+    yaml = need("yaml")
+    c = consts()
+    docs = [d for page in sorted(DOCS.glob("*.md")) for d in yaml_docs(page.name)]
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    fronting = [
+        port
+        for d in docs
+        if d.get("kind") == "Service"
+        for port in d["spec"].get("ports", [])
+        if port.get("targetPort") in (c["SIDECAR_PORT_NAME"], int(c["SIDECAR_PORT"]))
+    ]
+    assert fronting, "no Service in docs/ or examples/ targets the sidecar's port"
+    for port in fronting:
+        assert not str(port.get("name", "")).lower().startswith("https"), port
+        assert port.get("port") != 443, port
+        assert port.get("appProtocol", "http") in ("http", "kubernetes.io/h2c"), port
+    # The Ingress of install.md reaches the sample app's Service on one of those ports.
+    (ingress,) = [d for d in yaml_docs("install.md") if d.get("kind") == "Ingress"]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    (service,) = [
+        d for d in yaml.safe_load_all((REPO / "examples" / "sample-app.yaml").read_text())
+        if isinstance(d, dict) and d.get("kind") == "Service" and d["metadata"]["name"] == backend["name"]
+    ]
+    assert backend["port"]["number"] in [p["port"] for p in service["spec"]["ports"]]
