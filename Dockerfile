@@ -5,9 +5,10 @@
 #   docker build --target operator -t gatehouse-operator .   # builds from source
 #   docker build --target sidecar  -t gatehouse-sidecar  .
 #
-# `operator-prebuilt` / `sidecar-prebuilt` copy binaries already built by
-# `cargo build --release --locked` from target/release instead, so an image can be made without
-# network access (`cargo xtask image` does exactly that, with buildah). Both kinds run on the same
+# `operator-prebuilt` / `sidecar-prebuilt` copy what `cargo xtask image --context-only` leaves in
+# target/release instead (the release binaries, and the shared libraries the sidecar links beyond
+# the base's, staged as ldd resolves them), so an image can be made without network access
+# (`cargo xtask image` does exactly that, then builds with buildah). Both kinds run on the same
 # base and end in the same layout: one static path, user 65532, no shell.
 
 # The Rust toolchain the release is built with (Debian bookworm, like the runtime base).
@@ -65,7 +66,7 @@ FROM runtime AS sidecar-prebuilt
 LABEL org.opencontainers.image.title="gatehouse-sidecar" \
       org.opencontainers.image.description="Gatehouse auth sidecar: single sign-on in front of one workload"
 COPY target/release/gatehouse-sidecar /usr/local/bin/gatehouse-sidecar
-# Staged by `cargo xtask image` from what `ldd` resolves on the build machine.
+# Staged by `cargo xtask image` (or `--context-only`) from what `ldd` resolves on the build machine.
 COPY target/release/sidecar-libs/ /usr/local/lib/gatehouse/
 ENV LD_LIBRARY_PATH=/usr/local/lib/gatehouse
 ENTRYPOINT ["/usr/local/bin/gatehouse-sidecar"]

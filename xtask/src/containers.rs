@@ -51,7 +51,7 @@ pub fn suite() -> Result<Outcome> {
             image::PACKAGES.join(" ")
         )));
     }
-    image::run().context("cargo xtask image")?;
+    image::run(false).context("cargo xtask image")?;
     let mut failures = Vec::new();
     let mut check = |what: &str, result: Result<()>| match result {
         Ok(()) => eprintln!("xtask test: containers: ok: {what}"),

@@ -163,8 +163,16 @@ pub fn image_size(image: &str) -> Result<u64> {
         .with_context(|| format!("podman's size of {image}: {text:?}"))
 }
 
-/// `cargo xtask image`.
-pub fn run() -> Result<()> {
+/// `cargo xtask image`; with `context_only`, only [`prepare_context`] (for `docker build`).
+pub fn run(context_only: bool) -> Result<()> {
+    if context_only {
+        prepare_context()?;
+        eprintln!(
+            "xtask image: target/release holds what the Dockerfile's `*-prebuilt` targets copy; \
+             now `docker build --target operator-prebuilt .` and `--target sidecar-prebuilt .`"
+        );
+        return Ok(());
+    }
     let missing = missing_tools();
     if !missing.is_empty() {
         bail!(
@@ -173,16 +181,7 @@ pub fn run() -> Result<()> {
             PACKAGES.join(" ")
         );
     }
-    // One build of both packages: a single feature resolution, shared dependencies built once.
-    cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "gatehouse-operator",
-        "-p",
-        "gatehouse-sidecar",
-    ])?;
+    prepare_context()?;
     let base = runtime_base()?;
     for image in IMAGES {
         build(image, &base)?;
@@ -310,6 +309,35 @@ fn assemble_standin(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Everything the Dockerfile's `*-prebuilt` targets copy from `target/release` ([`PREBUILT_COPIES`]):
+/// the release binaries, and the shared libraries the sidecar links beyond the base's.
+pub fn prepare_context() -> Result<()> {
+    // One build of both packages: a single feature resolution, shared dependencies built once.
+    cargo(&[
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "gatehouse-operator",
+        "-p",
+        "gatehouse-sidecar",
+    ])?;
+    let release = target_dir().join("release");
+    for image in IMAGES {
+        if !release.join(image.name).is_file() {
+            bail!("{} is missing after the release build", image.name);
+        }
+    }
+    stage_libraries(&release.join(SIDECAR.name), &release.join(SIDECAR_LIBS))
+}
+
+/// What [`prepare_context`] leaves in `target/release` for the `*-prebuilt` targets to copy.
+pub const PREBUILT_COPIES: [&str; 3] = [
+    "target/release/gatehouse-operator",
+    "target/release/gatehouse-sidecar",
+    "target/release/sidecar-libs/",
+];
+
 /// Where [`stage_libraries`] puts the shared libraries the sidecar's `-prebuilt` target copies.
 pub const SIDECAR_LIBS: &str = "sidecar-libs";
 
@@ -352,13 +380,6 @@ fn stage_libraries(binary: &Path, dir: &Path) -> Result<()> {
 
 /// Builds one image from its prebuilt target on `base` and saves its OCI archive.
 fn build(image: Image, base: &str) -> Result<()> {
-    let binary = target_dir().join("release").join(image.name);
-    if !binary.is_file() {
-        bail!("{} is missing after the release build", binary.display());
-    }
-    if image.name == SIDECAR.name {
-        stage_libraries(&binary, &target_dir().join("release").join(SIDECAR_LIBS))?;
-    }
     let tag = image.tag();
     eprintln!(
         "xtask image: building {tag} (Dockerfile target {})",
@@ -435,6 +456,36 @@ mod tests {
                 "values.yaml should deploy {repository}"
             );
         }
+    }
+
+    #[test]
+    fn the_prebuilt_targets_copy_only_what_the_context_preparation_leaves() {
+        // `docker build --target sidecar-prebuilt` after a bare `cargo build --release` failed
+        // on a COPY of the staged libraries: every source the prebuilt stages copy must be one
+        // that `cargo xtask image --context-only` produces, and the docs must name that step.
+        let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+        let mut in_prebuilt = false;
+        let mut copied = Vec::new();
+        for line in dockerfile.lines() {
+            if line.starts_with("FROM ") {
+                in_prebuilt = line.ends_with("-prebuilt");
+            } else if in_prebuilt && let Some(rest) = line.strip_prefix("COPY ") {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                let sources = &words[..words.len() - 1];
+                copied.extend(sources.iter().filter(|s| !s.starts_with("--")).copied());
+            }
+        }
+        assert!(copied.len() >= 3, "found only {copied:?}");
+        for source in &copied {
+            assert!(
+                PREBUILT_COPIES.contains(source),
+                "the Dockerfile's prebuilt stages copy {source}, which prepare_context does not make"
+            );
+        }
+        assert!(PREBUILT_COPIES.contains(&format!("target/release/{SIDECAR_LIBS}/").as_str()));
+        let install =
+            std::fs::read_to_string(root().join("docs/install.md")).expect("docs/install.md");
+        assert!(install.contains("cargo xtask image --context-only"));
     }
 
     #[test]

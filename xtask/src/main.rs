@@ -71,7 +71,12 @@ enum Task {
     /// Build the operator and sidecar images offline (release binaries, buildah, the root
     /// Dockerfile's `*-prebuilt` targets); tags `localhost/gatehouse-{operator,sidecar}:<version>`
     /// and saves OCI archives under `target/images/`.
-    Image,
+    Image {
+        /// Only prepare `target/release` for `docker build --target *-prebuilt` (the release
+        /// binaries and the sidecar's shared libraries); no buildah, no images.
+        #[arg(long)]
+        context_only: bool,
+    },
     /// Fuzz every target of `fuzz/` under AFL++ (cargo-afl, stable toolchain) for a bounded
     /// time each; reports execs and crashes per target, keeps crashes under
     /// `fuzz/regressions/<target>/` and fails when a target crashed.
@@ -95,18 +100,18 @@ fn main() -> Result<()> {
             saml,
         } => demo::run(port, admin_port, exclusive, auth_mode, saml),
         Task::Bench(args) => bench::run(&args),
-        Task::Image => {
+        Task::Image { context_only } => {
             setup::run(setup::Needs {
                 chromium: false,
                 wrk: false,
                 nginx: false,
                 apache: false,
                 python_venv: false,
-                containers: true,
+                containers: !context_only,
                 shellcheck: false,
                 fuzz: false,
             })?;
-            image::run()
+            image::run(context_only)
         }
         Task::Fuzz(args) => fuzz::run(&args),
     }
