@@ -2,8 +2,9 @@
 //!
 //! Names: `__Host-gatehouse-session` (and `__Host-gatehouse-attempt-<id>`,
 //! `__Host-gatehouse-logout`, `__Host-gatehouse-refresh`) when the public URL is https; without
-//! the `__Host-` prefix and without `Secure` when it is plain http. Always `Path=/`, `HttpOnly`,
-//! `SameSite=Lax`, no `Domain`.
+//! the `__Host-` prefix and without `Secure` when it is plain http. Always `Path=/`, `HttpOnly`, no
+//! `Domain`; `SameSite=Lax`, except a SAML attempt cookie under https (`SameSite=None`: the IdP's
+//! cross-site POST must carry it back).
 
 use http::{HeaderMap, HeaderValue};
 
