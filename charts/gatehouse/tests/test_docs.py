@@ -245,3 +245,17 @@ def test_services_in_front_of_the_sidecar_say_plain_http():
         if isinstance(d, dict) and d.get("kind") == "Service" and d["metadata"]["name"] == backend["name"]
     ]
     assert backend["port"]["number"] in [p["port"] for p in service["spec"]["ports"]]
+
+
+def test_real_cluster_page_lists_every_cluster_test():
+    """real-cluster.md's table says what each test of the real-cluster suite shows: a test added to
+    operator/tests/cluster.rs without a row there fails here."""
+    source = (REPO / "operator" / "tests" / "cluster.rs").read_text()
+    tests = re.findall(r'#\[ignore = "needs a cluster[^"]*"\]\s*async fn (\w+)', source)
+    assert len(tests) >= 8, f"found only {tests}: the extraction in this test needs updating"
+    page = (DOCS / "real-cluster.md").read_text()
+    rows = set(re.findall(r"^\| `(\w+)` \|", page, flags=re.M))
+    missing = sorted(set(tests) - rows)
+    assert not missing, f"real-cluster.md's test table lacks {missing}"
+    stale = sorted(r for r in rows if r.count("_") >= 3 and r not in tests)
+    assert not stale, f"real-cluster.md's test table names tests that no longer exist: {stale}"
