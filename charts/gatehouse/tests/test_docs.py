@@ -259,3 +259,20 @@ def test_real_cluster_page_lists_every_cluster_test():
     assert not missing, f"real-cluster.md's test table lacks {missing}"
     stale = sorted(r for r in rows if r.count("_") >= 3 and r not in tests)
     assert not stale, f"real-cluster.md's test table names tests that no longer exist: {stale}"
+
+
+def test_what_helm_prints_names_every_identity_provider_guide_and_nothing_shipped_as_planned():
+    """NOTES.txt is what `helm install` prints and Chart.yaml's description what `helm search`
+    shows: both said "SAML planned" long after SAML shipped."""
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    chart = (CHART / "Chart.yaml").read_text()
+    names = {"okta": "Okta", "entra": "Entra ID", "auth0": "Auth0", "cognito": "Cognito", "google": "Google", "saml": "SAML"}
+    guides = sorted(p.stem.removeprefix("idp-") for p in DOCS.glob("idp-*.md"))
+    assert len(guides) >= 6
+    for guide in guides:
+        assert guide in names, f"docs/idp-{guide}.md is new: name it in NOTES.txt and in this test"
+        assert names[guide] in notes, f"NOTES.txt does not name the {names[guide]} guide"
+        assert names[guide] in chart, f"Chart.yaml's description does not name {names[guide]}"
+    shipped = [CHART / "Chart.yaml", CHART / "templates" / "NOTES.txt", REPO / "README.md", *DOCS.glob("*.md")]
+    for path in shipped:
+        assert not re.search(r"\bplanned\b", path.read_text(), flags=re.I), f"{path.name} calls something planned"
