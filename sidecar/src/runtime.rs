@@ -11,9 +11,11 @@
 use std::time::Duration;
 
 /// The variable that sets the number of runtime threads.
-pub const WORKER_THREADS: &str = "GATEHOUSE_WORKER_THREADS";
+pub const WORKER_THREADS: &str = crate::config::vars::GATEHOUSE_WORKER_THREADS.name;
 /// Threads when [`WORKER_THREADS`] is unset.
 pub const DEFAULT_WORKER_THREADS: usize = 1;
+/// Smallest accepted [`WORKER_THREADS`].
+pub const MIN_WORKER_THREADS: usize = 1;
 /// Largest accepted [`WORKER_THREADS`].
 pub const MAX_WORKER_THREADS: usize = 64;
 
@@ -24,9 +26,9 @@ pub fn worker_threads(value: Option<&str>) -> Result<usize, String> {
         return Ok(DEFAULT_WORKER_THREADS);
     };
     match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_WORKER_THREADS).contains(&n) => Ok(n),
+        Ok(n) if (MIN_WORKER_THREADS..=MAX_WORKER_THREADS).contains(&n) => Ok(n),
         _ => Err(format!(
-            "{WORKER_THREADS}: must be a whole number from 1 to {MAX_WORKER_THREADS} (got {text:?})"
+            "{WORKER_THREADS}: must be a whole number from {MIN_WORKER_THREADS} to {MAX_WORKER_THREADS} (got {text:?})"
         )),
     }
 }

@@ -5,47 +5,47 @@
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
 use super::parse::parse_issuer;
+use super::vars::{self, DEFAULT_ENTRA_ISSUER, Variable};
 use gatehouse_auth::claims::RolePolicy;
 
-const VARS: [&str; 4] = [
-    "ENTRA_CLIENT_ID",
-    "ENTRA_CLIENT_SECRET",
-    "ENTRA_TENANT_ID",
-    "ENTRA_ORG_ID",
+const VARS: [Variable; 4] = [
+    vars::ENTRA_CLIENT_ID,
+    vars::ENTRA_CLIENT_SECRET,
+    vars::ENTRA_TENANT_ID,
+    vars::ENTRA_ORG_ID,
 ];
 
 pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigError> {
     if !require_all(env, "Entra ID", &VARS)? {
-        if env.get("ENTRA_ISSUER").is_some() {
-            return Err(ConfigError {
-                var: "ENTRA_TENANT_ID".to_owned(),
-                problem: format!(
+        if env.get(&vars::ENTRA_ISSUER).is_some() {
+            let names: Vec<&str> = VARS.iter().map(|v| v.name).collect();
+            return Err(ConfigError::new(
+                vars::ENTRA_TENANT_ID.name,
+                format!(
                     "missing (ENTRA_ISSUER is set; Entra ID needs {})",
-                    VARS.join(", ")
+                    names.join(", ")
                 ),
-            });
+            ));
         }
         return Ok(None);
     }
     let why = "Entra ID needs all four ENTRA_* variables";
-    let tenant = env.required("ENTRA_TENANT_ID", why)?;
+    let tenant = env.required(&vars::ENTRA_TENANT_ID, why)?;
     // The operator applies the same rule at apply time, with the same message.
-    gatehouse_crds::rules::check_entra_tenant(&tenant).map_err(|message| ConfigError {
-        var: "ENTRA_TENANT_ID".to_owned(),
-        problem: message.to_owned(),
-    })?;
-    let issuer = match env.get("ENTRA_ISSUER") {
-        Some(issuer) => parse_issuer("ENTRA_ISSUER", &issuer)?,
-        None => format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+    gatehouse_crds::rules::check_entra_tenant(&tenant)
+        .map_err(|message| ConfigError::new(vars::ENTRA_TENANT_ID.name, message))?;
+    let issuer = match env.get(&vars::ENTRA_ISSUER) {
+        Some(issuer) => parse_issuer(&vars::ENTRA_ISSUER, &issuer)?,
+        None => DEFAULT_ENTRA_ISSUER.replace("<tenant>", &tenant),
     };
     Ok(Some(ProviderConfig {
         id: "entra".to_owned(),
         kind: ProviderKind::Entra,
         display_name: "Microsoft".to_owned(),
         issuer,
-        client_id: env.required("ENTRA_CLIENT_ID", why)?,
-        client_secret: env.required_secret("ENTRA_CLIENT_SECRET", why)?,
-        org_id: env.required("ENTRA_ORG_ID", why)?,
+        client_id: env.required(&vars::ENTRA_CLIENT_ID, why)?,
+        client_secret: env.required_secret(&vars::ENTRA_CLIENT_SECRET, why)?,
+        org_id: env.required(&vars::ENTRA_ORG_ID, why)?,
         roles: RolePolicy::Entra,
     }))
 }

@@ -1,12 +1,15 @@
 //! Where values come from and how they are read: the variable source ([`EnvSource`], the process
-//! environment or a map in tests), [`Env`] with the contract's conventions (empty means unset,
-//! secrets may come from `<VAR>_FILE`), the error every reader returns ([`ConfigError`]), and
-//! secrets that never show their value ([`Secret`], [`SecretSource`]).
+//! environment or a map in tests), [`Env`] with the contract's conventions (every variable read
+//! through its catalogue entry, empty means unset, secrets may come from `<VAR>_FILE`), the error
+//! every reader returns ([`ConfigError`]), and secrets that never show their value ([`Secret`],
+//! [`SecretSource`]).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::vars::{Bounds, Variable};
 
 /// One line saying which variable is wrong and how. Never holds a secret value. Shown on one
 /// line whatever the problem quotes of a value: control characters (a newline in a variable)
@@ -111,16 +114,18 @@ impl<F: Fn(&str) -> Option<String>> EnvSource for F {
 /// `value` when `rule` (one of the contract's [`gatehouse_crds::rules`], which the operator
 /// applies too) accepts it; else the rule's message on `var`.
 pub(crate) fn checked(
-    var: &str,
+    var: &Variable,
     rule: fn(&str) -> Result<(), &'static str>,
     value: String,
 ) -> Result<String, ConfigError> {
     rule(&value)
         .map(|()| value)
-        .map_err(|message| ConfigError::new(var, message))
+        .map_err(|message| ConfigError::new(var.name, message))
 }
 
 /// Variable access with the contract's conventions: empty means unset; secrets may come from files.
+/// Every variable is read through its entry in the catalogue ([`super::vars`]), whose default is
+/// the one applied here.
 pub(crate) struct Env<'a>(&'a dyn EnvSource);
 
 impl<'a> Env<'a> {
@@ -131,27 +136,42 @@ impl<'a> Env<'a> {
 }
 
 impl Env<'_> {
-    /// A trimmed, non-empty value.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
+    /// A trimmed, non-empty value of the variable called `name`.
+    fn get_named(&self, name: &str) -> Option<String> {
         self.0
             .var(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    /// Whether `name` or `name_FILE` is set.
-    pub(crate) fn is_set(&self, name: &str) -> bool {
-        self.get(name).is_some() || self.get(&format!("{name}_FILE")).is_some()
+    /// A trimmed, non-empty value.
+    pub(crate) fn get(&self, var: &Variable) -> Option<String> {
+        self.get_named(var.name)
     }
 
-    /// A secret from the file named by `name_FILE`, else from `name`. The file wins when both are
+    /// The value, else the variable's default text; an error naming the variable when it has
+    /// neither.
+    pub(crate) fn value_or_default(&self, var: &Variable) -> Result<String, ConfigError> {
+        self.get(var)
+            .or_else(|| var.default.text().map(str::to_owned))
+            .ok_or_else(|| ConfigError::new(var.name, "missing"))
+    }
+
+    /// Whether `var` or `<var>_FILE` is set.
+    pub(crate) fn is_set(&self, var: &Variable) -> bool {
+        self.get(var).is_some() || self.get_named(&var.file_variable()).is_some()
+    }
+
+    /// A secret from the file named by `<var>_FILE`, else from `var`. The file wins when both are
     /// set: the operator's injection sets both (the environment from the env Secret, the file from
     /// the same Secret mounted as a volume), and only the file can change while the sidecar runs.
-    pub(crate) fn secret(&self, name: &'static str) -> Result<Option<SecretSource>, ConfigError> {
-        let file_var = format!("{name}_FILE");
+    pub(crate) fn secret(&self, var: &Variable) -> Result<Option<SecretSource>, ConfigError> {
+        debug_assert!(var.secret, "{} is not catalogued as a secret", var.name);
+        let name = var.name;
+        let file_var = var.file_variable();
         match (
             self.0.var(name).filter(|v| !v.trim().is_empty()),
-            self.get(&file_var),
+            self.get_named(&file_var),
         ) {
             (Some(value), None) => Ok(Some(SecretSource {
                 var: name,
@@ -175,59 +195,61 @@ impl Env<'_> {
     /// A required secret.
     pub(crate) fn required_secret(
         &self,
-        name: &'static str,
+        var: &Variable,
         why: &str,
     ) -> Result<SecretSource, ConfigError> {
-        self.secret(name)?
-            .ok_or_else(|| ConfigError::new(name, format!("missing (or set {name}_FILE); {why}")))
+        self.secret(var)?.ok_or_else(|| {
+            ConfigError::new(
+                var.name,
+                format!("missing (or set {}); {why}", var.file_variable()),
+            )
+        })
     }
 
     /// A required plain value.
-    pub(crate) fn required(&self, name: &str, why: &str) -> Result<String, ConfigError> {
-        self.get(name)
-            .ok_or_else(|| ConfigError::new(name, format!("missing; {why}")))
+    pub(crate) fn required(&self, var: &Variable, why: &str) -> Result<String, ConfigError> {
+        self.get(var)
+            .ok_or_else(|| ConfigError::new(var.name, format!("missing; {why}")))
     }
 
-    /// A socket address, `default` when unset.
-    pub(crate) fn socket_addr(&self, name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
-        let value = self.get(name).unwrap_or_else(|| default.to_owned());
-        value.parse().map_err(|e| {
+    /// A socket address, the default when unset.
+    pub(crate) fn socket_addr(&self, var: &Variable) -> Result<SocketAddr, ConfigError> {
+        self.value_or_default(var)?.parse().map_err(|e| {
             ConfigError::new(
-                name,
+                var.name,
                 format!("not a socket address like 0.0.0.0:4180 ({e})"),
             )
         })
     }
 
-    /// A duration (humantime: `90s`, `30m`, `12h`), `default` when unset.
-    pub(crate) fn duration(&self, name: &str, default: &str) -> Result<Duration, ConfigError> {
-        let value = self.get(name).unwrap_or_else(|| default.to_owned());
+    /// A duration (humantime: `90s`, `30m`, `12h`), the default when unset.
+    pub(crate) fn duration(&self, var: &Variable) -> Result<Duration, ConfigError> {
+        let value = self.value_or_default(var)?;
         humantime::parse_duration(&value).map_err(|e| {
-            ConfigError::new(name, format!("not a duration like 90s, 30m or 12h ({e})"))
+            ConfigError::new(
+                var.name,
+                format!("not a duration like 90s, 30m or 12h ({e})"),
+            )
         })
     }
 
-    /// [`Self::duration`] within `range`; `range_text` names it in the error ("1s and 1h").
-    pub(crate) fn duration_between(
-        &self,
-        name: &str,
-        default: &str,
-        range: std::ops::RangeInclusive<Duration>,
-        range_text: &str,
-    ) -> Result<Duration, ConfigError> {
-        let value = self.duration(name, default)?;
-        if !range.contains(&value) {
+    /// [`Self::duration`] within the variable's bounds.
+    pub(crate) fn duration_within(&self, var: &Variable) -> Result<Duration, ConfigError> {
+        let value = self.duration(var)?;
+        if let Bounds::Duration(bounds) = var.bounds
+            && !bounds.contains(value)
+        {
             return Err(ConfigError::new(
-                name,
-                format!("must be between {range_text}"),
+                var.name,
+                format!("must be between {}", bounds.text()),
             ));
         }
         Ok(value)
     }
 
-    /// A Kubernetes object name (DNS-1123 subdomain), `default` when unset.
-    pub(crate) fn name(&self, name: &str, default: &str) -> Result<String, ConfigError> {
-        let value = self.get(name).unwrap_or_else(|| default.to_owned());
+    /// A Kubernetes object name (DNS-1123 subdomain), the default when unset.
+    pub(crate) fn name(&self, var: &Variable) -> Result<String, ConfigError> {
+        let value = self.value_or_default(var)?;
         let ok = value.len() <= 253
             && value
                 .bytes()
@@ -238,7 +260,7 @@ impl Env<'_> {
             Ok(value)
         } else {
             Err(ConfigError::new(
-                name,
+                var.name,
                 "not a Kubernetes name (lowercase letters, digits, `-` and `.`)",
             ))
         }
@@ -264,7 +286,7 @@ pub(crate) fn read_secret_file(path: &std::path::Path) -> Result<Secret, String>
 pub(crate) fn require_all(
     env: &Env<'_>,
     provider: &str,
-    vars: &[&'static str],
+    vars: &[Variable],
 ) -> Result<bool, ConfigError> {
     let set: Vec<bool> = vars.iter().map(|v| env.is_set(v)).collect();
     if set.iter().all(|s| !s) {
@@ -275,13 +297,14 @@ pub(crate) fn require_all(
             .iter()
             .zip(&set)
             .find(|(_, s)| **s)
-            .map(|(v, _)| *v)
+            .map(|(v, _)| v.name)
             .unwrap_or_default();
+        let names: Vec<&str> = vars.iter().map(|v| v.name).collect();
         return Err(ConfigError::new(
-            *missing,
+            missing.name,
             format!(
                 "missing ({present} is set; {provider} needs {})",
-                vars.join(", ")
+                names.join(", ")
             ),
         ));
     }

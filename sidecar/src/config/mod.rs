@@ -7,53 +7,9 @@
 //! rotated Secret takes effect without a restart. Injected sidecars get both: the operator mounts
 //! the env Secret at `/etc/gatehouse/env` and points each secret's `<VAR>_FILE` there.
 //!
-//! Provider variables (all of a provider's required variables present enable it; some but not all is
-//! an error):
-//!
-//! | variable | meaning |
-//! | --- | --- |
-//! | `OKTA_CLIENT_ID`, `OKTA_CLIENT_SECRET`, `OKTA_ISSUER`, `OKTA_ORG_ID` | Okta; role from `userType` / `user_type` |
-//! | `ENTRA_CLIENT_ID`, `ENTRA_CLIENT_SECRET`, `ENTRA_TENANT_ID`, `ENTRA_ORG_ID` | Entra ID; role from `roles` |
-//! | `ENTRA_ISSUER` | optional; default `https://login.microsoftonline.com/<tenant>/v2.0` |
-//! | `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `OIDC_ISSUER`, `OIDC_ORG_ID` | generic OIDC provider |
-//! | `OIDC_PROVIDER_ID` | its path segment (default `oidc`) |
-//! | `OIDC_PROVIDER_NAME` | its button label (default: the id) |
-//! | `OIDC_ROLE_CLAIM` | claim name or dotted path holding a string or an array of strings |
-//! | `OIDC_ROLE_MAP` | rules as JSON, `[{"value":"portal-admins","role":"admin"},…]` (what the operator renders; any value, commas included), or `value=role,…`; roles `admin`, `member`; rules are tried in the order written |
-//! | `OIDC_DEFAULT_ROLE` | role for users no rule matches; unset → they are denied |
-//! | `AUTH_EXCLUSIVE_PROVIDER` | only this provider is offered; `/login?providers=all` is the break-glass |
-//!
-//! Gatehouse's own variables:
-//!
-//! | variable | default | meaning |
-//! | --- | --- | --- |
-//! | `GATEHOUSE_PUBLIC_URL` | required | origin users reach the app at (`https://app.example.com`) |
-//! | `GATEHOUSE_COOKIE_SECRET` | required | comma-separated base64 32-byte keys; the first seals, all unseal |
-//! | `GATEHOUSE_UPSTREAM` | `http://127.0.0.1:8080` | the app (plain HTTP, same pod) |
-//! | `GATEHOUSE_LISTEN` | `0.0.0.0:4180` | public listener |
-//! | `GATEHOUSE_ADMIN_LISTEN` | `0.0.0.0:9090` | `/healthz`, `/readyz`, `/metrics` |
-//! | `GATEHOUSE_SESSION_TTL` | `12h` | session lifetime (humantime: `30m`, `12h`, `7d`) |
-//! | `GATEHOUSE_CONFIG` | `gatehouse` | the SsoConfig's name (sessions are bound to it) |
-//! | `GATEHOUSE_NAMESPACE` | `default` | its namespace (sessions are bound to it) |
-//! | `GATEHOUSE_CONFIG_UID` | unset | the SsoConfig's UID (sessions are bound to it when set) |
-//! | `GATEHOUSE_PROVISIONING` | `off` | `off` (no Kubernetes at all) or `kubernetes` (SsoUsers: provisioning and revocation) |
-//! | `GATEHOUSE_PROVISIONING_MODE` | `jit` | (kubernetes provisioning) `jit` or `preDeclared` (only users with an SsoUser may sign in) |
-//! | `GATEHOUSE_ATTRIBUTE_MAPPINGS` | unset | `claim=attribute,…`: ID-token claims (SAML: attribute names) copied to the SsoUser's `status.attributes` |
-//! | `GATEHOUSE_AUTH_MODE` | `required` | `required` or `optional` |
-//! | `GATEHOUSE_APP_LOGIN_PATH` | unset | path of the app's own login page |
-//! | `GATEHOUSE_SKIP_AUTH` | unset | comma-separated path prefixes that need no session |
-//! | `GATEHOUSE_PROVISION_HOOK` | unset | app path that receives the user as JSON on each sign-in |
-//! | `GATEHOUSE_REVOCATION_STALENESS` | `5m` | (kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused (1s–24h; `spec.session.revocationStaleness`) |
-//! | `GATEHOUSE_REVALIDATE_INTERVAL` | `15m` | (OIDC) how often a session is re-validated at the IdP with its refresh token (1s–24h, `0s`: never; `spec.session.revalidateInterval`): a due session's request is served at once and starts the refresh in the background; `invalid_grant` or a role the IdP no longer gives ends the session on every replica, a new role or attributes apply at once. Sign-in asks for `offline_access` where the provider lists it; a session that asked and got no refresh token, or a due request without the refresh cookie, is refused when due; several replicas share each re-validation on the SsoUser (`status.sessionRenewals`) |
-//! | `GATEHOUSE_REVALIDATE_GRACE` | `1h` | (OIDC) how long a session due for re-validation is kept while the IdP cannot be reached, counted from when it became due; after that the session is refused and its open connections are cut (1s–168h; `spec.session.revalidateGrace`) |
-//! | `GATEHOUSE_ENV_DIR` | unset | (set by injection) the env Secret mounted as files: secrets are read from there, and a changed non-secret value restarts the sidecar to apply it |
-//! | `GATEHOUSE_WORKER_THREADS` | unset | ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` (1–64) runs a multi-threaded runtime with `N` workers (read by `main` before the rest, see [`crate::runtime`]) |
-//! | `GATEHOUSE_CLOCK_SKEW` | `60s` | ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` and SAML `NotBefore`/`NotOnOrAfter` |
-//! | `GATEHOUSE_MAX_REQUEST_BODY` | `64Mi` | largest request body sent on to the app (`spec.upstream.maxRequestBody`), in bytes or with a `Ki`, `Mi` or `Gi` suffix; a larger one is answered 413 |
-//! | `GATEHOUSE_REQUEST_BODY_TIMEOUT` | `60s` | longest pause between two pieces of a request body (1s–1h; `spec.timeouts.requestBody`); a stalled upload is answered 408 |
-//! | `GATEHOUSE_SEND_TIMEOUT` | `60s` | longest a response may wait for the client to read (1s–1h; `spec.timeouts.send`); a client that stops reading is disconnected |
-//! | `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT` | unset | longest wait for the app's response head once a request is sent (1s–1h; like nginx's `proxy_read_timeout`; `spec.timeouts.upstreamResponse`); unset waits as long as the client does (long polling); when it runs out the client gets 504 |
-//! | `GATEHOUSE_LOG_FORMAT` | `text` | ours: `text` or `json` log lines on stderr |
+//! Every variable is in one catalogue, [`vars`]: name, default, bounds, whether it is a secret,
+//! and what it means. The readers take its entries, not bare names, and the environment tables of
+//! `docs/sidecar.md` are generated from it.
 //!
 //! With `GATEHOUSE_PROVISIONING=kubernetes` the sidecar reaches the API server with kube's standard
 //! configuration: in a pod, the ServiceAccount token the operator mounts into the sidecar; outside
@@ -68,6 +24,7 @@
 //! and [`crate::saml`] run what it describes. Inside it, each submodule has one job and names only
 //! submodules listed before it here, never this one:
 //!
+//! - `vars`: the catalogue of variables (public, for the docs and their tests);
 //! - `env`: where values come from ([`EnvSource`]), reading them with the contract's conventions,
 //!   [`ConfigError`], secrets;
 //! - `model`: the plain types ([`ProviderConfig`], the modes);
@@ -91,15 +48,14 @@ mod parse;
 mod saml;
 mod sections;
 mod sign_in;
+pub mod vars;
 
 pub(crate) use env::read_secret_file;
 pub use env::{ConfigError, EnvSource, ProcessEnv, Secret, SecretSource};
 pub use model::{AuthMode, LogFormat, ProviderConfig, ProviderKind, ProvisioningMode};
 pub(crate) use parse::check_https_or_loopback;
 pub use saml::{MetadataSource, PROTOCOL_VARIABLES_SAML, SamlConfig};
-pub use sections::{
-    DEFAULT_MAX_REQUEST_BODY, REQUEST_BODY_TIMEOUT, SEND_TIMEOUT, UPSTREAM_RESPONSE_TIMEOUT,
-};
+pub use vars::{DEFAULT_MAX_REQUEST_BODY, Variable};
 
 use env::Env;
 

@@ -6,12 +6,13 @@
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
 use super::parse::{claim_role_policy, parse_issuer};
+use super::vars::{self, Variable};
 
-const VARS: [&str; 4] = [
-    "OIDC_CLIENT_ID",
-    "OIDC_CLIENT_SECRET",
-    "OIDC_ISSUER",
-    "OIDC_ORG_ID",
+const VARS: [Variable; 4] = [
+    vars::OIDC_CLIENT_ID,
+    vars::OIDC_CLIENT_SECRET,
+    vars::OIDC_ISSUER,
+    vars::OIDC_ORG_ID,
 ];
 
 pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigError> {
@@ -19,28 +20,26 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         return Ok(None);
     }
     let why = "the generic OIDC provider needs all four OIDC_* variables";
-    let id = env
-        .get("OIDC_PROVIDER_ID")
-        .unwrap_or_else(|| "oidc".to_owned());
+    let id = env.value_or_default(&vars::OIDC_PROVIDER_ID)?;
     // The operator applies the same rule (and reserved ids) at apply time.
-    gatehouse_crds::rules::check_provider_id(&id).map_err(|message| ConfigError {
-        var: "OIDC_PROVIDER_ID".to_owned(),
-        problem: message.to_owned(),
-    })?;
-    let display_name = env.get("OIDC_PROVIDER_NAME").unwrap_or_else(|| id.clone());
+    gatehouse_crds::rules::check_provider_id(&id)
+        .map_err(|message| ConfigError::new(vars::OIDC_PROVIDER_ID.name, message))?;
+    let display_name = env
+        .get(&vars::OIDC_PROVIDER_NAME)
+        .unwrap_or_else(|| id.clone());
     if display_name.chars().count() > 64 {
-        return Err(ConfigError {
-            var: "OIDC_PROVIDER_NAME".to_owned(),
-            problem: "must be at most 64 characters".to_owned(),
-        });
+        return Err(ConfigError::new(
+            vars::OIDC_PROVIDER_NAME.name,
+            "must be at most 64 characters",
+        ));
     }
     Ok(Some(ProviderConfig {
         kind: ProviderKind::Oidc,
         display_name,
-        issuer: parse_issuer("OIDC_ISSUER", &env.required("OIDC_ISSUER", why)?)?,
-        client_id: env.required("OIDC_CLIENT_ID", why)?,
-        client_secret: env.required_secret("OIDC_CLIENT_SECRET", why)?,
-        org_id: env.required("OIDC_ORG_ID", why)?,
+        issuer: parse_issuer(&vars::OIDC_ISSUER, &env.required(&vars::OIDC_ISSUER, why)?)?,
+        client_id: env.required(&vars::OIDC_CLIENT_ID, why)?,
+        client_secret: env.required_secret(&vars::OIDC_CLIENT_SECRET, why)?,
+        org_id: env.required(&vars::OIDC_ORG_ID, why)?,
         roles: claim_role_policy(env)?,
         id,
     }))

@@ -4,13 +4,14 @@
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
 use super::parse::parse_issuer;
+use super::vars::{self, Variable};
 use gatehouse_auth::claims::RolePolicy;
 
-const VARS: [&str; 4] = [
-    "OKTA_CLIENT_ID",
-    "OKTA_CLIENT_SECRET",
-    "OKTA_ISSUER",
-    "OKTA_ORG_ID",
+const VARS: [Variable; 4] = [
+    vars::OKTA_CLIENT_ID,
+    vars::OKTA_CLIENT_SECRET,
+    vars::OKTA_ISSUER,
+    vars::OKTA_ORG_ID,
 ];
 
 pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigError> {
@@ -22,10 +23,10 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         id: "okta".to_owned(),
         kind: ProviderKind::Okta,
         display_name: "Okta".to_owned(),
-        issuer: parse_issuer("OKTA_ISSUER", &env.required("OKTA_ISSUER", why)?)?,
-        client_id: env.required("OKTA_CLIENT_ID", why)?,
-        client_secret: env.required_secret("OKTA_CLIENT_SECRET", why)?,
-        org_id: env.required("OKTA_ORG_ID", why)?,
+        issuer: parse_issuer(&vars::OKTA_ISSUER, &env.required(&vars::OKTA_ISSUER, why)?)?,
+        client_id: env.required(&vars::OKTA_CLIENT_ID, why)?,
+        client_secret: env.required_secret(&vars::OKTA_CLIENT_SECRET, why)?,
+        org_id: env.required(&vars::OKTA_ORG_ID, why)?,
         roles: RolePolicy::Okta,
     }))
 }

@@ -3,11 +3,11 @@
 //! variable it is about.
 
 use gatehouse_auth::claims::{Role, RolePolicy, RoleRule};
-use gatehouse_crds::env as vars;
 use gatehouse_crds::rules;
 use gatehouse_crds::rules::is_loopback_host;
 
 use super::env::{ConfigError, Env};
+use super::vars::{self, Variable};
 
 /// A size in bytes: a whole number, optionally with a `Ki`, `Mi` or `Gi` suffix (as Kubernetes
 /// writes quantities), at least 1 KiB.
@@ -40,7 +40,7 @@ pub(crate) fn parse_byte_size(text: &str) -> Result<u64, String> {
 /// `claim=attribute,…` → pairs, in order. Claim names are exact names or dotted paths (as the
 /// SsoConfig's CEL rule allows); attribute names are letters, digits, `_`, `.`, `-`.
 pub(crate) fn parse_attribute_mappings(list: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let var = vars::GATEHOUSE_ATTRIBUTE_MAPPINGS;
+    let var = vars::GATEHOUSE_ATTRIBUTE_MAPPINGS.name;
     let mut pairs: Vec<(String, String)> = Vec::new();
     for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let Some((claim, attribute)) = item.split_once('=') else {
@@ -67,8 +67,8 @@ pub(crate) fn parse_attribute_mappings(list: &str) -> Result<Vec<(String, String
 
 /// Parses an issuer URL: https, or http on a loopback host (local tests, the demo), as
 /// [`rules::check_issuer`] decides for the operator too.
-pub(crate) fn parse_issuer(var: &str, value: &str) -> Result<String, ConfigError> {
-    rules::check_issuer(value).map_err(|message| ConfigError::new(var, message))?;
+pub(crate) fn parse_issuer(var: &Variable, value: &str) -> Result<String, ConfigError> {
+    rules::check_issuer(value).map_err(|message| ConfigError::new(var.name, message))?;
     // Issuers are compared byte for byte with `iss`; keep what the user wrote.
     Ok(value.to_owned())
 }
@@ -89,8 +89,11 @@ pub(crate) fn check_https_or_loopback(var: &str, url: &url::Url) -> Result<(), C
 /// `GATEHOUSE_PUBLIC_URL` (required): an http or https origin, without path, query, fragment or
 /// credentials.
 pub(crate) fn parse_public_url(env: &Env<'_>) -> Result<url::Url, ConfigError> {
-    const VAR: &str = vars::GATEHOUSE_PUBLIC_URL;
-    let value = env.required(VAR, "the URL users open, like https://app.example.com")?;
+    const VAR: &str = vars::GATEHOUSE_PUBLIC_URL.name;
+    let value = env.required(
+        &vars::GATEHOUSE_PUBLIC_URL,
+        "the URL users open, like https://app.example.com",
+    )?;
     let url =
         url::Url::parse(&value).map_err(|e| ConfigError::new(VAR, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "https" | "http") {
@@ -111,10 +114,8 @@ pub(crate) fn parse_public_url(env: &Env<'_>) -> Result<url::Url, ConfigError> {
 /// `GATEHOUSE_UPSTREAM` (default `http://127.0.0.1:8080`): a plain http URL without path, query
 /// or credentials; its authority.
 pub(crate) fn parse_upstream(env: &Env<'_>) -> Result<http::uri::Authority, ConfigError> {
-    const VAR: &str = vars::GATEHOUSE_UPSTREAM;
-    let value = env
-        .get(VAR)
-        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+    const VAR: &str = vars::GATEHOUSE_UPSTREAM.name;
+    let value = env.value_or_default(&vars::GATEHOUSE_UPSTREAM)?;
     let uri: http::Uri = value
         .parse()
         .map_err(|e| ConfigError::new(VAR, format!("not a URL ({e})")))?;
@@ -139,17 +140,17 @@ pub(crate) fn parse_upstream(env: &Env<'_>) -> Result<http::uri::Authority, Conf
 
 /// Parses a role map (`OIDC_ROLE_MAP`, `SAML_ROLE_MAP`): the JSON array the operator renders, or
 /// the older `value=role,…` form.
-pub(crate) fn parse_role_map(var: &str, value: &str) -> Result<Vec<RoleRule>, ConfigError> {
-    gatehouse_crds::parse_role_map(value).map_err(|e| ConfigError::new(var, e.to_string()))
+pub(crate) fn parse_role_map(var: &Variable, value: &str) -> Result<Vec<RoleRule>, ConfigError> {
+    gatehouse_crds::parse_role_map(value).map_err(|e| ConfigError::new(var.name, e.to_string()))
 }
 
 /// Builds the generic role policy from `OIDC_ROLE_CLAIM`, `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
 pub(crate) fn claim_role_policy(env: &Env<'_>) -> Result<RolePolicy, ConfigError> {
     role_policy(
         env,
-        vars::OIDC_ROLE_CLAIM,
-        vars::OIDC_ROLE_MAP,
-        vars::OIDC_DEFAULT_ROLE,
+        &vars::OIDC_ROLE_CLAIM,
+        &vars::OIDC_ROLE_MAP,
+        &vars::OIDC_DEFAULT_ROLE,
     )
 }
 
@@ -157,9 +158,9 @@ pub(crate) fn claim_role_policy(env: &Env<'_>) -> Result<RolePolicy, ConfigError
 /// rules, the default role): OIDC's and SAML's are the same rules.
 pub(crate) fn role_policy(
     env: &Env<'_>,
-    claim_var: &str,
-    map_var: &str,
-    default_var: &str,
+    claim_var: &Variable,
+    map_var: &Variable,
+    default_var: &Variable,
 ) -> Result<RolePolicy, ConfigError> {
     let claim = env.get(claim_var);
     let rules = env
@@ -170,20 +171,20 @@ pub(crate) fn role_policy(
         .get(default_var)
         .map(|r| {
             Role::parse(&r)
-                .ok_or_else(|| ConfigError::new(default_var, "must be `admin` or `member`"))
+                .ok_or_else(|| ConfigError::new(default_var.name, "must be `admin` or `member`"))
         })
         .transpose()?;
     match (&claim, &rules, default) {
         (None, Some(_), _) => Err(ConfigError::new(
-            claim_var,
+            claim_var.name,
             format!("missing; {map_var} needs the claim it reads"),
         )),
         (Some(_), None, None) => Err(ConfigError::new(
-            map_var,
+            map_var.name,
             format!("missing; {claim_var} is set but no rules map it (and no {default_var})"),
         )),
         (None, None, None) => Err(ConfigError::new(
-            claim_var,
+            claim_var.name,
             format!(
                 "missing; set {claim_var} and {map_var}, or {default_var}, or every user is denied"
             ),

@@ -1,28 +1,17 @@
-//! SAML, configured by the `SAML_*` variables:
-//!
-//! | variable | meaning |
-//! | --- | --- |
-//! | `SAML_IDP_METADATA_URL` | IdP metadata URL (https; plain http only to a loopback host) |
-//! | `SAML_IDP_METADATA` | inline IdP metadata XML instead (exactly one of the two) |
-//! | `SAML_SP_ENTITY_ID` | SP entity ID; default `<public URL>/api/auth/saml/metadata` |
-//! | `SAML_ROLE_ATTRIBUTE` | attribute (exact `Name`) holding the role values, one or several |
-//! | `SAML_ROLE_MAP` | rules `[{"value":…,"role":"admin"\|"member"}]` (or `value=role,…`), first match in order wins |
-//! | `SAML_DEFAULT_ROLE` | role of users no rule matches; unset → denied |
-//! | `SAML_ORG_ID` | organisation forwarded as `X-Forwarded-Org` |
-//! | `SAML_ALLOW_SHA1` | `true`: also accept RSA-SHA1 signatures and SHA-1 digests (insecure, for a legacy IdP; `spec.saml.allowSha1`); unset or `false`: SHA-2 only, others refused with `saml_algorithm_refused` |
+//! SAML, configured by the `SAML_*` variables (the catalogue lists them, [`super::vars`]).
 
 use gatehouse_crds::SamlUrls;
 use gatehouse_crds::consts::LOGOUT_PATH;
-use gatehouse_crds::env as vars;
 use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
 
 use super::env::{ConfigError, Env};
 use super::parse::{check_https_or_loopback, role_policy};
+use super::vars::{self, Variable};
 use gatehouse_auth::claims::RolePolicy;
 use gatehouse_auth::saml::verify::Algorithms;
 
 /// Every SAML variable: any of them set enables SAML.
-pub const PROTOCOL_VARIABLES_SAML: [&str; 8] = [
+pub const PROTOCOL_VARIABLES_SAML: [Variable; 8] = [
     vars::SAML_IDP_METADATA_URL,
     vars::SAML_IDP_METADATA,
     vars::SAML_SP_ENTITY_ID,
@@ -69,54 +58,54 @@ impl SamlConfig {
             return Ok(None);
         }
         let metadata = match (
-            env.get(vars::SAML_IDP_METADATA_URL),
-            env.get(vars::SAML_IDP_METADATA),
+            env.get(&vars::SAML_IDP_METADATA_URL),
+            env.get(&vars::SAML_IDP_METADATA),
         ) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
-                    vars::SAML_IDP_METADATA,
+                    vars::SAML_IDP_METADATA.name,
                     "set SAML_IDP_METADATA_URL or SAML_IDP_METADATA, not both",
                 ));
             }
             (None, None) => {
                 return Err(ConfigError::new(
-                    vars::SAML_IDP_METADATA_URL,
+                    vars::SAML_IDP_METADATA_URL.name,
                     "missing; SAML needs the IdP's metadata: set SAML_IDP_METADATA_URL or SAML_IDP_METADATA",
                 ));
             }
             (Some(raw), None) => {
                 let url = url::Url::parse(&raw).map_err(|_| {
-                    ConfigError::new(vars::SAML_IDP_METADATA_URL, "not an absolute URL")
+                    ConfigError::new(vars::SAML_IDP_METADATA_URL.name, "not an absolute URL")
                 })?;
-                check_https_or_loopback(vars::SAML_IDP_METADATA_URL, &url)?;
+                check_https_or_loopback(vars::SAML_IDP_METADATA_URL.name, &url)?;
                 MetadataSource::Url(url)
             }
             (None, Some(xml)) => MetadataSource::Inline(
                 parse_idp_metadata(&xml)
-                    .map_err(|e| ConfigError::new(vars::SAML_IDP_METADATA, e.to_string()))?,
+                    .map_err(|e| ConfigError::new(vars::SAML_IDP_METADATA.name, e.to_string()))?,
             ),
         };
-        let urls = SamlUrls::for_origin(origin, env.get(vars::SAML_SP_ENTITY_ID).as_deref());
+        let urls = SamlUrls::for_origin(origin, env.get(&vars::SAML_SP_ENTITY_ID).as_deref());
         let sp_entity_id = urls.entity_id;
         if !gatehouse_crds::rules::is_plain_text(&sp_entity_id) || sp_entity_id.len() > 1024 {
             return Err(ConfigError::new(
-                vars::SAML_SP_ENTITY_ID,
+                vars::SAML_SP_ENTITY_ID.name,
                 "must be 1-1024 characters without control characters or surrounding whitespace",
             ));
         }
-        let org_id = env.required(vars::SAML_ORG_ID, "SAML needs the organisation id")?;
+        let org_id = env.required(&vars::SAML_ORG_ID, "SAML needs the organisation id")?;
         let roles = role_policy(
             env,
-            vars::SAML_ROLE_ATTRIBUTE,
-            vars::SAML_ROLE_MAP,
-            vars::SAML_DEFAULT_ROLE,
+            &vars::SAML_ROLE_ATTRIBUTE,
+            &vars::SAML_ROLE_MAP,
+            &vars::SAML_DEFAULT_ROLE,
         )?;
-        let allow_sha1 = match env.get(vars::SAML_ALLOW_SHA1).as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
+        let allow_sha1 = match env.value_or_default(&vars::SAML_ALLOW_SHA1)?.as_str() {
+            "false" => false,
+            "true" => true,
+            _ => {
                 return Err(ConfigError::new(
-                    vars::SAML_ALLOW_SHA1,
+                    vars::SAML_ALLOW_SHA1.name,
                     "must be true or false (unset: false)",
                 ));
             }

@@ -6,24 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gatehouse_crds::env as vars;
 use gatehouse_crds::rules;
 
 use super::env::{ConfigError, Env, SecretSource, checked};
 use super::model::{AuthMode, LogFormat, ProvisioningMode};
 use super::parse::{parse_attribute_mappings, parse_byte_size, parse_upstream};
-
-/// `GATEHOUSE_MAX_REQUEST_BODY` when unset: 64 MiB, room for ordinary uploads.
-pub const DEFAULT_MAX_REQUEST_BODY: u64 = 64 << 20;
-
-/// Longest pause between two pieces of a request body (`spec.timeouts.requestBody`).
-pub const REQUEST_BODY_TIMEOUT: &str = vars::GATEHOUSE_REQUEST_BODY_TIMEOUT;
-
-/// Longest a write to a client may wait for it to read (`spec.timeouts.send`).
-pub const SEND_TIMEOUT: &str = vars::GATEHOUSE_SEND_TIMEOUT;
-
-/// Longest wait for the app's response head once a request is sent (unset: no limit).
-pub const UPSTREAM_RESPONSE_TIMEOUT: &str = vars::GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT;
+use super::vars::{self, DEFAULT_MAX_REQUEST_BODY};
 
 /// Where the sidecar listens, and the app it forwards to.
 #[derive(Debug)]
@@ -35,11 +23,11 @@ pub(super) struct Listeners {
 
 /// `GATEHOUSE_LISTEN`, `GATEHOUSE_ADMIN_LISTEN` (which must differ), `GATEHOUSE_UPSTREAM`.
 pub(super) fn read_listeners(env: &Env<'_>) -> Result<Listeners, ConfigError> {
-    let listen = env.socket_addr(vars::GATEHOUSE_LISTEN, "0.0.0.0:4180")?;
-    let admin_listen = env.socket_addr(vars::GATEHOUSE_ADMIN_LISTEN, "0.0.0.0:9090")?;
+    let listen = env.socket_addr(&vars::GATEHOUSE_LISTEN)?;
+    let admin_listen = env.socket_addr(&vars::GATEHOUSE_ADMIN_LISTEN)?;
     if listen == admin_listen {
         return Err(ConfigError::new(
-            vars::GATEHOUSE_ADMIN_LISTEN,
+            vars::GATEHOUSE_ADMIN_LISTEN.name,
             "must differ from GATEHOUSE_LISTEN",
         ));
     }
@@ -64,26 +52,21 @@ pub(super) struct Session {
 /// `GATEHOUSE_COOKIE_SECRET` (required, and every key must parse), `GATEHOUSE_SESSION_TTL`,
 /// `GATEHOUSE_CONFIG`, `GATEHOUSE_NAMESPACE`, `GATEHOUSE_CONFIG_UID`.
 pub(super) fn read_session(env: &Env<'_>) -> Result<Session, ConfigError> {
-    let cookie_secret = env.secret(vars::GATEHOUSE_COOKIE_SECRET)?.ok_or_else(|| {
+    let cookie_secret = env.secret(&vars::GATEHOUSE_COOKIE_SECRET)?.ok_or_else(|| {
         ConfigError::new(
-            vars::GATEHOUSE_COOKIE_SECRET,
+            vars::GATEHOUSE_COOKIE_SECRET.name,
             "missing (set it or GATEHOUSE_COOKIE_SECRET_FILE): comma-separated base64 32-byte keys",
         )
     })?;
     gatehouse_auth::cookie::KeyRing::parse(cookie_secret.value.expose())
         .map_err(|e| ConfigError::new(cookie_secret.var, e.to_string()))?;
-    let session_ttl = env.duration_between(
-        vars::GATEHOUSE_SESSION_TTL,
-        "12h",
-        Duration::from_secs(60)..=Duration::from_secs(90 * 86400),
-        "1m and 90d",
-    )?;
+    let session_ttl = env.duration_within(&vars::GATEHOUSE_SESSION_TTL)?;
     Ok(Session {
         cookie_secret,
         session_ttl,
-        config_name: env.name(vars::GATEHOUSE_CONFIG, "gatehouse")?,
-        namespace: env.name(vars::GATEHOUSE_NAMESPACE, "default")?,
-        config_uid: env.get(vars::GATEHOUSE_CONFIG_UID),
+        config_name: env.name(&vars::GATEHOUSE_CONFIG)?,
+        namespace: env.name(&vars::GATEHOUSE_NAMESPACE)?,
+        config_uid: env.get(&vars::GATEHOUSE_CONFIG_UID),
     })
 }
 
@@ -98,33 +81,39 @@ pub(super) struct Provisioning {
 /// `GATEHOUSE_PROVISIONING`, `GATEHOUSE_PROVISIONING_MODE` (`preDeclared` only with kubernetes
 /// provisioning), `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
 pub(super) fn read_provisioning(env: &Env<'_>) -> Result<Provisioning, ConfigError> {
-    let provisioning = match env.get(vars::GATEHOUSE_PROVISIONING).as_deref() {
-        None | Some("off") => ProvisioningMode::Off,
-        Some("kubernetes") => ProvisioningMode::Kubernetes,
-        Some(_) => {
+    let provisioning = match env
+        .value_or_default(&vars::GATEHOUSE_PROVISIONING)?
+        .as_str()
+    {
+        "off" => ProvisioningMode::Off,
+        "kubernetes" => ProvisioningMode::Kubernetes,
+        _ => {
             return Err(ConfigError::new(
-                vars::GATEHOUSE_PROVISIONING,
+                vars::GATEHOUSE_PROVISIONING.name,
                 "must be `off` or `kubernetes`",
             ));
         }
     };
-    let user_provisioning = match env.get(vars::GATEHOUSE_PROVISIONING_MODE).as_deref() {
-        None | Some("jit") => gatehouse_crds::ProvisioningMode::Jit,
-        Some("preDeclared") if provisioning == ProvisioningMode::Off => {
+    let user_provisioning = match env
+        .value_or_default(&vars::GATEHOUSE_PROVISIONING_MODE)?
+        .as_str()
+    {
+        "jit" => gatehouse_crds::ProvisioningMode::Jit,
+        "preDeclared" if provisioning == ProvisioningMode::Off => {
             return Err(ConfigError::new(
-                vars::GATEHOUSE_PROVISIONING_MODE,
+                vars::GATEHOUSE_PROVISIONING_MODE.name,
                 "`preDeclared` needs GATEHOUSE_PROVISIONING=kubernetes (the declared SsoUsers live there)",
             ));
         }
-        Some("preDeclared") => gatehouse_crds::ProvisioningMode::PreDeclared,
-        Some(_) => {
+        "preDeclared" => gatehouse_crds::ProvisioningMode::PreDeclared,
+        _ => {
             return Err(ConfigError::new(
-                vars::GATEHOUSE_PROVISIONING_MODE,
+                vars::GATEHOUSE_PROVISIONING_MODE.name,
                 "must be `jit` or `preDeclared`",
             ));
         }
     };
-    let attribute_mappings = match env.get(vars::GATEHOUSE_ATTRIBUTE_MAPPINGS) {
+    let attribute_mappings = match env.get(&vars::GATEHOUSE_ATTRIBUTE_MAPPINGS) {
         None => Vec::new(),
         Some(list) => parse_attribute_mappings(&list)?,
     };
@@ -137,11 +126,11 @@ pub(super) fn read_provisioning(env: &Env<'_>) -> Result<Provisioning, ConfigErr
 
 /// `GATEHOUSE_ENV_DIR`: where the env Secret is mounted as files (an absolute path), if anywhere.
 pub(super) fn read_env_dir(env: &Env<'_>) -> Result<Option<PathBuf>, ConfigError> {
-    match env.get(vars::GATEHOUSE_ENV_DIR) {
+    match env.get(&vars::GATEHOUSE_ENV_DIR) {
         None => Ok(None),
         Some(dir) if dir.starts_with('/') => Ok(Some(PathBuf::from(dir))),
         Some(_) => Err(ConfigError::new(
-            vars::GATEHOUSE_ENV_DIR,
+            vars::GATEHOUSE_ENV_DIR.name,
             "must be an absolute path (where the env Secret is mounted)",
         )),
     }
@@ -159,27 +148,27 @@ pub(super) struct Gate {
 /// `GATEHOUSE_AUTH_MODE`, `GATEHOUSE_APP_LOGIN_PATH`, `GATEHOUSE_SKIP_AUTH` (comma-separated),
 /// `GATEHOUSE_PROVISION_HOOK`; the paths checked by the contract's rules.
 pub(super) fn read_gate(env: &Env<'_>) -> Result<Gate, ConfigError> {
-    let auth_mode = match env.get(vars::GATEHOUSE_AUTH_MODE).as_deref() {
-        None | Some("required") => AuthMode::Required,
-        Some("optional") => AuthMode::Optional,
-        Some(_) => {
+    let auth_mode = match env.value_or_default(&vars::GATEHOUSE_AUTH_MODE)?.as_str() {
+        "required" => AuthMode::Required,
+        "optional" => AuthMode::Optional,
+        _ => {
             return Err(ConfigError::new(
-                vars::GATEHOUSE_AUTH_MODE,
+                vars::GATEHOUSE_AUTH_MODE.name,
                 "must be `required` or `optional`",
             ));
         }
     };
     let app_login_path = env
-        .get(vars::GATEHOUSE_APP_LOGIN_PATH)
+        .get(&vars::GATEHOUSE_APP_LOGIN_PATH)
         .map(|p| {
             checked(
-                vars::GATEHOUSE_APP_LOGIN_PATH,
+                &vars::GATEHOUSE_APP_LOGIN_PATH,
                 rules::check_app_login_path,
                 p,
             )
         })
         .transpose()?;
-    let skip_auth = match env.get(vars::GATEHOUSE_SKIP_AUTH) {
+    let skip_auth = match env.get(&vars::GATEHOUSE_SKIP_AUTH) {
         None => Vec::new(),
         Some(list) => list
             .split(',')
@@ -187,7 +176,7 @@ pub(super) fn read_gate(env: &Env<'_>) -> Result<Gate, ConfigError> {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 checked(
-                    vars::GATEHOUSE_SKIP_AUTH,
+                    &vars::GATEHOUSE_SKIP_AUTH,
                     rules::check_skip_auth,
                     p.to_owned(),
                 )
@@ -195,8 +184,8 @@ pub(super) fn read_gate(env: &Env<'_>) -> Result<Gate, ConfigError> {
             .collect::<Result<_, _>>()?,
     };
     let provision_hook = env
-        .get(vars::GATEHOUSE_PROVISION_HOOK)
-        .map(|p| checked(vars::GATEHOUSE_PROVISION_HOOK, rules::check_hook_path, p))
+        .get(&vars::GATEHOUSE_PROVISION_HOOK)
+        .map(|p| checked(&vars::GATEHOUSE_PROVISION_HOOK, rules::check_hook_path, p))
         .transpose()?;
     Ok(Gate {
         auth_mode,
@@ -218,17 +207,13 @@ pub(super) struct SessionChecks {
 /// `GATEHOUSE_REVOCATION_STALENESS`, `GATEHOUSE_REVALIDATE_INTERVAL` (`0s`: never, read as
 /// `None`), `GATEHOUSE_REVALIDATE_GRACE`, each within the contract's range.
 pub(super) fn read_session_checks(env: &Env<'_>) -> Result<SessionChecks, ConfigError> {
-    let revocation_staleness = env.duration_between(
-        vars::GATEHOUSE_REVOCATION_STALENESS,
-        "5m",
-        rules::REVOCATION_STALENESS.range(),
-        &rules::REVOCATION_STALENESS.text(),
-    )?;
-    let revalidate_interval = env.duration(vars::GATEHOUSE_REVALIDATE_INTERVAL, "15m")?;
+    let revocation_staleness = env.duration_within(&vars::GATEHOUSE_REVOCATION_STALENESS)?;
+    // `0s` is off; any other value is checked against the same bounds as the catalogue shows.
+    let revalidate_interval = env.duration(&vars::GATEHOUSE_REVALIDATE_INTERVAL)?;
     if !(revalidate_interval.is_zero() || rules::REVALIDATE_INTERVAL.contains(revalidate_interval))
     {
         return Err(ConfigError::new(
-            vars::GATEHOUSE_REVALIDATE_INTERVAL,
+            vars::GATEHOUSE_REVALIDATE_INTERVAL.name,
             format!(
                 "must be {} (off) or between {}",
                 rules::REVALIDATE_OFF,
@@ -237,12 +222,7 @@ pub(super) fn read_session_checks(env: &Env<'_>) -> Result<SessionChecks, Config
         ));
     }
     let revalidate_interval = (!revalidate_interval.is_zero()).then_some(revalidate_interval);
-    let revalidate_grace = env.duration_between(
-        vars::GATEHOUSE_REVALIDATE_GRACE,
-        "1h",
-        rules::REVALIDATE_GRACE.range(),
-        &rules::REVALIDATE_GRACE.text(),
-    )?;
+    let revalidate_grace = env.duration_within(&vars::GATEHOUSE_REVALIDATE_GRACE)?;
     Ok(SessionChecks {
         revocation_staleness,
         revalidate_interval,
@@ -261,30 +241,26 @@ pub(super) struct Limits {
 }
 
 /// `GATEHOUSE_CLOCK_SKEW` (at most 10m), `GATEHOUSE_MAX_REQUEST_BODY`, and the three timeouts
-/// ([`REQUEST_BODY_TIMEOUT`], [`SEND_TIMEOUT`], [`UPSTREAM_RESPONSE_TIMEOUT`], the last one off
-/// unless set), each between 1s and 1h.
+/// (`GATEHOUSE_REQUEST_BODY_TIMEOUT`, `GATEHOUSE_SEND_TIMEOUT`,
+/// `GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT`, the last one off unless set), each between 1s and 1h.
 pub(super) fn read_limits(env: &Env<'_>) -> Result<Limits, ConfigError> {
-    let clock_skew = env.duration("GATEHOUSE_CLOCK_SKEW", "60s")?;
-    if clock_skew > Duration::from_secs(600) {
+    let clock_skew = env.duration(&vars::GATEHOUSE_CLOCK_SKEW)?;
+    if !vars::CLOCK_SKEW.contains(clock_skew) {
         return Err(ConfigError::new(
-            "GATEHOUSE_CLOCK_SKEW",
-            "must be at most 10m",
+            vars::GATEHOUSE_CLOCK_SKEW.name,
+            format!("must be at most {}", vars::CLOCK_SKEW.max_text),
         ));
     }
-    let max_request_body = match env.get(vars::GATEHOUSE_MAX_REQUEST_BODY) {
+    let max_request_body = match env.get(&vars::GATEHOUSE_MAX_REQUEST_BODY) {
         None => DEFAULT_MAX_REQUEST_BODY,
         Some(text) => parse_byte_size(&text)
-            .map_err(|e| ConfigError::new(vars::GATEHOUSE_MAX_REQUEST_BODY, e))?,
+            .map_err(|e| ConfigError::new(vars::GATEHOUSE_MAX_REQUEST_BODY.name, e))?,
     };
-    let (io_timeouts, io_text) = (rules::IO_TIMEOUT.range(), rules::IO_TIMEOUT.text());
-    let request_body_timeout =
-        env.duration_between(REQUEST_BODY_TIMEOUT, "60s", io_timeouts.clone(), &io_text)?;
-    let send_timeout = env.duration_between(SEND_TIMEOUT, "60s", io_timeouts.clone(), &io_text)?;
-    let upstream_response_timeout = match env.get(UPSTREAM_RESPONSE_TIMEOUT) {
+    let request_body_timeout = env.duration_within(&vars::GATEHOUSE_REQUEST_BODY_TIMEOUT)?;
+    let send_timeout = env.duration_within(&vars::GATEHOUSE_SEND_TIMEOUT)?;
+    let upstream_response_timeout = match env.get(&vars::GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT) {
         None => None,
-        Some(_) => {
-            Some(env.duration_between(UPSTREAM_RESPONSE_TIMEOUT, "", io_timeouts, &io_text)?)
-        }
+        Some(_) => Some(env.duration_within(&vars::GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT)?),
     };
     Ok(Limits {
         clock_skew,
@@ -297,11 +273,11 @@ pub(super) fn read_limits(env: &Env<'_>) -> Result<Limits, ConfigError> {
 
 /// `GATEHOUSE_LOG_FORMAT`: `text` (the default) or `json`.
 pub(super) fn read_log_format(env: &Env<'_>) -> Result<LogFormat, ConfigError> {
-    match env.get("GATEHOUSE_LOG_FORMAT").as_deref() {
-        None | Some("text") => Ok(LogFormat::Text),
-        Some("json") => Ok(LogFormat::Json),
-        Some(_) => Err(ConfigError::new(
-            "GATEHOUSE_LOG_FORMAT",
+    match env.value_or_default(&vars::GATEHOUSE_LOG_FORMAT)?.as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(ConfigError::new(
+            vars::GATEHOUSE_LOG_FORMAT.name,
             "must be `text` or `json`",
         )),
     }

@@ -1,15 +1,14 @@
 //! Which sign-in methods are on: the OIDC providers (`okta`, `entra`, `oidc`) or SAML (`saml`),
 //! never both, and the one offered alone (`AUTH_EXCLUSIVE_PROVIDER`).
 
-use gatehouse_crds::env as vars;
-
 use super::env::{ConfigError, Env};
 use super::model::ProviderConfig;
 use super::saml::{PROTOCOL_VARIABLES_SAML, SamlConfig};
+use super::vars::{self, Variable};
 use super::{entra, oidc, okta};
 
 /// Variables that enable an OIDC provider (any of them set means OIDC is configured).
-const PROTOCOL_VARIABLES_OIDC: [&str; 13] = [
+const PROTOCOL_VARIABLES_OIDC: [Variable; 13] = [
     vars::OKTA_CLIENT_ID,
     vars::OKTA_CLIENT_SECRET,
     vars::OKTA_ISSUER,
@@ -34,7 +33,7 @@ pub(super) fn check_one_protocol(env: &Env<'_>) -> Result<(), ConfigError> {
         && let Some(oidc_var) = PROTOCOL_VARIABLES_OIDC.iter().find(|v| env.is_set(v))
     {
         return Err(ConfigError::new(
-            *saml_var,
+            saml_var.name,
             format!(
                 "SAML and OIDC cannot be active together ({oidc_var} is also set); configure one protocol: the SAML_* or the OKTA_*/ENTRA_*/OIDC_* variables"
             ),
@@ -66,7 +65,7 @@ pub(super) fn read_sign_in(env: &Env<'_>, public_url: &url::Url) -> Result<SignI
     providers.extend(oidc::from_env(env)?);
     if providers.is_empty() && saml.is_none() {
         return Err(ConfigError::new(
-            vars::OKTA_ISSUER,
+            vars::OKTA_ISSUER.name,
             "no sign-in provider is configured: set the OKTA_*, ENTRA_* or OIDC_* variables, or the SAML_* variables",
         ));
     }
@@ -75,12 +74,12 @@ pub(super) fn read_sign_in(env: &Env<'_>, public_url: &url::Url) -> Result<SignI
         enabled.push(gatehouse_crds::consts::PROVIDER_SAML);
     }
 
-    let exclusive_provider = env.get(vars::AUTH_EXCLUSIVE_PROVIDER);
+    let exclusive_provider = env.get(&vars::AUTH_EXCLUSIVE_PROVIDER);
     if let Some(id) = &exclusive_provider
         && !enabled.contains(&id.as_str())
     {
         return Err(ConfigError::new(
-            vars::AUTH_EXCLUSIVE_PROVIDER,
+            vars::AUTH_EXCLUSIVE_PROVIDER.name,
             format!("not an enabled provider (enabled: {})", enabled.join(", ")),
         ));
     }

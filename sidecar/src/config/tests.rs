@@ -704,3 +704,10 @@ fn an_error_quoting_a_value_with_a_newline_stays_one_line() {
         "OIDC_ROLE_MAP: unknown variant `adm\\n`, expected `admin`"
     );
 }
+
+#[test]
+fn the_catalogues_size_default_reads_back_as_itself() {
+    let shown = vars::GATEHOUSE_MAX_REQUEST_BODY.default.shown();
+    let text = shown.trim_matches('`');
+    assert_eq!(parse::parse_byte_size(text), Ok(DEFAULT_MAX_REQUEST_BODY));
+}
