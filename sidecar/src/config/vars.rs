@@ -351,7 +351,7 @@ pub const GATEHOUSE_ADMIN_LISTEN: Variable = general(
 .text_default("0.0.0.0:9090");
 pub const GATEHOUSE_SESSION_TTL: Variable = general(
     env::GATEHOUSE_SESSION_TTL,
-    "session lifetime (humantime: `30m`, `12h`, `7d`; {bounds}; `spec.session.ttl`)",
+    "session lifetime (humantime: `30m`, `12h`, `7d`; {bounds}; rendered from `spec.session.ttl`, whose own bounds are narrower)",
 )
 .text_default(DEFAULT_SESSION_TTL)
 .duration_within(SESSION_TTL);
