@@ -55,6 +55,34 @@ impl RoleDenial {
             RoleDenial::NotMapped => "role_not_mapped",
         }
     }
+
+    /// Every denial, for the table of sign-in reasons in the docs. Keep it in step with
+    /// [`RoleDenial::explanation`], whose match fails to compile on a new variant.
+    pub const ALL: [RoleDenial; 3] = [
+        RoleDenial::ClaimMissing,
+        RoleDenial::ClaimWrongType,
+        RoleDenial::NotMapped,
+    ];
+
+    /// What the reason tells an operator, and what to do: one line of the docs' table of
+    /// sign-in reasons (`docs/troubleshooting.md`, generated from this).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            RoleDenial::ClaimMissing => {
+                "the verified user has no role: the role claim (or SAML attribute) is absent and \
+                 there is no `defaultRole`. Check the token's claims at the IdP (Okta Token \
+                 Preview, Entra \"Enterprise app → Users\", Auth0 Action logs)"
+            }
+            RoleDenial::ClaimWrongType => {
+                "the role claim is neither a string nor a list of strings: point the role mapping \
+                 at another claim, or change what the IdP sends"
+            }
+            RoleDenial::NotMapped => {
+                "the role claim's values match no `roleMap` rule and there is no `defaultRole`: \
+                 add a rule, or give the user a value that has one"
+            }
+        }
+    }
 }
 
 /// Maps claims to a role under `policy`.

@@ -119,6 +119,96 @@ impl TokenError {
             TokenError::NonceMismatch => "token_nonce_mismatch",
         }
     }
+
+    /// One error of every reason, for the table of sign-in reasons in the docs. Keep it in step
+    /// with [`TokenError::explanation`], whose match fails to compile on a new variant.
+    pub const EXAMPLES: [TokenError; 16] = [
+        TokenError::TooLarge,
+        TokenError::Malformed,
+        TokenError::UnsupportedAlgorithm,
+        TokenError::CriticalHeader,
+        TokenError::UnknownKey,
+        TokenError::BadSignature,
+        TokenError::WrongIssuer,
+        TokenError::WrongAudience,
+        TokenError::UntrustedAudience,
+        TokenError::Expired,
+        TokenError::IssuedInFuture,
+        TokenError::NotYetValid,
+        TokenError::MissingClaim("nonce"),
+        TokenError::MissingClaim("sub"),
+        TokenError::MissingClaim("exp"),
+        TokenError::NonceMismatch,
+    ];
+
+    /// What the reason tells an operator, and what to do: one line of the docs' table of
+    /// sign-in reasons (`docs/troubleshooting.md`, generated from this).
+    pub fn explanation(&self) -> &'static str {
+        match self {
+            TokenError::TooLarge => {
+                "the ID token is over 16 KiB: have the IdP put fewer claims in it (large group lists)"
+            }
+            TokenError::Malformed => {
+                "the ID token is not a compact JWS, or a claim has the wrong type: an IdP that does \
+                 not follow OpenID Connect, or something between it and the sidecar altered the answer"
+            }
+            TokenError::UnsupportedAlgorithm => {
+                "the ID token is signed with neither RS256, ES256 nor EdDSA (`none` and HMAC \
+                 included): set the client's signing algorithm at the IdP to RS256"
+            }
+            TokenError::CriticalHeader => {
+                "the ID token's header names critical extensions (`crit`), none of which the \
+                 sidecar implements: an IdP setting beyond OpenID Connect"
+            }
+            TokenError::UnknownKey => {
+                "no key of the provider's JWKS matches the ID token's `kid`, even after fetching \
+                 the JWKS again: the issuer configured is not the one signing the tokens"
+            }
+            TokenError::BadSignature => {
+                "the ID token's signature does not verify with the provider's key: a token altered \
+                 or minted elsewhere"
+            }
+            TokenError::WrongIssuer => {
+                "the ID token's `iss` differs from the configured issuer, compared byte for byte \
+                 (a trailing slash counts): copy the issuer from the discovery document"
+            }
+            TokenError::WrongAudience => {
+                "the ID token's `aud` does not hold the client id, or its `azp` names another \
+                 client: check the client id configured for the provider"
+            }
+            TokenError::UntrustedAudience => {
+                "the ID token has several audiences and no `azp` naming this client: have the IdP \
+                 issue tokens for this client alone"
+            }
+            TokenError::Expired => {
+                "the ID token's `exp` has passed, beyond the tolerated clock skew \
+                 (`GATEHOUSE_CLOCK_SKEW`): check the node's clock"
+            }
+            TokenError::IssuedInFuture => {
+                "the ID token's `iat` is in the future, beyond the tolerated clock skew: the node's \
+                 and the IdP's clocks disagree"
+            }
+            TokenError::NotYetValid => {
+                "the ID token's `nbf` is in the future, beyond the tolerated clock skew: the node's \
+                 and the IdP's clocks disagree"
+            }
+            TokenError::MissingClaim("nonce") => {
+                "the ID token of a sign-in carries no `nonce`, though one was sent: an IdP that \
+                 ignores it, or a token not issued for this attempt"
+            }
+            TokenError::MissingClaim("sub") => {
+                "the ID token has no usable `sub` (the user's stable id): an IdP bug"
+            }
+            TokenError::MissingClaim(_) => {
+                "the ID token lacks a required claim (`iss`, `aud`, `exp` or `iat`): an IdP that \
+                 does not follow OpenID Connect"
+            }
+            TokenError::NonceMismatch => {
+                "the ID token's `nonce` is not the one this sign-in sent: a token replayed from \
+                 another sign-in; the user signs in again"
+            }
+        }
+    }
 }
 
 /// The parts of the JOSE header we look at before trusting anything.

@@ -50,6 +50,57 @@ impl ProvisionError {
         }
     }
 
+    /// One error of every reason a sign-in can end with, for the table of sign-in reasons in
+    /// the docs ([`ProvisionError::Deleted`] is left out: only a re-validation meets it). Keep
+    /// it in step with [`ProvisionError::explanation`], whose match fails to compile on a new
+    /// variant.
+    pub fn sign_in_examples() -> [ProvisionError; 5] {
+        [
+            ProvisionError::Suspended,
+            ProvisionError::NotDeclared,
+            ProvisionError::Collision {
+                name: String::new(),
+            },
+            ProvisionError::TimedOut(crate::SIGN_IN_API_BUDGET),
+            ProvisionError::Contended {
+                name: String::new(),
+            },
+        ]
+    }
+
+    /// What the reason tells an operator, and what to do: one line of the docs' table of
+    /// sign-in reasons (`docs/troubleshooting.md`, generated from this).
+    pub fn explanation(&self) -> &'static str {
+        match self {
+            ProvisionError::Suspended => "the user's SsoUser has `spec.suspended: true`",
+            ProvisionError::NotDeclared => {
+                "the SsoConfig has `provisioning.mode: preDeclared` and no SsoUser is declared for \
+                 this user: declare one, or switch to `jit`"
+            }
+            ProvisionError::Deleted => {
+                "the user's SsoUser was deleted while a re-validation was under way: the session \
+                 ends (a re-validation never re-creates a user)"
+            }
+            ProvisionError::Collision { .. } => {
+                "an SsoUser with the computed name exists but belongs to another SsoConfig, \
+                 provider or subject (usually a hand-written SsoUser with a mistyped \
+                 `spec.subject`): fix or delete that SsoUser"
+            }
+            ProvisionError::Unavailable(_) | ProvisionError::TimedOut(_) => {
+                "the sidecar could not read or write SsoUsers within 5 s (the sign-in's whole \
+                 budget for the API, kube's retries of 429/503 included; no session, nothing \
+                 written; signed-in users keep working from the watch cache): the API server is \
+                 unreachable or overloaded, or the sidecar's Role or token is missing \
+                 (`kubectl auth can-i create ssousers \
+                 --as=system:serviceaccount:<namespace>:<config>-gatehouse -n <namespace>`)"
+            }
+            ProvisionError::Contended { .. } => {
+                "the same user's SsoUser kept changing during the sign-in (dozens of simultaneous \
+                 sign-ins of one person): trying again works"
+            }
+        }
+    }
+
     /// Whether the user was refused (as opposed to the sign-in failing for a technical reason).
     pub fn is_denial(&self) -> bool {
         matches!(

@@ -128,6 +128,93 @@ impl SignInError {
         }
     }
 
+    /// One error of every reason a sign-in can end with — the sidecar's own and the lower
+    /// crates' ([`TokenError::EXAMPLES`], [`SamlError::ALL`], [`RoleDenial::ALL`],
+    /// [`ProvisionError::sign_in_examples`]) — for the table of sign-in reasons in the docs.
+    /// Keep the sidecar's own in step with [`SignInError::explanation`], whose match fails to
+    /// compile on a new variant.
+    pub fn examples() -> Vec<SignInError> {
+        let user = || String::new();
+        let own = [
+            Self::StateInvalid,
+            Self::StateReplayed,
+            Self::IdpDenied,
+            Self::IdpError,
+            Self::CodeMissing,
+            Self::IssuerMismatch,
+            Self::ProviderUnavailable,
+            Self::ExchangeFailed,
+            Self::Hook {
+                user: user(),
+                error: HookError("timeout".into()),
+            },
+        ];
+        own.into_iter()
+            .chain(TokenError::EXAMPLES.into_iter().map(Self::Token))
+            .chain(SamlError::ALL.into_iter().map(Self::Saml))
+            .chain(RoleDenial::ALL.into_iter().map(|denial| Self::Role {
+                user: user(),
+                denial,
+            }))
+            .chain(
+                ProvisionError::sign_in_examples()
+                    .into_iter()
+                    .map(|error| Self::Directory {
+                        user: user(),
+                        error: Box::new(error),
+                    }),
+            )
+            .collect()
+    }
+
+    /// What the reason tells an operator, and what to do: one line of the docs' table of
+    /// sign-in reasons (`docs/troubleshooting.md`, generated from this).
+    pub fn explanation(&self) -> &'static str {
+        match self {
+            Self::StateInvalid => {
+                "no sign-in attempt matches the callback: its attempt cookie is missing, expired \
+                 (10 minutes), from another browser, or for another provider. The user signs in \
+                 again; when it happens to everyone, the browser drops the cookie (`publicUrl` is \
+                 not what the browser shows)"
+            }
+            Self::StateReplayed => {
+                "the sign-in attempt (or the SAML response) was already used: a reload of the \
+                 callback, or a replay. The user signs in again"
+            }
+            Self::IdpDenied => {
+                "the IdP answered `error=access_denied`: the user cancelled, or the IdP's policy \
+                 refused them (the app is not assigned to them at the IdP)"
+            }
+            Self::IdpError | Self::CodeMissing => {
+                "the IdP answered the callback with an error other than `access_denied`, or \
+                 without an authorization code: the IdP's log says why (often the client's grant \
+                 types or redirect URI)"
+            }
+            Self::IssuerMismatch => {
+                "the callback's `iss` parameter is missing or names another issuer (RFC 9207 \
+                 mix-up protection): check the provider's issuer"
+            }
+            Self::ProviderUnavailable => {
+                "the provider's discovery document and keys (or the SAML metadata) are not loaded: \
+                 `<issuer>/.well-known/openid-configuration` unreachable from the pod (egress \
+                 policy, proxy) or the issuer mistyped; `gatehouse_provider_ready` shows it"
+            }
+            Self::ExchangeFailed => {
+                "the IdP's token endpoint refused the authorization code or could not be reached: \
+                 the sidecar's log line has the IdP's error; check the client secret and the \
+                 egress to the IdP"
+            }
+            Self::Token(e) => e.explanation(),
+            Self::Saml(e) => e.explanation(),
+            Self::Role { denial, .. } => denial.explanation(),
+            Self::Directory { error, .. } => error.explanation(),
+            Self::Hook { .. } => {
+                "the app's provisioning hook (`provisioning.hookPath`) answered non-2xx, timed out \
+                 (5 s) or was unreachable; nothing was written: see the app's log"
+            }
+        }
+    }
+
     /// The SsoUser name, when the user was verified before the refusal.
     pub fn user(&self) -> Option<&str> {
         match self {

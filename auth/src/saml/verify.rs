@@ -156,6 +156,97 @@ impl SamlError {
     pub fn is_denial(self) -> bool {
         self == SamlError::NameIdTransient
     }
+
+    /// Every refusal, for the table of sign-in reasons in the docs. Keep it in step with
+    /// [`SamlError::explanation`], whose match fails to compile on a new variant.
+    pub const ALL: [SamlError; 17] = [
+        SamlError::TooLarge,
+        SamlError::Malformed,
+        SamlError::Doctype,
+        SamlError::AssertionCount,
+        SamlError::AlgorithmRefused(RSA_SHA1),
+        SamlError::SignatureInvalid,
+        SamlError::IssuerMismatch,
+        SamlError::Status,
+        SamlError::Unsolicited,
+        SamlError::UnknownRequest,
+        SamlError::DestinationMismatch,
+        SamlError::AudienceMismatch,
+        SamlError::RecipientMismatch,
+        SamlError::Expired,
+        SamlError::NotYetValid,
+        SamlError::NameIdMissing,
+        SamlError::NameIdTransient,
+    ];
+
+    /// What the reason tells an operator, and what to do: one line of the docs' table of
+    /// sign-in reasons (`docs/troubleshooting.md`, generated from this; `docs/idp-saml.md`
+    /// details each check).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            SamlError::TooLarge => "(SAML) the response is over 256 KiB: send fewer attributes",
+            SamlError::Malformed => {
+                "(SAML) the response is not base64, UTF-8 or XML, or not a `samlp:Response`"
+            }
+            SamlError::Doctype => {
+                "(SAML) the response holds a DOCTYPE (entity expansion, XXE): refused before parsing"
+            }
+            SamlError::AssertionCount => {
+                "(SAML) the response holds more than one assertion, or an encrypted one (not \
+                 supported): turn off assertion encryption at the IdP"
+            }
+            SamlError::AlgorithmRefused(_) => {
+                "(SAML) the response is signed or digested with an algorithm outside SHA-2, \
+                 usually RSA-SHA1 (the sidecar's `SAML response refused` log line names it): \
+                 switch the IdP to RSA-SHA256, or if it cannot, set `spec.saml.allowSha1: true` \
+                 (insecure)"
+            }
+            SamlError::SignatureInvalid => {
+                "(SAML) the response is unsigned, signed by a key the metadata does not name, \
+                 altered after signing, or its signature does not cover the assertion: check that \
+                 the metadata is the IdP's current one (after a certificate rollover)"
+            }
+            SamlError::IssuerMismatch => {
+                "(SAML) an issuer of the response is not the IdP's entity ID from the metadata"
+            }
+            SamlError::Status => {
+                "(SAML) the response's status is not Success: the IdP refused the user or the \
+                 request; its own log says why"
+            }
+            SamlError::Unsolicited => {
+                "(SAML) the response answers no request in signed content (IdP-initiated sign-in, \
+                 which is not accepted): users start from the app"
+            }
+            SamlError::UnknownRequest => {
+                "(SAML) the response answers a request this browser did not start (or names two)"
+            }
+            SamlError::DestinationMismatch => {
+                "(SAML) the response's `Destination` is not the ACS URL: register \
+                 `status.saml.acsUrl` at the IdP"
+            }
+            SamlError::AudienceMismatch => {
+                "(SAML) the assertion's `AudienceRestriction` does not name the SP entity ID: \
+                 register `status.saml.entityId` at the IdP"
+            }
+            SamlError::RecipientMismatch => {
+                "(SAML) the assertion has no bearer `SubjectConfirmation` whose `Recipient` is the \
+                 ACS URL: register `status.saml.acsUrl` at the IdP"
+            }
+            SamlError::Expired => {
+                "(SAML) the assertion is past its `NotOnOrAfter`, beyond the tolerated clock skew \
+                 (`GATEHOUSE_CLOCK_SKEW`): a slow user, or the clocks disagree"
+            }
+            SamlError::NotYetValid => {
+                "(SAML) the assertion is before its `NotBefore`, beyond the tolerated clock skew: \
+                 the node's and the IdP's clocks disagree"
+            }
+            SamlError::NameIdMissing => "(SAML) the assertion has no NameID",
+            SamlError::NameIdTransient => {
+                "(SAML) the NameID is transient, which would make a new user at every sign-in: \
+                 have the IdP send a persistent NameID (or the email address)"
+            }
+        }
+    }
 }
 
 /// Which signature and digest algorithms a response may use. The default is the SHA-2 family
