@@ -1,9 +1,10 @@
 //! The audit trail: one structured line per sign-in attempt and per re-validation of a session,
 //! on the `gatehouse::audit` target.
 //!
-//! Fields: `provider`, `outcome` (`success`, `denied`, `failed`), `reason` (a stable code),
-//! `user` (the SsoUser name, a hash of issuer and subject) and `role` when known. Never a token,
-//! code, cookie, email or raw subject.
+//! Fields: `provider`, `outcome` (a sign-in's `success`, `denied`, `failed`; a re-validation's
+//! [`crate::metrics::RevalidationOutcome`], or `refused` for a request whose session it
+//! refused), `reason` (a stable code), `user` (the SsoUser name, a hash of issuer and subject)
+//! and `role` when known. Never a token, code, cookie, email or raw subject.
 
 /// How a sign-in attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,8 @@ pub fn sign_in(
 }
 
 /// Writes the audit line of one re-validation of a session at its IdP. `outcome` is one of
-/// [`crate::metrics::RevalidationOutcome`]; `reason` a stable code.
+/// [`crate::metrics::RevalidationOutcome`]; `reason` a stable code. A session refused for its
+/// re-validation writes [`revalidation_refused`] instead.
 pub fn revalidation(provider: &str, outcome: &str, reason: &str, user: &str, role: &str) {
     match outcome {
         "refreshed" => tracing::info!(
@@ -67,4 +69,15 @@ pub fn revalidation(provider: &str, outcome: &str, reason: &str, user: &str, rol
             "session not re-validated"
         ),
     }
+}
+
+/// Writes the audit line of a request refused because its session's re-validation failed it:
+/// `outcome=refused`, `reason` a [`crate::judge::Refusal`] label (`revalidation_unvouched`,
+/// `revalidation_overdue`), the same as in `gatehouse_sessions_refused_total`.
+pub fn revalidation_refused(provider: &str, reason: &str, user: &str, role: &str) {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "revalidation", provider, outcome = "refused", reason, user, role,
+        "session refused: not re-validated"
+    );
 }

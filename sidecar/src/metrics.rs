@@ -9,6 +9,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::judge::Refusal;
+
 /// Which part of the sidecar answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
@@ -263,10 +265,12 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a session refused by the user directory.
-    pub fn session_refused(&self, reason: &'static str) {
+    /// Counts a request refused for its session.
+    pub fn session_refused(&self, refusal: Refusal) {
         self.sessions_refused
-            .get_or_create(&ReasonLabels { reason })
+            .get_or_create(&ReasonLabels {
+                reason: refusal.label(),
+            })
             .inc();
     }
 
@@ -357,7 +361,9 @@ mod tests {
         m.sign_in("okta", "denied", Some("role_not_mapped"));
         m.proxy_latency(0.002);
         m.provider_ready("okta");
-        m.session_refused("user_deleted");
+        m.session_refused(Refusal::Directory(
+            gatehouse_directory::kubernetes::SessionRefusal::Deleted,
+        ));
         m.sign_in_handling(0.003);
         m.user_watch(true, std::time::Duration::from_millis(1500), 7, 1);
         m.user_read("found");

@@ -404,11 +404,61 @@ mod tests {
         assert_eq!(app.judge(&session(None), NOW), Judgement::Valid);
         // Due for longer than the grace: refused, so the sweep cuts its connections too.
         let overdue = session(Some(NOW - 900 - 3600));
-        assert_eq!(
-            app.judge(&overdue, NOW),
-            Judgement::Refused("revalidation_overdue")
-        );
+        assert_eq!(app.judge(&overdue, NOW), Judgement::Overdue);
         assert_eq!(app.recheck(&overdue, NOW), Err("revalidation_overdue"));
+    }
+
+    /// Collects what the subscriber writes, for asserting on log lines.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_session_past_its_grace_is_refused_counted_and_audited() {
+        let app = app();
+        let overdue = session(Some(NOW - 900 - 3600));
+        let sealed = overdue.seal(&app.sessions.keys(), &app.sessions.binding);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_str(&format!("{}={sealed}", app.sessions.cookies.session))
+                .expect("a cookie header"),
+        );
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let lookup =
+            tracing::subscriber::with_default(subscriber, || app.session_from_cache(&headers, NOW));
+        assert!(matches!(lookup, SessionLookup::None), "{lookup:?}");
+        let text = app.metrics.encode();
+        assert!(
+            text.contains("gatehouse_sessions_refused_total{reason=\"revalidation_overdue\"} 1"),
+            "{text}"
+        );
+        let logged = String::from_utf8(lines.0.lock().expect("the lines").clone()).expect("UTF-8");
+        assert!(
+            logged.contains("WARN")
+                && logged.contains("gatehouse::audit")
+                && logged.contains("event=\"revalidation\"")
+                && logged.contains("outcome=\"refused\"")
+                && logged.contains("reason=\"revalidation_overdue\""),
+            "an audit line: {logged}"
+        );
     }
 
     #[tokio::test]

@@ -15,11 +15,11 @@ use tower::Service;
 
 use super::sign_in::start_url;
 use crate::config::AuthMode;
-use crate::judge::SessionLookup;
+use crate::judge::{Refusal, SessionLookup};
 use crate::metrics::Handler as MetricHandler;
 use crate::pages::{self, encode_query_value, html_response};
 use crate::pages::{json_response, redirect};
-use crate::revalidation::{DEPARTURE_WAIT, Departure, Step, UNVOUCHED};
+use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
 use crate::state::App;
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
@@ -74,14 +74,7 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
             if step.unvouched {
                 // Due for re-validation with nothing to re-validate it with: refused, as a
                 // session past its grace is.
-                app.metrics.session_refused(UNVOUCHED);
-                crate::audit::revalidation(
-                    &session.provider,
-                    "refused",
-                    UNVOUCHED,
-                    &session.user,
-                    session.role.as_str(),
-                );
+                app.judge.refused(&session, Refusal::RevalidationUnvouched);
                 admit(&app, req, None, now)
             } else {
                 Step {
