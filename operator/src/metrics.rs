@@ -1,5 +1,8 @@
 //! Prometheus metrics of the operator. Labels are bounded: controller, result (an error's
-//! `metric_label`) — never an object name.
+//! `metric_label`), watch, kind — never an object name.
+//!
+//! Each metric's HELP text is the one statement of what it means: the table of the operator's
+//! metrics in `docs/operations.md` is generated from this registry.
 
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -9,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::controllers;
 
 type Labels = Vec<(&'static str, &'static str)>;
 
@@ -28,7 +33,13 @@ impl Default for Metrics {
         let reconciliations = Family::<Labels, Counter<u64, AtomicU64>>::default();
         registry.register(
             "reconciliations",
-            "Reconciliations by controller and result (ok or an error category)",
+            format!(
+                "Reconciliations, by controller ({}, {}, {}) and result (ok, or the category of \
+                 the error it ended with, as in its log line)",
+                controllers::sso_config::CONTROLLER,
+                controllers::sso_user::CONTROLLER,
+                controllers::self_repair::CONTROLLER,
+            ),
             reconciliations.clone(),
         );
         let duration = Family::<Labels, Histogram>::new_with_constructor(|| {
@@ -42,13 +53,15 @@ impl Default for Metrics {
         let leader = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "leader",
-            "1 while this replica holds the leader lease",
+            "1 while this replica holds the leader Lease",
             leader.clone(),
         );
         let undecodable = Family::<Labels, Counter<u64, AtomicU64>>::default();
         registry.register(
             "undecodable_objects",
-            "Objects a watch received but could not decode (skipped, the watch goes on), by watch and kind",
+            "Objects a watch received but could not decode (skipped, the watch goes on; the \
+             SsoConfig shows Ready=False, reason Undecodable), by watch (a controller or the \
+             webhook) and kind",
             undecodable.clone(),
         );
         Metrics {

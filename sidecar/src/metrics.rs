@@ -1,5 +1,8 @@
 //! Prometheus metrics (served on the admin port). Labels are bounded: handler, status class,
 //! provider id, outcome, reason — never a user, subject, email or path.
+//!
+//! Each metric's HELP text is the one statement of what it means: the table of metrics in
+//! `docs/sidecar.md` is generated from this registry ([`Metrics::with_every_series`]).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use crate::error::SignInError;
 use crate::judge::Refusal;
 
 /// Which part of the sidecar answered.
@@ -54,6 +58,41 @@ impl RevalidationOutcome {
             Self::Denied => "denied",
             Self::Unavailable => "unavailable",
             Self::Superseded => "superseded",
+        }
+    }
+
+    /// What the outcome tells an operator, and what to do: one line of the docs' table of
+    /// re-validation outcomes (`docs/troubleshooting.md`, generated from this).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::Refreshed => {
+                "the IdP vouched for the session again; a new ID token, when it sent one, was \
+                 verified and its role and profile written to the SsoUser. Nothing to do"
+            }
+            Self::Ended => {
+                "the IdP refused the grant (reason `grant_refused`: `invalid_grant`, the user \
+                 disabled or deleted at the IdP, the grant revoked or expired): the session ended \
+                 as a logout does, on every replica. Many right after another replica's \
+                 `refreshed`, on workloads with several replicas, mean the replicas could not \
+                 share the re-validation: check that the sidecar may patch `ssousers/status` and \
+                 that `status.sessionRenewals` is written"
+            }
+            Self::Denied => {
+                "the refreshed identity may not have a session (the reason says why: a role \
+                 reason such as `role_not_mapped`, `user_suspended`, `user_deleted`, or \
+                 `subject_changed`): the session ended"
+            }
+            Self::Unavailable => {
+                "the IdP could not be asked, or its answer not used (`idp_unreachable`, \
+                 `idp_error`, `provider_unavailable`, a `token_…` reason, `directory_unavailable`): \
+                 the session is kept and asked about again 30 s later, until \
+                 `GATEHOUSE_REVALIDATE_GRACE` runs out; then it is refused \
+                 (`revalidation_overdue`). Check the egress to the IdP's token endpoint"
+            }
+            Self::Superseded => {
+                "the IdP refused a grant another replica had already rotated; the session goes on \
+                 from that replica's renewal (reason `renewed_by_another_replica`). Harmless"
+            }
         }
     }
 }
@@ -116,7 +155,8 @@ impl Metrics {
         let request_family = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
-            "Requests answered, by handler and status class",
+            "Requests answered, by handler (proxy: requests for the app, those refused for lack \
+             of a session included; auth: the sidecar's own pages and endpoints) and status class",
             request_family.clone(),
         );
         let requests = std::array::from_fn(|h| {
@@ -132,73 +172,87 @@ impl Metrics {
         let proxy_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register(
             "proxy_upstream_duration_seconds",
-            "Time from forwarding a request to the app's response headers",
+            "Time from forwarding a request to the app until its response headers",
             proxy_latency.clone(),
         );
         let upstream_errors = Counter::default();
         registry.register(
             "proxy_upstream_errors",
-            "Requests that could not reach the app (answered 502)",
+            "Requests the app did not answer: unreachable (answered 502) or slower than \
+             GATEHOUSE_UPSTREAM_RESPONSE_TIMEOUT (answered 504); a client's own faulty body \
+             (413, 408) is not counted",
             upstream_errors.clone(),
         );
         let sign_ins = Family::<SignInLabels, Counter>::default();
         registry.register(
             "sign_ins",
-            "Sign-in attempts by provider and outcome (success, denied, failed)",
+            "Sign-in attempts, by provider id and outcome: success, denied (a verified user was \
+             refused), failed (the attempt broke)",
             sign_ins.clone(),
         );
         let not_completed = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "sign_in_denials",
-            "Sign-ins that did not complete, by reason: users refused (denied) and attempts that failed alike (the outcome is in gatehouse_sign_ins_total)",
+            "Sign-ins that did not complete, by reason: users refused (denied) and attempts that \
+             failed alike, despite the name (the outcome is in gatehouse_sign_ins_total)",
             not_completed.clone(),
         );
         let provider_ready = Family::<ProviderLabels, Gauge>::default();
         registry.register(
             "provider_ready",
-            "1 when the provider's discovery document and keys are loaded",
+            "1 when the provider's discovery document and keys (SAML: its metadata) are loaded, \
+             by provider id",
             provider_ready.clone(),
         );
         let sessions_refused = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "sessions_refused",
-            "Requests whose session the user directory refused (user deleted, replaced or suspended, sessions revoked, watch stale or not synced), by reason",
+            "Requests refused for their session, by reason: the user directory refused it (user \
+             deleted, replaced, suspended or undecodable, its sessions revoked, that session \
+             ended, the SsoUser watch stale or not synced, a new user's read failed), or its \
+             re-validation did (due with no refresh cookie or grant, or past its grace)",
             sessions_refused.clone(),
         );
         let sign_in_handling = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
             "sign_in_callback_handling_seconds",
-            "Time the sidecar spends on a sign-in callback, excluding the round trip to the IdP's token endpoint",
+            "Time the sidecar spends on a sign-in callback or SAML ACS request, excluding the round \
+             trip to the IdP's token endpoint",
             sign_in_handling.clone(),
         );
         let user_watch_synced = Gauge::default();
         registry.register(
             "user_watch_synced",
-            "1 when the SsoUser watch has completed its first list (kubernetes provisioning)",
+            "1 when the SsoUser watch has completed its first list (Kubernetes provisioning only)",
             user_watch_synced.clone(),
         );
         let user_watch_broken = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "user_watch_broken_seconds",
-            "How long the SsoUser watch has been broken (0 when healthy); past GATEHOUSE_REVOCATION_STALENESS every session is refused",
+            "How long the SsoUser watch has shown no sign of life, once that is longer than a \
+             healthy watch allows (0 when healthy); past GATEHOUSE_REVOCATION_STALENESS every \
+             session is refused (Kubernetes provisioning only)",
             user_watch_broken.clone(),
         );
         let user_watch_undecodable = Gauge::default();
         registry.register(
             "user_watch_undecodable",
-            "SsoUsers in the watch cache that could not be decoded (their sessions are refused; the watch goes on)",
+            "SsoUsers in the watch cache that could not be decoded: their sessions are refused, \
+             the watch goes on (Kubernetes provisioning only)",
             user_watch_undecodable.clone(),
         );
         let users = Gauge::default();
         registry.register(
             "users",
-            "SsoUsers of this config in the watch cache",
+            "SsoUsers of this SsoConfig in the watch cache (Kubernetes provisioning only)",
             users.clone(),
         );
         let user_reads = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "user_reads",
-            "SsoUsers read from the API because the watch cache did not hold the user of a session issued moments ago (found, not_found, failed, timed_out; rate_limited: refused without a read)",
+            "SsoUsers read from the API because the watch cache did not hold the user of a session \
+             issued in the last 2 minutes (a user another replica just created), by outcome \
+             (rate_limited: refused without a read; Kubernetes provisioning only)",
             user_reads.clone(),
         );
         for outcome in gatehouse_directory::read_through::ReadOutcome::ALL {
@@ -209,9 +263,12 @@ impl Metrics {
         let revalidations = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "revalidations",
-            "Re-validations of sessions at their IdP (refresh-token grant), by outcome: refreshed, \
-             ended (the IdP refused the grant), denied (the refreshed claims map to no role), \
-             unavailable (the IdP could not be asked; retried until the grace ends)",
+            "Re-validations of sessions at their IdP (the refresh-token grant), by outcome: \
+             refreshed, ended (the IdP refused the grant; the session ended), denied (the \
+             refreshed identity may not have a session; it ended), unavailable (the IdP could \
+             not be asked; asked again until the grace ends), superseded (the IdP refused a \
+             grant another replica had already rotated; the session goes on from that \
+             replica's renewal)",
             revalidations.clone(),
         );
         for outcome in RevalidationOutcome::ALL {
@@ -338,6 +395,24 @@ impl Metrics {
             .set(1);
     }
 
+    /// Metrics with a series (at zero) for every label value the sidecar can record, and
+    /// `providers`: what the table of metrics in the docs is generated from. (A running sidecar
+    /// creates the series of refusals as they happen, so that a scrape shows the reasons met.)
+    pub fn with_every_series(providers: &[&str]) -> Self {
+        let metrics = Self::new(providers);
+        for refusal in Refusal::ALL {
+            let _ = metrics.sessions_refused.get_or_create(&ReasonLabels {
+                reason: refusal.label(),
+            });
+        }
+        for error in SignInError::examples() {
+            let _ = metrics.not_completed.get_or_create(&ReasonLabels {
+                reason: error.metric_label(),
+            });
+        }
+        metrics
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -351,6 +426,41 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_revalidations_help_names_every_outcome() {
+        let text = Metrics::new(&[]).encode();
+        let help = text
+            .lines()
+            .find(|l| l.starts_with("# HELP gatehouse_revalidations "))
+            .expect("the HELP line");
+        for outcome in RevalidationOutcome::ALL {
+            assert!(
+                help.contains(outcome.label()),
+                "{} in {help}",
+                outcome.label()
+            );
+        }
+    }
+
+    #[test]
+    fn every_refusal_reason_and_sign_in_reason_has_a_series_for_the_docs() {
+        let text = Metrics::with_every_series(&["okta"]).encode();
+        for refusal in Refusal::ALL {
+            let series = format!(
+                "gatehouse_sessions_refused_total{{reason=\"{}\"}} 0",
+                refusal.label()
+            );
+            assert!(text.contains(&series), "{series}");
+        }
+        assert!(text.contains("gatehouse_sign_in_denials_total{reason=\"token_expired\"} 0"));
+        assert!(
+            !Metrics::new(&["okta"])
+                .encode()
+                .contains("gatehouse_sessions_refused_total{"),
+            "a running sidecar shows the refusals it met, not every reason at zero"
+        );
+    }
 
     #[test]
     fn exposition_has_bounded_series() {
