@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn a_region_is_found_between_its_markers_only() {
         let text = "a\n<!-- BEGIN GENERATED t: x -->\n| row |\n<!-- END GENERATED t -->\nb\n";
-        let (start, end) = region_bounds(text, "t").unwrap();
+        let (start, end) = region_bounds(text, "t").expect("the region is found");
         assert_eq!(&text[start..end], "| row |\n");
         assert!(region_bounds(text, "other").is_err());
         let twice = format!("{text}{text}");

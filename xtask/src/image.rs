@@ -328,7 +328,13 @@ pub fn prepare_context() -> Result<()> {
             bail!("{} is missing after the release build", image.name);
         }
     }
-    stage_libraries(&release.join(SIDECAR.name), &release.join(SIDECAR_LIBS))
+    stage_libraries(&release.join(SIDECAR.name), &release.join(SIDECAR_LIBS))?;
+    for copied in PREBUILT_COPIES {
+        if !root().join(copied).exists() {
+            bail!("{copied} is missing: the Dockerfile's prebuilt targets copy it");
+        }
+    }
+    Ok(())
 }
 
 /// What [`prepare_context`] leaves in `target/release` for the `*-prebuilt` targets to copy.
