@@ -13,6 +13,8 @@
 //! - [`saml_idp`]: the fixture SAML IdPs (pysaml2, samlify), the forged-response tool, a SAML
 //!   sidecar stack and the SAML sign-in flow.
 //! - [`generated`]: the check that keeps generated regions of the docs equal to the code.
+//! - [`markdown`]: the docs' Markdown files, code blocks, prose and shell commands, as the doc
+//!   tests read them.
 //! - [`apache::Apache`]: Apache httpd with mod_auth_openidc, the benchmark's authenticating peer.
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,7 @@ pub mod generated;
 pub mod idp;
 pub mod kube_bench;
 pub mod kube_stack;
+pub mod markdown;
 pub mod process;
 pub mod raw;
 pub mod saml_idp;

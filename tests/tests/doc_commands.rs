@@ -12,9 +12,12 @@
 //! they name. `crdgen` writes to a temporary directory, compared with `crds/manifests/`.
 //! A `user-name` command followed by a `# <name>` comment line must print that name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use gatehouse_tests::markdown::{
+    self, code_blocks, doc_files, inline_code, prose_lines, segments, shell_words, split_comment,
+};
 use gatehouse_tests::process::{cargo_binary, random_key_b64, workspace_root};
 
 const BINARIES: [&str; 2] = ["gatehouse-operator", "gatehouse-sidecar"];
@@ -32,56 +35,6 @@ struct DocCommand {
     next_comment: Option<String>,
     /// Named in prose without arguments (`gatehouse-operator user-name`): only checked to exist.
     mention: bool,
-}
-
-fn doc_files() -> Vec<PathBuf> {
-    let root = workspace_root();
-    let mut files = vec![
-        root.join("README.md"),
-        root.join("examples/README.md"),
-        root.join("tests/README.md"),
-    ];
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .expect("docs/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    docs.sort();
-    files.extend(docs);
-    files.retain(|f| f.is_file());
-    files
-}
-
-/// Splits a command line into words: whitespace separates, single and double quotes group.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
 }
 
 /// The command of one segment of a shell line, if it runs one of the binaries.
@@ -107,66 +60,22 @@ fn command_of(segment: &str) -> Option<Vec<String>> {
     })
 }
 
-/// Splits off a trailing `# comment` (outside quotes).
-fn split_comment(line: &str) -> (&str, &str) {
-    let mut quote: Option<char> = None;
-    for (i, c) in line.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '#') if i == 0 || line[..i].ends_with(' ') => {
-                return (&line[..i], line[i + 1..].trim());
-            }
-            _ => {}
-        }
-    }
-    (line, "")
-}
-
 fn commands_in(file: &Path) -> Vec<DocCommand> {
     let text = std::fs::read_to_string(file).expect("doc file");
-    let shown = file
-        .strip_prefix(workspace_root())
-        .unwrap_or(file)
-        .display()
-        .to_string();
+    let shown = markdown::shown(file);
     let mut found = Vec::new();
-    let mut in_shell = false;
-    let mut in_block = false;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let number = i + 1;
-        i += 1;
-        if let Some(lang) = line.trim_start().strip_prefix("```") {
-            in_block = !in_block;
-            in_shell = in_block && matches!(lang.trim(), "sh" | "bash" | "shell" | "console" | "");
-            continue;
-        }
-        if in_block && !in_shell {
-            continue;
-        }
-        if in_shell {
-            // Join continuation lines.
-            let mut joined = line.to_owned();
-            while joined.trim_end().ends_with('\\') && i < lines.len() {
-                joined = format!("{} {}", joined.trim_end().trim_end_matches('\\'), lines[i]);
-                i += 1;
-            }
-            let (code, comment) = split_comment(&joined);
-            let next_comment = lines
-                .get(i)
+    for block in code_blocks(&text).iter().filter(|b| b.is_shell()) {
+        for command in block.commands() {
+            let (code, comment) = split_comment(&command.text);
+            let next_comment = command
+                .next
+                .as_deref()
                 .and_then(|l| l.trim_start().strip_prefix("# "))
                 .map(str::to_owned);
-            for segment in code
-                .split("&&")
-                .flat_map(|s| s.split(';'))
-                .flat_map(|s| s.split('|'))
-            {
+            for segment in segments(code) {
                 if let Some(argv) = command_of(segment) {
                     found.push(DocCommand {
-                        at: format!("{shown}:{number}"),
+                        at: format!("{shown}:{}", command.line),
                         argv,
                         comment: comment.to_owned(),
                         next_comment: next_comment.clone(),
@@ -174,20 +83,19 @@ fn commands_in(file: &Path) -> Vec<DocCommand> {
                     });
                 }
             }
-        } else {
-            // Inline code spans in prose.
-            for (n, span) in line.split('`').enumerate() {
-                if n % 2 == 1
-                    && let Some(argv) = command_of(span)
-                {
-                    found.push(DocCommand {
-                        at: format!("{shown}:{number}"),
-                        mention: argv.len() <= 2,
-                        argv,
-                        comment: String::new(),
-                        next_comment: None,
-                    });
-                }
+        }
+    }
+    // Inline code spans in prose.
+    for (number, line) in prose_lines(&text) {
+        for span in inline_code(line) {
+            if let Some(argv) = command_of(span) {
+                found.push(DocCommand {
+                    at: format!("{shown}:{number}"),
+                    mention: argv.len() <= 2,
+                    argv,
+                    comment: String::new(),
+                    next_comment: None,
+                });
             }
         }
     }
