@@ -7,6 +7,7 @@
 //!
 //! | module | what it decides |
 //! | --- | --- |
+//! | [`access`] | whether a request may reach the app: `spec.access` rules, compiled once |
 //! | [`claims`] | role mapping from ID-token claims or SAML attributes; mapped attributes |
 //! | [`paths`] | canonical request paths, skip-auth prefixes, same-origin `rd=` redirects |
 //! | [`jwk`] | a provider's usable signing keys, from its JWKS document |
@@ -20,6 +21,7 @@
 //! | [`saml`] | SAML Response verification and the SP's messages (feature `saml`) |
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod claims;
 pub mod collections;
 pub mod cookie;
