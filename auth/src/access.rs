@@ -68,6 +68,41 @@ use serde_json::{Map, Number, Value};
 use crate::claims::lookup;
 use crate::paths::{canonical_path, under_prefix};
 
+/// The claim (SAML: attribute) a provider's groups are read from when its config names none.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+/// Most groups recorded of one user (on the SsoUser); more are dropped, in the IdP's order.
+pub const MAX_RECORDED_GROUPS: usize = 256;
+/// Longest group name kept; a longer one is dropped.
+pub const MAX_GROUP_BYTES: usize = 256;
+/// Most bytes (as JSON) of the claims a session keeps for the rules' `when` conditions.
+pub const MAX_SESSION_CLAIM_BYTES: usize = 1024;
+
+/// The user's groups in claim `claim` (exact name first, then a dotted path): an array of
+/// strings, or one string; other values are no groups. Empty and over-long names are dropped, and
+/// at most [`MAX_RECORDED_GROUPS`] kept.
+pub fn groups_from_claims(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
+    let keep = |g: &&str| !g.is_empty() && g.len() <= MAX_GROUP_BYTES;
+    match lookup(claims, claim) {
+        Some(Value::String(one)) => [one.as_str()]
+            .into_iter()
+            .filter(keep)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(keep)
+            .take(MAX_RECORDED_GROUPS)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The claims the rules name came to more than [`MAX_SESSION_CLAIM_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimsTooLarge;
+
 /// Why a spec cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyError {
@@ -235,6 +270,38 @@ fn method_bit(method: Method) -> u8 {
 }
 
 impl Policy {
+    /// Of a user's `groups`, those some rule names: all a session needs to be decided.
+    pub fn session_groups(&self, groups: &[String]) -> Vec<String> {
+        groups
+            .iter()
+            .filter(|g| self.referenced_groups().contains(g.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Of the ID token's `claims`, those some `when` condition names (by their top-level name),
+    /// for the session; `None` when no condition names a claim. Refused when they come to more
+    /// than [`MAX_SESSION_CLAIM_BYTES`] as JSON: dropping some would let a `Deny` rule that asks
+    /// about them miss.
+    pub fn session_claims(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> Result<Option<Map<String, Value>>, ClaimsTooLarge> {
+        if self.referenced_claims().is_empty() {
+            return Ok(None);
+        }
+        let kept: Map<String, Value> = claims
+            .iter()
+            .filter(|(name, _)| self.referenced_claims().contains(name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let size = serde_json::to_vec(&kept).map_or(usize::MAX, |json| json.len());
+        if size > MAX_SESSION_CLAIM_BYTES {
+            return Err(ClaimsTooLarge);
+        }
+        Ok(Some(kept))
+    }
+
     /// Checks `spec` with [`gatehouse_crds::rules::check_access`] and prepares its rules.
     pub fn compile(spec: &AccessSpec) -> Result<Policy, PolicyError> {
         let problems = gatehouse_crds::rules::check_access(spec);

@@ -53,6 +53,8 @@ pub struct ProviderIdentity {
     pub id: String,
     /// Organisation id.
     pub org_id: String,
+    /// The claim (SAML: attribute) holding the user's groups.
+    pub groups_claim: String,
     org_header: HeaderValue,
     provider_header: HeaderValue,
 }
@@ -65,8 +67,17 @@ impl ProviderIdentity {
         Self {
             id: id.to_owned(),
             org_id: org_id.to_owned(),
+            groups_claim: crate::access::DEFAULT_GROUPS_CLAIM.to_owned(),
             org_header: header(org_id),
             provider_header: header(id),
+        }
+    }
+
+    /// The same, with the user's groups read from `claim`.
+    pub fn with_groups_claim(self, claim: &str) -> Self {
+        Self {
+            groups_claim: claim.to_owned(),
+            ..self
         }
     }
 }
@@ -99,6 +110,11 @@ struct IdentityClaims<'a> {
     org: &'a str,
     provider: &'a str,
     idp_sub: &'a str,
+    /// `user` (signed in through the browser) or `machine` (a bearer token).
+    principal_type: &'a str,
+    /// The user's groups that the access rules name.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    groups: &'a [String],
 }
 
 /// Signs identity JWTs and caches each session's identity headers.
@@ -219,6 +235,8 @@ impl IdentityIssuer {
             org,
             provider: &session.provider,
             idp_sub: &session.subject,
+            principal_type: "user",
+            groups: &session.groups,
         };
         match jsonwebtoken::encode(&header, &claims, &self.key) {
             Ok(jwt) => Some(jwt),

@@ -95,6 +95,9 @@ pub struct SignedInUser {
     pub role: &'static str,
     /// Organisation id.
     pub org: String,
+    /// Groups from the provider's groups claim (SAML: attribute), as the IdP sent them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Claims copied by `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
     pub attributes: BTreeMap<String, String>,
     /// A sign-in, or a re-validation of a session at the IdP (not sent to the hook, which only
@@ -162,6 +165,7 @@ pub fn map_user(
             attribute_mappings,
             identity.profile.as_ref().unwrap_or(&identity.claims),
         ),
+        groups: crate::access::groups_from_claims(&identity.claims, &provider.groups_claim),
         occasion: Occasion::SignIn,
     };
     Ok((signed_in, role))

@@ -219,6 +219,8 @@ proptest! {
             user_uid: None,
             idp_sid: None,
             validated_at: None,
+            groups: Vec::new(),
+            claims: None,
         };
         let sealed = session.seal(&ring, &b);
         let now = issued_at + at;

@@ -7,12 +7,15 @@ pub const OKTA_CLIENT_ID: &str = "OKTA_CLIENT_ID";
 pub const OKTA_CLIENT_SECRET: &str = "OKTA_CLIENT_SECRET";
 pub const OKTA_ISSUER: &str = "OKTA_ISSUER";
 pub const OKTA_ORG_ID: &str = "OKTA_ORG_ID";
+/// Claim holding the user's groups (`spec.providers.okta.groupsClaim`); unset: `groups`.
+pub const OKTA_GROUPS_CLAIM: &str = "OKTA_GROUPS_CLAIM";
 
 pub const ENTRA_CLIENT_ID: &str = "ENTRA_CLIENT_ID";
 pub const ENTRA_CLIENT_SECRET: &str = "ENTRA_CLIENT_SECRET";
 pub const ENTRA_TENANT_ID: &str = "ENTRA_TENANT_ID";
 pub const ENTRA_ORG_ID: &str = "ENTRA_ORG_ID";
 pub const ENTRA_ISSUER: &str = "ENTRA_ISSUER";
+pub const ENTRA_GROUPS_CLAIM: &str = "ENTRA_GROUPS_CLAIM";
 
 pub const OIDC_PROVIDER_ID: &str = "OIDC_PROVIDER_ID";
 pub const OIDC_PROVIDER_NAME: &str = "OIDC_PROVIDER_NAME";
@@ -23,6 +26,7 @@ pub const OIDC_ORG_ID: &str = "OIDC_ORG_ID";
 pub const OIDC_ROLE_CLAIM: &str = "OIDC_ROLE_CLAIM";
 pub const OIDC_ROLE_MAP: &str = "OIDC_ROLE_MAP";
 pub const OIDC_DEFAULT_ROLE: &str = "OIDC_DEFAULT_ROLE";
+pub const OIDC_GROUPS_CLAIM: &str = "OIDC_GROUPS_CLAIM";
 
 pub const SAML_IDP_METADATA_URL: &str = "SAML_IDP_METADATA_URL";
 pub const SAML_IDP_METADATA: &str = "SAML_IDP_METADATA";
@@ -30,6 +34,8 @@ pub const SAML_SP_ENTITY_ID: &str = "SAML_SP_ENTITY_ID";
 pub const SAML_ROLE_ATTRIBUTE: &str = "SAML_ROLE_ATTRIBUTE";
 pub const SAML_ROLE_MAP: &str = "SAML_ROLE_MAP";
 pub const SAML_ORG_ID: &str = "SAML_ORG_ID";
+/// Attribute holding the user's groups (`spec.saml.groupsAttribute`); unset: `groups`.
+pub const SAML_GROUPS_ATTRIBUTE: &str = "SAML_GROUPS_ATTRIBUTE";
 /// Role of SAML users who match no `SAML_ROLE_MAP` rule (`spec.saml.defaultRole`); unset denies them.
 pub const SAML_DEFAULT_ROLE: &str = "SAML_DEFAULT_ROLE";
 /// `true`: also accept RSA-SHA1 signatures and SHA-1 digests (`spec.saml.allowSha1`); unset or
@@ -53,6 +59,8 @@ pub const GATEHOUSE_AUTH_MODE: &str = "GATEHOUSE_AUTH_MODE";
 pub const GATEHOUSE_APP_LOGIN_PATH: &str = "GATEHOUSE_APP_LOGIN_PATH";
 pub const GATEHOUSE_SKIP_AUTH: &str = "GATEHOUSE_SKIP_AUTH";
 pub const GATEHOUSE_PROVISION_HOOK: &str = "GATEHOUSE_PROVISION_HOOK";
+/// The access policy (`spec.access`) as JSON in the CRD's shape; unset: no per-request rules.
+pub const GATEHOUSE_ACCESS: &str = "GATEHOUSE_ACCESS";
 pub const GATEHOUSE_REVOCATION_STALENESS: &str = "GATEHOUSE_REVOCATION_STALENESS";
 /// How often an OIDC session is re-validated at the IdP (`spec.session.revalidateInterval`);
 /// unset: 15m; `0s`: never.
@@ -80,11 +88,13 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     OKTA_CLIENT_SECRET,
     OKTA_ISSUER,
     OKTA_ORG_ID,
+    OKTA_GROUPS_CLAIM,
     ENTRA_CLIENT_ID,
     ENTRA_CLIENT_SECRET,
     ENTRA_TENANT_ID,
     ENTRA_ORG_ID,
     ENTRA_ISSUER,
+    ENTRA_GROUPS_CLAIM,
     OIDC_PROVIDER_ID,
     OIDC_PROVIDER_NAME,
     OIDC_CLIENT_ID,
@@ -94,6 +104,7 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     OIDC_ROLE_CLAIM,
     OIDC_ROLE_MAP,
     OIDC_DEFAULT_ROLE,
+    OIDC_GROUPS_CLAIM,
     SAML_IDP_METADATA_URL,
     SAML_IDP_METADATA,
     SAML_SP_ENTITY_ID,
@@ -102,6 +113,7 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     SAML_ORG_ID,
     SAML_DEFAULT_ROLE,
     SAML_ALLOW_SHA1,
+    SAML_GROUPS_ATTRIBUTE,
     AUTH_EXCLUSIVE_PROVIDER,
     GATEHOUSE_UPSTREAM,
     GATEHOUSE_PUBLIC_URL,
@@ -116,6 +128,7 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     GATEHOUSE_APP_LOGIN_PATH,
     GATEHOUSE_SKIP_AUTH,
     GATEHOUSE_PROVISION_HOOK,
+    GATEHOUSE_ACCESS,
     GATEHOUSE_REVOCATION_STALENESS,
     GATEHOUSE_REVALIDATE_INTERVAL,
     GATEHOUSE_REVALIDATE_GRACE,

@@ -3,6 +3,7 @@
 //! helpers both sides need (role rules, SsoUser names). No IO lives here.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod consts;
 pub mod env;
 pub mod names;

@@ -426,6 +426,181 @@ pub fn duration_env(duration: std::time::Duration) -> String {
     out
 }
 
+// ---- spec.access -------------------------------------------------------------------------------
+
+pub const MSG_RULE_NAMES_UNIQUE: &str = "access rule names must be unique";
+pub const MSG_RULE_NAME: &str = "an access rule's name must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit";
+pub const MSG_TOO_MANY_RULES: &str = "at most 64 access rules";
+pub const MSG_TOO_MANY_ENTRIES: &str = "at most 16 entries in each of from, to and when";
+pub const MSG_RULE_VALUES: &str = "each list of a from or to entry holds 1 to 64 values";
+pub const MSG_EMPTY_PRINCIPAL: &str = "a from entry needs at least one field (authenticated, roles, groups, emails, emailDomains, users, providers, principalTypes, serviceAccounts or clients); to match every request, leave from out";
+pub const MSG_AUTHENTICATED_TRUE: &str =
+    "authenticated can only be true; a rule without from already matches anonymous requests";
+pub const MSG_EMPTY_OPERATION: &str = "a to entry needs at least one of hosts, paths or methods; to match every request, leave to out";
+pub const MSG_RULE_PATH: &str = "paths must be paths such as /admin or /api/: '/' then only letters, digits and -._~!$&'()*+=:@/ (no '//', no '.' or '..' segment, no query, '%', ',' or ';')";
+pub const MSG_RULE_EMAIL: &str =
+    "emails must be whole addresses with exactly one '@', such as ada@example.com";
+pub const MSG_RULE_DOMAIN: &str =
+    "emailDomains and hosts must be DNS names such as example.com (hosts in lower case, no port)";
+pub const MSG_RULE_NAME_LIST: &str = "users, providers and clients must be Kubernetes names (lowercase letters, digits, '-', users also '.')";
+pub const MSG_RULE_SERVICE_ACCOUNT: &str =
+    "serviceAccounts must be namespace/name, such as ci/deployer";
+pub const MSG_WHEN_VALUES_OR_PRESENT: &str =
+    "a when condition needs exactly one of values and present";
+pub const MSG_WHEN_CLAIM: &str = "a when condition's claim must be a claim name or dotted path (letters, digits, '_', '.', ':', '-'; at most 128)";
+
+/// CEL: `self` is a claim name or dotted path ([`is_claim_name`]).
+pub const CEL_CLAIM_NAME: &str = r#"self.matches("^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")"#;
+pub const MSG_GROUPS_CLAIM: &str = "groupsClaim must be a claim name or dotted path (letters, digits, '_', '.', ':', '-'; at most 128)";
+
+/// CEL: every element of the list `self` is plain text ([`is_plain_text`]).
+pub const CEL_ALL_PLAIN_TEXT: &str = r#"self.all(v, v.matches("^[^\\x00-\\x1f\\x7f-\\x9f\\pZ]([^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\pZ])?$"))"#;
+
+/// `^[a-z0-9]([a-z0-9-]*[a-z0-9])?$` (with `.` too when `dots`), at most `max` bytes.
+fn is_k8s_name(s: &str, max: usize, dots: bool) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || (dots && *c == b'.')
+        })
+}
+
+/// A DNS name: dot-separated labels of letters, digits and inner `-`; lower case only when
+/// `lower`.
+pub fn is_dns_name(s: &str, lower: bool) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|c| {
+                    (c.is_ascii_alphanumeric() || *c == b'-') && !(lower && c.is_ascii_uppercase())
+                })
+        })
+}
+
+/// An email address a rule names: exactly one `@`, something on each side, no whitespace.
+pub fn is_rule_email(s: &str) -> bool {
+    let mut parts = s.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    (3..=254).contains(&s.len())
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !s.chars().any(char::is_whitespace)
+}
+
+/// Every problem of an access policy, as (field path under `spec.access`, message): what the
+/// CRD's schema refuses at apply time, checked again by the operator and by the sidecar when it
+/// reads `GATEHOUSE_ACCESS`.
+pub fn check_access(access: &crate::access::AccessSpec) -> Vec<(String, &'static str)> {
+    use crate::access::MAX_RULE_VALUES;
+    let mut problems = Vec::new();
+    let mut push = |field: String, message: &'static str| problems.push((field, message));
+    if access.rules.len() > crate::access::MAX_ACCESS_RULES {
+        push("rules".into(), MSG_TOO_MANY_RULES);
+    }
+    for (i, rule) in access.rules.iter().enumerate() {
+        let at = format!("rules[{i}]");
+        if !is_k8s_name(&rule.name, 63, false) {
+            push(format!("{at}.name"), MSG_RULE_NAME);
+        }
+        if access.rules.iter().filter(|r| r.name == rule.name).count() > 1 {
+            push(format!("{at}.name"), MSG_RULE_NAMES_UNIQUE);
+        }
+        let max = crate::access::MAX_RULE_ENTRIES;
+        if rule.from.len() > max || rule.to.len() > max || rule.when.len() > max {
+            push(at.clone(), MSG_TOO_MANY_ENTRIES);
+        }
+        for (j, p) in rule.from.iter().enumerate() {
+            let at = format!("{at}.from[{j}]");
+            let lists = [
+                p.roles.len(),
+                p.groups.len(),
+                p.emails.len(),
+                p.email_domains.len(),
+                p.users.len(),
+                p.providers.len(),
+                p.principal_types.len(),
+                p.service_accounts.len(),
+                p.clients.len(),
+            ];
+            if p.authenticated.is_none() && lists.iter().all(|n| *n == 0) {
+                push(at.clone(), MSG_EMPTY_PRINCIPAL);
+            }
+            if p.authenticated == Some(false) {
+                push(format!("{at}.authenticated"), MSG_AUTHENTICATED_TRUE);
+            }
+            if lists.iter().any(|n| *n > MAX_RULE_VALUES) {
+                push(at.clone(), MSG_RULE_VALUES);
+            }
+            if !p.groups.iter().all(|g| is_plain_text(g) && g.len() <= 256) {
+                push(format!("{at}.groups"), MSG_PLAIN_TEXT);
+            }
+            if !p.emails.iter().all(|e| is_rule_email(e)) {
+                push(format!("{at}.emails"), MSG_RULE_EMAIL);
+            }
+            if !p.email_domains.iter().all(|d| is_dns_name(d, false)) {
+                push(format!("{at}.emailDomains"), MSG_RULE_DOMAIN);
+            }
+            if !p.users.iter().all(|u| is_k8s_name(u, 253, true))
+                || !p.providers.iter().all(|u| is_k8s_name(u, 32, false))
+                || !p.clients.iter().all(|u| is_k8s_name(u, 63, false))
+            {
+                push(at.clone(), MSG_RULE_NAME_LIST);
+            }
+            let service_account = |s: &String| {
+                s.split_once('/').is_some_and(|(ns, name)| {
+                    is_k8s_name(ns, 63, false) && is_k8s_name(name, 253, true)
+                })
+            };
+            if !p.service_accounts.iter().all(service_account) {
+                push(format!("{at}.serviceAccounts"), MSG_RULE_SERVICE_ACCOUNT);
+            }
+        }
+        for (j, o) in rule.to.iter().enumerate() {
+            let at = format!("{at}.to[{j}]");
+            if o.hosts.is_empty() && o.paths.is_empty() && o.methods.is_empty() {
+                push(at.clone(), MSG_EMPTY_OPERATION);
+            }
+            if [o.hosts.len(), o.paths.len()]
+                .iter()
+                .any(|n| *n > MAX_RULE_VALUES)
+                || o.methods.len() > 16
+            {
+                push(at.clone(), MSG_RULE_VALUES);
+            }
+            if !o.hosts.iter().all(|h| is_dns_name(h, true)) {
+                push(format!("{at}.hosts"), MSG_RULE_DOMAIN);
+            }
+            if !o.paths.iter().all(|p| p.len() <= 256 && is_route_path(p)) {
+                push(format!("{at}.paths"), MSG_RULE_PATH);
+            }
+        }
+        for (j, w) in rule.when.iter().enumerate() {
+            let at = format!("{at}.when[{j}]");
+            if w.values.is_empty() == w.present.is_none() {
+                push(at.clone(), MSG_WHEN_VALUES_OR_PRESENT);
+            }
+            if !is_claim_name(&w.claim) {
+                push(format!("{at}.claim"), MSG_WHEN_CLAIM);
+            }
+            if w.values.len() > MAX_RULE_VALUES
+                || !w.values.iter().all(|v| is_plain_text(v) && v.len() <= 256)
+            {
+                push(format!("{at}.values"), MSG_PLAIN_TEXT);
+            }
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,6 +162,12 @@ pub struct SsoConfigSpec {
     /// NetworkPolicy that admits traffic to injected pods only on the sidecar's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_policy: Option<NetworkPolicySpec>,
+
+    /// Per-request authorization rules: which users reach which hosts, paths and methods.
+    /// Unset: every user with a mapped role reaches every path. Set: each request is decided by
+    /// the rules, default `Deny`. See `docs/access.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<crate::access::AccessSpec>,
 }
 
 // Sign-in protocol (no doc comment: its text would replace the fields' in the CRD).
@@ -237,6 +243,13 @@ pub struct OktaProvider {
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
+    /// ID-token claim holding the user's groups (a claim name or dotted path; an array of
+    /// strings, or one string). Default `groups`. Access rules match them, the SsoUser records
+    /// them (`status.groups`), and the identity JWT carries those the rules name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new(rules::CEL_CLAIM_NAME).message(rules::MSG_GROUPS_CLAIM))]
+    pub groups_claim: Option<String>,
     /// Secret (in this namespace) holding the client id and client secret.
     pub client_secret_ref: ClientSecretRef,
 }
@@ -262,6 +275,13 @@ pub struct EntraProvider {
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
+    /// ID-token claim holding the user's groups (a claim name or dotted path; an array of
+    /// strings, or one string). Default `groups`. Access rules match them, the SsoUser records
+    /// them (`status.groups`), and the identity JWT carries those the rules name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new(rules::CEL_CLAIM_NAME).message(rules::MSG_GROUPS_CLAIM))]
+    pub groups_claim: Option<String>,
     /// Secret (in this namespace) holding the client id and client secret.
     pub client_secret_ref: ClientSecretRef,
 }
@@ -308,6 +328,13 @@ pub struct OidcProvider {
     /// Role of users who match no rule. Unset: they are denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_role: Option<Role>,
+    /// ID-token claim holding the user's groups (a claim name or dotted path; an array of
+    /// strings, or one string). Default `groups`. Access rules match them, the SsoUser records
+    /// them (`status.groups`), and the identity JWT carries those the rules name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new(rules::CEL_CLAIM_NAME).message(rules::MSG_GROUPS_CLAIM))]
+    pub groups_claim: Option<String>,
     /// Secret (in this namespace) holding the client id and client secret.
     pub client_secret_ref: ClientSecretRef,
 }
@@ -477,6 +504,12 @@ pub struct SamlSpec {
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
     pub org_id: String,
+    /// Attribute (exact `Name`) holding the user's groups, one value per group. Default
+    /// `groups`. Access rules match them and the SsoUser records them (`status.groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new(rules::CEL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
+    pub groups_attribute: Option<String>,
     /// Also accept responses signed with RSA-SHA1 or carrying SHA-1 digests, for an identity
     /// provider that cannot sign with SHA-256. Insecure: SHA-1 is deprecated for XML signatures
     /// (collisions are practical). While true, the SsoConfig has the condition

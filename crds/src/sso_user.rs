@@ -86,6 +86,11 @@ pub struct SsoUserStatus {
     /// Issuer that vouched for the subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// Groups from the provider's groups claim (SAML: groups attribute) at the last sign-in, as
+    /// the IdP sent them (at most 256 kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(max = 256)))]
+    pub groups: Vec<String>,
     /// Attributes copied from the token by the SsoConfig's `attributeMappings`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,

@@ -260,6 +260,7 @@ impl Provisioner {
                     "org": sign_in.org,
                     "issuer": sign_in.issuer,
                     "attributes": sign_in.attributes,
+                    "groups": sign_in.groups,
                     "lastLogin": last_login,
                     "loginCount": login_count,
                     "lastVouched": last_vouched,

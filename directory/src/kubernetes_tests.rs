@@ -21,6 +21,7 @@ fn sign_in(subject: &str, role: Role) -> SignedInUser {
         preferred_username: Some(subject.into()),
         role: role.as_str(),
         org: "acme-portal".into(),
+        groups: vec!["sre".into(), "eng".into()],
         attributes: BTreeMap::from([("department".to_string(), "R&D".to_string())]),
         occasion: Occasion::SignIn,
     }
@@ -98,6 +99,7 @@ async fn first_sign_in_creates_the_user_with_labels_and_status() {
         status.attributes.get("department").map(String::as_str),
         Some("R&D")
     );
+    assert_eq!(status.groups, ["sre", "eng"]);
     assert_eq!(status.login_count, Some(1));
     assert!(status.last_login.is_some());
 }
@@ -114,6 +116,7 @@ async fn every_sign_in_rewrites_the_status() {
     changed
         .attributes
         .insert("department".into(), "Engines".into());
+    changed.groups = vec!["eng".into()];
     let second = provisioner.provision(&changed).await.expect("second");
     assert!(!second.created);
     assert!(second.role_changed, "member → admin is a role change");
@@ -129,6 +132,11 @@ async fn every_sign_in_rewrites_the_status() {
     assert_eq!(
         status.attributes.get("department").map(String::as_str),
         Some("Engines")
+    );
+    assert_eq!(
+        status.groups,
+        ["eng"],
+        "the IdP's groups of the latest sign-in"
     );
     assert_eq!(status.login_count, Some(2));
     let third = provisioner.provision(&changed).await.expect("third");

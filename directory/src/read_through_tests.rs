@@ -29,6 +29,7 @@ fn ada() -> SignedInUser {
         preferred_username: None,
         role: Role::Member.as_str(),
         org: "acme".into(),
+        groups: Vec::new(),
         attributes: BTreeMap::new(),
         occasion: Occasion::SignIn,
     }

@@ -519,6 +519,7 @@ mod tests {
             preferred_username: None,
             role: "member",
             org: "acme".into(),
+            groups: Vec::new(),
             attributes: BTreeMap::new(),
             occasion: Occasion::SignIn,
         }

@@ -320,6 +320,11 @@ pub fn sidecar_env(
             .join(",");
         set(env::GATEHOUSE_ATTRIBUTE_MAPPINGS, &mappings);
     }
+    // The policy as JSON in the CRD's own shape: the sidecar reads it with the same types.
+    if let Some(access) = &spec.access {
+        let json = serde_json::to_string(access).unwrap_or_default();
+        set(env::GATEHOUSE_ACCESS, &json);
+    }
     let port = spec
         .upstream
         .as_ref()
@@ -382,6 +387,9 @@ pub fn sidecar_env(
                 set(env::OKTA_CLIENT_SECRET, creds.client_secret.expose());
                 set(env::OKTA_ISSUER, &okta.issuer);
                 set(env::OKTA_ORG_ID, &okta.org_id);
+                if let Some(claim) = &okta.groups_claim {
+                    set(env::OKTA_GROUPS_CLAIM, claim);
+                }
             }
             if let (Some(entra), Some(creds)) =
                 (providers.and_then(|p| p.entra.as_ref()), &secrets.entra)
@@ -390,6 +398,9 @@ pub fn sidecar_env(
                 set(env::ENTRA_CLIENT_SECRET, creds.client_secret.expose());
                 set(env::ENTRA_TENANT_ID, &entra.tenant_id);
                 set(env::ENTRA_ORG_ID, &entra.org_id);
+                if let Some(claim) = &entra.groups_claim {
+                    set(env::ENTRA_GROUPS_CLAIM, claim);
+                }
                 if let Some(issuer) = &entra.issuer {
                     set(env::ENTRA_ISSUER, issuer);
                 }
@@ -403,6 +414,9 @@ pub fn sidecar_env(
                 set(env::OIDC_CLIENT_SECRET, creds.client_secret.expose());
                 set(env::OIDC_ISSUER, &oidc.issuer);
                 set(env::OIDC_ORG_ID, &oidc.org_id);
+                if let Some(claim) = &oidc.groups_claim {
+                    set(env::OIDC_GROUPS_CLAIM, claim);
+                }
                 // The claim only matters to the rules: without any, the sidecar reads a claim
                 // it has no use for as a mistake, and `defaultRole` alone decides.
                 if !oidc.role_map.is_empty() {
@@ -435,6 +449,9 @@ pub fn sidecar_env(
                     set(env::SAML_DEFAULT_ROLE, role.as_str());
                 }
                 set(env::SAML_ORG_ID, &saml.org_id);
+                if let Some(attribute) = &saml.groups_attribute {
+                    set(env::SAML_GROUPS_ATTRIBUTE, attribute);
+                }
                 if saml.allow_sha1 == Some(true) {
                     set(env::SAML_ALLOW_SHA1, "true");
                 }

@@ -46,6 +46,26 @@ const WORKLOAD_KINDS: &[&str] = &[
     "CronJob",
 ];
 
+/// `path` spelled as serde_path_to_error spells a field (`spec.rules[0].from`): serde_ignored
+/// writes `spec.?.rules.0.from`, with `?` for each optional level.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    let mut out = String::new();
+    for segment in path.to_string().split('.') {
+        if segment == "?" {
+            continue;
+        }
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
 /// An SsoConfig read from a file.
 #[derive(Clone, Debug)]
 pub struct SourcedConfig {
@@ -245,7 +265,25 @@ fn read_document(
                 ));
                 return;
             }
-            match serde_path_to_error::deserialize::<_, SsoConfig>(doc) {
+            // As kubectl's strict field validation: a field the CRD does not define (a typo) is
+            // an error here, where a cluster would silently prune it.
+            let mut unknown = Vec::new();
+            let mut note = |path: serde_ignored::Path<'_>| {
+                let path = field_path(&path);
+                // Read (and checked above) apart from the typed fields.
+                if path != "apiVersion" && path != "kind" {
+                    unknown.push(path);
+                }
+            };
+            let strict = serde_ignored::Deserializer::new(doc, &mut note);
+            match serde_path_to_error::deserialize::<_, SsoConfig>(strict) {
+                Ok(_) if !unknown.is_empty() => {
+                    for path in unknown {
+                        errors.push(format!(
+                            "{what}: {path}: unknown field (the SsoConfig CRD does not define it; a cluster would drop it without a word)"
+                        ));
+                    }
+                }
                 Ok(mut config) => {
                     config.metadata.namespace = Some(namespace);
                     input.configs.push(SourcedConfig {
@@ -710,6 +748,33 @@ data: {client-secret: czNjcmV0}
         );
         let missing = render(&[dir.join("nope.yaml")], false).expect_err("fails");
         assert!(missing[0].ends_with("nope.yaml: no such file or directory"));
+    }
+
+    #[test]
+    fn unknown_and_misspelled_fields_are_refused_by_path() {
+        let dir = temp_dir("strict");
+        // The honest config renders.
+        let honest = CONFIG.to_owned()
+            + "  access:\n    rules:\n    - {name: admins, action: Allow, from: [{roles: [admin]}]}\n";
+        let ok = write(&dir, "ok.yaml", &format!("{honest}---{SECRET}"));
+        render(std::slice::from_ref(&ok), false).expect("renders");
+        // The same with a typo at the top of the spec and one deep in a rule.
+        let typo = honest
+            .replace("  access:", "  acess: {}\n  access:")
+            .replace("from: [{roles", "from: [{role: [member], roles");
+        let file = write(&dir, "typo.yaml", &format!("{typo}---{SECRET}"));
+        let errors = render(std::slice::from_ref(&file), false).expect_err("fails");
+        let prefix = format!("{}: SsoConfig team-a/portal: ", file.display());
+        let paths: Vec<&str> = errors
+            .iter()
+            .filter_map(|e| e.strip_prefix(&prefix))
+            .filter_map(|e| e.split_once(": unknown field").map(|(path, _)| path))
+            .collect();
+        assert_eq!(
+            paths,
+            ["spec.access.rules[0].from[0].role", "spec.acess"],
+            "{errors:?}"
+        );
     }
 
     #[test]

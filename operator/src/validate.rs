@@ -158,6 +158,11 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
     if let Some(okta) = okta {
         issuer_http |= check_issuer("spec.providers.okta.issuer", &okta.issuer, &mut push);
         check_text("spec.providers.okta.orgId", &okta.org_id, &mut push);
+        check_groups_claim(
+            "spec.providers.okta.groupsClaim",
+            okta.groups_claim.as_deref(),
+            &mut push,
+        );
         check_client_ref(
             "spec.providers.okta.clientSecretRef",
             &okta.client_secret_ref,
@@ -172,6 +177,11 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             push("spec.providers.entra.tenantId", message);
         }
         check_text("spec.providers.entra.orgId", &entra.org_id, &mut push);
+        check_groups_claim(
+            "spec.providers.entra.groupsClaim",
+            entra.groups_claim.as_deref(),
+            &mut push,
+        );
         check_client_ref(
             "spec.providers.entra.clientSecretRef",
             &entra.client_secret_ref,
@@ -189,6 +199,11 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             &mut push,
         );
         check_text("spec.providers.oidc.orgId", &oidc.org_id, &mut push);
+        check_groups_claim(
+            "spec.providers.oidc.groupsClaim",
+            oidc.groups_claim.as_deref(),
+            &mut push,
+        );
         check_text("spec.providers.oidc.roleClaim", &oidc.role_claim, &mut push);
         check_role_map("spec.providers.oidc.roleMap", &oidc.role_map, &mut push);
         if oidc.role_map.is_empty() && oidc.default_role.is_none() {
@@ -218,6 +233,9 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         }
         check_role_map("spec.saml.roleMap", &saml.role_map, &mut push);
         check_text("spec.saml.orgId", &saml.org_id, &mut push);
+        if let Some(attribute) = &saml.groups_attribute {
+            check_text("spec.saml.groupsAttribute", attribute, &mut push);
+        }
     }
 
     if let Some(port) = spec.upstream.as_ref().and_then(|u| u.port) {
@@ -342,6 +360,12 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         push("spec.attributeMappings", message);
     }
 
+    if let Some(access) = &spec.access {
+        for (field, message) in rules::check_access(access) {
+            push(&format!("spec.access.{field}"), message);
+        }
+    }
+
     problems
 }
 
@@ -389,6 +413,14 @@ fn check_issuer(field: &str, issuer: &str, push: &mut impl FnMut(&str, &str)) ->
 }
 
 /// A free-text value the sidecar reads trimmed.
+fn check_groups_claim(field: &str, claim: Option<&str>, push: &mut impl FnMut(&str, &str)) {
+    if let Some(claim) = claim
+        && !rules::is_claim_name(claim)
+    {
+        push(field, rules::MSG_GROUPS_CLAIM);
+    }
+}
+
 fn check_text(field: &str, value: &str, push: &mut impl FnMut(&str, &str)) {
     if !rules::is_plain_text(value) {
         push(field, MSG_PLAIN_TEXT);

@@ -537,6 +537,7 @@ fn okta_sign_in(subject: &str, role: &'static str) -> gatehouse_auth::signin::Si
         preferred_username: None,
         role,
         org: "acme".into(),
+        groups: Vec::new(),
         attributes: Default::default(),
         occasion: gatehouse_auth::signin::Occasion::SignIn,
     }

@@ -755,6 +755,7 @@ mod generated {
         (issuer(), text()).prop_map(|(issuer, org_id)| OktaProvider {
             issuer,
             org_id,
+            groups_claim: None,
             client_secret_ref: creds(),
         })
     }
@@ -775,6 +776,7 @@ mod generated {
                 tenant_id,
                 issuer,
                 org_id,
+                groups_claim: None,
                 client_secret_ref: creds(),
             }
         })
@@ -812,6 +814,7 @@ mod generated {
                         role_claim,
                         role_map,
                         default_role,
+                        groups_claim: None,
                         client_secret_ref: creds(),
                     }
                 },

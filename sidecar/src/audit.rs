@@ -81,3 +81,14 @@ pub fn revalidation_refused(provider: &str, reason: &str, user: &str, role: &str
         "session refused: not re-validated"
     );
 }
+
+/// Writes the audit line of a request the access rules refused: `rule` names the `Deny` rule
+/// that matched (`default` when `defaultAction` decided), `user` the principal (`anonymous`
+/// without one). The path is the one requested, without its query.
+pub fn access_denied(rule: &str, user: &str, provider: &str, method: &str, path: &str) {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "access", outcome = "denied", rule, user, provider, method, path,
+        "request refused by the access rules"
+    );
+}

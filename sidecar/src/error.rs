@@ -5,6 +5,7 @@
 //! ([`TokenError::reason`], [`SamlError::reason`], [`RoleDenial::reason`],
 //! [`ProvisionError::reason`]); this type carries them up to where they are counted.
 
+use gatehouse_auth::access::MAX_SESSION_CLAIM_BYTES;
 use gatehouse_auth::claims::RoleDenial;
 use gatehouse_auth::saml::verify::SamlError;
 use gatehouse_auth::token::TokenError;
@@ -65,6 +66,14 @@ pub enum SignInError {
         #[source]
         error: Box<ProvisionError>,
     },
+    /// The claims the access rules name do not fit in a session.
+    #[error(
+        "user {user}: the claims the access rules name are over {MAX_SESSION_CLAIM_BYTES} bytes"
+    )]
+    ClaimsTooLarge {
+        /// The SsoUser name.
+        user: String,
+    },
     /// The app's provisioning hook failed.
     #[error("user {user}: {error}")]
     Hook {
@@ -92,6 +101,7 @@ impl SignInError {
             Self::Role { denial, .. } => denial.reason(),
             Self::Directory { error, .. } => error.reason(),
             Self::Hook { .. } => "provision_hook_failed",
+            Self::ClaimsTooLarge { .. } => "access_claims_too_large",
         }
     }
 
@@ -107,7 +117,7 @@ impl SignInError {
             Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ExchangeFailed | Self::Hook { .. } => StatusCode::BAD_GATEWAY,
             Self::Saml(e) => e.status(),
-            Self::Role { .. } => StatusCode::FORBIDDEN,
+            Self::Role { .. } | Self::ClaimsTooLarge { .. } => StatusCode::FORBIDDEN,
             Self::Directory { error, .. } if error.is_denial() => StatusCode::FORBIDDEN,
             Self::Directory { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -148,6 +158,7 @@ impl SignInError {
                 user: user(),
                 error: HookError("timeout".into()),
             },
+            Self::ClaimsTooLarge { user: user() },
         ];
         own.into_iter()
             .chain(TokenError::EXAMPLES.into_iter().map(Self::Token))
@@ -212,15 +223,21 @@ impl SignInError {
                 "the app's provisioning hook (`provisioning.hookPath`) answered non-2xx, timed out \
                  (5 s) or was unreachable; nothing was written: see the app's log"
             }
+            Self::ClaimsTooLarge { .. } => {
+                "the ID-token claims the access rules' `when` conditions name are over 1 KiB (as \
+                 JSON) for this user, more than a session cookie can carry: name smaller claims \
+                 in `when`, or have the IdP send less in them"
+            }
         }
     }
 
     /// The SsoUser name, when the user was verified before the refusal.
     pub fn user(&self) -> Option<&str> {
         match self {
-            Self::Role { user, .. } | Self::Directory { user, .. } | Self::Hook { user, .. } => {
-                Some(user)
-            }
+            Self::Role { user, .. }
+            | Self::Directory { user, .. }
+            | Self::Hook { user, .. }
+            | Self::ClaimsTooLarge { user } => Some(user),
             _ => None,
         }
     }

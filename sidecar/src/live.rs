@@ -144,6 +144,8 @@ mod tests {
             user_uid: None,
             idp_sid: None,
             validated_at: None,
+            groups: Vec::new(),
+            claims: None,
         })
     }
 

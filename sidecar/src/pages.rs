@@ -63,6 +63,10 @@ pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
             "Sign-in unavailable",
             "Sign-in is temporarily unavailable. Please try again in a minute.",
         ),
+        "access_claims_too_large" => (
+            "Sign-in failed",
+            "Your identity provider sent more about you than this application can keep in a session. Ask your administrator to check the access rules.",
+        ),
         "provision_hook_failed" => (
             "Sign-in incomplete",
             "The application could not set up your account. Please try again later.",

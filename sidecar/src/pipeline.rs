@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::response::Response;
 use http::{StatusCode, header};
 
+use gatehouse_auth::access::{ClaimsTooLarge, Policy};
 use gatehouse_auth::claims::{Role, RolePolicy};
 use gatehouse_auth::collections::ExpiringSet;
 use gatehouse_auth::identity::IdentityIssuer;
@@ -65,6 +66,8 @@ pub struct SignIn {
     pub session_ttl: Duration,
     /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`: claims copied to the SsoUser.
     pub attribute_mappings: Vec<(String, String)>,
+    /// The access rules: the session keeps the groups and claims they name.
+    pub access: Option<Arc<Policy>>,
 }
 
 impl SignIn {
@@ -78,6 +81,8 @@ impl SignIn {
         let provider = identity.provider;
         let (signed_in, role) = self.map_user(&identity, roles)?;
         let user = signed_in.user.clone();
+        let (groups, claims) = rule_facts(self.access.as_deref(), &signed_in, &identity.claims)
+            .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
         // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
         let admission = self
             .directory
@@ -99,6 +104,8 @@ impl SignIn {
             user_uid: None,
             idp_sid: identity.idp_session,
             validated_at: None,
+            groups,
+            claims,
         };
         if let Some(hook) = &self.hook {
             let headers = self.identity.headers_for(&session, provider, now);
@@ -222,3 +229,25 @@ fn directory_refused(provider: &str, user: &str, error: ProvisionError) -> SignI
         error: Box::new(error),
     }
 }
+
+/// What a session keeps for the access rules: the user's groups they name, and the ID-token
+/// claims their `when` conditions name. Nothing without rules.
+pub fn rule_facts(
+    access: Option<&Policy>,
+    user: &SignedInUser,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<RuleFacts, ClaimsTooLarge> {
+    let Some(policy) = access else {
+        return Ok((Vec::new(), None));
+    };
+    Ok((
+        policy.session_groups(&user.groups),
+        policy.session_claims(claims)?,
+    ))
+}
+
+/// A session's [`Session::groups`] and [`Session::claims`].
+pub type RuleFacts = (
+    Vec<String>,
+    Option<serde_json::Map<String, serde_json::Value>>,
+);

@@ -501,6 +501,9 @@ pub struct Flights {
     pub skew: Duration,
     /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`: claims copied to the SsoUser.
     pub attribute_mappings: Vec<(String, String)>,
+    /// The access rules: a renewed session keeps the groups and claims they name, as the IdP
+    /// sends them now.
+    pub access: Option<Arc<gatehouse_auth::access::Policy>>,
     /// Where a re-validated role is written.
     pub directory: Arc<UserDirectory>,
     /// Where outcomes are counted.
@@ -878,6 +881,11 @@ impl Flights {
                 Ok(mapped) => mapped,
                 Err(unmapped) => return FlightOutcome::Denied(unmapped.denial.reason()),
             };
+        let Ok((groups, claims)) =
+            crate::pipeline::rule_facts(self.access.as_deref(), &record, &identity.claims)
+        else {
+            return FlightOutcome::Denied("access_claims_too_large");
+        };
         record.occasion = Occasion::Revalidation;
         let written = match self.directory.admit(&record).await {
             Ok(admission) => self.directory.provision(&record, admission).await,
@@ -895,6 +903,8 @@ impl Flights {
         renewed.email = identity.email;
         renewed.name = identity.name;
         renewed.username = identity.preferred_username;
+        renewed.groups = groups;
+        renewed.claims = claims;
         FlightOutcome::refreshed(renewed, grant, refresh_cookie)
     }
 }
@@ -961,6 +971,8 @@ mod tests {
             user_uid: None,
             idp_sid: None,
             validated_at,
+            groups: Vec::new(),
+            claims: None,
         }
     }
 

@@ -64,7 +64,8 @@ impl SamlProvider {
             MetadataSource::Url(_) => None,
         };
         Self {
-            identity: ProviderIdentity::new(PROVIDER_SAML, &config.org_id),
+            identity: ProviderIdentity::new(PROVIDER_SAML, &config.org_id)
+                .with_groups_claim(&config.groups_attribute),
             config,
             metadata: RwLock::new(metadata),
             used_ids: ExpiringSet::new(USED_ID_CAPACITY),

@@ -182,6 +182,8 @@ mod tests {
             user_uid: None,
             idp_sid: idp_sid.map(str::to_owned),
             validated_at: None,
+            groups: Vec::new(),
+            claims: None,
         }
     }
 

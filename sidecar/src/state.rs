@@ -195,6 +195,7 @@ impl App {
             http: http.clone(),
             skew: config.clock_skew,
             attribute_mappings: config.attribute_mappings.clone(),
+            access: config.access.clone(),
             directory: directory.clone(),
             metrics: metrics.clone(),
             ender: ender.clone(),
@@ -210,6 +211,7 @@ impl App {
             metrics: metrics.clone(),
             session_ttl: config.session_ttl,
             attribute_mappings: config.attribute_mappings.clone(),
+            access: config.access.clone(),
         });
         Ok(Self {
             providers,
@@ -389,6 +391,8 @@ mod tests {
             user_uid: None,
             idp_sid: None,
             validated_at,
+            groups: Vec::new(),
+            claims: None,
         }
     }
 

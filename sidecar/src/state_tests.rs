@@ -106,6 +106,8 @@ fn cookie(app: &App, user: &str, issued_at: i64) -> http::HeaderMap {
         user_uid: Some(UID.into()),
         idp_sid: None,
         validated_at: None,
+        groups: Vec::new(),
+        claims: None,
     };
     let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
     let mut headers = http::HeaderMap::new();

@@ -244,6 +244,8 @@ fn session_of(
         user_uid: uid.map(str::to_owned),
         idp_sid: idp_sid.map(str::to_owned),
         validated_at: None,
+        groups: Vec::new(),
+        claims: None,
     }
 }
 

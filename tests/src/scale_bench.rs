@@ -229,6 +229,8 @@ pub async fn run(users: usize, requests: usize) -> Result<ScaleFigures> {
         user_uid: holder.metadata.uid.clone(),
         idp_sid: None,
         validated_at: None,
+        groups: Vec::new(),
+        claims: None,
     };
     let cookie = format!(
         "{}={}",

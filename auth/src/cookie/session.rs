@@ -53,6 +53,14 @@ pub struct Session {
     /// [`crate::revalidation`].
     #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
     pub validated_at: Option<i64>,
+    /// The user's groups that the access rules name (the others are never needed here, and a
+    /// cookie is small); empty without access rules. See [`crate::access::session_groups`].
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The ID-token claims the access rules' `when` conditions name, as the IdP sent them;
+    /// `None` without such conditions. See [`crate::access::session_claims`].
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Session {

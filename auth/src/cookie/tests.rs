@@ -26,6 +26,8 @@ fn session() -> Session {
         user_uid: None,
         idp_sid: None,
         validated_at: None,
+        groups: Vec::new(),
+        claims: None,
     }
 }
 

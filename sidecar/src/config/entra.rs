@@ -4,7 +4,7 @@
 
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
-use super::parse::parse_issuer;
+use super::parse::{groups_claim, parse_issuer};
 use super::vars::{self, DEFAULT_ENTRA_ISSUER, Variable};
 use gatehouse_auth::claims::RolePolicy;
 
@@ -47,5 +47,6 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         client_secret: env.required_secret(&vars::ENTRA_CLIENT_SECRET, why)?,
         org_id: env.required(&vars::ENTRA_ORG_ID, why)?,
         roles: RolePolicy::Entra,
+        groups_claim: groups_claim(env, &vars::ENTRA_GROUPS_CLAIM)?,
     }))
 }

@@ -98,6 +98,8 @@ pub struct Config {
     pub skip_auth: Vec<String>,
     /// App path that receives the user as JSON on each sign-in.
     pub provision_hook: Option<String>,
+    /// The access rules (`GATEHOUSE_ACCESS`); `None`: every signed-in user reaches every path.
+    pub access: Option<std::sync::Arc<gatehouse_auth::access::Policy>>,
     /// Max age of the user watch before sessions stop being admitted (kubernetes provisioning).
     pub revocation_staleness: Duration,
     /// How often an OIDC session is re-validated at the IdP; `None`: never.
@@ -163,6 +165,7 @@ impl Config {
             app_login_path: gate.app_login_path,
             skip_auth: gate.skip_auth,
             provision_hook: gate.provision_hook,
+            access: gate.access,
             revocation_staleness: checks.revocation_staleness,
             revalidate_interval: checks.revalidate_interval,
             revalidate_grace: checks.revalidate_grace,

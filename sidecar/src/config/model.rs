@@ -62,4 +62,6 @@ pub struct ProviderConfig {
     pub org_id: String,
     /// How the role is read from the ID token.
     pub roles: RolePolicy,
+    /// The claim (name or dotted path) holding the user's groups.
+    pub groups_claim: String,
 }

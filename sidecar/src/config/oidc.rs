@@ -5,7 +5,7 @@
 
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
-use super::parse::{claim_role_policy, parse_issuer};
+use super::parse::{claim_role_policy, groups_claim, parse_issuer};
 use super::vars::{self, Variable};
 
 const VARS: [Variable; 4] = [
@@ -41,6 +41,7 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         client_secret: env.required_secret(&vars::OIDC_CLIENT_SECRET, why)?,
         org_id: env.required(&vars::OIDC_ORG_ID, why)?,
         roles: claim_role_policy(env)?,
+        groups_claim: groups_claim(env, &vars::OIDC_GROUPS_CLAIM)?,
         id,
     }))
 }

@@ -3,7 +3,7 @@
 
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
-use super::parse::parse_issuer;
+use super::parse::{groups_claim, parse_issuer};
 use super::vars::{self, Variable};
 use gatehouse_auth::claims::RolePolicy;
 
@@ -28,5 +28,6 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         client_secret: env.required_secret(&vars::OKTA_CLIENT_SECRET, why)?,
         org_id: env.required(&vars::OKTA_ORG_ID, why)?,
         roles: RolePolicy::Okta,
+        groups_claim: groups_claim(env, &vars::OKTA_GROUPS_CLAIM)?,
     }))
 }

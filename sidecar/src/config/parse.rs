@@ -196,3 +196,16 @@ pub(crate) fn role_policy(
         }),
     }
 }
+
+/// A provider's groups claim: the variable, else `groups`; a claim name or dotted path (the
+/// operator refuses the same at apply time, with the same message).
+pub(super) fn groups_claim(env: &Env<'_>, var: &Variable) -> Result<String, ConfigError> {
+    let claim = env.value_or_default(var)?;
+    if !gatehouse_crds::rules::is_claim_name(&claim) {
+        return Err(ConfigError::new(
+            var.name,
+            gatehouse_crds::rules::MSG_GROUPS_CLAIM,
+        ));
+    }
+    Ok(claim)
+}

@@ -46,6 +46,8 @@ pub struct SamlConfig {
     pub org_id: String,
     /// How the role is read from the attributes.
     pub roles: RolePolicy,
+    /// The attribute holding the user's groups.
+    pub groups_attribute: String,
     /// Signature and digest algorithms accepted (`SAML_ALLOW_SHA1`): SHA-2, and SHA-1 when
     /// allowed.
     pub algorithms: Algorithms,
@@ -94,6 +96,13 @@ impl SamlConfig {
             ));
         }
         let org_id = env.required(&vars::SAML_ORG_ID, "SAML needs the organisation id")?;
+        let groups_attribute = env.value_or_default(&vars::SAML_GROUPS_ATTRIBUTE)?;
+        if !gatehouse_crds::rules::is_plain_text(&groups_attribute) {
+            return Err(ConfigError::new(
+                vars::SAML_GROUPS_ATTRIBUTE.name,
+                gatehouse_crds::rules::MSG_PLAIN_TEXT,
+            ));
+        }
         let roles = role_policy(
             env,
             &vars::SAML_ROLE_ATTRIBUTE,
@@ -117,6 +126,7 @@ impl SamlConfig {
             slo_url: format!("{origin}{LOGOUT_PATH}"),
             org_id,
             roles,
+            groups_attribute,
             algorithms: Algorithms { allow_sha1 },
         }))
     }

@@ -143,6 +143,7 @@ pub(super) struct Gate {
     pub(super) app_login_path: Option<String>,
     pub(super) skip_auth: Vec<String>,
     pub(super) provision_hook: Option<String>,
+    pub(super) access: Option<std::sync::Arc<gatehouse_auth::access::Policy>>,
 }
 
 /// `GATEHOUSE_AUTH_MODE`, `GATEHOUSE_APP_LOGIN_PATH`, `GATEHOUSE_SKIP_AUTH` (comma-separated),
@@ -187,12 +188,26 @@ pub(super) fn read_gate(env: &Env<'_>) -> Result<Gate, ConfigError> {
         .get(&vars::GATEHOUSE_PROVISION_HOOK)
         .map(|p| checked(&vars::GATEHOUSE_PROVISION_HOOK, rules::check_hook_path, p))
         .transpose()?;
+    let access = env
+        .get(&vars::GATEHOUSE_ACCESS)
+        .map(|json| read_access(&json).map(std::sync::Arc::new))
+        .transpose()?;
     Ok(Gate {
         auth_mode,
         app_login_path,
         skip_auth,
         provision_hook,
+        access,
     })
+}
+
+/// `GATEHOUSE_ACCESS`: the policy as the operator renders it (the CRD's JSON), compiled; what
+/// the operator's validation refuses, refused with the same words.
+fn read_access(json: &str) -> Result<gatehouse_auth::access::Policy, ConfigError> {
+    let var = vars::GATEHOUSE_ACCESS.name;
+    let spec: gatehouse_crds::access::AccessSpec = serde_json::from_str(json)
+        .map_err(|e| ConfigError::new(var, format!("not an access policy as JSON: {e}")))?;
+    gatehouse_auth::access::Policy::compile(&spec).map_err(|e| ConfigError::new(var, e.to_string()))
 }
 
 /// How a live session is checked again: against the user watch (revocation) and at the IdP

@@ -192,6 +192,9 @@ fn byte_size_text(n: u64) -> String {
     n.to_string()
 }
 
+/// The groups claim (SAML: attribute) read when the provider's is unset.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+
 // Providers. All of a provider's four variables enable it; some but not all is an error.
 
 pub const OKTA_CLIENT_ID: Variable = provider(
@@ -208,6 +211,11 @@ pub const OKTA_ORG_ID: Variable = provider(
     env::OKTA_ORG_ID,
     "Okta: organisation forwarded as `X-Forwarded-Org`",
 );
+pub const OKTA_GROUPS_CLAIM: Variable = provider(
+    env::OKTA_GROUPS_CLAIM,
+    "Okta: claim name or dotted path holding the user's groups (array of strings, or one string), for access rules and `status.groups`",
+)
+.text_default(DEFAULT_GROUPS_CLAIM);
 
 pub const ENTRA_CLIENT_ID: Variable = provider(
     env::ENTRA_CLIENT_ID,
@@ -224,6 +232,11 @@ pub const ENTRA_ORG_ID: Variable = provider(
     env::ENTRA_ORG_ID,
     "Entra ID: organisation forwarded as `X-Forwarded-Org`",
 );
+pub const ENTRA_GROUPS_CLAIM: Variable = provider(
+    env::ENTRA_GROUPS_CLAIM,
+    "Entra ID: claim holding the user's groups (the app registration's group claims: object ids, or names where configured)",
+)
+.text_default(DEFAULT_GROUPS_CLAIM);
 /// The issuer when [`ENTRA_ISSUER`] is unset, `<tenant>` standing for the tenant id.
 pub const DEFAULT_ENTRA_ISSUER: &str = "https://login.microsoftonline.com/<tenant>/v2.0";
 pub const ENTRA_ISSUER: Variable = provider(
@@ -251,6 +264,11 @@ pub const OIDC_ORG_ID: Variable = provider(
     env::OIDC_ORG_ID,
     "generic OIDC provider: organisation forwarded as `X-Forwarded-Org`",
 );
+pub const OIDC_GROUPS_CLAIM: Variable = provider(
+    env::OIDC_GROUPS_CLAIM,
+    "generic OIDC provider: claim name or dotted path holding the user's groups",
+)
+.text_default(DEFAULT_GROUPS_CLAIM);
 pub const OIDC_PROVIDER_ID: Variable =
     provider(env::OIDC_PROVIDER_ID, "its path segment").text_default("oidc");
 pub const OIDC_PROVIDER_NAME: Variable = provider(env::OIDC_PROVIDER_NAME, "its button label")
@@ -301,6 +319,11 @@ pub const SAML_ORG_ID: Variable = saml(
     env::SAML_ORG_ID,
     "organisation forwarded as `X-Forwarded-Org`",
 );
+pub const SAML_GROUPS_ATTRIBUTE: Variable = saml(
+    env::SAML_GROUPS_ATTRIBUTE,
+    "attribute (exact `Name`) holding the user's groups, one value per group",
+)
+.text_default(DEFAULT_GROUPS_CLAIM);
 pub const SAML_ALLOW_SHA1: Variable = saml(
     env::SAML_ALLOW_SHA1,
     "`true`: also accept RSA-SHA1 signatures and SHA-1 digests (insecure, for a legacy IdP; `spec.saml.allowSha1`); unset or `false`: SHA-2 only, others refused with `saml_algorithm_refused`",
@@ -397,6 +420,10 @@ pub const GATEHOUSE_PROVISION_HOOK: Variable = general(
     env::GATEHOUSE_PROVISION_HOOK,
     "app path that receives the user as JSON on each sign-in",
 );
+pub const GATEHOUSE_ACCESS: Variable = general(
+    env::GATEHOUSE_ACCESS,
+    "the access rules (`spec.access`) as JSON in the SsoConfig's shape; unset: every signed-in user with a role reaches every path; set: each request is decided by the rules ([access rules](access.md))",
+);
 pub const GATEHOUSE_REVOCATION_STALENESS: Variable = general(
     env::GATEHOUSE_REVOCATION_STALENESS,
     "(kubernetes provisioning) how long the SsoUser watch may be broken before every session is refused ({bounds}; `spec.session.revocationStaleness`)",
@@ -467,15 +494,18 @@ pub const ALL: &[Variable] = &[
     OKTA_CLIENT_SECRET,
     OKTA_ISSUER,
     OKTA_ORG_ID,
+    OKTA_GROUPS_CLAIM,
     ENTRA_CLIENT_ID,
     ENTRA_CLIENT_SECRET,
     ENTRA_TENANT_ID,
     ENTRA_ORG_ID,
+    ENTRA_GROUPS_CLAIM,
     ENTRA_ISSUER,
     OIDC_CLIENT_ID,
     OIDC_CLIENT_SECRET,
     OIDC_ISSUER,
     OIDC_ORG_ID,
+    OIDC_GROUPS_CLAIM,
     OIDC_PROVIDER_ID,
     OIDC_PROVIDER_NAME,
     OIDC_ROLE_CLAIM,
@@ -489,6 +519,7 @@ pub const ALL: &[Variable] = &[
     SAML_ROLE_MAP,
     SAML_DEFAULT_ROLE,
     SAML_ORG_ID,
+    SAML_GROUPS_ATTRIBUTE,
     SAML_ALLOW_SHA1,
     GATEHOUSE_PUBLIC_URL,
     GATEHOUSE_COOKIE_SECRET,
@@ -506,6 +537,7 @@ pub const ALL: &[Variable] = &[
     GATEHOUSE_APP_LOGIN_PATH,
     GATEHOUSE_SKIP_AUTH,
     GATEHOUSE_PROVISION_HOOK,
+    GATEHOUSE_ACCESS,
     GATEHOUSE_REVOCATION_STALENESS,
     GATEHOUSE_REVALIDATE_INTERVAL,
     GATEHOUSE_REVALIDATE_GRACE,

@@ -202,7 +202,8 @@ impl Provider {
         Self {
             client_secret: RwLock::new(config.client_secret.value.clone()),
             discovered: OnceLock::new(),
-            identity: ProviderIdentity::new(&config.id, &config.org_id),
+            identity: ProviderIdentity::new(&config.id, &config.org_id)
+                .with_groups_claim(&config.groups_claim),
             config,
         }
     }

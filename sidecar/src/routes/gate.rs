@@ -21,6 +21,7 @@ use crate::pages::{self, encode_query_value, html_response};
 use crate::pages::{json_response, redirect};
 use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
 use crate::state::App;
+use gatehouse_auth::access::{Decision, Policy, PrincipalType, RequestFacts, Who};
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
 use gatehouse_auth::token::now_unix;
@@ -202,10 +203,19 @@ async fn admit_confirmed(app: &App, req: Request<Body>, session: Arc<Session>, n
 }
 
 fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64) -> Gate {
-    if session.is_none()
-        && let Some(r) = refuse_without_session(app, &req)
-    {
-        return Gate::Answer(r);
+    match &app.config.access {
+        Some(policy) => {
+            if let Some(r) = authorize(app, policy, &req, session.as_deref()) {
+                return Gate::Answer(r);
+            }
+        }
+        None => {
+            if session.is_none()
+                && let Some(r) = refuse_without_session(app, &req)
+            {
+                return Gate::Answer(r);
+            }
+        }
     }
     let upgrade_asked = upgrade_protocol(&req);
     let upgrade = upgrade_asked.is_some();
@@ -230,6 +240,12 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     }
     strip_client_identity(&mut parts.headers);
     strip_own_cookies(&mut parts.headers);
+    if app.config.access.is_some() {
+        // The rules decided on the method as sent: an app must not read another from these.
+        for name in METHOD_OVERRIDE_HEADERS {
+            parts.headers.remove(name);
+        }
+    }
     if let Some(session) = &session
         && let Some(provider) = app.providers.identity(&session.provider)
     {
@@ -258,6 +274,122 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
         wants_html,
         session,
     }
+}
+
+/// Headers some frameworks read a method from in place of the request's own; removed with access
+/// rules, which decide on the request's method.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The access rules' answer to a request, when it is not to reach the app: 400 for two
+/// `Authorization` headers, the sign-in (login redirect or 401) where credentials could help,
+/// else 403 with an audit line naming the rule. `None`: on to the app.
+fn authorize(
+    app: &App,
+    policy: &Policy,
+    req: &Request<Body>,
+    session: Option<&Session>,
+) -> Option<Response<Body>> {
+    let headers = req.headers();
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Some(json_response(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "invalid_request", "error_description": "more than one Authorization header" }),
+        ));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+    let facts = RequestFacts {
+        method: req.method(),
+        host,
+        path: req.uri().path(),
+    };
+    let who = session.map(|s| Who {
+        kind: PrincipalType::User,
+        user: &s.user,
+        role: Some(s.role),
+        groups: &s.groups,
+        email: s.email.as_deref(),
+        provider: &s.provider,
+        service_account: None,
+        client: None,
+        claims: s.claims.as_ref(),
+    });
+    let rule = match policy.decide(&facts, who.as_ref()) {
+        Decision::Allow { .. } => return None,
+        Decision::SignIn => {
+            let skipped = is_skipped(&app.config.skip_auth, req.uri().path());
+            if skipped || app.config.auth_mode == AuthMode::Optional {
+                // A public path, or an app that signs its anonymous visitors in itself.
+                return None;
+            }
+            return Some(sign_in_first(req));
+        }
+        Decision::Deny { rule } => rule,
+    };
+    // `skipAuth` paths stay public unless a `Deny` rule itself refuses them.
+    if session.is_none() && rule.is_none() && is_skipped(&app.config.skip_auth, req.uri().path()) {
+        return None;
+    }
+    crate::audit::access_denied(
+        rule.unwrap_or("default"),
+        session.map_or("anonymous", |s| s.user.as_str()),
+        session.map_or("", |s| s.provider.as_str()),
+        req.method().as_str(),
+        req.uri().path(),
+    );
+    Some(if accepts_html(headers) {
+        let text = if session.is_some() {
+            "You are signed in, but this part of the application is not open to you. Ask your administrator for access."
+        } else {
+            "This part of the application is not open to anyone who could sign in here."
+        };
+        html_response(StatusCode::FORBIDDEN, pages::plain_page("No access", text))
+    } else {
+        json_response(StatusCode::FORBIDDEN, json!({ "error": "forbidden" }))
+    })
+}
+
+/// The answer to an anonymous request the rules would admit with credentials: a browser
+/// navigation goes to the login page; anything else, and any request that brought a bearer
+/// token, gets 401 with `WWW-Authenticate: Bearer` (an API client is never redirected).
+fn sign_in_first(req: &Request<Body>) -> Response<Body> {
+    let headers = req.headers();
+    let bearer = headers.get(header::AUTHORIZATION).is_some_and(|v| {
+        v.as_bytes().len() > 7 && v.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
+    });
+    let navigation = accepts_html(headers)
+        || headers
+            .get("sec-fetch-mode")
+            .is_some_and(|v| v.as_bytes() == b"navigate");
+    if navigation && !bearer && upgrade_protocol(req).is_none() {
+        return login_redirect(req);
+    }
+    let mut r = json_response(
+        StatusCode::UNAUTHORIZED,
+        json!({ "error": "unauthenticated", "login_url": LOGIN_PATH }),
+    );
+    r.headers_mut().insert(
+        HeaderName::from_static("www-authenticate"),
+        HeaderValue::from_static("Bearer realm=\"gatehouse\""),
+    );
+    r
+}
+
+/// The redirect to the login page, back to this request's path (for a `GET` or `HEAD`) after it.
+fn login_redirect(req: &Request<Body>) -> Response<Body> {
+    let rd = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        req.uri().path_and_query().map_or("/", |p| p.as_str())
+    } else {
+        "/"
+    };
+    let location = format!("{LOGIN_PATH}?rd={}", encode_query_value(&safe_redirect(rd)));
+    redirect(StatusCode::FOUND, &location)
 }
 
 /// Responses with a `Content-Length` of at least this many bytes (a download) are cut when their
@@ -346,14 +478,7 @@ fn refuse_without_session(app: &App, req: &Request<Body>) -> Option<Response<Bod
                 return None;
             }
             if accepts_html(req.headers()) && upgrade_protocol(req).is_none() {
-                let rd = if matches!(*req.method(), Method::GET | Method::HEAD) {
-                    req.uri().path_and_query().map_or("/", |p| p.as_str())
-                } else {
-                    "/"
-                };
-                let location =
-                    format!("{LOGIN_PATH}?rd={}", encode_query_value(&safe_redirect(rd)));
-                return Some(redirect(StatusCode::FOUND, &location));
+                return Some(login_redirect(req));
             }
             let mut r = json_response(
                 StatusCode::UNAUTHORIZED,

@@ -1,11 +1,14 @@
 //! What the sidecar's integration tests share: pieces of the stand-in apps behind the sidecar.
 
+pub mod harness;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
 
 /// An app route that accepts a WebSocket-style upgrade and echoes every byte back.
+#[allow(dead_code)] // not every test binary that includes `common` has a WebSocket route
 pub async fn echo_upgrade(mut req: Request) -> Response {
     let on = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
