@@ -511,7 +511,7 @@ pub fn check_access(access: &crate::access::AccessSpec) -> Vec<(String, &'static
         if !is_k8s_name(&rule.name, 63, false) {
             push(format!("{at}.name"), MSG_RULE_NAME);
         }
-        if access.rules.iter().filter(|r| r.name == rule.name).count() > 1 {
+        if access.rules[..i].iter().any(|r| r.name == rule.name) {
             push(format!("{at}.name"), MSG_RULE_NAMES_UNIQUE);
         }
         let max = crate::access::MAX_RULE_ENTRIES;

@@ -751,11 +751,19 @@ mod generated {
         }
     }
 
+    /// A groups claim: usually a claim name or dotted path, sometimes one the contract refuses.
+    fn groups_claim() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            3 => select(vec!["groups", "realm_access.groups", "cognito:groups"]).prop_map(str::to_owned),
+            1 => select(vec!["https://acme.example/groups", " groups", "1groups", "a b"]).prop_map(str::to_owned),
+        ])
+    }
+
     fn okta() -> impl Strategy<Value = OktaProvider> {
-        (issuer(), text()).prop_map(|(issuer, org_id)| OktaProvider {
+        (issuer(), text(), groups_claim()).prop_map(|(issuer, org_id, groups_claim)| OktaProvider {
             issuer,
             org_id,
-            groups_claim: None,
+            groups_claim,
             client_secret_ref: creds(),
         })
     }

@@ -711,3 +711,43 @@ fn the_catalogues_size_default_reads_back_as_itself() {
     let text = shown.trim_matches('`');
     assert_eq!(parse::parse_byte_size(text), Ok(DEFAULT_MAX_REQUEST_BODY));
 }
+
+#[test]
+fn access_rules_and_groups_claims_are_read_with_the_operators_words() {
+    let mut vars = base();
+    let c = load(&vars).expect("valid");
+    assert!(c.access.is_none(), "no rules without GATEHOUSE_ACCESS");
+    assert_eq!(c.providers[0].groups_claim, "groups", "the default claim");
+    vars.insert(
+        "GATEHOUSE_ACCESS",
+        r#"{"rules":[{"name":"admins","action":"Allow","from":[{"roles":["admin"]}]}]}"#.to_owned(),
+    );
+    vars.insert("OKTA_GROUPS_CLAIM", "realm_access.groups".to_owned());
+    let c = load(&vars).expect("valid");
+    assert_eq!(c.access.as_ref().map(|p| p.rule_count()), Some(1));
+    assert_eq!(c.providers[0].groups_claim, "realm_access.groups");
+    // What the operator's validation refuses, refused with the same words.
+    vars.insert(
+        "GATEHOUSE_ACCESS",
+        r#"{"rules":[{"name":"anyone","action":"Allow","from":[{"authenticated":false}]}]}"#
+            .to_owned(),
+    );
+    let line = err(&vars).to_string();
+    assert!(line.starts_with("GATEHOUSE_ACCESS: "), "{line}");
+    assert!(line.contains(rules::MSG_AUTHENTICATED_TRUE), "{line}");
+    vars.insert("GATEHOUSE_ACCESS", r#"{"rules":[{"name":"x"}"#.to_owned());
+    let line = err(&vars).to_string();
+    assert!(
+        line.starts_with("GATEHOUSE_ACCESS: not an access policy as JSON"),
+        "{line}"
+    );
+    vars.remove("GATEHOUSE_ACCESS");
+    vars.insert(
+        "OKTA_GROUPS_CLAIM",
+        "https://acme.example/groups".to_owned(),
+    );
+    assert_eq!(
+        err(&vars).to_string(),
+        format!("OKTA_GROUPS_CLAIM: {}", rules::MSG_GROUPS_CLAIM)
+    );
+}
