@@ -75,6 +75,9 @@ pub struct KubeOptions {
     /// `GATEHOUSE_REVALIDATE_INTERVAL` and `GATEHOUSE_REVALIDATE_GRACE` (e.g. `("1s", "3s")`);
     /// `None` leaves both unset (the sidecar's defaults).
     pub revalidate: Option<(&'static str, &'static str)>,
+    /// `GATEHOUSE_ACCESS` (the access rules as JSON); with it, the generic (Auth0-shaped)
+    /// provider, whose users carry `groups`, is enabled too.
+    pub access: Option<String>,
 }
 
 impl Default for KubeOptions {
@@ -86,6 +89,7 @@ impl Default for KubeOptions {
             staleness: "5m",
             attribute_mappings: Some("department=department"),
             revalidate: None,
+            access: None,
         }
     }
 }
@@ -293,8 +297,13 @@ impl KubeStack {
             extra.push(("GATEHOUSE_REVALIDATE_INTERVAL", interval.to_owned()));
             extra.push(("GATEHOUSE_REVALIDATE_GRACE", grace.to_owned()));
         }
+        let mut providers = vec![ProviderKind::Okta, ProviderKind::Entra];
+        if let Some(access) = &options.access {
+            extra.push(("GATEHOUSE_ACCESS", access.clone()));
+            providers.push(ProviderKind::Oidc);
+        }
         let stack_options = StackOptions {
-            providers: vec![ProviderKind::Okta, ProviderKind::Entra],
+            providers,
             extra_env: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             ..StackOptions::default()
         };
