@@ -13,6 +13,7 @@
 //! | [`jwk`] | a provider's usable signing keys, from its JWKS document |
 //! | [`token`] | ID-token verification against given keys |
 //! | [`logout_token`] | back-channel logout-token verification against given keys |
+//! | [`machine`] | machine clients' bearer tokens (external issuers, ServiceAccount tokens) |
 //! | [`cookie`] | sealed cookies: sealing, session, sign-in attempt, refresh grant, `Cookie` parsing |
 //! | [`collections`] | small bounded collections (expiring ids, maps keyed by random values) |
 //! | [`identity`] | the identity headers and the signed `X-Gatehouse-Identity` JWT |
@@ -28,6 +29,7 @@ pub mod cookie;
 pub mod identity;
 pub mod jwk;
 pub mod logout_token;
+pub mod machine;
 pub mod paths;
 pub mod revalidation;
 #[cfg(feature = "saml")]
