@@ -117,6 +117,14 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+/// `answer`: `forbidden` (403) or `sign_in` (login redirect or 401); `rule`: the refusing
+/// `Deny` rule's name, or `default` (rule names are the SsoConfig's, at most 64).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccessLabels {
+    answer: &'static str,
+    rule: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabels {
     provider: String,
@@ -134,6 +142,7 @@ pub struct Metrics {
     not_completed: Family<ReasonLabels, Counter>,
     provider_ready: Family<ProviderLabels, Gauge>,
     sessions_refused: Family<ReasonLabels, Counter>,
+    access_refused: Family<AccessLabels, Counter>,
     sign_in_handling: Histogram,
     user_watch_synced: Gauge,
     user_watch_broken: Gauge<f64, AtomicU64>,
@@ -212,6 +221,14 @@ impl Metrics {
              ended, the SsoUser watch stale or not synced, a new user's read failed), or its \
              re-validation did (due with no refresh cookie or grant, or past its grace)",
             sessions_refused.clone(),
+        );
+        let access_refused = Family::<AccessLabels, Counter>::default();
+        registry.register(
+            "access_refused",
+            "Requests the access rules (spec.access) did not let through, by answer (forbidden: \
+             403; sign_in: a login redirect or 401, no credentials where some could help) and \
+             rule (the refusing Deny rule's name, or default when defaultAction decided)",
+            access_refused.clone(),
         );
         let sign_in_handling = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
@@ -296,6 +313,7 @@ impl Metrics {
             not_completed,
             provider_ready,
             sessions_refused,
+            access_refused,
             sign_in_handling,
             user_watch_synced,
             user_watch_broken,
@@ -327,6 +345,17 @@ impl Metrics {
         self.sessions_refused
             .get_or_create(&ReasonLabels {
                 reason: refusal.label(),
+            })
+            .inc();
+    }
+
+    /// Counts a request the access rules refused: `rule` names the refusing rule (`None`: the
+    /// default action, or no credentials where some could help).
+    pub fn access_refused(&self, forbidden: bool, rule: Option<&str>) {
+        self.access_refused
+            .get_or_create(&AccessLabels {
+                answer: if forbidden { "forbidden" } else { "sign_in" },
+                rule: rule.unwrap_or("default").to_owned(),
             })
             .inc();
     }
@@ -408,6 +437,12 @@ impl Metrics {
         for error in SignInError::examples() {
             let _ = metrics.not_completed.get_or_create(&ReasonLabels {
                 reason: error.metric_label(),
+            });
+        }
+        for answer in ["forbidden", "sign_in"] {
+            let _ = metrics.access_refused.get_or_create(&AccessLabels {
+                answer,
+                rule: "default".to_owned(),
             });
         }
         metrics

@@ -128,6 +128,23 @@ async fn the_example_policy_decides_each_request_by_who_what_and_claims() {
     // A public path needs nobody; skipAuth stays public.
     assert_eq!(status(&sc, "GET", "/public/logo.png", None).await, 200);
     assert_eq!(status(&sc, "GET", "/healthz", None).await, 200);
+    // Each refusal is counted by its rule.
+    assert_eq!(status(&sc, "GET", "/admin", None).await, 401);
+    let metrics = client()
+        .get(format!("http://{}/metrics", sc.admin_addr()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "gatehouse_access_refused_total{answer=\"forbidden\",rule=\"contractors-no-admin\"} 2",
+        "gatehouse_access_refused_total{answer=\"forbidden\",rule=\"default\"} 4",
+        "gatehouse_access_refused_total{answer=\"sign_in\",rule=\"default\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -328,6 +328,7 @@ fn authorize(
                 // A public path, or an app that signs its anonymous visitors in itself.
                 return None;
             }
+            app.metrics.access_refused(false, None);
             return Some(sign_in_first(req));
         }
         Decision::Deny { rule } => rule,
@@ -336,6 +337,7 @@ fn authorize(
     if session.is_none() && rule.is_none() && is_skipped(&app.config.skip_auth, req.uri().path()) {
         return None;
     }
+    app.metrics.access_refused(true, rule);
     crate::audit::access_denied(
         rule.unwrap_or("default"),
         session.map_or("anonymous", |s| s.user.as_str()),
