@@ -191,6 +191,8 @@ pub struct Policy {
     default: Action,
     groups: BTreeSet<String>,
     claims: BTreeSet<String>,
+    /// [`Policy::facts_fingerprint`].
+    fingerprint: Option<String>,
     uses_hosts: bool,
     uses_paths: bool,
 }
@@ -302,6 +304,21 @@ impl Policy {
         Ok(Some(kept))
     }
 
+    /// Which groups and claims a session must carry to be decided by this policy: a short hash
+    /// of [`Policy::referenced_groups`] and [`Policy::referenced_claims`], `None` when the rules
+    /// name neither. A session records the fingerprint of the policy it was signed in (or
+    /// re-validated) under ([`crate::cookie::Session::facts`]); under a policy that names other
+    /// groups or claims, it lacks facts a rule may ask about, so it is not decided on them (a
+    /// `Deny` on a group it was never asked for must not miss): it signs in again.
+    pub fn facts_fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
+    }
+
+    /// Whether `session_facts` (a session's recorded fingerprint) is this policy's.
+    pub fn facts_current(&self, session_facts: Option<&str>) -> bool {
+        session_facts == self.facts_fingerprint()
+    }
+
     /// Checks `spec` with [`gatehouse_crds::rules::check_access`] and prepares its rules.
     pub fn compile(spec: &AccessSpec) -> Result<Policy, PolicyError> {
         let problems = gatehouse_crds::rules::check_access(spec);
@@ -316,6 +333,7 @@ impl Policy {
             default: spec.default_action(),
             groups: BTreeSet::new(),
             claims: BTreeSet::new(),
+            fingerprint: None,
             uses_hosts: false,
             uses_paths: false,
         };
@@ -342,6 +360,7 @@ impl Policy {
                 Action::Allow => policy.allows.push(compiled),
             }
         }
+        policy.fingerprint = facts_fingerprint(&policy.groups, &policy.claims);
         Ok(policy)
     }
 
@@ -1681,6 +1700,47 @@ mod tests {
     }
 
     #[test]
+    fn the_facts_fingerprint_changes_with_the_groups_and_claims_named_and_nothing_else() {
+        let none = policy(json!({"rules": [
+            {"name": "a", "action": "Allow", "from": [{"roles": ["admin"]}], "to": [{"paths": ["/x"]}]}
+        ]}));
+        assert_eq!(none.facts_fingerprint(), None, "no group or claim named");
+        assert!(none.facts_current(None));
+        let one = policy(json!({"rules": [
+            {"name": "a", "action": "Allow", "from": [{"groups": ["sre", "ops"]}]},
+            {"name": "b", "action": "Deny", "when": [{"claim": "acr", "values": ["weak"]}]}
+        ]}));
+        let same = policy(json!({"rules": [
+            {"name": "z", "action": "Deny", "to": [{"methods": ["POST"]}], "when": [{"claim": "acr", "present": false}]},
+            {"name": "y", "action": "Allow", "from": [{"groups": ["ops"]}, {"groups": ["sre"]}]}
+        ]}));
+        let more = policy(json!({"rules": [
+            {"name": "a", "action": "Allow", "from": [{"groups": ["sre", "ops", "contractors"]}]},
+            {"name": "b", "action": "Deny", "when": [{"claim": "acr", "values": ["weak"]}]}
+        ]}));
+        // A group named as a claim is another fingerprint: the sets are kept apart.
+        let swapped = policy(json!({"rules": [
+            {"name": "a", "action": "Allow", "from": [{"groups": ["acr"]}],
+             "when": [{"claim": "ops", "present": true}, {"claim": "sre", "present": true}]}
+        ]}));
+        let fp = one.facts_fingerprint().expect("named facts");
+        assert_eq!(fp.len(), 16);
+        assert_eq!(
+            same.facts_fingerprint(),
+            Some(fp),
+            "order and rule shape do not matter"
+        );
+        assert_ne!(more.facts_fingerprint(), Some(fp));
+        assert_ne!(swapped.facts_fingerprint(), Some(fp));
+        assert!(one.facts_current(Some(fp)));
+        assert!(
+            !one.facts_current(None),
+            "a session from before the rules named facts"
+        );
+        assert!(!more.facts_current(Some(fp)));
+    }
+
+    #[test]
     fn referenced_groups_and_claims_and_rule_count() {
         let p = policy(json!({"rules": [
             {"name": "a", "action": "Allow", "from": [{"groups": ["staff", "ops"]}, {"roles": ["admin"]}]},
@@ -1725,4 +1785,23 @@ mod tests {
             assert_eq!(request_path(raw).as_deref(), want, "{raw}");
         }
     }
+}
+
+/// 16 hex digits of SHA-256 over the sorted group and claim names (each set length-prefixed, so
+/// no two different pairs of sets share an input); `None` for two empty sets.
+fn facts_fingerprint(groups: &BTreeSet<String>, claims: &BTreeSet<String>) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    if groups.is_empty() && claims.is_empty() {
+        return None;
+    }
+    let mut hash = Sha256::new();
+    for set in [groups, claims] {
+        hash.update((set.len() as u64).to_be_bytes());
+        for name in set {
+            hash.update((name.len() as u64).to_be_bytes());
+            hash.update(name.as_bytes());
+        }
+    }
+    let digest = hash.finalize();
+    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }

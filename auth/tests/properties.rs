@@ -221,6 +221,7 @@ proptest! {
             validated_at: None,
             groups: Vec::new(),
             claims: None,
+            facts: None,
         };
         let sealed = session.seal(&ring, &b);
         let now = issued_at + at;

@@ -49,6 +49,7 @@ fn session() -> Session {
         validated_at: None,
         groups: Vec::new(),
         claims: None,
+        facts: None,
     }
 }
 

@@ -146,6 +146,7 @@ mod tests {
             validated_at: None,
             groups: Vec::new(),
             claims: None,
+            facts: None,
         })
     }
 

@@ -81,8 +81,9 @@ impl SignIn {
         let provider = identity.provider;
         let (signed_in, role) = self.map_user(&identity, roles)?;
         let user = signed_in.user.clone();
-        let (groups, claims) = rule_facts(self.access.as_deref(), &signed_in, &identity.claims)
-            .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
+        let (groups, claims, facts) =
+            rule_facts(self.access.as_deref(), &signed_in, &identity.claims)
+                .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
         // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
         let admission = self
             .directory
@@ -106,6 +107,7 @@ impl SignIn {
             validated_at: None,
             groups,
             claims,
+            facts,
         };
         if let Some(hook) = &self.hook {
             let headers = self.identity.headers_for(&session, provider, now);
@@ -230,24 +232,26 @@ fn directory_refused(provider: &str, user: &str, error: ProvisionError) -> SignI
     }
 }
 
-/// What a session keeps for the access rules: the user's groups they name, and the ID-token
-/// claims their `when` conditions name. Nothing without rules.
+/// What a session keeps for the access rules: the user's groups they name, the ID-token claims
+/// their `when` conditions name, and the fingerprint of that choice. Nothing without rules.
 pub fn rule_facts(
     access: Option<&Policy>,
     user: &SignedInUser,
     claims: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<RuleFacts, ClaimsTooLarge> {
     let Some(policy) = access else {
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), None, None));
     };
     Ok((
         policy.session_groups(&user.groups),
         policy.session_claims(claims)?,
+        policy.facts_fingerprint().map(str::to_owned),
     ))
 }
 
-/// A session's [`Session::groups`] and [`Session::claims`].
+/// A session's [`Session::groups`], [`Session::claims`] and [`Session::facts`].
 pub type RuleFacts = (
     Vec<String>,
     Option<serde_json::Map<String, serde_json::Value>>,
+    Option<String>,
 );

@@ -881,7 +881,7 @@ impl Flights {
                 Ok(mapped) => mapped,
                 Err(unmapped) => return FlightOutcome::Denied(unmapped.denial.reason()),
             };
-        let Ok((groups, claims)) =
+        let Ok((groups, claims, facts)) =
             crate::pipeline::rule_facts(self.access.as_deref(), &record, &identity.claims)
         else {
             return FlightOutcome::Denied("access_claims_too_large");
@@ -905,6 +905,7 @@ impl Flights {
         renewed.username = identity.preferred_username;
         renewed.groups = groups;
         renewed.claims = claims;
+        renewed.facts = facts;
         FlightOutcome::refreshed(renewed, grant, refresh_cookie)
     }
 }
@@ -973,6 +974,7 @@ mod tests {
             validated_at,
             groups: Vec::new(),
             claims: None,
+            facts: None,
         }
     }
 

@@ -184,6 +184,7 @@ mod tests {
             validated_at: None,
             groups: Vec::new(),
             claims: None,
+            facts: None,
         }
     }
 

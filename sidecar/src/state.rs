@@ -393,6 +393,7 @@ mod tests {
             validated_at,
             groups: Vec::new(),
             claims: None,
+            facts: None,
         }
     }
 

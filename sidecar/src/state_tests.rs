@@ -108,6 +108,7 @@ fn cookie(app: &App, user: &str, issued_at: i64) -> http::HeaderMap {
         validated_at: None,
         groups: Vec::new(),
         claims: None,
+        facts: None,
     };
     let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
     let mut headers = http::HeaderMap::new();

@@ -48,9 +48,21 @@ async fn protected() -> Sidecar {
     .await
 }
 
-/// A signed-in user: `role`, `email`, the groups the rules name, and `acr`.
+/// The fingerprint of the groups and claims [`policy`] names, as a sign-in under it records.
+fn facts() -> Option<String> {
+    let spec: gatehouse_crds::access::AccessSpec =
+        serde_json::from_str(&policy()).expect("policy JSON");
+    gatehouse_auth::access::Policy::compile(&spec)
+        .expect("valid policy")
+        .facts_fingerprint()
+        .map(str::to_owned)
+}
+
+/// A signed-in user: `role`, `email`, the groups the rules name, and `acr`, signed in under
+/// [`policy`].
 fn user(role: Role, email: &str, groups: &[&str], acr: Option<&str>) -> String {
     let mut s: Session = session("okta", 3600);
+    s.facts = facts();
     s.role = role;
     s.email = Some(email.to_owned());
     s.groups = groups.iter().map(|g| (*g).to_owned()).collect();
@@ -358,13 +370,15 @@ async fn a_deny_rule_wins_over_skip_auth_and_denied_browsers_get_a_page() {
         ],
     )
     .await;
+    // These rules name no group or claim: any session is decided on what it holds.
+    let signed_in = cookie_for(&session("okta", 3600));
     assert_eq!(status(&sc, "GET", "/healthz", None).await, 200);
     assert_eq!(status(&sc, "GET", "/healthz/debug", None).await, 403);
-    assert_eq!(status(&sc, "GET", "/anything", Some(&ada())).await, 200);
+    assert_eq!(status(&sc, "GET", "/anything", Some(&signed_in)).await, 200);
     let r = client()
         .get(url(&sc, "/healthz/debug"))
         .header("accept", "text/html")
-        .header("cookie", ada())
+        .header("cookie", &signed_in)
         .send()
         .await
         .expect("send");
@@ -398,4 +412,29 @@ async fn the_identity_jwt_carries_the_groups_the_rules_name_and_the_principal_ty
     .expect("json");
     assert_eq!(claims["groups"], json!(["sre"]));
     assert_eq!(claims["principal_type"], "user");
+}
+
+#[tokio::test]
+async fn a_session_kept_for_other_rules_signs_in_again_rather_than_missing_a_deny() {
+    let sc = protected().await;
+    // Honest: signed in under these rules, the contractor reads /reports.
+    let carol = carol_contractor_admin();
+    assert_eq!(status(&sc, "GET", "/reports", Some(&carol)).await, 200);
+    // The same person's session from before the rules named groups or claims (or from rules
+    // that named others): it holds no `acr` and no groups these rules ask about. It is not
+    // decided on what it lacks; it is asked to sign in again.
+    let mut before = session("okta", 3600);
+    before.email = Some("carol@contractor.example".into());
+    before.claims = None;
+    before.facts = None;
+    let before = cookie_for(&before);
+    assert_eq!(status(&sc, "GET", "/reports", Some(&before)).await, 401);
+    let r = client()
+        .get(url(&sc, "/admin"))
+        .header("accept", "text/html")
+        .header("cookie", &before)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 302, "a browser goes to sign in again");
 }

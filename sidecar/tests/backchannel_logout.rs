@@ -246,6 +246,7 @@ fn session_of(
         validated_at: None,
         groups: Vec::new(),
         claims: None,
+        facts: None,
     }
 }
 

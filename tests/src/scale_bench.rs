@@ -231,6 +231,7 @@ pub async fn run(users: usize, requests: usize) -> Result<ScaleFigures> {
         validated_at: None,
         groups: Vec::new(),
         claims: None,
+        facts: None,
     };
     let cookie = format!(
         "{}={}",

@@ -61,6 +61,10 @@ pub struct Session {
     /// `None` without such conditions. See [`crate::access::session_claims`].
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The [`crate::access::Policy::facts_fingerprint`] of the access rules [`Session::groups`]
+    /// and [`Session::claims`] were kept for; `None` when they named no group or claim.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<String>,
 }
 
 impl Session {

@@ -28,6 +28,7 @@ fn session() -> Session {
         validated_at: None,
         groups: Vec::new(),
         claims: None,
+        facts: None,
     }
 }
 

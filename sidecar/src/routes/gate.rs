@@ -309,6 +309,9 @@ fn authorize(
         host,
         path: req.uri().path(),
     };
+    // A session signed in under rules that named other groups or claims lacks facts these rules
+    // may ask about: it is not decided on them, but asked to sign in again.
+    let session = session.filter(|s| policy.facts_current(s.facts.as_deref()));
     let who = session.map(|s| Who {
         kind: PrincipalType::User,
         user: &s.user,

@@ -94,6 +94,7 @@ pub fn session(provider: &str, ttl: i64) -> Session {
         validated_at: None,
         groups: Vec::new(),
         claims: None,
+        facts: None,
     }
 }
 
