@@ -754,6 +754,25 @@ pub fn normalize_host(raw: &str) -> Option<String> {
     name.then(|| host.to_ascii_lowercase())
 }
 
+/// 16 hex digits of SHA-256 over the sorted group and claim names (each set length-prefixed, so
+/// no two different pairs of sets share an input); `None` for two empty sets.
+fn facts_fingerprint(groups: &BTreeSet<String>, claims: &BTreeSet<String>) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    if groups.is_empty() && claims.is_empty() {
+        return None;
+    }
+    let mut hash = Sha256::new();
+    for set in [groups, claims] {
+        hash.update((set.len() as u64).to_be_bytes());
+        for name in set {
+            hash.update((name.len() as u64).to_be_bytes());
+            hash.update(name.as_bytes());
+        }
+    }
+    let digest = hash.finalize();
+    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1785,23 +1804,4 @@ mod tests {
             assert_eq!(request_path(raw).as_deref(), want, "{raw}");
         }
     }
-}
-
-/// 16 hex digits of SHA-256 over the sorted group and claim names (each set length-prefixed, so
-/// no two different pairs of sets share an input); `None` for two empty sets.
-fn facts_fingerprint(groups: &BTreeSet<String>, claims: &BTreeSet<String>) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    if groups.is_empty() && claims.is_empty() {
-        return None;
-    }
-    let mut hash = Sha256::new();
-    for set in [groups, claims] {
-        hash.update((set.len() as u64).to_be_bytes());
-        for name in set {
-            hash.update((name.len() as u64).to_be_bytes());
-            hash.update(name.as_bytes());
-        }
-    }
-    let digest = hash.finalize();
-    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }

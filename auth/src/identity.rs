@@ -117,6 +117,10 @@ struct IdentityClaims<'a> {
     groups: &'a [String],
 }
 
+/// The session id prefix of a machine principal's stand-in session (its identity JWT says
+/// `principal_type: machine`); a browser session's id never has it.
+pub const MACHINE_SESSION_PREFIX: &str = "machine:";
+
 /// Signs identity JWTs and caches each session's identity headers.
 pub struct IdentityIssuer {
     key: EncodingKey,
@@ -235,7 +239,11 @@ impl IdentityIssuer {
             org,
             provider: &session.provider,
             idp_sub: &session.subject,
-            principal_type: "user",
+            principal_type: if session.sid.starts_with(MACHINE_SESSION_PREFIX) {
+                "machine"
+            } else {
+                "user"
+            },
             groups: &session.groups,
         };
         match jsonwebtoken::encode(&header, &claims, &self.key) {

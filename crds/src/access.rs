@@ -280,3 +280,82 @@ pub struct ClaimCondition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub present: Option<bool>,
 }
+
+/// Most machine-token issuers of one SsoConfig.
+pub const MAX_MACHINE_ISSUERS: usize = 8;
+
+/// Clients that are not browsers (CLIs, CI jobs, other services) reach the app with
+/// `Authorization: Bearer <JWT>` from these issuers. Unset: no bearer token is a credential.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.issuers) || self.issuers.all(i, self.issuers.exists_one(o, o.name == i.name) && self.issuers.exists_one(o, o.issuer == i.issuer))")
+        .message(rules::MSG_MACHINE_ISSUERS_UNIQUE)
+)]
+pub struct MachineAuthSpec {
+    /// Token issuers (client-credentials access tokens: Okta, Entra ID app roles, Auth0…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub issuers: Vec<MachineIssuerSpec>,
+    /// `true`: the app receives the client's `Authorization` header unchanged. Default: removed
+    /// (the app gets the identity headers and `X-Gatehouse-Identity` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_token: Option<bool>,
+}
+
+/// One issuer of machine tokens.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
+#[serde(rename_all = "camelCase")]
+pub struct MachineIssuerSpec {
+    /// Name of the issuer: access rules name it in `clients`, and a client's user id is
+    /// `<name>:<sub>`. `kubernetes` is reserved.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    )]
+    #[x_kube(validation = Rule::new("self != 'kubernetes'").message(rules::MSG_MACHINE_ISSUER_NAME))]
+    pub name: String,
+    /// The tokens' `iss`, exactly; https (plain http only to a loopback host with
+    /// `allowInsecureHttp`). Its keys come from `<issuer>/.well-known/openid-configuration`
+    /// unless `jwksUri` is set.
+    #[x_kube(validation = Rule::new(rules::CEL_ISSUER).message(rules::MSG_ISSUER_URL))]
+    #[schemars(length(max = 2048))]
+    pub issuer: String,
+    /// The audiences a token must name one of (`aud`); required. Never the browser sign-in's
+    /// client id, unless its ID tokens are meant to be accepted as bearer tokens.
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 512)))]
+    #[x_kube(validation = Rule::new(rules::CEL_ALL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
+    pub audiences: Vec<String>,
+    /// Signature algorithms accepted. Default `RS256`, `ES256`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 3))]
+    pub algorithms: Vec<JwtAlgorithm>,
+    /// Where the issuer's keys are, when its discovery document is not at the usual place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(rules::CEL_ISSUER).message(rules::MSG_ISSUER_URL))]
+    #[schemars(length(max = 2048))]
+    pub jwks_uri: Option<String>,
+    /// Claim (name or dotted path) whose values map to a role: a string, an array, or a
+    /// space-separated string (`scp: "read write"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+    )]
+    pub role_claim: Option<String>,
+    /// Claim value → role, first match in order. No default: a token whose claim maps to no role
+    /// is refused (403).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub role_map: Vec<crate::sso_config::RoleRule>,
+}
+
+// A JWT signature algorithm accepted from a machine issuer (no doc comment, as for `Action`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum JwtAlgorithm {
+    RS256,
+    ES256,
+    EdDSA,
+}

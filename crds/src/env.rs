@@ -61,6 +61,9 @@ pub const GATEHOUSE_SKIP_AUTH: &str = "GATEHOUSE_SKIP_AUTH";
 pub const GATEHOUSE_PROVISION_HOOK: &str = "GATEHOUSE_PROVISION_HOOK";
 /// The access policy (`spec.access`) as JSON in the CRD's shape; unset: no per-request rules.
 pub const GATEHOUSE_ACCESS: &str = "GATEHOUSE_ACCESS";
+/// Machine clients' token issuers (`spec.machineAuth`) as JSON in the CRD's shape; unset: no
+/// bearer token is a credential.
+pub const GATEHOUSE_MACHINE_AUTH: &str = "GATEHOUSE_MACHINE_AUTH";
 pub const GATEHOUSE_REVOCATION_STALENESS: &str = "GATEHOUSE_REVOCATION_STALENESS";
 /// How often an OIDC session is re-validated at the IdP (`spec.session.revalidateInterval`);
 /// unset: 15m; `0s`: never.
@@ -129,6 +132,7 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     GATEHOUSE_SKIP_AUTH,
     GATEHOUSE_PROVISION_HOOK,
     GATEHOUSE_ACCESS,
+    GATEHOUSE_MACHINE_AUTH,
     GATEHOUSE_REVOCATION_STALENESS,
     GATEHOUSE_REVALIDATE_INTERVAL,
     GATEHOUSE_REVALIDATE_GRACE,

@@ -453,6 +453,10 @@ pub const MSG_WHEN_CLAIM: &str = "a when condition's claim must be a claim name 
 pub const CEL_CLAIM_NAME: &str = r#"self.matches("^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")"#;
 pub const MSG_GROUPS_CLAIM: &str = "groupsClaim must be a claim name or dotted path (letters, digits, '_', '.', ':', '-'; at most 128)";
 
+pub const MSG_MACHINE_ISSUERS_UNIQUE: &str =
+    "machineAuth issuers must have unique names and unique issuer URLs";
+pub const MSG_MACHINE_ISSUER_NAME: &str = "a machineAuth issuer cannot be named kubernetes: the name is reserved for ServiceAccount tokens";
+
 /// CEL: every element of the list `self` is plain text ([`is_plain_text`]).
 pub const CEL_ALL_PLAIN_TEXT: &str = r#"self.all(v, v.matches("^[^\\x00-\\x1f\\x7f-\\x9f\\pZ]([^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\pZ])?$"))"#;
 
@@ -600,6 +604,69 @@ pub fn check_access(access: &crate::access::AccessSpec) -> Vec<(String, &'static
     }
     problems
 }
+
+/// Every problem of `spec.machineAuth`, as (field path under `spec.machineAuth`, message): what
+/// the CRD's schema refuses, checked again by the operator and by the sidecar when it reads
+/// `GATEHOUSE_MACHINE_AUTH`. `insecure`: the SsoConfig's `allowInsecureHttp`.
+pub fn check_machine_auth(
+    machine: &crate::access::MachineAuthSpec,
+    insecure: bool,
+) -> Vec<(String, &'static str)> {
+    let mut problems = Vec::new();
+    if machine.issuers.len() > crate::access::MAX_MACHINE_ISSUERS {
+        problems.push(("issuers".to_owned(), "at most 8 machineAuth issuers"));
+    }
+    for (i, m) in machine.issuers.iter().enumerate() {
+        let at = format!("issuers[{i}]");
+        if !is_k8s_name(&m.name, 63, false) {
+            problems.push((format!("{at}.name"), MSG_PROVIDER_ID));
+        } else if m.name == "kubernetes" {
+            problems.push((format!("{at}.name"), MSG_MACHINE_ISSUER_NAME));
+        }
+        if machine.issuers[..i]
+            .iter()
+            .any(|o| o.name == m.name || o.issuer == m.issuer)
+        {
+            problems.push((at.clone(), MSG_MACHINE_ISSUERS_UNIQUE));
+        }
+        for (field, url) in [
+            ("issuer", Some(&m.issuer)),
+            ("jwksUri", m.jwks_uri.as_ref()),
+        ] {
+            let Some(url) = url else { continue };
+            match check_issuer(url) {
+                Ok(IssuerScheme::LoopbackHttp) if !insecure => {
+                    problems.push((format!("{at}.{field}"), MSG_ISSUER_HTTPS));
+                }
+                Ok(_) => {}
+                Err(message) => problems.push((format!("{at}.{field}"), message)),
+            }
+        }
+        if m.audiences.is_empty()
+            || m.audiences.len() > 16
+            || !m
+                .audiences
+                .iter()
+                .all(|a| is_plain_text(a) && a.len() <= 512)
+        {
+            problems.push((format!("{at}.audiences"), MSG_MACHINE_AUDIENCES));
+        }
+        if m.role_claim.as_deref().is_some_and(|c| !is_claim_name(c)) {
+            problems.push((format!("{at}.roleClaim"), MSG_MACHINE_ROLE_CLAIM));
+        }
+        if m.role_map
+            .iter()
+            .any(|r| check_role_value(&r.value).is_err())
+        {
+            problems.push((format!("{at}.roleMap"), MSG_ROLE_VALUE));
+        }
+    }
+    problems
+}
+
+pub const MSG_MACHINE_ROLE_CLAIM: &str = "roleClaim must be a claim name or dotted path (letters, digits, '_', '.', ':', '-'; at most 128)";
+pub const MSG_MACHINE_AUDIENCES: &str =
+    "a machineAuth issuer needs 1 to 16 audiences, each plain text of at most 512 characters";
 
 #[cfg(test)]
 mod tests {

@@ -62,6 +62,12 @@ fn cel_route_path_of_self() -> String {
         oidc = cel_issuer_scheme("self.providers.oidc.issuer"),
     ))
         .message(rules::MSG_ISSUER_HTTPS),
+    validation = Rule::new(format!(
+        "!has(self.machineAuth) || !has(self.machineAuth.issuers) || self.machineAuth.issuers.all(m, ({issuer}) && (!has(m.jwksUri) || ({jwks})))",
+        issuer = cel_issuer_scheme("m.issuer"),
+        jwks = cel_issuer_scheme("m.jwksUri"),
+    ))
+        .message(rules::MSG_ISSUER_HTTPS),
     validation = Rule::new("!has(self.upstream) || !has(self.upstream.port) || (self.upstream.port != 4180 && self.upstream.port != 9090)")
         .message("upstream.port must not be 4180 or 9090: the sidecar listens there"),
     // No fieldPath: the chart supports Kubernetes 1.27, whose CRD schema lacks it (the message
@@ -168,6 +174,11 @@ pub struct SsoConfigSpec {
     /// the rules, default `Deny`. See `docs/access.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<crate::access::AccessSpec>,
+
+    /// Machine clients: bearer tokens (`Authorization: Bearer`) from the issuers listed here
+    /// admit requests as a machine principal. Unset: no bearer token is a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_auth: Option<crate::access::MachineAuthSpec>,
 }
 
 // Sign-in protocol (no doc comment: its text would replace the fields' in the CRD).

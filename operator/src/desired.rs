@@ -325,6 +325,10 @@ pub fn sidecar_env(
         let json = serde_json::to_string(access).unwrap_or_default();
         set(env::GATEHOUSE_ACCESS, &json);
     }
+    if let Some(machine) = spec.machine_auth.as_ref().filter(|m| !m.issuers.is_empty()) {
+        let json = serde_json::to_string(machine).unwrap_or_default();
+        set(env::GATEHOUSE_MACHINE_AUTH, &json);
+    }
     let port = spec
         .upstream
         .as_ref()

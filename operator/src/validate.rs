@@ -365,6 +365,11 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             push(&format!("spec.access.{field}"), message);
         }
     }
+    if let Some(machine) = &spec.machine_auth {
+        for (field, message) in rules::check_machine_auth(machine, insecure) {
+            push(&format!("spec.machineAuth.{field}"), message);
+        }
+    }
 
     problems
 }

@@ -92,3 +92,13 @@ pub fn access_denied(rule: &str, user: &str, provider: &str, method: &str, path:
         "request refused by the access rules"
     );
 }
+
+/// Writes the audit line of a bearer token refused (machine clients): `reason` a stable
+/// [`gatehouse_auth::machine::BearerError`] label; never the token.
+pub fn bearer_refused(reason: &str, method: &str, path: &str) {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "access", outcome = "invalid_token", reason, method, path,
+        "bearer token refused"
+    );
+}

@@ -61,6 +61,7 @@ pub mod error;
 pub mod hook;
 pub mod judge;
 pub mod live;
+pub mod machine;
 pub mod metrics;
 pub mod pages;
 pub mod pipeline;

@@ -100,6 +100,8 @@ pub struct App {
     pub flights: Arc<Flights>,
     /// Last secret-file contents applied: the cookie keys, then each provider's client secret.
     applied_secrets: Arc<tokio::sync::Mutex<(Secret, Vec<Secret>)>>,
+    /// Machine clients' bearer tokens (`GATEHOUSE_MACHINE_AUTH`), when configured.
+    pub machine: Option<Arc<crate::machine::MachineClients>>,
 }
 
 macro_rules! part {
@@ -201,6 +203,10 @@ impl App {
             ender: ender.clone(),
             replica: replica_name(),
         });
+        let machine = config
+            .machine
+            .clone()
+            .map(|m| Arc::new(crate::machine::MachineClients::new(m, http.clone())));
         let sign_in = Arc::new(SignIn {
             used_states: ExpiringSet::new(USED_STATE_CAPACITY),
             http,
@@ -228,6 +234,7 @@ impl App {
             ender,
             flights,
             applied_secrets,
+            machine,
             config: Arc::new(config),
         })
     }

@@ -52,7 +52,9 @@ pub mod vars;
 
 pub(crate) use env::read_secret_file;
 pub use env::{ConfigError, EnvSource, ProcessEnv, Secret, SecretSource};
-pub use model::{AuthMode, LogFormat, ProviderConfig, ProviderKind, ProvisioningMode};
+pub use model::{
+    AuthMode, LogFormat, MachineConfig, MachineKeys, ProviderConfig, ProviderKind, ProvisioningMode,
+};
 pub(crate) use parse::check_https_or_loopback;
 pub use saml::{MetadataSource, PROTOCOL_VARIABLES_SAML, SamlConfig};
 pub use vars::{DEFAULT_MAX_REQUEST_BODY, Variable};
@@ -100,6 +102,8 @@ pub struct Config {
     pub provision_hook: Option<String>,
     /// The access rules (`GATEHOUSE_ACCESS`); `None`: every signed-in user reaches every path.
     pub access: Option<std::sync::Arc<gatehouse_auth::access::Policy>>,
+    /// Machine clients (`GATEHOUSE_MACHINE_AUTH`); `None`: no bearer token is a credential.
+    pub machine: Option<MachineConfig>,
     /// Max age of the user watch before sessions stop being admitted (kubernetes provisioning).
     pub revocation_staleness: Duration,
     /// How often an OIDC session is re-validated at the IdP; `None`: never.
@@ -166,6 +170,7 @@ impl Config {
             skip_auth: gate.skip_auth,
             provision_hook: gate.provision_hook,
             access: gate.access,
+            machine: gate.machine,
             revocation_staleness: checks.revocation_staleness,
             revalidate_interval: checks.revalidate_interval,
             revalidate_grace: checks.revalidate_grace,

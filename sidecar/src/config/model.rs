@@ -43,6 +43,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// Machine clients (`GATEHOUSE_MACHINE_AUTH`): the checked verifier, and where each issuer's keys
+/// are.
+#[derive(Debug, Clone)]
+pub struct MachineConfig {
+    /// The issuers, checked; verifies bearer tokens.
+    pub auth: std::sync::Arc<gatehouse_auth::machine::MachineAuth>,
+    /// Per issuer name: its `iss`, and its JWKS URI when configured (else from discovery).
+    pub keys: Vec<MachineKeys>,
+    /// Whether the app receives the client's `Authorization` header.
+    pub forward_token: bool,
+}
+
+/// Where one machine issuer's keys are.
+#[derive(Debug, Clone)]
+pub struct MachineKeys {
+    /// The issuer's name.
+    pub name: String,
+    /// Its `iss` (discovery is `<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// Its JWKS URI, when configured.
+    pub jwks_uri: Option<String>,
+}
+
 /// One enabled sign-in provider, as configured.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {

@@ -144,6 +144,7 @@ pub(super) struct Gate {
     pub(super) skip_auth: Vec<String>,
     pub(super) provision_hook: Option<String>,
     pub(super) access: Option<std::sync::Arc<gatehouse_auth::access::Policy>>,
+    pub(super) machine: Option<super::model::MachineConfig>,
 }
 
 /// `GATEHOUSE_AUTH_MODE`, `GATEHOUSE_APP_LOGIN_PATH`, `GATEHOUSE_SKIP_AUTH` (comma-separated),
@@ -192,12 +193,17 @@ pub(super) fn read_gate(env: &Env<'_>) -> Result<Gate, ConfigError> {
         .get(&vars::GATEHOUSE_ACCESS)
         .map(|json| read_access(&json).map(std::sync::Arc::new))
         .transpose()?;
+    let machine = env
+        .get(&vars::GATEHOUSE_MACHINE_AUTH)
+        .map(|json| read_machine_auth(&json))
+        .transpose()?;
     Ok(Gate {
         auth_mode,
         app_login_path,
         skip_auth,
         provision_hook,
         access,
+        machine,
     })
 }
 
@@ -296,4 +302,56 @@ pub(super) fn read_log_format(env: &Env<'_>) -> Result<LogFormat, ConfigError> {
             "must be `text` or `json`",
         )),
     }
+}
+
+/// `GATEHOUSE_MACHINE_AUTH`: the machine issuers as the operator renders them (the CRD's JSON),
+/// checked with the operator's words, then by the verifier itself.
+fn read_machine_auth(json: &str) -> Result<super::model::MachineConfig, ConfigError> {
+    use gatehouse_auth::machine::{DEFAULT_ALGORITHMS, DEFAULT_SKEW, MachineAuth, MachineIssuer};
+    use gatehouse_crds::access::JwtAlgorithm;
+    let var = vars::GATEHOUSE_MACHINE_AUTH.name;
+    let spec: gatehouse_crds::access::MachineAuthSpec = serde_json::from_str(json)
+        .map_err(|e| ConfigError::new(var, format!("not a machineAuth block as JSON: {e}")))?;
+    // Loopback http issuers pass here as the operator's allowInsecureHttp let them through.
+    if let Some((field, message)) = rules::check_machine_auth(&spec, true).into_iter().next() {
+        return Err(ConfigError::new(var, format!("{field}: {message}")));
+    }
+    let issuers = spec
+        .issuers
+        .iter()
+        .map(|m| MachineIssuer {
+            name: m.name.clone(),
+            issuer: m.issuer.clone(),
+            audiences: m.audiences.clone(),
+            algorithms: if m.algorithms.is_empty() {
+                DEFAULT_ALGORITHMS.to_vec()
+            } else {
+                m.algorithms
+                    .iter()
+                    .map(|a| match a {
+                        JwtAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+                        JwtAlgorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+                        JwtAlgorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+                    })
+                    .collect()
+            },
+            role_claim: m.role_claim.clone(),
+            role_map: m.role_map.clone(),
+        })
+        .collect();
+    let auth = MachineAuth::new(issuers, None, DEFAULT_SKEW)
+        .map_err(|e| ConfigError::new(var, e.to_string()))?;
+    Ok(super::model::MachineConfig {
+        auth: std::sync::Arc::new(auth),
+        keys: spec
+            .issuers
+            .iter()
+            .map(|m| super::model::MachineKeys {
+                name: m.name.clone(),
+                issuer: m.issuer.clone(),
+                jwks_uri: m.jwks_uri.clone(),
+            })
+            .collect(),
+        forward_token: spec.forward_token == Some(true),
+    })
 }

@@ -420,6 +420,10 @@ pub const GATEHOUSE_PROVISION_HOOK: Variable = general(
     env::GATEHOUSE_PROVISION_HOOK,
     "app path that receives the user as JSON on each sign-in",
 );
+pub const GATEHOUSE_MACHINE_AUTH: Variable = general(
+    env::GATEHOUSE_MACHINE_AUTH,
+    "machine clients' token issuers (`spec.machineAuth`) as JSON in the SsoConfig's shape; unset: no bearer token is a credential ([access rules](access.md#machine-clients))",
+);
 pub const GATEHOUSE_ACCESS: Variable = general(
     env::GATEHOUSE_ACCESS,
     "the access rules (`spec.access`) as JSON in the SsoConfig's shape; unset: every signed-in user with a role reaches every path; set: each request is decided by the rules ([access rules](access.md))",
@@ -538,6 +542,7 @@ pub const ALL: &[Variable] = &[
     GATEHOUSE_SKIP_AUTH,
     GATEHOUSE_PROVISION_HOOK,
     GATEHOUSE_ACCESS,
+    GATEHOUSE_MACHINE_AUTH,
     GATEHOUSE_REVOCATION_STALENESS,
     GATEHOUSE_REVALIDATE_INTERVAL,
     GATEHOUSE_REVALIDATE_GRACE,

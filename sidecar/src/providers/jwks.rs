@@ -72,6 +72,13 @@ impl JwksCache {
         }
     }
 
+    /// Loads the key set for the first time: unlike [`JwksCache::refresh`], it does not count
+    /// against the rate limit, so a key the issuer rotated in right after the load is fetched
+    /// at the first token that names it.
+    pub async fn load(&self) -> Result<usize, JwksError> {
+        self.fetch_and_store().await
+    }
+
     /// Fetches the key set now, regardless of the rate limit. Keeps the old keys on failure.
     pub async fn refresh(&self) -> Result<usize, JwksError> {
         let mut last = self.last_fetch.lock().await;

@@ -23,6 +23,7 @@ use crate::revalidation::{DEPARTURE_WAIT, Departure, Step};
 use crate::state::App;
 use gatehouse_auth::access::{Decision, Policy, PrincipalType, RequestFacts, Who};
 use gatehouse_auth::cookie::Session;
+use gatehouse_auth::identity::{MACHINE_SESSION_PREFIX, ProviderIdentity};
 use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
 use gatehouse_auth::token::now_unix;
 use gatehouse_crds::consts::LOGIN_PATH;
@@ -33,6 +34,7 @@ use gatehouse_proxy::headers::{
     FORWARDING_HEADERS, strip_client_hop_by_hop, strip_client_identity, strip_own_cookies,
 };
 use gatehouse_proxy::upgrade::upgrade_protocol;
+use sha2::Digest as _;
 
 /// Whether a path (as forwarded) is covered by `GATEHOUSE_SKIP_AUTH`.
 pub fn is_skipped(skip: &[String], raw_path: &str) -> bool {
@@ -69,28 +71,38 @@ pub(super) async fn gate(app: Arc<App>, mut req: Request<Body>) -> Response<Body
     let mut renewal = None;
     let mut departure = None;
     let mut refresh_cookie = None;
-    let gate = match app.session_from_cache(req.headers(), now) {
-        SessionLookup::Valid(session) => {
-            let step = app.flights.revalidate(&session, req.headers(), now);
-            if step.unvouched {
-                // Due for re-validation with nothing to re-validate it with: refused, as a
-                // session past its grace is.
-                app.judge.refused(&session, Refusal::RevalidationUnvouched);
-                admit(&app, req, None, now)
-            } else {
-                Step {
-                    renewal,
-                    departure,
-                    ..
-                } = step;
-                refresh_cookie = app.flights.refresh_cookie_header(&session, req.headers());
-                let session = renewal.as_ref().map_or(session, |r| r.session.clone());
-                admit(&app, req, Some(session), now)
+    // A bearer token, where machine clients are configured, decides alone: with a session cookie
+    // beside it too.
+    let bearer = app
+        .machine
+        .as_ref()
+        .and_then(|_| bearer_token(req.headers()));
+    let gate = if let Some(token) = bearer {
+        Box::pin(admit_machine(&app, req, token, now)).await
+    } else {
+        match app.session_from_cache(req.headers(), now) {
+            SessionLookup::Valid(session) => {
+                let step = app.flights.revalidate(&session, req.headers(), now);
+                if step.unvouched {
+                    // Due for re-validation with nothing to re-validate it with: refused, as a
+                    // session past its grace is.
+                    app.judge.refused(&session, Refusal::RevalidationUnvouched);
+                    admit(&app, req, None, now)
+                } else {
+                    Step {
+                        renewal,
+                        departure,
+                        ..
+                    } = step;
+                    refresh_cookie = app.flights.refresh_cookie_header(&session, req.headers());
+                    let session = renewal.as_ref().map_or(session, |r| r.session.clone());
+                    admit(&app, req, Some(session), now)
+                }
             }
-        }
-        SessionLookup::None => admit(&app, req, None, now),
-        SessionLookup::Unconfirmed(session) => {
-            Box::pin(admit_confirmed(&app, req, session, now)).await
+            SessionLookup::None => admit(&app, req, None, now),
+            SessionLookup::Unconfirmed(session) => {
+                Box::pin(admit_confirmed(&app, req, session, now)).await
+            }
         }
     };
     let mut response = match gate {
@@ -217,6 +229,28 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
             }
         }
     }
+    pass(app, req, session, None, now)
+}
+
+/// A machine client, as the app sees it: a stand-in session for its identity headers (id
+/// `machine:<hash of the token>`, so its headers are cached per token), and its issuer.
+struct MachineIdentity {
+    session: Session,
+    provider: ProviderIdentity,
+    /// Whether the app receives the client's `Authorization` header.
+    forward_token: bool,
+}
+
+/// A request admitted (with the session or machine identity it carries, or none) as the app gets
+/// it: hop-by-hop and client identity headers and our cookies removed, the body bounded, the
+/// identity headers added.
+fn pass(
+    app: &App,
+    req: Request<Body>,
+    session: Option<Arc<Session>>,
+    machine: Option<MachineIdentity>,
+    now: i64,
+) -> Gate {
     let upgrade_asked = upgrade_protocol(&req);
     let upgrade = upgrade_asked.is_some();
     let (mut parts, body) = req.into_parts();
@@ -246,10 +280,20 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
             parts.headers.remove(name);
         }
     }
-    if let Some(session) = &session
-        && let Some(provider) = app.providers.identity(&session.provider)
+    if let Some(machine) = &machine
+        && !machine.forward_token
     {
-        let identity = app.identity.headers_for(session, provider, now);
+        parts.headers.remove(header::AUTHORIZATION);
+    }
+    let identity = match (&session, &machine) {
+        (Some(session), _) => app
+            .providers
+            .identity(&session.provider)
+            .map(|provider| app.identity.headers_for(session, provider, now)),
+        (None, Some(m)) => Some(app.identity.headers_for(&m.session, &m.provider, now)),
+        (None, None) => None,
+    };
+    if let Some(identity) = identity {
         // Room for these and the forwarding headers at once, instead of growing (and rehashing)
         // the map several times on the way.
         parts
@@ -276,6 +320,112 @@ fn admit(app: &App, req: Request<Body>, session: Option<Arc<Session>>, now: i64)
     }
 }
 
+/// The token of the request's first `Authorization: Bearer` header (scheme case-insensitive).
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_owned())
+}
+
+/// The answer to a request with two `Authorization` headers: which one counts is a guess.
+fn two_authorizations() -> Response<Body> {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": "invalid_request", "error_description": "more than one Authorization header" }),
+    )
+}
+
+/// A machine client's request: its bearer token decides (an invalid one is a 401 even beside a
+/// valid session cookie), then its role and the access rules.
+async fn admit_machine(app: &App, req: Request<Body>, token: String, now: i64) -> Gate {
+    let Some(machine) = &app.machine else {
+        return admit(app, req, None, now);
+    };
+    if req.headers().get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Gate::Answer(two_authorizations());
+    }
+    let principal = match machine.verify(&token).await {
+        Ok(principal) => principal,
+        Err(e) => {
+            crate::audit::bearer_refused(e.reason(), req.method().as_str(), req.uri().path());
+            app.metrics.access_refused(false, Some(e.reason()));
+            let mut r = json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "invalid_token", "error_description": e.reason() }),
+            );
+            r.headers_mut().insert(
+                HeaderName::from_static("www-authenticate"),
+                HeaderValue::from_static("Bearer realm=\"gatehouse\", error=\"invalid_token\""),
+            );
+            return Gate::Answer(r);
+        }
+    };
+    let refused: Option<Option<&str>> = match (principal.role, &app.config.access) {
+        (None, _) => Some(Some("no_role")),
+        (Some(_), None) => None,
+        (Some(_), Some(policy)) => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+            let facts = RequestFacts {
+                method: req.method(),
+                host,
+                path: req.uri().path(),
+            };
+            match policy.decide(&facts, Some(&principal.who())) {
+                Decision::Allow { .. } => None,
+                Decision::Deny { rule } => Some(rule),
+                Decision::SignIn => Some(None),
+            }
+        }
+    };
+    if let Some(rule) = refused {
+        app.metrics.access_refused(true, rule);
+        crate::audit::access_denied(
+            rule.unwrap_or("default"),
+            &principal.id,
+            &principal.issuer_name,
+            req.method().as_str(),
+            req.uri().path(),
+        );
+        return Gate::Answer(json_response(
+            StatusCode::FORBIDDEN,
+            json!({ "error": "forbidden" }),
+        ));
+    }
+    let role = principal
+        .role
+        .unwrap_or(gatehouse_auth::claims::Role::Member);
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    let sid: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let identity = MachineIdentity {
+        session: Session {
+            sid: format!("{MACHINE_SESSION_PREFIX}{sid}"),
+            user: principal.id.clone(),
+            subject: principal.subject.clone(),
+            provider: principal.issuer_name.clone(),
+            email: None,
+            name: None,
+            username: None,
+            role,
+            issued_at: now,
+            expires_at: principal.expires_at,
+            user_uid: None,
+            idp_sid: None,
+            validated_at: None,
+            groups: Vec::new(),
+            claims: None,
+            facts: None,
+        },
+        provider: ProviderIdentity::new(&principal.issuer_name, ""),
+        forward_token: machine.forward_token(),
+    };
+    pass(app, req, None, Some(identity), now)
+}
+
 /// Headers some frameworks read a method from in place of the request's own; removed with access
 /// rules, which decide on the request's method.
 const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
@@ -295,10 +445,7 @@ fn authorize(
 ) -> Option<Response<Body>> {
     let headers = req.headers();
     if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
-        return Some(json_response(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "invalid_request", "error_description": "more than one Authorization header" }),
-        ));
+        return Some(two_authorizations());
     }
     let host = headers
         .get(header::HOST)

@@ -1,0 +1,348 @@
+//! Machine clients (`GATEHOUSE_MACHINE_AUTH`) through the sidecar in process: bearer tokens of a
+//! token issuer whose discovery document and JWKS a small server on loopback serves, each attack
+//! performed after the honest token is shown to pass. The verifier's own tables (Kubernetes
+//! ServiceAccount tokens included) are in `gatehouse-auth`'s `machine` tests.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::get;
+use common::harness::*;
+use gatehouse_sidecar::Sidecar;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+const AUDIENCE: &str = "api://portal";
+
+/// A signing key and its public JWK.
+struct Key {
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn key(kid: &str) -> Key {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key pair");
+    let encoding = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("EC key");
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).expect("public JWK");
+    jwk.common.key_id = Some(kid.to_owned());
+    Key {
+        encoding,
+        jwk: serde_json::to_value(&jwk).expect("JWK JSON"),
+    }
+}
+
+/// The token issuer: discovery and a JWKS whose keys a test can change.
+async fn issuer(keys: Arc<Mutex<Vec<Value>>>, fetches: Arc<AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let base = format!("http://{addr}");
+    let discovery = json!({ "issuer": base, "jwks_uri": format!("{base}/jwks") });
+    let router = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let discovery = discovery.clone();
+                async move { axum::Json(discovery) }
+            }),
+        )
+        .route(
+            "/jwks",
+            get(move || {
+                let fetches = fetches.clone();
+                let keys = keys.lock().map(|k| k.clone()).unwrap_or_default();
+                fetches.fetch_add(1, Ordering::SeqCst);
+                async move { axum::Json(json!({ "keys": keys })) }
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
+}
+
+fn token(key: &Key, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &key.encoding).expect("signed")
+}
+
+fn claims(issuer: &str, extra: Value) -> Value {
+    let now = gatehouse_auth::token::now_unix();
+    let mut c = json!({
+        "iss": issuer, "sub": "0oa-deploy-bot", "aud": AUDIENCE,
+        "iat": now, "exp": now + 300, "scp": "portal.read portal.admin",
+    });
+    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    c
+}
+
+struct Setup {
+    sc: Sidecar,
+    issuer: String,
+    key: Key,
+    jwks: Arc<Mutex<Vec<Value>>>,
+    /// How many times the issuer's JWKS was fetched.
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn setup(extra: &[(&str, &str)], forward: bool) -> Setup {
+    let key = key("k1");
+    let jwks = Arc::new(Mutex::new(vec![key.jwk.clone()]));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let issuer = issuer(jwks.clone(), fetches.clone()).await;
+    let machine = json!({
+        "issuers": [{
+            "name": "okta-cc", "issuer": issuer, "audiences": [AUDIENCE], "algorithms": ["ES256"],
+            "roleClaim": "scp",
+            "roleMap": [{"value": "portal.admin", "role": "admin"}, {"value": "portal.read", "role": "member"}]
+        }],
+        "forwardToken": forward,
+    })
+    .to_string();
+    let mut vars: Vec<(&str, &str)> = vec![("GATEHOUSE_MACHINE_AUTH", &machine)];
+    vars.extend_from_slice(extra);
+    let sc = sidecar(serve_app(Router::new().fallback(echo)).await, &vars).await;
+    Setup {
+        sc,
+        issuer,
+        key,
+        jwks,
+        fetches,
+    }
+}
+
+async fn call(s: &Setup, bearer: &str, cookie: Option<&str>) -> (u16, Value) {
+    let mut r = client()
+        .get(url(&s.sc, "/api/items"))
+        .header("accept", "application/json")
+        .header("authorization", format!("Bearer {bearer}"));
+    if let Some(cookie) = cookie {
+        r = r.header("cookie", cookie);
+    }
+    let r = r.send().await.expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_valid_token_reaches_the_app_as_a_machine_with_its_role() {
+    let s = setup(&[], false).await;
+    let (status, seen) = call(
+        &s,
+        &token(&s.key, "k1", &claims(&s.issuer, json!({}))),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        header_values(&seen, "x-forwarded-user"),
+        ["okta-cc:0oa-deploy-bot"]
+    );
+    assert_eq!(header_values(&seen, "x-forwarded-provider"), ["okta-cc"]);
+    assert_eq!(header_values(&seen, "x-forwarded-groups"), ["admin"]);
+    assert!(header_values(&seen, "x-forwarded-email").is_empty());
+    assert!(
+        header_values(&seen, "authorization").is_empty(),
+        "the token does not reach the app unless forwardToken"
+    );
+    let jwt = header_values(&seen, "x-gatehouse-identity")[0];
+    use base64::Engine as _;
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).expect("payload"))
+            .expect("base64"),
+    )
+    .expect("json");
+    assert_eq!(payload["principal_type"], "machine");
+    assert_eq!(payload["sub"], "okta-cc:0oa-deploy-bot");
+}
+
+#[tokio::test]
+async fn forward_token_passes_the_authorization_header_on() {
+    let s = setup(&[], true).await;
+    let bearer = token(&s.key, "k1", &claims(&s.issuer, json!({})));
+    let (status, seen) = call(&s, &bearer, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header_values(&seen, "authorization"),
+        [format!("Bearer {bearer}")]
+    );
+}
+
+#[tokio::test]
+async fn forged_and_misdirected_tokens_are_refused_with_invalid_token() {
+    let s = setup(&[], false).await;
+    let honest = claims(&s.issuer, json!({}));
+    assert_eq!(call(&s, &token(&s.key, "k1", &honest), None).await.0, 200);
+    let now = gatehouse_auth::token::now_unix();
+    let other = key("k1");
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "another audience",
+            token(
+                &s.key,
+                "k1",
+                &claims(
+                    &s.issuer,
+                    json!({"aud": "0oa-browser-client", "nonce": "n"}),
+                ),
+            ),
+        ),
+        (
+            "another issuer",
+            token(&s.key, "k1", &claims("http://127.0.0.1:9/evil", json!({}))),
+        ),
+        (
+            "expired",
+            token(&s.key, "k1", &claims(&s.issuer, json!({"exp": now - 600}))),
+        ),
+        (
+            "not yet valid",
+            token(&s.key, "k1", &claims(&s.issuer, json!({"nbf": now + 600}))),
+        ),
+        (
+            "signed by another key under the same kid",
+            token(&other, "k1", &honest),
+        ),
+        ("unknown kid", token(&other, "k9", &honest)),
+        ("alg none", {
+            use base64::Engine as _;
+            let b64 =
+                |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "kid": "k1"})),
+                b64(&honest)
+            )
+        }),
+        ("HMAC with the public key as secret", {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("k1".into());
+            let secret = EncodingKey::from_secret(s.key.jwk.to_string().as_bytes());
+            jsonwebtoken::encode(&header, &honest, &secret).expect("signed")
+        }),
+        ("a key in the header (jku)", {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some("k1".into());
+            header.jku = Some("http://127.0.0.1:9/jwks".into());
+            jsonwebtoken::encode(&header, &honest, &s.key.encoding).expect("signed")
+        }),
+        ("not a JWT", "abc".to_owned()),
+    ];
+    for (what, bad) in cases {
+        let r = client()
+            .get(url(&s.sc, "/api/items"))
+            .header("authorization", format!("Bearer {bad}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 401, "{what}");
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"gatehouse\", error=\"invalid_token\"",
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_token_is_refused_even_beside_a_valid_session_cookie() {
+    let s = setup(&[], false).await;
+    let cookie = cookie_for(&session("okta", 3600));
+    // Honest: the cookie alone is a session.
+    let r = client()
+        .get(url(&s.sc, "/api/items"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let expired = claims(
+        &s.issuer,
+        json!({"exp": gatehouse_auth::token::now_unix() - 600}),
+    );
+    let (status, _) = call(&s, &token(&s.key, "k1", &expired), Some(&cookie)).await;
+    assert_eq!(status, 401, "the bearer decides");
+}
+
+#[tokio::test]
+async fn a_token_whose_claim_maps_to_no_role_is_forbidden_and_rules_apply_to_machines() {
+    let policy = json!({"rules": [
+        {"name": "bots-read", "action": "Allow", "from": [{"clients": ["okta-cc"]}], "to": [{"methods": ["GET"]}]},
+        {"name": "no-bots-admin", "action": "Deny", "from": [{"principalTypes": ["machine"]}], "to": [{"paths": ["/admin"]}]}
+    ]})
+    .to_string();
+    let s = setup(&[("GATEHOUSE_ACCESS", &policy)], false).await;
+    let good = token(&s.key, "k1", &claims(&s.issuer, json!({})));
+    assert_eq!(call(&s, &good, None).await.0, 200);
+    let r = client()
+        .get(url(&s.sc, "/admin/users"))
+        .header("authorization", format!("Bearer {good}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 403, "the Deny on machines");
+    let r = client()
+        .post(url(&s.sc, "/api/items"))
+        .header("authorization", format!("Bearer {good}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 403, "only GET is allowed to the client");
+    let no_role = token(
+        &s.key,
+        "k1",
+        &claims(&s.issuer, json!({"scp": "portal.other"})),
+    );
+    assert_eq!(call(&s, &no_role, None).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_once_when_a_token_names_it() {
+    let s = setup(&[], false).await;
+    assert_eq!(
+        call(
+            &s,
+            &token(&s.key, "k1", &claims(&s.issuer, json!({}))),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    // The issuer rotates to a new key: the sidecar has not seen it, and fetches the JWKS again.
+    let rotated = key("k2");
+    if let Ok(mut keys) = s.jwks.lock() {
+        keys.push(rotated.jwk.clone());
+    }
+    let (status, seen) = call(
+        &s,
+        &token(&rotated, "k2", &claims(&s.issuer, json!({}))),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    // Tokens naming keys that do not exist do not make the sidecar hammer the issuer: within
+    // the rate limit, no further fetch.
+    let fetched = s.fetches.load(Ordering::SeqCst);
+    for kid in ["k7", "k8", "k9"] {
+        let forged = token(&key(kid), kid, &claims(&s.issuer, json!({})));
+        assert_eq!(call(&s, &forged, None).await.0, 401);
+    }
+    assert_eq!(
+        s.fetches.load(Ordering::SeqCst),
+        fetched,
+        "refetches for unknown kids are rate-limited"
+    );
+}
