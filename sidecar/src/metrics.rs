@@ -226,8 +226,10 @@ impl Metrics {
         registry.register(
             "access_refused",
             "Requests the access rules (spec.access) did not let through, by answer (forbidden: \
-             403; sign_in: a login redirect or 401, no credentials where some could help) and \
-             rule (the refusing Deny rule's name, or default when defaultAction decided)",
+             403; sign_in: a login redirect or 401, no credentials where some could help, or a \
+             refused bearer token) and rule (the refusing Deny rule's name; default when \
+             defaultAction decided; no_role for a machine token mapping to no role; a bearer_… \
+             reason for a refused token)",
             access_refused.clone(),
         );
         let sign_in_handling = Histogram::new(exponential_buckets(0.0001, 2.0, 16));

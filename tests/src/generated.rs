@@ -26,6 +26,12 @@ pub const UPDATE_VARIABLE: &str = "GATEHOUSE_UPDATE_DOCS";
 /// When the file cannot be read or written, lacks the region's markers, or its region differs
 /// from `generated` and rewriting was not asked for.
 pub fn check_region(relative: &str, name: &str, generated: &str) {
+    // Tests of one binary run in parallel and may rewrite regions of the same page: one at a
+    // time, and each write replaces the file whole (rename), so no reader sees half of it.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let path = workspace_root().join(relative);
     let text = read(&path);
     let (start, end) = region_bounds(&text, name)
@@ -35,7 +41,9 @@ pub fn check_region(relative: &str, name: &str, generated: &str) {
     }
     if std::env::var(UPDATE_VARIABLE).as_deref() == Ok("1") {
         let updated = format!("{}{generated}{}", &text[..start], &text[end..]);
-        std::fs::write(&path, updated)
+        let fresh = path.with_extension("md.generating");
+        std::fs::write(&fresh, updated)
+            .and_then(|()| std::fs::rename(&fresh, &path))
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         return;
     }

@@ -298,6 +298,18 @@ fn revalidation_outcomes_table_is_generated_from_the_outcome_vocabulary() {
 }
 
 #[test]
+fn bearer_reasons_table_is_generated_from_the_verifiers_vocabulary() {
+    use gatehouse_auth::machine::BearerError;
+    let mut rows = Rows::default();
+    for error in BearerError::ALL {
+        rows.add(error.reason(), vec![error.explanation().to_owned()]);
+    }
+    assert_eq!(rows.order.len(), BearerError::ALL.len());
+    let table = rows.table(&["reason", "what it means, what to do"], &["<br>"]);
+    check_region("docs/troubleshooting.md", "bearer-reasons", &table);
+}
+
+#[test]
 fn the_exposition_reader_finds_families_labels_and_help() {
     let text = "# HELP a_b Things, by kind\\nand more.\n# TYPE a_b counter\n\
                 a_b_total{kind=\"x\",class=\"1\"} 0\na_b_total{kind=\"y\",class=\"1\"} 2\n\
