@@ -298,6 +298,11 @@ pub struct MachineAuthSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub issuers: Vec<MachineIssuerSpec>,
+    /// Kubernetes ServiceAccounts of the cluster: projected ServiceAccount tokens, checked
+    /// against the API server's keys (its `/.well-known/openid-configuration` and
+    /// `/openid/v1/jwks`, read with the sidecar's own ServiceAccount token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesMachineAuth>,
     /// `true`: the app receives the client's `Authorization` header unchanged. Default: removed
     /// (the app gets the identity headers and `X-Gatehouse-Identity` instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,4 +363,47 @@ pub enum JwtAlgorithm {
     RS256,
     ES256,
     EdDSA,
+}
+
+/// ServiceAccount tokens a client pod mounts as a projected volume with one of `audiences`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesMachineAuth {
+    /// How tokens are checked: `Jwks` (the default and, in this version, the only mode): the
+    /// API server's issuer discovery and keys, which ServiceAccounts may read by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<KubernetesAuthMode>,
+    /// The audiences a projected token must name one of; required. Never the API server's own
+    /// (`https://kubernetes.default.svc…`): the default `kube-api-access` token is refused always.
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 512)))]
+    #[x_kube(validation = Rule::new(rules::CEL_ALL_PLAIN_TEXT).message(rules::MSG_PLAIN_TEXT))]
+    #[x_kube(validation = Rule::new(format!("self.all(a, !(a in {:?}))", rules::API_SERVER_AUDIENCES)).message(rules::MSG_API_SERVER_AUDIENCE))]
+    pub audiences: Vec<String>,
+    /// ServiceAccounts and their roles; a token of any other ServiceAccount is refused (403).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub service_accounts: Vec<ServiceAccountRole>,
+}
+
+// How ServiceAccount tokens are checked (no doc comment, as for `Action`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum KubernetesAuthMode {
+    /// Against the API server's published keys.
+    Jwks,
+}
+
+/// One ServiceAccount admitted with a role.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountRole {
+    /// `namespace/name`.
+    #[schemars(
+        length(min = 3, max = 317),
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// The role it gets.
+    pub role: Role,
 }

@@ -661,9 +661,44 @@ pub fn check_machine_auth(
             problems.push((format!("{at}.roleMap"), MSG_ROLE_VALUE));
         }
     }
+    if let Some(k) = &machine.kubernetes {
+        if k.audiences.is_empty()
+            || k.audiences.len() > 16
+            || !k
+                .audiences
+                .iter()
+                .all(|a| is_plain_text(a) && a.len() <= 512)
+        {
+            problems.push(("kubernetes.audiences".to_owned(), MSG_MACHINE_AUDIENCES));
+        }
+        if k.audiences
+            .iter()
+            .any(|a| API_SERVER_AUDIENCES.contains(&a.as_str()))
+        {
+            problems.push(("kubernetes.audiences".to_owned(), MSG_API_SERVER_AUDIENCE));
+        }
+        let service_account = |s: &str| {
+            s.split_once('/').is_some_and(|(ns, name)| {
+                is_k8s_name(ns, 63, false) && is_k8s_name(name, 253, true)
+            })
+        };
+        if !k.service_accounts.iter().all(|s| service_account(&s.name)) {
+            problems.push((
+                "kubernetes.serviceAccounts".to_owned(),
+                MSG_RULE_SERVICE_ACCOUNT,
+            ));
+        }
+    }
     problems
 }
 
+/// Audiences the API server accepts (kubeadm, EKS, most distributions): a ServiceAccount token
+/// for one is a credential to the API server, never a client's to an app.
+pub const API_SERVER_AUDIENCES: [&str; 2] = [
+    "https://kubernetes.default.svc",
+    "https://kubernetes.default.svc.cluster.local",
+];
+pub const MSG_API_SERVER_AUDIENCE: &str = "machineAuth.kubernetes.audiences must not name the API server's own audience (https://kubernetes.default.svc…): its tokens are credentials to the API server";
 pub const MSG_MACHINE_ROLE_CLAIM: &str = "roleClaim must be a claim name or dotted path (letters, digits, '_', '.', ':', '-'; at most 128)";
 pub const MSG_MACHINE_AUDIENCES: &str =
     "a machineAuth issuer needs 1 to 16 audiences, each plain text of at most 512 characters";

@@ -325,7 +325,11 @@ pub fn sidecar_env(
         let json = serde_json::to_string(access).unwrap_or_default();
         set(env::GATEHOUSE_ACCESS, &json);
     }
-    if let Some(machine) = spec.machine_auth.as_ref().filter(|m| !m.issuers.is_empty()) {
+    if let Some(machine) = spec
+        .machine_auth
+        .as_ref()
+        .filter(|m| !m.issuers.is_empty() || m.kubernetes.is_some())
+    {
         let json = serde_json::to_string(machine).unwrap_or_default();
         set(env::GATEHOUSE_MACHINE_AUTH, &json);
     }

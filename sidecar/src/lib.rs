@@ -195,6 +195,7 @@ pub async fn start(config: Config) -> Result<Sidecar, StartError> {
 pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar, StartError> {
     // rustls has more than one crypto backend in this build; kube's client needs a default.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut kube_for_machines = None;
     let (directory, feeder) = match config.provisioning {
         config::ProvisioningMode::Off => (gatehouse_directory::UserDirectory::Off, None),
         config::ProvisioningMode::Kubernetes => {
@@ -204,6 +205,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
                     .await
                     .map_err(|e| StartError::Kubernetes(e.to_string()))?,
             };
+            kube_for_machines = Some(client.clone());
             let (directory, feeder) = gatehouse_directory::KubernetesDirectory::new(
                 client.clone(),
                 &config.directory_settings(),
@@ -236,6 +238,9 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Sidecar
     let admin_addr = admin_listener.local_addr().unwrap_or(config.admin_listen);
     let addr = listener.local_addr().unwrap_or(config.listen);
     let app = Arc::new(App::with_directory(config, directory)?);
+    if let (Some(machine), Some(client)) = (&app.machine, kube_for_machines) {
+        machine.set_kube_client(client);
+    }
     let (stop, stopped) = watch::channel(false);
 
     let admin_app = app.clone();

@@ -3,12 +3,19 @@
 //! configured `jwksUri`, else from the issuer's discovery document, on first use and again (rate
 //! limited) when a token names a key not seen yet. Nothing in a token's header chooses where keys
 //! come from.
+//!
+//! Kubernetes ServiceAccount tokens are checked against the API server's own issuer and keys
+//! (`/.well-known/openid-configuration`, `/openid/v1/jwks`), read through the sidecar's
+//! Kubernetes client at the first such token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_auth::machine::{BearerError, MachinePrincipal, UnverifiedBearer};
+use gatehouse_auth::jwk::KeySet;
+use gatehouse_auth::machine::{
+    BearerError, DEFAULT_SKEW, KubernetesIssuer, MachineAuth, MachinePrincipal, UnverifiedBearer,
+};
 use gatehouse_auth::token::now_unix;
 use tokio::sync::OnceCell;
 
@@ -21,11 +28,33 @@ const MIN_REFETCH: Duration = Duration::from_secs(30);
 const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
 
 /// Verifies machine clients' bearer tokens.
-#[derive(Debug)]
 pub struct MachineClients {
     config: MachineConfig,
     http: reqwest::Client,
     keys: HashMap<String, OnceCell<Arc<JwksCache>>>,
+    /// The Kubernetes client ServiceAccount tokens are checked through (set at start).
+    kube: std::sync::OnceLock<kube::Client>,
+    /// The API server's issuer and keys, read at the first ServiceAccount token.
+    kubernetes: OnceCell<ApiServerKeys>,
+}
+
+impl std::fmt::Debug for MachineClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineClients")
+            .field("config", &self.config)
+            .field("kube", &self.kube.get().is_some())
+            .field("kubernetes", &self.kubernetes.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What checks ServiceAccount tokens: a verifier that knows the API server's issuer, and its
+/// keys (refetched, rate-limited, for an unknown `kid`).
+#[derive(Debug)]
+struct ApiServerKeys {
+    auth: MachineAuth,
+    keys: std::sync::RwLock<Arc<KeySet>>,
+    last_fetch: tokio::sync::Mutex<std::time::Instant>,
 }
 
 impl MachineClients {
@@ -36,7 +65,18 @@ impl MachineClients {
             .iter()
             .map(|k| (k.name.clone(), OnceCell::new()))
             .collect();
-        Self { config, http, keys }
+        Self {
+            config,
+            http,
+            keys,
+            kube: std::sync::OnceLock::new(),
+            kubernetes: OnceCell::new(),
+        }
+    }
+
+    /// The Kubernetes client ServiceAccount tokens are checked through.
+    pub fn set_kube_client(&self, client: kube::Client) {
+        let _ = self.kube.set(client);
     }
 
     /// Whether the app receives the client's `Authorization` header.
@@ -47,7 +87,13 @@ impl MachineClients {
     /// The principal `raw` (the bearer token) stands for, or why it stands for none.
     pub async fn verify(&self, raw: &str) -> Result<MachinePrincipal, BearerError> {
         let token = UnverifiedBearer::parse(raw)?;
-        let issuer = self.config.auth.issuer_of(&token)?;
+        let issuer = match self.config.auth.issuer_of(&token) {
+            Ok(issuer) => issuer,
+            Err(BearerError::IssuerMismatch) if self.config.kubernetes.is_some() => {
+                return self.verify_service_account(&token).await;
+            }
+            Err(e) => return Err(e),
+        };
         let cache = self
             .cache(issuer.name())
             .await
@@ -67,6 +113,78 @@ impl MachineClients {
             }
             verified => verified,
         }
+    }
+
+    /// A token of no external issuer, where ServiceAccount tokens are admitted: the API server's
+    /// issuer and keys decide.
+    async fn verify_service_account(
+        &self,
+        token: &UnverifiedBearer<'_>,
+    ) -> Result<MachinePrincipal, BearerError> {
+        let Some(api) = self.api_server().await else {
+            return Err(BearerError::IssuerMismatch);
+        };
+        let keys = api.keys.read().map(|k| k.clone()).unwrap_or_default();
+        match api.auth.verify(token, &keys, now_unix()) {
+            Err(BearerError::UnknownKey) => {
+                let mut last = api.last_fetch.lock().await;
+                if last.elapsed() >= MIN_REFETCH
+                    && let Some(client) = self.kube.get()
+                    && let Ok(fresh) = api_server_keys(client).await
+                {
+                    *last = std::time::Instant::now();
+                    if let Ok(mut keys) = api.keys.write() {
+                        *keys = Arc::new(fresh);
+                    }
+                }
+                drop(last);
+                let keys = api.keys.read().map(|k| k.clone()).unwrap_or_default();
+                api.auth.verify(token, &keys, now_unix())
+            }
+            verified => verified,
+        }
+    }
+
+    /// The API server's issuer and keys, read on first use; `None` when they cannot be read now.
+    async fn api_server(&self) -> Option<&ApiServerKeys> {
+        let k8s = self.config.kubernetes.as_ref()?;
+        let client = self.kube.get()?;
+        self.kubernetes
+            .get_or_try_init(|| async {
+                let discovery: serde_json::Value = client
+                    .request(
+                        http::Request::get("/.well-known/openid-configuration")
+                            .body(Vec::new())
+                            .map_err(|e| e.to_string())?,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let issuer = discovery["issuer"]
+                    .as_str()
+                    .ok_or("the API server's discovery document names no issuer")?
+                    .to_owned();
+                let auth = MachineAuth::new(
+                    Vec::new(),
+                    Some(KubernetesIssuer {
+                        issuer,
+                        audiences: k8s.audiences.clone(),
+                        service_accounts: k8s.service_accounts.clone(),
+                    }),
+                    DEFAULT_SKEW,
+                )
+                .map_err(|e| e.to_string())?;
+                let keys = api_server_keys(client).await?;
+                Ok::<_, String>(ApiServerKeys {
+                    auth,
+                    keys: std::sync::RwLock::new(Arc::new(keys)),
+                    last_fetch: tokio::sync::Mutex::new(std::time::Instant::now()),
+                })
+            })
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "the API server's ServiceAccount issuer or keys could not be read");
+            })
+            .ok()
     }
 
     /// The key cache of issuer `name`, made (discovery, first fetch) on first use; `None` when
@@ -90,6 +208,19 @@ impl MachineClients {
         .ok()
         .cloned()
     }
+}
+
+/// The API server's ServiceAccount signing keys (`/openid/v1/jwks`), read through `client`.
+async fn api_server_keys(client: &kube::Client) -> Result<KeySet, String> {
+    let text = client
+        .request_text(
+            http::Request::get("/openid/v1/jwks")
+                .body(Vec::new())
+                .map_err(|e| e.to_string())?,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    KeySet::parse(text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// The `jwks_uri` of `issuer`'s discovery document, whose `issuer` must be `issuer` itself.

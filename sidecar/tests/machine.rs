@@ -346,3 +346,158 @@ async fn a_rotated_key_is_fetched_once_when_a_token_names_it() {
         "refetches for unknown kids are rate-limited"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Kubernetes ServiceAccount tokens
+
+const CLUSTER_ISSUER: &str = "https://oidc.cluster.test";
+const PROJECTED_AUDIENCE: &str = "gatehouse.dev/demo/portal";
+
+/// A Kubernetes client whose API server serves only its ServiceAccount issuer discovery and keys
+/// (what the sidecar reads for ServiceAccount tokens), counting the key fetches.
+fn api_server(jwks: Value, fetches: Arc<AtomicUsize>) -> kube::Client {
+    let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+        let jwks = jwks.clone();
+        let fetches = fetches.clone();
+        async move {
+            let (status, body) = match req.uri().path() {
+                "/.well-known/openid-configuration" => (
+                    200,
+                    json!({"issuer": CLUSTER_ISSUER, "jwks_uri": format!("{CLUSTER_ISSUER}/openid/v1/jwks")}),
+                ),
+                "/openid/v1/jwks" => {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    (200, jwks)
+                }
+                _ => (404, json!({"kind": "Status", "code": 404})),
+            };
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(kube::client::Body::from(body.to_string().into_bytes()))
+                    .expect("response"),
+            )
+        }
+    });
+    kube::Client::new(service, "demo")
+}
+
+async fn cluster_sidecar(jwks: Value, fetches: Arc<AtomicUsize>) -> Sidecar {
+    let app = serve_app(Router::new().fallback(echo)).await;
+    let machine = json!({"kubernetes": {
+        "audiences": [PROJECTED_AUDIENCE],
+        "serviceAccounts": [{"name": "ci/deployer", "role": "admin"}]
+    }})
+    .to_string();
+    let vars: std::collections::HashMap<&str, String> = [
+        ("GATEHOUSE_PUBLIC_URL", PUBLIC.to_owned()),
+        ("GATEHOUSE_COOKIE_SECRET", KEY.to_owned()),
+        ("GATEHOUSE_LISTEN", "127.0.0.1:0".to_owned()),
+        ("GATEHOUSE_ADMIN_LISTEN", "127.0.0.2:0".to_owned()),
+        ("GATEHOUSE_UPSTREAM", format!("http://{app}")),
+        ("OKTA_CLIENT_ID", "okta-client".to_owned()),
+        ("OKTA_CLIENT_SECRET", "okta-secret-value".to_owned()),
+        ("OKTA_ISSUER", "http://127.0.0.1:9/okta".to_owned()),
+        ("OKTA_ORG_ID", "acme".to_owned()),
+        ("GATEHOUSE_PROVISIONING", "kubernetes".to_owned()),
+        ("GATEHOUSE_NAMESPACE", "demo".to_owned()),
+        ("GATEHOUSE_MACHINE_AUTH", machine),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = move |k: &str| vars.get(k).cloned();
+    let config = gatehouse_sidecar::Config::from_source(&lookup).expect("valid config");
+    gatehouse_sidecar::start_with(
+        config,
+        gatehouse_sidecar::StartOptions {
+            kube_client: Some(api_server(jwks, fetches)),
+            manual_user_watch: true,
+        },
+    )
+    .await
+    .expect("sidecar starts")
+}
+
+fn service_account_claims(namespace: &str, name: &str, audience: &str) -> Value {
+    let now = gatehouse_auth::token::now_unix();
+    json!({
+        "iss": CLUSTER_ISSUER, "aud": [audience], "iat": now, "exp": now + 600,
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": "0f3c"}},
+    })
+}
+
+async fn cluster_call(sc: &Sidecar, bearer: &str) -> (u16, Value) {
+    let r = client()
+        .get(url(sc, "/api/deploy"))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_projected_service_account_token_is_a_machine_and_the_default_token_never_is() {
+    let signer = key("sa-1");
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let sc = cluster_sidecar(json!({"keys": [signer.jwk]}), fetches.clone()).await;
+    // Honest: the projected token of a listed ServiceAccount.
+    let projected = token(
+        &signer,
+        "sa-1",
+        &service_account_claims("ci", "deployer", PROJECTED_AUDIENCE),
+    );
+    let (status, seen) = cluster_call(&sc, &projected).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        header_values(&seen, "x-forwarded-user"),
+        ["system:serviceaccount:ci:deployer"]
+    );
+    assert_eq!(header_values(&seen, "x-forwarded-groups"), ["admin"]);
+    // The default kube-api-access token: for the API server, never for the app.
+    for audience in [
+        "https://kubernetes.default.svc.cluster.local",
+        "https://kubernetes.default.svc",
+        CLUSTER_ISSUER,
+    ] {
+        let default = token(
+            &signer,
+            "sa-1",
+            &service_account_claims("ci", "deployer", audience),
+        );
+        assert_eq!(cluster_call(&sc, &default).await.0, 401, "{audience}");
+    }
+    // Another audience, another ServiceAccount, a token signed by another key.
+    let elsewhere = token(
+        &signer,
+        "sa-1",
+        &service_account_claims("ci", "deployer", "vault"),
+    );
+    assert_eq!(cluster_call(&sc, &elsewhere).await.0, 401);
+    let stranger = token(
+        &signer,
+        "sa-1",
+        &service_account_claims("ci", "intern", PROJECTED_AUDIENCE),
+    );
+    assert_eq!(cluster_call(&sc, &stranger).await.0, 403, "no role");
+    let forged = token(
+        &key("sa-1"),
+        "sa-1",
+        &service_account_claims("ci", "deployer", PROJECTED_AUDIENCE),
+    );
+    assert_eq!(cluster_call(&sc, &forged).await.0, 401);
+    // Unknown keys do not make the sidecar ask the API server again and again.
+    let before = fetches.load(Ordering::SeqCst);
+    for kid in ["sa-7", "sa-8"] {
+        let unknown = token(
+            &key(kid),
+            kid,
+            &service_account_claims("ci", "deployer", PROJECTED_AUDIENCE),
+        );
+        assert_eq!(cluster_call(&sc, &unknown).await.0, 401);
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), before, "rate-limited");
+}

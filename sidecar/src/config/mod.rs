@@ -53,7 +53,8 @@ pub mod vars;
 pub(crate) use env::read_secret_file;
 pub use env::{ConfigError, EnvSource, ProcessEnv, Secret, SecretSource};
 pub use model::{
-    AuthMode, LogFormat, MachineConfig, MachineKeys, ProviderConfig, ProviderKind, ProvisioningMode,
+    AuthMode, KubernetesMachine, LogFormat, MachineConfig, MachineKeys, ProviderConfig,
+    ProviderKind, ProvisioningMode,
 };
 pub(crate) use parse::check_https_or_loopback;
 pub use saml::{MetadataSource, PROTOCOL_VARIABLES_SAML, SamlConfig};
@@ -151,6 +152,17 @@ impl Config {
         let limits = sections::read_limits(&env)?;
         let log_format = sections::read_log_format(&env)?;
         let sign_in = sign_in::read_sign_in(&env, &public_url)?;
+        if gate
+            .machine
+            .as_ref()
+            .is_some_and(|m| m.kubernetes.is_some())
+            && provisioning.provisioning == ProvisioningMode::Off
+        {
+            return Err(ConfigError::new(
+                vars::GATEHOUSE_MACHINE_AUTH.name,
+                "kubernetes: ServiceAccount tokens need GATEHOUSE_PROVISIONING=kubernetes (the API server's keys are read with the sidecar's own ServiceAccount)",
+            ));
+        }
         Ok(Self {
             public_url,
             listen: listeners.listen,

@@ -53,6 +53,18 @@ pub struct MachineConfig {
     pub keys: Vec<MachineKeys>,
     /// Whether the app receives the client's `Authorization` header.
     pub forward_token: bool,
+    /// ServiceAccount tokens of the cluster, when admitted: their audiences and roles (the
+    /// issuer is the API server's, read at the first such token).
+    pub kubernetes: Option<KubernetesMachine>,
+}
+
+/// ServiceAccount tokens admitted (`machineAuth.kubernetes`).
+#[derive(Debug, Clone)]
+pub struct KubernetesMachine {
+    /// Audiences a projected token must name one of.
+    pub audiences: Vec<String>,
+    /// `namespace/name` → role.
+    pub service_accounts: Vec<(String, gatehouse_auth::claims::Role)>,
 }
 
 /// Where one machine issuer's keys are.

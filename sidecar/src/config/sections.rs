@@ -353,5 +353,13 @@ fn read_machine_auth(json: &str) -> Result<super::model::MachineConfig, ConfigEr
             })
             .collect(),
         forward_token: spec.forward_token == Some(true),
+        kubernetes: spec.kubernetes.map(|k| super::model::KubernetesMachine {
+            audiences: k.audiences,
+            service_accounts: k
+                .service_accounts
+                .into_iter()
+                .map(|s| (s.name, s.role))
+                .collect(),
+        }),
     })
 }
