@@ -257,6 +257,15 @@ impl LoginFlow {
         })
     }
 
+    /// The same sign-in, returning from the IdP to `public_url` (`http://host:port`): for a
+    /// sidecar that listens elsewhere than its public URL (the benchmark's twin sidecar), so that
+    /// [`LoginFlow::authenticate`] stops at the callback there instead of visiting it; the caller
+    /// delivers it to that sidecar.
+    pub fn returning_to(mut self, public_url: &str) -> Result<Self> {
+        self.sidecar = Url::parse(public_url)?;
+        Ok(self)
+    }
+
     /// Starts sign-in at another relying party (the benchmark's Apache peer): `GET protected`
     /// as a browser would, which must redirect to the IdP; that relying party's redirect URI is
     /// under `/api/auth/oauth2/callback/` at the same origin, as the sidecar's is.

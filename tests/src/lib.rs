@@ -16,9 +16,11 @@
 //! - [`markdown`]: the docs' Markdown files, code blocks, prose and shell commands, as the doc
 //!   tests read them.
 //! - [`apache::Apache`]: Apache httpd with mod_auth_openidc, the benchmark's authenticating peer.
+//! - [`bench_access`]: the benchmark's 20-rule access policy.
 #![forbid(unsafe_code)]
 
 pub mod apache;
+pub mod bench_access;
 pub mod browser;
 pub mod flow;
 pub mod generated;

@@ -188,9 +188,12 @@ impl Sidecar {
                 ),
             );
         }
+        // (Replacing, not adding: a twin's environment is a copy of another sidecar's.)
+        env.retain(|(k, _)| k != "NO_COLOR");
         env.push(("NO_COLOR".to_owned(), "1".to_owned()));
         // GATEHOUSE_WORKER_THREADS passes through so a benchmark can compare runtime sizes.
         if let Ok(v) = std::env::var("GATEHOUSE_WORKER_THREADS") {
+            env.retain(|(k, _)| k != "GATEHOUSE_WORKER_THREADS");
             env.push(("GATEHOUSE_WORKER_THREADS".to_owned(), v));
         }
         let (mut cmd, container) = match &image {
@@ -427,6 +430,31 @@ impl Stack {
         )?;
         let mut sidecar = Sidecar::start(env, url, admin)?;
         sidecar.wait_ready(options.ready_timeout).await?;
+        Ok(sidecar)
+    }
+
+    /// Starts one more sidecar with exactly this stack's sidecar's environment (the same public
+    /// URL, config name, namespace and cookie key, so that a session cookie either issues is
+    /// valid at both) but its own listening ports, plus `extra` (replacing a variable of the same
+    /// name), and waits until it is ready. The benchmark uses one with access rules to measure what
+    /// they cost beside the same sidecar without them.
+    pub async fn start_twin_sidecar(&self, extra: &[(&str, &str)]) -> Result<Sidecar> {
+        let (port, admin_port) = (free_port()?, free_port()?);
+        let url = format!("http://127.0.0.1:{port}");
+        let admin = format!("http://127.0.0.1:{admin_port}");
+        let mut env = self.sidecar.env.clone();
+        let listen = format!("127.0.0.1:{port}");
+        let admin_listen = format!("127.0.0.1:{admin_port}");
+        let own = [
+            ("GATEHOUSE_LISTEN", listen.as_str()),
+            ("GATEHOUSE_ADMIN_LISTEN", admin_listen.as_str()),
+        ];
+        for (k, v) in own.iter().chain(extra) {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let mut sidecar = Sidecar::start(env, url, admin)?;
+        sidecar.wait_ready(self.options.ready_timeout).await?;
         Ok(sidecar)
     }
 

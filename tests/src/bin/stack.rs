@@ -5,7 +5,10 @@
 //!   until Ctrl-C.
 //! - `gatehouse-stack bench`: signs in through the real IdP, prints one JSON line for the
 //!   benchmark driver (URLs, process ids, and the session cookie — on stdout only, never
-//!   logged), then runs until stdin closes or Ctrl-C. With `GATEHOUSE_BENCH_APACHE` (the
+//!   logged), then runs until stdin closes or Ctrl-C. Beside the authenticated sidecar it starts
+//!   one without a session to check (optional mode) and its twin with a 20-rule access policy
+//!   (`gatehouse_tests::bench_access`); the sign-in is delivered to the twin, so the session
+//!   carries what its rules name, and is valid at both. With `GATEHOUSE_BENCH_APACHE` (the
 //!   `apache2` binary), `GATEHOUSE_BENCH_APACHE_MODULES` (its modules' directory) and
 //!   `GATEHOUSE_BENCH_APACHE_DIR` (a directory for its configuration) it
 //!   also starts Apache with mod_auth_openidc before the same app, signs in through it and
@@ -24,11 +27,12 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gatehouse_tests::{
-    ProviderKind, Stack, StackOptions,
+    ProviderKind, Session, Stack, StackOptions,
     apache::{Apache, ApacheConfig},
     flow::LoginFlow,
     http_client,
     idp::PASSWORD,
+    stack::Sidecar,
 };
 use tokio::io::AsyncReadExt;
 
@@ -306,6 +310,64 @@ async fn start_apache(stack: &Stack, peer: ApachePeer) -> Result<(Apache, String
     Ok((apache, cookie))
 }
 
+/// Signs the fixture Okta IdP's `ada` in at `twin` (the stack's sidecar's twin with access rules):
+/// the IdP returns the browser to the stack's public URL, and the callback is delivered to the
+/// twin, so that the session carries what its rules name (a session issued without them is asked
+/// to sign in again there). Both sidecars share the public URL, config and keys, so the session
+/// is valid at both.
+async fn sign_in_at_twin(stack: &Stack, twin: &Sidecar) -> Result<Session> {
+    let flow = LoginFlow::start_at(&twin.url, ProviderKind::Okta, Some("/"))
+        .await?
+        .returning_to(&stack.sidecar.url)?;
+    let mut callback = flow.authenticate("ada", PASSWORD).await?;
+    let port = reqwest::Url::parse(&twin.url)?.port();
+    callback
+        .set_port(port)
+        .map_err(|()| anyhow::anyhow!("the callback {callback} takes no port"))?;
+    let attempt = flow.finish(callback).await?;
+    attempt.session.with_context(|| {
+        format!(
+            "the sign-in at the sidecar with rules gave no session: its callback answered {} {}",
+            attempt.callback.status,
+            attempt.callback.body.chars().take(300).collect::<String>()
+        )
+    })
+}
+
+/// Checks with `cookie` that the sidecar at `plain` and the sidecar with rules at `ruled` both
+/// admit the benchmark's request (the app's answer), and that the one with rules refuses a path a
+/// `Deny` rule names: the session is valid at both and the rules are in force.
+async fn check_ruled(plain: &str, ruled: &str, cookie: &str) -> Result<()> {
+    let client = http_client()?;
+    let get = |url: &str, path: &str| {
+        client
+            .get(format!("{url}{path}"))
+            .header(reqwest::header::ACCEPT, "text/plain")
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+    };
+    for url in [plain, ruled] {
+        let admitted = get(url, "/static").await?;
+        if admitted.status() != reqwest::StatusCode::OK
+            || !admitted.headers().contains_key("x-sample-app")
+        {
+            anyhow::bail!(
+                "GET {url}/static with the session answered {} without the app's marker",
+                admitted.status()
+            );
+        }
+    }
+    let refused_path = gatehouse_tests::bench_access::REFUSED_PATH;
+    let refused = get(ruled, refused_path).await?;
+    if refused.status() != reqwest::StatusCode::FORBIDDEN {
+        anyhow::bail!(
+            "GET {refused_path} with the session answered {}, not 403: the rules are not in force",
+            refused.status()
+        );
+    }
+    Ok(())
+}
+
 /// Whether this process runs as root (then Apache is told which user its child runs as).
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
@@ -337,7 +399,6 @@ async fn bench() -> Result<()> {
         ..StackOptions::default()
     })
     .await?;
-    let session = stack.sign_in(ProviderKind::Okta, "ada").await?;
     let app = stack.app.as_ref().context("bench app")?;
     // The same binary in optional mode, sent no session: what the HTTP stack and the header rules
     // cost with no session to check and no identity to add.
@@ -348,6 +409,19 @@ async fn bench() -> Result<()> {
             ..StackOptions::default()
         })
         .await?;
+    // The authenticated sidecar's twin with a 20-rule access policy, sent the same cookie: what
+    // the rules cost per request.
+    let access = serde_json::to_string(&gatehouse_tests::bench_access::policy())?;
+    let ruled = stack
+        .start_twin_sidecar(&[("GATEHOUSE_ACCESS", &access)])
+        .await?;
+    let session = sign_in_at_twin(&stack, &ruled)
+        .await
+        .with_context(|| format!("the sidecar with rules:\n{}", ruled.process.logs.text()))?;
+    let cookie = session.cookie_header();
+    check_ruled(&stack.sidecar.url, &ruled.url, &cookie)
+        .await
+        .with_context(|| format!("the sidecar with rules:\n{}", ruled.process.logs.text()))?;
     let apache = match apache_peer {
         Some(peer) => Some(start_apache(&stack, peer).await?),
         None => None,
@@ -355,11 +429,13 @@ async fn bench() -> Result<()> {
     let line = serde_json::json!({
         "direct": format!("{}/static", app.url),
         "through": stack.url("/static"),
-        "cookie": session.cookie_header(),
+        "cookie": cookie,
         "sidecar_pid": stack.sidecar.process.pid(),
         "app_pid": app.process.pid(),
         "anonymous": format!("{}/static", anonymous.url),
         "anonymous_pid": anonymous.process.pid(),
+        "ruled": format!("{}/static", ruled.url),
+        "ruled_pid": ruled.process.pid(),
         "apache": apache.as_ref().map(|(a, _)| format!("{}/static", a.url)),
         "apache_pid": apache.as_ref().map(|(a, _)| a.pid()),
         "apache_cookie": apache.as_ref().map(|(_, cookie)| cookie),

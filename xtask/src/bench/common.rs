@@ -21,9 +21,10 @@ pub struct BenchArgs {
     /// Rounds per load level; each figure is the median over them.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
-    /// Run only this section and replace just it in the written file (`scale`, `signin`,
-    /// `session-end`).
-    #[arg(long, value_parser = ["scale", "signin", "session-end"])]
+    /// Run only this section and replace just it in the written file (`requests`: the
+    /// requests through the sidecar and its peers, the part before provisioning; `scale`,
+    /// `signin`, `session-end`).
+    #[arg(long, value_parser = ["requests", "scale", "signin", "session-end"])]
     pub only: Option<String>,
 }
 
