@@ -13,7 +13,117 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 use crate::error::SignInError;
-use crate::judge::Refusal;
+use gatehouse_directory::kubernetes::SessionRefusal;
+
+/// Why a request's session was refused: the one vocabulary of
+/// `gatehouse_sessions_refused_total{reason}` — the user directory's refusals and the
+/// re-validation's. The docs' table of these reasons (`docs/troubleshooting.md`) is generated
+/// from [`Refusal::ALL`] and [`Refusal::explanation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user directory refused it.
+    Directory(SessionRefusal),
+    /// Due for re-validation, and nothing can vouch for it ([`UNVOUCHED`]).
+    RevalidationUnvouched,
+    /// Past its re-validation grace.
+    RevalidationOverdue,
+}
+
+/// `gatehouse_sessions_refused_total`'s reason for a session past its re-validation grace.
+pub const OVERDUE: &str = "revalidation_overdue";
+/// `gatehouse_sessions_refused_total`'s reason for a due session nothing can vouch for (no
+/// refresh cookie, no grant).
+pub const UNVOUCHED: &str = "revalidation_unvouched";
+
+impl Refusal {
+    /// Every refusal, in the docs' order. Keep it in step with [`Refusal::explanation`], whose
+    /// match (over the directory's refusals too) fails to compile on a new variant.
+    pub const ALL: [Refusal; 11] = [
+        Refusal::Directory(SessionRefusal::Deleted),
+        Refusal::Directory(SessionRefusal::Replaced),
+        Refusal::Directory(SessionRefusal::Suspended),
+        Refusal::Directory(SessionRefusal::SessionsRevoked),
+        Refusal::Directory(SessionRefusal::SessionEnded),
+        Refusal::Directory(SessionRefusal::Stale),
+        Refusal::Directory(SessionRefusal::NotSynced),
+        Refusal::Directory(SessionRefusal::Undecodable),
+        Refusal::Directory(SessionRefusal::Unconfirmed),
+        Refusal::RevalidationUnvouched,
+        Refusal::RevalidationOverdue,
+    ];
+
+    /// The metric label (also the log line's `reason`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::Directory(refusal) => refusal.reason(),
+            Refusal::RevalidationUnvouched => UNVOUCHED,
+            Refusal::RevalidationOverdue => OVERDUE,
+        }
+    }
+
+    /// What the reason tells an operator, and what to do: one line of the docs' table of
+    /// session refusals (`docs/troubleshooting.md`, generated from this).
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Refusal::Directory(SessionRefusal::Deleted) => {
+                "the SsoUser is gone, or no longer carries the label `gatehouse.dev/config: \
+                 <config>`: the user was deprovisioned; they may sign in again unless the \
+                 SsoConfig only admits pre-declared users"
+            }
+            Refusal::Directory(SessionRefusal::Replaced) => {
+                "an SsoUser of that name exists, but not the one the session was issued for (it \
+                 was deleted and created again): the user signs in again"
+            }
+            Refusal::Directory(SessionRefusal::Suspended) => {
+                "the SsoUser has `spec.suspended: true`"
+            }
+            Refusal::Directory(SessionRefusal::SessionsRevoked) => {
+                "the session started at or before the SsoUser's `sessionsNotBefore` (the later of \
+                 `spec.sessionsNotBefore`, \"log out everywhere\", and `status.sessionsNotBefore`, \
+                 written by a back-channel logout for the whole user). Sessions record their start \
+                 to the second, so one started in that same second ends too: sign in again a \
+                 second later"
+            }
+            Refusal::Directory(SessionRefusal::SessionEnded) => {
+                "that one session ended and is listed in the SsoUser's `status.revokedSessions`: \
+                 logged out at Gatehouse or by the IdP's back-channel logout, or ended by its \
+                 re-validation (outcome `ended`: the IdP refused the grant, or `denied`: the \
+                 refreshed identity may have no session)"
+            }
+            Refusal::Directory(SessionRefusal::Stale) => {
+                "the SsoUser watch has shown no sign of life for longer than \
+                 `GATEHOUSE_REVOCATION_STALENESS`, so revocation cannot be vouched for and every \
+                 session is refused (`gatehouse_user_watch_broken_seconds` says for how long): \
+                 fix the API server's reachability; sessions come back by themselves"
+            }
+            Refusal::Directory(SessionRefusal::NotSynced) => {
+                "the SsoUser watch has not completed its first list: the sidecar cannot list \
+                 SsoUsers (same checks as the sign-in reason `directory_unavailable`)"
+            }
+            Refusal::Directory(SessionRefusal::Undecodable) => {
+                "the user's SsoUser cannot be decoded by this sidecar version, so its suspension \
+                 cannot be read (`gatehouse_user_watch_undecodable` counts such objects; the \
+                 sidecar log names it): fix the object or upgrade"
+            }
+            Refusal::Directory(SessionRefusal::Unconfirmed) => {
+                "a new user's first request reached a replica whose watch did not have the new \
+                 SsoUser yet, and reading it from the API failed, timed out or was over the rate \
+                 limit (`gatehouse_user_reads_total{outcome}` says which)"
+            }
+            Refusal::RevalidationUnvouched => {
+                "the session was due for re-validation and nothing could vouch for it: its \
+                 requests came without the `gatehouse-refresh` cookie, or the IdP gave no refresh \
+                 token at sign-in (Okta: allow the Refresh Token grant). The user signs in again"
+            }
+            Refusal::RevalidationOverdue => {
+                "the session went past `GATEHOUSE_REVALIDATE_GRACE` without its IdP vouching for it \
+                 again: re-validation kept failing (`gatehouse_revalidations_total` with outcome \
+                 `unavailable`; the reason is in its audit lines). Check that the sidecar reaches \
+                 the IdP's token endpoint; the user signs in again"
+            }
+        }
+    }
+}
 
 /// Which part of the sidecar answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

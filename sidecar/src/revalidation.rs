@@ -434,7 +434,7 @@ pub struct Departure {
 /// Why a due session without a refresh cookie (or a grant this replica knows) is refused: a
 /// `gatehouse_sessions_refused_total` reason and the audit line's
 /// ([`crate::judge::Refusal::RevalidationUnvouched`]).
-pub const UNVOUCHED: &str = "revalidation_unvouched";
+pub use crate::metrics::UNVOUCHED;
 
 /// Longest a flight waits for the app's answer to the request that found it due.
 pub const DEPARTURE_WAIT: Duration = Duration::from_millis(50);

@@ -14,10 +14,8 @@ use std::time::Duration;
 pub const WORKER_THREADS: &str = crate::config::vars::GATEHOUSE_WORKER_THREADS.name;
 /// Threads when [`WORKER_THREADS`] is unset.
 pub const DEFAULT_WORKER_THREADS: usize = 1;
-/// Smallest accepted [`WORKER_THREADS`].
-pub const MIN_WORKER_THREADS: usize = 1;
-/// Largest accepted [`WORKER_THREADS`].
-pub const MAX_WORKER_THREADS: usize = 64;
+/// Smallest and largest accepted [`WORKER_THREADS`]: the configuration's catalogue holds them.
+pub use crate::config::vars::{MAX_WORKER_THREADS, MIN_WORKER_THREADS};
 
 /// Parses a [`WORKER_THREADS`] value (`None`: unset). The error reads
 /// `GATEHOUSE_WORKER_THREADS: <what is wrong>`, like every configuration error.

@@ -455,9 +455,13 @@ pub const GATEHOUSE_WORKER_THREADS: Variable = general(
     "ours: unset runs one event-loop thread (cheapest per request on a small share of CPU); `N` ({bounds}) runs a multi-threaded runtime with `N` workers (read before the rest of the configuration)",
 )
 .within(Bounds::Count {
-    min: crate::runtime::MIN_WORKER_THREADS,
-    max: crate::runtime::MAX_WORKER_THREADS,
+    min: MIN_WORKER_THREADS,
+    max: MAX_WORKER_THREADS,
 });
+/// Smallest accepted `GATEHOUSE_WORKER_THREADS` (read by [`crate::runtime`]).
+pub const MIN_WORKER_THREADS: usize = 1;
+/// Largest accepted `GATEHOUSE_WORKER_THREADS`.
+pub const MAX_WORKER_THREADS: usize = 64;
 pub const GATEHOUSE_CLOCK_SKEW: Variable = general(
     "GATEHOUSE_CLOCK_SKEW",
     "ours: tolerated clock skew for ID token `exp`/`iat`/`nbf` and SAML `NotBefore`/`NotOnOrAfter` ({bounds})",
