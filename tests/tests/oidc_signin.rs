@@ -397,7 +397,8 @@ async fn a_provider_that_refuses_offline_access_changes_that_attempt_only() {
     let stack = Stack::start(StackOptions {
         providers: vec![ProviderKind::Okta],
         extra_env: vec![
-            ("GATEHOUSE_REVALIDATE_INTERVAL".into(), "1s".into()),
+            // Long enough that the first request after sign-in is served on a loaded machine.
+            ("GATEHOUSE_REVALIDATE_INTERVAL".into(), "4s".into()),
             ("GATEHOUSE_REVALIDATE_GRACE".into(), "1h".into()),
         ],
         ..StackOptions::default()
@@ -459,8 +460,8 @@ async fn a_provider_that_refuses_offline_access_changes_that_attempt_only() {
         .await
         .expect("request");
     assert!(answer.status.is_success(), "a fresh session is served");
-    // … and since the IdP cannot vouch for it, it is refused once due (1 s interval).
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // … and since the IdP cannot vouch for it, it is refused once due (4 s interval).
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
     let (answer, seen) = get_app(&stack, Some(&session), "/whoami", &[])
         .await
         .expect("request");
