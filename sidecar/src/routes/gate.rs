@@ -320,6 +320,21 @@ fn pass(
     }
 }
 
+/// What the access rules decide a request on: its method, its `Host` (HTTP/2: `:authority`;
+/// never `X-Forwarded-Host`) and its path.
+fn request_facts(req: &Request<Body>) -> RequestFacts<'_> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+    RequestFacts {
+        method: req.method(),
+        host,
+        path: req.uri().path(),
+    }
+}
+
 /// The token of the request's first `Authorization: Bearer` header (scheme case-insensitive).
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -365,17 +380,7 @@ async fn admit_machine(app: &App, req: Request<Body>, token: String, now: i64) -
         (None, _) => Some(Some("no_role")),
         (Some(_), None) => None,
         (Some(_), Some(policy)) => {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
-            let facts = RequestFacts {
-                method: req.method(),
-                host,
-                path: req.uri().path(),
-            };
-            match policy.decide(&facts, Some(&principal.who())) {
+            match policy.decide(&request_facts(&req), Some(&principal.who())) {
                 Decision::Allow { .. } => None,
                 Decision::Deny { rule } => Some(rule),
                 Decision::SignIn => Some(None),
@@ -447,15 +452,7 @@ fn authorize(
     if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
         return Some(two_authorizations());
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
-    let facts = RequestFacts {
-        method: req.method(),
-        host,
-        path: req.uri().path(),
-    };
+    let facts = request_facts(req);
     // A session signed in under rules that named other groups or claims lacks facts these rules
     // may ask about: it is not decided on them, but asked to sign in again.
     let session = session.filter(|s| policy.facts_current(s.facts.as_deref()));
