@@ -6,13 +6,14 @@
 //! already exists (a user declared in Git keeps its spec), and writes the status by server-side
 //! apply with a `resourceVersion` precondition so concurrent sign-ins count every login.
 //!
-//! Revocation reads a reflector store of the namespace's SsoUsers. A session is bound to the
-//! SsoUser's UID, so a user deleted and re-created under the same name does not revive old
-//! cookies. When the watch has been broken for longer than the staleness limit, every session is
-//! refused: revocation must stay bounded even while the API server is unreachable.
+//! Revocation reads a watch cache of the namespace's SsoUsers that keeps of each only what judging
+//! its sessions reads ([`CachedUser`]), so thousands of users cost little memory. A session is
+//! bound to the SsoUser's UID, so a user deleted and re-created under the same name does not
+//! revive old cookies. When the watch has been broken for longer than the staleness limit, every
+//! session is refused: revocation must stay bounded even while the API server is unreachable.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
@@ -20,12 +21,11 @@ use gatehouse_crds::consts::{
     LABEL_CONFIG, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SSO,
 };
 use gatehouse_crds::names::sso_user_name;
-use gatehouse_crds::{API_VERSION, ProvisioningMode, SsoUser};
+use gatehouse_crds::{API_VERSION, ProvisioningMode, SessionRenewal, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource as _;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::{DeserializeGuard, Expression, Selector, SelectorExt as _};
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
@@ -406,7 +406,12 @@ impl ConfigScope {
 /// may have started before it: it ends. One started in a later second goes on. The sidecar's own
 /// writes ([`sessions_not_before_ending`]) follow the same rule.
 pub fn ends_sessions_started(not_before: jiff::Timestamp, started: jiff::Timestamp) -> bool {
-    started.as_second() <= not_before.as_second()
+    ends_sessions_started_in(not_before.as_second(), started)
+}
+
+/// [`ends_sessions_started`] with the cut-off given as its whole second (as the cache keeps it).
+fn ends_sessions_started_in(not_before_second: i64, started: jiff::Timestamp) -> bool {
+    started.as_second() <= not_before_second
 }
 
 /// The cut-off that applies to `user`'s sessions: the later of `spec.sessionsNotBefore` (the
@@ -441,7 +446,8 @@ pub(crate) fn verdict_on_read(
     started: jiff::Timestamp,
     ids: SessionIds<'_>,
 ) -> Result<(), SessionRefusal> {
-    session_verdict(user, scope.config(), uid, started, ids)?;
+    // Judged on what the watch cache would keep of it: one verdict for both.
+    session_verdict(&CachedUser::new(user, scope.config()), uid, started, ids)?;
     // Outside the watch's selection (its label removed or changed): deleted, as the watch
     // reported it.
     if !scope.selects(user) {
@@ -450,33 +456,264 @@ pub(crate) fn verdict_on_read(
     Ok(())
 }
 
-/// Whether a session bound to `uid` of `config`, started at `started`, may continue as far as
-/// SsoUser `user` says: the watch cache's copy, which the API server selected by the config's
-/// label (an SsoUser read any other way: [`verdict_on_read`]).
+/// Whether a session bound to `uid`, started at `started`, may continue as far as SsoUser `user`
+/// says: what the watch cache of a config keeps of it, which the API server selected by the
+/// config's label (an SsoUser read any other way: [`verdict_on_read`]).
 pub(crate) fn session_verdict(
-    user: &SsoUser,
-    config: &str,
+    user: &CachedUser,
     uid: &str,
     started: jiff::Timestamp,
     ids: SessionIds<'_>,
 ) -> Result<(), SessionRefusal> {
-    if user.metadata.uid.as_deref() != Some(uid) || user.spec.config != config {
+    if !user.has_uid(uid) || !user.of_config {
         return Err(SessionRefusal::Replaced);
     }
-    if user.spec.is_suspended() {
+    if user.suspended {
         return Err(SessionRefusal::Suspended);
     }
-    if let Some(not_before) = sessions_not_before(user)
-        && ends_sessions_started(not_before, started)
+    if let Some(not_before) = user.sessions_not_before()
+        && ends_sessions_started_in(not_before, started)
     {
         return Err(SessionRefusal::SessionsRevoked);
     }
-    if let (Some(status), Some(own)) = (&user.status, ids.own)
-        && status.is_session_revoked(own, ids.idp)
+    if let (Some(rare), Some(own)) = (&user.rare, ids.own)
+        && rare.is_revoked(own, ids.idp)
     {
         return Err(SessionRefusal::SessionEnded);
     }
     Ok(())
+}
+
+/// What the watch cache of one config keeps of an SsoUser: exactly what judging its sessions
+/// ([`session_verdict`]) and following their shared re-validation
+/// ([`UserCache::session_renewal`]) read, and nothing else (no labels, no status the IdP wrote, no
+/// managed fields): with thousands of users, whole objects were most of the sidecar's memory.
+/// 40 bytes for a user with a UUID and no per-session records, as nearly all are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CachedUser {
+    /// `metadata.uid` as the 16 bytes of a UUID, when `uid_form` is [`UidForm::Uuid`].
+    uid: [u8; 16],
+    /// The cut-off that applies ([`sessions_not_before`]: the later of the spec's and the
+    /// status's) as its whole second, the verdict comparing whole seconds
+    /// ([`ends_sessions_started`]); [`NO_CUT_OFF`] when there is none.
+    sessions_not_before: i64,
+    /// `spec.suspended`.
+    suspended: bool,
+    /// Whether `spec.config` is the cache's config (a user of another config is not its).
+    of_config: bool,
+    /// How `metadata.uid` is kept.
+    uid_form: UidForm,
+    /// What few users have: a UID that is not a UUID in canonical form, `status.revokedSessions`,
+    /// `status.sessionRenewals`. One pointer for the others.
+    rare: Option<Box<RareFields>>,
+}
+
+/// `sessions_not_before` of a [`CachedUser`] without a cut-off: before any second a
+/// [`jiff::Timestamp`] can hold.
+const NO_CUT_OFF: i64 = i64::MIN;
+
+/// How a [`CachedUser`] keeps `metadata.uid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UidForm {
+    /// No UID: no session is bound to it.
+    Absent,
+    /// A UUID in canonical form (as the API server writes every UID), as its 16 bytes.
+    Uuid,
+    /// Any other string, in [`RareFields::uid`].
+    Text,
+}
+
+/// The fields of a [`CachedUser`] that few users have.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RareFields {
+    /// `metadata.uid` when it is not a UUID in canonical form.
+    uid: Option<Box<str>>,
+    /// The ids of `status.revokedSessions` (their `until` is for the writer, which reads the
+    /// API: an entry's session has expired by then, so no verdict reads it).
+    revoked: Box<[Box<str>]>,
+    /// `status.sessionRenewals`, whole: handed out as they are ([`UserCache::session_renewal`]).
+    renewals: Box<[SessionRenewal]>,
+}
+
+impl RareFields {
+    /// [`gatehouse_crds::SsoUserStatus::is_session_revoked`] on the kept ids.
+    fn is_revoked(&self, session_id: &str, idp_sid: Option<&str>) -> bool {
+        self.revoked
+            .iter()
+            .any(|id| **id == *session_id || idp_sid.is_some_and(|sid| **id == *sid))
+    }
+}
+
+impl CachedUser {
+    /// What the cache of `config` keeps of `user`.
+    pub(crate) fn new(user: &SsoUser, config: &str) -> Self {
+        let mut rare = RareFields::default();
+        let (uid, uid_form) = match user.metadata.uid.as_deref() {
+            None => ([0; 16], UidForm::Absent),
+            Some(text) => match canonical_uuid(text) {
+                Some(bytes) => (bytes, UidForm::Uuid),
+                None => {
+                    rare.uid = Some(text.into());
+                    ([0; 16], UidForm::Text)
+                }
+            },
+        };
+        if let Some(status) = &user.status {
+            rare.revoked = status
+                .revoked_sessions
+                .iter()
+                .map(|r| r.id.as_str().into())
+                .collect();
+            rare.renewals = status.session_renewals.clone().into_boxed_slice();
+        }
+        CachedUser {
+            uid,
+            sessions_not_before: sessions_not_before(user).map_or(NO_CUT_OFF, |t| t.as_second()),
+            suspended: user.spec.is_suspended(),
+            of_config: user.spec.config == config,
+            uid_form,
+            rare: (rare != RareFields::default()).then(|| Box::new(rare)),
+        }
+    }
+
+    /// Whether `metadata.uid` is `uid`, as written.
+    fn has_uid(&self, uid: &str) -> bool {
+        match self.uid_form {
+            UidForm::Absent => false,
+            UidForm::Uuid => canonical_uuid(uid) == Some(self.uid),
+            UidForm::Text => self.rare.as_ref().and_then(|r| r.uid.as_deref()) == Some(uid),
+        }
+    }
+
+    /// The cut-off that applies, as its whole second.
+    fn sessions_not_before(&self) -> Option<i64> {
+        (self.sessions_not_before != NO_CUT_OFF).then_some(self.sessions_not_before)
+    }
+
+    /// The shared re-validation record of session `sid`.
+    fn session_renewal(&self, sid: &str) -> Option<&SessionRenewal> {
+        self.rare.as_ref()?.renewals.iter().find(|r| r.id == sid)
+    }
+}
+
+/// The bytes of `text` when it is a UUID in canonical form (36 characters: lowercase hex digits
+/// with hyphens after the 8th, 12th, 16th and 20th); `None` for anything else, so that two
+/// different strings never have the same bytes.
+fn canonical_uuid(text: &str) -> Option<[u8; 16]> {
+    let text = text.as_bytes();
+    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut digits = text.iter().filter(|&&c| c != b'-').copied();
+    let mut bytes = [0u8; 16];
+    for byte in &mut bytes {
+        let high = nibble(digits.next()?)?;
+        let low = nibble(digits.next()?)?;
+        *byte = (high << 4) | low;
+    }
+    Some(bytes)
+}
+
+/// One SsoUser in the watch cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Cached {
+    User(CachedUser),
+    /// It exists but could not be decoded: its sessions are refused
+    /// ([`SessionRefusal::Undecodable`]).
+    Undecodable,
+}
+
+/// The cached SsoUsers of one namespace, by name.
+type UserMap = HashMap<UserName, Cached>;
+
+/// An SsoUser's name as a key of the cache: in place when short, as the names sign-in gives are
+/// (`<provider>-<16 hex digits>`, 21 characters for `okta`), so that most users cost the cache
+/// no allocation of their own; boxed otherwise.
+#[derive(Clone)]
+enum UserName {
+    Short { len: u8, bytes: [u8; SHORT_NAME] },
+    Long(Box<str>),
+}
+
+/// The longest name a [`UserName`] holds in place: as many bytes as fit beside its length in
+/// the space a boxed name takes anyway (24 bytes in all).
+const SHORT_NAME: usize = 22;
+
+impl UserName {
+    fn new(name: &str) -> Self {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= SHORT_NAME => {
+                let mut bytes = [0; SHORT_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                UserName::Short { len, bytes }
+            }
+            _ => UserName::Long(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Always whole characters of a `str` ([`UserName::new`]).
+            UserName::Short { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            UserName::Long(name) => name,
+        }
+    }
+}
+
+// Compared and hashed as the `str` it holds, so the map is looked up by `&str`.
+impl std::borrow::Borrow<str> for UserName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for UserName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for UserName {}
+
+impl std::hash::Hash for UserName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::fmt::Debug for UserName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// The watch cache's store: written by its feeder, read on every request.
+#[derive(Clone, Default)]
+struct UserStore(Arc<RwLock<UserMap>>);
+
+impl std::fmt::Debug for UserStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserStore")
+            .field("users", &self.read().len())
+            .finish()
+    }
+}
+
+impl UserStore {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, UserMap> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, UserMap> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// State of the SsoUser watch, for readiness and metrics.
@@ -549,8 +786,7 @@ impl WatchTimings {
 /// The watch cache of one namespace's SsoUsers, read on every request.
 #[derive(Clone, Debug)]
 pub struct UserCache {
-    store: Store<DeserializeGuard<SsoUser>>,
-    namespace: String,
+    store: UserStore,
     scope: ConfigScope,
     staleness: Duration,
     timings: WatchTimings,
@@ -590,9 +826,16 @@ type RecentUsers = Arc<Mutex<HashMap<String, Recent>>>;
 /// The writing half of a [`UserCache`]: feed it watch events.
 #[derive(Debug)]
 pub struct UserCacheFeeder {
+    namespace: String,
     scope: ConfigScope,
     timings: WatchTimings,
-    writer: reflector::store::Writer<DeserializeGuard<SsoUser>>,
+    store: UserStore,
+    /// The list under way (`Init` … `InitDone`): it replaces the store once complete, so users
+    /// deleted while the watch was away go, and the store stays whole meanwhile (as kube's
+    /// reflector does).
+    relist: UserMap,
+    /// Undecodable objects in the store.
+    undecodable: usize,
     health: Arc<Mutex<WatchHealth>>,
     recent: RecentUsers,
     /// When deletion records in `recent` were last pruned.
@@ -608,12 +851,11 @@ impl UserCache {
         config: impl Into<String>,
         staleness: Duration,
     ) -> (UserCache, UserCacheFeeder) {
-        let (store, writer) = reflector::store::store();
+        let store = UserStore::default();
         let health = Arc::new(Mutex::new(WatchHealth::default()));
         let timings = WatchTimings::for_staleness(staleness);
         let cache = UserCache {
-            store,
-            namespace: namespace.into(),
+            store: store.clone(),
             scope: ConfigScope::new(config),
             staleness,
             timings,
@@ -627,9 +869,12 @@ impl UserCache {
         (
             cache,
             UserCacheFeeder {
+                namespace: namespace.into(),
                 scope,
                 timings,
-                writer,
+                store,
+                relist: UserMap::new(),
+                undecodable: 0,
                 health,
                 recent,
                 pruned: Instant::now(),
@@ -667,12 +912,11 @@ impl UserCache {
 
     /// The shared re-validation record of session `sid` of SsoUser `name`, as the watch last
     /// delivered it ([`crate::renewals`]). No I/O.
-    pub fn session_renewal(&self, name: &str, sid: &str) -> Option<gatehouse_crds::SessionRenewal> {
-        let guard = self
-            .store
-            .get(&ObjectRef::new(name).within(&self.namespace))?;
-        let user = guard.0.as_ref().ok()?;
-        user.status.as_ref()?.session_renewal(sid).cloned()
+    pub fn session_renewal(&self, name: &str, sid: &str) -> Option<SessionRenewal> {
+        match self.store.read().get(name)? {
+            Cached::User(user) => user.session_renewal(sid).cloned(),
+            Cached::Undecodable => None,
+        }
     }
 
     fn check_at(
@@ -705,19 +949,17 @@ impl UserCache {
                 return Err(SessionRefusal::Stale);
             }
         }
-        let Some(guard) = self
-            .store
-            .get(&ObjectRef::new(name).within(&self.namespace))
-        else {
-            return self
-                .recently_provisioned(name, uid, now)
-                .then_some(())
-                .ok_or(SessionRefusal::Deleted);
-        };
-        let Ok(user) = &guard.0 else {
-            return Err(SessionRefusal::Undecodable);
-        };
-        session_verdict(user, self.scope.config(), uid, started, ids)
+        let store = self.store.read();
+        match store.get(name) {
+            Some(Cached::User(user)) => session_verdict(user, uid, started, ids),
+            Some(Cached::Undecodable) => Err(SessionRefusal::Undecodable),
+            None => {
+                drop(store);
+                self.recently_provisioned(name, uid, now)
+                    .then_some(())
+                    .ok_or(SessionRefusal::Deleted)
+            }
+        }
     }
 
     fn recently_provisioned(&self, name: &str, uid: &str, now: Instant) -> bool {
@@ -793,12 +1035,9 @@ impl UserCache {
     /// Number of SsoUsers of this config in the cache.
     pub fn user_count(&self) -> usize {
         self.store
-            .state()
-            .iter()
-            .filter(|u| {
-                u.0.as_ref()
-                    .is_ok_and(|u| u.spec.config == self.scope.config())
-            })
+            .read()
+            .values()
+            .filter(|u| matches!(u, Cached::User(u) if u.of_config))
             .count()
     }
 
@@ -813,26 +1052,6 @@ impl UserCache {
     /// The pacing of the watch that feeds this cache.
     pub fn timings(&self) -> WatchTimings {
         self.timings
-    }
-}
-
-/// The annotation `kubectl apply` leaves: a copy of the whole object as last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// What the cache keeps of an SsoUser: all but its managed fields and `kubectl apply`'s copy of
-/// the object, which nothing here reads and which are most of a stored object's size (with
-/// thousands of users, most of the cache's memory).
-fn trim(event: &mut watcher::Event<DeserializeGuard<SsoUser>>) {
-    if let watcher::Event::Apply(DeserializeGuard(Ok(user)))
-    | watcher::Event::InitApply(DeserializeGuard(Ok(user))) = event
-    {
-        user.metadata.managed_fields = None;
-        if let Some(annotations) = &mut user.metadata.annotations {
-            annotations.remove(LAST_APPLIED);
-            if annotations.is_empty() {
-                user.metadata.annotations = None;
-            }
-        }
     }
 }
 
@@ -868,10 +1087,10 @@ impl UserCacheFeeder {
         item: Result<watcher::Event<DeserializeGuard<SsoUser>>, watcher::Error>,
         now: Instant,
     ) {
-        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let health = self.health.clone();
+        let mut health = health.lock().unwrap_or_else(|p| p.into_inner());
         match item {
-            Ok(mut event) => {
-                trim(&mut event);
+            Ok(event) => {
                 // Once the watch speaks about an object this replica provisioned, the store is
                 // authoritative for it: a deletion must not be overridden by read-your-write.
                 if let watcher::Event::Apply(user)
@@ -912,21 +1131,15 @@ impl UserCacheFeeder {
                         "cannot decode an SsoUser; its sessions are refused until it is fixed"
                     );
                 }
-                self.writer.apply_watcher_event(&event);
-                if matches!(event, watcher::Event::InitDone) {
+                let list_done = matches!(event, watcher::Event::InitDone);
+                let counted = list_done
+                    || matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_));
+                self.store_event(event);
+                if list_done {
                     health.synced = true;
                 }
-                if matches!(
-                    event,
-                    watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)
-                ) {
-                    health.undecodable = self
-                        .writer
-                        .as_reader()
-                        .state()
-                        .iter()
-                        .filter(|u| u.0.is_err())
-                        .count();
+                if counted {
+                    health.undecodable = self.undecodable;
                 }
                 health.alive(now);
                 drop(health);
@@ -936,6 +1149,75 @@ impl UserCacheFeeder {
                 tracing::warn!(error = %err, "SsoUser watch failed; retrying");
             }
         }
+    }
+
+    /// Applies `event` to the store, as kube's reflector applies it to its own: `Apply` and
+    /// `Delete` at once; a list (`Init`, `InitApply` …) into a new map that replaces the store
+    /// at `InitDone`. Objects of another namespace than the cache's are not kept (its watch is
+    /// of one namespace; nothing would ever look them up).
+    fn store_event(&mut self, event: watcher::Event<DeserializeGuard<SsoUser>>) {
+        match event {
+            watcher::Event::Apply(object) => {
+                if let Some((name, cached)) = self.cached(&object) {
+                    let undecodable = cached == Cached::Undecodable;
+                    let previous = self.store.write().insert(name, cached);
+                    self.recount(previous.as_ref(), undecodable);
+                }
+            }
+            watcher::Event::Delete(object) => {
+                if let Some(name) = self.name_of(object.meta()) {
+                    let previous = self.store.write().remove(name);
+                    self.recount(previous.as_ref(), false);
+                }
+            }
+            watcher::Event::Init => self.relist = UserMap::new(),
+            watcher::Event::InitApply(object) => {
+                if let Some((name, cached)) = self.cached(&object) {
+                    self.relist.insert(name, cached);
+                }
+            }
+            watcher::Event::InitDone => {
+                let listed = std::mem::take(&mut self.relist);
+                self.undecodable = listed
+                    .values()
+                    .filter(|u| **u == Cached::Undecodable)
+                    .count();
+                let replaced = std::mem::replace(&mut *self.store.write(), listed);
+                // Freed outside the lock.
+                drop(replaced);
+            }
+        }
+    }
+
+    /// Keeps [`UserCacheFeeder::undecodable`] in step with one store change: `previous` was
+    /// replaced or removed; the new object, if any, is undecodable.
+    fn recount(&mut self, previous: Option<&Cached>, undecodable: bool) {
+        if previous == Some(&Cached::Undecodable) {
+            self.undecodable = self.undecodable.saturating_sub(1);
+        }
+        if undecodable {
+            self.undecodable += 1;
+        }
+    }
+
+    /// The name `meta` is cached under; `None` for an object of another namespace.
+    fn name_of<'a>(
+        &self,
+        meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Option<&'a str> {
+        (meta.namespace.as_deref() == Some(self.namespace.as_str()))
+            .then_some(meta.name.as_deref())
+            .flatten()
+    }
+
+    /// What the cache keeps of `object`, and its name.
+    fn cached(&self, object: &DeserializeGuard<SsoUser>) -> Option<(UserName, Cached)> {
+        let name = UserName::new(self.name_of(object.meta())?);
+        let cached = match &object.0 {
+            Ok(user) => Cached::User(CachedUser::new(user, self.scope.config())),
+            Err(_) => Cached::Undecodable,
+        };
+        Some((name, cached))
     }
 
     /// Feed the cache from `stream` until it ends.

@@ -620,9 +620,15 @@ fn an_undecodable_user_is_refused_and_counted_and_the_others_are_served() {
     assert_eq!(cache.undecodable_count(), 0);
 }
 
-#[test]
-fn the_cache_keeps_no_managed_fields_or_last_applied_copy() {
-    let mut user = cached_user("okta-1", "uid-1");
+/// An SsoUser as the API server returns it after sign-ins, logouts and a re-validation: every
+/// field the cache keeps set, and much it does not keep.
+fn full_user(name: &str, uid: &str) -> SsoUser {
+    let at = |s: i64| Time(jiff::Timestamp::from_second(1_800_000_000 + s).expect("time"));
+    let mut user = cached_user(name, uid);
+    user.metadata.labels = Some(BTreeMap::from([
+        (LABEL_CONFIG.to_string(), CONFIG.to_string()),
+        (LABEL_PROVIDER.to_string(), "okta".to_string()),
+    ]));
     user.metadata.managed_fields = Some(vec![
         k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
             manager: Some("gatehouse-sidecar".into()),
@@ -630,34 +636,316 @@ fn the_cache_keeps_no_managed_fields_or_last_applied_copy() {
             ..Default::default()
         },
     ]);
-    user.metadata.annotations = Some(BTreeMap::from([
-        (
-            LAST_APPLIED.to_string(),
-            "{\"a\": \"large copy\"}".to_string(),
-        ),
-        ("team".to_string(), "platform".to_string()),
-    ]));
+    user.metadata.annotations = Some(BTreeMap::from([(
+        "kubectl.kubernetes.io/last-applied-configuration".to_string(),
+        "{\"a\": \"large copy\"}".to_string(),
+    )]));
+    user.spec.suspended = None;
+    user.spec.sessions_not_before = Some(at(10));
+    user.status = Some(gatehouse_crds::SsoUserStatus {
+        email: Some("ada@acme.example".into()),
+        name: Some("Ada L.".into()),
+        role: Some("member".into()),
+        groups: vec!["sre".into()],
+        attributes: BTreeMap::from([("department".to_string(), "R&D".to_string())]),
+        login_count: Some(7),
+        last_login: Some(at(0)),
+        sessions_not_before: Some(at(20)),
+        revoked_sessions: vec![
+            gatehouse_crds::RevokedSession {
+                id: "sid-logged-out".into(),
+                until: at(3600),
+            },
+            gatehouse_crds::RevokedSession {
+                id: "idp-sid-ended".into(),
+                until: at(3600),
+            },
+        ],
+        session_renewals: vec![gatehouse_crds::SessionRenewal {
+            id: "sid-renewed".into(),
+            validated_at: 1_800_000_100,
+            session: Some("sealed-session".into()),
+            grant: Some("sealed-grant".into()),
+            lease_holder: Some("replica-b".into()),
+            lease_until: Some(at(130)),
+            until: at(3600),
+        }],
+        ..Default::default()
+    });
+    user
+}
+
+#[test]
+fn the_cache_keeps_what_the_verdict_reads_and_nothing_else() {
+    let user = full_user("okta-1", "0b6c2f9e-0001-4a7b-8c1d-000000000001");
     let (cache, mut feeder) = synced_cache(vec![user.clone()]);
-    feeder.apply(Ok(watcher::Event::Apply(user)));
-    let stored = cache
-        .store
-        .get(&ObjectRef::new("okta-1").within(NS))
-        .expect("cached");
-    let stored = stored.0.as_ref().expect("decoded");
-    assert_eq!(stored.metadata.managed_fields, None);
+    feeder.apply(Ok(watcher::Event::Apply(user.clone())));
+    let stored = cache.store.read().get("okta-1").cloned();
+    let Some(Cached::User(stored)) = stored else {
+        panic!("cached: {stored:?}");
+    };
+    // Field by field: the UID (as its 16 bytes), suspension, the config, the later of the two
+    // cut-offs to the second, the revoked ids and the renewals.
     assert_eq!(
-        stored.metadata.annotations,
-        Some(BTreeMap::from([(
-            "team".to_string(),
-            "platform".to_string()
-        )]))
+        stored,
+        CachedUser {
+            uid: [
+                0x0b, 0x6c, 0x2f, 0x9e, 0x00, 0x01, 0x4a, 0x7b, 0x8c, 0x1d, 0, 0, 0, 0, 0, 0x01
+            ],
+            sessions_not_before: 1_800_000_020,
+            suspended: false,
+            of_config: true,
+            uid_form: UidForm::Uuid,
+            rare: Some(Box::new(RareFields {
+                uid: None,
+                revoked: vec!["sid-logged-out".into(), "idp-sid-ended".into()].into(),
+                renewals: user
+                    .status
+                    .as_ref()
+                    .expect("status")
+                    .session_renewals
+                    .clone()
+                    .into(),
+            })),
+        }
     );
     assert_eq!(
-        stored.metadata.uid.as_deref(),
-        Some("uid-1"),
-        "what checks read stays"
+        CachedUser::new(&user, CONFIG),
+        stored,
+        "a read converts the same way"
     );
+    // A user as nearly all are: nothing but the fixed part.
+    let plain = CachedUser::new(
+        &cached_user("okta-2", "0b6c2f9e-0001-4a7b-8c1d-000000000002"),
+        CONFIG,
+    );
+    assert_eq!(
+        (plain.sessions_not_before(), plain.uid_form, plain.rare),
+        (None, UidForm::Uuid, None)
+    );
+    assert!(size_of::<Cached>() <= 40, "{} bytes", size_of::<Cached>());
+    assert!(
+        size_of::<UserName>() <= 24,
+        "{} bytes",
+        size_of::<UserName>()
+    );
+}
+
+#[test]
+fn every_field_the_verdict_reads_survives_the_cache() {
+    let uid = "0b6c2f9e-0001-4a7b-8c1d-000000000001";
+    let at = |s: i64| jiff::Timestamp::from_second(1_800_000_000 + s).expect("time");
+    let (cache, mut feeder) = synced_cache(vec![full_user("okta-1", uid)]);
+    let check = |uid: &str, started: i64, own: &str, idp: Option<&str>| {
+        let ids = SessionIds {
+            own: Some(own),
+            idp,
+        };
+        cache.check_session("okta-1", uid, at(started), ids)
+    };
+    assert_eq!(check(uid, 21, "sid-live", Some("idp-live")), Ok(()));
+    // metadata.uid
+    assert_eq!(
+        check("0b6c2f9e-0001-4a7b-8c1d-000000000002", 21, "sid-live", None),
+        Err(SessionRefusal::Replaced)
+    );
+    assert_eq!(
+        check(&uid.to_uppercase(), 21, "sid-live", None),
+        Err(SessionRefusal::Replaced),
+        "UIDs compare as written"
+    );
+    // The later cut-off (status's, at +20) ends sessions of its second and before; the spec's
+    // (+10) alone would not.
+    assert_eq!(
+        check(uid, 20, "sid-live", None),
+        Err(SessionRefusal::SessionsRevoked)
+    );
+    assert_eq!(
+        check(uid, 15, "sid-live", None),
+        Err(SessionRefusal::SessionsRevoked)
+    );
+    // status.revokedSessions: the session's own id, and its IdP session id.
+    assert_eq!(
+        check(uid, 21, "sid-logged-out", None),
+        Err(SessionRefusal::SessionEnded)
+    );
+    assert_eq!(
+        check(uid, 21, "sid-live", Some("idp-sid-ended")),
+        Err(SessionRefusal::SessionEnded)
+    );
+    // status.sessionRenewals
+    let renewal = cache
+        .session_renewal("okta-1", "sid-renewed")
+        .expect("the shared renewal");
+    assert_eq!(
+        (
+            renewal.validated_at,
+            renewal.session.as_deref(),
+            renewal.grant.as_deref(),
+            renewal.lease_holder.as_deref(),
+            renewal.lease_until.map(|t| t.0),
+        ),
+        (
+            1_800_000_100,
+            Some("sealed-session"),
+            Some("sealed-grant"),
+            Some("replica-b"),
+            Some(at(130)),
+        )
+    );
+    assert_eq!(cache.session_renewal("okta-1", "sid-live"), None);
+    // spec.config
+    let mut moved = full_user("okta-1", uid);
+    moved.spec.config = "other-app".into();
+    feeder.apply(Ok(watcher::Event::Apply(moved)));
+    assert_eq!(
+        check(uid, 21, "sid-live", None),
+        Err(SessionRefusal::Replaced)
+    );
+    assert_eq!(cache.user_count(), 0);
+    // spec.suspended
+    let mut suspended = full_user("okta-1", uid);
+    suspended.spec.suspended = Some(true);
+    feeder.apply(Ok(watcher::Event::Apply(suspended)));
+    assert_eq!(
+        check(uid, 21, "sid-live", None),
+        Err(SessionRefusal::Suspended)
+    );
+}
+
+#[test]
+fn uids_are_kept_as_uuid_bytes_only_in_canonical_form() {
+    let with_uid = |uid: &str| CachedUser::new(&cached_user("okta-1", uid), CONFIG);
+    let uuid = "0b6c2f9e-0001-4a7b-8c1d-00000000abcd";
+    assert_eq!(with_uid(uuid).uid_form, UidForm::Uuid);
+    assert!(with_uid(uuid).has_uid(uuid));
+    for other in [
+        "uid-1",
+        "",
+        "0B6C2F9E-0001-4A7B-8C1D-00000000ABCD",
+        "0b6c2f9e00014a7b8c1d00000000abcd",
+        "0b6c2f9e-0001-4a7b-8c1d-00000000abcg",
+        "0b6c2f9e-0001-4a7b-8c1d+00000000abcd",
+        "0b6c2f9e-0001-4a7b-8c1d-0000000-abcd",
+    ] {
+        assert!(!with_uid(uuid).has_uid(other), "{other:?}");
+        assert_eq!(with_uid(other).uid_form, UidForm::Text, "{other:?}");
+        assert!(with_uid(other).has_uid(other), "{other:?}");
+        assert!(!with_uid(other).has_uid(uuid), "{other:?}");
+    }
+    let mut without = cached_user("okta-1", "uid-1");
+    without.metadata.uid = None;
+    let without = CachedUser::new(&without, CONFIG);
+    assert_eq!(without.uid_form, UidForm::Absent);
+    assert!(!without.has_uid("") && !without.has_uid(uuid));
+}
+
+#[test]
+fn names_are_kept_in_place_when_short_and_every_name_is_found() {
+    let names = [
+        sso_user_name("okta", ISSUER, "00u1"),
+        "a".repeat(SHORT_NAME),
+        "b".repeat(SHORT_NAME + 1),
+        "déclaré-à-la-main".to_string(),
+        "x".repeat(253),
+    ];
+    assert!(matches!(
+        UserName::new(&names[0]),
+        UserName::Short { len: 21, .. }
+    ));
+    assert!(matches!(UserName::new(&names[1]), UserName::Short { .. }));
+    assert!(matches!(UserName::new(&names[2]), UserName::Long(_)));
+    let users = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| cached_user(name, &format!("uid-{i}")))
+        .collect();
+    let (cache, _feeder) = synced_cache(users);
+    assert_eq!(cache.user_count(), names.len());
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(UserName::new(name).as_str(), name);
+        assert_eq!(cache.check(name, &format!("uid-{i}"), started()), Ok(()));
+    }
+    assert_eq!(
+        cache.check(&"a".repeat(SHORT_NAME - 1), "uid-1", started()),
+        Err(SessionRefusal::Deleted)
+    );
+}
+
+#[test]
+fn a_relist_drops_users_deleted_while_the_watch_was_away() {
+    let (cache, mut feeder) = synced_cache(vec![
+        cached_user("okta-1", "uid-1"),
+        cached_user("okta-2", "uid-2"),
+    ]);
+    assert_eq!(cache.user_count(), 2);
+    // The watch broke; okta-2 was deleted meanwhile, okta-3 created, okta-1 suspended.
+    let mut suspended = cached_user("okta-1", "uid-1");
+    suspended.spec.suspended = Some(true);
+    feeder.apply(Ok(watcher::Event::Init));
+    feeder.apply(Ok(watcher::Event::InitApply(suspended)));
+    feeder.apply(Ok(watcher::Event::InitApply(cached_user(
+        "okta-3", "uid-3",
+    ))));
+    // Until the list completes, the cache answers from the previous one, whole.
+    assert_eq!(cache.check("okta-2", "uid-2", started()), Ok(()));
     assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert_eq!(cache.user_count(), 2);
+    feeder.apply(Ok(watcher::Event::InitDone));
+    assert_eq!(
+        cache.check("okta-2", "uid-2", started()),
+        Err(SessionRefusal::Deleted)
+    );
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(SessionRefusal::Suspended)
+    );
+    assert_eq!(cache.check("okta-3", "uid-3", started()), Ok(()));
+    assert_eq!(cache.user_count(), 2);
+}
+
+#[test]
+fn an_undecodable_object_in_the_list_is_kept_as_such_and_the_rest_goes_on() {
+    let (cache, mut feeder) = UserCache::new(NS, CONFIG, Duration::from_secs(300));
+    let mut raw = serde_json::to_value(cached_user("okta-2", "uid-2")).expect("json");
+    raw["spec"]["suspended"] = serde_json::json!("yes");
+    let undecodable: DeserializeGuard<SsoUser> = serde_json::from_value(raw).expect("guard");
+    assert!(undecodable.0.is_err());
+    feeder.apply_guarded(Ok(watcher::Event::Init));
+    for object in [
+        DeserializeGuard(Ok(cached_user("okta-1", "uid-1"))),
+        undecodable,
+        DeserializeGuard(Ok(cached_user("okta-3", "uid-3"))),
+    ] {
+        feeder.apply_guarded(Ok(watcher::Event::InitApply(object)));
+    }
+    feeder.apply_guarded(Ok(watcher::Event::InitDone));
+    assert!(cache.is_ready());
+    assert_eq!(cache.check("okta-1", "uid-1", started()), Ok(()));
+    assert_eq!(cache.check("okta-3", "uid-3", started()), Ok(()));
+    assert_eq!(
+        cache.check("okta-2", "uid-2", started()),
+        Err(SessionRefusal::Undecodable),
+        "fails closed"
+    );
+    assert_eq!(cache.session_renewal("okta-2", "sid"), None);
+    assert_eq!((cache.user_count(), cache.undecodable_count()), (2, 1));
+    // Deleted: no longer counted.
+    feeder.apply(Ok(watcher::Event::Delete(cached_user("okta-2", "uid-2"))));
+    assert_eq!((cache.user_count(), cache.undecodable_count()), (2, 0));
+}
+
+#[test]
+fn objects_of_another_namespace_are_not_kept() {
+    let mut elsewhere = cached_user("okta-1", "uid-1");
+    elsewhere.metadata.namespace = Some("team-b".into());
+    let (cache, mut feeder) = synced_cache(vec![elsewhere.clone()]);
+    assert_eq!(cache.user_count(), 0);
+    feeder.apply(Ok(watcher::Event::Apply(elsewhere)));
+    assert_eq!(
+        cache.check("okta-1", "uid-1", started()),
+        Err(SessionRefusal::Deleted)
+    );
 }
 
 #[test]

@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_later_of_the_owners_and_the_sidecars_cut_off_applies() {
-        use crate::kubernetes::{SessionIds, session_verdict};
+        use crate::kubernetes::{CachedUser, SessionIds, session_verdict};
         let at = |s: i64| jiff::Timestamp::from_second(1_800_000_000 + s).expect("t");
         let verdict = |spec: Option<i64>, status: Option<i64>, started: i64| {
             let mut u = user();
@@ -412,7 +412,8 @@ mod tests {
                 sessions_not_before: status.map(|s| Time(at(s))),
                 ..Default::default()
             });
-            session_verdict(&u, "portal", "uid-1", at(started), SessionIds::default()).is_ok()
+            let cached = CachedUser::new(&u, "portal");
+            session_verdict(&cached, "uid-1", at(started), SessionIds::default()).is_ok()
         };
         assert!(verdict(None, None, 0));
         assert!(!verdict(Some(10), None, 5), "the owner's cut-off");
@@ -430,16 +431,16 @@ mod tests {
         // while the verdict refuses a session started at `sessionsNotBefore`) fails here rather
         // than silently ending sessions started after a logout, or keeping sessions started
         // before it.
-        use crate::kubernetes::{SessionIds, session_verdict};
+        use crate::kubernetes::{CachedUser, SessionIds, session_verdict};
         let logout = jiff::Timestamp::from_second(1_800_000_000).expect("t")
             + jiff::SignedDuration::from_millis(999);
         let mut u = user();
         u.metadata.uid = Some("uid-1".into());
         u.spec.sessions_not_before = Some(Time(sessions_not_before_ending(logout)));
+        let cached = CachedUser::new(&u, "portal");
         let verdict = |started: i64| {
             session_verdict(
-                &u,
-                "portal",
+                &cached,
                 "uid-1",
                 jiff::Timestamp::from_second(started).expect("t"),
                 SessionIds::default(),
