@@ -454,7 +454,7 @@ impl Policy {
 struct Facts<'r> {
     method: MethodFact,
     /// Normalized; `None` when missing or malformed (or no rule names hosts).
-    host: Option<String>,
+    host: Option<Cow<'r, str>>,
     /// Canonical; `None` when ambiguous (or no rule names paths).
     path: Option<Cow<'r, str>>,
 }
@@ -714,7 +714,7 @@ const MAX_HOST_LEN: usize = 253;
 /// A `Host` header as rules compare it: lower case, without port and one trailing dot; an IPv6
 /// literal keeps its brackets. `None` when empty or malformed (anything but letters, digits, `-`,
 /// `_` and non-empty dot-separated labels; a port of anything but digits; a userinfo).
-pub fn normalize_host(raw: &str) -> Option<String> {
+pub fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
     let (host, port, literal) = match raw.strip_prefix('[') {
         Some(rest) => {
             let end = rest.find(']')?;
@@ -740,7 +740,7 @@ pub fn normalize_host(raw: &str) -> Option<String> {
         }
     }
     if literal {
-        return Some(host.to_ascii_lowercase());
+        return Some(lower(host));
     }
     let host = host.strip_suffix('.').unwrap_or(host);
     let name = !host.is_empty()
@@ -751,7 +751,16 @@ pub fn normalize_host(raw: &str) -> Option<String> {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
-    name.then(|| host.to_ascii_lowercase())
+    name.then(|| lower(host))
+}
+
+/// `h` in lower case, borrowed when it already is (the usual `Host`): no allocation per request.
+fn lower(h: &str) -> Cow<'_, str> {
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(h)
+    }
 }
 
 /// 16 hex digits of SHA-256 over the sorted group and claim names (each set length-prefixed, so
