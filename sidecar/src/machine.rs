@@ -8,6 +8,8 @@
 //! (`/.well-known/openid-configuration`, `/openid/v1/jwks`), read through the sidecar's
 //! Kubernetes client at the first such token.
 
+mod verified;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,8 @@ pub struct MachineClients {
     kube: std::sync::OnceLock<kube::Client>,
     /// The API server's issuer and keys, read at the first ServiceAccount token.
     kubernetes: OnceCell<ApiServerKeys>,
+    /// Tokens of the configured issuers verified moments ago.
+    verified: verified::VerifiedTokens,
 }
 
 impl std::fmt::Debug for MachineClients {
@@ -71,6 +75,7 @@ impl MachineClients {
             keys,
             kube: std::sync::OnceLock::new(),
             kubernetes: OnceCell::new(),
+            verified: verified::VerifiedTokens::default(),
         }
     }
 
@@ -84,13 +89,18 @@ impl MachineClients {
         self.config.forward_token
     }
 
-    /// The principal `raw` (the bearer token) stands for, or why it stands for none.
-    pub async fn verify(&self, raw: &str) -> Result<MachinePrincipal, BearerError> {
+    /// The principal `raw` (the bearer token) stands for, or why it stands for none. A token of
+    /// a configured issuer verified moments ago is answered from [`verified::VerifiedTokens`].
+    pub async fn verify(&self, raw: &str) -> Result<Arc<MachinePrincipal>, BearerError> {
+        let key = verified::key(raw);
+        if let Some(principal) = key.as_ref().and_then(|k| self.verified.get(k, now_unix())) {
+            return Ok(principal);
+        }
         let token = UnverifiedBearer::parse(raw)?;
         let issuer = match self.config.auth.issuer_of(&token) {
             Ok(issuer) => issuer,
             Err(BearerError::IssuerMismatch) if self.config.kubernetes.is_some() => {
-                return self.verify_service_account(&token).await;
+                return self.verify_service_account(&token).await.map(Arc::new);
             }
             Err(e) => return Err(e),
         };
@@ -98,7 +108,7 @@ impl MachineClients {
             .cache(issuer.name())
             .await
             .ok_or(BearerError::UnknownKey)?;
-        match self
+        let principal = Arc::new(match self
             .config
             .auth
             .verify(&token, &cache.current(), now_unix())
@@ -112,7 +122,11 @@ impl MachineClients {
                     .verify(&token, &cache.current(), now_unix())
             }
             verified => verified,
+        }?);
+        if let Some(key) = key {
+            self.verified.insert(key, principal.clone(), now_unix());
         }
+        Ok(principal)
     }
 
     /// A token of no external issuer, where ServiceAccount tokens are admitted: the API server's
