@@ -355,6 +355,8 @@ impl MachineAuth {
 pub struct UnverifiedBearer<'a> {
     jws: UnverifiedJws<'a>,
     issuer: String,
+    /// The payload, not yet verified.
+    payload: Map<String, Value>,
 }
 
 impl<'a> UnverifiedBearer<'a> {
@@ -379,7 +381,11 @@ impl<'a> UnverifiedBearer<'a> {
             Some(Value::String(iss)) => iss.clone(),
             _ => return Err(BearerError::IssuerMismatch),
         };
-        Ok(Self { jws, issuer })
+        Ok(Self {
+            jws,
+            issuer,
+            payload,
+        })
     }
 
     /// The header: which key (`kid`) and algorithm the signature needs.
@@ -390,6 +396,77 @@ impl<'a> UnverifiedBearer<'a> {
     /// `iss` as the token claims it, not yet verified: only for choosing the issuer.
     pub fn claimed_issuer(&self) -> &str {
         &self.issuer
+    }
+}
+
+/// What the API server's TokenReview answered for a token (`status`), sent with the configured
+/// audiences.
+#[derive(Debug, Clone, Copy)]
+pub struct Review<'a> {
+    /// `status.authenticated`.
+    pub authenticated: bool,
+    /// `status.user.username`.
+    pub username: &'a str,
+    /// `status.audiences`: those of the request the token is valid for.
+    pub audiences: &'a [String],
+}
+
+impl KubernetesIssuer {
+    /// The principal a token stands for, on the API server's `review` of it (TokenReview mode):
+    /// the API server checked the signature, `exp` and that the ServiceAccount (and the pod a
+    /// bound token names) still exists; this checks that it did so for one of the configured
+    /// audiences and never the API server's own, that the user is a ServiceAccount consistent
+    /// with the token's `kubernetes.io` claim, and the token's times (`exp` is required: it bounds
+    /// how long a review is reused). `self.issuer` is not used: no discovery is made in this mode.
+    pub fn reviewed(
+        &self,
+        token: &UnverifiedBearer<'_>,
+        review: &Review<'_>,
+        skew: Duration,
+        now: i64,
+    ) -> Result<MachinePrincipal, BearerError> {
+        if !review.authenticated {
+            return Err(BearerError::ReviewRefused);
+        }
+        if review
+            .audiences
+            .iter()
+            .any(|a| is_api_server_audience(a, &token.issuer))
+        {
+            return Err(BearerError::ApiServerAudience);
+        }
+        // An API server that does not check audiences answers none: not a review of ours.
+        if !review
+            .audiences
+            .iter()
+            .any(|a| self.audiences.iter().any(|c| c == a))
+        {
+            return Err(BearerError::AudienceMismatch);
+        }
+        let claims = &token.payload;
+        let expires_at = check_times(claims, skew, now)?;
+        let (namespace, name) = service_account(claims).ok_or(BearerError::NotAServiceAccount)?;
+        let subject = format!("system:serviceaccount:{namespace}:{name}");
+        if review.username != subject
+            || claims.get("sub").and_then(Value::as_str) != Some(subject.as_str())
+        {
+            return Err(BearerError::NotAServiceAccount);
+        }
+        let sa = format!("{namespace}/{name}");
+        let role = self
+            .service_accounts
+            .iter()
+            .find(|(listed, _)| *listed == sa)
+            .map(|(_, role)| *role);
+        Ok(MachinePrincipal {
+            id: subject.clone(),
+            issuer_name: KUBERNETES_ISSUER_NAME.to_owned(),
+            subject,
+            role,
+            service_account: Some(sa),
+            claims: claims.clone(),
+            expires_at,
+        })
     }
 }
 
@@ -474,12 +551,19 @@ pub enum BearerError {
     /// A token of the Kubernetes issuer without a consistent ServiceAccount.
     #[error("bearer token names no ServiceAccount")]
     NotAServiceAccount,
+    /// The API server's TokenReview did not authenticate the token.
+    #[error("bearer token refused by the API server's review")]
+    ReviewRefused,
+    /// The token could not be checked now: the API server's keys or its TokenReview API did not
+    /// answer (the client may retry; 503).
+    #[error("bearer token could not be checked now")]
+    Unverifiable,
 }
 
 impl BearerError {
     /// Every error, for the docs' table of reasons. Keep it in step with
     /// [`BearerError::explanation`], whose match fails to compile on a new variant.
-    pub const ALL: [BearerError; 14] = [
+    pub const ALL: [BearerError; 16] = [
         BearerError::TooLarge,
         BearerError::Malformed,
         BearerError::AlgorithmRefused,
@@ -494,6 +578,8 @@ impl BearerError {
         BearerError::SubjectMissing,
         BearerError::ApiServerAudience,
         BearerError::NotAServiceAccount,
+        BearerError::ReviewRefused,
+        BearerError::Unverifiable,
     ];
 
     /// Stable, low-cardinality reason (metrics label, audit field).
@@ -513,6 +599,8 @@ impl BearerError {
             BearerError::SubjectMissing => "bearer_subject_missing",
             BearerError::ApiServerAudience => "bearer_api_server_audience",
             BearerError::NotAServiceAccount => "bearer_not_a_service_account",
+            BearerError::ReviewRefused => "bearer_review_refused",
+            BearerError::Unverifiable => "bearer_unverifiable",
         }
     }
 
@@ -575,6 +663,16 @@ impl BearerError {
             BearerError::NotAServiceAccount => {
                 "the Kubernetes token's `kubernetes.io` claim names no valid namespace and \
                  ServiceAccount, or its `sub` is not `system:serviceaccount:<namespace>:<name>`"
+            }
+            BearerError::ReviewRefused => {
+                "the API server's TokenReview did not authenticate the ServiceAccount token for \
+                 the configured audiences: it expired, its ServiceAccount or pod was deleted, or \
+                 it was minted for another audience"
+            }
+            BearerError::Unverifiable => {
+                "the ServiceAccount token could not be checked now (503): the API server's keys \
+                 or TokenReview API did not answer; with TokenReview, the sidecar's \
+                 ServiceAccount needs the `system:auth-delegator` binding the operator makes"
             }
         }
     }

@@ -865,7 +865,115 @@ fn reasons_are_stable_distinct_and_explained() {
             BearerError::NotAServiceAccount,
             "bearer_not_a_service_account",
         ),
+        (BearerError::ReviewRefused, "bearer_review_refused"),
+        (BearerError::Unverifiable, "bearer_unverifiable"),
     ] {
         assert_eq!(e.reason(), r);
     }
+}
+
+/// TokenReview mode: what the API server answered, held to the configuration.
+fn review_of(
+    token: &str,
+    authenticated: bool,
+    username: &str,
+    audiences: &[&str],
+) -> Result<MachinePrincipal, BearerError> {
+    let token = UnverifiedBearer::parse(token)?;
+    let audiences: Vec<String> = audiences.iter().map(|a| (*a).to_owned()).collect();
+    kubernetes().reviewed(
+        &token,
+        &Review {
+            authenticated,
+            username,
+            audiences: &audiences,
+        },
+        DEFAULT_SKEW,
+        now_unix(),
+    )
+}
+
+#[test]
+fn a_reviewed_token_is_a_principal_only_on_an_authenticated_review_for_our_audience() {
+    let k = keys();
+    let deployer = "system:serviceaccount:ci:deployer";
+    let token = sign(&k.rsa, &sa_claims("ci", "deployer"));
+    // Honest: the API server authenticated it for the configured audience.
+    let p = review_of(&token, true, deployer, &[GATEHOUSE_AUD]).expect("reviewed");
+    assert_eq!(p.id, deployer);
+    assert_eq!(p.service_account.as_deref(), Some("ci/deployer"));
+    assert_eq!(p.role, Some(Role::Admin));
+    assert_eq!(p.issuer_name, KUBERNETES_ISSUER_NAME);
+    assert_eq!(p.claims["kubernetes.io"]["pod"]["name"], "runner-1");
+    // Not authenticated (forged, expired, its ServiceAccount or pod deleted).
+    assert_eq!(
+        review_of(&token, false, deployer, &[GATEHOUSE_AUD]).err(),
+        Some(BearerError::ReviewRefused)
+    );
+    // An API server that checks no audience answers none: not a review for us.
+    assert_eq!(
+        review_of(&token, true, deployer, &[]).err(),
+        Some(BearerError::AudienceMismatch)
+    );
+    assert_eq!(
+        review_of(&token, true, deployer, &["vault"]).err(),
+        Some(BearerError::AudienceMismatch)
+    );
+    // Valid for the API server itself: refused always.
+    for aud in [K8S, "https://kubernetes.default.svc", K8S_ISSUER] {
+        assert_eq!(
+            review_of(&token, true, deployer, &[GATEHOUSE_AUD, aud]).err(),
+            Some(BearerError::ApiServerAudience),
+            "{aud}"
+        );
+    }
+    // The user the API server names must be the one the token's claims name.
+    for user in ["system:serviceaccount:ci:reader", "alice", ""] {
+        assert_eq!(
+            review_of(&token, true, user, &[GATEHOUSE_AUD]).err(),
+            Some(BearerError::NotAServiceAccount),
+            "{user}"
+        );
+    }
+    let no_claim = sign(
+        &k.rsa,
+        &with(sa_claims("ci", "deployer"), |c| {
+            c.remove("kubernetes.io");
+        }),
+    );
+    assert_eq!(
+        review_of(&no_claim, true, deployer, &[GATEHOUSE_AUD]).err(),
+        Some(BearerError::NotAServiceAccount)
+    );
+    // `exp` bounds how long a review is reused: required, and checked here too.
+    let no_exp = sign(
+        &k.rsa,
+        &with(sa_claims("ci", "deployer"), |c| {
+            c.remove("exp");
+        }),
+    );
+    assert_eq!(
+        review_of(&no_exp, true, deployer, &[GATEHOUSE_AUD]).err(),
+        Some(BearerError::ExpiryMissing)
+    );
+    let expired = sign(
+        &k.rsa,
+        &with(sa_claims("ci", "deployer"), |c| {
+            c.insert("exp".into(), json!(now_unix() - 3600));
+        }),
+    );
+    assert_eq!(
+        review_of(&expired, true, deployer, &[GATEHOUSE_AUD]).err(),
+        Some(BearerError::Expired)
+    );
+    // A listed-nowhere ServiceAccount: valid, no role (the gate answers 403).
+    let other = sign(&k.rsa, &sa_claims("web", "frontend"));
+    let p = review_of(
+        &other,
+        true,
+        "system:serviceaccount:web:frontend",
+        &[GATEHOUSE_AUD],
+    )
+    .expect("reviewed");
+    assert_eq!(p.role, None);
 }

@@ -370,8 +370,11 @@ pub enum JwtAlgorithm {
 #[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesMachineAuth {
-    /// How tokens are checked: `Jwks` (the default and, in this version, the only mode): the
-    /// API server's issuer discovery and keys, which ServiceAccounts may read by default.
+    /// How tokens are checked. `Jwks` (the default): against the API server's issuer discovery
+    /// and keys, which every ServiceAccount may read. `TokenReview`: each token is sent to the
+    /// API server's TokenReview API with `audiences` (for clusters whose issuer keys are not
+    /// published); the operator then binds the sidecar's ServiceAccount to
+    /// `system:auth-delegator`, which the chart must allow (`tokenReview.enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<KubernetesAuthMode>,
     /// The audiences a projected token must name one of; required. Never the API server's own
@@ -391,6 +394,8 @@ pub struct KubernetesMachineAuth {
 pub enum KubernetesAuthMode {
     /// Against the API server's published keys.
     Jwks,
+    /// By the API server, one TokenReview per token (cached at most 60 s, never past `exp`).
+    TokenReview,
 }
 
 /// One ServiceAccount admitted with a role.

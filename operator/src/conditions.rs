@@ -12,6 +12,9 @@ pub const VALID: &str = "Valid";
 /// deprecated as insecure (`spec.saml.allowSha1`), `False` otherwise. An abnormal-true condition,
 /// like a node's `MemoryPressure`: `True` is what needs attention.
 pub const INSECURE_ALGORITHMS_ALLOWED: &str = "InsecureAlgorithmsAllowed";
+/// Written for configs in TokenReview mode (`spec.machineAuth.kubernetes.mode`): whether the
+/// sidecar's ServiceAccount is bound to `system:auth-delegator`.
+pub const TOKEN_REVIEW_BOUND: &str = "TokenReviewBound";
 
 /// A condition as it should be now; [`merge`] fixes its transition time.
 pub fn new(

@@ -17,7 +17,9 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
@@ -34,6 +36,16 @@ pub const COMPONENT_ENV: &str = "sidecar-env";
 pub const COMPONENT_COOKIE: &str = "cookie-keys";
 pub const COMPONENT_IDENTITY: &str = "sidecar-identity";
 pub const COMPONENT_NETWORK_POLICY: &str = "network-policy";
+pub const COMPONENT_TOKEN_REVIEW: &str = "token-review";
+/// Label of the cluster-scoped objects made for a config: its namespace (`gatehouse.dev/config`
+/// holds its name).
+pub const LABEL_CONFIG_NAMESPACE: &str = "gatehouse.dev/config-namespace";
+/// Annotation of the cluster-scoped objects made for a config: its uid (they cannot have an owner
+/// reference to a namespaced object; the finalizer removes them).
+pub const ANNOTATION_CONFIG_UID: &str = "gatehouse.dev/config-uid";
+/// The ClusterRole TokenReview mode binds the sidecar's ServiceAccount to: Kubernetes' own role
+/// for delegated authentication (`tokenreviews` and `subjectaccessreviews`, create).
+pub const AUTH_DELEGATOR: &str = "system:auth-delegator";
 
 /// Everything the operator applies for one SsoConfig.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +62,9 @@ pub struct Desired {
     pub token_secret: Secret,
     /// Admits traffic to injected pods only on the sidecar's port; `None` when disabled.
     pub network_policy: Option<NetworkPolicy>,
+    /// TokenReview mode only: the sidecar's ServiceAccount bound to `system:auth-delegator`.
+    /// Cluster-scoped, so without owner reference: the config's finalizer removes it.
+    pub token_review_binding: Option<ClusterRoleBinding>,
 }
 
 /// Identity of the SsoConfig being built: the parts of its metadata the objects need.
@@ -201,6 +216,33 @@ pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets
         }),
     });
 
+    let token_review_binding = wants_token_review(spec).then(|| ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(names::token_review_binding(&config.namespace, &config.name)),
+            labels: Some({
+                let mut labels = config.labels(COMPONENT_TOKEN_REVIEW);
+                labels.insert(LABEL_CONFIG_NAMESPACE.into(), config.namespace.clone());
+                labels
+            }),
+            annotations: Some(BTreeMap::from([(
+                ANNOTATION_CONFIG_UID.to_string(),
+                config.uid.clone(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: AUTH_DELEGATOR.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.clone(),
+            namespace: Some(config.namespace.clone()),
+            ..Subject::default()
+        }]),
+    });
+
     Desired {
         env_secret,
         cookie_secret,
@@ -209,7 +251,16 @@ pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets
         role_binding,
         token_secret,
         network_policy,
+        token_review_binding,
     }
+}
+
+/// Whether the config checks ServiceAccount tokens with the API server's TokenReview API.
+pub fn wants_token_review(spec: &SsoConfigSpec) -> bool {
+    spec.machine_auth
+        .as_ref()
+        .and_then(|m| m.kubernetes.as_ref())
+        .is_some_and(|k| k.mode == Some(gatehouse_crds::access::KubernetesAuthMode::TokenReview))
 }
 
 /// Ingress of injected pods, by port name so a sidecar moved by an allowed pod override is still
@@ -919,6 +970,78 @@ spec:
             build(&portal(), &spec(&off), &resolved())
                 .network_policy
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn only_token_review_mode_binds_the_sidecar_to_auth_delegator() {
+        let jwks = spec(&format!(
+            "{ALL_PROVIDERS}  machineAuth:\n    kubernetes: {{audiences: [a/b], serviceAccounts: [{{name: ci/deployer, role: admin}}]}}\n"
+        ));
+        assert!(!wants_token_review(&jwks));
+        assert!(
+            build(&portal(), &jwks, &resolved())
+                .token_review_binding
+                .is_none()
+        );
+        assert!(
+            build(&portal(), &spec(ALL_PROVIDERS), &resolved())
+                .token_review_binding
+                .is_none()
+        );
+
+        let reviewed = spec(&format!(
+            "{ALL_PROVIDERS}  machineAuth:\n    kubernetes: {{mode: TokenReview, audiences: [a/b]}}\n"
+        ));
+        assert!(wants_token_review(&reviewed));
+        let binding = build(&portal(), &reviewed, &resolved())
+            .token_review_binding
+            .expect("binding");
+        let meta = &binding.metadata;
+        assert_eq!(
+            meta.name.as_deref(),
+            Some("gatehouse-token-review.team-a.portal")
+        );
+        // Cluster-scoped: no namespace, no owner reference (the finalizer removes it); what it
+        // is for is in its labels and annotation.
+        assert!(meta.namespace.is_none() && meta.owner_references.is_none());
+        let labels = meta.labels.as_ref().expect("labels");
+        assert_eq!(labels[LABEL_CONFIG], "portal");
+        assert_eq!(labels[LABEL_CONFIG_NAMESPACE], "team-a");
+        assert_eq!(labels[LABEL_COMPONENT], COMPONENT_TOKEN_REVIEW);
+        assert_eq!(
+            meta.annotations.as_ref().expect("annotations")[ANNOTATION_CONFIG_UID],
+            portal().uid
+        );
+        assert_eq!(
+            (
+                binding.role_ref.kind.as_str(),
+                binding.role_ref.name.as_str()
+            ),
+            ("ClusterRole", AUTH_DELEGATOR)
+        );
+        let subjects = binding.subjects.expect("subjects");
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(
+            (
+                subjects[0].kind.as_str(),
+                subjects[0].name.as_str(),
+                subjects[0].namespace.as_deref()
+            ),
+            ("ServiceAccount", "portal-gatehouse", Some("team-a"))
+        );
+    }
+
+    #[test]
+    fn token_review_binding_names_fit_and_never_collide() {
+        let long = "c".repeat(253);
+        let name = names::token_review_binding("team-a", &long);
+        assert!(name.len() <= 253, "{name}");
+        assert_ne!(name, names::token_review_binding("team-b", &long));
+        // A namespace has no dot, so the dot between the two parts is unambiguous.
+        assert_ne!(
+            names::token_review_binding("a-b", "c"),
+            names::token_review_binding("a", "b-c")
         );
     }
 }

@@ -20,3 +20,17 @@ pub fn service_account(config: &str) -> String {
 pub fn token_secret(config: &str) -> String {
     format!("{config}-gatehouse-token")
 }
+
+/// ClusterRoleBinding of the sidecar's ServiceAccount to `system:auth-delegator` (TokenReview
+/// mode): `gatehouse-token-review.<namespace>.<config>`, unambiguous because a namespace has no
+/// dot; a hash of both when that would pass the 253 characters of a name.
+pub fn token_review_binding(namespace: &str, config: &str) -> String {
+    let name = format!("gatehouse-token-review.{namespace}.{config}");
+    if name.len() <= 253 {
+        return name;
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{namespace}/{config}"));
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("gatehouse-token-review.{hex}")
+}

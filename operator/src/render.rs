@@ -552,6 +552,9 @@ fn objects_of(desired: &Desired, show_secrets: bool) -> Vec<Value> {
     if let Some(policy) = &desired.network_policy {
         objects.push(to_value(policy));
     }
+    if let Some(binding) = &desired.token_review_binding {
+        objects.push(to_value(binding));
+    }
     objects
 }
 

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use gatehouse_crds::{SsoConfig, SsoUser};
 use gatehouse_operator::conditions::{READY, SECRETS_RESOLVED, VALID};
-use gatehouse_operator::controllers::{self, Context, sso_config, sso_user};
+use gatehouse_operator::controllers::{self, Context, sso_config, sso_user, token_review};
 use gatehouse_operator::metrics::Metrics;
 use gatehouse_operator::{Error, validate};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::DeserializeGuard;
@@ -1031,4 +1031,138 @@ async fn delete_after_inactive_shorter_than_the_session_ttl_is_reported_and_dele
         .await
         .expect("reconciles");
     assert!(users.get_opt("okta-1").await.expect("get").is_some());
+}
+
+const TOKEN_REVIEW_BINDING: &str = "gatehouse-token-review.team-a.portal";
+
+/// PORTAL admitting ServiceAccount tokens, checked by TokenReview.
+fn token_review_portal() -> SsoConfig {
+    let mut c = config(PORTAL);
+    c.spec.machine_auth = Some(
+        serde_json::from_value(json!({"kubernetes": {
+            "mode": "TokenReview",
+            "audiences": ["gatehouse.dev/team-a/portal"],
+            "serviceAccounts": [{"name": "ci/deployer", "role": "admin"}]
+        }}))
+        .expect("machineAuth"),
+    );
+    c
+}
+
+fn has_finalizer(config: &SsoConfig) -> bool {
+    config
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == token_review::FINALIZER)
+}
+
+#[tokio::test]
+async fn token_review_mode_binds_the_sidecar_to_auth_delegator_until_the_config_goes() {
+    let client = builder()
+        .with_object(token_review_portal())
+        .with_object(okta_secret("s3cret"))
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    reconcile(&client, &ctx, "portal").await.expect("first");
+    let binding = bindings
+        .get(TOKEN_REVIEW_BINDING)
+        .await
+        .expect("binding made");
+    assert_eq!(binding.role_ref.kind, "ClusterRole");
+    assert_eq!(binding.role_ref.name, "system:auth-delegator");
+    let subjects = binding.subjects.expect("subjects");
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].kind, "ServiceAccount");
+    assert_eq!(subjects[0].name, "portal-gatehouse");
+    assert_eq!(subjects[0].namespace.as_deref(), Some(NS));
+    let cfg = get_config(&client, "portal").await;
+    assert!(has_finalizer(&cfg), "the finalizer guards the binding");
+    let bound = condition(&cfg, "TokenReviewBound");
+    assert_eq!(
+        (bound.status.as_str(), bound.reason.as_str()),
+        ("True", "Bound")
+    );
+    assert!(
+        bound.message.contains(TOKEN_REVIEW_BINDING),
+        "{}",
+        bound.message
+    );
+
+    // Again: the same binding, one finalizer.
+    reconcile(&client, &ctx, "portal").await.expect("second");
+    let cfg = get_config(&client, "portal").await;
+    assert_eq!(cfg.metadata.finalizers.as_ref().map(Vec::len), Some(1));
+
+    // Deleted: the API server keeps a config with a finalizer, terminating, and the controller
+    // gets it with its deletionTimestamp set. (The in-memory API deletes at once whatever the
+    // finalizers, so the terminating object is made here as the real one would deliver it.)
+    let mut terminating = (*get_config(&client, "portal").await).clone();
+    terminating.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    sso_config::reconcile(Arc::new(terminating), ctx.clone())
+        .await
+        .expect("deletion reconciled");
+    assert!(
+        bindings
+            .get_opt(TOKEN_REVIEW_BINDING)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        !has_finalizer(&*get_config(&client, "portal").await),
+        "the finalizer is released once the binding is gone"
+    );
+}
+
+#[tokio::test]
+async fn leaving_token_review_mode_removes_the_binding_and_the_finalizer() {
+    let client = builder()
+        .with_object(token_review_portal())
+        .with_object(okta_secret("s3cret"))
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    reconcile(&client, &ctx, "portal").await.expect("first");
+    assert!(
+        bindings
+            .get_opt(TOKEN_REVIEW_BINDING)
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    let configs: Api<SsoConfig> = Api::namespaced(client.clone(), NS);
+    configs
+        .patch(
+            "portal",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"machineAuth": {"kubernetes": {"mode": "Jwks"}}}})),
+        )
+        .await
+        .expect("switch to Jwks");
+    reconcile(&client, &ctx, "portal").await.expect("second");
+    assert!(
+        bindings
+            .get_opt(TOKEN_REVIEW_BINDING)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let cfg = get_config(&client, "portal").await;
+    assert!(!has_finalizer(&cfg));
+    assert!(
+        cfg.status
+            .as_ref()
+            .is_some_and(|s| s.conditions.iter().all(|c| c.type_ != "TokenReviewBound")),
+        "the condition goes with the mode"
+    );
 }

@@ -1,7 +1,7 @@
 {{/*
 RBAC rules for the namespaced objects the operator works with. Rendered into one ClusterRole when
 the operator serves every namespace (watchNamespace empty), or into a Role in watchNamespace.
-Argument: a dict with "namespaced" (bool).
+Argument: a dict with "namespaced" (bool) and "tokenReview" (bool: tokenReview.enabled).
 
 Why Secrets are never listed or watched cluster-wide: RBAC cannot restrict a list or watch by label,
 so a label-selected watch would still need `list secrets` in every namespace, which reads every
@@ -18,6 +18,13 @@ kubectl's last-applied annotation carries the data). Trade-off:
 - apiGroups: ["gatehouse.dev"]
   resources: ["ssoconfigs"]
   verbs: ["get", "list", "watch"]
+{{- if .tokenReview }}
+# TokenReview mode (tokenReview.enabled): the operator adds and removes its finalizer
+# gatehouse.dev/token-review-binding (metadata only; it never writes the spec).
+- apiGroups: ["gatehouse.dev"]
+  resources: ["ssoconfigs"]
+  verbs: ["patch"]
+{{- end }}
 # Status (conditions, callback URLs, user count), written by server-side apply.
 - apiGroups: ["gatehouse.dev"]
   resources: ["ssoconfigs/status"]

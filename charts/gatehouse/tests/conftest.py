@@ -62,6 +62,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "cert-manager-cluster-issuer": {
         "webhook": {"certManager": {"enabled": True, "issuerRef": {"name": "internal-ca", "kind": "ClusterIssuer"}}},
     },
+    # One namespace, cert-manager, and SsoConfigs in TokenReview mode: the only cluster-wide
+    # rules are the ones that binding needs.
+    "token-review-namespaced": {
+        "watchNamespace": "team-a",
+        "tokenReview": {"enabled": True},
+        "webhook": {"certManager": {"enabled": True}},
+    },
     "crds-off-minimal": {
         "crds": {"install": False},
         "replicaCount": 1,

@@ -101,6 +101,36 @@ def test_cluster_scoped_writes_are_limited_by_name():
     assert not grants(objects, "Role", "", "secrets", "create", NAMESPACE)
 
 
+def test_token_review_may_bind_only_auth_delegator_and_only_when_enabled():
+    """With tokenReview.enabled the operator binds sidecars to system:auth-delegator
+    (operator/src/controllers/token_review.rs): `bind` on that one ClusterRole, never `escalate`,
+    ClusterRoleBindings written and deleted, and SsoConfigs patched for the finalizer."""
+    for values in ({"tokenReview": {"enabled": True}}, SCENARIOS["token-review-namespaced"]):
+        objects = render_objects(values)
+        (bind,) = grants(objects, "ClusterRole", "rbac.authorization.k8s.io", "clusterroles", "bind")
+        assert bind["resourceNames"] == ["system:auth-delegator"]
+        for verb in ("get", "create", "patch", "delete"):
+            assert grants(objects, "ClusterRole", "rbac.authorization.k8s.io", "clusterrolebindings", verb), verb
+        ns = values.get("watchNamespace")
+        assert grants(objects, "Role" if ns else "ClusterRole", "gatehouse.dev", "ssoconfigs", "patch", ns)
+        for kind in ROLE_KINDS:
+            for _, rule in rules_of(objects, kind):
+                assert "escalate" not in rule["verbs"], rule
+                if "bind" in rule["verbs"]:
+                    assert rule["resourceNames"] == ["system:auth-delegator"], rule
+        if ns:
+            # Namespaced install: the ClusterRole holds the binding's rules and nothing namespaced.
+            (cluster_role,) = find(objects, "ClusterRole")
+            assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"clusterrolebindings", "clusterroles"}
+            assert not grants(objects, "ClusterRole", "gatehouse.dev", "ssoconfigs", "patch")
+    for values in ({}, SCENARIOS["everything-on"]):
+        objects = render_objects(values)
+        for kind in ROLE_KINDS:
+            assert not grants(objects, kind, "rbac.authorization.k8s.io", "clusterrolebindings", "create")
+            assert not grants(objects, kind, "rbac.authorization.k8s.io", "clusterroles", "bind")
+            assert not grants(objects, kind, "gatehouse.dev", "ssoconfigs", "patch")
+
+
 def test_every_rule_has_a_comment(scenario):
     """Each rule in the rendered RBAC is preceded by a `#` line saying why it exists."""
     text = render(scenario[1])["gatehouse/templates/rbac.yaml"]

@@ -3,6 +3,7 @@
 pub mod self_repair;
 pub mod sso_config;
 pub mod sso_user;
+pub mod token_review;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -23,8 +23,11 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::token_review;
 use super::{Context, apply_params};
-use crate::conditions::{self, INSECURE_ALGORITHMS_ALLOWED, READY, SECRETS_RESOLVED, VALID};
+use crate::conditions::{
+    self, INSECURE_ALGORITHMS_ALLOWED, READY, SECRETS_RESOLVED, TOKEN_REVIEW_BOUND, VALID,
+};
 use crate::desired::{self, ConfigRef, Desired};
 use crate::error::{Error, Result};
 use crate::names;
@@ -67,7 +70,9 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
         .clone()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     if config.metadata.deletion_timestamp.is_some() {
-        // Owner references let the garbage collector remove what the config owned.
+        // Owner references let the garbage collector remove what the config owned; the
+        // cluster-scoped TokenReview binding has none, its finalizer is released here.
+        token_review::release(ctx, config).await?;
         return Ok(Action::await_change());
     }
     let key = object_key(&ns, &name);
@@ -84,6 +89,7 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
     // 3. Build (pure) and 4. apply, only when everything is in order; otherwise the objects
     // rendered last time stay, so running sidecars keep working.
     let mut applied = false;
+    let mut bound = None;
     if spec_problems.is_empty()
         && let Ok(resolved) = resolution
     {
@@ -91,20 +97,32 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
         let resolved = ensure_cookie_secret(&secrets_api, &config_ref, config, resolved).await?;
         let desired = desired::build(&config_ref, &config.spec, &resolved);
         apply_all(ctx, &ns, &desired).await?;
+        bound =
+            Some(token_review::ensure(ctx, config, desired.token_review_binding.as_ref()).await?);
         applied = true;
     }
 
     // 5. Status from what happened.
     let users = count_users(ctx, &ns, &name).await;
     let previous = config.status.clone().unwrap_or_default();
-    let status = desired_status(
+    let now = Timestamp::now();
+    let mut status = desired_status(
         config,
         &spec_problems,
         &secret_problems,
         applied,
         users,
-        Timestamp::now(),
+        now,
     );
+    let token_review = match &bound {
+        Some(bound) => token_review::condition(config, Some(bound)),
+        None => conditions::find(&previous.conditions, TOKEN_REVIEW_BOUND).cloned(),
+    };
+    status.conditions.extend(conditions::merge(
+        &previous.conditions,
+        token_review.into_iter().collect(),
+        now,
+    ));
     if status != owned_view(&previous) {
         let api: Api<SsoConfig> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({
@@ -305,9 +323,15 @@ fn owned_view(status: &SsoConfigStatus) -> SsoConfigStatus {
 }
 
 /// The condition types this controller writes, in the order it writes them
-/// (`InsecureAlgorithmsAllowed` for SAML configs only).
-pub const OWNED_CONDITIONS: [&str; 4] =
-    [READY, SECRETS_RESOLVED, VALID, INSECURE_ALGORITHMS_ALLOWED];
+/// (`InsecureAlgorithmsAllowed` for SAML configs only, `TokenReviewBound` for configs in
+/// TokenReview mode only).
+pub const OWNED_CONDITIONS: [&str; 5] = [
+    READY,
+    SECRETS_RESOLVED,
+    VALID,
+    INSECURE_ALGORITHMS_ALLOWED,
+    TOKEN_REVIEW_BOUND,
+];
 
 /// The status to write: conditions that say what to fix, the URLs to register at the IdP.
 pub fn desired_status(
@@ -467,8 +491,9 @@ fn insecure_algorithms(config: &SsoConfig, generation: Option<i64>) -> Option<Co
     })
 }
 
-/// Publish an Event when `Ready` changed status or reason, and when `InsecureAlgorithmsAllowed`
-/// turned `True` (Warning) or back (Normal); nothing otherwise.
+/// Publish an Event when `Ready` changed status or reason, when `InsecureAlgorithmsAllowed`
+/// turned `True` (Warning) or back (Normal), and when `TokenReviewBound` turned `False` (Warning)
+/// or back (Normal); nothing otherwise.
 async fn publish_transition(
     ctx: &Context,
     config: &SsoConfig,
@@ -484,6 +509,13 @@ async fn publish_transition(
     if let Some((_, after)) = changed(READY) {
         let ready = after.status == "True";
         publish(ctx, config, after, ready).await;
+    }
+    // A binding the operator may not make is a Warning; made after all, Normal.
+    if let Some((before, after)) = changed(TOKEN_REVIEW_BOUND) {
+        let ok = after.status == "True";
+        if !ok || before.is_some_and(|b| b.status != "True") {
+            publish(ctx, config, after, ok).await;
+        }
     }
     // Only when it is (or was) on: a config that never allowed SHA-1 records nothing.
     if let Some((before, after)) = changed(INSECURE_ALGORITHMS_ALLOWED) {

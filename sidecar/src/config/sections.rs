@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gatehouse_crds::access::KubernetesAuthMode;
 use gatehouse_crds::rules;
 
 use super::env::{ConfigError, Env, SecretSource, checked};
@@ -354,6 +355,7 @@ fn read_machine_auth(json: &str) -> Result<super::model::MachineConfig, ConfigEr
             .collect(),
         forward_token: spec.forward_token == Some(true),
         kubernetes: spec.kubernetes.map(|k| super::model::KubernetesMachine {
+            token_review: k.mode == Some(KubernetesAuthMode::TokenReview),
             audiences: k.audiences,
             service_accounts: k
                 .service_accounts
