@@ -6,7 +6,8 @@
 //!
 //! Kubernetes ServiceAccount tokens are checked against the API server's own issuer and keys
 //! (`/.well-known/openid-configuration`, `/openid/v1/jwks`), read through the sidecar's
-//! Kubernetes client at the first such token.
+//! Kubernetes client at the first such token; or, in TokenReview mode, each by the API server's
+//! TokenReview API with the configured audiences.
 
 mod verified;
 
@@ -16,9 +17,11 @@ use std::time::Duration;
 
 use gatehouse_auth::jwk::KeySet;
 use gatehouse_auth::machine::{
-    BearerError, DEFAULT_SKEW, KubernetesIssuer, MachineAuth, MachinePrincipal, UnverifiedBearer,
+    BearerError, DEFAULT_SKEW, KubernetesIssuer, MachineAuth, MachinePrincipal, Review,
+    UnverifiedBearer,
 };
 use gatehouse_auth::token::now_unix;
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use tokio::sync::OnceCell;
 
 use crate::config::MachineConfig;
@@ -28,6 +31,8 @@ use crate::providers::jwks::JwksCache;
 const MIN_REFETCH: Duration = Duration::from_secs(30);
 /// Largest discovery document read.
 const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
+/// Longest wait for the API server's answer to a TokenReview.
+const REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Verifies machine clients' bearer tokens.
 pub struct MachineClients {
@@ -38,6 +43,8 @@ pub struct MachineClients {
     kube: std::sync::OnceLock<kube::Client>,
     /// The API server's issuer and keys, read at the first ServiceAccount token.
     kubernetes: OnceCell<ApiServerKeys>,
+    /// TokenReview mode: what a review's answer is checked against.
+    reviewed: Option<KubernetesIssuer>,
     /// Tokens of the configured issuers verified moments ago.
     verified: verified::VerifiedTokens,
 }
@@ -69,12 +76,23 @@ impl MachineClients {
             .iter()
             .map(|k| (k.name.clone(), OnceCell::new()))
             .collect();
+        let reviewed = config
+            .kubernetes
+            .as_ref()
+            .filter(|k| k.token_review)
+            .map(|k| KubernetesIssuer {
+                // No discovery in this mode: the API server itself decides whose token it is.
+                issuer: String::new(),
+                audiences: k.audiences.clone(),
+                service_accounts: k.service_accounts.clone(),
+            });
         Self {
             config,
             http,
             keys,
             kube: std::sync::OnceLock::new(),
             kubernetes: OnceCell::new(),
+            reviewed,
             verified: verified::VerifiedTokens::default(),
         }
     }
@@ -100,7 +118,17 @@ impl MachineClients {
         let issuer = match self.config.auth.issuer_of(&token) {
             Ok(issuer) => issuer,
             Err(BearerError::IssuerMismatch) if self.config.kubernetes.is_some() => {
-                return self.verify_service_account(&token).await.map(Arc::new);
+                // A ServiceAccount token: reviewed by the API server (a review is reused like a
+                // verification: at most 60 s, never past `exp`), or checked against its keys.
+                let principal = Arc::new(if self.reviewed.is_some() {
+                    self.review(raw, &token).await?
+                } else {
+                    self.verify_service_account(&token).await?
+                });
+                if let Some(key) = key {
+                    self.verified.insert(key, principal.clone(), now_unix());
+                }
+                return Ok(principal);
             }
             Err(e) => return Err(e),
         };
@@ -136,7 +164,7 @@ impl MachineClients {
         token: &UnverifiedBearer<'_>,
     ) -> Result<MachinePrincipal, BearerError> {
         let Some(api) = self.api_server().await else {
-            return Err(BearerError::IssuerMismatch);
+            return Err(BearerError::Unverifiable);
         };
         let keys = api.keys.read().map(|k| k.clone()).unwrap_or_default();
         match api.auth.verify(token, &keys, now_unix()) {
@@ -157,6 +185,58 @@ impl MachineClients {
             }
             verified => verified,
         }
+    }
+
+    /// TokenReview mode: the API server checks `raw` (signature, expiry, audiences, and that its
+    /// ServiceAccount and bound pod still exist); its answer is then held to the configuration.
+    async fn review(
+        &self,
+        raw: &str,
+        token: &UnverifiedBearer<'_>,
+    ) -> Result<MachinePrincipal, BearerError> {
+        let (Some(reviewed), Some(client)) = (&self.reviewed, self.kube.get()) else {
+            return Err(BearerError::Unverifiable);
+        };
+        let request = TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(raw.to_owned()),
+                audiences: Some(reviewed.audiences.clone()),
+            },
+            ..TokenReview::default()
+        };
+        let api: kube::Api<TokenReview> = kube::Api::all(client.clone());
+        let answer = tokio::time::timeout(
+            REVIEW_TIMEOUT,
+            api.create(&kube::api::PostParams::default(), &request),
+        )
+        .await
+        .map_err(|_| "no answer within 5 s".to_owned())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                // The error names the API's answer, never the token.
+                tracing::warn!(%error, "the API server's TokenReview could not be made: does the sidecar's ServiceAccount have the system:auth-delegator binding?");
+                return Err(BearerError::Unverifiable);
+            }
+        };
+        let status = answer.status.unwrap_or_default();
+        let audiences = status.audiences.unwrap_or_default();
+        let username = status
+            .user
+            .as_ref()
+            .and_then(|u| u.username.as_deref())
+            .unwrap_or_default();
+        reviewed.reviewed(
+            token,
+            &Review {
+                authenticated: status.authenticated == Some(true),
+                username,
+                audiences: &audiences,
+            },
+            DEFAULT_SKEW,
+            now_unix(),
+        )
     }
 
     /// The API server's issuer and keys, read on first use; `None` when they cannot be read now.

@@ -501,3 +501,219 @@ async fn a_projected_service_account_token_is_a_machine_and_the_default_token_ne
     }
     assert_eq!(fetches.load(Ordering::SeqCst), before, "rate-limited");
 }
+
+// ------------------------------------------------------------------------------------------
+// Kubernetes ServiceAccount tokens, TokenReview mode
+
+/// The API server of TokenReview mode: it knows the tokens it issued (as a real one knows its
+/// signing keys), which ServiceAccounts were deleted since, and answers TokenReviews the way
+/// kube-apiserver does (authenticated only for an audience of the request the token names; the
+/// audiences of the answer are those); it counts reviews and keeps the last request's audiences.
+#[derive(Clone, Default)]
+struct ReviewingApi {
+    /// token → (namespace, name, audiences).
+    issued: Arc<Mutex<std::collections::HashMap<String, (String, String, Vec<String>)>>>,
+    /// `namespace/name` of deleted ServiceAccounts.
+    deleted: Arc<Mutex<Vec<String>>>,
+    reviews: Arc<AtomicUsize>,
+    requested_audiences: Arc<Mutex<Vec<String>>>,
+    /// Answer 403, as to a ServiceAccount without `system:auth-delegator`.
+    forbidden: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReviewingApi {
+    /// A projected token for `audience`, as the kubelet would mount it.
+    fn mint(&self, namespace: &str, name: &str, audience: &str) -> String {
+        let raw = token(
+            &key("cluster"),
+            "cluster",
+            &service_account_claims(namespace, name, audience),
+        );
+        self.issued.lock().expect("issued").insert(
+            raw.clone(),
+            (namespace.into(), name.into(), vec![audience.into()]),
+        );
+        raw
+    }
+
+    fn answer(&self, review: &Value) -> Value {
+        self.reviews.fetch_add(1, Ordering::SeqCst);
+        let token = review["spec"]["token"].as_str().unwrap_or_default();
+        let requested: Vec<String> =
+            serde_json::from_value(review["spec"]["audiences"].clone()).unwrap_or_default();
+        *self.requested_audiences.lock().expect("audiences") = requested.clone();
+        let issued = self.issued.lock().expect("issued").get(token).cloned();
+        let deleted = self.deleted.lock().expect("deleted").clone();
+        let status = match issued {
+            Some((ns, name, audiences)) if !deleted.contains(&format!("{ns}/{name}")) => {
+                let common: Vec<&String> =
+                    audiences.iter().filter(|a| requested.contains(a)).collect();
+                if common.is_empty() {
+                    json!({"authenticated": false, "error": "token audiences are invalid"})
+                } else {
+                    json!({"authenticated": true, "audiences": common,
+                           "user": {"username": format!("system:serviceaccount:{ns}:{name}"),
+                                    "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}")]}})
+                }
+            }
+            _ => json!({"authenticated": false, "error": "invalid bearer token"}),
+        };
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+               "spec": review["spec"], "status": status})
+    }
+
+    fn client(&self) -> kube::Client {
+        let api = self.clone();
+        let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let api = api.clone();
+            async move {
+                use http_body_util::BodyExt as _;
+                let path = req.uri().path().to_owned();
+                let post = req.method() == http::Method::POST;
+                let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                let (status, body) = match (post, path.as_str()) {
+                    _ if api.forbidden.load(Ordering::SeqCst) => (
+                        403,
+                        json!({"kind": "Status", "code": 403, "reason": "Forbidden",
+                               "message": "tokenreviews.authentication.k8s.io is forbidden"}),
+                    ),
+                    (true, "/apis/authentication.k8s.io/v1/tokenreviews") => {
+                        let review: Value = body
+                            .ok()
+                            .and_then(|b| serde_json::from_slice(&b).ok())
+                            .unwrap_or_default();
+                        (201, api.answer(&review))
+                    }
+                    _ => (404, json!({"kind": "Status", "code": 404})),
+                };
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(kube::client::Body::from(body.to_string().into_bytes()))
+                        .expect("response"),
+                )
+            }
+        });
+        kube::Client::new(service, "demo")
+    }
+}
+
+async fn reviewing_sidecar(api: &ReviewingApi) -> Sidecar {
+    let app = serve_app(Router::new().fallback(echo)).await;
+    let machine = json!({"kubernetes": {
+        "mode": "TokenReview",
+        "audiences": [PROJECTED_AUDIENCE],
+        "serviceAccounts": [{"name": "ci/deployer", "role": "admin"}]
+    }})
+    .to_string();
+    let vars: std::collections::HashMap<&str, String> = [
+        ("GATEHOUSE_PUBLIC_URL", PUBLIC.to_owned()),
+        ("GATEHOUSE_COOKIE_SECRET", KEY.to_owned()),
+        ("GATEHOUSE_LISTEN", "127.0.0.1:0".to_owned()),
+        ("GATEHOUSE_ADMIN_LISTEN", "127.0.0.2:0".to_owned()),
+        ("GATEHOUSE_UPSTREAM", format!("http://{app}")),
+        ("OKTA_CLIENT_ID", "okta-client".to_owned()),
+        ("OKTA_CLIENT_SECRET", "okta-secret-value".to_owned()),
+        ("OKTA_ISSUER", "http://127.0.0.1:9/okta".to_owned()),
+        ("OKTA_ORG_ID", "acme".to_owned()),
+        ("GATEHOUSE_PROVISIONING", "kubernetes".to_owned()),
+        ("GATEHOUSE_NAMESPACE", "demo".to_owned()),
+        ("GATEHOUSE_MACHINE_AUTH", machine),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = move |k: &str| vars.get(k).cloned();
+    let config = gatehouse_sidecar::Config::from_source(&lookup).expect("valid config");
+    gatehouse_sidecar::start_with(
+        config,
+        gatehouse_sidecar::StartOptions {
+            kube_client: Some(api.client()),
+            manual_user_watch: true,
+        },
+    )
+    .await
+    .expect("sidecar starts")
+}
+
+#[tokio::test]
+async fn in_token_review_mode_the_api_server_decides_and_a_deleted_service_account_is_refused() {
+    let api = ReviewingApi::default();
+    let sc = reviewing_sidecar(&api).await;
+    // Honest: a projected token of a listed ServiceAccount, reviewed with the configured audience.
+    let projected = api.mint("ci", "deployer", PROJECTED_AUDIENCE);
+    let (status, seen) = cluster_call(&sc, &projected).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        header_values(&seen, "x-forwarded-user"),
+        ["system:serviceaccount:ci:deployer"]
+    );
+    assert_eq!(header_values(&seen, "x-forwarded-provider"), ["kubernetes"]);
+    assert!(header_values(&seen, "authorization").is_empty());
+    assert_eq!(
+        *api.requested_audiences.lock().expect("audiences"),
+        [PROJECTED_AUDIENCE]
+    );
+    assert_eq!(api.reviews.load(Ordering::SeqCst), 1);
+    // The same token again: the review is reused (at most 60 s, never past its exp).
+    assert_eq!(cluster_call(&sc, &projected).await.0, 200);
+    assert_eq!(api.reviews.load(Ordering::SeqCst), 1, "one review per token");
+
+    // The default kube-api-access token: the review (for our audience only) does not admit it.
+    let default = api.mint(
+        "ci",
+        "deployer",
+        "https://kubernetes.default.svc.cluster.local",
+    );
+    let (status, body) = cluster_call(&sc, &default).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error_description"], "bearer_review_refused");
+    // A token the API server never issued (signed by a key of the attacker's), and one for
+    // another audience.
+    let forged = token(
+        &key("cluster"),
+        "cluster",
+        &service_account_claims("ci", "deployer", PROJECTED_AUDIENCE),
+    );
+    assert_eq!(cluster_call(&sc, &forged).await.0, 401);
+    let vault = api.mint("ci", "deployer", "vault");
+    assert_eq!(cluster_call(&sc, &vault).await.0, 401);
+    // A ServiceAccount not listed: authenticated, no role.
+    let stranger = api.mint("ci", "intern", PROJECTED_AUDIENCE);
+    assert_eq!(cluster_call(&sc, &stranger).await.0, 403);
+
+    // The ServiceAccount is deleted: a token of it that was never reviewed is refused at once
+    // (with the published keys alone it would pass until it expires).
+    let second = api.mint("ci", "deployer", PROJECTED_AUDIENCE);
+    api.deleted
+        .lock()
+        .expect("deleted")
+        .push("ci/deployer".into());
+    let (status, body) = cluster_call(&sc, &second).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error_description"], "bearer_review_refused");
+}
+
+#[tokio::test]
+async fn without_the_auth_delegator_binding_service_account_tokens_get_503_not_401() {
+    let api = ReviewingApi::default();
+    api.forbidden.store(true, Ordering::SeqCst);
+    let sc = reviewing_sidecar(&api).await;
+    let projected = api.mint("ci", "deployer", PROJECTED_AUDIENCE);
+    let r = client()
+        .get(url(&sc, "/api/deploy"))
+        .header("authorization", format!("Bearer {projected}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error_description"], "bearer_unverifiable");
+    // Once the binding exists, the same token is admitted: a failed review was not remembered.
+    api.forbidden.store(false, Ordering::SeqCst);
+    assert_eq!(cluster_call(&sc, &projected).await.0, 200);
+}

@@ -61,6 +61,9 @@ pub struct MachineConfig {
 /// ServiceAccount tokens admitted (`machineAuth.kubernetes`).
 #[derive(Debug, Clone)]
 pub struct KubernetesMachine {
+    /// `mode: TokenReview`: each token is checked by the API server's TokenReview API instead of
+    /// against its published keys.
+    pub token_review: bool,
     /// Audiences a projected token must name one of.
     pub audiences: Vec<String>,
     /// `namespace/name` → role.

@@ -24,6 +24,7 @@ use crate::state::App;
 use gatehouse_auth::access::{Decision, Policy, PrincipalType, RequestFacts, Who};
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::identity::{MACHINE_SESSION_PREFIX, ProviderIdentity};
+use gatehouse_auth::machine::BearerError;
 use gatehouse_auth::paths::{canonical_path, safe_redirect, under_prefix};
 use gatehouse_auth::token::now_unix;
 use gatehouse_crds::consts::LOGIN_PATH;
@@ -365,6 +366,16 @@ async fn admit_machine(app: &App, req: Request<Body>, token: String, now: i64) -
         Err(e) => {
             crate::audit::bearer_refused(e.reason(), req.method().as_str(), req.uri().path());
             app.metrics.access_refused(false, Some(e.reason()));
+            if e == BearerError::Unverifiable {
+                // Not the client's fault: it may retry, with the same token.
+                let mut r = json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "error": "temporarily_unavailable", "error_description": e.reason() }),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return Gate::Answer(r);
+            }
             let mut r = json_response(
                 StatusCode::UNAUTHORIZED,
                 json!({ "error": "invalid_token", "error_description": e.reason() }),
