@@ -17,10 +17,12 @@
 //!   tests read them.
 //! - [`apache::Apache`]: Apache httpd with mod_auth_openidc, the benchmark's authenticating peer.
 //! - [`bench_access`]: the benchmark's 20-rule access policy.
+//! - [`bench_machine`]: the benchmark's machine client: a client-credentials issuer and its token.
 #![forbid(unsafe_code)]
 
 pub mod apache;
 pub mod bench_access;
+pub mod bench_machine;
 pub mod browser;
 pub mod flow;
 pub mod generated;

@@ -15,7 +15,9 @@
 //! authenticate, so the report can say which part of its cost is authentication. A third, the
 //! authenticated sidecar's twin with a 20-rule access policy (`gatehouse_tests::bench_access`),
 //! sent the same session cookie, shows what the rules cost per request (issue 28); it runs right
-//! before or after the authenticated sidecar in every round.
+//! before or after the authenticated sidecar in every round. So does a fourth, the twin admitting
+//! machine clients (`gatehouse_tests::bench_machine`), sent a client-credentials bearer token
+//! instead of the cookie: what a machine request costs with its issuer's key cached (issue 28).
 //!
 //! When Apache and mod_auth_openidc are installed (`cargo xtask setup` installs Debian's
 //! `apache2` and `libapache2-mod-auth-openidc`), the same load also goes through Apache
@@ -60,11 +62,18 @@ const MARKER_VALUE: &str = "static";
 /// Environment variable that hands the session cookie to wrk's Lua script (not on argv, so it
 /// does not show in the process list).
 const COOKIE_VAR: &str = "GATEHOUSE_BENCH_COOKIE";
+/// Environment variable that hands a machine client's bearer token to wrk's Lua script (not on
+/// argv either).
+const BEARER_VAR: &str = "GATEHOUSE_BENCH_BEARER";
 
 const LUA: &str = r#"
 local cookie = os.getenv("GATEHOUSE_BENCH_COOKIE")
 if cookie ~= nil and cookie ~= "" then
   wrk.headers["Cookie"] = cookie
+end
+local bearer = os.getenv("GATEHOUSE_BENCH_BEARER")
+if bearer ~= nil and bearer ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. bearer
 end
 wrk.headers["Accept"] = "text/plain"
 
@@ -192,6 +201,9 @@ struct Level {
     /// The same load, with the same session, through the authenticated sidecar's twin with a
     /// 20-rule access policy.
     ruled: Measured,
+    /// The same load through the authenticated sidecar's twin admitting machine clients, with a
+    /// bearer token instead of the cookie.
+    machine: Measured,
     /// The same load through nginx, when it is installed.
     reference: Option<Measured>,
     /// The same load through Apache with mod_auth_openidc (with its session), when installed;
@@ -211,6 +223,7 @@ struct Round {
     through: Measured,
     anonymous: Measured,
     ruled: Measured,
+    machine: Measured,
     reference: Option<Measured>,
     apache: Option<Measured>,
     /// The sidecar's largest resident set sampled during its run.
@@ -246,6 +259,7 @@ impl Level {
             through: median(&|r| &r.through),
             anonymous: median(&|r| &r.anonymous),
             ruled: median(&|r| &r.ruled),
+            machine: median(&|r| &r.machine),
             reference: all(&|r| r.reference.as_ref()),
             apache: all(&|r| r.apache.as_ref()),
             rss_load_kib: rounds.iter().map(|r| r.rss_load_kib).max().unwrap_or(0),
@@ -268,6 +282,9 @@ enum Target {
     /// The authenticated sidecar's twin with access rules; always right before or after
     /// [`Target::Sidecar`].
     Ruled,
+    /// The authenticated sidecar's twin admitting machine clients, sent a bearer token; always
+    /// right after or before [`Target::Sidecar`].
+    Machine,
     DirectStreamed,
     SidecarStreamed,
 }
@@ -278,10 +295,11 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// The order of round `round` (from 1), so that no target always runs first, last, or right after
 /// the same neighbour: round r starts at target r - 1 and walks the list with a stride coprime
 /// to its length (1, 2, 3, … skipping strides that share a factor with it), so every round is a
-/// permutation and successive rounds pair different neighbours. The sidecar with access rules is
-/// compared with the sidecar alone: the two run back to back, the sidecar alone first in odd
-/// rounds and second in even ones, so that what changes on the machine between runs falls on the
-/// pair alike and neither always follows the other.
+/// permutation and successive rounds pair different neighbours. The sidecar with access rules and
+/// the machine-client sidecar are compared with the sidecar, so each runs right beside it: in odd
+/// rounds the machine client right before it and the rules right after it, in even ones the other
+/// way round, so that what changes on the machine between runs falls on each pair alike and
+/// neither of a pair always follows the other.
 fn round_order(round: u32, streamed: bool) -> Vec<Target> {
     let mut targets = vec![
         Target::Direct,
@@ -303,14 +321,14 @@ fn round_order(round: u32, streamed: bool) -> Vec<Target> {
     let strides: Vec<usize> = (1..n.max(2)).filter(|s| gcd(*s, n) == 1).collect();
     let r = round.saturating_sub(1) as usize;
     let (start, stride) = (r % n, strides[r % strides.len()]);
-    let pair = if r.is_multiple_of(2) {
-        [Target::Sidecar, Target::Ruled]
+    let beside = if r.is_multiple_of(2) {
+        [Target::Machine, Target::Sidecar, Target::Ruled]
     } else {
-        [Target::Ruled, Target::Sidecar]
+        [Target::Ruled, Target::Sidecar, Target::Machine]
     };
     (0..n)
         .flat_map(|i| match targets[(start + i * stride) % n] {
-            Target::Sidecar => pair.to_vec(),
+            Target::Sidecar => beside.to_vec(),
             t => vec![t],
         })
         .collect()
@@ -323,6 +341,7 @@ struct RoundSlots {
     through: Option<Measured>,
     anonymous: Option<Measured>,
     ruled: Option<Measured>,
+    machine: Option<Measured>,
     reference: Option<Measured>,
     apache: Option<Measured>,
     rss_load_kib: u64,
@@ -337,6 +356,7 @@ impl RoundSlots {
             through: self.through.context("no sidecar run")?,
             anonymous: self.anonymous.context("no run without a session")?,
             ruled: self.ruled.context("no run with access rules")?,
+            machine: self.machine.context("no run of a machine client")?,
             reference: self.reference,
             apache: self.apache,
             rss_load_kib: self.rss_load_kib,
@@ -596,6 +616,9 @@ fn requests(args: &BenchArgs) -> Result<(PathBuf, Requests)> {
     let anonymous_pid = info["anonymous_pid"].as_u64().context("anonymous pid")?;
     let ruled = info["ruled"].as_str().context("ruled url")?.to_owned();
     let ruled_pid = info["ruled_pid"].as_u64().context("ruled pid")?;
+    let machine = info["machine"].as_str().context("machine url")?.to_owned();
+    let machine_pid = info["machine_pid"].as_u64().context("machine pid")?;
+    let bearer = info["bearer"].as_str().context("bearer token")?.to_owned();
     // Apache's URL, parent pid and session cookie, when it runs.
     let apache = match (
         info["apache"].as_str(),
@@ -634,15 +657,16 @@ fn requests(args: &BenchArgs) -> Result<(PathBuf, Requests)> {
     let rss_idle_parts = rss_parts(sidecar_pid).ok();
     let threads = thread_count(sidecar_pid);
     eprintln!("xtask bench: warming up");
-    wrk(&script, &direct, None, 8, 2)?;
-    wrk(&script, &through, Some(&cookie), 8, 2)?;
-    wrk(&script, &anonymous, None, 8, 2)?;
-    wrk(&script, &ruled, Some(&cookie), 8, 2)?;
+    wrk(&script, &direct, Credential::None, 8, 2)?;
+    wrk(&script, &through, Credential::Cookie(&cookie), 8, 2)?;
+    wrk(&script, &anonymous, Credential::None, 8, 2)?;
+    wrk(&script, &ruled, Credential::Cookie(&cookie), 8, 2)?;
+    wrk(&script, &machine, Credential::Bearer(&bearer), 8, 2)?;
     if let Some(n) = &nginx {
-        wrk(&script, &n.url, None, 8, 2)?;
+        wrk(&script, &n.url, Credential::None, 8, 2)?;
     }
     if let Some((url, _, cookie)) = &apache {
-        wrk(&script, url, Some(cookie), 8, 2)?;
+        wrk(&script, url, Credential::Cookie(cookie), 8, 2)?;
     }
 
     let mut levels = Vec::new();
@@ -661,16 +685,19 @@ fn requests(args: &BenchArgs) -> Result<(PathBuf, Requests)> {
                 // A pause between runs, so that what one target leaves behind (connections
                 // closing, Apache's threads winding down) does not fall on the next.
                 thread::sleep(SETTLE);
-                let run = |url: &str, cookie: Option<&str>| {
-                    wrk(&script, url, cookie, connections, args.duration)
+                let run = |url: &str, credential: Credential<'_>| {
+                    wrk(&script, url, credential, connections, args.duration)
                 };
                 match target {
                     Target::Direct => {
-                        slot.direct = Some(measure(app_pid, clk_tck, || run(&direct, None))?);
+                        slot.direct = Some(measure(app_pid, clk_tck, || {
+                            run(&direct, Credential::None)
+                        })?);
                     }
                     Target::Nginx => {
                         if let Some(n) = &nginx {
-                            slot.reference = Some(measure(n.pid(), clk_tck, || run(&n.url, None))?);
+                            slot.reference =
+                                Some(measure(n.pid(), clk_tck, || run(&n.url, Credential::None))?);
                         }
                     }
                     Target::Apache => {
@@ -678,33 +705,42 @@ fn requests(args: &BenchArgs) -> Result<(PathBuf, Requests)> {
                             slot.apache = Some(measure_ticks(
                                 || tree_ticks(*pid),
                                 clk_tck,
-                                || run(url, Some(cookie)),
+                                || run(url, Credential::Cookie(cookie)),
                             )?);
                         }
                     }
                     Target::Anonymous => {
-                        slot.anonymous =
-                            Some(measure(anonymous_pid, clk_tck, || run(&anonymous, None))?);
+                        slot.anonymous = Some(measure(anonymous_pid, clk_tck, || {
+                            run(&anonymous, Credential::None)
+                        })?);
                     }
                     Target::Sidecar => {
                         let sampler = RssSampler::start(sidecar_pid);
                         slot.through = Some(measure(sidecar_pid, clk_tck, || {
-                            run(&through, Some(&cookie))
+                            run(&through, Credential::Cookie(&cookie))
                         })?);
                         slot.rss_load_kib = sampler.stop();
                     }
                     Target::Ruled => {
-                        slot.ruled =
-                            Some(measure(ruled_pid, clk_tck, || run(&ruled, Some(&cookie)))?);
+                        slot.ruled = Some(measure(ruled_pid, clk_tck, || {
+                            run(&ruled, Credential::Cookie(&cookie))
+                        })?);
+                    }
+                    Target::Machine => {
+                        slot.machine = Some(measure(machine_pid, clk_tck, || {
+                            run(&machine, Credential::Bearer(&bearer))
+                        })?);
                     }
                     Target::DirectStreamed => {
                         let url = streamed(&direct);
-                        slot.direct_streamed = Some(measure(app_pid, clk_tck, || run(&url, None))?);
+                        slot.direct_streamed =
+                            Some(measure(app_pid, clk_tck, || run(&url, Credential::None))?);
                     }
                     Target::SidecarStreamed => {
                         let url = streamed(&through);
-                        slot.through_streamed =
-                            Some(measure(sidecar_pid, clk_tck, || run(&url, Some(&cookie)))?);
+                        slot.through_streamed = Some(measure(sidecar_pid, clk_tck, || {
+                            run(&url, Credential::Cookie(&cookie))
+                        })?);
                     }
                 }
             }
@@ -724,6 +760,10 @@ fn requests(args: &BenchArgs) -> Result<(PathBuf, Requests)> {
             Some(("through the sidecar", &l.through.run)),
             Some(("through the sidecar without a session", &l.anonymous.run)),
             Some(("through the sidecar with access rules", &l.ruled.run)),
+            Some((
+                "through the sidecar with a machine client's bearer token",
+                &l.machine.run,
+            )),
             l.reference.as_ref().map(|r| ("through nginx", &r.run)),
             l.apache
                 .as_ref()
@@ -762,10 +802,21 @@ fn requests(args: &BenchArgs) -> Result<(PathBuf, Requests)> {
     Ok((release, Requests { report, problems }))
 }
 
+/// What a run's requests carry, handed to wrk's Lua script through the environment.
+#[derive(Debug, Clone, Copy)]
+enum Credential<'a> {
+    /// Nothing.
+    None,
+    /// A session cookie (`Cookie`).
+    Cookie(&'a str),
+    /// A machine client's token (`Authorization: Bearer`).
+    Bearer(&'a str),
+}
+
 fn wrk(
     script: &Path,
     url: &str,
-    cookie: Option<&str>,
+    credential: Credential<'_>,
     connections: u32,
     seconds: u64,
 ) -> Result<Run> {
@@ -778,9 +829,16 @@ fn wrk(
         .arg("-s")
         .arg(script)
         .arg(url)
-        .env_remove(COOKIE_VAR);
-    if let Some(c) = cookie {
-        cmd.env(COOKIE_VAR, c);
+        .env_remove(COOKIE_VAR)
+        .env_remove(BEARER_VAR);
+    match credential {
+        Credential::None => {}
+        Credential::Cookie(c) => {
+            cmd.env(COOKIE_VAR, c);
+        }
+        Credential::Bearer(b) => {
+            cmd.env(BEARER_VAR, b);
+        }
     }
     let out = cmd.output().context("running wrk")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1248,24 +1306,61 @@ fn round_latency(r: &Round) -> Option<(String, bool)> {
     ))
 }
 
-/// Issue 28: the sidecar with a 20-rule access policy spends at most this many times the CPU per
-/// request of the same sidecar without rules.
-const RULES_CPU_TARGET: f64 = 1.05;
+/// Issue 28: the sidecar with a 20-rule access policy, and a machine request with its issuer's
+/// key cached, each spend at most this many times the CPU per request of the sidecar's
+/// authenticated request.
+const TWIN_CPU_TARGET: f64 = 1.05;
 
-/// The access-rules target in one round: CPU per request with rules over without.
-fn round_rules_cpu(r: &Round) -> Option<(String, bool)> {
-    let cpu = rules_cpu_ratio(r);
-    Some((format!("{cpu:.3} ×"), cpu <= RULES_CPU_TARGET))
+/// A twin of the authenticated sidecar that runs right beside it in every round, judged on its
+/// CPU per request over the sidecar's (issue 28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Twin {
+    /// With the 20-rule access policy, sent the same cookie.
+    Rules,
+    /// Admitting machine clients, sent a bearer token instead of the cookie.
+    Machine,
 }
 
-/// One round's CPU per request with rules over without (the two ran back to back).
-fn rules_cpu_ratio(r: &Round) -> f64 {
-    ratio(r.ruled.cpu_us_per_request, r.through.cpu_us_per_request)
+impl Twin {
+    /// Its run in round `r`.
+    fn of(self, r: &Round) -> &Measured {
+        match self {
+            Twin::Rules => &r.ruled,
+            Twin::Machine => &r.machine,
+        }
+    }
+
+    /// Its medians at level `l`.
+    fn of_level(self, l: &Level) -> &Measured {
+        match self {
+            Twin::Rules => &l.ruled,
+            Twin::Machine => &l.machine,
+        }
+    }
+
+    /// Its tables' words: the column name, the ratio, and its side of the p50 column.
+    fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Twin::Rules => ("with 20 rules", "rules ÷ none", "with rules"),
+            Twin::Machine => ("machine request", "machine ÷ cookie", "machine request"),
+        }
+    }
 }
 
-/// One round's throughput with rules over without.
-fn rules_throughput_ratio(r: &Round) -> f64 {
-    ratio(r.ruled.run.rps, r.through.run.rps)
+/// A twin's target in one round: its CPU per request over the sidecar's.
+fn round_twin_cpu(twin: Twin, r: &Round) -> Option<(String, bool)> {
+    let cpu = twin_cpu_ratio(twin, r);
+    Some((format!("{cpu:.3} ×"), cpu <= TWIN_CPU_TARGET))
+}
+
+/// One round's CPU per request of the twin over the sidecar's (the two ran back to back).
+fn twin_cpu_ratio(twin: Twin, r: &Round) -> f64 {
+    ratio(twin.of(r).cpu_us_per_request, r.through.cpu_us_per_request)
+}
+
+/// One round's throughput of the twin over the sidecar's.
+fn twin_throughput_ratio(twin: Twin, r: &Round) -> f64 {
+    ratio(twin.of(r).run.rps, r.through.run.rps)
 }
 
 /// The median of `values` (0 when empty).
@@ -1278,12 +1373,12 @@ fn median_of(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// The median over a level's rounds of each round's own CPU ratio, with rules over without: the
-/// figure the access-rules target is judged on. Each round's pair ran back to back, so its ratio
+/// The median over a level's rounds of each round's own CPU ratio, the twin's over the sidecar's:
+/// the figure the twin's target is judged on. Each round's pair ran back to back, so its ratio
 /// is what changes on the machine disturbs least; a ratio of the two medians could set one
 /// round's figure against another's.
-fn rules_cpu_median(l: &Level) -> f64 {
-    median_of(l.rounds.iter().map(rules_cpu_ratio).collect())
+fn twin_cpu_median(twin: Twin, l: &Level) -> f64 {
+    median_of(l.rounds.iter().map(|r| twin_cpu_ratio(twin, r)).collect())
 }
 
 /// What a 20-rule access policy costs per request: the sidecar with rules beside the sidecar,
@@ -1311,39 +1406,79 @@ fn render_access(levels: &[Level], line: &mut impl FnMut(String)) {
             .into(),
     );
     line(String::new());
+    render_twin_rounds(Twin::Rules, levels, line);
+}
+
+/// A twin's figures beside the sidecar's, every round and the median, at each load level.
+fn render_twin_rounds(twin: Twin, levels: &[Level], line: &mut impl FnMut(String)) {
+    let (name, per, p50) = twin.words();
     let row = |label: String,
-               (plain, ruled): (&Measured, &Measured),
+               (plain, other): (&Measured, &Measured),
                (throughput, cpu): (f64, f64)| {
         format!(
             "| {label} | {:.0} | {:.0} | {throughput:.3} | {:.1} µs | {:.1} µs | {cpu:.3} | {:.0} µs / {:.0} µs |",
             plain.run.rps,
-            ruled.run.rps,
+            other.run.rps,
             plain.cpu_us_per_request,
-            ruled.cpu_us_per_request,
+            other.cpu_us_per_request,
             plain.run.p50_us,
-            ruled.run.p50_us,
+            other.run.p50_us,
         )
     };
     for l in levels {
         line(format!("{} connection(s):", l.connections));
         line(String::new());
-        line("| round | sidecar req/s | with 20 rules req/s | throughput: rules ÷ none | sidecar CPU per request | with 20 rules CPU per request | CPU: rules ÷ none (target ≤ 1.05) | p50: sidecar / with rules |".into());
+        line(format!(
+            "| round | sidecar req/s | {name} req/s | throughput: {per} | sidecar CPU per request | {name} CPU per request | CPU: {per} (target ≤ {TWIN_CPU_TARGET:.2}) | p50: sidecar / {p50} |"
+        ));
         line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".into());
         for (i, r) in l.rounds.iter().enumerate() {
             line(row(
                 (i + 1).to_string(),
-                (&r.through, &r.ruled),
-                (rules_throughput_ratio(r), rules_cpu_ratio(r)),
+                (&r.through, twin.of(r)),
+                (twin_throughput_ratio(twin, r), twin_cpu_ratio(twin, r)),
             ));
         }
-        let throughput = median_of(l.rounds.iter().map(rules_throughput_ratio).collect());
+        let throughput = median_of(
+            l.rounds
+                .iter()
+                .map(|r| twin_throughput_ratio(twin, r))
+                .collect(),
+        );
         line(row(
             "median".into(),
-            (&l.through, &l.ruled),
-            (throughput, rules_cpu_median(l)),
+            (&l.through, twin.of_level(l)),
+            (throughput, twin_cpu_median(twin, l)),
         ));
         line(String::new());
     }
+}
+
+/// What a machine request costs beside a browser's: the machine-client sidecar beside the
+/// sidecar, every round and the median, at each load level.
+fn render_machine(levels: &[Level], line: &mut impl FnMut(String)) {
+    line(
+        "Machine clients, same run (issue 28): a fourth sidecar, the authenticated one's twin \
+         with `GATEHOUSE_MACHINE_AUTH` naming one client-credentials issuer, sent the same load \
+         with `Authorization: Bearer` and an access token of that issuer instead of the cookie. \
+         The issuer is served on loopback by the benchmark stack \
+         (`gatehouse_tests::bench_machine`; the fixture IdPs issue no client-credentials \
+         tokens), shaped like an Okta custom authorization server: discovery and a JWKS of one \
+         RS256 key of 2048 bits. The token carries an Okta client-credentials access token's \
+         claims, its `scp` maps to a role, and it is valid for the whole run. The sidecar \
+         fetched the issuer's keys at the check before the run (where it also refused the token \
+         with one character of its signature changed), so every request found the key cached; \
+         a verified token is then remembered by its SHA-256 digest for at most 60 s, so a \
+         request pays for the digest and a lookup, and once a minute for the RS256 signature \
+         again. A machine request takes its own path, not the session's plus something: no \
+         cookie to unseal and no SsoUser to consult, the token's principal instead. In every \
+         round the two ran back to back, the sidecar second in odd rounds and first in even \
+         ones. The median row as above; the target: CPU per request of the machine request at \
+         most 1.05 × the session's."
+            .into(),
+    );
+    line(String::new());
+    render_twin_rounds(Twin::Machine, levels, line);
 }
 
 /// The memory target in one round.
@@ -1472,16 +1607,17 @@ fn render(r: &Rendered<'_>) -> String {
         "Machine: {} (load average {} when the run started, {} when it ended{steal}; wrk, the \
          sidecar, nginx and the upstream share these cores). Load generator: {} ({duration} s per \
          run, up to 2 threads). Each load level ran {rounds} round(s) of direct, nginx, Apache \
-         with mod_auth_openidc, the sidecar without a session, the sidecar and the sidecar with \
-         a 20-rule access policy back to back, so that changes in what else the machine does \
-         fall on all alike, each round in a different order (another first target and other \
-         neighbours; the sidecar with rules always right before or after the sidecar) and with \
-         a 0.5 s pause before each run; the \
+         with mod_auth_openidc, the sidecar without a session, the sidecar, the sidecar with a \
+         20-rule access policy and the sidecar sent a machine client's bearer token back to \
+         back, so that changes in what else the machine does fall on all alike, each round in a \
+         different order (another first target and other neighbours; the sidecar with rules and \
+         the machine client's always right before or after the sidecar) and with a 0.5 s pause \
+         before each run; the \
          tables give the median over the rounds, and [each round](#each-round) has its own \
          figures at the end of this part. Release builds of `gatehouse-sidecar` and the \
          sample app (`/static`, a small fixed body). The session cookie was obtained by signing in \
          through the fixture Okta IdP's form, at the sidecar with access rules (below); the \
-         same cookie went to both sidecars. Every counted response was checked by a wrk Lua \
+         same cookie went to the sidecar and the sidecar with rules. Every counted response was checked by a wrk Lua \
          script to be the upstream's 200 with its `{MARKER_HEADER}` marker; the run fails \
          otherwise. The sidecar ran with {} thread(s) in all (`GATEHOUSE_WORKER_THREADS` unset \
          means one runtime thread).",
@@ -1581,6 +1717,7 @@ fn render(r: &Rendered<'_>) -> String {
     }
     line(String::new());
     render_access(levels, &mut line);
+    render_machine(levels, &mut line);
     render_apache(r, &mut line);
     render_streamed(levels, &mut line);
     let rss_load = levels.iter().map(|l| l.rss_load_kib).max().unwrap_or(0);
@@ -1603,6 +1740,7 @@ fn render(r: &Rendered<'_>) -> String {
                 Some(&l.through),
                 Some(&l.anonymous),
                 Some(&l.ruled),
+                Some(&l.machine),
                 l.reference.as_ref(),
                 l.apache.as_ref(),
             ]
@@ -1687,16 +1825,47 @@ fn render(r: &Rendered<'_>) -> String {
     );
     line(String::new());
     for l in levels {
-        let cpu = rules_cpu_median(l);
+        let cpu = twin_cpu_median(Twin::Rules, l);
         line(format!(
             "- a 20-rule access policy adds under 5 % CPU per request (at most \
-             {RULES_CPU_TARGET:.2} ×) at {} connection(s): {cpu:.3} × (the median of the \
+             {TWIN_CPU_TARGET:.2} ×) at {} connection(s): {cpu:.3} × (the median of the \
              rounds' ratios; medians {:.1} µs with rules, {:.1} µs without), {}{}",
             l.connections,
             l.ruled.cpu_us_per_request,
             l.through.cpu_us_per_request,
-            verdict(cpu <= RULES_CPU_TARGET),
-            per_round(&l.rounds.iter().map(round_rules_cpu).collect::<Vec<_>>()),
+            verdict(cpu <= TWIN_CPU_TARGET),
+            per_round(
+                &l.rounds
+                    .iter()
+                    .map(|r| round_twin_cpu(Twin::Rules, r))
+                    .collect::<Vec<_>>()
+            ),
+        ));
+    }
+    line(String::new());
+    line(
+        "Machine clients (issue 28; ratios to the same sidecar's requests with the session \
+         cookie, measured in the same run):"
+            .into(),
+    );
+    line(String::new());
+    for l in levels {
+        let cpu = twin_cpu_median(Twin::Machine, l);
+        line(format!(
+            "- a machine request with a cached key adds under 5 % CPU per request (at most \
+             {TWIN_CPU_TARGET:.2} ×) at {} connection(s): {cpu:.3} × (the median of the \
+             rounds' ratios; medians {:.1} µs with the bearer token, {:.1} µs with the session \
+             cookie), {}{}",
+            l.connections,
+            l.machine.cpu_us_per_request,
+            l.through.cpu_us_per_request,
+            verdict(cpu <= TWIN_CPU_TARGET),
+            per_round(
+                &l.rounds
+                    .iter()
+                    .map(|r| round_twin_cpu(Twin::Machine, r))
+                    .collect::<Vec<_>>()
+            ),
         ));
     }
     line(String::new());
@@ -1771,6 +1940,7 @@ mod tests {
             through: measured(10_000.0 * share, 30.0, 200.0),
             anonymous: measured(9_000.0, 28.0, 190.0),
             ruled: measured(10_000.0 * share * 0.98, 30.6, 204.0),
+            machine: measured(10_000.0 * share * 0.99, 30.9, 202.0),
             reference: Some(measured(10_000.0, 27.0, 190.0)),
             apache: None,
             rss_load_kib: rss_kib,
@@ -1825,7 +1995,7 @@ Anonymous:            64 kB
     #[test]
     fn each_round_changes_the_order_and_the_neighbours() {
         let first = round_order(1, true);
-        assert_eq!(first.len(), 8);
+        assert_eq!(first.len(), 9);
         assert_eq!(first[0], Target::Direct);
         let follows = |o: &[Target], t: Target| {
             o[(o.iter().position(|x| *x == t).expect("listed") + 1) % o.len()]
@@ -1838,15 +2008,13 @@ Anonymous:            64 kB
                 sorted.dedup();
                 assert_eq!(sorted.len(), order.len(), "a permutation: {order:?}");
             }
-            // The sidecar runs after a different target in each of the first three rounds.
+            // The sidecar and its twins run after a different target in each of the first three
+            // rounds.
+            let twins = [Target::Sidecar, Target::Ruled, Target::Machine];
             let before: Vec<Target> = rounds
                 .iter()
                 .map(|o| {
-                    o[(o.iter()
-                        .position(|x| *x == Target::Sidecar)
-                        .expect("listed")
-                        + o.len()
-                        - 1)
+                    o[(o.iter().position(|x| twins.contains(x)).expect("listed") + o.len() - 1)
                         % o.len()]
                 })
                 .collect();
@@ -1863,27 +2031,31 @@ Anonymous:            64 kB
     }
 
     #[test]
-    fn the_sidecar_with_rules_runs_beside_the_sidecar_first_and_second_in_turn() {
+    fn each_twin_runs_beside_the_sidecar_first_and_second_in_turn() {
         for streamed in [false, true] {
             for round in 1..=6 {
                 let order = round_order(round, streamed);
                 let at = |t: Target| order.iter().position(|x| *x == t).expect("listed");
-                let (plain, ruled) = (at(Target::Sidecar), at(Target::Ruled));
+                let (plain, ruled, machine) =
+                    (at(Target::Sidecar), at(Target::Ruled), at(Target::Machine));
                 if round % 2 == 1 {
                     assert_eq!(ruled, plain + 1, "round {round}: {order:?}");
+                    assert_eq!(plain, machine + 1, "round {round}: {order:?}");
                 } else {
                     assert_eq!(plain, ruled + 1, "round {round}: {order:?}");
+                    assert_eq!(machine, plain + 1, "round {round}: {order:?}");
                 }
             }
         }
     }
 
     #[test]
-    fn the_rules_target_is_judged_on_the_median_of_each_rounds_own_ratio() {
+    fn a_twins_target_is_judged_on_the_median_of_each_rounds_own_ratio() {
         // Three rounds on a machine whose load changed: each pair ran under its own conditions.
-        let pair = |plain: f64, ruled: f64| Round {
+        let pair = |plain: f64, other: f64| Round {
             through: measured(10_000.0, plain, 200.0),
-            ruled: measured(10_000.0, ruled, 200.0),
+            ruled: measured(10_000.0, other, 200.0),
+            machine: measured(10_000.0, other * 0.9, 200.0),
             ..round(0.9, 1024)
         };
         let level = Level::from_rounds(
@@ -1892,7 +2064,8 @@ Anonymous:            64 kB
         );
         // The rounds' ratios are 1.033, 1.017 and 1.25, so their median is 1.033; the ratio of
         // the two medians (50 µs over 40 µs) would be 1.25.
-        assert!((rules_cpu_median(&level) - 31.0 / 30.0).abs() < 1e-9);
+        assert!((twin_cpu_median(Twin::Rules, &level) - 31.0 / 30.0).abs() < 1e-9);
+        assert!((twin_cpu_median(Twin::Machine, &level) - 0.9 * 31.0 / 30.0).abs() < 1e-9);
         assert_eq!(median_of(vec![3.0, 1.0, 2.0, 4.0]), 2.5);
         assert_eq!(median_of(Vec::new()), 0.0);
     }
@@ -1982,7 +2155,9 @@ Anonymous:            64 kB
         let access = &report[report
             .find("Access rules, same run")
             .expect("access section")
-            ..report.find("Authenticating peer").expect("apache section")];
+            ..report
+                .find("Machine clients, same run")
+                .expect("machine section")];
         assert_eq!(access.matches("| 1.020 |").count(), 6, "{access}");
         assert_eq!(access.matches("| median |").count(), 2, "{access}");
         assert!(
@@ -1990,6 +2165,28 @@ Anonymous:            64 kB
                 "- a 20-rule access policy adds under 5 % CPU per request (at most 1.05 ×) at 32 \
                  connection(s): 1.020 × (the median of the rounds' ratios; medians 30.6 µs with \
                  rules, 30.0 µs without), met; per round: 1.020 ×, 1.020 × (met in 2 of 2)"
+            ),
+            "{report}"
+        );
+        // Machine clients: the same, beside the sidecar's cookie requests.
+        let machine = &report[report
+            .find("Machine clients, same run")
+            .expect("machine section")
+            ..report.find("Authenticating peer").expect("apache section")];
+        assert!(
+            machine.contains(
+                "| round | sidecar req/s | machine request req/s | throughput: machine ÷ cookie |"
+            ),
+            "{machine}"
+        );
+        assert_eq!(machine.matches("| 1.030 |").count(), 6, "{machine}");
+        assert_eq!(machine.matches("| median |").count(), 2, "{machine}");
+        assert!(
+            report.contains(
+                "- a machine request with a cached key adds under 5 % CPU per request (at most \
+                 1.05 ×) at 1 connection(s): 1.030 × (the median of the rounds' ratios; medians \
+                 30.9 µs with the bearer token, 30.0 µs with the session cookie), met; per round: \
+                 1.030 ×, 1.030 × (met in 2 of 2)"
             ),
             "{report}"
         );

@@ -8,7 +8,9 @@
 //!   logged), then runs until stdin closes or Ctrl-C. Beside the authenticated sidecar it starts
 //!   one without a session to check (optional mode) and its twin with a 20-rule access policy
 //!   (`gatehouse_tests::bench_access`); the sign-in is delivered to the twin, so the session
-//!   carries what its rules name, and is valid at both. With `GATEHOUSE_BENCH_APACHE` (the
+//!   carries what its rules name, and is valid at both. A further twin admits machine clients of
+//!   a client-credentials issuer served here (`gatehouse_tests::bench_machine`), whose bearer
+//!   token the JSON line carries too (on stdout only, never logged). With `GATEHOUSE_BENCH_APACHE` (the
 //!   `apache2` binary), `GATEHOUSE_BENCH_APACHE_MODULES` (its modules' directory) and
 //!   `GATEHOUSE_BENCH_APACHE_DIR` (a directory for its configuration) it
 //!   also starts Apache with mod_auth_openidc before the same app, signs in through it and
@@ -368,6 +370,47 @@ async fn check_ruled(plain: &str, ruled: &str, cookie: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that the machine-client twin at `url` admits the benchmark's request with `bearer` (the
+/// app's answer) and refuses it with the token altered: machine clients are checked there. The
+/// issuer's keys are fetched at the first of these requests, so the run finds them cached.
+async fn check_machine(url: &str, bearer: &str) -> Result<()> {
+    let client = http_client()?;
+    let get = |token: String| {
+        client
+            .get(format!("{url}/static"))
+            .header(reqwest::header::ACCEPT, "text/plain")
+            .header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+    };
+    let admitted = get(bearer.to_owned()).await?;
+    if admitted.status() != reqwest::StatusCode::OK
+        || !admitted.headers().contains_key("x-sample-app")
+    {
+        anyhow::bail!(
+            "GET {url}/static with the bearer token answered {} without the app's marker",
+            admitted.status()
+        );
+    }
+    // Another signature (one character of it changed) is no token of the issuer.
+    let at = bearer.rfind('.').context("a JWT")? + 5;
+    let swapped = if bearer.as_bytes().get(at) == Some(&b'A') {
+        "B"
+    } else {
+        "A"
+    };
+    let mut forged = bearer.to_owned();
+    forged.replace_range(at..=at, swapped);
+    let refused = get(forged).await?;
+    if refused.status() != reqwest::StatusCode::UNAUTHORIZED {
+        anyhow::bail!(
+            "GET {url}/static with an altered bearer token answered {}, not 401: machine \
+             clients are not checked",
+            refused.status()
+        );
+    }
+    Ok(())
+}
+
 /// Whether this process runs as root (then Apache is told which user its child runs as).
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
@@ -422,6 +465,21 @@ async fn bench() -> Result<()> {
     check_ruled(&stack.sidecar.url, &ruled.url, &cookie)
         .await
         .with_context(|| format!("the sidecar with rules:\n{}", ruled.process.logs.text()))?;
+    // The authenticated sidecar's twin admitting machine clients, sent a client-credentials
+    // token instead of the cookie: what a machine request costs with the issuer's key cached.
+    let issuer = gatehouse_tests::bench_machine::Issuer::start().await?;
+    let machine = stack
+        .start_twin_sidecar(&[("GATEHOUSE_MACHINE_AUTH", &issuer.machine_auth())])
+        .await?;
+    let bearer = issuer.token()?;
+    check_machine(&machine.url, &bearer)
+        .await
+        .with_context(|| {
+            format!(
+                "the machine-client sidecar:\n{}",
+                machine.process.logs.text()
+            )
+        })?;
     let apache = match apache_peer {
         Some(peer) => Some(start_apache(&stack, peer).await?),
         None => None,
@@ -436,6 +494,9 @@ async fn bench() -> Result<()> {
         "anonymous_pid": anonymous.process.pid(),
         "ruled": format!("{}/static", ruled.url),
         "ruled_pid": ruled.process.pid(),
+        "machine": format!("{}/static", machine.url),
+        "machine_pid": machine.process.pid(),
+        "bearer": bearer,
         "apache": apache.as_ref().map(|(a, _)| format!("{}/static", a.url)),
         "apache_pid": apache.as_ref().map(|(a, _)| a.pid()),
         "apache_cookie": apache.as_ref().map(|(_, cookie)| cookie),
