@@ -21,7 +21,9 @@
 //! request, anonymous ones included; a rule with a `from` never matches an anonymous request (so a
 //! `Deny` rule meant for everyone has no `from`). `authenticated: true` holds for any principal.
 //! `roles`, `principalTypes`: the principal's is listed. `groups`: one of the principal's groups is
-//! listed (exact, case-sensitive). `users`, `providers`, `serviceAccounts`, `clients`: exact.
+//! listed (exact, case-sensitive); when the groups could not be read (an Entra ID group overage
+//! Microsoft Graph did not answer, [`Policy::decide_groups_unknown`]) it holds for `Deny` rules
+//! and never for `Allow` rules. `users`, `providers`, `serviceAccounts`, `clients`: exact.
 //! `emails`: the verified address has exactly one `@`, its local part equal and its domain equal
 //! ignoring ASCII case. `emailDomains`: the verified address has exactly one `@` and its whole
 //! domain equals a listed one ignoring ASCII case (`example.com` covers neither `sub.example.com`
@@ -81,6 +83,11 @@ pub const MAX_SESSION_CLAIM_BYTES: usize = 1024;
 /// strings, or one string; other values are no groups. Empty and over-long names are dropped, and
 /// at most [`MAX_RECORDED_GROUPS`] kept.
 pub fn groups_from_claims(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
+    groups_in(claims, claim, MAX_RECORDED_GROUPS)
+}
+
+/// The first `limit` groups in claim `claim`, as [`groups_from_claims`] reads them.
+fn groups_in(claims: &Map<String, Value>, claim: &str, limit: usize) -> Vec<String> {
     let keep = |g: &&str| !g.is_empty() && g.len() <= MAX_GROUP_BYTES;
     match lookup(claims, claim) {
         Some(Value::String(one)) => [one.as_str()]
@@ -92,7 +99,7 @@ pub fn groups_from_claims(claims: &Map<String, Value>, claim: &str) -> Vec<Strin
             .iter()
             .filter_map(Value::as_str)
             .filter(keep)
-            .take(MAX_RECORDED_GROUPS)
+            .take(limit)
             .map(str::to_owned)
             .collect(),
         _ => Vec::new(),
@@ -281,6 +288,20 @@ impl Policy {
             .collect()
     }
 
+    /// Of the groups in claim `claim` (read as [`groups_from_claims`] reads them, but all of
+    /// them, not only the first [`MAX_RECORDED_GROUPS`]: a user's groups read from Microsoft
+    /// Graph can be thousands), those some rule names.
+    pub fn session_groups_from_claims(
+        &self,
+        claims: &Map<String, Value>,
+        claim: &str,
+    ) -> Vec<String> {
+        if self.groups.is_empty() {
+            return Vec::new();
+        }
+        self.session_groups(&groups_in(claims, claim, usize::MAX))
+    }
+
     /// Of the ID token's `claims`, those some `when` condition names (by their top-level name),
     /// for the session; `None` when no condition names a claim. Refused when they come to more
     /// than [`MAX_SESSION_CLAIM_BYTES`] as JSON: dropping some would let a `Deny` rule that asks
@@ -366,6 +387,23 @@ impl Policy {
 
     /// The answer for `request` from `who` (`None`: anonymous).
     pub fn decide(&self, request: &RequestFacts<'_>, who: Option<&Who<'_>>) -> Decision<'_> {
+        self.decide_as(request, who, true)
+    }
+
+    /// The answer for `request` from a principal whose groups could not be read (an Entra ID
+    /// group overage that Microsoft Graph did not answer): `who.groups` is not a full list, so a
+    /// `from` entry that names groups never admits (an `Allow` rule needing a group does not
+    /// match) and always holds for a `Deny` rule (it fails closed). Its other fields still decide.
+    pub fn decide_groups_unknown(&self, request: &RequestFacts<'_>, who: &Who<'_>) -> Decision<'_> {
+        self.decide_as(request, Some(who), false)
+    }
+
+    fn decide_as(
+        &self,
+        request: &RequestFacts<'_>,
+        who: Option<&Who<'_>>,
+        groups_known: bool,
+    ) -> Decision<'_> {
         let facts = Facts {
             method: MethodFact::of(request.method),
             host: if self.uses_hosts {
@@ -382,6 +420,7 @@ impl Policy {
         let who = who.map(|w| Asker {
             who: w,
             email: w.email.and_then(split_email),
+            groups_known,
         });
         let who = who.as_ref();
 
@@ -464,6 +503,9 @@ struct Asker<'w, 'a> {
     who: &'w Who<'a>,
     /// (local part, domain) of an address with exactly one `@`.
     email: Option<(&'a str, &'a str)>,
+    /// Whether `who.groups` is the principal's full list; when not, a `from` entry naming groups
+    /// holds for `Deny` rules only.
+    groups_known: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -491,18 +533,20 @@ impl MethodFact {
 
 impl Rule {
     fn matches(&self, deny: bool, facts: &Facts<'_>, who: Option<&Asker<'_, '_>>) -> bool {
-        self.request_matches(deny, facts) && self.principal_matches(who) && self.when_holds(who)
+        self.request_matches(deny, facts)
+            && self.principal_matches(deny, who)
+            && self.when_holds(who)
     }
 
     fn request_matches(&self, deny: bool, facts: &Facts<'_>) -> bool {
         self.to.is_empty() || self.to.iter().any(|o| o.matches(deny, facts))
     }
 
-    fn principal_matches(&self, who: Option<&Asker<'_, '_>>) -> bool {
+    fn principal_matches(&self, deny: bool, who: Option<&Asker<'_, '_>>) -> bool {
         if self.from.is_empty() {
             return true;
         }
-        who.is_some_and(|w| self.from.iter().any(|p| p.matches(w)))
+        who.is_some_and(|w| self.from.iter().any(|p| p.matches(deny, w)))
     }
 
     fn when_holds(&self, who: Option<&Asker<'_, '_>>) -> bool {
@@ -535,7 +579,7 @@ impl FromEntry {
         }
     }
 
-    fn matches(&self, w: &Asker<'_, '_>) -> bool {
+    fn matches(&self, deny: bool, w: &Asker<'_, '_>) -> bool {
         fn listed(list: &[String], fact: Option<&str>) -> bool {
             list.is_empty() || fact.is_some_and(|f| list.iter().any(|x| x == f))
         }
@@ -547,7 +591,11 @@ impl FromEntry {
             && listed(&self.service_accounts, who.service_account)
             && listed(&self.clients, who.client)
             && (self.groups.is_empty()
-                || who.groups.iter().any(|g| self.groups.contains(g.as_str())))
+                || if w.groups_known {
+                    who.groups.iter().any(|g| self.groups.contains(g.as_str()))
+                } else {
+                    deny
+                })
             && (self.emails.is_empty()
                 || w.email.is_some_and(|(local, domain)| {
                     self.emails
@@ -1812,5 +1860,94 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(request_path(raw).as_deref(), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn unknown_groups_admit_through_no_group_rule_and_fail_closed_on_group_denies() {
+        let p = policy(json!({"rules": [
+            {"name": "eng", "action": "Allow", "from": [{"groups": ["Engineering"]}],
+             "to": [{"paths": ["/eng"]}]},
+            {"name": "members", "action": "Allow", "from": [{"roles": ["member"]}],
+             "to": [{"paths": ["/docs"]}]},
+            {"name": "either", "action": "Allow",
+             "from": [{"groups": ["Engineering"]}, {"roles": ["member"]}], "to": [{"paths": ["/either"]}]},
+            {"name": "no-contractors", "action": "Deny", "from": [{"groups": ["contractors"]}],
+             "to": [{"paths": ["/secret"]}]},
+            {"name": "no-admins-here", "action": "Deny",
+             "from": [{"groups": ["contractors"], "roles": ["admin"]}], "to": [{"paths": ["/ops"]}]},
+            {"name": "open", "action": "Allow", "from": [{"authenticated": true}],
+             "to": [{"paths": ["/secret"]}, {"paths": ["/ops"]}]}
+        ]}));
+        let person = ada();
+        let decide = |path: &str, known: bool| {
+            let method = http::Method::GET;
+            let request = RequestFacts {
+                method: &method,
+                host: Some("portal.example.com"),
+                path,
+            };
+            let who = person.who();
+            if known {
+                p.decide(&request, Some(&who))
+            } else {
+                p.decide_groups_unknown(&request, &who)
+            }
+        };
+        // Known groups: ada is in Engineering, not in contractors.
+        assert_eq!(decide("/eng", true), Decision::Allow { rule: Some("eng") });
+        assert_eq!(
+            decide("/secret", true),
+            Decision::Allow { rule: Some("open") }
+        );
+        // Unknown groups: the group rule admits no one, even one whose partial list names the
+        // group; other criteria still decide.
+        assert_eq!(decide("/eng", false), Decision::Deny { rule: None });
+        assert_eq!(
+            decide("/docs", false),
+            Decision::Allow {
+                rule: Some("members")
+            }
+        );
+        assert_eq!(
+            decide("/either", false),
+            Decision::Allow {
+                rule: Some("either")
+            }
+        );
+        // A Deny on a group refuses; one whose other fields do not hold does not.
+        assert_eq!(
+            decide("/secret", false),
+            Decision::Deny {
+                rule: Some("no-contractors")
+            }
+        );
+        assert_eq!(
+            decide("/ops", false),
+            Decision::Allow { rule: Some("open") }
+        );
+    }
+
+    #[test]
+    fn session_groups_come_from_all_the_groups_not_only_the_recorded_ones() {
+        let p = policy(json!({"rules": [
+            {"name": "late", "action": "Allow", "from": [{"groups": ["g-0300", "g-0001"]}]}
+        ]}));
+        let groups: Vec<Value> = (0..400).map(|i| json!(format!("g-{i:04}"))).collect();
+        let Value::Object(claims) = json!({ "groups": groups }) else {
+            panic!("object")
+        };
+        assert_eq!(
+            groups_from_claims(&claims, "groups").len(),
+            MAX_RECORDED_GROUPS
+        );
+        assert_eq!(
+            p.session_groups_from_claims(&claims, "groups"),
+            ["g-0001", "g-0300"]
+        );
+        assert!(
+            policy(json!({}))
+                .session_groups_from_claims(&claims, "groups")
+                .is_empty()
+        );
     }
 }

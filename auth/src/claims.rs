@@ -35,6 +35,21 @@ pub enum RolePolicy {
     },
 }
 
+impl RolePolicy {
+    /// Whether the role is read from claim `claim` (by name, or a dotted path through it): a role
+    /// mapped from the groups claim cannot be given while the groups are unknown.
+    pub fn reads_claim(&self, claim: &str) -> bool {
+        let top = |name: &str| name.split('.').next().unwrap_or(name).to_owned();
+        match self {
+            RolePolicy::Okta => ["userType", "user_type"].contains(&claim),
+            RolePolicy::Entra => claim == "roles",
+            RolePolicy::Claim { claim: read, .. } => read
+                .as_deref()
+                .is_some_and(|read| read == claim || top(read) == top(claim)),
+        }
+    }
+}
+
 /// Why a user with a valid ID token gets no session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleDenial {
@@ -427,6 +442,19 @@ mod tests {
             ),
             Ok(Role::Member)
         );
+    }
+
+    #[test]
+    fn reads_claim_names_the_claims_a_role_comes_from() {
+        assert!(RolePolicy::Entra.reads_claim("roles"));
+        assert!(!RolePolicy::Entra.reads_claim("groups"));
+        assert!(RolePolicy::Okta.reads_claim("userType"));
+        assert!(!RolePolicy::Okta.reads_claim("groups"));
+        assert!(generic(Some("groups"), None).reads_claim("groups"));
+        assert!(generic(Some("realm.groups"), None).reads_claim("realm"));
+        assert!(generic(Some("groups"), None).reads_claim("groups.nested"));
+        assert!(!generic(Some("roles"), None).reads_claim("groups"));
+        assert!(!generic(None, Some(Role::Member)).reads_claim("groups"));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | [`token`] | ID-token verification against given keys |
 //! | [`logout_token`] | back-channel logout-token verification against given keys |
 //! | [`machine`] | machine clients' bearer tokens (external issuers, ServiceAccount tokens) |
+//! | [`overage`] | Entra ID group overage: when to ask Microsoft Graph, which pages to follow |
 //! | [`cookie`] | sealed cookies: sealing, session, sign-in attempt, refresh grant, `Cookie` parsing |
 //! | [`collections`] | small bounded collections (expiring ids, maps keyed by random values) |
 //! | [`identity`] | the identity headers and the signed `X-Gatehouse-Identity` JWT |
@@ -30,6 +31,7 @@ pub mod identity;
 pub mod jwk;
 pub mod logout_token;
 pub mod machine;
+pub mod overage;
 pub mod paths;
 pub mod revalidation;
 #[cfg(feature = "saml")]

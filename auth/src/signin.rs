@@ -36,6 +36,10 @@ pub struct VerifiedIdentity<'a> {
     /// `claims` with gaps filled from the IdP's UserInfo endpoint (OIDC), read for the attribute
     /// mappings; the role policy never reads it (the role comes from the signed token only).
     pub profile: Option<Map<String, Value>>,
+    /// Why the user's groups could not be read, when they could not: the ID token left them out
+    /// (Entra ID group overage, [`crate::overage`]) and Microsoft Graph did not give them. The
+    /// session then decides access rules with the groups unknown.
+    pub groups_unknown: Option<&'static str>,
 }
 
 impl<'a> VerifiedIdentity<'a> {
@@ -70,6 +74,7 @@ impl<'a> VerifiedIdentity<'a> {
             idp_session: idp_session_id(&token.claims),
             claims: token.claims,
             profile: userinfo,
+            groups_unknown: None,
         }
     }
 }

@@ -222,6 +222,7 @@ proptest! {
             groups: Vec::new(),
             claims: None,
             facts: None,
+            groups_unknown: false,
         };
         let sealed = session.seal(&ring, &b);
         let now = issued_at + at;

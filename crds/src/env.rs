@@ -16,6 +16,9 @@ pub const ENTRA_TENANT_ID: &str = "ENTRA_TENANT_ID";
 pub const ENTRA_ORG_ID: &str = "ENTRA_ORG_ID";
 pub const ENTRA_ISSUER: &str = "ENTRA_ISSUER";
 pub const ENTRA_GROUPS_CLAIM: &str = "ENTRA_GROUPS_CLAIM";
+/// Microsoft Graph base URL, where a group overage's groups are read (not rendered: sovereign
+/// clouds and tests set it on the container); unset: `https://graph.microsoft.com`.
+pub const ENTRA_GRAPH_URL: &str = "ENTRA_GRAPH_URL";
 
 pub const OIDC_PROVIDER_ID: &str = "OIDC_PROVIDER_ID";
 pub const OIDC_PROVIDER_NAME: &str = "OIDC_PROVIDER_NAME";

@@ -50,6 +50,7 @@ fn session() -> Session {
         groups: Vec::new(),
         claims: None,
         facts: None,
+        groups_unknown: false,
     }
 }
 

@@ -82,6 +82,19 @@ pub fn revalidation_refused(provider: &str, reason: &str, user: &str, role: &str
     );
 }
 
+/// Writes the audit line of a sign-in (`occasion` `sign_in`) or re-validation (`revalidation`)
+/// whose user's groups could not be read: the ID token left them out (Entra ID group overage)
+/// and Microsoft Graph did not give them. `reason` a stable
+/// [`crate::graph::GraphError`] label. The session decides access rules with the groups
+/// unknown: a rule needing a group does not admit, a `Deny` on a group refuses.
+pub fn groups_unknown(provider: &str, occasion: &str, reason: &str, user: &str) {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "groups", outcome = "unknown", provider, occasion, reason, user,
+        "the user's groups could not be read: rules on groups fail closed for this session"
+    );
+}
+
 /// Writes the audit line of a request the access rules refused: `rule` names the `Deny` rule
 /// that matched (`default` when `defaultAction` decided), `user` the principal (`anonymous`
 /// without one). The path is the one requested, without its query.
@@ -90,6 +103,23 @@ pub fn access_denied(rule: &str, user: &str, provider: &str, method: &str, path:
         target: "gatehouse::audit",
         event = "access", outcome = "denied", rule, user, provider, method, path,
         "request refused by the access rules"
+    );
+}
+
+/// [`access_denied`] for a session whose groups could not be read (`groups=unknown`): a rule
+/// needing a group did not admit it, or a `Deny` on a group refused it, failing closed.
+pub fn access_denied_groups_unknown(
+    rule: &str,
+    user: &str,
+    provider: &str,
+    method: &str,
+    path: &str,
+) {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "access", outcome = "denied", rule, user, provider, method, path,
+        groups = "unknown",
+        "request refused by the access rules; the user's groups could not be read"
     );
 }
 

@@ -57,6 +57,13 @@ pub enum SignInError {
         /// Why no role.
         denial: RoleDenial,
     },
+    /// The user's groups could not be read (an Entra ID group overage Microsoft Graph did not
+    /// answer) and the role is mapped from the groups claim: no role can be given.
+    #[error("user {user}: groups unknown, and the role is mapped from them")]
+    GroupsUnavailable {
+        /// The SsoUser name.
+        user: String,
+    },
     /// The user directory refused the user, or could not record the sign-in.
     #[error("user {user}: {error}")]
     Directory {
@@ -102,6 +109,7 @@ impl SignInError {
             Self::Directory { error, .. } => error.reason(),
             Self::Hook { .. } => "provision_hook_failed",
             Self::ClaimsTooLarge { .. } => "access_claims_too_large",
+            Self::GroupsUnavailable { .. } => "groups_unavailable",
         }
     }
 
@@ -114,7 +122,9 @@ impl SignInError {
             | Self::CodeMissing
             | Self::IssuerMismatch
             | Self::Token(_) => StatusCode::BAD_REQUEST,
-            Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProviderUnavailable | Self::GroupsUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ExchangeFailed | Self::Hook { .. } => StatusCode::BAD_GATEWAY,
             Self::Saml(e) => e.status(),
             Self::Role { .. } | Self::ClaimsTooLarge { .. } => StatusCode::FORBIDDEN,
@@ -159,6 +169,7 @@ impl SignInError {
                 error: HookError("timeout".into()),
             },
             Self::ClaimsTooLarge { user: user() },
+            Self::GroupsUnavailable { user: user() },
         ];
         own.into_iter()
             .chain(TokenError::EXAMPLES.into_iter().map(Self::Token))
@@ -228,6 +239,13 @@ impl SignInError {
                  JSON) for this user, more than a session cookie can carry: name smaller claims \
                  in `when`, or have the IdP send less in them"
             }
+            Self::GroupsUnavailable { .. } => {
+                "the user is in more groups than the ID token carries (Entra ID group overage), \
+                 Microsoft Graph did not answer with them (the `event=groups` audit line says why), \
+                 and the role is mapped from the groups claim: the user tries again \
+                 later. Map the role from app roles instead, so a Graph outage only affects \
+                 rules on groups"
+            }
         }
     }
 
@@ -237,7 +255,8 @@ impl SignInError {
             Self::Role { user, .. }
             | Self::Directory { user, .. }
             | Self::Hook { user, .. }
-            | Self::ClaimsTooLarge { user } => Some(user),
+            | Self::ClaimsTooLarge { user }
+            | Self::GroupsUnavailable { user } => Some(user),
             _ => None,
         }
     }

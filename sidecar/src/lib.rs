@@ -58,6 +58,7 @@ pub mod config;
 pub mod ending;
 pub mod envwatch;
 pub mod error;
+pub mod graph;
 pub mod hook;
 pub mod judge;
 pub mod live;

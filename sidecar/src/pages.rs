@@ -67,6 +67,10 @@ pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
             "Sign-in failed",
             "Your identity provider sent more about you than this application can keep in a session. Ask your administrator to check the access rules.",
         ),
+        "groups_unavailable" => (
+            "Sign-in unavailable",
+            "Your group memberships could not be read from your identity provider just now. Please try again in a minute.",
+        ),
         "provision_hook_failed" => (
             "Sign-in incomplete",
             "The application could not set up your account. Please try again later.",
@@ -469,6 +473,7 @@ mod tests {
             "user_suspended",
             "directory_unavailable",
             "provision_hook_failed",
+            "groups_unavailable",
             "state_invalid",
             "state_replayed",
             "idp_denied",

@@ -79,11 +79,21 @@ impl SignIn {
         now: i64,
     ) -> Result<Session, SignInError> {
         let provider = identity.provider;
+        if let Some(reason) = identity.groups_unknown {
+            let user = gatehouse_crds::names::sso_user_name(
+                &provider.id,
+                &identity.issuer,
+                &identity.subject,
+            );
+            audit::groups_unknown(&provider.id, "sign_in", reason, &user);
+            if roles.reads_claim(&provider.groups_claim) {
+                return Err(SignInError::GroupsUnavailable { user });
+            }
+        }
         let (signed_in, role) = self.map_user(&identity, roles)?;
         let user = signed_in.user.clone();
-        let (groups, claims, facts) =
-            rule_facts(self.access.as_deref(), &signed_in, &identity.claims)
-                .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
+        let (groups, claims, facts) = rule_facts(self.access.as_deref(), &identity)
+            .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
         // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
         let admission = self
             .directory
@@ -108,6 +118,7 @@ impl SignIn {
             groups,
             claims,
             facts,
+            groups_unknown: identity.groups_unknown.is_some(),
         };
         if let Some(hook) = &self.hook {
             let headers = self.identity.headers_for(&session, provider, now);
@@ -232,19 +243,24 @@ fn directory_refused(provider: &str, user: &str, error: ProvisionError) -> SignI
     }
 }
 
-/// What a session keeps for the access rules: the user's groups they name, the ID-token claims
-/// their `when` conditions name, and the fingerprint of that choice. Nothing without rules.
+/// What a session keeps for the access rules: the user's groups they name (of all the groups
+/// read, ID token or Microsoft Graph; none when they are unknown), the ID-token claims their
+/// `when` conditions name, and the fingerprint of that choice. Nothing without rules.
 pub fn rule_facts(
     access: Option<&Policy>,
-    user: &SignedInUser,
-    claims: &serde_json::Map<String, serde_json::Value>,
+    identity: &VerifiedIdentity<'_>,
 ) -> Result<RuleFacts, ClaimsTooLarge> {
     let Some(policy) = access else {
         return Ok((Vec::new(), None, None));
     };
+    let groups = if identity.groups_unknown.is_some() {
+        Vec::new()
+    } else {
+        policy.session_groups_from_claims(&identity.claims, &identity.provider.groups_claim)
+    };
     Ok((
-        policy.session_groups(&user.groups),
-        policy.session_claims(claims)?,
+        groups,
+        policy.session_claims(&identity.claims)?,
         policy.facts_fingerprint().map(str::to_owned),
     ))
 }

@@ -854,7 +854,7 @@ impl Flights {
             nonce: Nonce::Repeated(&grant.nonce),
             skew: self.skew,
         };
-        let token = match verify_id_token(&raw, &discovered.jwks, &expected).await {
+        let mut token = match verify_id_token(&raw, &discovered.jwks, &expected).await {
             Ok(token) => token,
             Err(e) => {
                 tracing::warn!(provider = %provider.id(), user = %session.user, reason = e.reason(), "the identity provider's refreshed ID token was refused");
@@ -864,6 +864,18 @@ impl Flights {
         if token.subject != session.subject {
             return FlightOutcome::Denied("subject_changed");
         }
+        // A group overage is read from Microsoft Graph again, with the refreshed access token:
+        // a session whose groups were unknown learns them here, one whose groups were known
+        // has them refreshed (or unknown, failing closed, when Graph does not answer now).
+        let groups_unknown = crate::graph::complete_groups(
+            &self.http,
+            provider.config.graph.as_ref(),
+            &provider.config.groups_claim,
+            &mut token.claims,
+            tokens.access_token.as_deref(),
+            provider.id(),
+        )
+        .await;
         let userinfo = crate::userinfo::complete(
             &self.http,
             discovered.endpoints.userinfo.as_ref(),
@@ -874,15 +886,26 @@ impl Flights {
             provider.id(),
         )
         .await;
-        let identity =
+        let mut identity =
             VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo);
+        identity.groups_unknown = groups_unknown;
+        if let Some(reason) = groups_unknown {
+            crate::audit::groups_unknown(provider.id(), "revalidation", reason, &session.user);
+            if provider
+                .config
+                .roles
+                .reads_claim(&provider.config.groups_claim)
+            {
+                return FlightOutcome::Unavailable("groups_unavailable");
+            }
+        }
         let (mut record, role) =
             match signin::map_user(&identity, &provider.config.roles, &self.attribute_mappings) {
                 Ok(mapped) => mapped,
                 Err(unmapped) => return FlightOutcome::Denied(unmapped.denial.reason()),
             };
         let Ok((groups, claims, facts)) =
-            crate::pipeline::rule_facts(self.access.as_deref(), &record, &identity.claims)
+            crate::pipeline::rule_facts(self.access.as_deref(), &identity)
         else {
             return FlightOutcome::Denied("access_claims_too_large");
         };
@@ -906,6 +929,7 @@ impl Flights {
         renewed.groups = groups;
         renewed.claims = claims;
         renewed.facts = facts;
+        renewed.groups_unknown = identity.groups_unknown.is_some();
         FlightOutcome::refreshed(renewed, grant, refresh_cookie)
     }
 }
@@ -975,6 +999,7 @@ mod tests {
             groups: Vec::new(),
             claims: None,
             facts: None,
+            groups_unknown: false,
         }
     }
 

@@ -401,6 +401,7 @@ mod tests {
             groups: Vec::new(),
             claims: None,
             facts: None,
+            groups_unknown: false,
         }
     }
 

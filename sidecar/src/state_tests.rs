@@ -109,6 +109,7 @@ fn cookie(app: &App, user: &str, issued_at: i64) -> http::HeaderMap {
         groups: Vec::new(),
         claims: None,
         facts: None,
+        groups_unknown: false,
     };
     let sealed = session.seal(&app.sessions.keys(), &app.sessions.binding);
     let mut headers = http::HeaderMap::new();

@@ -247,6 +247,7 @@ fn session_of(
         groups: Vec::new(),
         claims: None,
         facts: None,
+        groups_unknown: false,
     }
 }
 

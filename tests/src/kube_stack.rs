@@ -78,6 +78,8 @@ pub struct KubeOptions {
     /// `GATEHOUSE_ACCESS` (the access rules as JSON); with it, the generic (Auth0-shaped)
     /// provider, whose users carry `groups`, is enabled too.
     pub access: Option<String>,
+    /// More sidecar environment, applied last (e.g. `ENTRA_GRAPH_URL`).
+    pub extra_env: Vec<(&'static str, String)>,
 }
 
 impl Default for KubeOptions {
@@ -90,6 +92,7 @@ impl Default for KubeOptions {
             attribute_mappings: Some("department=department"),
             revalidate: None,
             access: None,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -297,6 +300,7 @@ impl KubeStack {
             extra.push(("GATEHOUSE_REVALIDATE_INTERVAL", interval.to_owned()));
             extra.push(("GATEHOUSE_REVALIDATE_GRACE", grace.to_owned()));
         }
+        extra.extend(options.extra_env.iter().cloned());
         let mut providers = vec![ProviderKind::Okta, ProviderKind::Entra];
         if let Some(access) = &options.access {
             extra.push(("GATEHOUSE_ACCESS", access.clone()));

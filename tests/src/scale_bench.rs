@@ -274,6 +274,7 @@ pub async fn run(users: usize, requests: usize) -> Result<ScaleFigures> {
         groups: Vec::new(),
         claims: None,
         facts: None,
+        groups_unknown: false,
     };
     let cookie = format!(
         "{}={}",

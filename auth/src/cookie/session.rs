@@ -65,6 +65,12 @@ pub struct Session {
     /// and [`Session::claims`] were kept for; `None` when they named no group or claim.
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<String>,
+    /// The user's groups could not be read (an Entra ID group overage that Microsoft Graph did
+    /// not answer): [`Session::groups`] is empty and not the user's list, so the access rules
+    /// decide with [`crate::access::Policy::decide_groups_unknown`] (a rule needing a group does
+    /// not admit, a `Deny` on a group refuses). Asked again at the next re-validation or sign-in.
+    #[serde(rename = "gu", default, skip_serializing_if = "std::ops::Not::not")]
+    pub groups_unknown: bool,
 }
 
 impl Session {

@@ -29,6 +29,7 @@ fn session() -> Session {
         groups: Vec::new(),
         claims: None,
         facts: None,
+        groups_unknown: false,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::env::{ConfigError, Env, require_all};
 use super::model::{ProviderConfig, ProviderKind};
-use super::parse::{groups_claim, parse_issuer};
+use super::parse::{check_https_or_loopback, groups_claim, parse_issuer};
 use super::vars::{self, DEFAULT_ENTRA_ISSUER, Variable};
 use gatehouse_auth::claims::RolePolicy;
 
@@ -38,6 +38,17 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         Some(issuer) => parse_issuer(&vars::ENTRA_ISSUER, &issuer)?,
         None => DEFAULT_ENTRA_ISSUER.replace("<tenant>", &tenant),
     };
+    let graph = env.value_or_default(&vars::ENTRA_GRAPH_URL)?;
+    let graph = url::Url::parse(&graph)
+        .ok()
+        .filter(|u| u.query().is_none() && u.fragment().is_none() && u.username().is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                vars::ENTRA_GRAPH_URL.name,
+                "not an absolute URL without query, fragment or credentials",
+            )
+        })?;
+    check_https_or_loopback(vars::ENTRA_GRAPH_URL.name, &graph)?;
     Ok(Some(ProviderConfig {
         id: "entra".to_owned(),
         kind: ProviderKind::Entra,
@@ -48,5 +59,6 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         org_id: env.required(&vars::ENTRA_ORG_ID, why)?,
         roles: RolePolicy::Entra,
         groups_claim: groups_claim(env, &vars::ENTRA_GROUPS_CLAIM)?,
+        graph: Some(graph),
     }))
 }

@@ -100,6 +100,9 @@ pub struct ProviderConfig {
     pub org_id: String,
     /// How the role is read from the ID token.
     pub roles: RolePolicy,
+    /// Microsoft Graph, where a group overage's groups are read (Entra ID only; other providers'
+    /// tokens that leave the groups claim out have unknown groups).
+    pub graph: Option<url::Url>,
     /// The claim (name or dotted path) holding the user's groups.
     pub groups_claim: String,
 }

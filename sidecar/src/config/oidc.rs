@@ -42,6 +42,7 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         org_id: env.required(&vars::OIDC_ORG_ID, why)?,
         roles: claim_role_policy(env)?,
         groups_claim: groups_claim(env, &vars::OIDC_GROUPS_CLAIM)?,
+        graph: None,
         id,
     }))
 }

@@ -29,5 +29,6 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         org_id: env.required(&vars::OKTA_ORG_ID, why)?,
         roles: RolePolicy::Okta,
         groups_claim: groups_claim(env, &vars::OKTA_GROUPS_CLAIM)?,
+        graph: None,
     }))
 }

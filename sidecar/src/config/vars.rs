@@ -237,6 +237,11 @@ pub const ENTRA_GROUPS_CLAIM: Variable = provider(
     "Entra ID: claim holding the user's groups (the app registration's group claims: object ids, or names where configured)",
 )
 .text_default(DEFAULT_GROUPS_CLAIM);
+pub const ENTRA_GRAPH_URL: Variable = provider(
+    env::ENTRA_GRAPH_URL,
+    "Entra ID: Microsoft Graph, where the groups of a user in more groups than the ID token carries (group overage) are read (https; plain http only to a loopback host; sovereign clouds, tests)",
+)
+.text_default(gatehouse_auth::overage::DEFAULT_GRAPH_URL);
 /// The issuer when [`ENTRA_ISSUER`] is unset, `<tenant>` standing for the tenant id.
 pub const DEFAULT_ENTRA_ISSUER: &str = "https://login.microsoftonline.com/<tenant>/v2.0";
 pub const ENTRA_ISSUER: Variable = provider(
@@ -509,6 +514,7 @@ pub const ALL: &[Variable] = &[
     ENTRA_ORG_ID,
     ENTRA_GROUPS_CLAIM,
     ENTRA_ISSUER,
+    ENTRA_GRAPH_URL,
     OIDC_CLIENT_ID,
     OIDC_CLIENT_SECRET,
     OIDC_ISSUER,

@@ -435,6 +435,7 @@ async fn admit_machine(app: &App, req: Request<Body>, token: String, now: i64) -
             groups: Vec::new(),
             claims: None,
             facts: None,
+            groups_unknown: false,
         },
         provider: ProviderIdentity::new(&principal.issuer_name, ""),
         forward_token: machine.forward_token(),
@@ -478,7 +479,14 @@ fn authorize(
         client: None,
         claims: s.claims.as_ref(),
     });
-    let rule = match policy.decide(&facts, who.as_ref()) {
+    // A session whose groups could not be read (Entra ID group overage, Graph unanswered) is
+    // decided with them unknown: a rule needing a group does not admit, a Deny on one refuses.
+    let groups_unknown = session.is_some_and(|s| s.groups_unknown);
+    let decision = match &who {
+        Some(who) if groups_unknown => policy.decide_groups_unknown(&facts, who),
+        who => policy.decide(&facts, who.as_ref()),
+    };
+    let rule = match decision {
         Decision::Allow { .. } => return None,
         Decision::SignIn => {
             let skipped = is_skipped(&app.config.skip_auth, req.uri().path());
@@ -496,7 +504,12 @@ fn authorize(
         return None;
     }
     app.metrics.access_refused(true, rule);
-    crate::audit::access_denied(
+    let audit = if groups_unknown {
+        crate::audit::access_denied_groups_unknown
+    } else {
+        crate::audit::access_denied
+    };
+    audit(
         rule.unwrap_or("default"),
         session.map_or("anonymous", |s| s.user.as_str()),
         session.map_or("", |s| s.provider.as_str()),
@@ -504,7 +517,9 @@ fn authorize(
         req.uri().path(),
     );
     Some(if accepts_html(headers) {
-        let text = if session.is_some() {
+        let text = if groups_unknown {
+            "You are signed in, but your group memberships could not be read from your identity provider, so this part of the application is closed to you for now. Sign in again later."
+        } else if session.is_some() {
             "You are signed in, but this part of the application is not open to you. Ask your administrator for access."
         } else {
             "This part of the application is not open to anyone who could sign in here."

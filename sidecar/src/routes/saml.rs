@@ -238,6 +238,9 @@ const NAME_ATTRIBUTES: [&str; 5] = [
 ];
 const USERNAME_ATTRIBUTES: [&str; 2] = ["uid", "urn:oid:0.9.2342.19200300.100.1.1"];
 
+/// The attribute Entra ID sends instead of the groups when a user is in more than 150 of them.
+const GROUPS_LINK_ATTRIBUTE: &str = "http://schemas.microsoft.com/claims/groups.link";
+
 /// What a verified assertion says about the user.
 fn saml_identity<'a>(
     saml: &'a SamlProvider,
@@ -269,5 +272,13 @@ fn saml_identity<'a>(
         idp_session: None,
         // SAML has no UserInfo: the signed attributes are the whole profile.
         profile: None,
+        // Entra's SAML group overage: past 150 groups the assertion has no groups attribute but
+        // a `groups.link`. Not read through Graph (no access token here): the groups are
+        // unknown, and rules on groups fail closed.
+        groups_unknown: (verified.attributes.contains_key(GROUPS_LINK_ATTRIBUTE)
+            && !verified
+                .attributes
+                .contains_key(&saml.identity.groups_claim))
+        .then_some("saml_groups_overage"),
     }
 }

@@ -287,9 +287,22 @@ async fn complete_sign_in(
         skew: app.config.clock_skew,
     };
     let raw_token = tokens.id_token.as_str();
-    let token = verify_id_token(raw_token, &discovered.jwks, &expected)
+    let mut token = verify_id_token(raw_token, &discovered.jwks, &expected)
         .await
         .map_err(SignInError::Token)?;
+    // A user in more groups than the ID token carries (Entra ID group overage): their groups
+    // from Microsoft Graph, with this sign-in's access token; unknown when Graph does not say.
+    let graph_started = std::time::Instant::now();
+    let groups_unknown = crate::graph::complete_groups(
+        &app.sign_in.http,
+        provider.config.graph.as_ref(),
+        &provider.config.groups_claim,
+        &mut token.claims,
+        tokens.access_token.as_deref(),
+        provider.id(),
+    )
+    .await;
+    let idp_round_trip = idp_round_trip + graph_started.elapsed();
     // Profile claims the ID token lacks, from UserInfo; the role keeps coming from the ID token.
     let userinfo = crate::userinfo::complete(
         &app.sign_in.http,
@@ -301,13 +314,12 @@ async fn complete_sign_in(
         provider.id(),
     )
     .await;
+    let mut identity =
+        VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo);
+    identity.groups_unknown = groups_unknown;
     let mut session = app
         .sign_in
-        .establish(
-            VerifiedIdentity::oidc(&provider.identity, &provider.config.issuer, token, userinfo),
-            &provider.config.roles,
-            now,
-        )
+        .establish(identity, &provider.config.roles, now)
         .await?;
     let refresh = refresh_cookie(app, &mut session, tokens.refresh_token, &attempt, now);
     // RP-initiated logout needs the ID token as its hint, where the provider offers it.

@@ -95,6 +95,7 @@ pub fn session(provider: &str, ttl: i64) -> Session {
         groups: Vec::new(),
         claims: None,
         facts: None,
+        groups_unknown: false,
     }
 }
 
