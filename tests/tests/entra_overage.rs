@@ -129,13 +129,21 @@ fn policy() -> String {
 }
 
 async fn stack() -> Result<(KubeStack, Arc<Graph>, Arc<AtomicUsize>)> {
+    stack_with(None).await
+}
+
+async fn stack_with(
+    revalidate: Option<(&'static str, &'static str)>,
+) -> Result<(KubeStack, Arc<Graph>, Arc<AtomicUsize>)> {
     let (graph, foreign_hits) = start_graph().await?;
-    let stack = KubeStack::start(KubeOptions {
+    let mut stack = KubeStack::start(KubeOptions {
         access: Some(policy()),
         extra_env: vec![("ENTRA_GRAPH_URL", graph.origin.clone())],
+        revalidate,
         ..KubeOptions::default()
     })
     .await?;
+    stack.sync().await?;
     // ada at the Entra-shaped issuer: in too many groups for the token.
     stack
         .idp
@@ -254,5 +262,59 @@ async fn a_next_link_to_another_origin_is_not_followed_with_the_access_token() -
         StatusCode::FORBIDDEN
     );
     assert_eq!(stack.get(&ada, "/docs").await?.status, StatusCode::OK);
+    Ok(())
+}
+
+/// Requests `/docs` (open to every signed-in user) with `session` until `/eng` (open through the
+/// group only) answers `want`, applying the sidecar's renewed cookies: the re-validations in
+/// between read the groups from Graph again.
+async fn until_eng_answers(
+    stack: &KubeStack,
+    session: &mut gatehouse_tests::flow::Session,
+    want: StatusCode,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let docs = stack.get(session, "/docs").await?;
+        session.apply_set_cookies(&docs.headers);
+        let eng = stack.get(session, "/eng").await?;
+        session.apply_set_cookies(&eng.headers);
+        if eng.status == want {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "/eng still answers {} after re-validations, not {want}",
+            eng.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn re_validation_reads_the_groups_again() -> Result<()> {
+    let (stack, graph, _) = stack_with(Some(("1s", "1h"))).await?;
+    // Signed in while Graph fails: groups unknown.
+    graph.mode.store(FAILING, Ordering::SeqCst);
+    let mut ada = stack.sign_in(ProviderKind::Entra, "ada").await?;
+    assert_eq!(stack.get(&ada, "/eng").await?.status, StatusCode::FORBIDDEN);
+
+    // Graph back: the next re-validation (refresh token) learns the groups.
+    graph.mode.store(OK, Ordering::SeqCst);
+    let hits = graph.hits.load(Ordering::SeqCst);
+    until_eng_answers(&stack, &mut ada, StatusCode::OK).await?;
+    assert!(
+        graph.hits.load(Ordering::SeqCst) > hits,
+        "Graph was asked again"
+    );
+
+    // Graph down again: a re-validation leaves the groups unknown, and the rule closes.
+    graph.mode.store(FAILING, Ordering::SeqCst);
+    until_eng_answers(&stack, &mut ada, StatusCode::FORBIDDEN).await?;
+    assert_eq!(
+        stack.get(&ada, "/docs/internal").await?.status,
+        StatusCode::FORBIDDEN,
+        "a Deny on a group fails closed after the re-validation too"
+    );
     Ok(())
 }
