@@ -51,11 +51,26 @@ pub fn groups_overage(claims: &Map<String, Value>, groups_claim: &str) -> bool {
 /// The first page of the signed-in user's groups under Graph URL `base`: ids only, as many per
 /// page as Graph gives.
 pub fn first_page(base: &Url) -> Url {
+    page_at(base, TRANSITIVE_MEMBER_OF)
+}
+
+/// The first page of the groups of the user with Entra object id `oid` (the ID token's `oid`),
+/// for the application's own token (client credentials); `None` unless `oid` is a GUID.
+pub fn first_page_of_user(base: &Url, oid: &str) -> Option<Url> {
+    let guid = oid.len() == 36
+        && oid.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    guid.then(|| page_at(base, &format!("v1.0/users/{oid}/transitiveMemberOf")))
+}
+
+fn page_at(base: &Url, relative: &str) -> Url {
     let mut url = base.clone();
-    let path = format!(
-        "{}/{TRANSITIVE_MEMBER_OF}",
-        base.path().trim_end_matches('/')
-    );
+    let path = format!("{}/{relative}", base.path().trim_end_matches('/'));
     url.set_path(&path);
     url.set_query(None);
     url.set_fragment(None);
@@ -185,6 +200,28 @@ mod tests {
             first_page(&base).as_str(),
             "http://127.0.0.1:8080/graph/v1.0/me/transitiveMemberOf?%24select=id&%24top=999"
         );
+    }
+
+    #[test]
+    fn a_users_first_page_needs_a_guid() {
+        let base = Url::parse("https://graph.microsoft.com").expect("url");
+        assert_eq!(
+            first_page_of_user(&base, "7f1c9a52-0d3b-4e8a-9c61-2b5e8d4f7a01").map(String::from),
+            Some(
+                "https://graph.microsoft.com/v1.0/users/7f1c9a52-0d3b-4e8a-9c61-2b5e8d4f7a01/transitiveMemberOf?%24select=id&%24top=999"
+                    .to_owned()
+            )
+        );
+        for bad in [
+            "",
+            "me",
+            "7f1c9a52-0d3b-4e8a-9c61-2b5e8d4f7a0",
+            "7f1c9a52-0d3b-4e8a-9c61-2b5e8d4f7a01/../../x",
+            "7f1c9a52x0d3b-4e8a-9c61-2b5e8d4f7a01",
+            "../me/transitiveMemberOf?x=7f1c9a52-0d3b-4e8",
+        ] {
+            assert_eq!(first_page_of_user(&base, bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -16,9 +16,12 @@ pub const ENTRA_TENANT_ID: &str = "ENTRA_TENANT_ID";
 pub const ENTRA_ORG_ID: &str = "ENTRA_ORG_ID";
 pub const ENTRA_ISSUER: &str = "ENTRA_ISSUER";
 pub const ENTRA_GROUPS_CLAIM: &str = "ENTRA_GROUPS_CLAIM";
-/// Microsoft Graph base URL, where a group overage's groups are read (not rendered: sovereign
-/// clouds and tests set it on the container); unset: `https://graph.microsoft.com`.
+/// Microsoft Graph base URL, where a group overage's groups are read
+/// (`spec.providers.entra.graphUrl`); unset: `https://graph.microsoft.com`.
 pub const ENTRA_GRAPH_URL: &str = "ENTRA_GRAPH_URL";
+/// Whose token reads a group overage's groups from Graph: `delegated` (the sign-in's access
+/// token, the default) or `application` (the app's own, client credentials).
+pub const ENTRA_GROUP_OVERAGE: &str = "ENTRA_GROUP_OVERAGE";
 
 pub const OIDC_PROVIDER_ID: &str = "OIDC_PROVIDER_ID";
 pub const OIDC_PROVIDER_NAME: &str = "OIDC_PROVIDER_NAME";
@@ -101,6 +104,8 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     ENTRA_ORG_ID,
     ENTRA_ISSUER,
     ENTRA_GROUPS_CLAIM,
+    ENTRA_GRAPH_URL,
+    ENTRA_GROUP_OVERAGE,
     OIDC_PROVIDER_ID,
     OIDC_PROVIDER_NAME,
     OIDC_CLIENT_ID,

@@ -121,6 +121,29 @@ pub enum IssuerScheme {
     LoopbackHttp,
 }
 
+/// `spec.providers.entra.graphUrl`: an https URL with no query, fragment or whitespace (the
+/// sidecar sends access tokens there).
+pub const CEL_GRAPH_URL: &str = r#"isURL(self) && url(self).getQuery().size() == 0 && !self.matches("[#\\s]") && self.startsWith("https://")"#;
+pub const MSG_GRAPH_URL: &str =
+    "graphUrl must be an absolute https URL with no query, fragment or whitespace";
+
+/// `spec.providers.entra.graphUrl` (what [`CEL_GRAPH_URL`] admits): an https URL with a host and
+/// no query, fragment, credentials or whitespace.
+pub fn check_graph_url(graph: &str) -> Result<(), &'static str> {
+    let clean = !graph
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#');
+    let url = url::Url::parse(graph).ok().filter(|url| {
+        url.host_str().is_some_and(|h| !h.is_empty())
+            && url.query().is_none()
+            && url.username().is_empty()
+            && url.password().is_none()
+    });
+    (clean && url.is_some() && graph.starts_with("https://"))
+        .then_some(())
+        .ok_or(MSG_GRAPH_URL)
+}
+
 /// CEL for the shape part of [`check_issuer`] (a URL with no query, fragment or whitespace).
 pub const CEL_ISSUER: &str = r#"isURL(self) && url(self).getQuery().size() == 0 && !self.matches("[#\\s]") && (self.startsWith("https://") || self.startsWith("http://"))"#;
 
@@ -706,6 +729,29 @@ pub const MSG_MACHINE_AUDIENCES: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graph_urls_are_https_without_query_fragment_or_credentials() {
+        for ok in [
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.us/",
+            "https://microsoftgraph.chinacloudapi.cn",
+        ] {
+            assert_eq!(check_graph_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://graph.microsoft.com",
+            "http://127.0.0.1:8080",
+            "https://graph.microsoft.com?x=1",
+            "https://graph.microsoft.com#x",
+            "https://user:pw@graph.microsoft.com",
+            "https://graph.microsoft.com /",
+            "graph.microsoft.com",
+            "",
+        ] {
+            assert_eq!(check_graph_url(bad), Err(MSG_GRAPH_URL), "{bad}");
+        }
+    }
 
     #[test]
     fn route_paths() {

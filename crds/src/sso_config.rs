@@ -293,8 +293,41 @@ pub struct EntraProvider {
     #[schemars(length(min = 1, max = 128))]
     #[x_kube(validation = Rule::new(rules::CEL_CLAIM_NAME).message(rules::MSG_GROUPS_CLAIM))]
     pub groups_claim: Option<String>,
+    /// Microsoft Graph, where the groups of a user in more groups than the ID token carries
+    /// (group overage: no `groups` claim, `_claim_names.groups` instead) are read. Default
+    /// `https://graph.microsoft.com`; national clouds `https://graph.microsoft.us`,
+    /// `https://microsoftgraph.chinacloudapi.cn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(rules::CEL_GRAPH_URL).message(rules::MSG_GRAPH_URL))]
+    #[schemars(length(max = 2048))]
+    pub graph_url: Option<String>,
+    /// Whose token reads an overage user's groups from Graph. Default `Delegated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_overage: Option<GroupOverage>,
     /// Secret (in this namespace) holding the client id and client secret.
     pub client_secret_ref: ClientSecretRef,
+}
+
+// Whose token reads an Entra group overage's groups (no doc comment, as for `Protocol`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum GroupOverage {
+    /// The sign-in's own access token, `/me/transitiveMemberOf` (delegated `User.Read` or
+    /// `GroupMember.Read.All`).
+    #[default]
+    Delegated,
+    /// The app's client-credentials token, `/users/{oid}/transitiveMemberOf` (application
+    /// `GroupMember.Read.All`, admin consent).
+    Application,
+}
+
+impl GroupOverage {
+    /// Spelling in `ENTRA_GROUP_OVERAGE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupOverage::Delegated => "delegated",
+            GroupOverage::Application => "application",
+        }
+    }
 }
 
 /// A generic OIDC provider.

@@ -463,6 +463,12 @@ pub fn sidecar_env(
                 if let Some(issuer) = &entra.issuer {
                     set(env::ENTRA_ISSUER, issuer);
                 }
+                if let Some(graph) = &entra.graph_url {
+                    set(env::ENTRA_GRAPH_URL, graph);
+                }
+                if let Some(overage) = entra.group_overage {
+                    set(env::ENTRA_GROUP_OVERAGE, overage.as_str());
+                }
             }
             if let (Some(oidc), Some(creds)) =
                 (providers.and_then(|p| p.oidc.as_ref()), &secrets.oidc)

@@ -176,6 +176,11 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         if let Err(message) = rules::check_entra_tenant(&entra.tenant_id) {
             push("spec.providers.entra.tenantId", message);
         }
+        if let Some(graph) = &entra.graph_url
+            && let Err(message) = rules::check_graph_url(graph)
+        {
+            push("spec.providers.entra.graphUrl", message);
+        }
         check_text("spec.providers.entra.orgId", &entra.org_id, &mut push);
         check_groups_claim(
             "spec.providers.entra.groupsClaim",

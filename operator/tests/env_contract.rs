@@ -677,9 +677,9 @@ fn apply_errors(config: &gatehouse_crds::SsoConfig) -> Vec<String> {
 mod generated {
     use super::*;
     use gatehouse_crds::{
-        AuthMode, ClientSecretRef, EntraProvider, OidcProvider, OktaProvider, Providers,
-        ProvisioningSpec, Role, RoleRule, SessionSpec, SsoConfig, SsoConfigSpec, TimeoutsSpec,
-        UpstreamSpec,
+        AuthMode, ClientSecretRef, EntraProvider, GroupOverage, OidcProvider, OktaProvider,
+        Providers, ProvisioningSpec, Role, RoleRule, SessionSpec, SsoConfig, SsoConfigSpec,
+        TimeoutsSpec, UpstreamSpec,
     };
     use proptest::prelude::*;
     use proptest::sample::select;
@@ -779,15 +779,37 @@ mod generated {
             .prop_map(str::to_owned),
             1 => "[a-zA-Z0-9.-]{1,10}",
         ];
-        (tenant, proptest::option::of(issuer()), text()).prop_map(|(tenant_id, issuer, org_id)| {
-            EntraProvider {
-                tenant_id,
-                issuer,
-                org_id,
-                groups_claim: None,
-                client_secret_ref: creds(),
-            }
-        })
+        let graph = proptest::option::of(select(vec![
+            "https://graph.microsoft.us",
+            "https://graph.microsoft.com/",
+            "http://graph.example.com",
+            "https://graph.example.com?x=1",
+            "https://user@graph.example.com",
+            "graph.microsoft.com",
+            "",
+        ]));
+        let overage = proptest::option::of(select(vec![
+            GroupOverage::Delegated,
+            GroupOverage::Application,
+        ]));
+        (
+            tenant,
+            proptest::option::of(issuer()),
+            text(),
+            graph,
+            overage,
+        )
+            .prop_map(|(tenant_id, issuer, org_id, graph_url, group_overage)| {
+                EntraProvider {
+                    tenant_id,
+                    issuer,
+                    org_id,
+                    groups_claim: None,
+                    graph_url: graph_url.map(str::to_owned),
+                    group_overage,
+                    client_secret_ref: creds(),
+                }
+            })
     }
 
     fn oidc() -> impl Strategy<Value = OidcProvider> {

@@ -3,9 +3,11 @@
 //! When the verified ID token shows a group overage ([`gatehouse_auth::overage::groups_overage`]),
 //! the sign-in (and a re-validation) reads the user's groups from
 //! `<ENTRA_GRAPH_URL>/v1.0/me/transitiveMemberOf?$select=id` with the access token of that same
-//! sign-in (delegated `User.Read`, or `GroupMember.Read.All`), page by page, and puts them in the
-//! groups claim, where role maps, access rules and `status.groups` read them. Never from the
-//! token's `_claim_sources`.
+//! sign-in (delegated `User.Read`, or `GroupMember.Read.All`) or, with
+//! `ENTRA_GROUP_OVERAGE=application`, from `/v1.0/users/<oid>/transitiveMemberOf` with the app's
+//! own client-credentials token (application `GroupMember.Read.All`), page by page, and puts them
+//! in the groups claim, where role maps, access rules and `status.groups` read them. Never from
+//! the token's `_claim_sources`.
 //!
 //! Bounded: [`GRAPH_BUDGET`] for all pages and one retry; at most
 //! [`gatehouse_auth::overage::MAX_PAGES`] pages and [`gatehouse_auth::overage::MAX_GROUPS`]
@@ -24,6 +26,9 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::config::GraphConfig;
+use crate::providers::Provider;
+
 /// Longest a sign-in or re-validation spends reading groups from Graph, pages and retry included.
 pub const GRAPH_BUDGET: Duration = Duration::from_secs(5);
 
@@ -37,6 +42,12 @@ pub enum GraphError {
     /// The sign-in brought no access token to ask Graph with.
     #[error("no access token to ask Microsoft Graph with")]
     NoAccessToken,
+    /// `application`: the token endpoint gave no app token for Graph.
+    #[error("no application token for Microsoft Graph")]
+    AppToken,
+    /// `application`: the ID token has no `oid` (a GUID) to ask about.
+    #[error("the ID token has no object id")]
+    NoObjectId,
     /// The request failed (connection, TLS, a broken body).
     #[error("Microsoft Graph could not be reached")]
     Unreachable,
@@ -75,6 +86,8 @@ impl GraphError {
         match self {
             GraphError::NotEntra => "groups_claim_distributed",
             GraphError::NoAccessToken => "graph_no_access_token",
+            GraphError::AppToken => "graph_app_token_failed",
+            GraphError::NoObjectId => "graph_no_object_id",
             GraphError::Unreachable => "graph_unreachable",
             GraphError::TimedOut => "graph_timeout",
             GraphError::Throttled => "graph_throttled",
@@ -89,26 +102,88 @@ impl GraphError {
     }
 }
 
-/// Completes `claims` (a verified ID token's) with the user's groups when the token shows a
-/// group overage for `groups_claim`: read from Graph at `graph` (Entra ID; `None` for other
-/// providers) with `access_token`, and put in `groups_claim` as an array of object ids. Returns
-/// why the groups are unknown when they could not be read (logged), `None` when they are known
-/// (from the token or from Graph).
+/// Completes `claims` (a verified ID token of `provider`) with the user's groups when the token
+/// shows a group overage for the provider's groups claim: read from Graph (Entra ID only) with
+/// `access_token` (the sign-in's), or the app's own token under `ENTRA_GROUP_OVERAGE=application`.
+/// See [`complete_groups_with`].
 pub async fn complete_groups(
     http: &reqwest::Client,
-    graph: Option<&Url>,
-    groups_claim: &str,
+    provider: &Provider,
     claims: &mut Map<String, Value>,
     access_token: Option<&str>,
+) -> Option<&'static str> {
+    let config = &provider.config;
+    if !groups_overage(claims, &config.groups_claim) {
+        return None;
+    }
+    let token = match &config.graph {
+        Some(GraphConfig {
+            url,
+            application: true,
+        }) => {
+            let asked = tokio::time::timeout(GRAPH_BUDGET, provider.graph_app_token(http, url));
+            match asked.await {
+                Ok(Ok(token)) => GraphToken::Application(Ok(token)),
+                Ok(Err(e)) => {
+                    tracing::warn!(provider = %config.id, error = %e, "group overage: no application token for Microsoft Graph");
+                    GraphToken::Application(Err(GraphError::AppToken))
+                }
+                Err(_) => GraphToken::Application(Err(GraphError::TimedOut)),
+            }
+        }
+        _ => GraphToken::Delegated(access_token),
+    };
+    let graph = config.graph.as_ref().map(|g| &g.url);
+    complete_groups_with(http, graph, token, &config.groups_claim, claims, &config.id).await
+}
+
+/// Whose token asks Graph.
+#[derive(Debug)]
+pub enum GraphToken<'a> {
+    /// The sign-in's access token (if it sent one): `/me/transitiveMemberOf`.
+    Delegated(Option<&'a str>),
+    /// The app's own token, or why there is none: `/users/<oid>/transitiveMemberOf`.
+    Application(Result<String, GraphError>),
+}
+
+/// Completes `claims` (a verified ID token's) with the user's groups when the token shows a
+/// group overage for `groups_claim`: read from Graph at `graph` (Entra ID; `None` for other
+/// providers) with `token`, and put in `groups_claim` as an array of object ids. Returns why the
+/// groups are unknown when they could not be read (logged), `None` when they are known (from
+/// the token or from Graph).
+pub async fn complete_groups_with(
+    http: &reqwest::Client,
+    graph: Option<&Url>,
+    token: GraphToken<'_>,
+    groups_claim: &str,
+    claims: &mut Map<String, Value>,
     provider: &str,
 ) -> Option<&'static str> {
     if !groups_overage(claims, groups_claim) {
         return None;
     }
-    let read = match (graph, access_token) {
+    let started = Instant::now();
+    let read = match (graph, token) {
         (None, _) => Err(GraphError::NotEntra),
-        (Some(_), None) => Err(GraphError::NoAccessToken),
-        (Some(base), Some(token)) => transitive_groups(http, base, token, GRAPH_BUDGET).await,
+        (Some(_), GraphToken::Delegated(None)) => Err(GraphError::NoAccessToken),
+        (Some(base), GraphToken::Delegated(Some(token))) => {
+            let first = overage::first_page(base);
+            transitive_groups_from(http, base, first, token, GRAPH_BUDGET).await
+        }
+        (Some(_), GraphToken::Application(Err(e))) => Err(e),
+        (Some(base), GraphToken::Application(Ok(token))) => {
+            let oid = claims
+                .get("oid")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            match overage::first_page_of_user(base, oid) {
+                None => Err(GraphError::NoObjectId),
+                Some(first) => {
+                    let left = GRAPH_BUDGET.saturating_sub(started.elapsed());
+                    transitive_groups_from(http, base, first, &token, left).await
+                }
+            }
+        }
     };
     match read {
         Ok(ids) => {
@@ -138,8 +213,19 @@ pub async fn transitive_groups(
     access_token: &str,
     budget: Duration,
 ) -> Result<Vec<String>, GraphError> {
+    transitive_groups_from(http, base, overage::first_page(base), access_token, budget).await
+}
+
+/// [`transitive_groups`] from page `first` (the signed-in user's, or one user's by object id).
+pub async fn transitive_groups_from(
+    http: &reqwest::Client,
+    base: &Url,
+    first: Url,
+    access_token: &str,
+    budget: Duration,
+) -> Result<Vec<String>, GraphError> {
     let deadline = Instant::now() + budget;
-    let mut url = overage::first_page(base);
+    let mut url = first;
     let mut groups = Vec::new();
     let mut pages = 0;
     let mut retried = false;
@@ -326,6 +412,10 @@ mod tests {
         });
         let app = axum::Router::new()
             .route("/v1.0/me/transitiveMemberOf", axum::routing::get(serve))
+            .route(
+                "/v1.0/users/7f1c9a52-0d3b-4e8a-9c61-2b5e8d4f7a01/transitiveMemberOf",
+                axum::routing::get(serve),
+            )
             .with_state(fixture.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -429,23 +519,38 @@ mod tests {
 
     #[tokio::test]
     async fn overage_claims_are_completed_and_failures_named() {
+        use GraphToken::{Application, Delegated};
         let (base, _) = graph(Mode::Pages(250)).await;
         let overage = json!({"sub": "x", "_claim_names": {"groups": "src1"},
+            "oid": "7f1c9a52-0d3b-4e8a-9c61-2b5e8d4f7a01",
             "_claim_sources": {"src1": {"endpoint": "http://attacker.invalid/"}}});
-        let Value::Object(mut claims) = overage.clone() else {
-            panic!("object")
+        let claims = || match overage.clone() {
+            Value::Object(m) => m,
+            _ => panic!("object"),
         };
-        let unknown = complete_groups(
-            &client(),
-            Some(&base),
-            "groups",
-            &mut claims,
-            Some(TOKEN),
-            "entra",
-        )
-        .await;
+        let complete = |graph: Option<Url>, token: GraphToken<'static>| {
+            let mut claims = claims();
+            async move {
+                let unknown = complete_groups_with(
+                    &client(),
+                    graph.as_ref(),
+                    token,
+                    "groups",
+                    &mut claims,
+                    "entra",
+                )
+                .await;
+                (unknown, claims)
+            }
+        };
+        let (unknown, got) = complete(Some(base.clone()), Delegated(Some(TOKEN))).await;
         assert_eq!(unknown, None);
-        assert_eq!(claims["groups"].as_array().map(Vec::len), Some(250));
+        assert_eq!(got["groups"].as_array().map(Vec::len), Some(250));
+
+        // The application's token asks about the user by object id.
+        let (unknown, got) = complete(Some(base.clone()), Application(Ok(TOKEN.to_owned()))).await;
+        assert_eq!(unknown, None);
+        assert_eq!(got["groups"].as_array().map(Vec::len), Some(250));
 
         // No overage: nothing asked, nothing changed.
         let Value::Object(mut plain) = json!({"groups": ["a"]}) else {
@@ -453,35 +558,56 @@ mod tests {
         };
         let before = plain.clone();
         assert_eq!(
-            complete_groups(&client(), None, "groups", &mut plain, None, "entra").await,
+            complete_groups_with(
+                &client(),
+                None,
+                Delegated(None),
+                "groups",
+                &mut plain,
+                "entra"
+            )
+            .await,
             None
         );
         assert_eq!(plain, before);
 
-        let Value::Object(mut claims) = overage.clone() else {
-            panic!("object")
-        };
-        assert_eq!(
-            complete_groups(&client(), None, "groups", &mut claims, Some(TOKEN), "oidc").await,
-            Some("groups_claim_distributed")
-        );
-        assert_eq!(
-            complete_groups(&client(), Some(&base), "groups", &mut claims, None, "entra").await,
-            Some("graph_no_access_token")
-        );
         let (down, _) = graph(Mode::Fails).await;
+        for (graph, token, reason) in [
+            (None, Delegated(Some(TOKEN)), "groups_claim_distributed"),
+            (Some(base.clone()), Delegated(None), "graph_no_access_token"),
+            (
+                Some(base.clone()),
+                Application(Err(GraphError::AppToken)),
+                "graph_app_token_failed",
+            ),
+            (
+                Some(down.clone()),
+                Delegated(Some(TOKEN)),
+                "graph_server_error",
+            ),
+            (
+                Some(down),
+                Application(Ok(TOKEN.to_owned())),
+                "graph_server_error",
+            ),
+        ] {
+            let (unknown, got) = complete(graph, token).await;
+            assert_eq!(unknown, Some(reason));
+            assert!(!got.contains_key("groups"), "{reason}");
+        }
+        let mut no_oid = claims();
+        no_oid.remove("oid");
         assert_eq!(
-            complete_groups(
+            complete_groups_with(
                 &client(),
-                Some(&down),
+                Some(&base),
+                Application(Ok(TOKEN.to_owned())),
                 "groups",
-                &mut claims,
-                Some(TOKEN),
+                &mut no_oid,
                 "entra"
             )
             .await,
-            Some("graph_server_error")
+            Some("graph_no_object_id")
         );
-        assert!(!claims.contains_key("groups"));
     }
 }

@@ -869,11 +869,9 @@ impl Flights {
         // has them refreshed (or unknown, failing closed, when Graph does not answer now).
         let groups_unknown = crate::graph::complete_groups(
             &self.http,
-            provider.config.graph.as_ref(),
-            &provider.config.groups_claim,
+            provider,
             &mut token.claims,
             tokens.access_token.as_deref(),
-            provider.id(),
         )
         .await;
         let userinfo = crate::userinfo::complete(

@@ -3,7 +3,7 @@
 //! `ENTRA_ISSUER` (sovereign clouds, tests). Role from `roles`.
 
 use super::env::{ConfigError, Env, require_all};
-use super::model::{ProviderConfig, ProviderKind};
+use super::model::{GraphConfig, ProviderConfig, ProviderKind};
 use super::parse::{check_https_or_loopback, groups_claim, parse_issuer};
 use super::vars::{self, DEFAULT_ENTRA_ISSUER, Variable};
 use gatehouse_auth::claims::RolePolicy;
@@ -49,6 +49,16 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
             )
         })?;
     check_https_or_loopback(vars::ENTRA_GRAPH_URL.name, &graph)?;
+    let application = match env.value_or_default(&vars::ENTRA_GROUP_OVERAGE)?.as_str() {
+        "delegated" => false,
+        "application" => true,
+        _ => {
+            return Err(ConfigError::new(
+                vars::ENTRA_GROUP_OVERAGE.name,
+                "must be `delegated` or `application`",
+            ));
+        }
+    };
     Ok(Some(ProviderConfig {
         id: "entra".to_owned(),
         kind: ProviderKind::Entra,
@@ -59,6 +69,9 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<ProviderConfig>, ConfigEr
         org_id: env.required(&vars::ENTRA_ORG_ID, why)?,
         roles: RolePolicy::Entra,
         groups_claim: groups_claim(env, &vars::ENTRA_GROUPS_CLAIM)?,
-        graph: Some(graph),
+        graph: Some(GraphConfig {
+            url: graph,
+            application,
+        }),
     }))
 }

@@ -53,8 +53,8 @@ pub mod vars;
 pub(crate) use env::read_secret_file;
 pub use env::{ConfigError, EnvSource, ProcessEnv, Secret, SecretSource};
 pub use model::{
-    AuthMode, KubernetesMachine, LogFormat, MachineConfig, MachineKeys, ProviderConfig,
-    ProviderKind, ProvisioningMode,
+    AuthMode, GraphConfig, KubernetesMachine, LogFormat, MachineConfig, MachineKeys,
+    ProviderConfig, ProviderKind, ProvisioningMode,
 };
 pub(crate) use parse::check_https_or_loopback;
 pub use saml::{MetadataSource, PROTOCOL_VARIABLES_SAML, SamlConfig};

@@ -81,6 +81,16 @@ pub struct MachineKeys {
     pub jwks_uri: Option<String>,
 }
 
+/// Where and how an Entra ID group overage's groups are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphConfig {
+    /// Microsoft Graph's base URL (`ENTRA_GRAPH_URL`).
+    pub url: url::Url,
+    /// `ENTRA_GROUP_OVERAGE=application`: with the app's own token (client credentials,
+    /// `/users/{oid}/transitiveMemberOf`) instead of the sign-in's access token (`/me/…`).
+    pub application: bool,
+}
+
 /// One enabled sign-in provider, as configured.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -102,7 +112,7 @@ pub struct ProviderConfig {
     pub roles: RolePolicy,
     /// Microsoft Graph, where a group overage's groups are read (Entra ID only; other providers'
     /// tokens that leave the groups claim out have unknown groups).
-    pub graph: Option<url::Url>,
+    pub graph: Option<GraphConfig>,
     /// The claim (name or dotted path) holding the user's groups.
     pub groups_claim: String,
 }

@@ -242,6 +242,11 @@ pub const ENTRA_GRAPH_URL: Variable = provider(
     "Entra ID: Microsoft Graph, where the groups of a user in more groups than the ID token carries (group overage) are read (https; plain http only to a loopback host; sovereign clouds, tests)",
 )
 .text_default(gatehouse_auth::overage::DEFAULT_GRAPH_URL);
+pub const ENTRA_GROUP_OVERAGE: Variable = provider(
+    env::ENTRA_GROUP_OVERAGE,
+    "Entra ID: whose token reads an overage user's groups from Graph: `delegated` (the sign-in's access token, `/me/transitiveMemberOf`; delegated `User.Read`) or `application` (the app's own client-credentials token, `/users/{oid}/transitiveMemberOf`; application `GroupMember.Read.All`)",
+)
+.text_default("delegated");
 /// The issuer when [`ENTRA_ISSUER`] is unset, `<tenant>` standing for the tenant id.
 pub const DEFAULT_ENTRA_ISSUER: &str = "https://login.microsoftonline.com/<tenant>/v2.0";
 pub const ENTRA_ISSUER: Variable = provider(
@@ -515,6 +520,7 @@ pub const ALL: &[Variable] = &[
     ENTRA_GROUPS_CLAIM,
     ENTRA_ISSUER,
     ENTRA_GRAPH_URL,
+    ENTRA_GROUP_OVERAGE,
     OIDC_CLIENT_ID,
     OIDC_CLIENT_SECRET,
     OIDC_ISSUER,

@@ -138,6 +138,8 @@ struct TokenResponse {
     id_token: Option<String>,
     access_token: Option<String>,
     refresh_token: Option<String>,
+    /// Seconds (a number, or a string of one: Entra's v1 endpoint).
+    expires_in: Option<serde_json::Value>,
 }
 
 /// What a code exchange returns: the raw ID token, the access token when the provider sent one
@@ -182,6 +184,8 @@ pub struct Provider {
     discovered: OnceLock<Discovered>,
     /// What the identity headers say about it.
     pub identity: ProviderIdentity,
+    /// The app's own Microsoft Graph token (client credentials) and until when it is used.
+    graph_token: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -204,6 +208,7 @@ impl Provider {
             discovered: OnceLock::new(),
             identity: ProviderIdentity::new(&config.id, &config.org_id)
                 .with_groups_claim(&config.groups_claim),
+            graph_token: std::sync::Mutex::new(None),
             config,
         }
     }
@@ -381,6 +386,50 @@ impl Provider {
             access_token: tokens.access_token.filter(|t| !t.is_empty()),
             refresh_token: tokens.refresh_token.filter(|t| !t.is_empty()),
         })
+    }
+
+    /// The app's own access token for Microsoft Graph at `graph` (client credentials,
+    /// `scope=<graph origin>/.default`), for reading an overage user's groups
+    /// (`ENTRA_GROUP_OVERAGE=application`). Cached until a minute before it expires (at most an
+    /// hour); a token request only when there is none.
+    pub async fn graph_app_token(
+        &self,
+        http: &reqwest::Client,
+        graph: &url::Url,
+    ) -> Result<String, ExchangeError> {
+        let now = std::time::Instant::now();
+        if let Ok(cached) = self.graph_token.lock()
+            && let Some((token, until)) = cached.as_ref()
+            && now < *until
+        {
+            return Ok(token.clone());
+        }
+        let scope = format!("{}/.default", graph.origin().ascii_serialization());
+        let tokens = self
+            .token_request(
+                http,
+                &[("grant_type", "client_credentials"), ("scope", &scope)],
+            )
+            .await?;
+        let token = tokens
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or(ExchangeError::Unreadable)?;
+        let lifetime = match &tokens.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(300)
+        .min(3600)
+        .saturating_sub(60);
+        if let Ok(mut cached) = self.graph_token.lock() {
+            *cached = Some((
+                token.clone(),
+                now + std::time::Duration::from_secs(lifetime),
+            ));
+        }
+        Ok(token)
     }
 
     /// One request to the token endpoint with `grant` and our client authentication.

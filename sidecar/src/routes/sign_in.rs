@@ -295,11 +295,9 @@ async fn complete_sign_in(
     let graph_started = std::time::Instant::now();
     let groups_unknown = crate::graph::complete_groups(
         &app.sign_in.http,
-        provider.config.graph.as_ref(),
-        &provider.config.groups_claim,
+        provider,
         &mut token.claims,
         tokens.access_token.as_deref(),
-        provider.id(),
     )
     .await;
     let idp_round_trip = idp_round_trip + graph_started.elapsed();
