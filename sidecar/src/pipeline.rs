@@ -79,18 +79,21 @@ impl SignIn {
         now: i64,
     ) -> Result<Session, SignInError> {
         let provider = identity.provider;
+        let mapped = signin::map_user(&identity, roles, &self.attribute_mappings);
         if let Some(reason) = identity.groups_unknown {
-            let user = gatehouse_crds::names::sso_user_name(
-                &provider.id,
-                &identity.issuer,
-                &identity.subject,
-            );
-            audit::groups_unknown(&provider.id, "sign_in", reason, &user);
+            let user = match &mapped {
+                Ok((signed_in, _)) => &signed_in.user,
+                Err(unmapped) => &unmapped.user,
+            };
+            audit::groups_unknown(&provider.id, "sign_in", reason, user);
             if roles.reads_claim(&provider.groups_claim) {
-                return Err(SignInError::GroupsUnavailable { user });
+                return Err(SignInError::GroupsUnavailable { user: user.clone() });
             }
         }
-        let (signed_in, role) = self.map_user(&identity, roles)?;
+        let (signed_in, role) = mapped.map_err(|unmapped| SignInError::Role {
+            user: unmapped.user,
+            denial: unmapped.denial,
+        })?;
         let user = signed_in.user.clone();
         let (groups, claims, facts) = rule_facts(self.access.as_deref(), &identity)
             .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
