@@ -1,6 +1,7 @@
 //! Properties of the access-rule engine (`gatehouse_auth::access`), for random policies and
 //! requests: the order of the rules never matters, `Deny` rules only ever refuse, encoding an
-//! unreserved character changes nothing, and every ambiguous path fails closed both ways.
+//! unreserved character changes nothing, every ambiguous path fails closed both ways, and unknown
+//! groups are never more permissive than known ones.
 
 use gatehouse_auth::access::{
     AccessSpec, Decision, Policy, PrincipalType, RequestFacts, Role, Who,
@@ -362,6 +363,33 @@ proptest! {
         }
         for d in decisions(&closed) {
             prop_assert!(matches!(d, Decision::Deny { rule: Some(_) }), "{:?}", d);
+        }
+    }
+
+    /// Unknown groups (an Entra group overage Graph did not answer) admit no more than any list
+    /// of groups would: whatever groups the principal really has, a request admitted with them
+    /// unknown is admitted with them known, by no `Deny` rule refused.
+    #[test]
+    fn unknown_groups_are_never_more_permissive_than_any_known_groups(
+        default in default_action(),
+        rules in rules(),
+        groups in prop::sample::subsequence(vec!["staff", "ops", "contractors"], 0..=3),
+    ) {
+        let policy = compile(default, &rules);
+        let method = http::Method::GET;
+        for mut person in people().into_iter().filter(|p| p.kind == PrincipalType::User) {
+            for path in PATHS {
+                let request = RequestFacts { method: &method, host: HOSTS[0], path };
+                let unknown = policy.decide_groups_unknown(&request, &person.who());
+                person.groups = groups.iter().map(|g| (*g).to_owned()).collect();
+                let known = policy.decide(&request, Some(&person.who()));
+                if matches!(unknown, Decision::Allow { .. }) {
+                    prop_assert!(
+                        matches!(known, Decision::Allow { .. }),
+                        "{}: unknown {:?}, known {:?}", path, unknown, known
+                    );
+                }
+            }
         }
     }
 
