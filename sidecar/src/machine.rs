@@ -11,6 +11,8 @@
 
 mod verified;
 
+pub use verified::Verified;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,10 +111,13 @@ impl MachineClients {
 
     /// The principal `raw` (the bearer token) stands for, or why it stands for none. A token of
     /// a configured issuer verified moments ago is answered from [`verified::VerifiedTokens`].
-    pub async fn verify(&self, raw: &str) -> Result<Arc<MachinePrincipal>, BearerError> {
-        let key = verified::key(raw);
-        if let Some(principal) = key.as_ref().and_then(|k| self.verified.get(k, now_unix())) {
-            return Ok(principal);
+    pub async fn verify(&self, raw: &str) -> Result<Verified, BearerError> {
+        let key = verified::key(raw).ok_or(BearerError::TooLarge)?;
+        if let Some(principal) = self.verified.get(&key, now_unix()) {
+            return Ok(Verified {
+                principal,
+                digest: key,
+            });
         }
         let token = UnverifiedBearer::parse(raw)?;
         let issuer = match self.config.auth.issuer_of(&token) {
@@ -125,10 +130,11 @@ impl MachineClients {
                 } else {
                     self.verify_service_account(&token).await?
                 });
-                if let Some(key) = key {
-                    self.verified.insert(key, principal.clone(), now_unix());
-                }
-                return Ok(principal);
+                self.verified.insert(key, principal.clone(), now_unix());
+                return Ok(Verified {
+                    principal,
+                    digest: key,
+                });
             }
             Err(e) => return Err(e),
         };
@@ -151,10 +157,11 @@ impl MachineClients {
             }
             verified => verified,
         }?);
-        if let Some(key) = key {
-            self.verified.insert(key, principal.clone(), now_unix());
-        }
-        Ok(principal)
+        self.verified.insert(key, principal.clone(), now_unix());
+        Ok(Verified {
+            principal,
+            digest: key,
+        })
     }
 
     /// A token of no external issuer, where ServiceAccount tokens are admitted: the API server's

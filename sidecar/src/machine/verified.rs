@@ -23,10 +23,27 @@ pub const MAX_AGE: i64 = 60;
 /// What a token is remembered by: its SHA-256 digest.
 pub type TokenKey = [u8; 32];
 
-/// The key of `raw`; `None` for a token too large to be accepted (the verifier refuses it
-/// without it being hashed).
+/// The key of `raw`; `None` for a token too large to be accepted (refused without being hashed).
 pub fn key(raw: &str) -> Option<TokenKey> {
     (raw.len() <= MAX_BEARER_BYTES).then(|| sha2::Sha256::digest(raw.as_bytes()).into())
+}
+
+/// A verified bearer token: the principal it stands for (what it dereferences to), and the
+/// token's SHA-256 digest, made once per request (the gate's machine session id is made from it).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The principal.
+    pub principal: Arc<MachinePrincipal>,
+    /// SHA-256 of the token.
+    pub digest: TokenKey,
+}
+
+impl std::ops::Deref for Verified {
+    type Target = MachinePrincipal;
+
+    fn deref(&self) -> &MachinePrincipal {
+        &self.principal
+    }
 }
 
 #[derive(Debug)]
