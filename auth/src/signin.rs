@@ -140,18 +140,23 @@ pub struct Unmapped {
     pub denial: RoleDenial,
 }
 
-/// What a verified identity makes of the user: the SsoUser record of the sign-in (name,
+/// What a verified identity makes of the user of SsoConfig `config`: the SsoUser record of the sign-in (name,
 /// profile, attributes copied by `attribute_mappings`) and the role its claims map to under
 /// `roles`, or the denial. The role is read from `identity.claims` only, never from the profile
 /// the UserInfo endpoint filled.
 pub fn map_user(
+    config: &str,
     identity: &VerifiedIdentity<'_>,
     roles: &RolePolicy,
     attribute_mappings: &[(String, String)],
 ) -> Result<(SignedInUser, Role), Unmapped> {
     let provider = identity.provider;
-    let user =
-        gatehouse_crds::names::sso_user_name(&provider.id, &identity.issuer, &identity.subject);
+    let user = gatehouse_crds::names::sso_user_name(
+        config,
+        &provider.id,
+        &identity.issuer,
+        &identity.subject,
+    );
     let role = match map_role(roles, &identity.claims) {
         Ok(role) => role,
         Err(denial) => return Err(Unmapped { user, denial }),

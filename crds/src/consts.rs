@@ -8,6 +8,10 @@ pub const SOURCE_SSO: &str = "sso";
 pub const LABEL_CONFIG: &str = "gatehouse.dev/config";
 /// Label on SsoUsers: the provider id the user signed in with.
 pub const LABEL_PROVIDER: &str = "gatehouse.dev/provider";
+/// Label on SsoUsers: the person ([`crate::names::identity_label`]: issuer and subject), the same
+/// on their SsoUser of every SsoConfig, so `kubectl delete ssousers -l gatehouse.dev/identity=…`
+/// removes a person from every app of a namespace.
+pub const LABEL_IDENTITY: &str = "gatehouse.dev/identity";
 /// Pod label that opts a workload into injection; its value names the SsoConfig.
 pub const LABEL_INJECT: &str = "gatehouse.dev/inject";
 /// Standard label naming the tool that manages an object.

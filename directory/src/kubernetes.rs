@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use gatehouse_crds::consts::{
-    LABEL_CONFIG, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SSO,
+    LABEL_CONFIG, LABEL_IDENTITY, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SSO,
 };
-use gatehouse_crds::names::sso_user_name;
+use gatehouse_crds::names::{identity_label, legacy_sso_user_name, sso_user_name};
 use gatehouse_crds::{API_VERSION, ProvisioningMode, SessionRenewal, SsoUser};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource as _;
@@ -46,9 +46,20 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(wait)).await;
 }
 
-/// What admission read: the SsoUser as it was, or `None` when it does not exist yet.
+/// What admission read: the SsoUser as it was, or `None` when it does not exist yet, and its
+/// name (the current one, or the legacy one of an SsoUser made before names included the config).
 #[derive(Clone, Debug, Default)]
-pub struct Admitted(Option<SsoUser>);
+pub struct Admitted {
+    user: Option<SsoUser>,
+    name: String,
+}
+
+impl Admitted {
+    /// The SsoUser's name: the session's user.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
 
 /// The SsoUser a sign-in resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,21 +128,68 @@ impl Provisioner {
     /// Read-only: whether `sign_in` may proceed (its SsoUser, if any, is this identity's and not
     /// suspended; in `preDeclared` mode, it exists). Nothing is written.
     pub async fn admit(&self, sign_in: &SignedInUser) -> Result<Admitted, ProvisionError> {
-        let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
-        match self
-            .api
-            .get_opt(&name)
-            .await
-            .map_err(ProvisionError::Unavailable)?
-        {
+        let (name, found) = self.find(sign_in).await?;
+        match found {
             Some(user) => self
-                .usable(&user, sign_in, name)
-                .map(|()| Admitted(Some(user))),
+                .usable(&user, sign_in, name.clone())
+                .map(|()| Admitted {
+                    user: Some(user),
+                    name,
+                }),
             // A refresh that was in the air when the user was deleted must not bring it back.
             None if sign_in.occasion == Occasion::Revalidation => Err(ProvisionError::Deleted),
             None if self.mode == ProvisioningMode::PreDeclared => Err(ProvisionError::NotDeclared),
-            None => Ok(Admitted(None)),
+            None => Ok(Admitted { user: None, name }),
         }
+    }
+
+    /// The name of `sign_in`'s SsoUser in this config: [`sso_user_name`].
+    pub fn current_name(&self, sign_in: &SignedInUser) -> String {
+        sso_user_name(
+            &self.config,
+            &sign_in.provider,
+            &sign_in.issuer,
+            &sign_in.subject,
+        )
+    }
+
+    /// `sign_in`'s SsoUser and its name: the one of the current name; else one of the legacy
+    /// name ([`legacy_sso_user_name`]) that serves this config (an SsoUser made before names
+    /// included the config, which keeps serving it: nobody's session ends at an upgrade); else
+    /// none, under the current name. A legacy-named SsoUser of another config is not this
+    /// config's: the person gets their own SsoUser here (two apps of a namespace on one IdP).
+    /// The watch cache tells, without a read, that a legacy name is the one to read.
+    async fn find(
+        &self,
+        sign_in: &SignedInUser,
+    ) -> Result<(String, Option<SsoUser>), ProvisionError> {
+        let current = self.current_name(sign_in);
+        let legacy = legacy_sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
+        let read = |name: String| async move {
+            let found = self
+                .api
+                .get_opt(&name)
+                .await
+                .map_err(ProvisionError::Unavailable)?;
+            Ok::<_, ProvisionError>((name, found))
+        };
+        let serves_us = |user: &SsoUser| user.spec.config == self.config;
+        if self.cache.holds_own(&legacy) && !self.cache.holds_own(&current) {
+            let (name, found) = read(legacy).await?;
+            if found.as_ref().is_some_and(serves_us) {
+                return Ok((name, found));
+            }
+            return read(current).await;
+        }
+        let (name, found) = read(current.clone()).await?;
+        if found.is_some() {
+            return Ok((name, found));
+        }
+        let (legacy, old) = read(legacy).await?;
+        if old.as_ref().is_some_and(serves_us) {
+            return Ok((legacy, old));
+        }
+        Ok((current, None))
     }
 
     /// [`Provisioner::provision`] starting from what [`Provisioner::admit`] read, instead of
@@ -142,7 +200,7 @@ impl Provisioner {
         sign_in: &SignedInUser,
         admitted: Admitted,
     ) -> Result<ProvisionedUser, ProvisionError> {
-        self.provision_from(sign_in, Some(admitted.0)).await
+        self.provision_from(sign_in, Some(admitted)).await
     }
 
     fn usable(
@@ -174,21 +232,24 @@ impl Provisioner {
     async fn provision_from(
         &self,
         sign_in: &SignedInUser,
-        mut known: Option<Option<SsoUser>>,
+        mut known: Option<Admitted>,
     ) -> Result<ProvisionedUser, ProvisionError> {
-        let name = sso_user_name(&sign_in.provider, &sign_in.issuer, &sign_in.subject);
+        let mut name = self.current_name(sign_in);
         let mut created = false;
         for attempt in 0..MAX_PROVISION_TRIES {
             if attempt > 0 {
                 backoff(attempt).await;
             }
             let existing = match known.take() {
-                Some(read) => read,
-                None => self
-                    .api
-                    .get_opt(&name)
-                    .await
-                    .map_err(ProvisionError::Unavailable)?,
+                Some(read) => {
+                    name = read.name;
+                    read.user
+                }
+                None => {
+                    let (found_name, found) = self.find(sign_in).await?;
+                    name = found_name;
+                    found
+                }
             };
             let user = match existing {
                 Some(user) => user,
@@ -220,6 +281,7 @@ impl Provisioner {
                 let labels = json!({ "metadata": { "labels": {
                     LABEL_CONFIG: self.config,
                     LABEL_PROVIDER: sign_in.provider,
+                    LABEL_IDENTITY: identity_label(&sign_in.issuer, &sign_in.subject),
                 } } });
                 match self
                     .api
@@ -296,7 +358,12 @@ impl Provisioner {
         let has = |key: &str, value: &str| {
             labels.and_then(|l| l.get(key)).map(String::as_str) == Some(value)
         };
-        !has(LABEL_CONFIG, &self.config) || !has(LABEL_PROVIDER, &sign_in.provider)
+        !has(LABEL_CONFIG, &self.config)
+            || !has(LABEL_PROVIDER, &sign_in.provider)
+            || !has(
+                LABEL_IDENTITY,
+                &identity_label(&sign_in.issuer, &sign_in.subject),
+            )
     }
 
     fn new_user(&self, name: &str, sign_in: &SignedInUser) -> SsoUser {
@@ -315,6 +382,10 @@ impl Provisioner {
                 (LABEL_SOURCE, SOURCE_SSO),
                 (LABEL_CONFIG, self.config.as_str()),
                 (LABEL_PROVIDER, sign_in.provider.as_str()),
+                (
+                    LABEL_IDENTITY,
+                    identity_label(&sign_in.issuer, &sign_in.subject).as_str(),
+                ),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -903,6 +974,11 @@ impl UserCache {
         ids: SessionIds<'_>,
     ) -> Result<(), SessionRefusal> {
         self.check_ids_at(name, uid, started, ids, Instant::now())
+    }
+
+    /// Whether the watch holds SsoUser `name` as one of this config's users. No I/O.
+    pub fn holds_own(&self, name: &str) -> bool {
+        matches!(self.store.read().get(name), Some(Cached::User(user)) if user.of_config)
     }
 
     /// Signalled after every watch event (one waiter: the live-connection sweep).

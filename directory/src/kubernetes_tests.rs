@@ -12,7 +12,7 @@ const ISSUER: &str = "https://acme.okta.com";
 
 fn sign_in(subject: &str, role: Role) -> SignedInUser {
     SignedInUser {
-        user: sso_user_name("okta", ISSUER, subject),
+        user: sso_user_name(CONFIG, "okta", ISSUER, subject),
         provider: "okta".into(),
         issuer: ISSUER.into(),
         subject: subject.into(),
@@ -77,7 +77,7 @@ async fn first_sign_in_creates_the_user_with_labels_and_status() {
         .await
         .expect("provisioned");
     assert!(got.created);
-    assert_eq!(got.name, sso_user_name("okta", ISSUER, "00u1abcd"));
+    assert_eq!(got.name, sso_user_name(CONFIG, "okta", ISSUER, "00u1abcd"));
 
     let user = api.get(&got.name).await.expect("the SsoUser exists");
     assert_eq!(user.metadata.uid.as_deref(), Some(got.uid.as_str()));
@@ -254,8 +254,8 @@ async fn two_providers_or_two_subjects_are_two_users() {
 
 #[tokio::test]
 async fn a_declared_user_keeps_its_spec_and_a_suspended_one_is_refused() {
-    let name = sso_user_name("okta", ISSUER, "00u-declared");
-    let suspended_name = sso_user_name("okta", ISSUER, "00u-suspended");
+    let name = sso_user_name(CONFIG, "okta", ISSUER, "00u-declared");
+    let suspended_name = sso_user_name(CONFIG, "okta", ISSUER, "00u-suspended");
     let client = fake_client(vec![
         declared(&name, "00u-declared", false),
         declared(&suspended_name, "00u-suspended", true),
@@ -332,8 +332,8 @@ async fn an_unreachable_api_fails_the_sign_in() {
 
 #[tokio::test]
 async fn admission_reads_and_never_writes() {
-    let suspended_name = sso_user_name("okta", ISSUER, "00u-suspended");
-    let other_config = sso_user_name("okta", ISSUER, "00u-elsewhere");
+    let suspended_name = sso_user_name(CONFIG, "okta", ISSUER, "00u-suspended");
+    let other_config = sso_user_name(CONFIG, "okta", ISSUER, "00u-elsewhere");
     let mut elsewhere = declared(&other_config, "00u-elsewhere", false);
     elsewhere.spec.config = "another-app".into();
     let client = fake_client(vec![
@@ -843,7 +843,7 @@ fn uids_are_kept_as_uuid_bytes_only_in_canonical_form() {
 #[test]
 fn names_are_kept_in_place_when_short_and_every_name_is_found() {
     let names = [
-        sso_user_name("okta", ISSUER, "00u1"),
+        sso_user_name(CONFIG, "okta", ISSUER, "00u1"),
         "a".repeat(SHORT_NAME),
         "b".repeat(SHORT_NAME + 1),
         "déclaré-à-la-main".to_string(),
@@ -974,7 +974,14 @@ async fn a_re_validation_never_re_creates_a_deleted_user() {
     ));
     // Deleted between an admission and the write: the write does not create it either.
     assert!(matches!(
-        p.provision_admitted(&refreshed, Admitted(None)).await,
+        p.provision_admitted(
+            &refreshed,
+            Admitted {
+                user: None,
+                name: refreshed.user.clone()
+            }
+        )
+        .await,
         Err(ProvisionError::Deleted)
     ));
     assert!(matches!(
@@ -990,4 +997,92 @@ async fn a_re_validation_never_re_creates_a_deleted_user() {
         "nothing was created"
     );
     assert!(ProvisionError::Deleted.is_denial(), "the session ends");
+}
+
+#[tokio::test]
+async fn an_ssouser_named_before_names_included_the_config_keeps_serving_it() {
+    // Made by Gatehouse 0.1 (name without the config), with a UID sessions are bound to.
+    let legacy = legacy_sso_user_name("okta", ISSUER, "00u-veteran");
+    let mut old = declared(&legacy, "00u-veteran", false);
+    old.metadata.labels = Some(BTreeMap::from([
+        (LABEL_CONFIG.to_string(), CONFIG.to_string()),
+        (LABEL_PROVIDER.to_string(), "okta".to_string()),
+    ]));
+    let (p, api) = provisioner(fake_client(vec![old]).await, ProvisioningMode::Jit);
+    let uid = api.get(&legacy).await.expect("legacy").metadata.uid;
+    let veteran = sign_in("00u-veteran", Role::Admin);
+    assert_ne!(veteran.user, legacy, "the current name is another");
+
+    let admitted = p.admit(&veteran).await.expect("admitted");
+    assert_eq!(admitted.name(), legacy);
+    let done = p
+        .provision_admitted(&veteran, admitted)
+        .await
+        .expect("provisioned");
+    assert_eq!((done.name.as_str(), done.created), (legacy.as_str(), false));
+    assert_eq!(
+        Some(done.uid),
+        uid,
+        "the same object: sessions bound to it go on"
+    );
+    let users = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(users.items.len(), 1, "no second SsoUser");
+    let labels = users.items[0].metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get(LABEL_IDENTITY),
+        Some(&identity_label(ISSUER, "00u-veteran")),
+        "it gains the identity label"
+    );
+    // Later sign-ins (and provisioning without a prior admission) find it too.
+    assert_eq!(p.provision(&veteran).await.expect("again").name, legacy);
+}
+
+#[tokio::test]
+async fn a_person_gets_an_ssouser_in_each_app_of_the_namespace() {
+    // The person first signed in to the admin UI under Gatehouse 0.1 (legacy name, its config).
+    let legacy = legacy_sso_user_name("okta", ISSUER, "00u-both");
+    let mut admin_ui = declared(&legacy, "00u-both", false);
+    admin_ui.spec.config = "admin-ui".into();
+    let client = fake_client(vec![admin_ui]).await;
+    let (portal, api) = provisioner(client.clone(), ProvisioningMode::Jit);
+    let person = sign_in("00u-both", Role::Member);
+
+    // Not refused with user_conflict: the portal's own SsoUser, under the current name.
+    let done = admit_then_provision(&portal, &person).await;
+    assert!(done.created);
+    assert_eq!(done.name, sso_user_name(CONFIG, "okta", ISSUER, "00u-both"));
+    assert_eq!(
+        api.get(&legacy).await.expect("kept").spec.config,
+        "admin-ui"
+    );
+
+    // A third app of the namespace, on current names from the start.
+    let api_other: Api<SsoUser> = Api::namespaced(client, NS);
+    let (cache, _feeder) = UserCache::new(NS, "reports", Duration::from_secs(300));
+    let reports = Provisioner::new(api_other, "reports", ProvisioningMode::Jit, cache);
+    let mine = admit_then_provision(&reports, &person).await;
+    assert!(mine.created);
+    assert_eq!(
+        mine.name,
+        sso_user_name("reports", "okta", ISSUER, "00u-both")
+    );
+    assert_ne!(mine.name, done.name);
+
+    // Three SsoUsers, one person: one label finds them all.
+    let all = api
+        .list(&ListParams::default().labels(&format!(
+            "{LABEL_IDENTITY}={}",
+            identity_label(ISSUER, "00u-both")
+        )))
+        .await
+        .expect("list");
+    let mut configs: Vec<String> = all.items.iter().map(|u| u.spec.config.clone()).collect();
+    configs.sort();
+    // The legacy object has no identity label until it signs in to its own app again.
+    assert_eq!(configs, ["portal", "reports"]);
+    // Each app's role is its own.
+    assert_eq!(
+        api.get(&done.name).await.expect("portal's").spec.config,
+        CONFIG
+    );
 }

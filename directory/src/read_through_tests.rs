@@ -20,7 +20,7 @@ const ISSUER: &str = "https://acme.okta.com";
 
 fn ada() -> SignedInUser {
     SignedInUser {
-        user: sso_user_name("okta", ISSUER, "00u1ada"),
+        user: sso_user_name(CONFIG, "okta", ISSUER, "00u1ada"),
         provider: "okta".into(),
         issuer: ISSUER.into(),
         subject: "00u1ada".into(),

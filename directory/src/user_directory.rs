@@ -50,6 +50,14 @@ pub struct Admission {
     deadline: Option<tokio::time::Instant>,
 }
 
+impl Admission {
+    /// The name of the user's SsoUser, when the directory keeps SsoUsers: the session's user
+    /// (an SsoUser made before names included the config keeps its name).
+    pub fn user_name(&self) -> Option<&str> {
+        self.admitted.as_ref().map(Admitted::name)
+    }
+}
+
 /// The user directory.
 #[derive(Debug)]
 pub enum UserDirectory {
@@ -93,6 +101,15 @@ impl UserDirectory {
                     .await
                     .map_err(|_| ProvisionError::TimedOut(k.budget))?
             }
+        }
+    }
+
+    /// Whether the watch holds SsoUser `name` as one of this config's users (no I/O); `false`
+    /// without a directory.
+    pub fn holds_own(&self, name: &str) -> bool {
+        match self {
+            UserDirectory::Off => false,
+            UserDirectory::Kubernetes(k) => k.cache.holds_own(name),
         }
     }
 
@@ -628,10 +645,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn provisioning_gets_only_what_admission_left_of_the_budget() {
         let (directory, mut handle) = directory();
-        // Admission's read: 404 after 1.5 s (the user is new), then the create is never answered.
+        // Admission's reads: 404 after 1.5 s (the user is new), 404 for the name of Gatehouse
+        // 0.1 at once, then the create is never answered.
         let server = tokio::spawn(async move {
             let (_, reply) = handle.next_request().await.expect("admission's read");
             tokio::time::sleep(Duration::from_millis(1500)).await;
+            reply.send_response(status(StatusCode::NOT_FOUND, None));
+            let (_, reply) = handle.next_request().await.expect("the legacy name's read");
             reply.send_response(status(StatusCode::NOT_FOUND, None));
             let mut pending = Vec::new();
             while let Some(request) = handle.next_request().await {

@@ -117,6 +117,13 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct UserNameArgs {
+    /// The SsoConfig the user signs in to: each app of a namespace has its own SsoUser of a
+    /// person (all of them labelled `gatehouse.dev/identity`, printed with `--identity`).
+    #[arg(long, required_unless_present = "identity")]
+    pub config: Option<String>,
+    /// Print the person's `gatehouse.dev/identity` label value instead (the same for every app).
+    #[arg(long)]
+    pub identity: bool,
     /// Provider id: `okta`, `entra`, or the id of the SsoConfig's `spec.providers.oidc`.
     #[arg(long)]
     pub provider: String,
@@ -192,7 +199,18 @@ pub fn user_name(args: &UserNameArgs) -> anyhow::Result<String> {
     if args.subject.is_empty() {
         anyhow::bail!("--subject: must not be empty");
     }
+    if args.identity {
+        return Ok(gatehouse_crds::names::identity_label(
+            &args.issuer,
+            &args.subject,
+        ));
+    }
+    let config = args.config.as_deref().unwrap_or_default();
+    if !gatehouse_crds::names::is_dns1123_subdomain(config) {
+        anyhow::bail!("--config: must be the name of an SsoConfig (a DNS subdomain)");
+    }
     Ok(gatehouse_crds::names::sso_user_name(
+        config,
         provider,
         &args.issuer,
         &args.subject,

@@ -70,7 +70,7 @@ fn examples_render_to_their_golden_files() {
             assert!(
                 notes.len() == 1
                     && notes[0]
-                        .contains("SsoUser demo/okta-202b23cb5641637d: passed through unchanged"),
+                        .contains("SsoUser demo/okta-9330e3e810c092e1: passed through unchanged"),
                 "{shown}: the SsoUser's note: {stderr}"
             );
         }
@@ -194,7 +194,15 @@ fn the_predeclared_user_has_the_name_the_sidecar_looks_up() {
         .issuer;
     assert_eq!(
         user.metadata.name.as_deref(),
-        Some(gatehouse_crds::names::sso_user_name("okta", issuer, &user.spec.subject).as_str())
+        Some(
+            gatehouse_crds::names::sso_user_name(
+                &user.spec.config,
+                "okta",
+                issuer,
+                &user.spec.subject
+            )
+            .as_str()
+        )
     );
     assert_eq!(user.spec.config, "portal");
     assert!(user.spec.is_suspended());

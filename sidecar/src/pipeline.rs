@@ -64,6 +64,8 @@ pub struct SignIn {
     pub metrics: Arc<Metrics>,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// The SsoConfig's name (`GATEHOUSE_CONFIG`): part of its users' SsoUser names.
+    pub config_name: String,
     /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`: claims copied to the SsoUser.
     pub attribute_mappings: Vec<(String, String)>,
     /// The access rules: the session keeps the groups and claims they name.
@@ -79,7 +81,12 @@ impl SignIn {
         now: i64,
     ) -> Result<Session, SignInError> {
         let provider = identity.provider;
-        let mapped = signin::map_user(&identity, roles, &self.attribute_mappings);
+        let mapped = signin::map_user(
+            &self.config_name,
+            &identity,
+            roles,
+            &self.attribute_mappings,
+        );
         if let Some(reason) = identity.groups_unknown {
             let user = match &mapped {
                 Ok((signed_in, _)) => &signed_in.user,
@@ -90,19 +97,27 @@ impl SignIn {
                 return Err(SignInError::GroupsUnavailable { user: user.clone() });
             }
         }
-        let (signed_in, role) = mapped.map_err(|unmapped| SignInError::Role {
+        let (mut signed_in, role) = mapped.map_err(|unmapped| SignInError::Role {
             user: unmapped.user,
             denial: unmapped.denial,
         })?;
-        let user = signed_in.user.clone();
-        let (groups, claims, facts) = rule_facts(self.access.as_deref(), &identity)
-            .map_err(|_| SignInError::ClaimsTooLarge { user: user.clone() })?;
+        let (groups, claims, facts) =
+            rule_facts(self.access.as_deref(), &identity).map_err(|_| {
+                SignInError::ClaimsTooLarge {
+                    user: signed_in.user.clone(),
+                }
+            })?;
         // Read-only first: a refused user, an unreachable API or a failing hook leaves nothing behind.
         let admission = self
             .directory
             .admit(&signed_in)
             .await
-            .map_err(|e| directory_refused(&provider.id, &user, e))?;
+            .map_err(|e| directory_refused(&provider.id, &signed_in.user, e))?;
+        // An SsoUser made before names included the config keeps its name.
+        if let Some(name) = admission.user_name() {
+            signed_in.user = name.to_owned();
+        }
+        let user = signed_in.user.clone();
 
         let mut session = Session {
             sid: random_token(16),
@@ -164,12 +179,12 @@ impl SignIn {
         identity: &VerifiedIdentity<'_>,
         roles: &RolePolicy,
     ) -> Result<(SignedInUser, Role), SignInError> {
-        signin::map_user(identity, roles, &self.attribute_mappings).map_err(|unmapped| {
-            SignInError::Role {
+        signin::map_user(&self.config_name, identity, roles, &self.attribute_mappings).map_err(
+            |unmapped| SignInError::Role {
                 user: unmapped.user,
                 denial: unmapped.denial,
-            }
-        })
+            },
+        )
     }
 
     /// The answer to a completed or refused sign-in of `provider`: audit line and metrics, then the

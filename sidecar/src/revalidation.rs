@@ -499,6 +499,8 @@ pub struct Flights {
     pub http: reqwest::Client,
     /// Tolerated clock skew for refreshed ID tokens.
     pub skew: Duration,
+    /// The SsoConfig's name (`GATEHOUSE_CONFIG`): part of its users' SsoUser names.
+    pub config_name: String,
     /// `GATEHOUSE_ATTRIBUTE_MAPPINGS`: claims copied to the SsoUser.
     pub attribute_mappings: Vec<(String, String)>,
     /// The access rules: a renewed session keeps the groups and claims they name, as the IdP
@@ -897,11 +899,15 @@ impl Flights {
                 return FlightOutcome::Unavailable("groups_unavailable");
             }
         }
-        let (mut record, role) =
-            match signin::map_user(&identity, &provider.config.roles, &self.attribute_mappings) {
-                Ok(mapped) => mapped,
-                Err(unmapped) => return FlightOutcome::Denied(unmapped.denial.reason()),
-            };
+        let (mut record, role) = match signin::map_user(
+            &self.config_name,
+            &identity,
+            &provider.config.roles,
+            &self.attribute_mappings,
+        ) {
+            Ok(mapped) => mapped,
+            Err(unmapped) => return FlightOutcome::Denied(unmapped.denial.reason()),
+        };
         let Ok((groups, claims, facts)) =
             crate::pipeline::rule_facts(self.access.as_deref(), &identity)
         else {

@@ -196,6 +196,7 @@ impl App {
             providers: providers.clone(),
             http: http.clone(),
             skew: config.clock_skew,
+            config_name: config.config_name.clone(),
             attribute_mappings: config.attribute_mappings.clone(),
             access: config.access.clone(),
             directory: directory.clone(),
@@ -216,6 +217,7 @@ impl App {
             sessions: sessions.clone(),
             metrics: metrics.clone(),
             session_ttl: config.session_ttl,
+            config_name: config.config_name.clone(),
             attribute_mappings: config.attribute_mappings.clone(),
             access: config.access.clone(),
         });

@@ -232,7 +232,7 @@ fn session_of(
     };
     Session {
         sid: random_token(16),
-        user: sso_user_name(provider, issuer, subject),
+        user: sso_user_name(CONFIG, provider, issuer, subject),
         subject: subject.into(),
         provider: provider.into(),
         email: None,
@@ -670,7 +670,7 @@ impl FakeApi {
 
     async fn user(&self, subject: &str) -> SsoUser {
         self.users()
-            .get(&sso_user_name("okta", ISSUER, subject))
+            .get(&sso_user_name(CONFIG, "okta", ISSUER, subject))
             .await
             .expect("SsoUser")
     }
@@ -717,7 +717,7 @@ impl FakeApi {
 /// `subject`'s SsoUser at Okta, in the test's SsoConfig.
 fn sso_user(subject: &str) -> SsoUser {
     let mut user = SsoUser::new(
-        &sso_user_name("okta", ISSUER, subject),
+        &sso_user_name(CONFIG, "okta", ISSUER, subject),
         SsoUserSpec {
             config: CONFIG.into(),
             provider: "okta".into(),

@@ -657,7 +657,11 @@ async fn in_token_review_mode_the_api_server_decides_and_a_deleted_service_accou
     assert_eq!(api.reviews.load(Ordering::SeqCst), 1);
     // The same token again: the review is reused (at most 60 s, never past its exp).
     assert_eq!(cluster_call(&sc, &projected).await.0, 200);
-    assert_eq!(api.reviews.load(Ordering::SeqCst), 1, "one review per token");
+    assert_eq!(
+        api.reviews.load(Ordering::SeqCst),
+        1,
+        "one review per token"
+    );
 
     // The default kube-api-access token: the review (for our audience only) does not admit it.
     let default = api.mint(

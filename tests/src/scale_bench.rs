@@ -59,7 +59,7 @@ const PAGE: usize = 500;
 /// One SsoUser as the API server returns it after a few sign-ins.
 fn user(i: usize) -> SsoUser {
     let subject = format!("00u{i:017}");
-    let name = sso_user_name("okta", ISSUER, &subject);
+    let name = sso_user_name(CONFIG, "okta", ISSUER, &subject);
     let now = Time(jiff::Timestamp::now());
     let managed = |manager: &str, operation: &str, subresource: Option<&str>| ManagedFieldsEntry {
         api_version: Some("gatehouse.dev/v1alpha1".into()),

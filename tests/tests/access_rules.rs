@@ -57,7 +57,12 @@ async fn groups_from_the_id_token_decide_requests_and_are_recorded_on_the_ssouse
     // The SsoUser records every group the IdP sent (the identity JWT carries only those the rules
     // name: sidecar/tests/access.rs).
     let users = stack.all_users().await?;
-    let name = sso_user_name(&stack.idp.oidc_id, &stack.idp.oidc_issuer, "auth0|ada0001");
+    let name = sso_user_name(
+        gatehouse_tests::kube_stack::CONFIG,
+        &stack.idp.oidc_id,
+        &stack.idp.oidc_issuer,
+        "auth0|ada0001",
+    );
     let user = users
         .iter()
         .find(|u| u.metadata.name.as_deref() == Some(name.as_str()))

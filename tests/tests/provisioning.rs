@@ -24,7 +24,7 @@ const OKTA_ADA_SUB: &str = "00u1ada0000000000001";
 const OKTA_BOB_SUB: &str = "00u1bob0000000000002";
 
 fn okta_user(stack: &KubeStack, subject: &str) -> String {
-    sso_user_name("okta", &stack.idp.okta_issuer, subject)
+    sso_user_name(CONFIG, "okta", &stack.idp.okta_issuer, subject)
 }
 
 /// Polls until `check` holds (background work such as Events), for at most 10 s.

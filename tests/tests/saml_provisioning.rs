@@ -23,7 +23,7 @@ async fn saml_sign_in_provisions_an_ssouser_with_provider_saml() {
     let user = &users[0];
     assert_eq!(
         user.metadata.name.as_deref(),
-        Some(sso_user_name("saml", &stack.idp.entity_id, ADMIN.name_id).as_str())
+        Some(sso_user_name(KUBE_CONFIG, "saml", &stack.idp.entity_id, ADMIN.name_id).as_str())
     );
     assert_eq!(user.spec.provider, "saml");
     assert_eq!(user.spec.subject, ADMIN.name_id);

@@ -17,7 +17,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response;
-use gatehouse_crds::names::sso_user_name;
+use gatehouse_crds::names::{legacy_sso_user_name, sso_user_name};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
@@ -182,10 +182,21 @@ async fn end_sessions(
 ) -> Result<(), Refused> {
     let ttl = i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let until_unix = now.saturating_add(ttl);
-    let user = token
-        .subject
-        .as_deref()
-        .map(|sub| sso_user_name(provider.id(), &provider.config.issuer, sub));
+    let user = token.subject.as_deref().map(|sub| {
+        let current = sso_user_name(
+            &app.config.config_name,
+            provider.id(),
+            &provider.config.issuer,
+            sub,
+        );
+        // An SsoUser made before names included the config keeps its name.
+        let legacy = legacy_sso_user_name(provider.id(), &provider.config.issuer, sub);
+        if app.directory.holds_own(&legacy) && !app.directory.holds_own(&current) {
+            legacy
+        } else {
+            current
+        }
+    });
 
     match (&token.sid, &user) {
         (Some(sid), user) => {
