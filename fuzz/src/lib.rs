@@ -20,17 +20,20 @@
 //! | `canonical_path` | a request path (line 2: a skip-auth prefix) | [`paths::canonical_path`] |
 //! | `redirect` | an `rd=` value | [`paths::redirect`] |
 //! | `config` | `NAME=VALUE` lines of the sidecar's environment | [`config::config`] |
+//! | `graph_page` | a Microsoft Graph `transitiveMemberOf` page | [`graph::graph_page`] |
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod cookies;
 pub mod fixtures;
+pub mod graph;
 pub mod paths;
 pub mod saml;
 pub mod tokens;
 
 pub use config::config;
 pub use cookies::{attempt_cookie, cookie_header, key_ring, refresh_cookie, session_cookie};
+pub use graph::graph_page;
 pub use paths::{canonical_path, redirect};
 pub use saml::saml_response;
 pub use tokens::{claims, id_token, jwks, logout_token};
@@ -39,7 +42,7 @@ pub use tokens::{claims, id_token, jwks, logout_token};
 pub type Target = fn(&[u8]);
 
 /// Every target by name (the name of its binary and of its corpus directory).
-pub const TARGETS: [(&str, Target); 13] = [
+pub const TARGETS: [(&str, Target); 14] = [
     ("session_cookie", session_cookie),
     ("attempt_cookie", attempt_cookie),
     ("refresh_cookie", refresh_cookie),
@@ -53,6 +56,7 @@ pub const TARGETS: [(&str, Target); 13] = [
     ("canonical_path", canonical_path),
     ("redirect", redirect),
     ("config", config),
+    ("graph_page", graph_page),
 ];
 
 /// Without AFL: runs `target` once on each file named on the command line, or on stdin when

@@ -247,7 +247,7 @@ fn afl_target_dir() -> PathBuf {
 }
 
 /// `cargo afl build --release -p gatehouse-fuzz --features afl --bins` into `target/afl/`.
-/// No LTO: thirteen instrumented binaries link much faster without it, and coverage does not
+/// No LTO: fourteen instrumented binaries link much faster without it, and coverage does not
 /// need it.
 fn build() -> Result<()> {
     let status = cargo_command(&[
