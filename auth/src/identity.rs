@@ -115,6 +115,10 @@ struct IdentityClaims<'a> {
     /// The user's groups that the access rules name.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     groups: &'a [String],
+    /// `true` when the user's groups could not be read (Entra ID group overage, Graph
+    /// unanswered): `groups` is not their list, and an app deciding on groups fails closed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    groups_unknown: bool,
 }
 
 /// The session id prefix of a machine principal's stand-in session (its identity JWT says
@@ -245,6 +249,7 @@ impl IdentityIssuer {
                 "user"
             },
             groups: &session.groups,
+            groups_unknown: session.groups_unknown,
         };
         match jsonwebtoken::encode(&header, &claims, &self.key) {
             Ok(jwt) => Some(jwt),

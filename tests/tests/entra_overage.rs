@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_tests::ProviderKind;
-use gatehouse_tests::kube_stack::{KubeOptions, KubeStack};
+use gatehouse_tests::kube_stack::{ECHO_PATH, KubeOptions, KubeStack, seen_by_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -120,7 +120,7 @@ fn policy() -> String {
         {"name": "eng-by-group", "action": "Allow",
          "from": [{"groups": [NAMED_GROUP]}], "to": [{"paths": ["/eng"]}]},
         {"name": "signed-in-docs", "action": "Allow",
-         "from": [{"authenticated": true}], "to": [{"paths": ["/docs"]}]},
+         "from": [{"authenticated": true}], "to": [{"paths": ["/docs", ECHO_PATH]}]},
         {"name": "no-contractors", "action": "Deny",
          "from": [{"groups": ["contractors"]}], "to": [{"paths": ["/docs/internal"]}]}
     ]})
@@ -234,10 +234,23 @@ async fn with_graph_failing_the_groups_are_unknown_and_group_rules_fail_closed()
         page.body
     );
 
+    // The app is told too: the identity JWT says the groups are unknown.
+    assert_eq!(
+        identity_claims(&stack, &ada).await?["groups_unknown"],
+        json!(true)
+    );
+
     // Graph back: the next sign-in has the groups.
     graph.mode.store(OK, Ordering::SeqCst);
     let later = stack.sign_in(ProviderKind::Entra, "ada").await?;
     assert_eq!(stack.get(&later, "/eng").await?.status, StatusCode::OK);
+    let claims = identity_claims(&stack, &later).await?;
+    assert_eq!(
+        claims["groups"],
+        json!([NAMED_GROUP]),
+        "the groups the rules name"
+    );
+    assert_eq!(claims.get("groups_unknown"), None);
     Ok(())
 }
 
@@ -314,4 +327,20 @@ async fn re_validation_reads_the_groups_again() -> Result<()> {
         "a Deny on a group fails closed after the re-validation too"
     );
     Ok(())
+}
+
+/// The claims of the identity JWT the app receives for `session`.
+async fn identity_claims(
+    stack: &KubeStack,
+    session: &gatehouse_tests::flow::Session,
+) -> Result<serde_json::Map<String, Value>> {
+    use base64::Engine;
+    let answer = stack.get(session, ECHO_PATH).await?;
+    let seen = seen_by_app(&answer).ok_or_else(|| anyhow::anyhow!("{}", answer.status))?;
+    let jwt = seen
+        .header("x-gatehouse-identity")
+        .ok_or_else(|| anyhow::anyhow!("no identity JWT"))?;
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?;
+    Ok(serde_json::from_slice(&bytes)?)
 }
