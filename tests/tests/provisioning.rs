@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use gatehouse_crds::consts::{LABEL_CONFIG, LABEL_PROVIDER, LABEL_SOURCE, SOURCE_SSO};
-use gatehouse_crds::names::sso_user_name;
+use gatehouse_crds::names::{legacy_sso_user_name, sso_user_name};
 use gatehouse_crds::{SsoUser, SsoUserSpec};
 use gatehouse_tests::ProviderKind;
 use gatehouse_tests::kube_stack::{CONFIG, KubeOptions, KubeStack, NAMESPACE};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -501,5 +501,81 @@ async fn pre_declared_mode_admits_declared_users_only_and_keeps_their_spec() -> 
         "refused users never reach the app's hook"
     );
     assert_eq!(stack.all_users().await?.len(), 2, "nothing created");
+    Ok(())
+}
+
+/// Issue 32, two apps in one namespace, and the upgrade it needs: SsoUsers made by Gatehouse 0.1
+/// (names without the config) keep serving their own config, and one of another app of the
+/// namespace no longer refuses the person here (`user_conflict` before).
+#[tokio::test]
+async fn users_named_by_0_1_keep_signing_in_and_another_apps_user_is_no_conflict() -> Result<()> {
+    let mut stack = KubeStack::start(KubeOptions::default()).await?;
+    let issuer = stack.idp.okta_issuer.clone();
+    let legacy = |subject: &str| legacy_sso_user_name("okta", &issuer, subject);
+    // Ada signed in to this app under 0.1: her SsoUser has the old name (and a UID her sessions
+    // are bound to). Bob signed in to the admin UI, another app of the namespace, under 0.1.
+    let mut ada_then = declared(&stack, OKTA_ADA_SUB, false);
+    ada_then.metadata.name = Some(legacy(OKTA_ADA_SUB));
+    ada_then.metadata.labels = Some(
+        [(LABEL_CONFIG, CONFIG), (LABEL_PROVIDER, "okta")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    );
+    let ada_uid = stack
+        .users
+        .create(&PostParams::default(), &ada_then)
+        .await?
+        .metadata
+        .uid;
+    let mut bob_elsewhere = declared(&stack, OKTA_BOB_SUB, false);
+    bob_elsewhere.metadata.name = Some(legacy(OKTA_BOB_SUB));
+    bob_elsewhere.spec.config = "admin-ui".into();
+    stack
+        .users
+        .create(&PostParams::default(), &bob_elsewhere)
+        .await?;
+    stack.sync().await?;
+
+    // Ada signs in as the SsoUser she has: same object, same name, no second one.
+    let ada = stack.sign_in(ProviderKind::Okta, "ada").await?;
+    assert!(stack.reaches_app(&ada).await?);
+    let me: serde_json::Value =
+        serde_json::from_str(&stack.get(&ada, "/api/auth/session").await?.body)?;
+    assert_eq!(me["user"]["id"], json!(legacy(OKTA_ADA_SUB)));
+    let ada_now = stack.users.get(&legacy(OKTA_ADA_SUB)).await?;
+    assert_eq!(ada_now.metadata.uid, ada_uid);
+    assert_eq!(
+        ada_now.status.and_then(|s| s.login_count),
+        Some(1),
+        "this sign-in was recorded on it"
+    );
+
+    // Bob gets this app's own SsoUser; the admin UI's stays as it was.
+    let bob = stack.sign_in(ProviderKind::Okta, "bob").await?;
+    assert!(stack.reaches_app(&bob).await?);
+    let me: serde_json::Value =
+        serde_json::from_str(&stack.get(&bob, "/api/auth/session").await?.body)?;
+    assert_eq!(me["user"]["id"], json!(okta_user(&stack, OKTA_BOB_SUB)));
+    let theirs = stack.users.get(&legacy(OKTA_BOB_SUB)).await?;
+    assert_eq!(theirs.spec.config, "admin-ui");
+    assert!(
+        theirs.status.is_none(),
+        "another app's SsoUser is not written"
+    );
+    let users = stack.all_users().await?;
+    assert_eq!(users.len(), 3, "{users:#?}");
+
+    // Suspending the admin UI's SsoUser does not touch Bob's session here.
+    stack
+        .users
+        .patch(
+            &legacy(OKTA_BOB_SUB),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspended": true}})),
+        )
+        .await?;
+    stack.deliver_current(&legacy(OKTA_BOB_SUB)).await?;
+    assert!(stack.reaches_app(&bob).await?);
     Ok(())
 }
