@@ -102,6 +102,36 @@ impl GraphError {
     }
 }
 
+/// What a sign-in or re-validation learnt of a user's groups beyond the ID token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overage {
+    /// No overage: the token carries the groups (or none); nothing was asked.
+    None,
+    /// An overage whose groups were read from Graph and put in the groups claim.
+    Read,
+    /// An overage whose groups could not be read ([`GraphError::reason`]): they are unknown.
+    Unknown(&'static str),
+}
+
+impl Overage {
+    /// Why the groups are unknown, when they are.
+    pub fn unknown(self) -> Option<&'static str> {
+        match self {
+            Overage::Unknown(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The `gatehouse_group_overages_total` outcome, for an overage.
+    pub fn outcome(self) -> Option<&'static str> {
+        match self {
+            Overage::None => None,
+            Overage::Read => Some("read"),
+            Overage::Unknown(reason) => Some(reason),
+        }
+    }
+}
+
 /// Completes `claims` (a verified ID token of `provider`) with the user's groups when the token
 /// shows a group overage for the provider's groups claim: read from Graph (Entra ID only) with
 /// `access_token` (the sign-in's), or the app's own token under `ENTRA_GROUP_OVERAGE=application`.
@@ -111,10 +141,10 @@ pub async fn complete_groups(
     provider: &Provider,
     claims: &mut Map<String, Value>,
     access_token: Option<&str>,
-) -> Option<&'static str> {
+) -> Overage {
     let config = &provider.config;
     if !groups_overage(claims, &config.groups_claim) {
-        return None;
+        return Overage::None;
     }
     let token = match &config.graph {
         Some(GraphConfig {
@@ -148,9 +178,8 @@ pub enum GraphToken<'a> {
 
 /// Completes `claims` (a verified ID token's) with the user's groups when the token shows a
 /// group overage for `groups_claim`: read from Graph at `graph` (Entra ID; `None` for other
-/// providers) with `token`, and put in `groups_claim` as an array of object ids. Returns why the
-/// groups are unknown when they could not be read (logged), `None` when they are known (from
-/// the token or from Graph).
+/// providers) with `token`, and put in `groups_claim` as an array of object ids; when they cannot
+/// be read, the reason (logged) is returned and they are unknown.
 pub async fn complete_groups_with(
     http: &reqwest::Client,
     graph: Option<&Url>,
@@ -158,9 +187,9 @@ pub async fn complete_groups_with(
     groups_claim: &str,
     claims: &mut Map<String, Value>,
     provider: &str,
-) -> Option<&'static str> {
+) -> Overage {
     if !groups_overage(claims, groups_claim) {
-        return None;
+        return Overage::None;
     }
     let started = Instant::now();
     let read = match (graph, token) {
@@ -196,11 +225,11 @@ pub async fn complete_groups_with(
                 groups_claim.to_owned(),
                 Value::Array(ids.into_iter().map(Value::String).collect()),
             );
-            None
+            Overage::Read
         }
         Err(e) => {
             tracing::warn!(provider, reason = e.reason(), error = %e, "group overage: the user's groups could not be read; rules on groups fail closed for this session");
-            Some(e.reason())
+            Overage::Unknown(e.reason())
         }
     }
 }
@@ -544,12 +573,12 @@ mod tests {
             }
         };
         let (unknown, got) = complete(Some(base.clone()), Delegated(Some(TOKEN))).await;
-        assert_eq!(unknown, None);
+        assert_eq!(unknown, Overage::Read);
         assert_eq!(got["groups"].as_array().map(Vec::len), Some(250));
 
         // The application's token asks about the user by object id.
         let (unknown, got) = complete(Some(base.clone()), Application(Ok(TOKEN.to_owned()))).await;
-        assert_eq!(unknown, None);
+        assert_eq!(unknown, Overage::Read);
         assert_eq!(got["groups"].as_array().map(Vec::len), Some(250));
 
         // No overage: nothing asked, nothing changed.
@@ -567,7 +596,7 @@ mod tests {
                 "entra"
             )
             .await,
-            None
+            Overage::None
         );
         assert_eq!(plain, before);
 
@@ -592,7 +621,7 @@ mod tests {
             ),
         ] {
             let (unknown, got) = complete(graph, token).await;
-            assert_eq!(unknown, Some(reason));
+            assert_eq!(unknown, Overage::Unknown(reason));
             assert!(!got.contains_key("groups"), "{reason}");
         }
         let mut no_oid = claims();
@@ -607,7 +636,39 @@ mod tests {
                 "entra"
             )
             .await,
-            Some("graph_no_object_id")
+            Overage::Unknown("graph_no_object_id")
         );
+    }
+
+    #[test]
+    fn every_reason_is_a_counted_outcome() {
+        let examples = [
+            GraphError::NotEntra,
+            GraphError::NoAccessToken,
+            GraphError::AppToken,
+            GraphError::NoObjectId,
+            GraphError::Unreachable,
+            GraphError::TimedOut,
+            GraphError::Throttled,
+            GraphError::Forbidden(403),
+            GraphError::ServerError(500),
+            GraphError::Status(404),
+            GraphError::TooLarge,
+            GraphError::Malformed,
+            GraphError::ForeignLink,
+            GraphError::TooManyGroups,
+        ];
+        let outcomes = crate::metrics::GROUP_OVERAGE_OUTCOMES;
+        assert_eq!(
+            outcomes.len(),
+            examples.len() + 1,
+            "read and one per reason"
+        );
+        for e in examples {
+            assert!(outcomes.contains(&e.reason()), "{}", e.reason());
+            assert_eq!(Overage::Unknown(e.reason()).outcome(), Some(e.reason()));
+        }
+        assert_eq!(Overage::Read.outcome(), Some("read"));
+        assert_eq!(Overage::None.outcome(), None);
     }
 }

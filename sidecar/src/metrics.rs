@@ -260,7 +260,29 @@ pub struct Metrics {
     users: Gauge,
     user_reads: Family<OutcomeLabels, Counter>,
     revalidations: Family<OutcomeLabels, Counter>,
+    group_overages: Family<OutcomeLabels, Counter>,
 }
+
+/// Outcomes of an Entra ID group overage (`gatehouse_group_overages_total`): `read` (the groups
+/// came from Microsoft Graph), or why they could not be read (the
+/// `crate::graph::GraphError` reasons; a test there keeps the two in step).
+pub const GROUP_OVERAGE_OUTCOMES: [&str; 15] = [
+    "read",
+    "groups_claim_distributed",
+    "graph_no_access_token",
+    "graph_app_token_failed",
+    "graph_no_object_id",
+    "graph_unreachable",
+    "graph_timeout",
+    "graph_throttled",
+    "graph_forbidden",
+    "graph_server_error",
+    "graph_status",
+    "graph_too_large",
+    "graph_malformed",
+    "graph_foreign_link",
+    "graph_too_many_groups",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -405,6 +427,17 @@ impl Metrics {
                 outcome: outcome.label(),
             });
         }
+        let group_overages = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "group_overages",
+            "Entra ID group overages (a user in more groups than the ID token carries) at sign-in \
+             and re-validation, by outcome: read (the groups were read from Microsoft Graph), or \
+             why they could not be (graph_server_error, graph_throttled, graph_timeout, \
+             graph_forbidden, …): then the session's groups are unknown and access rules on \
+             groups fail closed",
+            group_overages.clone(),
+        );
+        let _ = group_overages.get_or_create(&OutcomeLabels { outcome: "read" });
         for p in providers {
             for outcome in ["success", "denied", "failed"] {
                 let _ = sign_ins.get_or_create(&SignInLabels {
@@ -433,7 +466,15 @@ impl Metrics {
             users,
             user_reads,
             revalidations,
+            group_overages,
         }
+    }
+
+    /// Counts one group overage, by outcome (one of [`GROUP_OVERAGE_OUTCOMES`]).
+    pub fn group_overage(&self, outcome: &'static str) {
+        self.group_overages
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Counts a read of an SsoUser on a watch-cache miss, by outcome.
@@ -550,6 +591,11 @@ impl Metrics {
             let _ = metrics.not_completed.get_or_create(&ReasonLabels {
                 reason: error.metric_label(),
             });
+        }
+        for outcome in GROUP_OVERAGE_OUTCOMES {
+            let _ = metrics
+                .group_overages
+                .get_or_create(&OutcomeLabels { outcome });
         }
         for answer in ["forbidden", "sign_in"] {
             let _ = metrics.access_refused.get_or_create(&AccessLabels {

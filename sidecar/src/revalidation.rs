@@ -869,13 +869,17 @@ impl Flights {
         // A group overage is read from Microsoft Graph again, with the refreshed access token:
         // a session whose groups were unknown learns them here, one whose groups were known
         // has them refreshed (or unknown, failing closed, when Graph does not answer now).
-        let groups_unknown = crate::graph::complete_groups(
+        let overage = crate::graph::complete_groups(
             &self.http,
             provider,
             &mut token.claims,
             tokens.access_token.as_deref(),
         )
         .await;
+        if let Some(outcome) = overage.outcome() {
+            self.metrics.group_overage(outcome);
+        }
+        let groups_unknown = overage.unknown();
         let userinfo = crate::userinfo::complete(
             &self.http,
             discovered.endpoints.userinfo.as_ref(),

@@ -13,7 +13,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_sidecar::config::Config;
-use gatehouse_sidecar::graph::complete_groups;
+use gatehouse_sidecar::graph::{Overage, complete_groups};
 use gatehouse_sidecar::providers::jwks::JwksCache;
 use gatehouse_sidecar::providers::{Discovered, Endpoints, Provider, TokenAuth};
 use serde_json::{Value, json};
@@ -139,7 +139,7 @@ async fn the_apps_own_token_reads_the_users_groups_by_object_id_and_is_reused() 
         let mut claims = overage_claims(Some(OID));
         // The sign-in's access token is not used in this mode.
         let unknown = complete_groups(&http, &provider, &mut claims, Some("user-token")).await;
-        assert_eq!(unknown, None);
+        assert_eq!(unknown, Overage::Read);
         assert_eq!(claims["groups"], json!(["g-1", "g-2"]));
     }
     assert_eq!(fixture.token_requests.load(Ordering::SeqCst), 1, "cached");
@@ -148,12 +148,12 @@ async fn the_apps_own_token_reads_the_users_groups_by_object_id_and_is_reused() 
     let mut no_oid = overage_claims(None);
     assert_eq!(
         complete_groups(&http, &provider, &mut no_oid, None).await,
-        Some("graph_no_object_id")
+        Overage::Unknown("graph_no_object_id")
     );
     let mut not_a_guid = overage_claims(Some("../me"));
     assert_eq!(
         complete_groups(&http, &provider, &mut not_a_guid, None).await,
-        Some("graph_no_object_id")
+        Overage::Unknown("graph_no_object_id")
     );
     assert_eq!(fixture.graph_requests.load(Ordering::SeqCst), 2);
 }

@@ -165,6 +165,12 @@ async fn an_entra_user_in_250_groups_gets_them_from_graph() -> Result<()> {
     let (stack, graph, foreign_hits) = stack().await?;
     let ada = stack.sign_in(ProviderKind::Entra, "ada").await?;
     assert_eq!(graph.hits.load(Ordering::SeqCst), 3, "three pages of 100");
+    assert!(
+        stack
+            .metrics()
+            .await?
+            .contains("gatehouse_group_overages_total{outcome=\"read\"} 1\n")
+    );
 
     assert_eq!(stack.get(&ada, "/eng").await?.status, StatusCode::OK);
     assert_eq!(stack.get(&ada, "/docs").await?.status, StatusCode::OK);
@@ -205,6 +211,12 @@ async fn with_graph_failing_the_groups_are_unknown_and_group_rules_fail_closed()
     graph.mode.store(FAILING, Ordering::SeqCst);
     let ada = stack.sign_in(ProviderKind::Entra, "ada").await?;
     assert_eq!(graph.hits.load(Ordering::SeqCst), 1);
+    assert!(
+        stack
+            .metrics()
+            .await?
+            .contains("gatehouse_group_overages_total{outcome=\"graph_server_error\"} 1\n")
+    );
 
     let eng = stack.get(&ada, "/eng").await?;
     assert_eq!(

@@ -293,13 +293,17 @@ async fn complete_sign_in(
     // A user in more groups than the ID token carries (Entra ID group overage): their groups
     // from Microsoft Graph, with this sign-in's access token; unknown when Graph does not say.
     let graph_started = std::time::Instant::now();
-    let groups_unknown = crate::graph::complete_groups(
+    let overage = crate::graph::complete_groups(
         &app.sign_in.http,
         provider,
         &mut token.claims,
         tokens.access_token.as_deref(),
     )
     .await;
+    if let Some(outcome) = overage.outcome() {
+        app.metrics.group_overage(outcome);
+    }
+    let groups_unknown = overage.unknown();
     let idp_round_trip = idp_round_trip + graph_started.elapsed();
     // Profile claims the ID token lacks, from UserInfo; the role keeps coming from the ID token.
     let userinfo = crate::userinfo::complete(
