@@ -103,6 +103,11 @@ pub struct SignedInUser {
     /// Groups from the provider's groups claim (SAML: attribute), as the IdP sent them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// The groups could not be read (an Entra ID group overage Microsoft Graph did not answer):
+    /// `groups` is empty and not the user's list, so the SsoUser keeps the groups it recorded
+    /// before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub groups_unknown: bool,
     /// Claims copied by `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
     pub attributes: BTreeMap<String, String>,
     /// A sign-in, or a re-validation of a session at the IdP (not sent to the hook, which only
@@ -176,6 +181,7 @@ pub fn map_user(
             identity.profile.as_ref().unwrap_or(&identity.claims),
         ),
         groups: crate::access::groups_from_claims(&identity.claims, &provider.groups_claim),
+        groups_unknown: identity.groups_unknown.is_some(),
         occasion: Occasion::SignIn,
     };
     Ok((signed_in, role))

@@ -322,7 +322,12 @@ impl Provisioner {
                     "org": sign_in.org,
                     "issuer": sign_in.issuer,
                     "attributes": sign_in.attributes,
-                    "groups": sign_in.groups,
+                    // Groups that could not be read leave the last known ones.
+                    "groups": if sign_in.groups_unknown {
+                        &previous.groups
+                    } else {
+                        &sign_in.groups
+                    },
                     "lastLogin": last_login,
                     "loginCount": login_count,
                     "lastVouched": last_vouched,

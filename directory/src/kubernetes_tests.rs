@@ -23,6 +23,7 @@ fn sign_in(subject: &str, role: Role) -> SignedInUser {
         org: "acme-portal".into(),
         groups: vec!["sre".into(), "eng".into()],
         attributes: BTreeMap::from([("department".to_string(), "R&D".to_string())]),
+        groups_unknown: false,
         occasion: Occasion::SignIn,
     }
 }
@@ -141,6 +142,22 @@ async fn every_sign_in_rewrites_the_status() {
     assert_eq!(status.login_count, Some(2));
     let third = provisioner.provision(&changed).await.expect("third");
     assert!(!third.role_changed);
+
+    // Groups that could not be read (Entra group overage, Graph down) keep the recorded ones.
+    let unknown = SignedInUser {
+        groups: Vec::new(),
+        groups_unknown: true,
+        ..changed.clone()
+    };
+    let fourth = provisioner.provision(&unknown).await.expect("fourth");
+    let status = api
+        .get(&fourth.name)
+        .await
+        .expect("exists")
+        .status
+        .expect("status");
+    assert_eq!(status.groups, ["eng"], "the last known groups");
+    assert_eq!(status.login_count, Some(4));
 }
 
 /// `deleteAfterInactive` counts from `status.lastVouched`: a sign-in and a re-validation both

@@ -31,6 +31,7 @@ fn ada() -> SignedInUser {
         org: "acme".into(),
         groups: Vec::new(),
         attributes: BTreeMap::new(),
+        groups_unknown: false,
         occasion: Occasion::SignIn,
     }
 }

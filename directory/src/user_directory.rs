@@ -538,6 +538,7 @@ mod tests {
             org: "acme".into(),
             groups: Vec::new(),
             attributes: BTreeMap::new(),
+            groups_unknown: false,
             occasion: Occasion::SignIn,
         }
     }

@@ -539,6 +539,7 @@ fn okta_sign_in(subject: &str, role: &'static str) -> gatehouse_auth::signin::Si
         org: "acme".into(),
         groups: Vec::new(),
         attributes: Default::default(),
+        groups_unknown: false,
         occasion: gatehouse_auth::signin::Occasion::SignIn,
     }
 }

@@ -202,6 +202,25 @@ async fn an_entra_user_in_250_groups_gets_them_from_graph() -> Result<()> {
     graph.mode.store(THROTTLE_ONCE, Ordering::SeqCst);
     let again = stack.sign_in(ProviderKind::Entra, "ada").await?;
     assert_eq!(stack.get(&again, "/eng").await?.status, StatusCode::OK);
+
+    // A sign-in whose groups Graph does not give leaves the SsoUser's last known groups.
+    graph.mode.store(FAILING, Ordering::SeqCst);
+    let unknown = stack.sign_in(ProviderKind::Entra, "ada").await?;
+    assert_eq!(
+        stack.get(&unknown, "/eng").await?.status,
+        StatusCode::FORBIDDEN
+    );
+    let users = stack.all_users().await?;
+    let status = users
+        .iter()
+        .find_map(|u| {
+            u.status
+                .clone()
+                .filter(|s| s.issuer.as_deref() == Some(stack.idp.entra_issuer.as_str()))
+        })
+        .expect("ada's SsoUser");
+    assert_eq!(status.groups.len(), GROUPS, "the last known groups");
+    assert_eq!(status.login_count, Some(3));
     Ok(())
 }
 
