@@ -146,6 +146,7 @@ pub async fn complete_groups(
     if !groups_overage(claims, &config.groups_claim) {
         return Overage::None;
     }
+    let started = Instant::now();
     let token = match &config.graph {
         Some(GraphConfig {
             url,
@@ -164,7 +165,18 @@ pub async fn complete_groups(
         _ => GraphToken::Delegated(access_token),
     };
     let graph = config.graph.as_ref().map(|g| &g.url);
-    complete_groups_with(http, graph, token, &config.groups_claim, claims, &config.id).await
+    // The app token's request and the pages share one budget.
+    let budget = GRAPH_BUDGET.saturating_sub(started.elapsed());
+    complete_groups_with(
+        http,
+        graph,
+        token,
+        budget,
+        &config.groups_claim,
+        claims,
+        &config.id,
+    )
+    .await
 }
 
 /// Whose token asks Graph.
@@ -178,12 +190,13 @@ pub enum GraphToken<'a> {
 
 /// Completes `claims` (a verified ID token's) with the user's groups when the token shows a
 /// group overage for `groups_claim`: read from Graph at `graph` (Entra ID; `None` for other
-/// providers) with `token`, and put in `groups_claim` as an array of object ids; when they cannot
-/// be read, the reason (logged) is returned and they are unknown.
+/// providers) with `token` within `budget`, and put in `groups_claim` as an array of object ids;
+/// when they cannot be read, the reason (logged) is returned and they are unknown.
 pub async fn complete_groups_with(
     http: &reqwest::Client,
     graph: Option<&Url>,
     token: GraphToken<'_>,
+    budget: Duration,
     groups_claim: &str,
     claims: &mut Map<String, Value>,
     provider: &str,
@@ -191,13 +204,12 @@ pub async fn complete_groups_with(
     if !groups_overage(claims, groups_claim) {
         return Overage::None;
     }
-    let started = Instant::now();
     let read = match (graph, token) {
         (None, _) => Err(GraphError::NotEntra),
         (Some(_), GraphToken::Delegated(None)) => Err(GraphError::NoAccessToken),
         (Some(base), GraphToken::Delegated(Some(token))) => {
             let first = overage::first_page(base);
-            transitive_groups_from(http, base, first, token, GRAPH_BUDGET).await
+            transitive_groups_from(http, base, first, token, budget).await
         }
         (Some(_), GraphToken::Application(Err(e))) => Err(e),
         (Some(base), GraphToken::Application(Ok(token))) => {
@@ -207,10 +219,7 @@ pub async fn complete_groups_with(
                 .unwrap_or_default();
             match overage::first_page_of_user(base, oid) {
                 None => Err(GraphError::NoObjectId),
-                Some(first) => {
-                    let left = GRAPH_BUDGET.saturating_sub(started.elapsed());
-                    transitive_groups_from(http, base, first, &token, left).await
-                }
+                Some(first) => transitive_groups_from(http, base, first, &token, budget).await,
             }
         }
     };
@@ -564,6 +573,7 @@ mod tests {
                     &client(),
                     graph.as_ref(),
                     token,
+                    GRAPH_BUDGET,
                     "groups",
                     &mut claims,
                     "entra",
@@ -591,6 +601,7 @@ mod tests {
                 &client(),
                 None,
                 Delegated(None),
+                GRAPH_BUDGET,
                 "groups",
                 &mut plain,
                 "entra"
@@ -631,6 +642,7 @@ mod tests {
                 &client(),
                 Some(&base),
                 Application(Ok(TOKEN.to_owned())),
+                GRAPH_BUDGET,
                 "groups",
                 &mut no_oid,
                 "entra"
