@@ -57,15 +57,20 @@ pub fn first_page(base: &Url) -> Url {
 /// The first page of the groups of the user with Entra object id `oid` (the ID token's `oid`),
 /// for the application's own token (client credentials); `None` unless `oid` is a GUID.
 pub fn first_page_of_user(base: &Url, oid: &str) -> Option<Url> {
-    let guid = oid.len() == 36
-        && oid.char_indices().all(|(i, c)| {
+    is_object_id(oid).then(|| page_at(base, &format!("v1.0/users/{oid}/transitiveMemberOf")))
+}
+
+/// Whether `id` is an Entra object id: a GUID in its 8-4-4-4-12 hex form (what Graph gives for a
+/// group, and what a rule must name to match an overage user's groups).
+pub fn is_object_id(id: &str) -> bool {
+    id.len() == 36
+        && id.char_indices().all(|(i, c)| {
             if [8, 13, 18, 23].contains(&i) {
                 c == '-'
             } else {
                 c.is_ascii_hexdigit()
             }
-        });
-    guid.then(|| page_at(base, &format!("v1.0/users/{oid}/transitiveMemberOf")))
+        })
 }
 
 fn page_at(base: &Url, relative: &str) -> Url {

@@ -78,6 +78,11 @@ pub enum GraphError {
     /// More than [`MAX_GROUPS`] groups or [`MAX_PAGES`] pages: a partial list is not the list.
     #[error("more groups than are read")]
     TooManyGroups,
+    /// Graph gave object ids, and the access rules name groups by something else (names, as an
+    /// app registration may emit them for users under the limit): matched against ids they would
+    /// never match, so a `Deny` on a group would miss the user. The groups are unknown instead.
+    #[error("the access rules name groups by name, and Microsoft Graph gives object ids")]
+    NamesNotIds,
 }
 
 impl GraphError {
@@ -98,6 +103,7 @@ impl GraphError {
             GraphError::Malformed => "graph_malformed",
             GraphError::ForeignLink => "graph_foreign_link",
             GraphError::TooManyGroups => "graph_too_many_groups",
+            GraphError::NamesNotIds => "graph_ids_not_rule_names",
         }
     }
 }
@@ -114,6 +120,24 @@ pub enum Overage {
 }
 
 impl Overage {
+    /// `self`, held to the access rules: groups read from Graph are object ids, so when `access`
+    /// names a group by anything but an object id (a GUID) they cannot be matched against it
+    /// and are unknown ([`GraphError::NamesNotIds`]): a rule needing such a group does not admit
+    /// the user and a `Deny` naming one refuses, instead of a `Deny` silently missing.
+    pub fn held_to(self, access: Option<&gatehouse_auth::access::Policy>) -> Overage {
+        match (self, access) {
+            (Overage::Read, Some(policy))
+                if policy
+                    .referenced_groups()
+                    .iter()
+                    .any(|g| !overage::is_object_id(g)) =>
+            {
+                Overage::Unknown(GraphError::NamesNotIds.reason())
+            }
+            (overage, _) => overage,
+        }
+    }
+
     /// Why the groups are unknown, when they are.
     pub fn unknown(self) -> Option<&'static str> {
         match self {
@@ -669,6 +693,7 @@ mod tests {
             GraphError::Malformed,
             GraphError::ForeignLink,
             GraphError::TooManyGroups,
+            GraphError::NamesNotIds,
         ];
         let outcomes = crate::metrics::GROUP_OVERAGE_OUTCOMES;
         assert_eq!(
@@ -682,5 +707,43 @@ mod tests {
         }
         assert_eq!(Overage::Read.outcome(), Some("read"));
         assert_eq!(Overage::None.outcome(), None);
+    }
+
+    fn policy_naming(groups: &[&str]) -> gatehouse_auth::access::Policy {
+        let spec: gatehouse_crds::access::AccessSpec = serde_json::from_value(serde_json::json!({
+            "defaultAction": "Deny",
+            "rules": [
+                {"name": "deny-contractors", "action": "Deny", "from": [{"groups": groups}]},
+                {"name": "everyone", "action": "Allow", "from": [{"authenticated": true}]},
+            ]
+        }))
+        .expect("access spec");
+        gatehouse_auth::access::Policy::compile(&spec).expect("valid policy")
+    }
+
+    #[test]
+    fn groups_read_as_ids_are_unknown_when_the_rules_name_groups_otherwise() {
+        // Rules naming groups by object id: the ids Graph gave decide.
+        let by_id = policy_naming(&["3f2504e0-4f89-11d3-9a0c-0305e82c3301"]);
+        assert_eq!(Overage::Read.held_to(Some(&by_id)), Overage::Read);
+        // A Deny naming a group by name would never match an id: unknown instead (it fails
+        // closed), with its own reason.
+        let by_name = policy_naming(&["contractors"]);
+        assert_eq!(
+            Overage::Read.held_to(Some(&by_name)),
+            Overage::Unknown("graph_ids_not_rule_names")
+        );
+        let mixed = policy_naming(&["3f2504e0-4f89-11d3-9a0c-0305e82c3301", "Contractors EU"]);
+        assert_eq!(
+            Overage::Read.held_to(Some(&mixed)).unknown(),
+            Some("graph_ids_not_rule_names")
+        );
+        // Nothing read, nothing changed; no rules, nothing to miss.
+        assert_eq!(Overage::None.held_to(Some(&by_name)), Overage::None);
+        assert_eq!(
+            Overage::Unknown("graph_timeout").held_to(Some(&by_id)),
+            Overage::Unknown("graph_timeout")
+        );
+        assert_eq!(Overage::Read.held_to(None), Overage::Read);
     }
 }

@@ -266,7 +266,7 @@ pub struct Metrics {
 /// Outcomes of an Entra ID group overage (`gatehouse_group_overages_total`): `read` (the groups
 /// came from Microsoft Graph), or why they could not be read (the
 /// `crate::graph::GraphError` reasons; a test there keeps the two in step).
-pub const GROUP_OVERAGE_OUTCOMES: [&str; 15] = [
+pub const GROUP_OVERAGE_OUTCOMES: [&str; 16] = [
     "read",
     "groups_claim_distributed",
     "graph_no_access_token",
@@ -282,6 +282,7 @@ pub const GROUP_OVERAGE_OUTCOMES: [&str; 15] = [
     "graph_malformed",
     "graph_foreign_link",
     "graph_too_many_groups",
+    "graph_ids_not_rule_names",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

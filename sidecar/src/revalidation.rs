@@ -875,7 +875,8 @@ impl Flights {
             &mut token.claims,
             tokens.access_token.as_deref(),
         )
-        .await;
+        .await
+        .held_to(self.access.as_deref());
         if let Some(outcome) = overage.outcome() {
             self.metrics.group_overage(outcome);
         }

@@ -299,7 +299,8 @@ async fn complete_sign_in(
         &mut token.claims,
         tokens.access_token.as_deref(),
     )
-    .await;
+    .await
+    .held_to(app.config.access.as_deref());
     if let Some(outcome) = overage.outcome() {
         app.metrics.group_overage(outcome);
     }
