@@ -31,6 +31,9 @@ use crate::providers::jwks::JwksCache;
 
 /// Shortest time between two fetches of an issuer's keys for unknown `kid`s.
 const MIN_REFETCH: Duration = Duration::from_secs(30);
+/// Oldest a machine issuer's keys may get before they are fetched again (as the sign-in
+/// providers' are), so that a key the issuer removed stops being trusted.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Largest discovery document read.
 const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
 /// Longest wait for the API server's answer to a TokenReview.
@@ -142,6 +145,7 @@ impl MachineClients {
             .cache(issuer.name())
             .await
             .ok_or(BearerError::UnknownKey)?;
+        cache.refresh_if_older(KEYS_MAX_AGE);
         let principal = Arc::new(match self
             .config
             .auth

@@ -509,10 +509,17 @@ async fn a_projected_service_account_token_is_a_machine_and_the_default_token_ne
 /// signing keys), which ServiceAccounts were deleted since, and answers TokenReviews the way
 /// kube-apiserver does (authenticated only for an audience of the request the token names; the
 /// audiences of the answer are those); it counts reviews and keeps the last request's audiences.
+/// A token the in-memory API server issued: its ServiceAccount and audiences.
+#[derive(Clone)]
+struct Issued {
+    namespace: String,
+    name: String,
+    audiences: Vec<String>,
+}
+
 #[derive(Clone, Default)]
 struct ReviewingApi {
-    /// token → (namespace, name, audiences).
-    issued: Arc<Mutex<std::collections::HashMap<String, (String, String, Vec<String>)>>>,
+    issued: Arc<Mutex<std::collections::HashMap<String, Issued>>>,
     /// `namespace/name` of deleted ServiceAccounts.
     deleted: Arc<Mutex<Vec<String>>>,
     reviews: Arc<AtomicUsize>,
@@ -531,7 +538,11 @@ impl ReviewingApi {
         );
         self.issued.lock().expect("issued").insert(
             raw.clone(),
-            (namespace.into(), name.into(), vec![audience.into()]),
+            Issued {
+                namespace: namespace.into(),
+                name: name.into(),
+                audiences: vec![audience.into()],
+            },
         );
         raw
     }
@@ -545,7 +556,11 @@ impl ReviewingApi {
         let issued = self.issued.lock().expect("issued").get(token).cloned();
         let deleted = self.deleted.lock().expect("deleted").clone();
         let status = match issued {
-            Some((ns, name, audiences)) if !deleted.contains(&format!("{ns}/{name}")) => {
+            Some(Issued {
+                namespace: ns,
+                name,
+                audiences,
+            }) if !deleted.contains(&format!("{ns}/{name}")) => {
                 let common: Vec<&String> =
                     audiences.iter().filter(|a| requested.contains(a)).collect();
                 if common.is_empty() {

@@ -41,6 +41,10 @@ pub struct JwksCache {
     keys: RwLock<Arc<KeySet>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     min_refetch_interval: Duration,
+    /// When the keys were last stored (a fetch that failed keeps the old keys and this time).
+    stored_at: std::sync::Mutex<Option<Instant>>,
+    /// A background refresh of stale keys is under way ([`JwksCache::refresh_if_older`]).
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for JwksCache {
@@ -61,7 +65,36 @@ impl JwksCache {
             keys: RwLock::new(Arc::new(KeySet::default())),
             last_fetch: tokio::sync::Mutex::new(None),
             min_refetch_interval,
+            stored_at: std::sync::Mutex::new(None),
+            refreshing: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the keys were stored longer than `max_age` ago (or never), so that a key the
+    /// issuer has removed would still be trusted: then one refresh is started in the background
+    /// (the caller goes on with the keys it has) and `true` is returned.
+    pub fn refresh_if_older(self: &Arc<Self>, max_age: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let stale = self
+            .stored_at
+            .lock()
+            .map(|at| at.is_none_or(|at| at.elapsed() >= max_age))
+            .unwrap_or(true);
+        if !stale || self.refreshing.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let cache = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = cache.refresh().await {
+                tracing::warn!(uri = %cache.uri, %error, "keys could not be refreshed; the old ones stay");
+                // Tried now: not again at every request until `max_age` passes once more.
+                if let Ok(mut at) = cache.stored_at.lock() {
+                    *at = Some(Instant::now());
+                }
+            }
+            cache.refreshing.store(false, Ordering::Release);
+        });
+        true
     }
 
     /// The keys as of now.
@@ -95,6 +128,9 @@ impl JwksCache {
         match self.keys.write() {
             Ok(mut keys) => *keys = Arc::new(set),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        if let Ok(mut at) = self.stored_at.lock() {
+            *at = Some(Instant::now());
         }
         Ok(n)
     }
@@ -176,4 +212,76 @@ pub async fn verify_logout_token(
     let header = token.header();
     let keys = jwks.keys_for(header.kid.as_deref(), header.alg).await;
     token.verify(&keys, expected, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn jwk(kid: &str) -> serde_json::Value {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes())
+            .expect("EC key");
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::ES256)
+            .expect("public JWK");
+        jwk.common.key_id = Some(kid.to_owned());
+        serde_json::to_value(&jwk).expect("JWK JSON")
+    }
+
+    /// An issuer's JWKS endpoint whose keys the test changes.
+    async fn issuer(keys: Arc<Mutex<Vec<serde_json::Value>>>) -> url::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let keys = keys.lock().map(|k| k.clone()).unwrap_or_default();
+                async move { axum::Json(serde_json::json!({ "keys": keys })) }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        url::Url::parse(&format!("http://{addr}/jwks")).expect("url")
+    }
+
+    #[tokio::test]
+    async fn keys_older_than_their_max_age_are_fetched_again_so_a_removed_key_goes() {
+        let keys = Arc::new(Mutex::new(vec![jwk("old")]));
+        let cache = Arc::new(JwksCache::new(
+            issuer(keys.clone()).await,
+            reqwest::Client::new(),
+            Duration::from_secs(30),
+        ));
+        cache.load().await.expect("loaded");
+        let has = |kid: &str| {
+            !cache
+                .current()
+                .matching(Some(kid), Algorithm::ES256)
+                .is_empty()
+        };
+        assert!(has("old"));
+        // The issuer rotates: "old" is removed (compromised, say), "new" published.
+        *keys.lock().expect("keys") = vec![jwk("new")];
+        // Fresh keys are not fetched again.
+        assert!(!cache.refresh_if_older(Duration::from_secs(3600)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(has("old"), "nothing was fetched");
+        // Past their age, one request starts a refresh in the background; the removed key goes.
+        assert!(cache.refresh_if_older(Duration::ZERO));
+        for _ in 0..100 {
+            if has("new") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            has("new") && !has("old"),
+            "the removed key is no longer trusted"
+        );
+    }
 }
