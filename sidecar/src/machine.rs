@@ -50,7 +50,8 @@ pub struct MachineClients {
     kubernetes: OnceCell<ApiServerKeys>,
     /// TokenReview mode: what a review's answer is checked against.
     reviewed: Option<KubernetesIssuer>,
-    /// Tokens of the configured issuers verified moments ago.
+    /// Tokens verified moments ago: of the configured issuers, and ServiceAccount tokens (checked
+    /// against the API server's keys or reviewed by it).
     verified: verified::VerifiedTokens,
 }
 

@@ -38,6 +38,7 @@ pub mod scale_bench;
 pub mod session_end_bench;
 pub mod signin_bench;
 pub mod stack;
+pub mod startup_bench;
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -230,6 +230,11 @@ impl Sidecar {
         self.container.as_deref()
     }
 
+    /// The environment it was started with (secrets included: never print it).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Value of one variable the sidecar was started with.
     pub fn env_value(&self, name: &str) -> Option<&str> {
         self.env

@@ -27,7 +27,7 @@
 //! request without the cookie and passes the user's claims to the app with it).
 //!
 //! The other parts of the report are measured by their own modules ([`provisioning`], [`scale`],
-//! [`signin`], [`session_end`]); `--only <part>` runs one of them alone, and `--only requests`
+//! [`signin`], [`session_end`], [`startup`]); `--only <part>` runs one of them alone, and `--only requests`
 //! this part alone.
 
 mod common;
@@ -35,6 +35,7 @@ mod provisioning;
 mod scale;
 mod session_end;
 mod signin;
+mod startup;
 
 use std::{
     io::{BufRead, BufReader, Write as _},
@@ -479,6 +480,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.only.as_deref() == Some("session-end") {
         return session_end::run_alone(args);
     }
+    if args.only.as_deref() == Some("startup") {
+        return startup::run_alone(args);
+    }
     let (release, requests) = requests(args)?;
     let provisioning = provisioning::run(&release)?;
     let mut report = requests.report.clone();
@@ -486,6 +490,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     report.push_str(&scale::section(&release, args.rounds)?);
     report.push_str(&signin::section(&release, args.rounds)?);
     report.push_str(&session_end::section(&release, args.rounds)?);
+    report.push_str(&startup::section(&release, args.rounds)?);
     println!("{report}");
     requests.valid()?;
     if !args.no_write {

@@ -21,6 +21,8 @@
 //!   prints one JSON line of figures (memory, per-request cost).
 //! - `gatehouse-stack signin-bench`: sign-ins through the fixture OIDC and SAML IdPs in
 //!   alternating rounds; prints one JSON line of figures (the sidecar's own handling of each).
+//! - `gatehouse-stack startup-bench`: spawns the sidecar with an OIDC configuration again and
+//!   again and times spawn → `/readyz` 200; prints one JSON line.
 //! - `gatehouse-stack session-end-bench`: back-channel logout → refusal on another replica (two
 //!   replicas in process on the in-memory API), and what a re-validation adds to the request that
 //!   triggers it; prints one JSON line of figures.
@@ -94,6 +96,13 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         sign_ins: usize,
     },
+    /// Spawn to `/readyz` 200 of the sidecar with an OIDC configuration, `starts` times (one
+    /// JSON line).
+    StartupBench {
+        /// Starts measured.
+        #[arg(long, default_value_t = 20)]
+        starts: usize,
+    },
     /// Back-channel logout → refusal on another replica, and the cost of a re-validation to
     /// the request that triggers it, in rounds (one JSON line).
     SessionEndBench {
@@ -138,6 +147,11 @@ async fn main() -> Result<()> {
         Cmd::Bench => bench().await,
         Cmd::ScaleBench { users, requests } => {
             let figures = gatehouse_tests::scale_bench::run(users, requests).await?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
+        Cmd::StartupBench { starts } => {
+            let figures = gatehouse_tests::startup_bench::run(starts).await?;
             println!("{}", serde_json::to_string(&figures)?);
             Ok(())
         }

@@ -23,8 +23,8 @@ pub struct BenchArgs {
     pub rounds: u32,
     /// Run only this section and replace just it in the written file (`requests`: the
     /// requests through the sidecar and its peers, the part before provisioning; `scale`,
-    /// `signin`, `session-end`).
-    #[arg(long, value_parser = ["requests", "scale", "signin", "session-end"])]
+    /// `signin`, `session-end`, `startup`).
+    #[arg(long, value_parser = ["requests", "scale", "signin", "session-end", "startup"])]
     pub only: Option<String>,
 }
 
