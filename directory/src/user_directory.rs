@@ -19,6 +19,7 @@ use std::time::Duration;
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::signin::SignedInUser;
 use gatehouse_crds::SessionRenewal;
+use gatehouse_crds::names::legacy_sso_user_name;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
@@ -48,13 +49,18 @@ pub struct Provisioned {
 pub struct Admission {
     admitted: Option<Admitted>,
     deadline: Option<tokio::time::Instant>,
+    /// Without a directory: the name the user goes by (see [`UserDirectory::admit`]).
+    name: Option<String>,
 }
 
 impl Admission {
     /// The name of the user's SsoUser, when the directory keeps SsoUsers: the session's user
     /// (an SsoUser made before names included the config keeps its name).
     pub fn user_name(&self) -> Option<&str> {
-        self.admitted.as_ref().map(Admitted::name)
+        self.admitted
+            .as_ref()
+            .map(Admitted::name)
+            .or(self.name.as_deref())
     }
 }
 
@@ -71,7 +77,16 @@ impl UserDirectory {
     /// Read-only check before anything is written: may this user sign in?
     pub async fn admit(&self, user: &SignedInUser) -> Result<Admission, ProvisionError> {
         match self {
-            UserDirectory::Off => Ok(Admission::default()),
+            // No SsoUsers, so no two apps' objects to keep apart: the user keeps the name that
+            // does not depend on the config (`X-Forwarded-User` stays what it was).
+            UserDirectory::Off => Ok(Admission {
+                name: Some(legacy_sso_user_name(
+                    &user.provider,
+                    &user.issuer,
+                    &user.subject,
+                )),
+                ..Admission::default()
+            }),
             UserDirectory::Kubernetes(k) => {
                 let deadline = tokio::time::Instant::now() + k.budget;
                 let admitted = tokio::time::timeout_at(deadline, k.provisioner.admit(user))
@@ -80,6 +95,7 @@ impl UserDirectory {
                 Ok(Admission {
                     admitted: Some(admitted),
                     deadline: Some(deadline),
+                    name: None,
                 })
             }
         }
@@ -541,6 +557,24 @@ mod tests {
             groups_unknown: false,
             occasion: Occasion::SignIn,
         }
+    }
+
+    #[tokio::test]
+    async fn without_a_directory_a_user_keeps_the_name_that_does_not_depend_on_the_config() {
+        // No SsoUsers, so nothing of two apps to keep apart: `X-Forwarded-User` stays what
+        // Gatehouse 0.1 sent, whatever `map_user` named the user.
+        let admission = UserDirectory::Off.admit(&ada()).await.expect("admitted");
+        assert_eq!(
+            admission.user_name(),
+            Some(legacy_sso_user_name("okta", "https://acme.okta.com", "00u1ada").as_str())
+        );
+        assert_eq!(
+            UserDirectory::Off
+                .provision(&ada(), admission)
+                .await
+                .expect("nothing to write"),
+            Provisioned::default()
+        );
     }
 
     fn status(code: StatusCode, retry_after: Option<&str>) -> Response<MockBody> {

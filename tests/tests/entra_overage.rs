@@ -20,8 +20,16 @@ use serde_json::{Value, json};
 
 /// Groups the overage user is in at the fixture Graph.
 const GROUPS: usize = 250;
-/// The one the Allow rule names: on the last page.
-const NAMED_GROUP: &str = "group-0249";
+/// The one the Allow rule names: on the last page. Graph gives object ids, and rules on an
+/// overage user's groups name them (a rule naming a group otherwise makes them unknown).
+const NAMED_GROUP: &str = "00000249-0000-4000-8000-00000000cafe";
+/// A group the user is not in, named by a Deny rule.
+const CONTRACTORS: &str = "c0c0c0c0-0000-4000-8000-00000000cafe";
+
+/// The object id of the fixture Graph's `i`th group.
+fn group_id(i: usize) -> String {
+    format!("{i:08}-0000-4000-8000-00000000cafe")
+}
 
 /// How the fixture Graph answers.
 const OK: u8 = 0;
@@ -65,7 +73,7 @@ async fn transitive_member_of(
         .unwrap_or(0);
     let end = (skip + 100).min(GROUPS);
     let value: Vec<Value> = (skip..end)
-        .map(|i| json!({"@odata.type": "#microsoft.graph.group", "id": format!("group-{i:04}")}))
+        .map(|i| json!({"@odata.type": "#microsoft.graph.group", "id": group_id(i)}))
         .collect();
     let mut body = json!({ "value": value });
     if end < GROUPS {
@@ -122,7 +130,7 @@ fn policy() -> String {
         {"name": "signed-in-docs", "action": "Allow",
          "from": [{"authenticated": true}], "to": [{"paths": ["/docs", ECHO_PATH]}]},
         {"name": "no-contractors", "action": "Deny",
-         "from": [{"groups": ["contractors"]}], "to": [{"paths": ["/docs/internal"]}]}
+         "from": [{"groups": [CONTRACTORS]}], "to": [{"paths": ["/docs/internal"]}]}
     ]})
     .to_string()
 }
