@@ -324,27 +324,7 @@ impl MachineAuth {
                 if !audiences.iter().any(|a| k.audiences.iter().any(|c| c == a)) {
                     return Err(BearerError::AudienceMismatch);
                 }
-                let (namespace, name) =
-                    service_account(&claims).ok_or(BearerError::NotAServiceAccount)?;
-                let subject = format!("system:serviceaccount:{namespace}:{name}");
-                if claims.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
-                    return Err(BearerError::NotAServiceAccount);
-                }
-                let sa = format!("{namespace}/{name}");
-                let role = k
-                    .service_accounts
-                    .iter()
-                    .find(|(listed, _)| *listed == sa)
-                    .map(|(_, role)| *role);
-                Ok(MachinePrincipal {
-                    id: subject.clone(),
-                    issuer_name: KUBERNETES_ISSUER_NAME.to_owned(),
-                    subject,
-                    role,
-                    service_account: Some(sa),
-                    claims,
-                    expires_at,
-                })
+                k.principal(claims, expires_at, None)
             }
         }
     }
@@ -443,12 +423,23 @@ impl KubernetesIssuer {
         {
             return Err(BearerError::AudienceMismatch);
         }
-        let claims = &token.payload;
-        let expires_at = check_times(claims, skew, now)?;
-        let (namespace, name) = service_account(claims).ok_or(BearerError::NotAServiceAccount)?;
+        let expires_at = check_times(&token.payload, skew, now)?;
+        self.principal(token.payload.clone(), expires_at, Some(review.username))
+    }
+
+    /// The principal of a ServiceAccount token whose `claims` were checked (signature or review,
+    /// audiences, times): its `kubernetes.io` claim must name a ServiceAccount that its `sub`
+    /// (and the reviewed `username`, when there is one) agree with; the role is the listed one.
+    fn principal(
+        &self,
+        claims: Map<String, Value>,
+        expires_at: i64,
+        username: Option<&str>,
+    ) -> Result<MachinePrincipal, BearerError> {
+        let (namespace, name) = service_account(&claims).ok_or(BearerError::NotAServiceAccount)?;
         let subject = format!("system:serviceaccount:{namespace}:{name}");
-        if review.username != subject
-            || claims.get("sub").and_then(Value::as_str) != Some(subject.as_str())
+        if claims.get("sub").and_then(Value::as_str) != Some(subject.as_str())
+            || username.is_some_and(|u| u != subject)
         {
             return Err(BearerError::NotAServiceAccount);
         }
@@ -464,7 +455,7 @@ impl KubernetesIssuer {
             subject,
             role,
             service_account: Some(sa),
-            claims: claims.clone(),
+            claims,
             expires_at,
         })
     }

@@ -384,12 +384,17 @@ fn api_server(jwks: Value, fetches: Arc<AtomicUsize>) -> kube::Client {
 }
 
 async fn cluster_sidecar(jwks: Value, fetches: Arc<AtomicUsize>) -> Sidecar {
-    let app = serve_app(Router::new().fallback(echo)).await;
     let machine = json!({"kubernetes": {
         "audiences": [PROJECTED_AUDIENCE],
         "serviceAccounts": [{"name": "ci/deployer", "role": "admin"}]
-    }})
-    .to_string();
+    }});
+    sidecar_on_cluster(machine, api_server(jwks, fetches)).await
+}
+
+/// A sidecar admitting the ServiceAccount tokens `machine` (`GATEHOUSE_MACHINE_AUTH`) says, on
+/// the API server `kube`.
+async fn sidecar_on_cluster(machine: Value, kube: kube::Client) -> Sidecar {
+    let app = serve_app(Router::new().fallback(echo)).await;
     let vars: std::collections::HashMap<&str, String> = [
         ("GATEHOUSE_PUBLIC_URL", PUBLIC.to_owned()),
         ("GATEHOUSE_COOKIE_SECRET", KEY.to_owned()),
@@ -402,7 +407,7 @@ async fn cluster_sidecar(jwks: Value, fetches: Arc<AtomicUsize>) -> Sidecar {
         ("OKTA_ORG_ID", "acme".to_owned()),
         ("GATEHOUSE_PROVISIONING", "kubernetes".to_owned()),
         ("GATEHOUSE_NAMESPACE", "demo".to_owned()),
-        ("GATEHOUSE_MACHINE_AUTH", machine),
+        ("GATEHOUSE_MACHINE_AUTH", machine.to_string()),
     ]
     .into_iter()
     .collect();
@@ -411,7 +416,7 @@ async fn cluster_sidecar(jwks: Value, fetches: Arc<AtomicUsize>) -> Sidecar {
     gatehouse_sidecar::start_with(
         config,
         gatehouse_sidecar::StartOptions {
-            kube_client: Some(api_server(jwks, fetches)),
+            kube_client: Some(kube),
             manual_user_watch: true,
         },
     )
@@ -615,40 +620,12 @@ impl ReviewingApi {
 }
 
 async fn reviewing_sidecar(api: &ReviewingApi) -> Sidecar {
-    let app = serve_app(Router::new().fallback(echo)).await;
     let machine = json!({"kubernetes": {
         "mode": "TokenReview",
         "audiences": [PROJECTED_AUDIENCE],
         "serviceAccounts": [{"name": "ci/deployer", "role": "admin"}]
-    }})
-    .to_string();
-    let vars: std::collections::HashMap<&str, String> = [
-        ("GATEHOUSE_PUBLIC_URL", PUBLIC.to_owned()),
-        ("GATEHOUSE_COOKIE_SECRET", KEY.to_owned()),
-        ("GATEHOUSE_LISTEN", "127.0.0.1:0".to_owned()),
-        ("GATEHOUSE_ADMIN_LISTEN", "127.0.0.2:0".to_owned()),
-        ("GATEHOUSE_UPSTREAM", format!("http://{app}")),
-        ("OKTA_CLIENT_ID", "okta-client".to_owned()),
-        ("OKTA_CLIENT_SECRET", "okta-secret-value".to_owned()),
-        ("OKTA_ISSUER", "http://127.0.0.1:9/okta".to_owned()),
-        ("OKTA_ORG_ID", "acme".to_owned()),
-        ("GATEHOUSE_PROVISIONING", "kubernetes".to_owned()),
-        ("GATEHOUSE_NAMESPACE", "demo".to_owned()),
-        ("GATEHOUSE_MACHINE_AUTH", machine),
-    ]
-    .into_iter()
-    .collect();
-    let lookup = move |k: &str| vars.get(k).cloned();
-    let config = gatehouse_sidecar::Config::from_source(&lookup).expect("valid config");
-    gatehouse_sidecar::start_with(
-        config,
-        gatehouse_sidecar::StartOptions {
-            kube_client: Some(api.client()),
-            manual_user_watch: true,
-        },
-    )
-    .await
-    .expect("sidecar starts")
+    }});
+    sidecar_on_cluster(machine, api.client()).await
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! What the parts of `cargo xtask bench` share: its arguments, the release build they all
 //! measure, and writing one part's section alone (`--only`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
 
 use crate::workspace::{cargo, root, target_dir};
 
@@ -41,6 +43,35 @@ pub fn release_binaries() -> Result<PathBuf> {
         "--bins",
     ])?;
     Ok(target_dir().join("release"))
+}
+
+/// Runs `gatehouse-stack <subcommand> <args>` from `release` (its log at `rust_log`, on stderr)
+/// and returns the figures it prints: the last line of its standard output that is a JSON object.
+pub fn stack_figures(
+    release: &Path,
+    subcommand: &str,
+    args: &[String],
+    rust_log: &str,
+) -> Result<Value> {
+    let output = Command::new(release.join("gatehouse-stack"))
+        .arg(subcommand)
+        .args(args)
+        .env("GATEHOUSE_TEST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running gatehouse-stack {subcommand}"))?;
+    if !output.status.success() {
+        bail!("gatehouse-stack {subcommand} failed ({})", output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| format!("no figures from {subcommand}"))?;
+    serde_json::from_str(line).with_context(|| format!("parsing the figures of {subcommand}"))
 }
 
 /// `--only <part>`: prints `section` and, unless told not to write, replaces only the part under

@@ -3,12 +3,11 @@
 //! renders the large and huge ones' figures next to the small one's from the same run.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::Value;
 
-use super::common::{BenchArgs, release_binaries, write_section_alone};
+use super::common::{BenchArgs, release_binaries, stack_figures, write_section_alone};
 
 /// Users in the baseline cache.
 const SMALL: usize = 10;
@@ -35,25 +34,17 @@ pub fn run_alone(args: &BenchArgs) -> Result<()> {
 
 fn measure(release: &Path, users: usize) -> Result<Value> {
     eprintln!("xtask bench: the sidecar with {users} SsoUsers cached");
-    let output = Command::new(release.join("gatehouse-stack"))
-        .args(["scale-bench", "--users", &users.to_string()])
-        .args(["--requests", &REQUESTS.to_string()])
-        .env("GATEHOUSE_TEST_LOG", "warn")
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running gatehouse-stack scale-bench")?;
-    if !output.status.success() {
-        bail!("gatehouse-stack scale-bench failed ({})", output.status);
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no figures from scale-bench")?;
-    serde_json::from_str(line).context("parsing the scale figures")
+    stack_figures(
+        release,
+        "scale-bench",
+        &[
+            "--users".into(),
+            users.to_string(),
+            "--requests".into(),
+            REQUESTS.to_string(),
+        ],
+        "error",
+    )
 }
 
 fn median(runs: &[Value], field: impl Fn(&Value) -> f64) -> f64 {

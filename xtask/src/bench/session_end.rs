@@ -5,12 +5,11 @@
 //! re-validation adds to the request that triggers it.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::Value;
 
-use super::common::{BenchArgs, release_binaries, write_section_alone};
+use super::common::{BenchArgs, release_binaries, stack_figures, write_section_alone};
 
 /// Logouts per round.
 const TRIALS: usize = 6;
@@ -34,30 +33,19 @@ pub fn run_alone(args: &BenchArgs) -> Result<()> {
 /// Measures with the release `gatehouse-stack` in `release` and renders the section.
 pub fn section(release: &Path, rounds: u32) -> Result<String> {
     eprintln!("xtask bench: sessions that follow the IdP ({rounds} rounds)");
-    let output = Command::new(release.join("gatehouse-stack"))
-        .args(["session-end-bench", "--rounds", &rounds.to_string()])
-        .args(["--trials", &TRIALS.to_string()])
-        .args(["--sessions", &SESSIONS.to_string()])
-        .env("GATEHOUSE_TEST_LOG", "warn")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running gatehouse-stack session-end-bench")?;
-    if !output.status.success() {
-        bail!(
-            "gatehouse-stack session-end-bench failed ({})",
-            output.status
-        );
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no figures from session-end-bench")?;
-    let mut figures: Value =
-        serde_json::from_str(line).context("parsing the session-end figures")?;
+    let mut figures = stack_figures(
+        release,
+        "session-end-bench",
+        &[
+            "--rounds".into(),
+            rounds.to_string(),
+            "--trials".into(),
+            TRIALS.to_string(),
+            "--sessions".into(),
+            SESSIONS.to_string(),
+        ],
+        "warn",
+    )?;
     // The sidecar process inherits it (see `gatehouse_tests::stack::Sidecar::start`).
     figures["revalidation"]["worker_threads"] = std::env::var("GATEHOUSE_WORKER_THREADS")
         .ok()

@@ -4,12 +4,11 @@
 //! OIDC callback handling from the same run, every round and the median.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::Value;
 
-use super::common::{BenchArgs, release_binaries, write_section_alone};
+use super::common::{BenchArgs, release_binaries, stack_figures, write_section_alone};
 
 /// Sign-ins per protocol per round.
 const SIGN_INS: usize = 20;
@@ -28,25 +27,17 @@ pub fn run_alone(args: &BenchArgs) -> Result<()> {
 /// Measures with the release `gatehouse-stack` in `release` and renders the section.
 pub fn section(release: &Path, rounds: u32) -> Result<String> {
     eprintln!("xtask bench: sign-ins, SAML ACS against OIDC callback ({rounds} rounds)");
-    let output = Command::new(release.join("gatehouse-stack"))
-        .args(["signin-bench", "--rounds", &rounds.to_string()])
-        .args(["--sign-ins", &SIGN_INS.to_string()])
-        .env("GATEHOUSE_TEST_LOG", "warn")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running gatehouse-stack signin-bench")?;
-    if !output.status.success() {
-        bail!("gatehouse-stack signin-bench failed ({})", output.status);
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no figures from signin-bench")?;
-    let figures: Value = serde_json::from_str(line).context("parsing the sign-in figures")?;
+    let figures = stack_figures(
+        release,
+        "signin-bench",
+        &[
+            "--rounds".into(),
+            rounds.to_string(),
+            "--sign-ins".into(),
+            SIGN_INS.to_string(),
+        ],
+        "warn",
+    )?;
     Ok(render(&figures))
 }
 

@@ -4,12 +4,11 @@
 //! 200 ms; the chart's readiness probe and rolling updates wait for it).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::Value;
 
-use super::common::{BenchArgs, release_binaries, write_section_alone};
+use super::common::{BenchArgs, release_binaries, stack_figures, write_section_alone};
 
 /// Starts per round.
 const STARTS_PER_ROUND: u32 = 10;
@@ -29,24 +28,12 @@ pub fn run_alone(args: &BenchArgs) -> Result<()> {
 pub fn section(release: &Path, rounds: u32) -> Result<String> {
     let starts = rounds * STARTS_PER_ROUND;
     eprintln!("xtask bench: start-up, spawn to /readyz ({starts} starts)");
-    let output = Command::new(release.join("gatehouse-stack"))
-        .args(["startup-bench", "--starts", &starts.to_string()])
-        .env("GATEHOUSE_TEST_LOG", "warn")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running gatehouse-stack startup-bench")?;
-    if !output.status.success() {
-        bail!("gatehouse-stack startup-bench failed ({})", output.status);
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no figures from startup-bench")?;
-    let figures: Value = serde_json::from_str(line).context("parsing the start-up figures")?;
+    let figures = stack_figures(
+        release,
+        "startup-bench",
+        &["--starts".into(), starts.to_string()],
+        "warn",
+    )?;
     Ok(render(&figures))
 }
 
