@@ -10,13 +10,7 @@ use sha2::{Digest, Sha256};
 /// SsoUser of a person, with its own role). `provider` is a validated provider id (lowercase
 /// alphanumerics and `-`, at most 32 characters), so the result stays far below 63 characters.
 pub fn sso_user_name(config: &str, provider: &str, issuer: &str, subject: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(config.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(issuer.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(subject.as_bytes());
-    named(provider, &hasher.finalize())
+    named(provider, &digest(&[config, issuer, subject]))
 }
 
 /// The name SsoUsers were given before names included the SsoConfig (Gatehouse 0.1):
@@ -36,10 +30,19 @@ pub fn identity_label(issuer: &str, subject: &str) -> String {
 }
 
 fn identity_digest(issuer: &str, subject: &str) -> [u8; 32] {
+    digest(&[issuer, subject])
+}
+
+/// SHA-256 of `parts` joined by NUL bytes (no part of a name holds one but a subject, which
+/// comes last).
+fn digest(parts: &[&str]) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(issuer.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(subject.as_bytes());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update([0u8]);
+        }
+        hasher.update(part.as_bytes());
+    }
     hasher.finalize().into()
 }
 

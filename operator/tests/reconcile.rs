@@ -1058,8 +1058,8 @@ fn has_finalizer(config: &SsoConfig) -> bool {
         .any(|f| f == token_review::FINALIZER)
 }
 
-#[tokio::test]
-async fn token_review_mode_binds_the_sidecar_to_auth_delegator_until_the_config_goes() {
+/// The in-memory API holding [`token_review_portal`] and its Secret, reconciled once.
+async fn reconciled_token_review_portal() -> (Client, Arc<Context>, Api<ClusterRoleBinding>) {
     let client = builder()
         .with_object(token_review_portal())
         .with_object(okta_secret("s3cret"))
@@ -1069,6 +1069,12 @@ async fn token_review_mode_binds_the_sidecar_to_auth_delegator_until_the_config_
     let ctx = context(&client);
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
     reconcile(&client, &ctx, "portal").await.expect("first");
+    (client, ctx, bindings)
+}
+
+#[tokio::test]
+async fn token_review_mode_binds_the_sidecar_to_auth_delegator_until_the_config_goes() {
+    let (client, ctx, bindings) = reconciled_token_review_portal().await;
     let binding = bindings
         .get(TOKEN_REVIEW_BINDING)
         .await
@@ -1123,15 +1129,7 @@ async fn token_review_mode_binds_the_sidecar_to_auth_delegator_until_the_config_
 
 #[tokio::test]
 async fn leaving_token_review_mode_removes_the_binding_and_the_finalizer() {
-    let client = builder()
-        .with_object(token_review_portal())
-        .with_object(okta_secret("s3cret"))
-        .build()
-        .await
-        .expect("fake client");
-    let ctx = context(&client);
-    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
-    reconcile(&client, &ctx, "portal").await.expect("first");
+    let (client, ctx, bindings) = reconciled_token_review_portal().await;
     assert!(
         bindings
             .get_opt(TOKEN_REVIEW_BINDING)

@@ -353,6 +353,15 @@ async fn a_rotated_key_is_fetched_once_when_a_token_names_it() {
 const CLUSTER_ISSUER: &str = "https://oidc.cluster.test";
 const PROJECTED_AUDIENCE: &str = "gatehouse.dev/demo/portal";
 
+/// An in-memory API server's JSON answer.
+fn api_answer(status: u16, body: &Value) -> http::Response<kube::client::Body> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(body.to_string().into_bytes()))
+        .expect("response")
+}
+
 /// A Kubernetes client whose API server serves only its ServiceAccount issuer discovery and keys
 /// (what the sidecar reads for ServiceAccount tokens), counting the key fetches.
 fn api_server(jwks: Value, fetches: Arc<AtomicUsize>) -> kube::Client {
@@ -371,13 +380,7 @@ fn api_server(jwks: Value, fetches: Arc<AtomicUsize>) -> kube::Client {
                 }
                 _ => (404, json!({"kind": "Status", "code": 404})),
             };
-            Ok::<_, std::convert::Infallible>(
-                http::Response::builder()
-                    .status(status)
-                    .header("content-type", "application/json")
-                    .body(kube::client::Body::from(body.to_string().into_bytes()))
-                    .expect("response"),
-            )
+            Ok::<_, std::convert::Infallible>(api_answer(status, &body))
         }
     });
     kube::Client::new(service, "demo")
@@ -606,13 +609,7 @@ impl ReviewingApi {
                     }
                     _ => (404, json!({"kind": "Status", "code": 404})),
                 };
-                Ok::<_, std::convert::Infallible>(
-                    http::Response::builder()
-                        .status(status)
-                        .header("content-type", "application/json")
-                        .body(kube::client::Body::from(body.to_string().into_bytes()))
-                        .expect("response"),
-                )
+                Ok::<_, std::convert::Infallible>(api_answer(status, &body))
             }
         });
         kube::Client::new(service, "demo")
