@@ -236,13 +236,26 @@ pub fn cargo_binary(name: &str) -> Result<PathBuf> {
 /// check and the child process binding it.
 const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
+/// Ports this test process has handed out already. Tests of one binary run on parallel threads,
+/// and a port is free between the check below and the child binding it: two tests drawing the
+/// same port in that window made one sidecar exit with "Address already in use" (a CI failure).
+/// A port is therefore handed out at most once per process.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// A free TCP port on 127.0.0.1 for a child process to bind: picked at random outside the
-/// ephemeral range and checked by binding it. (Binding port 0 would return an ephemeral port,
-/// which any concurrent outgoing connection can take before the child binds it.)
+/// ephemeral range, never one this process handed out before, and checked by binding it.
+/// (Binding port 0 would return an ephemeral port, which any concurrent outgoing connection can
+/// take before the child binds it.)
 pub fn free_port() -> Result<u16> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..200 {
         let port = rand::random_range(TEST_PORTS);
+        if handed_out.contains(&port) {
+            continue;
+        }
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
             return Ok(port);
         }
     }
@@ -259,4 +272,31 @@ pub fn random_key_b64() -> Result<String> {
         .and_then(|mut f| f.read_exact(&mut buf))
         .context("reading /dev/urandom")?;
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tests on parallel threads each draw ports for their sidecars; none may get another's.
+    /// (2,000 random draws from 12,000 ports repeat one almost surely without the bookkeeping.)
+    #[test]
+    fn ports_drawn_on_parallel_threads_are_never_handed_out_twice() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..500)
+                        .map(|_| free_port().expect("a free port"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let drawn: Vec<u16> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("thread"))
+            .collect();
+        let distinct: std::collections::BTreeSet<_> = drawn.iter().collect();
+        assert_eq!(distinct.len(), drawn.len(), "a port was handed out twice");
+        assert!(drawn.iter().all(|p| TEST_PORTS.contains(p)));
+    }
 }
