@@ -159,7 +159,122 @@ pub const SECRET_VARIABLES: &[&str] = &[
     GATEHOUSE_COOKIE_SECRET,
 ];
 
-/// Whether the value of `name` must be treated as a secret.
+/// Whether the value of `name` must be treated as a secret (`OIDC_2_CLIENT_SECRET` too).
 pub fn is_secret(name: &str) -> bool {
-    SECRET_VARIABLES.contains(&name)
+    let plain = oidc_slot_of(name).map_or(std::borrow::Cow::Borrowed(name), |(plain, _)| {
+        std::borrow::Cow::Owned(plain)
+    });
+    SECRET_VARIABLES.contains(&plain.as_ref())
+}
+
+/// Most generic OIDC providers one SsoConfig may list (`spec.providers.oidc`), beside Okta and
+/// Entra ID: at most 18 sign-in buttons in all.
+pub const MAX_OIDC_PROVIDERS: usize = 16;
+
+/// The variables each generic OIDC provider has its own copy of.
+pub const OIDC_PROVIDER_VARIABLES: &[&str] = &[
+    OIDC_PROVIDER_ID,
+    OIDC_PROVIDER_NAME,
+    OIDC_CLIENT_ID,
+    OIDC_CLIENT_SECRET,
+    OIDC_ISSUER,
+    OIDC_ORG_ID,
+    OIDC_ROLE_CLAIM,
+    OIDC_ROLE_MAP,
+    OIDC_DEFAULT_ROLE,
+    OIDC_GROUPS_CLAIM,
+];
+
+/// The name of an `OIDC_*` variable for the generic provider in `slot` (1-based, in the order
+/// `spec.providers.oidc` lists them): the first keeps the plain name, so a config with one
+/// provider renders what it always did; provider n ≥ 2 inserts its number after `OIDC_`
+/// (`OIDC_2_CLIENT_ID`).
+pub fn oidc_slot_var(name: &str, slot: usize) -> String {
+    debug_assert!(
+        OIDC_PROVIDER_VARIABLES.contains(&name),
+        "{name} is per provider"
+    );
+    match (slot, name.strip_prefix("OIDC_")) {
+        (0 | 1, _) | (_, None) => name.to_owned(),
+        (n, Some(rest)) => format!("OIDC_{n}_{rest}"),
+    }
+}
+
+/// The plain name and slot of a numbered provider variable (`OIDC_2_CLIENT_ID` →
+/// `("OIDC_CLIENT_ID", 2)`); `None` for any other name, plain `OIDC_*` ones included.
+pub fn oidc_slot_of(name: &str) -> Option<(String, usize)> {
+    let rest = name.strip_prefix("OIDC_")?;
+    let (number, tail) = rest.split_once('_')?;
+    let slot: usize = number.parse().ok()?;
+    let plain = format!("OIDC_{tail}");
+    ((2..=MAX_OIDC_PROVIDERS).contains(&slot)
+        && number == slot.to_string()
+        && OIDC_PROVIDER_VARIABLES.contains(&plain.as_str()))
+    .then_some((plain, slot))
+}
+
+/// [`RENDERED_VARIABLES`] and the numbered copies of [`OIDC_PROVIDER_VARIABLES`] for providers 2
+/// to [`MAX_OIDC_PROVIDERS`]: every name the operator may render.
+pub fn all_rendered_variables() -> &'static [&'static str] {
+    static NUMBERED: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (2..=MAX_OIDC_PROVIDERS)
+            .flat_map(|slot| {
+                OIDC_PROVIDER_VARIABLES
+                    .iter()
+                    .map(move |name| oidc_slot_var(name, slot))
+            })
+            .collect()
+    });
+    static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        RENDERED_VARIABLES
+            .iter()
+            .copied()
+            .chain(NUMBERED.iter().map(String::as_str))
+            .collect()
+    });
+    &ALL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_provider_variables_name_their_slot_and_read_back() {
+        assert_eq!(oidc_slot_var(OIDC_CLIENT_ID, 1), "OIDC_CLIENT_ID");
+        assert_eq!(oidc_slot_var(OIDC_CLIENT_ID, 2), "OIDC_2_CLIENT_ID");
+        assert_eq!(oidc_slot_var(OIDC_ROLE_MAP, 16), "OIDC_16_ROLE_MAP");
+        for slot in 2..=MAX_OIDC_PROVIDERS {
+            for name in OIDC_PROVIDER_VARIABLES {
+                let numbered = oidc_slot_var(name, slot);
+                assert_eq!(oidc_slot_of(&numbered), Some(((*name).to_owned(), slot)));
+            }
+        }
+        // Plain names, slot 1 spelled out, leading zeros, slots past the limit and variables
+        // that are not per provider are not numbered provider variables.
+        for name in [
+            "OIDC_CLIENT_ID",
+            "OIDC_1_CLIENT_ID",
+            "OIDC_02_CLIENT_ID",
+            "OIDC_17_CLIENT_ID",
+            "OIDC_2_FOO",
+            "OKTA_2_CLIENT_ID",
+        ] {
+            assert_eq!(oidc_slot_of(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_providers_client_secret_is_a_secret() {
+        assert!(is_secret("OIDC_CLIENT_SECRET"));
+        assert!(is_secret("OIDC_2_CLIENT_SECRET"));
+        assert!(is_secret("OIDC_16_CLIENT_SECRET"));
+        assert!(!is_secret("OIDC_2_CLIENT_ID"));
+        let all = all_rendered_variables();
+        assert_eq!(
+            all.len(),
+            RENDERED_VARIABLES.len() + (MAX_OIDC_PROVIDERS - 1) * OIDC_PROVIDER_VARIABLES.len()
+        );
+        assert!(all.contains(&"OIDC_16_GROUPS_CLAIM"));
+    }
 }
