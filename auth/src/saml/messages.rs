@@ -6,11 +6,11 @@ use std::io::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::verify::{NAMEID_EMAIL, NAMEID_PERSISTENT, NS_ASSERTION, NS_PROTOCOL};
+use super::verify::{NAMEID_EMAIL, NAMEID_PERSISTENT, NS_ASSERTION, NS_DSIG, NS_PROTOCOL};
 use gatehouse_crds::saml_metadata::{BINDING_POST, BINDING_REDIRECT, NS_METADATA};
 
 /// XML text or attribute value, escaped.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -26,19 +26,36 @@ fn esc(s: &str) -> String {
 }
 
 /// `xs:dateTime` of a Unix time, UTC.
-fn instant(unix: i64) -> String {
+pub(super) fn instant(unix: i64) -> String {
     jiff::Timestamp::from_second(unix)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
 }
 
-/// The SP's metadata: entity ID, ACS (HTTP-POST), single logout (HTTP-Redirect), NameID
-/// formats; unsigned requests, signed assertions wanted.
-pub fn sp_metadata(entity_id: &str, acs_url: &str, slo_url: &str) -> String {
+/// The SP's metadata: entity ID, its signing certificates (`signing_certs`, DER: those of the
+/// key its LogoutResponses are signed with, the next or previous one beside it during a
+/// rotation), ACS (HTTP-POST), single logout (HTTP-Redirect), NameID formats; unsigned
+/// AuthnRequests, signed assertions wanted.
+pub fn sp_metadata(
+    entity_id: &str,
+    acs_url: &str,
+    slo_url: &str,
+    signing_certs: &[Vec<u8>],
+) -> String {
+    let keys: String = signing_certs
+        .iter()
+        .map(|der| {
+            format!(
+                r#"
+    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="{NS_DSIG}"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+                STANDARD.encode(der)
+            )
+        })
+        .collect();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{NS_METADATA}" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="{NS_PROTOCOL}">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="{NS_PROTOCOL}">{keys}
     <md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="{slo}"/>
     <md:NameIDFormat>{NAMEID_PERSISTENT}</md:NameIDFormat>
     <md:NameIDFormat>{NAMEID_EMAIL}</md:NameIDFormat>
@@ -132,18 +149,22 @@ impl LogoutRequest<'_> {
     }
 }
 
-fn redirect(destination: &url::Url, xml: &str, relay_state: &str) -> url::Url {
+/// Raw DEFLATE of a message, as the HTTP-Redirect binding sends it.
+pub(super) fn deflate(xml: &str) -> Vec<u8> {
     let mut deflater =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing to a Vec cannot fail.
-    let deflated = deflater
+    deflater
         .write_all(xml.as_bytes())
         .and_then(|()| deflater.finish())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn redirect(destination: &url::Url, xml: &str, relay_state: &str) -> url::Url {
     let mut url = destination.clone();
     {
         let mut q = url.query_pairs_mut();
-        q.append_pair("SAMLRequest", &STANDARD.encode(deflated));
+        q.append_pair("SAMLRequest", &STANDARD.encode(deflate(xml)));
         if !relay_state.is_empty() {
             q.append_pair("RelayState", relay_state);
         }
@@ -234,8 +255,10 @@ mod tests {
             "https://app.example/api/auth/saml/metadata",
             "https://app.example/api/auth/saml/acs",
             "https://app.example/api/auth/logout",
+            &[],
         );
         let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        assert!(!xml.contains("KeyDescriptor"), "no key: no KeyDescriptor");
         assert_eq!(
             doc.root_element().attribute("entityID"),
             Some("https://app.example/api/auth/saml/metadata")
@@ -249,5 +272,25 @@ mod tests {
             acs.attribute("Location"),
             Some("https://app.example/api/auth/saml/acs")
         );
+
+        // Its signing certificates, each as a KeyDescriptor of use `signing`.
+        let xml = sp_metadata(
+            "https://app.example/api/auth/saml/metadata",
+            "https://app.example/api/auth/saml/acs",
+            "https://app.example/api/auth/logout",
+            &[vec![1, 2, 3], vec![4, 5]],
+        );
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let certs: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.tag_name().name() == "KeyDescriptor")
+            .inspect(|k| assert_eq!(k.attribute("use"), Some("signing")))
+            .filter_map(|k| {
+                k.descendants()
+                    .find(|n| n.tag_name().name() == "X509Certificate")
+                    .and_then(|n| n.text())
+            })
+            .collect();
+        assert_eq!(certs, ["AQID", "BAU="]);
     }
 }

@@ -2,6 +2,9 @@
 //! certificates ([`verify`]) and the SP's own messages ([`messages`]). Metadata loading and the
 //! ACS route live in the sidecar.
 
+pub mod logout;
+#[cfg(test)]
+mod logout_tests;
 pub mod messages;
 pub mod verify;
 #[cfg(test)]
