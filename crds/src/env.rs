@@ -47,6 +47,12 @@ pub const SAML_DEFAULT_ROLE: &str = "SAML_DEFAULT_ROLE";
 /// `true`: also accept RSA-SHA1 signatures and SHA-1 digests (`spec.saml.allowSha1`); unset or
 /// `false`: SHA-2 only. Rendered only when on.
 pub const SAML_ALLOW_SHA1: &str = "SAML_ALLOW_SHA1";
+/// The SP's own signing key (PEM, PKCS#8 RSA): signs its LogoutResponses to the IdP's single
+/// logout. Generated and rotated by the operator.
+pub const SAML_SP_SIGNING_KEY: &str = "SAML_SP_SIGNING_KEY";
+/// The certificates of the SP's signing key (PEM): the key's own first, then the one it rotates
+/// from or to; all published in the SP metadata.
+pub const SAML_SP_SIGNING_CERT: &str = "SAML_SP_SIGNING_CERT";
 
 pub const AUTH_EXCLUSIVE_PROVIDER: &str = "AUTH_EXCLUSIVE_PROVIDER";
 
@@ -125,6 +131,8 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     SAML_DEFAULT_ROLE,
     SAML_ALLOW_SHA1,
     SAML_GROUPS_ATTRIBUTE,
+    SAML_SP_SIGNING_KEY,
+    SAML_SP_SIGNING_CERT,
     AUTH_EXCLUSIVE_PROVIDER,
     GATEHOUSE_UPSTREAM,
     GATEHOUSE_PUBLIC_URL,
@@ -156,6 +164,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
     OKTA_CLIENT_SECRET,
     ENTRA_CLIENT_SECRET,
     OIDC_CLIENT_SECRET,
+    SAML_SP_SIGNING_KEY,
     GATEHOUSE_COOKIE_SECRET,
 ];
 

@@ -239,6 +239,56 @@ async fn sync_feeder(feeder: &mut UserCacheFeeder, users: &Api<SsoUser>) -> Resu
     Ok(())
 }
 
+/// Starts another replica of a sidecar started in process with `env`, on the same API (its
+/// watch not synced yet: call [`Replica::sync`]); waits for its providers (OIDC discovery, SAML
+/// metadata).
+pub(crate) async fn start_replica(
+    env: &BTreeMap<String, String>,
+    client: &kube::Client,
+    users: &Api<SsoUser>,
+    http: &reqwest::Client,
+) -> Result<Replica> {
+    let mut env = env.clone();
+    env.insert("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into());
+    env.insert("GATEHOUSE_ADMIN_LISTEN".into(), "127.0.0.2:0".into());
+    let lookup = |name: &str| env.get(name).cloned();
+    let config = gatehouse_sidecar::Config::from_source(&lookup)
+        .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
+    let mut sidecar = gatehouse_sidecar::start_with(
+        config,
+        gatehouse_sidecar::StartOptions {
+            kube_client: Some(client.clone()),
+            manual_user_watch: true,
+        },
+    )
+    .await
+    .context("starting another replica")?;
+    let feeder = sidecar
+        .take_user_feeder()
+        .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ready = |sidecar: &gatehouse_sidecar::Sidecar| {
+        let providers = &sidecar.app().providers;
+        providers.iter().all(|p| p.is_ready())
+            && providers
+                .saml()
+                .is_none_or(|saml| saml.metadata().is_some())
+    };
+    while !ready(&sidecar) {
+        if std::time::Instant::now() > deadline {
+            bail!("the replica's providers were not loaded within 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(Replica {
+        url: format!("http://{}", sidecar.addr()),
+        sidecar,
+        users: users.clone(),
+        feeder,
+        http: http.clone(),
+    })
+}
+
 async fn deliver_current(
     feeder: &mut UserCacheFeeder,
     users: &Api<SsoUser>,
@@ -368,38 +418,7 @@ impl KubeStack {
 
     /// Starts another replica of the sidecar (its watch not synced yet: call [`Replica::sync`]).
     pub async fn start_replica(&self) -> Result<Replica> {
-        let mut env = self.env.clone();
-        env.insert("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into());
-        env.insert("GATEHOUSE_ADMIN_LISTEN".into(), "127.0.0.2:0".into());
-        let lookup = |name: &str| env.get(name).cloned();
-        let config = gatehouse_sidecar::Config::from_source(&lookup)
-            .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
-        let mut sidecar = gatehouse_sidecar::start_with(
-            config,
-            gatehouse_sidecar::StartOptions {
-                kube_client: Some(self.client.clone()),
-                manual_user_watch: true,
-            },
-        )
-        .await
-        .context("starting another replica")?;
-        let feeder = sidecar
-            .take_user_feeder()
-            .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !sidecar.app().providers.iter().all(|p| p.is_ready()) {
-            if std::time::Instant::now() > deadline {
-                bail!("the replica's providers were not loaded within 30 s");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Ok(Replica {
-            url: format!("http://{}", sidecar.addr()),
-            sidecar,
-            users: self.users.clone(),
-            feeder,
-            http: self.http.clone(),
-        })
+        start_replica(&self.env, &self.client, &self.users, &self.http).await
     }
 
     /// Delivers SsoUser `name`, as the API holds it now, as a watch event.

@@ -262,6 +262,29 @@ impl SamlIdp {
             .await?)
     }
 
+    /// Makes the IdP start single logout of `login`'s last sign-in: a LogoutRequest to the SP
+    /// (with its SessionIndex when `session_index`), genuine or forged as `forge` says
+    /// (`unsigned`, `other-key`, `altered`, `expired`, `other-idp`; see idp.py).
+    pub async fn idp_logout(
+        &self,
+        login: &str,
+        session_index: bool,
+        forge: Option<&str>,
+    ) -> Result<IdpLogout> {
+        let v = self
+            .admin_post(
+                "idp-logout",
+                &serde_json::json!({
+                    "login": login,
+                    "session_index": session_index,
+                    "forge": forge,
+                    "relay_state": "from-the-idp",
+                }),
+            )
+            .await?;
+        serde_json::from_value(v).context("the IdP's logout request")
+    }
+
     /// A URL whose fetch the IdP records as a `canary` event named `name`.
     pub fn canary_url(&self, name: &str) -> String {
         format!("{}/canary/{name}", self.base)
@@ -750,17 +773,31 @@ pub enum RunningIdp {
     Samlify(SamlIdp2),
 }
 
-/// The sidecar's `SAML_*` environment for an IdP whose metadata is at `metadata_url`.
-pub fn saml_env(metadata_url: &str) -> Vec<(String, String)> {
-    [
+/// The sidecar's `SAML_*` environment for an IdP whose metadata is at `metadata_url`, with a
+/// fresh SP signing key (RSA-2048) and its certificate, as the operator renders them.
+pub fn saml_env(metadata_url: &str) -> Result<Vec<(String, String)>> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).context("an RSA key")?;
+    let cert = rcgen::CertificateParams::new(Vec::<String>::new())?.self_signed(&key)?;
+    Ok([
         ("SAML_IDP_METADATA_URL", metadata_url),
         ("SAML_ROLE_ATTRIBUTE", ROLE_ATTRIBUTE),
         ("SAML_ROLE_MAP", ROLE_MAP),
         ("SAML_ORG_ID", ORG_ID),
+        ("SAML_SP_SIGNING_KEY", &key.serialize_pem()),
+        ("SAML_SP_SIGNING_CERT", &cert.pem()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    .collect())
+}
+
+/// A LogoutRequest the fixture IdP made for the SP: the URL the browser is sent to, and its ID.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdpLogout {
+    pub url: String,
+    pub id: String,
+    /// The SessionIndex of the sign-in it ends.
+    pub session_index: String,
 }
 
 /// A SAML IdP, the sample app and the sidecar binary in front of it, configured for SAML only.
@@ -792,7 +829,7 @@ impl SamlStack {
                 (RunningIdp::Samlify(idp), m)
             }
         };
-        let mut extra_env = saml_env(&metadata_url);
+        let mut extra_env = saml_env(&metadata_url)?;
         extra_env.extend(options.extra_env.iter().cloned());
         let stack_options = StackOptions {
             providers: Vec::new(),
@@ -960,6 +997,8 @@ pub struct SamlKubeStack {
     pub users: Api<SsoUser>,
     feeder: UserCacheFeeder,
     url: String,
+    env: BTreeMap<String, String>,
+    client: kube::Client,
 }
 
 impl std::fmt::Debug for SamlKubeStack {
@@ -977,7 +1016,7 @@ impl SamlKubeStack {
         let port = free_port()?;
         let public = format!("http://127.0.0.1:{port}");
         let idp = SamlIdp::start(&format!("{public}{METADATA_PATH}"))?;
-        let mut extra_env = saml_env(&idp.metadata_url);
+        let mut extra_env = saml_env(&idp.metadata_url)?;
         extra_env.extend(
             [
                 ("GATEHOUSE_PROVISIONING", "kubernetes"),
@@ -1024,9 +1063,11 @@ impl SamlKubeStack {
             idp,
             app,
             url: format!("http://{}", sidecar.addr()),
-            users: Api::namespaced(client, KUBE_NAMESPACE),
+            users: Api::namespaced(client.clone(), KUBE_NAMESPACE),
             sidecar,
             feeder,
+            env,
+            client,
         };
         stack.wait_ready(Duration::from_secs(45)).await?;
         wait_provider_ready(
@@ -1063,6 +1104,25 @@ impl SamlKubeStack {
     /// Every SsoUser of the namespace.
     pub async fn all_users(&self) -> Result<Vec<SsoUser>> {
         Ok(self.users.list(&ListParams::default()).await?.items)
+    }
+
+    /// Starts another replica of the sidecar on the same API, with the same cookie key (its
+    /// watch not synced yet: call [`crate::kube_stack::Replica::sync`]).
+    pub async fn start_replica(&self) -> Result<crate::kube_stack::Replica> {
+        crate::kube_stack::start_replica(
+            &self.env,
+            &self.client,
+            &self.users,
+            &crate::http_client()?,
+        )
+        .await
+    }
+
+    /// Delivers SsoUser `name`, as the API holds it now, as a watch event.
+    pub async fn deliver_current(&mut self, name: &str) -> Result<()> {
+        let user = self.users.get(name).await?;
+        self.feeder.apply(Ok(watcher::Event::Apply(user)));
+        Ok(())
     }
 
     /// Delivers what a restarted watch would: the namespace's SsoUsers.

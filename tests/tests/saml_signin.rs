@@ -253,7 +253,7 @@ async fn saml_readyz_is_false_until_the_idp_metadata_is_loaded() {
     let app = SampleApp::start().expect("app");
     let options = StackOptions {
         providers: Vec::new(),
-        extra_env: saml_env(&format!("http://127.0.0.1:{idp_port}/metadata")),
+        extra_env: saml_env(&format!("http://127.0.0.1:{idp_port}/metadata")).expect("env"),
         ..StackOptions::default()
     };
     let env = sidecar_env(&options, 0, "", &url, port, admin_port, &app.url).expect("env");

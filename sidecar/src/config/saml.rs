@@ -7,7 +7,10 @@ use gatehouse_crds::saml_metadata::{IdpMetadata, parse_idp_metadata};
 use super::env::{ConfigError, Env};
 use super::parse::{check_https_or_loopback, role_policy};
 use super::vars::{self, Variable};
+use std::sync::Arc;
+
 use gatehouse_auth::claims::RolePolicy;
+use gatehouse_auth::saml::logout::SpSigningKey;
 use gatehouse_auth::saml::verify::Algorithms;
 
 /// Every SAML variable: any of them set enables SAML.
@@ -51,6 +54,8 @@ pub struct SamlConfig {
     /// Signature and digest algorithms accepted (`SAML_ALLOW_SHA1`): SHA-2, and SHA-1 when
     /// allowed.
     pub algorithms: Algorithms,
+    /// The SP's signing key (`SAML_SP_SIGNING_KEY`, `SAML_SP_SIGNING_CERT`), if configured.
+    pub signing: Option<Arc<SpSigningKey>>,
 }
 
 impl SamlConfig {
@@ -119,6 +124,28 @@ impl SamlConfig {
                 ));
             }
         };
+        let signing = match (
+            env.secret(&vars::SAML_SP_SIGNING_KEY)?,
+            env.get(&vars::SAML_SP_SIGNING_CERT),
+        ) {
+            (None, None) => None,
+            (Some(key), Some(certs)) => Some(Arc::new(
+                SpSigningKey::from_pem(key.value.expose(), &certs)
+                    .map_err(|problem| ConfigError::new(vars::SAML_SP_SIGNING_KEY.name, problem))?,
+            )),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    vars::SAML_SP_SIGNING_CERT.name,
+                    "missing; SAML_SP_SIGNING_KEY needs its certificate",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    vars::SAML_SP_SIGNING_KEY.name,
+                    "missing; SAML_SP_SIGNING_CERT is set, but not the key it certifies",
+                ));
+            }
+        };
         Ok(Some(Self {
             metadata,
             sp_entity_id,
@@ -128,6 +155,7 @@ impl SamlConfig {
             roles,
             groups_attribute,
             algorithms: Algorithms { allow_sha1 },
+            signing,
         }))
     }
 }

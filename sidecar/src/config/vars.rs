@@ -356,6 +356,15 @@ pub const SAML_ALLOW_SHA1: Variable = saml(
     "`true`: also accept RSA-SHA1 signatures and SHA-1 digests (insecure, for a legacy IdP; `spec.saml.allowSha1`); unset or `false`: SHA-2 only, others refused with `saml_algorithm_refused`",
 )
 .text_default("false");
+pub const SAML_SP_SIGNING_KEY: Variable = saml(
+    env::SAML_SP_SIGNING_KEY,
+    "the SP's signing key (PEM, PKCS#8 RSA, 2048 bits or more), which signs its answers to the IdP's single logout; with `SAML_SP_SIGNING_CERT`; the operator generates it (unset: answers unsigned, metadata without a key)",
+)
+.secret();
+pub const SAML_SP_SIGNING_CERT: Variable = saml(
+    env::SAML_SP_SIGNING_CERT,
+    "its certificate (PEM), then any other one to publish in the SP metadata during a rotation",
+);
 
 // The sidecar's own settings.
 
@@ -558,6 +567,8 @@ pub const ALL: &[Variable] = &[
     SAML_ORG_ID,
     SAML_GROUPS_ATTRIBUTE,
     SAML_ALLOW_SHA1,
+    SAML_SP_SIGNING_KEY,
+    SAML_SP_SIGNING_CERT,
     GATEHOUSE_PUBLIC_URL,
     GATEHOUSE_COOKIE_SECRET,
     GATEHOUSE_UPSTREAM,

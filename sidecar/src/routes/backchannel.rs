@@ -182,21 +182,10 @@ async fn end_sessions(
 ) -> Result<(), Refused> {
     let ttl = i64::try_from(app.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let until_unix = now.saturating_add(ttl);
-    let user = token.subject.as_deref().map(|sub| {
-        let current = sso_user_name(
-            &app.config.config_name,
-            provider.id(),
-            &provider.config.issuer,
-            sub,
-        );
-        // An SsoUser made before names included the config keeps its name.
-        let legacy = legacy_sso_user_name(provider.id(), &provider.config.issuer, sub);
-        if app.directory.holds_own(&legacy) && !app.directory.holds_own(&current) {
-            legacy
-        } else {
-            current
-        }
-    });
+    let user = token
+        .subject
+        .as_deref()
+        .map(|sub| user_name(app, provider.id(), &provider.config.issuer, sub));
 
     match (&token.sid, &user) {
         (Some(sid), user) => {
@@ -239,6 +228,19 @@ async fn end_sessions(
         (None, None) => return Err(Refused::BadRequest),
     }
     Ok(())
+}
+
+/// The name of the SsoUser of `subject` at `issuer` (through `provider`) in this config: the
+/// current name, or the one Gatehouse 0.1 gave it when only that one exists (such an SsoUser
+/// keeps its name).
+pub(super) fn user_name(app: &App, provider: &str, issuer: &str, subject: &str) -> String {
+    let current = sso_user_name(&app.config.config_name, provider, issuer, subject);
+    let legacy = legacy_sso_user_name(provider, issuer, subject);
+    if app.directory.holds_own(&legacy) && !app.directory.holds_own(&current) {
+        legacy
+    } else {
+        current
+    }
 }
 
 fn record(outcome: Option<Result<Revoked, RevocationError>>) -> Result<(), Refused> {

@@ -10,7 +10,7 @@
 //! | `/api/auth/saml/start` | GET | starts SAML sign-in (`rd`): AuthnRequest by HTTP-Redirect |
 //! | `/api/auth/saml/acs` | POST | SAML assertion consumer service (HTTP-POST binding) |
 //! | `/api/auth/saml/metadata` | GET, HEAD | the SP's SAML metadata |
-//! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated (OIDC) or SP-initiated (SAML) logout where offered; only for requests from this origin (another site's gets a page that asks, see `routes/session.rs`) |
+//! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated (OIDC) or SP-initiated (SAML) logout where offered; only for requests from this origin (another site's gets a page that asks, see `routes/session.rs`). With a signed `SAMLRequest`: single logout started by the SAML IdP (`routes/saml_logout.rs`) |
 //! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
 //! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
 //! | anything else | any | the app, behind the auth gate |
@@ -25,6 +25,7 @@ mod backchannel;
 pub mod extract;
 mod gate;
 mod saml;
+mod saml_logout;
 mod session;
 mod sign_in;
 

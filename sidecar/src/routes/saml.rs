@@ -83,6 +83,7 @@ pub(super) async fn metadata(State(app): State<App>) -> Response {
         &c.sp_entity_id,
         &c.acs_url,
         &c.slo_url,
+        c.signing.as_ref().map_or(&[][..], |key| key.certs()),
     )));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -268,8 +269,9 @@ fn saml_identity<'a>(
         preferred_username: first(&USERNAME_ATTRIBUTES).or_else(|| email.clone()),
         email,
         claims: verified.attributes.clone(),
-        // Back-channel logout is OIDC's; SAML ends sessions through SsoUser revocation.
-        idp_session: None,
+        // The IdP's session: its single logout names it (`SessionIndex`), as an OIDC
+        // back-channel logout names `sid`.
+        idp_session: verified.session_index.clone(),
         // SAML has no UserInfo: the signed attributes are the whole profile.
         profile: None,
         // Entra's SAML group overage: past 150 groups the assertion has no groups attribute but

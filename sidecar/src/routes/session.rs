@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use http::header;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use serde_json::json;
 
 use super::extract::CurrentSession;
@@ -37,6 +37,7 @@ use crate::sessions::Sessions;
 use crate::state::{App, Site};
 use gatehouse_auth::cookie::{Purpose, Session};
 use gatehouse_auth::identity::IdentityIssuer;
+use gatehouse_auth::saml::logout::RedirectQuery;
 use gatehouse_auth::token::now_unix;
 use gatehouse_crds::consts::{LOGIN_PATH, LOGOUT_PATH};
 
@@ -93,9 +94,50 @@ pub(super) async fn logout(
     State(providers): State<Arc<Providers>>,
     State(site): State<Arc<Site>>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response<Body> {
     let now = now_unix();
+    // Single logout started by the SAML IdP: its signature, not the browser, says where it
+    // comes from (it arrives as another site's navigation).
+    if method == Method::GET
+        && let Some(saml) = providers.saml()
+        && let Some(query) = uri.query()
+    {
+        match RedirectQuery::parse(query) {
+            Ok(None) => {}
+            Ok(Some(request)) => {
+                let keys = sessions.keys();
+                let session = gatehouse_auth::cookie::cookies(&headers)
+                    .filter(|(name, _)| *name == sessions.cookies.session)
+                    .find_map(|(_, value)| Session::unseal(&keys, &sessions.binding, value, now));
+                let (mut response, ended_own) =
+                    super::saml_logout::idp_logout(&app, saml, &request, session.as_ref(), now)
+                        .await;
+                if ended_own {
+                    delete_session_cookies(&sessions, response.headers_mut());
+                }
+                return response;
+            }
+            Err(refused) => {
+                tracing::warn!(
+                    target: "gatehouse::audit",
+                    event = "saml_idp_logout",
+                    provider = saml.id(),
+                    reason = refused.reason(),
+                    error = %refused,
+                    "single logout request from the IdP refused: nothing ended"
+                );
+                return crate::pages::html_response(
+                    StatusCode::BAD_REQUEST,
+                    crate::pages::plain_page(
+                        "Sign-out request refused",
+                        "This sign-out request is malformed, so nothing was signed out.",
+                    ),
+                );
+            }
+        }
+    }
     let provenance = provenance(&headers, &site.origin);
     if !may_sign_out(&method, provenance) {
         let live = sessions.read(&headers, now);
@@ -173,20 +215,19 @@ pub(super) async fn logout(
         StatusCode::FOUND
     };
     let mut response = redirect(status, &location);
-    let h = response.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        sessions.cookies.delete(&sessions.cookies.session),
-    );
-    h.append(
-        header::SET_COOKIE,
-        sessions.cookies.delete(&sessions.cookies.logout_hint),
-    );
-    h.append(
-        header::SET_COOKIE,
-        sessions.cookies.delete(&sessions.cookies.refresh),
-    );
+    delete_session_cookies(&sessions, response.headers_mut());
     response
+}
+
+/// Deletes the session, logout-hint and refresh cookies.
+fn delete_session_cookies(sessions: &Sessions, h: &mut HeaderMap) {
+    for name in [
+        &sessions.cookies.session,
+        &sessions.cookies.logout_hint,
+        &sessions.cookies.refresh,
+    ] {
+        h.append(header::SET_COOKIE, sessions.cookies.delete(name));
+    }
 }
 
 /// `GET /api/auth/session`.
