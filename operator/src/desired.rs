@@ -34,6 +34,8 @@ pub const GENERATED_PLACEHOLDER: &str = "<generated at apply time>";
 /// `app.kubernetes.io/component` values of the owned objects.
 pub const COMPONENT_ENV: &str = "sidecar-env";
 pub const COMPONENT_COOKIE: &str = "cookie-keys";
+/// Component label of the SAML SP's signing-key Secret.
+pub const COMPONENT_SAML_SP: &str = "saml-sp-key";
 pub const COMPONENT_IDENTITY: &str = "sidecar-identity";
 pub const COMPONENT_NETWORK_POLICY: &str = "network-policy";
 pub const COMPONENT_TOKEN_REVIEW: &str = "token-review";
@@ -302,6 +304,22 @@ fn cookie_secret(config: &ConfigRef, key: &str) -> Secret {
     }
 }
 
+/// `<config>-gatehouse-saml-sp`: the SAML SP's signing keys ([`crate::sp_key`]). Created and
+/// rotated by the controller with the Secret's `resourceVersion`, never applied over.
+pub fn saml_sp_secret(config: &ConfigRef, keys: &crate::sp_key::SpKeys) -> Secret {
+    Secret {
+        metadata: config.metadata(names::saml_sp_secret(&config.name), COMPONENT_SAML_SP),
+        type_: Some("Opaque".into()),
+        data: Some(
+            keys.to_data()
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                .collect(),
+        ),
+        ..Secret::default()
+    }
+}
+
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     PolicyRule {
@@ -520,6 +538,10 @@ pub fn sidecar_env(
                 if saml.allow_sha1 == Some(true) {
                     set(env::SAML_ALLOW_SHA1, "true");
                 }
+                if let Some(keys) = &secrets.saml_sp {
+                    set(env::SAML_SP_SIGNING_KEY, keys.signing.key.expose());
+                    set(env::SAML_SP_SIGNING_CERT, &keys.published_certs());
+                }
             }
         }
     }
@@ -621,6 +643,7 @@ mod tests {
             oidc: creds("auth0"),
             saml_metadata: None,
             cookie_keys: CookieKeys::Generated(SecretValue::new("a2V5")),
+            saml_sp: None,
         }
     }
 

@@ -23,6 +23,9 @@ pub enum Error {
     /// The controller lost its leader lease; the process stops so another replica takes over.
     #[error("lost the leader lease {0}")]
     LeadershipLost(String),
+    /// A key the operator generates could not be made; retried with backoff.
+    #[error("generating {0}")]
+    KeyGeneration(String),
 }
 
 impl Error {
@@ -34,12 +37,16 @@ impl Error {
             Error::Kube { .. } => "kube_api",
             Error::MissingObjectKey(_) => "missing_object_key",
             Error::LeadershipLost(_) => "leadership_lost",
+            Error::KeyGeneration(_) => "key_generation",
         }
     }
 
     /// Whether retrying without a change to the object can help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::SecretsUnresolved(_) | Error::Kube { .. })
+        matches!(
+            self,
+            Error::SecretsUnresolved(_) | Error::Kube { .. } | Error::KeyGeneration(_)
+        )
     }
 
     /// Wrap a failed API call with what was being done.

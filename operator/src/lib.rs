@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod names;
 pub mod render;
 pub mod secrets;
+pub mod sp_key;
 pub mod telemetry;
 pub mod validate;
 pub mod webhook;

@@ -11,6 +11,11 @@ pub fn cookie_secret(config: &str) -> String {
     format!("{config}-gatehouse-cookie")
 }
 
+/// Secret holding the SAML SP's signing key and certificates (SAML configs only).
+pub fn saml_sp_secret(config: &str) -> String {
+    format!("{config}-gatehouse-saml-sp")
+}
+
 /// ServiceAccount of the sidecar; also the name of its Role, RoleBinding and NetworkPolicy.
 pub fn service_account(config: &str) -> String {
     format!("{config}-gatehouse")

@@ -71,6 +71,10 @@ pub struct ResolvedSecrets {
     /// IdP metadata XML, when `saml.idpMetadataSecretRef` is used.
     pub saml_metadata: Option<String>,
     pub cookie_keys: CookieKeys,
+    /// SAML only: the SP's signing keys, from the generated Secret; `None` until it exists (the
+    /// controller creates it; `render` leaves the variables out, and the sidecar answers single
+    /// logout unsigned).
+    pub saml_sp: Option<crate::sp_key::SpKeys>,
 }
 
 /// Names of the Secrets (in the config's namespace) that `spec` needs: the active protocol's
@@ -142,6 +146,7 @@ pub fn resolve(
         oidc: None,
         saml_metadata: None,
         cookie_keys: CookieKeys::ToGenerate,
+        saml_sp: None,
     };
 
     match spec.protocol {
@@ -174,6 +179,44 @@ pub fn resolve(
             }
         }
         Protocol::Saml => {
+            let generated = names::saml_sp_secret(config);
+            if let Some(secret) = secrets.get(&generated) {
+                let data: BTreeMap<String, String> = secret
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect();
+                match crate::sp_key::SpKeys::from_data(&data) {
+                    Ok(keys) => resolved.saml_sp = Some(keys),
+                    Err(message) => problems.push(Problem::of(
+                        ProblemKind::SecretValueInvalid,
+                        "spec.saml",
+                        format!(
+                            "the generated Secret \"{generated}\" (the SP's signing key) was edited: {message}; delete it to have a new key generated"
+                        ),
+                    )),
+                }
+            }
+            let generated = names::saml_sp_secret(config);
+            if let Some(secret) = secrets.get(&generated) {
+                let data: BTreeMap<String, String> = secret
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect();
+                match crate::sp_key::SpKeys::from_data(&data) {
+                    Ok(keys) => resolved.saml_sp = Some(keys),
+                    Err(message) => problems.push(Problem::of(
+                        ProblemKind::SecretValueInvalid,
+                        "spec.saml",
+                        format!(
+                            "the generated Secret \"{generated}\" (the SP's signing key) was edited: {message}; delete it to have a new key generated"
+                        ),
+                    )),
+                }
+            }
             if let Some(r) = spec
                 .saml
                 .as_ref()

@@ -1164,3 +1164,127 @@ async fn leaving_token_review_mode_removes_the_binding_and_the_finalizer() {
         "the condition goes with the mode"
     );
 }
+
+const HR_SAML: &str = r#"
+apiVersion: gatehouse.dev/v1alpha1
+kind: SsoConfig
+metadata: {name: hr, namespace: team-a}
+spec:
+  protocol: saml
+  publicUrl: https://hr.example.com
+  saml:
+    idpMetadataUrl: https://idp.example.com/metadata
+    roleAttribute: memberOf
+    defaultRole: member
+    orgId: acme
+"#;
+
+/// Issue 32: a SAML config gets the SP's own signing key, generated once into
+/// `<config>-gatehouse-saml-sp` and rendered as SAML_SP_SIGNING_KEY / SAML_SP_SIGNING_CERT (a key
+/// the sidecar accepts); a key near its end gets a successor published beside it; an edited
+/// Secret is reported, not replaced.
+#[tokio::test]
+async fn a_saml_config_gets_an_sp_signing_key_that_is_kept_rotated_and_checked() {
+    use gatehouse_operator::sp_key::{self, SpKeys};
+    let client = builder()
+        .with_object(config(HR_SAML))
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    reconcile(&client, &ctx, "hr").await.expect("reconciles");
+    let stored = get_secret(&client, "hr-gatehouse-saml-sp")
+        .await
+        .expect("the SP key Secret is created");
+    let data = env_of(&stored);
+    let env = env_of(&get_secret(&client, "hr-gatehouse-env").await.expect("env"));
+    assert_eq!(env["SAML_SP_SIGNING_KEY"], data[sp_key::KEY]);
+    assert_eq!(env["SAML_SP_SIGNING_CERT"], data[sp_key::CERT]);
+    let key = gatehouse_auth::saml::logout::SpSigningKey::from_pem(
+        &env["SAML_SP_SIGNING_KEY"],
+        &env["SAML_SP_SIGNING_CERT"],
+    )
+    .expect("the sidecar accepts the generated key");
+    assert_eq!(key.certs().len(), 1);
+    let cfg = get_config(&client, "hr").await;
+    let owner = &stored.metadata.owner_references.as_ref().expect("owned")[0];
+    assert_eq!(Some(&owner.uid), cfg.metadata.uid.as_ref());
+
+    // A second reconcile keeps the key.
+    reconcile(&client, &ctx, "hr").await.expect("reconciles");
+    let again = get_secret(&client, "hr-gatehouse-saml-sp")
+        .await
+        .expect("kept");
+    assert_eq!(env_of(&again), data);
+
+    // A key 340 days old: its successor is published beside it, and it still signs.
+    let old = sp_key::generate(
+        "old",
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(340 * 24),
+    )
+    .expect("key");
+    let aged = SpKeys {
+        signing: old.clone(),
+        next: None,
+        previous_cert: None,
+    };
+    let api = Api::<Secret>::namespaced(client.clone(), NS);
+    let mut replaced = again.clone();
+    replaced.data = Some(
+        aged.to_data()
+            .into_iter()
+            .map(|(k, v)| (k, ByteString(v.into_bytes())))
+            .collect(),
+    );
+    api.replace("hr-gatehouse-saml-sp", &PostParams::default(), &replaced)
+        .await
+        .expect("replace");
+    reconcile(&client, &ctx, "hr").await.expect("reconciles");
+    let rotated = env_of(
+        &get_secret(&client, "hr-gatehouse-saml-sp")
+            .await
+            .expect("rotated"),
+    );
+    assert_eq!(rotated[sp_key::KEY], old.key.expose());
+    assert!(
+        rotated.contains_key(sp_key::NEXT_KEY),
+        "{:?}",
+        rotated.keys()
+    );
+    let env = env_of(&get_secret(&client, "hr-gatehouse-env").await.expect("env"));
+    let key = gatehouse_auth::saml::logout::SpSigningKey::from_pem(
+        &env["SAML_SP_SIGNING_KEY"],
+        &env["SAML_SP_SIGNING_CERT"],
+    )
+    .expect("two certificates, the signing one first");
+    assert_eq!(key.certs().len(), 2);
+
+    // Edited by hand into something unusable: reported on the config, not overwritten.
+    let mut broken = get_secret(&client, "hr-gatehouse-saml-sp")
+        .await
+        .expect("secret");
+    broken
+        .data
+        .as_mut()
+        .expect("data")
+        .insert(sp_key::CERT.into(), ByteString(b"garbage".to_vec()));
+    api.replace("hr-gatehouse-saml-sp", &PostParams::default(), &broken)
+        .await
+        .expect("replace");
+    let err = reconcile(&client, &ctx, "hr")
+        .await
+        .expect_err("unresolved");
+    assert!(matches!(err, Error::SecretsUnresolved(_)), "{err}");
+    let cfg = get_config(&client, "hr").await;
+    let resolved = condition(&cfg, SECRETS_RESOLVED);
+    assert_eq!(resolved.status, "False");
+    assert!(
+        resolved.message.contains("hr-gatehouse-saml-sp") && resolved.message.contains("delete it"),
+        "{}",
+        resolved.message
+    );
+    let kept = get_secret(&client, "hr-gatehouse-saml-sp")
+        .await
+        .expect("kept");
+    assert_eq!(env_of(&kept)[sp_key::CERT], "garbage");
+}

@@ -113,7 +113,7 @@ fn honest() -> String {
 fn a_signed_request_from_the_idp_is_read_with_every_session_index() {
     let idp = signer();
     let query = signed_query(&honest(), &idp, SIG_RSA_SHA256);
-    let request = check(&query, &[idp.cert_der.clone()]).expect("accepted");
+    let request = check(&query, std::slice::from_ref(&idp.cert_der)).expect("accepted");
     assert_eq!(request.id, "_lr1");
     assert_eq!(request.name_id, "p-ada");
     assert_eq!(request.session_indexes, ["_s1", "_s2"]);
@@ -239,7 +239,7 @@ fn an_inflation_bomb_is_cut_off() {
     let bomb = honest().replace("<saml:Issuer>", &format!("{padding}<saml:Issuer>"));
     let query = signed_query(&bomb, &idp, SIG_RSA_SHA256);
     assert_eq!(
-        check(&query, &[idp.cert_der.clone()]),
+        check(&query, std::slice::from_ref(&idp.cert_der)),
         Err(LogoutError::NotLogoutRequest)
     );
 }
@@ -248,7 +248,7 @@ fn an_inflation_bomb_is_cut_off() {
 fn the_sp_signs_its_logout_response_with_its_own_key() {
     let sp = signer();
     let key = SpSigningKey::from_pem(&sp.key_pem, &sp.cert_pem).expect("key");
-    assert_eq!(key.certs(), [sp.cert_der.clone()]);
+    assert_eq!(key.certs(), std::slice::from_ref(&sp.cert_der));
     let destination = url::Url::parse("https://idp.example/slo?tenant=a").expect("url");
     let response = LogoutResponse {
         id: "_resp1",

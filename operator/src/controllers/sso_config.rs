@@ -32,6 +32,7 @@ use crate::desired::{self, ConfigRef, Desired};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::secrets::{self, CookieKeys, ResolvedSecrets, SecretMap};
+use crate::sp_key;
 use crate::validate::{self, Problem};
 
 /// Metric label of this controller.
@@ -95,6 +96,8 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
     {
         let config_ref = ConfigRef::of(config).ok_or(Error::MissingObjectKey("metadata.uid"))?;
         let resolved = ensure_cookie_secret(&secrets_api, &config_ref, config, resolved).await?;
+        let resolved =
+            ensure_saml_sp_key(&secrets_api, &config_ref, config, &found, resolved).await?;
         let desired = desired::build(&config_ref, &config.spec, &resolved);
         apply_all(ctx, &ns, &desired).await?;
         bound =
@@ -172,6 +175,9 @@ async fn fetch_secrets(
     if !has_cookie_ref {
         wanted.insert(names::cookie_secret(name));
     }
+    if config.spec.protocol == gatehouse_crds::Protocol::Saml {
+        wanted.insert(names::saml_sp_secret(name));
+    }
     let mut found = SecretMap::new();
     for secret_name in wanted {
         let secret = api
@@ -214,6 +220,62 @@ async fn ensure_cookie_secret(
             names::cookie_secret(&config_ref.name)
         )))?;
     info!(secret = %names::cookie_secret(&config_ref.name), "generated a cookie key");
+    Ok(resolved)
+}
+
+/// SAML configs: create the SP's signing-key Secret when missing, and rotate its keys when
+/// [`sp_key::plan`] says so. Writes carry the `resourceVersion` read (a create fails with 409
+/// when another writer got there first): a concurrent writer's keys are never overwritten, and
+/// the next reconcile reads them.
+async fn ensure_saml_sp_key(
+    api: &Api<Secret>,
+    config_ref: &ConfigRef,
+    config: &SsoConfig,
+    found: &SecretMap,
+    mut resolved: ResolvedSecrets,
+) -> Result<ResolvedSecrets> {
+    if config.spec.protocol != gatehouse_crds::Protocol::Saml {
+        return Ok(resolved);
+    }
+    let name = names::saml_sp_secret(&config_ref.name);
+    let subject = format!(
+        "gatehouse SAML SP {}/{}",
+        config_ref.namespace, config_ref.name
+    );
+    let planned = sp_key::plan(resolved.saml_sp.as_ref(), Timestamp::now(), || {
+        sp_key::generate(&subject, Timestamp::now())
+    })
+    .map_err(|e| Error::KeyGeneration(format!("the SAML SP signing key: {e}")))?;
+    let Some(keys) = planned else {
+        return Ok(resolved);
+    };
+    let mut secret = desired::saml_sp_secret(config_ref, &keys);
+    let params = PostParams {
+        field_manager: Some(OPERATOR_FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    };
+    let what = format!("SAML SP key Secret {}/{name}", config_ref.namespace);
+    match found.get(&name) {
+        None => {
+            api.create(&params, &secret)
+                .await
+                .map_err(Error::kube(format!("creating {what}")))?;
+            info!(secret = %name, "generated the SAML SP signing key");
+        }
+        Some(existing) => {
+            secret.metadata.resource_version = existing.metadata.resource_version.clone();
+            api.replace(&name, &params, &secret)
+                .await
+                .map_err(Error::kube(format!("rotating {what}")))?;
+            info!(
+                secret = %name,
+                next = keys.next.is_some(),
+                previous = keys.previous_cert.is_some(),
+                "rotated the SAML SP signing key"
+            );
+        }
+    }
+    resolved.saml_sp = Some(keys);
     Ok(resolved)
 }
 

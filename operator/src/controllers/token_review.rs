@@ -259,6 +259,7 @@ spec:
             oidc: None,
             saml_metadata: None,
             cookie_keys: crate::secrets::CookieKeys::ToGenerate,
+            saml_sp: None,
         };
         let binding = desired::build(&config_ref, &config.spec, &resolved).token_review_binding;
         let bound = ensure(&ctx, &config, binding.as_ref())

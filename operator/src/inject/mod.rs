@@ -609,8 +609,8 @@ fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
         .chain(spec.containers.iter())
 }
 
-/// The secret variables the env Secret of `config` holds: the cookie keys and the client secret of
-/// each configured OIDC provider (SAML has none).
+/// The secret variables the env Secret of `config` holds: the cookie keys, and the client secret of
+/// each configured OIDC provider or the SAML SP's signing key.
 pub fn secret_variables(config: &SsoConfig) -> Vec<&'static str> {
     use gatehouse_crds::env as vars;
     let mut names = vec![vars::GATEHOUSE_COOKIE_SECRET];
@@ -626,6 +626,9 @@ pub fn secret_variables(config: &SsoConfig) -> Vec<&'static str> {
         if p.oidc.is_some() {
             names.push(vars::OIDC_CLIENT_SECRET);
         }
+    }
+    if config.spec.protocol == gatehouse_crds::Protocol::Saml {
+        names.push(vars::SAML_SP_SIGNING_KEY);
     }
     names
 }
