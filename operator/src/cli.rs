@@ -170,6 +170,9 @@ fn run_render(args: &RenderArgs) -> ExitCode {
         for note in &input.notes {
             eprintln!("note: {note}");
         }
+        for warning in &input.warnings {
+            eprintln!("warning: {warning}");
+        }
         render::render_input(&input, args.show_secrets)
     });
     match rendered {

@@ -248,12 +248,12 @@ fn the_once_mismatched_configs_are_decided_the_same_way_on_both_sides() {
     use gatehouse_crds::rules;
     let okta = |extra: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}{extra}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}{extra}}}}}"
         )
     };
     let entra = |tenant: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{entra: {{tenantId: '{tenant}', orgId: acme, clientSecretRef: {{name: creds}}}}}}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{entra: {{tenantId: '{tenant}', orgId: acme, clientSecretRef: {{name: creds}}}}}}}}}}"
         )
     };
     let cases: Vec<(String, Option<(&str, &str)>)> = vec![
@@ -361,7 +361,7 @@ fn duration_settings_are_decided_the_same_way_on_both_sides() {
     use gatehouse_crds::rules;
     let config = |extra: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, {extra}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, {extra}}}}}"
         )
     };
     let fields = [
@@ -468,7 +468,7 @@ fn revalidate_interval_is_decided_the_same_way_on_both_sides_and_0s_is_off() {
     ];
     for (value, expected) in cases {
         let yaml = format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, session: {{revalidateInterval: '{value}'}}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, session: {{revalidateInterval: '{value}'}}}}}}"
         );
         let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
         let problems = gatehouse_operator::validate::validate("portal", &config.spec);
@@ -526,7 +526,7 @@ fn revalidate_interval_is_decided_the_same_way_on_both_sides_and_0s_is_off() {
 fn saml_allow_sha1_is_decided_the_same_way_on_both_sides() {
     let config = |extra: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: hr, namespace: team-a}}, spec: {{protocol: saml, publicUrl: 'https://hr.example.com', saml: {{idpMetadataUrl: 'https://idp.example.com/m', roleAttribute: memberOf, defaultRole: member, orgId: acme{extra}}}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: hr, namespace: team-a}}, spec: {{protocol: saml, publicUrl: 'https://hr.example.com', saml: {{idpMetadataUrl: 'https://idp.example.com/m', roleAttribute: memberOf, defaultRole: member, orgId: acme{extra}}}}}}}"
         )
     };
     for (extra, rendered, allowed) in [

@@ -491,7 +491,7 @@ fn set_arguments_and_value_names_are_read_as_helm_reads_them() {
 /// What a fragment of an SsoConfig is completed onto: a minimal valid SsoConfig with a generic
 /// OIDC provider, and its client Secret.
 const FRAGMENT_BASE: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata:
   name: doc-fragment
@@ -501,14 +501,14 @@ spec:
   publicUrl: https://app.example.com
   providers:
     oidc:
-      id: example
-      displayName: Example
-      issuer: https://idp.example.com
-      orgId: example
-      roleClaim: groups
-      defaultRole: member
-      clientSecretRef:
-        name: doc-fragment-oidc
+      - id: example
+        displayName: Example
+        issuer: https://idp.example.com
+        orgId: example
+        roleClaim: groups
+        defaultRole: member
+        clientSecretRef:
+          name: doc-fragment-oidc
 "#;
 
 const FRAGMENT_BASE_SECRET: &str = r#"

@@ -4,7 +4,7 @@ use serde_json::json;
 
 fn config(name: &str, ready: Option<&str>, sidecar: Value) -> SsoConfig {
     let mut value = json!({
-        "apiVersion": "gatehouse.dev/v1alpha1",
+        "apiVersion": "gatehouse.dev/v1alpha2",
         "kind": "SsoConfig",
         "metadata": {"name": name, "namespace": "team-a", "uid": "u-1", "generation": 2},
         "spec": {
