@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_crds::env::{RENDERED_VARIABLES, is_secret};
+use gatehouse_crds::env::{all_rendered_variables, is_secret};
 use tokio::sync::Notify;
 
 use crate::config::EnvSource;
@@ -23,7 +23,7 @@ pub fn changed_variables(
     current: &dyn EnvSource,
 ) -> std::io::Result<Vec<&'static str>> {
     let mut changed = Vec::new();
-    for &name in RENDERED_VARIABLES.iter().filter(|n| !is_secret(n)) {
+    for &name in all_rendered_variables().iter().filter(|n| !is_secret(n)) {
         let file = match std::fs::read_to_string(dir.join(name)) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -83,7 +83,7 @@ pub async fn watch(
 async fn changed(dir: &Path, current: &(dyn EnvSource + Send + Sync)) -> bool {
     let dir_owned = dir.to_path_buf();
     // The comparison reads a few small files; keep it off the request threads.
-    let snapshot: Vec<(&'static str, Option<String>)> = RENDERED_VARIABLES
+    let snapshot: Vec<(&'static str, Option<String>)> = all_rendered_variables()
         .iter()
         .map(|&n| (n, current.var(n)))
         .collect();

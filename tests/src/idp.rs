@@ -1,4 +1,5 @@
-//! The fixture identity providers (tests/fixtures/idp/idp.mjs): one node process, three issuers.
+//! The fixture identity providers (tests/fixtures/idp/idp.mjs): one node process, five issuers
+//! (Okta-, Entra- and Auth0-shaped, and two more generic ones).
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -13,6 +14,9 @@ pub const PASSWORD: &str = "gatehouse-demo";
 pub const CLIENT_ID: &str = "gatehouse-test";
 /// Path segment (and `OIDC_PROVIDER_ID`) of the generic provider.
 pub const OIDC_ID: &str = "auth0";
+/// Path segments (and provider ids) of the fixture's further generic issuers: same accounts and
+/// `sub`s as [`OIDC_ID`]'s, their own keys.
+pub const EXTRA_OIDC_IDS: &[&str] = &["partner", "contractors"];
 /// Entra tenant of the fixture.
 pub const TENANT: &str = "0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90";
 
@@ -38,6 +42,8 @@ struct Announce {
     okta: IssuerInfo,
     entra: EntraInfo,
     oidc: OidcInfo,
+    #[serde(rename = "extraOidc")]
+    extra_oidc: Vec<OidcInfo>,
     admin: String,
 }
 
@@ -68,6 +74,8 @@ pub struct Idp {
     pub entra_tenant: String,
     pub oidc_id: String,
     pub oidc_issuer: String,
+    /// The further generic issuers: (id, issuer), in [`EXTRA_OIDC_IDS`]' order.
+    pub extra_oidc: Vec<(String, String)>,
     pub client_id: String,
     pub client_secret: String,
     admin: String,
@@ -105,6 +113,7 @@ impl Idp {
             .arg(OIDC_ID)
             .arg("--tenant")
             .arg(TENANT)
+            .env("IDP_EXTRA_OIDC_IDS", EXTRA_OIDC_IDS.join(","))
             .env("IDP_CLIENT_SECRET", client_secret)
             .env("IDP_EXIT_ON_STDIN_CLOSE", "1");
         for url in public_urls {
@@ -122,6 +131,7 @@ impl Idp {
             entra_tenant: a.entra.tenant,
             oidc_id: a.oidc.id,
             oidc_issuer: a.oidc.issuer,
+            extra_oidc: a.extra_oidc.into_iter().map(|o| (o.id, o.issuer)).collect(),
             client_id: CLIENT_ID.to_owned(),
             client_secret: client_secret.to_owned(),
             admin: a.admin,

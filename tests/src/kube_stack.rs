@@ -80,6 +80,9 @@ pub struct KubeOptions {
     pub access: Option<String>,
     /// More sidecar environment, applied last (e.g. `ENTRA_GRAPH_URL`).
     pub extra_env: Vec<(&'static str, String)>,
+    /// Enable three generic providers (the fixture's Auth0-shaped one and its two extra issuers,
+    /// whose accounts have the same `sub`s) beside Okta and Entra ID.
+    pub generic_providers: bool,
 }
 
 impl Default for KubeOptions {
@@ -93,6 +96,7 @@ impl Default for KubeOptions {
             revalidate: None,
             access: None,
             extra_env: Vec::new(),
+            generic_providers: false,
         }
     }
 }
@@ -304,7 +308,12 @@ impl KubeStack {
         let mut providers = vec![ProviderKind::Okta, ProviderKind::Entra];
         if let Some(access) = &options.access {
             extra.push(("GATEHOUSE_ACCESS", access.clone()));
+        }
+        if options.access.is_some() || options.generic_providers {
             providers.push(ProviderKind::Oidc);
+        }
+        if options.generic_providers {
+            providers.extend((0..crate::idp::EXTRA_OIDC_IDS.len()).map(ProviderKind::ExtraOidc));
         }
         let stack_options = StackOptions {
             providers,

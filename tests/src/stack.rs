@@ -35,6 +35,9 @@ pub enum ProviderKind {
     Okta,
     Entra,
     Oidc,
+    /// A further generic provider: the fixture's extra issuer
+    /// [`crate::idp::EXTRA_OIDC_IDS`]`[i]`, rendered as generic provider `i + 2` (`OIDC_2_*`…).
+    ExtraOidc(usize),
 }
 
 impl ProviderKind {
@@ -44,6 +47,7 @@ impl ProviderKind {
             Self::Okta => "okta",
             Self::Entra => "entra",
             Self::Oidc => crate::idp::OIDC_ID,
+            Self::ExtraOidc(i) => crate::idp::EXTRA_OIDC_IDS[i],
         }
     }
 
@@ -53,6 +57,7 @@ impl ProviderKind {
             Self::Okta => "okta",
             Self::Entra => "entra",
             Self::Oidc => "oidc",
+            Self::ExtraOidc(i) => crate::idp::EXTRA_OIDC_IDS[i],
         }
     }
 }
@@ -521,6 +526,16 @@ impl Drop for Stack {
     }
 }
 
+/// The role map of the fixture's extra generic issuer `i` ([`ProviderKind::ExtraOidc`]): the
+/// first maps the groups as the Auth0-shaped provider does; the second has its own map, under
+/// which only `everyone` counts (as `member`), so one account holds another role there.
+pub fn extra_oidc_role_map(i: usize) -> &'static str {
+    match i {
+        0 => "portal-admins=admin,portal-staff=member",
+        _ => "everyone=member",
+    }
+}
+
 /// The sidecar's environment for a stack: the brief's contract, nothing else.
 pub fn sidecar_env(
     options: &StackOptions,
@@ -561,6 +576,21 @@ pub fn sidecar_env(
                 set("OIDC_ORG_ID", ORG_ID);
                 set("OIDC_ROLE_CLAIM", "groups");
                 set("OIDC_ROLE_MAP", "portal-admins=admin,portal-staff=member");
+            }
+            &ProviderKind::ExtraOidc(i) => {
+                let id = crate::idp::EXTRA_OIDC_IDS[i];
+                let slot = i + 2;
+                let mut slotted = |name: &str, value: &str| {
+                    set(&gatehouse_crds::env::oidc_slot_var(name, slot), value);
+                };
+                slotted("OIDC_PROVIDER_ID", id);
+                slotted("OIDC_PROVIDER_NAME", &format!("{id} (fixture)"));
+                slotted("OIDC_CLIENT_ID", crate::idp::CLIENT_ID);
+                slotted("OIDC_CLIENT_SECRET", client_secret);
+                slotted("OIDC_ISSUER", &format!("{base}/{id}"));
+                slotted("OIDC_ORG_ID", id);
+                slotted("OIDC_ROLE_CLAIM", "groups");
+                slotted("OIDC_ROLE_MAP", extra_oidc_role_map(i));
             }
         }
     }

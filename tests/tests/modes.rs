@@ -43,6 +43,94 @@ async fn login_page_offers_every_enabled_provider_without_javascript() {
     assert!(body.contains("<a ") || body.contains("<form"), "{body}");
 }
 
+/// Issue 32: a config with three generic providers lists each on the login page under its own
+/// label, signs users in through each (with that provider's org), and `AUTH_EXCLUSIVE_PROVIDER`
+/// may name any of them, `?providers=all` still offering every one.
+#[tokio::test]
+async fn three_generic_providers_each_sign_in_and_any_may_be_the_exclusive_one() {
+    let generic = vec![
+        ProviderKind::Oidc,
+        ProviderKind::ExtraOidc(0),
+        ProviderKind::ExtraOidc(1),
+    ];
+    let stack = Stack::start(StackOptions {
+        providers: generic.clone(),
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    let body = get_html(&stack, "/login").await.text().await.expect("body");
+    for (id, label) in [
+        ("auth0", "Auth0"),
+        ("partner", "partner (fixture)"),
+        ("contractors", "contractors (fixture)"),
+    ] {
+        assert!(
+            body.contains(&start_link(id)),
+            "login page lacks {id}: {body}"
+        );
+        assert!(body.contains(label), "login page lacks the label {label}");
+    }
+    let mut users = Vec::new();
+    for (kind, org) in
+        generic
+            .iter()
+            .zip([gatehouse_tests::stack::ORG_ID, "partner", "contractors"])
+    {
+        let session = stack.sign_in(*kind, "ada").await.expect("sign-in");
+        let (answer, seen) = get_app(&stack, Some(&session), "/", &[])
+            .await
+            .expect("request");
+        let seen =
+            seen.unwrap_or_else(|| panic!("{}: {} {}", kind.segment(), answer.status, answer.body));
+        assert_eq!(seen.header("x-forwarded-provider"), Some(kind.segment()));
+        assert_eq!(seen.header("x-forwarded-org"), Some(org));
+        users.push(seen.header("x-forwarded-user").expect("user").to_owned());
+    }
+    // The same `sub` at three issuers is three people.
+    users.sort();
+    users.dedup();
+    assert_eq!(users.len(), 3, "{users:?}");
+
+    let stack = Stack::start(StackOptions {
+        providers: generic,
+        exclusive: Some("contractors".into()),
+        ..StackOptions::default()
+    })
+    .await
+    .expect("stack");
+    let res = get_html(&stack, "/login").await;
+    if res.status().is_redirection() {
+        let location = res.headers()["location"].to_str().unwrap_or("").to_owned();
+        assert!(
+            location.contains(&start_link("contractors"))
+                || location.starts_with(&stack.idp().extra_oidc[1].1),
+            "exclusive login should go to the contractors' IdP: {location}"
+        );
+    } else {
+        let body = res.text().await.expect("body");
+        assert!(body.contains(&start_link("contractors")), "{body}");
+        for other in ["auth0", "partner"] {
+            assert!(
+                !body.contains(&start_link(other)),
+                "exclusive page offers {other}"
+            );
+        }
+    }
+    let body = get_html(&stack, "/login?providers=all")
+        .await
+        .text()
+        .await
+        .expect("body");
+    for id in ["auth0", "partner", "contractors"] {
+        assert!(body.contains(&start_link(id)), "break-glass lacks {id}");
+    }
+    stack
+        .sign_in(ProviderKind::ExtraOidc(0), "sam")
+        .await
+        .expect("break-glass sign-in through the partner");
+}
+
 #[tokio::test]
 async fn anonymous_browsers_go_to_login_and_api_clients_get_401() {
     let stack = Stack::start_default().await.expect("stack");

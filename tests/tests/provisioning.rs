@@ -579,3 +579,71 @@ async fn users_named_by_0_1_keep_signing_in_and_another_apps_user_is_no_conflict
     assert!(stack.reaches_app(&bob).await?);
     Ok(())
 }
+
+/// Issue 32, several generic providers: one `sub` at three issuers of one SsoConfig is three
+/// people (three SsoUsers, each with its provider's issuer, org and role map), and deleting one
+/// of them ends only that one's session.
+#[tokio::test]
+async fn one_sub_at_three_generic_providers_is_three_users_kept_apart() -> Result<()> {
+    const SUB: &str = "auth0|ada0001";
+    let mut stack = KubeStack::start(KubeOptions {
+        generic_providers: true,
+        ..KubeOptions::default()
+    })
+    .await?;
+    let kinds = [
+        ProviderKind::Oidc,
+        ProviderKind::ExtraOidc(0),
+        ProviderKind::ExtraOidc(1),
+    ];
+    let mut sessions = Vec::new();
+    for kind in kinds {
+        sessions.push(stack.sign_in(kind, "ada").await?);
+    }
+    stack.sync().await?;
+    let issuers = [
+        stack.idp.oidc_issuer.clone(),
+        stack.idp.extra_oidc[0].1.clone(),
+        stack.idp.extra_oidc[1].1.clone(),
+    ];
+    let names: Vec<String> = kinds
+        .iter()
+        .zip(&issuers)
+        .map(|(kind, issuer)| sso_user_name(CONFIG, kind.segment(), issuer, SUB))
+        .collect();
+    let users = stack.all_users().await?;
+    assert_eq!(users.len(), 3, "{users:#?}");
+    let expected = [
+        ("auth0", gatehouse_tests::stack::ORG_ID, "admin"),
+        ("partner", "partner", "admin"),
+        // The contractors' own role map makes Ada a member there.
+        ("contractors", "contractors", "member"),
+    ];
+    for ((name, issuer), (provider, org, role)) in names.iter().zip(&issuers).zip(expected) {
+        let user = users
+            .iter()
+            .find(|u| u.metadata.name.as_deref() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("no SsoUser {name} for {provider}: {users:#?}"));
+        assert_eq!(user.spec.provider, provider);
+        assert_eq!(user.spec.subject, SUB);
+        let status = user.status.clone().expect("status");
+        assert_eq!(status.issuer.as_deref(), Some(issuer.as_str()));
+        assert_eq!(status.org.as_deref(), Some(org), "{provider}");
+        assert_eq!(status.role.as_deref(), Some(role), "{provider}");
+    }
+
+    // Deleting the partner's SsoUser ends that session only.
+    let partner = stack.users.get(&names[1]).await?;
+    stack
+        .users
+        .delete(&names[1], &DeleteParams::default())
+        .await?;
+    stack.deliver(Ok(watcher::Event::Delete(partner)));
+    assert_eq!(
+        stack.get(&sessions[1], "/dashboard").await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(stack.reaches_app(&sessions[0]).await?);
+    assert!(stack.reaches_app(&sessions[2]).await?);
+    Ok(())
+}

@@ -125,7 +125,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The only provider offered, if set.
     pub exclusive_provider: Option<String>,
-    /// Enabled OIDC providers, in the order okta, entra, generic (none when SAML is active).
+    /// Enabled OIDC providers, in the order okta, entra, the generic ones (none when SAML is active).
     pub providers: Vec<ProviderConfig>,
     /// SAML, when it is the active protocol.
     pub saml: Option<SamlConfig>,

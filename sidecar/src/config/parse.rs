@@ -144,13 +144,14 @@ pub(crate) fn parse_role_map(var: &Variable, value: &str) -> Result<Vec<RoleRule
     gatehouse_crds::parse_role_map(value).map_err(|e| ConfigError::new(var.name, e.to_string()))
 }
 
-/// Builds the generic role policy from `OIDC_ROLE_CLAIM`, `OIDC_ROLE_MAP`, `OIDC_DEFAULT_ROLE`.
-pub(crate) fn claim_role_policy(env: &Env<'_>) -> Result<RolePolicy, ConfigError> {
+/// Builds generic provider `slot`'s role policy from `OIDC_ROLE_CLAIM`, `OIDC_ROLE_MAP`,
+/// `OIDC_DEFAULT_ROLE` (numbered for providers 2 and up).
+pub(crate) fn claim_role_policy(env: &Env<'_>, slot: usize) -> Result<RolePolicy, ConfigError> {
     role_policy(
         env,
-        &vars::OIDC_ROLE_CLAIM,
-        &vars::OIDC_ROLE_MAP,
-        &vars::OIDC_DEFAULT_ROLE,
+        &vars::for_oidc_slot(vars::OIDC_ROLE_CLAIM, slot),
+        &vars::for_oidc_slot(vars::OIDC_ROLE_MAP, slot),
+        &vars::for_oidc_slot(vars::OIDC_DEFAULT_ROLE, slot),
     )
 }
 

@@ -7,8 +7,9 @@ use super::saml::{PROTOCOL_VARIABLES_SAML, SamlConfig};
 use super::vars::{self, Variable};
 use super::{entra, oidc, okta};
 
-/// Variables that enable an OIDC provider (any of them set means OIDC is configured).
-const PROTOCOL_VARIABLES_OIDC: [Variable; 13] = [
+/// Variables that enable Okta or Entra ID (with [`oidc::enabling_variables`], any of them set
+/// means OIDC is configured).
+const PROTOCOL_VARIABLES_OKTA_ENTRA: [Variable; 9] = [
     vars::OKTA_CLIENT_ID,
     vars::OKTA_CLIENT_SECRET,
     vars::OKTA_ISSUER,
@@ -18,10 +19,6 @@ const PROTOCOL_VARIABLES_OIDC: [Variable; 13] = [
     vars::ENTRA_TENANT_ID,
     vars::ENTRA_ORG_ID,
     vars::ENTRA_ISSUER,
-    vars::OIDC_CLIENT_ID,
-    vars::OIDC_CLIENT_SECRET,
-    vars::OIDC_ISSUER,
-    vars::OIDC_ORG_ID,
 ];
 
 /// One protocol at a time: a SAML variable and an OIDC one together are refused in one line
@@ -30,7 +27,10 @@ pub(super) fn check_one_protocol(env: &Env<'_>) -> Result<(), ConfigError> {
     if let Some(saml_var) = PROTOCOL_VARIABLES_SAML
         .iter()
         .find(|v| env.get(v).is_some())
-        && let Some(oidc_var) = PROTOCOL_VARIABLES_OIDC.iter().find(|v| env.is_set(v))
+        && let Some(oidc_var) = PROTOCOL_VARIABLES_OKTA_ENTRA
+            .into_iter()
+            .chain(oidc::enabling_variables())
+            .find(|v| env.is_set(v))
     {
         return Err(ConfigError::new(
             saml_var.name,
@@ -45,7 +45,7 @@ pub(super) fn check_one_protocol(env: &Env<'_>) -> Result<(), ConfigError> {
 /// The enabled sign-in methods.
 #[derive(Debug)]
 pub(super) struct SignIn {
-    /// OIDC providers, in the order okta, entra, generic.
+    /// OIDC providers, in the order okta, entra, the generic ones.
     pub(super) providers: Vec<ProviderConfig>,
     /// SAML, when it is the active protocol.
     pub(super) saml: Option<SamlConfig>,

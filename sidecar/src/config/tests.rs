@@ -660,6 +660,122 @@ fn generic_provider_errors() {
     );
 }
 
+/// Generic provider `slot`'s four enabling variables and a role map, numbered as the operator
+/// renders the `slot`-th entry of `spec.providers.oidc`.
+fn generic_slot(vars: &mut HashMap<&'static str, String>, slot: usize, id: &str, issuer: &str) {
+    use gatehouse_crds::env::oidc_slot_var;
+    let leak =
+        |name: &str| -> &'static str { Box::leak(oidc_slot_var(name, slot).into_boxed_str()) };
+    for (name, value) in [
+        ("OIDC_PROVIDER_ID", id.to_owned()),
+        ("OIDC_CLIENT_ID", format!("{id}-client")),
+        ("OIDC_CLIENT_SECRET", format!("{id}-secret")),
+        ("OIDC_ISSUER", issuer.to_owned()),
+        ("OIDC_ORG_ID", format!("{id}-org")),
+        ("OIDC_ROLE_CLAIM", "groups".to_owned()),
+        ("OIDC_ROLE_MAP", format!("{id}-admins=admin")),
+    ] {
+        vars.insert(leak(name), value);
+    }
+}
+
+#[test]
+fn several_generic_providers_each_read_their_own_numbered_variables() {
+    let mut vars = base();
+    generic_slot(&mut vars, 1, "workforce", "https://login.acme.example");
+    generic_slot(&mut vars, 2, "partner", "https://partner.example/oauth2");
+    // Slots may be left empty: the 16th is read as well as the 2nd.
+    generic_slot(&mut vars, 16, "contractors", "https://contractors.example");
+    vars.insert("OIDC_2_PROVIDER_NAME", "Partner SSO".to_owned());
+    vars.insert("OIDC_16_GROUPS_CLAIM", "teams".to_owned());
+    vars.insert("AUTH_EXCLUSIVE_PROVIDER", "contractors".to_owned());
+    let c = load(&vars).expect("valid");
+    let ids: Vec<&str> = c.providers.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["okta", "workforce", "partner", "contractors"]);
+    let partner = &c.providers[2];
+    assert_eq!(partner.display_name, "Partner SSO");
+    assert_eq!(partner.issuer, "https://partner.example/oauth2");
+    assert_eq!(partner.client_id, "partner-client");
+    assert_eq!(partner.client_secret.value.expose(), "partner-secret");
+    assert_eq!(partner.client_secret.var, "OIDC_2_CLIENT_SECRET");
+    assert_eq!(partner.org_id, "partner-org");
+    match &partner.roles {
+        RolePolicy::Claim { rules, .. } => assert_eq!(rules[0].value, "partner-admins"),
+        other => panic!("unexpected policy {other:?}"),
+    }
+    let contractors = &c.providers[3];
+    assert_eq!(contractors.display_name, "contractors");
+    assert_eq!(contractors.groups_claim, "teams");
+    assert_eq!(c.providers[1].groups_claim, "groups");
+    assert_eq!(c.exclusive_provider.as_deref(), Some("contractors"));
+}
+
+#[test]
+fn numbered_generic_providers_are_refused_naming_their_own_variable() {
+    let with = |edit: &dyn Fn(&mut HashMap<&'static str, String>)| {
+        let mut vars = base();
+        generic_slot(&mut vars, 1, "workforce", "https://login.acme.example");
+        generic_slot(&mut vars, 3, "partner", "https://partner.example");
+        edit(&mut vars);
+        err(&vars).to_string()
+    };
+    let e = with(&|v| {
+        v.insert("OIDC_3_PROVIDER_ID", "workforce".to_owned());
+    });
+    assert!(
+        e.starts_with("OIDC_3_PROVIDER_ID: `workforce` is already the id of another generic provider (OIDC_PROVIDER_ID)"),
+        "{e}"
+    );
+    let e = with(&|v| {
+        v.remove("OIDC_3_PROVIDER_ID");
+    });
+    assert!(
+        e.starts_with("OIDC_3_PROVIDER_ID: missing; generic OIDC provider 3 needs an id"),
+        "{e}"
+    );
+    let e = with(&|v| {
+        v.insert("OIDC_3_PROVIDER_ID", "entra".to_owned());
+    });
+    assert!(e.starts_with("OIDC_3_PROVIDER_ID:"), "{e}");
+    let e = with(&|v| {
+        v.remove("OIDC_3_ORG_ID");
+    });
+    assert!(
+        e.starts_with(
+            "OIDC_3_ORG_ID: missing (OIDC_3_CLIENT_ID is set; generic OIDC provider 3 needs"
+        ),
+        "{e}"
+    );
+    let e = with(&|v| {
+        v.insert("OIDC_3_ROLE_MAP", "a=root".to_owned());
+    });
+    assert!(
+        e.starts_with("OIDC_3_ROLE_MAP: entry 1: role must be"),
+        "{e}"
+    );
+    let e = with(&|v| {
+        v.insert("OIDC_3_ISSUER", "ftp://partner.example".to_owned());
+    });
+    assert!(e.starts_with("OIDC_3_ISSUER:"), "{e}");
+    let e = with(&|v| {
+        v.insert("AUTH_EXCLUSIVE_PROVIDER", "nobody".to_owned());
+    });
+    assert!(e.contains("enabled: okta, workforce, partner"), "{e}");
+    // A numbered client secret is never shown in an error.
+    assert!(!e.contains("partner-secret"));
+}
+
+#[test]
+fn a_numbered_generic_provider_beside_saml_is_refused_as_two_protocols() {
+    let mut vars = saml_base();
+    generic_slot(&mut vars, 5, "partner", "https://partner.example");
+    let e = err(&vars).to_string();
+    assert!(
+        e.contains("SAML and OIDC cannot be active together (OIDC_5_CLIENT_ID is also set)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn no_provider_is_an_error() {
     let mut vars = base();

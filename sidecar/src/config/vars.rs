@@ -259,7 +259,7 @@ pub const ENTRA_ISSUER: Variable = provider(
 
 pub const OIDC_CLIENT_ID: Variable = provider(
     env::OIDC_CLIENT_ID,
-    "generic OIDC provider: the app's client id; with `OIDC_CLIENT_SECRET`, `OIDC_ISSUER` and `OIDC_ORG_ID`, enables it",
+    "generic OIDC provider: the app's client id; with `OIDC_CLIENT_SECRET`, `OIDC_ISSUER` and `OIDC_ORG_ID`, enables it. Providers 2 to 16 read the same variables numbered: `OIDC_2_CLIENT_ID`, `OIDC_2_PROVIDER_ID` (required for them)…",
 );
 pub const OIDC_CLIENT_SECRET: Variable = provider(
     env::OIDC_CLIENT_SECRET,
@@ -295,6 +295,23 @@ pub const OIDC_DEFAULT_ROLE: Variable = provider(
     env::OIDC_DEFAULT_ROLE,
     "role for users no rule matches; unset → they are denied",
 );
+
+/// Generic OIDC provider `slot`'s (1-based) copy of one of the `OIDC_*` provider variables: the
+/// variable itself for the first provider, `OIDC_<slot>_…` for providers 2 to
+/// [`env::MAX_OIDC_PROVIDERS`], with the same default, bounds, secrecy and meaning.
+pub fn for_oidc_slot(var: Variable, slot: usize) -> Variable {
+    if slot <= 1 {
+        return var;
+    }
+    let numbered = env::oidc_slot_var(var.name, slot);
+    let name = env::all_rendered_variables()
+        .iter()
+        .copied()
+        .find(|name| *name == numbered)
+        .unwrap_or_else(|| panic!("{numbered} is not a variable of the contract"));
+    Variable { name, ..var }
+}
+
 pub const AUTH_EXCLUSIVE_PROVIDER: Variable = provider(
     env::AUTH_EXCLUSIVE_PROVIDER,
     "only this provider is offered; `/login?providers=all` is the break-glass",
