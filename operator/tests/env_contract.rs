@@ -80,6 +80,7 @@ fn rendered_env(file: &PathBuf) -> Vec<(gatehouse_crds::SsoConfig, BTreeMap<Stri
 fn every_example_renders_an_environment_the_sidecar_accepts() {
     let mut checked = 0;
     let mut saml_checked = 0;
+    let mut several_checked = 0;
     for file in examples() {
         for (config, env) in rendered_env(&file) {
             let shown = format!(
@@ -90,8 +91,8 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
             // The sidecar compares exactly these with its mounted copy to notice a change.
             for key in env.keys() {
                 assert!(
-                    gatehouse_crds::env::RENDERED_VARIABLES.contains(&key.as_str()),
-                    "{shown}: {key} is rendered but missing from env::RENDERED_VARIABLES"
+                    gatehouse_crds::env::all_rendered_variables().contains(&key.as_str()),
+                    "{shown}: {key} is rendered but missing from env::all_rendered_variables()"
                 );
             }
             let lookup = |name: &str| env.get(name).cloned();
@@ -223,7 +224,7 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
             if providers.entra.is_some() {
                 expected.push("entra".into());
             }
-            if let Some(oidc) = &providers.oidc {
+            for oidc in &providers.oidc {
                 expected.push(oidc.id.clone());
             }
             let got: Vec<String> = sidecar.providers.iter().map(|p| p.id.clone()).collect();
@@ -231,9 +232,38 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                 got, expected,
                 "{shown}: every configured provider is enabled"
             );
+            // Each generic provider reaches the sidecar with its own values: provider n from
+            // its own numbered variables.
+            for (index, oidc) in providers.oidc.iter().enumerate() {
+                let slot = index + 1;
+                let read = sidecar
+                    .providers
+                    .iter()
+                    .find(|p| p.id == oidc.id)
+                    .expect("enabled");
+                assert_eq!(read.display_name, oidc.display_name, "{shown}");
+                assert_eq!(read.issuer, oidc.issuer, "{shown}");
+                assert_eq!(read.org_id, oidc.org_id, "{shown}");
+                assert_eq!(
+                    read.client_secret.var,
+                    gatehouse_crds::env::oidc_slot_var(gatehouse_crds::env::OIDC_CLIENT_SECRET, slot),
+                    "{shown}"
+                );
+                if let RolePolicy::Claim { rules, default, .. } = &read.roles {
+                    assert_eq!(rules, &oidc.role_map, "{shown}: {}", oidc.id);
+                    assert_eq!(*default, oidc.default_role, "{shown}: {}", oidc.id);
+                }
+            }
+            if providers.oidc.len() >= 3 {
+                several_checked += 1;
+            }
         }
     }
     assert!(saml_checked >= 1, "the SAML example was checked");
+    assert!(
+        several_checked >= 1,
+        "an example with three generic providers (several-oidc.yaml) was checked"
+    );
     assert!(
         checked >= 5,
         "the OIDC examples were all checked ({checked})"
@@ -818,6 +848,7 @@ mod generated {
             1 => select(vec!["okta", "entra", "saml", "all", "Auth0", "-x", "a".repeat(33).leak()])
                 .prop_map(str::to_owned),
             2 => "[a-z0-9-]{1,6}",
+            2 => select(vec!["ab", "x1", "google"]).prop_map(str::to_owned),
         ];
         let rules = proptest::collection::vec((role_value(), role()), 0..3).prop_map(|rules| {
             rules
@@ -866,11 +897,11 @@ mod generated {
         let providers = (
             proptest::option::of(okta()),
             proptest::option::of(entra()),
-            proptest::option::of(oidc()),
+            proptest::collection::vec(oidc(), 0..4),
         )
             .prop_map(|(okta, entra, oidc)| Providers { okta, entra, oidc });
         let exclusive = proptest::option::of(
-            select(vec!["okta", "entra", "auth0", "all", "x1"]).prop_map(str::to_owned),
+            select(vec!["okta", "entra", "auth0", "all", "x1", "ab"]).prop_map(str::to_owned),
         );
         let mappings =
             proptest::collection::btree_map("[a-z_.:0-9-]{1,4}", "[a-z_.0-9-]{1,3}", 0..3);
