@@ -35,7 +35,9 @@ pub enum ConversionError {
 impl std::fmt::Display for ConversionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConversionError::NotAnObject => f.write_str("the object to convert is not a JSON object"),
+            ConversionError::NotAnObject => {
+                f.write_str("the object to convert is not a JSON object")
+            }
             ConversionError::UnknownSource(v) => write!(
                 f,
                 "cannot convert from apiVersion {v:?}: SsoConfig versions are {V1ALPHA1} and {V1ALPHA2}"
@@ -210,7 +212,10 @@ mod tests {
         // Everything else, status included, is untouched.
         assert_eq!(new["status"], old["status"]);
         assert_eq!(new["metadata"], old["metadata"]);
-        assert_eq!(new["spec"]["providers"]["okta"], old["spec"]["providers"]["okta"]);
+        assert_eq!(
+            new["spec"]["providers"]["okta"],
+            old["spec"]["providers"]["okta"]
+        );
     }
 
     #[test]
@@ -239,7 +244,11 @@ mod tests {
 
     #[test]
     fn v1alpha2_to_v1alpha1_and_back_is_the_identity() {
-        for providers in [&[][..], &["auth0"][..], &["auth0", "google", "keycloak"][..]] {
+        for providers in [
+            &[][..],
+            &["auth0"][..],
+            &["auth0", "google", "keycloak"][..],
+        ] {
             let new = v2(providers);
             assert_eq!(up(down(new.clone())), new, "{providers:?}");
             // With annotations of its own, which stay.
@@ -276,7 +285,10 @@ mod tests {
         let mut old = down(v2(&["auth0", "google"]));
         old["spec"]["providers"]["oidc"] = provider("keycloak");
         let new = up(old);
-        assert_eq!(new["spec"]["providers"]["oidc"], json!([provider("keycloak")]));
+        assert_eq!(
+            new["spec"]["providers"]["oidc"],
+            json!([provider("keycloak")])
+        );
         assert!(new["metadata"].get("annotations").is_none());
         // The client removed the provider: no list, no annotation.
         let mut old = down(v2(&["auth0", "google"]));
@@ -302,7 +314,8 @@ mod tests {
             let mut old = v2(&[]);
             old["apiVersion"] = json!(V1ALPHA1);
             old["spec"]["providers"]["oidc"] = provider("auth0");
-            old["metadata"]["annotations"] = json!({ANNOTATION_OIDC_PROVIDERS: garbage.clone(), "keep": "me"});
+            old["metadata"]["annotations"] =
+                json!({ANNOTATION_OIDC_PROVIDERS: garbage.clone(), "keep": "me"});
             let new = up(old);
             assert_eq!(
                 new["spec"]["providers"]["oidc"],
@@ -326,7 +339,13 @@ mod tests {
         let mut other = v2(&[]);
         other["apiVersion"] = json!("gatehouse.dev/v9");
         let err = convert(other, V1ALPHA2).expect_err("unknown source");
-        assert!(err.to_string().contains("cannot convert from apiVersion \"gatehouse.dev/v9\""));
-        assert_eq!(convert(json!([1]), V1ALPHA2), Err(ConversionError::NotAnObject));
+        assert!(
+            err.to_string()
+                .contains("cannot convert from apiVersion \"gatehouse.dev/v9\"")
+        );
+        assert_eq!(
+            convert(json!([1]), V1ALPHA2),
+            Err(ConversionError::NotAnObject)
+        );
     }
 }

@@ -37,7 +37,8 @@ fn committed_crd_yaml_matches_the_types() {
     }
 }
 
-type Crd = k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+type Crd =
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// The schema of the CRD's storage version.
 fn open_api_schema(crd: &Crd) -> Value {
@@ -381,7 +382,9 @@ fn several_generic_providers_are_a_list_keyed_by_id() {
     assert_rejected(&with_generic(&refs), "/spec/providers/oidc");
     let seventeen_errors = apply_errors(&sso_config_schema(), &with_generic(&refs), None);
     assert!(
-        seventeen_errors.iter().any(|e| e.contains("has more than 16 items")),
+        seventeen_errors
+            .iter()
+            .any(|e| e.contains("has more than 16 items")),
         "{seventeen_errors:#?}"
     );
 
@@ -428,7 +431,10 @@ fn v1alpha1_stays_served_deprecated_and_frozen() {
     );
     let conversion = serde_json::to_value(&crd.spec.conversion).expect("json");
     assert_eq!(conversion["strategy"], "Webhook");
-    assert_eq!(conversion["webhook"]["conversionReviewVersions"], json!(["v1"]));
+    assert_eq!(
+        conversion["webhook"]["conversionReviewVersions"],
+        json!(["v1"])
+    );
     assert_eq!(
         conversion["webhook"]["clientConfig"]["service"],
         json!({"name": "gatehouse-webhook", "namespace": "gatehouse-system", "path": "/convert", "port": 8443})

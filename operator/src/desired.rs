@@ -751,7 +751,10 @@ spec:
                 ("OIDC_2_ISSUER", "https://accounts.google.com"),
                 ("OIDC_2_ORG_ID", "acme-google"),
                 ("OIDC_2_ROLE_CLAIM", "hd"),
-                ("OIDC_2_ROLE_MAP", r#"[{"value":"acme.example","role":"member"}]"#),
+                (
+                    "OIDC_2_ROLE_MAP",
+                    r#"[{"value":"acme.example","role":"member"}]"#
+                ),
                 ("OIDC_3_PROVIDER_ID", "keycloak"),
                 ("OIDC_3_PROVIDER_NAME", "Keycloak"),
                 ("OIDC_3_CLIENT_ID", "keycloak-client"),
@@ -762,7 +765,10 @@ spec:
                 ("OIDC_3_DEFAULT_ROLE", "admin"),
             ])
         );
-        assert!(vars.keys().all(|k| env::all_rendered_variables().contains(&k.as_str())));
+        assert!(
+            vars.keys()
+                .all(|k| env::all_rendered_variables().contains(&k.as_str()))
+        );
         let urls = callback_urls(&spec(&yaml));
         assert_eq!(
             urls.keys().map(String::as_str).collect::<Vec<_>>(),

@@ -438,15 +438,30 @@ spec:
         let names: Vec<_> = referenced_secret_names(&spec).into_iter().collect();
         assert_eq!(
             names,
-            ["cookies", "portal-auth0", "portal-google", "portal-keycloak", "portal-okta"]
+            [
+                "cookies",
+                "portal-auth0",
+                "portal-google",
+                "portal-keycloak",
+                "portal-okta"
+            ]
         );
         assert!(references_secret(&spec, "portal-keycloak"));
         let key = STANDARD.encode([7u8; 32]);
         let mut secrets: SecretMap = [
-            secret("portal-okta", &[("client-id", "o"), ("client-secret", "os")]),
+            secret(
+                "portal-okta",
+                &[("client-id", "o"), ("client-secret", "os")],
+            ),
             secret("portal-auth0", &[("id", "a"), ("secret", "as")]),
-            secret("portal-google", &[("client-id", "g"), ("client-secret", "gs")]),
-            secret("portal-keycloak", &[("client-id", "k"), ("client-secret", "ks")]),
+            secret(
+                "portal-google",
+                &[("client-id", "g"), ("client-secret", "gs")],
+            ),
+            secret(
+                "portal-keycloak",
+                &[("client-id", "k"), ("client-secret", "ks")],
+            ),
             secret("cookies", &[("keys", &key)]),
         ]
         .into_iter()
@@ -463,11 +478,14 @@ spec:
         assert_eq!(ids, [("a", "as"), ("g", "gs"), ("k", "ks")]);
         // A missing Secret of the third provider is reported on that entry.
         secrets.remove("portal-keycloak");
-        let problems = resolve("portal", &spec, &secrets, "in namespace team-a").expect_err("fails");
+        let problems =
+            resolve("portal", &spec, &secrets, "in namespace team-a").expect_err("fails");
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
             lines,
-            ["spec.providers.oidc[2].clientSecretRef: Secret \"portal-keycloak\" not found in namespace team-a"]
+            [
+                "spec.providers.oidc[2].clientSecretRef: Secret \"portal-keycloak\" not found in namespace team-a"
+            ]
         );
     }
 
@@ -498,7 +516,11 @@ spec:
         assert_eq!(okta.client_id, "okta-id");
         assert_eq!(okta.client_secret.expose(), "okta-s3cret");
         assert_eq!(
-            resolved.oidc[0].as_ref().expect("oidc").client_secret.expose(),
+            resolved.oidc[0]
+                .as_ref()
+                .expect("oidc")
+                .client_secret
+                .expose(),
             "auth0-s3cret"
         );
         assert_eq!(

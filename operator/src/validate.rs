@@ -200,7 +200,10 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         push("spec.providers.oidc", MSG_TOO_MANY_OIDC);
     }
     for (index, provider) in oidc.iter().enumerate() {
-        if oidc[..index].iter().any(|earlier| earlier.id == provider.id) {
+        if oidc[..index]
+            .iter()
+            .any(|earlier| earlier.id == provider.id)
+        {
             push(
                 &format!("spec.providers.oidc[{index}].id"),
                 rules::MSG_DUPLICATE_PROVIDER_ID,
@@ -708,7 +711,11 @@ spec:
                 )
             })
             .collect();
-        yaml = yaml.replacen("  session: {ttl: 1h30m}", &format!("{entries}  session: {{ttl: 1h30m}}"), 1);
+        yaml = yaml.replacen(
+            "  session: {ttl: 1h30m}",
+            &format!("{entries}  session: {{ttl: 1h30m}}"),
+            1,
+        );
         yaml
     }
 
@@ -718,9 +725,11 @@ spec:
         let id = |n: usize| format!("idp-{n}");
         assert_eq!(problems_of(&with_generic(2, id)), vec![]);
         // exclusiveProvider may name the third entry.
-        let third = with_generic(2, id).replacen("exclusiveProvider: okta", "exclusiveProvider: idp-3", 1);
+        let third =
+            with_generic(2, id).replacen("exclusiveProvider: okta", "exclusiveProvider: idp-3", 1);
         assert_eq!(problems_of(&third), vec![]);
-        let unknown = with_generic(2, id).replacen("exclusiveProvider: okta", "exclusiveProvider: idp-4", 1);
+        let unknown =
+            with_generic(2, id).replacen("exclusiveProvider: okta", "exclusiveProvider: idp-4", 1);
         assert_eq!(
             problems_of(&unknown),
             vec![Problem::new("spec.exclusiveProvider", MSG_EXCLUSIVE)]

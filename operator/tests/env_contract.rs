@@ -246,7 +246,10 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                 assert_eq!(read.org_id, oidc.org_id, "{shown}");
                 assert_eq!(
                     read.client_secret.var,
-                    gatehouse_crds::env::oidc_slot_var(gatehouse_crds::env::OIDC_CLIENT_SECRET, slot),
+                    gatehouse_crds::env::oidc_slot_var(
+                        gatehouse_crds::env::OIDC_CLIENT_SECRET,
+                        slot
+                    ),
                     "{shown}"
                 );
                 if let RolePolicy::Claim { rules, default, .. } = &read.roles {

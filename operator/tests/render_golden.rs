@@ -130,9 +130,12 @@ fn an_old_v1alpha1_manifest_renders_as_its_v1alpha2_rewrite_with_a_warning() {
             .collect()
     };
     let (old_objects, new_objects) = (objects(&old), objects(&new));
-    assert!(old_objects.iter().any(|d| d["kind"] == "Secret"
-        && d["metadata"]["name"] == "wiki-gatehouse-env"
-        && d["stringData"]["OIDC_PROVIDER_ID"] == "auth0"), "{old_objects:#?}");
+    assert!(
+        old_objects.iter().any(|d| d["kind"] == "Secret"
+            && d["metadata"]["name"] == "wiki-gatehouse-env"
+            && d["stringData"]["OIDC_PROVIDER_ID"] == "auth0"),
+        "{old_objects:#?}"
+    );
     assert_eq!(created(old_objects), created(new_objects));
 }
 
@@ -155,7 +158,9 @@ fn the_examples_directory_renders_as_a_whole() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).expect("UTF-8");
-    for config in ["portal", "intranet", "wiki", "billing", "docs", "hr", "handbook"] {
+    for config in [
+        "portal", "intranet", "wiki", "billing", "docs", "hr", "handbook",
+    ] {
         assert!(
             stdout.contains(&format!("name: {config}-gatehouse-env")),
             "{config} is rendered"

@@ -963,9 +963,17 @@ fn a_snippet_is_read_per_document_and_fragments_are_placed() {
     let docs = documents(&block);
     assert_eq!(docs.len(), 2);
     assert_eq!((docs[0].line, docs[1].line), (10, 15));
-    assert_eq!(first_line(&docs[0].text), "# SsoConfig spec.providers.oidc[0]");
+    assert_eq!(
+        first_line(&docs[0].text),
+        "# SsoConfig spec.providers.oidc[0]"
+    );
     let mut base = parse_yaml(FRAGMENT_BASE).expect("base");
-    place(&mut base, "spec.providers.oidc[0]", serde_json::json!({"roleClaim": "hd"})).expect("placed");
+    place(
+        &mut base,
+        "spec.providers.oidc[0]",
+        serde_json::json!({"roleClaim": "hd"}),
+    )
+    .expect("placed");
     assert_eq!(base["spec"]["providers"]["oidc"][0]["roleClaim"], "hd");
     assert_eq!(base["spec"]["providers"]["oidc"][0]["id"], "example");
     assert!(place(&mut base, "spec.providers.oidc[3]", Value::from(1)).is_err());

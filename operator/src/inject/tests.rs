@@ -614,5 +614,9 @@ fn every_generic_providers_client_secret_is_a_secret_file() {
             "OIDC_3_CLIENT_SECRET"
         ]
     );
-    assert!(secret_variables(&config).iter().all(|name| gatehouse_crds::env::is_secret(name)));
+    assert!(
+        secret_variables(&config)
+            .iter()
+            .all(|name| gatehouse_crds::env::is_secret(name))
+    );
 }

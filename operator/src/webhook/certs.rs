@@ -614,7 +614,9 @@ impl CertManager {
                 "MutatingWebhookConfiguration not found: install it (Helm chart) so pods get injected"
             );
         }
-        if self.sync_conversion_ca_bundle(&certs.ca_bundle(now)).await?
+        if self
+            .sync_conversion_ca_bundle(&certs.ca_bundle(now))
+            .await?
             == CaBundleSync::ConfigurationMissing
         {
             warn!(

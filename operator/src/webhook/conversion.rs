@@ -107,8 +107,8 @@ mod tests {
 
     #[test]
     fn unsupported_versions_and_garbage_fail_with_a_reason() {
-        let answer =
-            serde_json::to_value(review(&request("gatehouse.dev/v2", vec![old("a")]))).expect("json");
+        let answer = serde_json::to_value(review(&request("gatehouse.dev/v2", vec![old("a")])))
+            .expect("json");
         let result = &answer["response"]["result"];
         assert_eq!(result["status"], "Failure");
         assert!(
@@ -117,14 +117,27 @@ mod tests {
                 .is_some_and(|m| m.contains("\"gatehouse.dev/v2\"")),
             "{result}"
         );
-        assert_eq!(answer["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+        assert_eq!(
+            answer["response"]["uid"],
+            "705ab4f5-6393-11e8-b7cc-42010a800002"
+        );
 
         let mut foreign = old("x");
         foreign["apiVersion"] = json!("example.com/v1");
-        let answer = serde_json::to_value(review(&request("gatehouse.dev/v1alpha2", vec![old("a"), foreign])))
-            .expect("json");
-        let message = answer["response"]["result"]["message"].as_str().unwrap_or_default();
-        assert!(message.starts_with("SsoConfig team-a/x: cannot convert from apiVersion \"example.com/v1\""), "{message}");
+        let answer = serde_json::to_value(review(&request(
+            "gatehouse.dev/v1alpha2",
+            vec![old("a"), foreign],
+        )))
+        .expect("json");
+        let message = answer["response"]["result"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "SsoConfig team-a/x: cannot convert from apiVersion \"example.com/v1\""
+            ),
+            "{message}"
+        );
 
         let answer = serde_json::to_value(review(b"{not json")).expect("json");
         assert_eq!(answer["response"]["result"]["status"], "Failure");

@@ -243,7 +243,12 @@ async fn convert(request: Request<Body>) -> Response {
     let review = conversion::review(&body);
     if let Some(response) = &review.response {
         let elapsed_us = started.elapsed().as_micros() as u64;
-        if response.result.status.as_ref().is_some_and(|s| *s == kube::core::response::StatusSummary::Failure) {
+        if response
+            .result
+            .status
+            .as_ref()
+            .is_some_and(|s| *s == kube::core::response::StatusSummary::Failure)
+        {
             warn!(uid = %response.uid, message = %response.result.message, elapsed_us, "conversion refused");
         } else {
             debug!(uid = %response.uid, objects = response.converted_objects.len(), elapsed_us, "conversion review answered");
