@@ -112,6 +112,8 @@ pub const SIDECAR_CONTAINER_NAME: &str = "gatehouse";
 pub const WEBHOOK_PORT: u16 = 8443;
 /// Path of the mutating admission webhook that injects the sidecar.
 pub const WEBHOOK_INJECT_PATH: &str = "/mutate-pods";
+/// Path of the CRD conversion webhook (SsoConfig `v1alpha1` ⇄ `v1alpha2`).
+pub const WEBHOOK_CONVERT_PATH: &str = "/convert";
 /// Name of the operator's webhook Service and of the MutatingWebhookConfiguration.
 pub const WEBHOOK_NAME: &str = "gatehouse-webhook";
 /// Name of the Secret holding the webhook's CA and serving certificate.

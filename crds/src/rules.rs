@@ -23,6 +23,10 @@ pub const MULTI_TENANT_ALIASES: [&str; 3] = ["common", "organizations", "consume
 
 pub const MSG_RESERVED_ID: &str =
     "id must not be okta, entra, saml or all: those names are reserved";
+pub const MSG_DUPLICATE_PROVIDER_ID: &str =
+    "the ids of spec.providers.oidc must be unique: each provider has its own callback URL";
+pub const MSG_OIDC_NEEDS_PROVIDER: &str = "protocol oidc needs at least one provider: set spec.providers.okta, spec.providers.entra or an entry of spec.providers.oidc";
+pub const MSG_EXCLUSIVE_PROVIDER: &str = "exclusiveProvider must name a provider configured under spec.providers (okta, entra, or the id of an entry of spec.providers.oidc), and is only used with protocol oidc";
 pub const MSG_PROVIDER_ID: &str = "id must be 1-32 lowercase letters, digits or '-', starting and ending with a letter or digit (it is a URL path segment)";
 pub const MSG_SKIP_AUTH: &str = "skipAuth entries must be paths such as /healthz or /assets/: '/' then only letters, digits and -._~!$&'()*+=:@/ (no '//', no '.' or '..' segment, no query, '%', ',' or ';'); not '/' itself (use authMode: optional) and not under /api/auth/ (the sidecar's own routes)";
 pub const MSG_APP_LOGIN_PATH: &str = "appLoginPath must be a path such as /users/sign_in: '/' then only letters, digits and -._~!$&'()*+=:@/ (no '//', no '.' or '..' segment, no query, '%', ',' or ';'); not /login or under /api/auth/ (the sidecar serves those itself)";
@@ -103,7 +107,8 @@ pub fn check_entra_tenant(tenant: &str) -> Result<(), &'static str> {
     (shape && !alias).then_some(()).ok_or(MSG_TENANT_ID)
 }
 
-/// The id of the generic OIDC provider (`spec.providers.oidc.id`, `OIDC_PROVIDER_ID`).
+/// The id of a generic OIDC provider (`spec.providers.oidc[i].id`, `OIDC_PROVIDER_ID`,
+/// `OIDC_<n>_PROVIDER_ID`).
 pub fn check_provider_id(id: &str) -> Result<(), &'static str> {
     if RESERVED_PROVIDER_IDS.contains(&id) {
         return Err(MSG_RESERVED_ID);

@@ -32,7 +32,7 @@ fn cel_route_path_of_self() -> String {
 #[kube(
     crates(kube_core = "::kube_core"),
     group = "gatehouse.dev",
-    version = "v1alpha1",
+    version = "v1alpha2",
     kind = "SsoConfig",
     plural = "ssoconfigs",
     shortname = "sso",
@@ -47,19 +47,19 @@ fn cel_route_path_of_self() -> String {
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("self.protocol != 'oidc' || (has(self.providers) && (has(self.providers.okta) || has(self.providers.entra) || has(self.providers.oidc)))")
-        .message("protocol oidc needs at least one provider: set spec.providers.okta, spec.providers.entra or spec.providers.oidc"),
+    validation = Rule::new("self.protocol != 'oidc' || (has(self.providers) && (has(self.providers.okta) || has(self.providers.entra) || (has(self.providers.oidc) && size(self.providers.oidc) > 0)))")
+        .message(rules::MSG_OIDC_NEEDS_PROVIDER),
     validation = Rule::new("self.protocol != 'saml' || has(self.saml)")
         .message("protocol saml needs spec.saml"),
-    validation = Rule::new("!has(self.exclusiveProvider) || (self.protocol == 'oidc' && has(self.providers) && ((self.exclusiveProvider == 'okta' && has(self.providers.okta)) || (self.exclusiveProvider == 'entra' && has(self.providers.entra)) || (has(self.providers.oidc) && self.exclusiveProvider == self.providers.oidc.id)))")
-        .message("exclusiveProvider must name a provider configured under spec.providers (okta, entra, or the id of spec.providers.oidc), and is only used with protocol oidc"),
+    validation = Rule::new("!has(self.exclusiveProvider) || (self.protocol == 'oidc' && has(self.providers) && ((self.exclusiveProvider == 'okta' && has(self.providers.okta)) || (self.exclusiveProvider == 'entra' && has(self.providers.entra)) || (has(self.providers.oidc) && self.providers.oidc.exists(p, p.id == self.exclusiveProvider))))")
+        .message(rules::MSG_EXCLUSIVE_PROVIDER),
     validation = Rule::new("self.publicUrl.startsWith('https://') || (has(self.allowInsecureHttp) && self.allowInsecureHttp && self.publicUrl.startsWith('http://'))")
         .message("publicUrl must use https; set allowInsecureHttp: true to use plain http for local development"),
     validation = Rule::new(format!(
-        "!has(self.providers) || ((!has(self.providers.okta) || {okta}) && (!has(self.providers.entra) || !has(self.providers.entra.issuer) || {entra}) && (!has(self.providers.oidc) || {oidc}))",
+        "!has(self.providers) || ((!has(self.providers.okta) || {okta}) && (!has(self.providers.entra) || !has(self.providers.entra.issuer) || {entra}) && (!has(self.providers.oidc) || self.providers.oidc.all(p, {oidc})))",
         okta = cel_issuer_scheme("self.providers.okta.issuer"),
         entra = cel_issuer_scheme("self.providers.entra.issuer"),
-        oidc = cel_issuer_scheme("self.providers.oidc.issuer"),
+        oidc = cel_issuer_scheme("p.issuer"),
     ))
         .message(rules::MSG_ISSUER_HTTPS),
     validation = Rule::new(format!(
@@ -92,8 +92,8 @@ pub struct SsoConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_insecure_http: Option<bool>,
 
-    /// Offer only this provider (`okta`, `entra`, or the generic provider's id); users go straight
-    /// to it. `/login?providers=all` shows every method again (break-glass).
+    /// Offer only this provider (`okta`, `entra`, or the id of one of the generic providers);
+    /// users go straight to it. `/login?providers=all` shows every method again (break-glass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclusive_provider: Option<String>,
 
@@ -236,9 +236,14 @@ pub struct Providers {
     /// neither is denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entra: Option<EntraProvider>,
-    /// One generic OIDC provider (Auth0, AWS Cognito, Google Workspace, Keycloak…).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oidc: Option<OidcProvider>,
+    /// Generic OIDC providers (Auth0, AWS Cognito, Google Workspace, Keycloak…), at most 16, each
+    /// with its own `id`; their buttons follow this order. (In `gatehouse.dev/v1alpha1` this was
+    /// one provider object.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::env::MAX_OIDC_PROVIDERS))]
+    #[x_kube(validation = Rule::new("self.all(p, self.exists_one(q, q.id == p.id))")
+        .message(rules::MSG_DUPLICATE_PROVIDER_ID))]
+    pub oidc: Vec<OidcProvider>,
 }
 
 /// Okta OIDC application.

@@ -37,10 +37,30 @@ fn committed_crd_yaml_matches_the_types() {
     }
 }
 
-fn open_api_schema(
-    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-) -> Value {
-    let version = &crd.spec.versions[0];
+type Crd =
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// The schema of the CRD's storage version.
+fn open_api_schema(crd: &Crd) -> Value {
+    let storage = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.storage)
+        .expect("a storage version")
+        .name
+        .clone();
+    version_schema(crd, &storage)
+}
+
+/// The schema of the CRD's version `name`.
+fn version_schema(crd: &Crd, name: &str) -> Value {
+    let version = crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("{} has no version {name}", crd.spec.names.kind));
     serde_json::to_value(
         version
             .schema
@@ -76,12 +96,17 @@ fn apply_errors(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<Stri
 }
 
 fn sso_config_schema() -> Value {
-    open_api_schema(&SsoConfig::crd())
+    version_schema(&gatehouse_crds::sso_config_crd(), "v1alpha2")
+}
+
+/// The frozen, deprecated `v1alpha1` schema (old manifests).
+fn sso_config_v1alpha1_schema() -> Value {
+    version_schema(&gatehouse_crds::sso_config_crd(), "v1alpha1")
 }
 
 fn base_config() -> Value {
     json!({
-        "apiVersion": "gatehouse.dev/v1alpha1",
+        "apiVersion": "gatehouse.dev/v1alpha2",
         "kind": "SsoConfig",
         "metadata": {"name": "portal", "namespace": "team-a"},
         "spec": {
@@ -136,7 +161,7 @@ fn a_minimal_okta_config_is_accepted() {
 #[test]
 fn a_full_config_in_the_shape_of_the_brief_is_accepted() {
     let full = json!({
-        "apiVersion": "gatehouse.dev/v1alpha1",
+        "apiVersion": "gatehouse.dev/v1alpha2",
         "kind": "SsoConfig",
         "metadata": {"name": "portal", "namespace": "team-a"},
         "spec": {
@@ -149,10 +174,10 @@ fn a_full_config_in_the_shape_of_the_brief_is_accepted() {
                          "clientSecretRef": {"name": "portal-okta", "clientIdKey": "client-id", "clientSecretKey": "client-secret"}},
                 "entra": {"tenantId": "0c9e2b71-4a3d-4f6e-9b8a-2d7c5e1f3a90", "orgId": "acme-portal",
                           "clientSecretRef": {"name": "portal-entra"}},
-                "oidc": {"id": "auth0", "displayName": "Auth0", "issuer": "https://acme.us.auth0.com/",
+                "oidc": [{"id": "auth0", "displayName": "Auth0", "issuer": "https://acme.us.auth0.com/",
                          "orgId": "acme-portal", "roleClaim": "groups",
                          "roleMap": [{"value": "portal-admins", "role": "admin"}, {"value": "portal-staff", "role": "member"}],
-                         "clientSecretRef": {"name": "portal-auth0"}}
+                         "clientSecretRef": {"name": "portal-auth0"}}]
             },
             "saml": {"idpMetadataUrl": "https://idp.example/saml2/metadata",
                      "spEntityId": "https://portal.example.com/api/auth/saml/metadata",
@@ -271,8 +296,8 @@ fn role_maps_must_be_well_formed() {
         with(
             base_config(),
             "/spec/providers/oidc",
-            json!({"id": "auth0", "displayName": "Auth0", "issuer": "https://acme.us.auth0.com/", "orgId": "o",
-                   "roleClaim": "groups", "roleMap": role_map, "clientSecretRef": {"name": "s"}}),
+            json!([{"id": "auth0", "displayName": "Auth0", "issuer": "https://acme.us.auth0.com/", "orgId": "o",
+                   "roleClaim": "groups", "roleMap": role_map, "clientSecretRef": {"name": "s"}}]),
         )
     };
     assert!(
@@ -303,13 +328,151 @@ fn generic_provider_ids_are_dns_safe_and_not_reserved() {
         with(
             base_config(),
             "/spec/providers/oidc",
-            json!({"id": id, "displayName": "X", "issuer": "https://x.example/", "orgId": "o",
-                   "roleClaim": "groups", "clientSecretRef": {"name": "s"}}),
+            json!([{"id": id, "displayName": "X", "issuer": "https://x.example/", "orgId": "o",
+                   "roleClaim": "groups", "clientSecretRef": {"name": "s"}}]),
         )
     };
     assert_rejected(&id("okta"), "names are reserved");
-    assert_rejected(&id("Auth0"), "/spec/providers/oidc/id");
-    assert_rejected(&id("a/b"), "/spec/providers/oidc/id");
+    assert_rejected(&id("entra"), "names are reserved");
+    assert_rejected(&id("Auth0"), "/spec/providers/oidc/0/id");
+    assert_rejected(&id("a/b"), "/spec/providers/oidc/0/id");
+}
+
+/// A generic provider with id `id` and issuer `https://<id>.example/`.
+fn generic(id: &str) -> Value {
+    json!({"id": id, "displayName": id.to_uppercase(), "issuer": format!("https://{id}.example/"),
+           "orgId": "o", "roleClaim": "groups", "defaultRole": "member",
+           "clientSecretRef": {"name": format!("portal-{id}")}})
+}
+
+fn with_generic(ids: &[&str]) -> Value {
+    with(
+        base_config(),
+        "/spec/providers/oidc",
+        Value::Array(ids.iter().map(|id| generic(id)).collect()),
+    )
+}
+
+#[test]
+fn several_generic_providers_are_a_list_keyed_by_id() {
+    let three = with_generic(&["auth0", "google", "keycloak"]);
+    assert!(apply_errors(&sso_config_schema(), &three, None).is_empty());
+    // Only generic providers, no okta: still "at least one provider".
+    let alone = without(three.clone(), "/spec/providers/okta");
+    assert!(apply_errors(&sso_config_schema(), &alone, None).is_empty());
+    let empty = without(with_generic(&[]), "/spec/providers/okta");
+    assert_rejected(&empty, "protocol oidc needs at least one provider");
+
+    assert_rejected(
+        &with_generic(&["auth0", "google", "auth0"]),
+        gatehouse_crds::rules::MSG_DUPLICATE_PROVIDER_ID,
+    );
+    assert_rejected(&with_generic(&["auth0", "all"]), "names are reserved");
+    assert_rejected(&with_generic(&["auth0", "entra"]), "names are reserved");
+
+    let ids: Vec<String> = (1..=gatehouse_crds::env::MAX_OIDC_PROVIDERS + 1)
+        .map(|n| format!("idp-{n}"))
+        .collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let sixteen = with_generic(&refs[..gatehouse_crds::env::MAX_OIDC_PROVIDERS]);
+    assert!(
+        apply_errors(&sso_config_schema(), &sixteen, None).is_empty(),
+        "16 providers are accepted"
+    );
+    assert_rejected(&with_generic(&refs), "/spec/providers/oidc");
+    let seventeen_errors = apply_errors(&sso_config_schema(), &with_generic(&refs), None);
+    assert!(
+        seventeen_errors
+            .iter()
+            .any(|e| e.contains("has more than 16 items")),
+        "{seventeen_errors:#?}"
+    );
+
+    // exclusiveProvider may name any entry, not only the first.
+    let third = with(three.clone(), "/spec/exclusiveProvider", json!("keycloak"));
+    assert!(apply_errors(&sso_config_schema(), &third, None).is_empty());
+    assert_rejected(
+        &with(three.clone(), "/spec/exclusiveProvider", json!("gitlab")),
+        "exclusiveProvider must name a provider",
+    );
+
+    // Every entry's issuer must be https (or loopback http with allowInsecureHttp).
+    let mut plain = three.clone();
+    plain["spec"]["providers"]["oidc"][2]["issuer"] = json!("http://keycloak.example/");
+    assert_rejected(&plain, "provider issuers must use https");
+    let mut dev = with(plain, "/spec/allowInsecureHttp", json!(true));
+    assert_rejected(&dev, "provider issuers must use https");
+    dev["spec"]["providers"]["oidc"][2]["issuer"] = json!("http://localhost:8080/realms/a");
+    assert!(apply_errors(&sso_config_schema(), &dev, None).is_empty());
+}
+
+#[test]
+fn v1alpha1_stays_served_deprecated_and_frozen() {
+    let crd = gatehouse_crds::sso_config_crd();
+    let names: Vec<(&str, bool, bool)> = crd
+        .spec
+        .versions
+        .iter()
+        .map(|v| (v.name.as_str(), v.served, v.storage))
+        .collect();
+    assert_eq!(names, [("v1alpha1", true, false), ("v1alpha2", true, true)]);
+    let old = &crd.spec.versions[0];
+    assert_eq!(old.deprecated, Some(true));
+    let warning = old.deprecation_warning.as_deref().unwrap_or_default();
+    assert!(
+        warning.contains("apiVersion: gatehouse.dev/v1alpha2") && warning.contains("list"),
+        "{warning}"
+    );
+    // The frozen schema still has the single object.
+    let schema = sso_config_v1alpha1_schema();
+    assert_eq!(
+        schema["properties"]["spec"]["properties"]["providers"]["properties"]["oidc"]["type"],
+        json!("object")
+    );
+    let conversion = serde_json::to_value(&crd.spec.conversion).expect("json");
+    assert_eq!(conversion["strategy"], "Webhook");
+    assert_eq!(
+        conversion["webhook"]["conversionReviewVersions"],
+        json!(["v1"])
+    );
+    assert_eq!(
+        conversion["webhook"]["clientConfig"]["service"],
+        json!({"name": "gatehouse-webhook", "namespace": "gatehouse-system", "path": "/convert", "port": 8443})
+    );
+}
+
+/// What an SsoConfig manifest of either version is checked against: its own version's schema.
+fn sso_config_schema_of(object: &Value) -> Value {
+    match object["apiVersion"].as_str() {
+        Some("gatehouse.dev/v1alpha1") => sso_config_v1alpha1_schema(),
+        _ => sso_config_schema(),
+    }
+}
+
+#[test]
+fn an_old_v1alpha1_manifest_is_accepted_and_converts_to_an_accepted_v1alpha2_one() {
+    let text = std::fs::read_to_string(repo_root().join("crds/tests/fixtures/v1alpha1-auth0.yaml"))
+        .expect("fixture");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let old = docs
+        .into_iter()
+        .find(|d| d["kind"] == "SsoConfig")
+        .expect("an SsoConfig");
+    assert_eq!(old["apiVersion"], "gatehouse.dev/v1alpha1");
+    let errors = apply_errors(&sso_config_v1alpha1_schema(), &old, None);
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The old form is refused by the new schema (so the API server needs the conversion).
+    let mut as_new = old.clone();
+    as_new["apiVersion"] = json!("gatehouse.dev/v1alpha2");
+    assert!(!apply_errors(&sso_config_schema(), &as_new, None).is_empty());
+    let new = gatehouse_crds::conversion::convert(old.clone(), "gatehouse.dev/v1alpha2")
+        .expect("converts");
+    let errors = apply_errors(&sso_config_schema(), &new, None);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let typed: SsoConfig = serde_json::from_value(new).expect("the types read it");
+    let providers = typed.spec.providers.expect("providers");
+    assert_eq!(providers.oidc.len(), 1);
+    assert_eq!(providers.oidc[0].id, "auth0");
 }
 
 #[test]
@@ -499,6 +662,12 @@ fn printer_columns_show_what_operators_look_for() {
     }
     let configs = columns(SsoConfig::crd());
     assert!(configs.iter().any(|c| c == "Ready"), "{configs:?}");
+    // The deprecated version shows the same columns.
+    let crd = gatehouse_crds::sso_config_crd();
+    assert_eq!(
+        crd.spec.versions[0].additional_printer_columns,
+        crd.spec.versions[1].additional_printer_columns
+    );
 }
 
 #[test]
@@ -526,6 +695,9 @@ fn every_field_is_documented_for_kubectl_explain() {
     for crd in [SsoConfig::crd(), SsoUser::crd()] {
         let mut missing = Vec::new();
         walk("", &open_api_schema(&crd), &mut missing);
+        if crd.spec.names.kind == "SsoConfig" {
+            walk("(v1alpha1)", &sso_config_v1alpha1_schema(), &mut missing);
+        }
         assert!(
             missing.is_empty(),
             "{}: fields without a description: {missing:#?}",
@@ -561,7 +733,19 @@ fn shipped_examples_are_accepted_and_invalid_ones_rejected() {
             let mut errors = Vec::new();
             for doc in docs.iter().filter(|d| !d.is_null()) {
                 let schema = match doc["kind"].as_str() {
-                    Some("SsoConfig") => sso_config_schema(),
+                    Some("SsoConfig") => {
+                        // Also as a v1alpha1 client would read it back: the frozen schema
+                        // accepts every converted example.
+                        if expect_valid && doc["apiVersion"] == "gatehouse.dev/v1alpha2" {
+                            let old = gatehouse_crds::conversion::convert(
+                                doc.clone(),
+                                "gatehouse.dev/v1alpha1",
+                            )
+                            .expect("converts");
+                            errors.extend(apply_errors(&sso_config_v1alpha1_schema(), &old, None));
+                        }
+                        sso_config_schema_of(doc)
+                    }
                     Some("SsoUser") => open_api_schema(&SsoUser::crd()),
                     _ => continue,
                 };

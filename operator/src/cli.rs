@@ -10,9 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use gatehouse_crds::SsoConfig;
 use gatehouse_crds::consts::{DEFAULT_SIDECAR_IMAGE, WEBHOOK_PORT};
-use kube::api::ListParams;
 use kube::runtime::events::Recorder;
 use kube::{Api, Client};
 use tracing::{info, warn};
@@ -170,6 +168,9 @@ fn run_render(args: &RenderArgs) -> ExitCode {
         for note in &input.notes {
             eprintln!("note: {note}");
         }
+        for warning in &input.warnings {
+            eprintln!("warning: {warning}");
+        }
         render::render_input(&input, args.show_secrets)
     });
     match rendered {
@@ -263,12 +264,19 @@ async fn run_controllers(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
     let scope = Scope(args.namespace.clone());
-    // Fail early, with a hint, when the CRDs are missing.
-    scope
-        .api::<SsoConfig>(client.clone())
-        .list(&ListParams::default().limit(1))
+    // Fail early, with a hint, when the CRDs are missing or older than this operator. Discovery,
+    // not a list of SsoConfigs: reading an object stored as gatehouse.dev/v1alpha1 needs the
+    // conversion webhook, which this very process serves and has not started yet.
+    let served = client
+        .list_api_group_resources(gatehouse_crds::SSO_CONFIG_API_VERSION)
         .await
-        .context("listing SsoConfigs; are the CRDs installed? (`gatehouse-operator crdgen`, or the Helm chart)")?;
+        .context("looking up gatehouse.dev/v1alpha2; are the CRDs installed? (`gatehouse-operator crdgen`, or the Helm chart)")?;
+    if !served.resources.iter().any(|r| r.name == "ssoconfigs") {
+        anyhow::bail!(
+            "{} has no ssoconfigs: install the CRDs of this version (Helm chart, or crds/manifests/)",
+            gatehouse_crds::SSO_CONFIG_API_VERSION
+        );
+    }
 
     let identity = args
         .identity

@@ -488,26 +488,32 @@ pub fn sidecar_env(
                     set(env::ENTRA_GROUP_OVERAGE, overage.as_str());
                 }
             }
-            if let (Some(oidc), Some(creds)) =
-                (providers.and_then(|p| p.oidc.as_ref()), &secrets.oidc)
-            {
-                set(env::OIDC_PROVIDER_ID, &oidc.id);
-                set(env::OIDC_PROVIDER_NAME, &oidc.display_name);
-                set(env::OIDC_CLIENT_ID, &creds.client_id);
-                set(env::OIDC_CLIENT_SECRET, creds.client_secret.expose());
-                set(env::OIDC_ISSUER, &oidc.issuer);
-                set(env::OIDC_ORG_ID, &oidc.org_id);
+            // The first generic provider keeps the plain `OIDC_*` names (a config with one
+            // renders what it always did); provider n ≥ 2 renders `OIDC_<n>_*`.
+            let generic = providers.map_or(&[][..], |p| p.oidc.as_slice());
+            for (index, oidc) in generic.iter().enumerate() {
+                let Some(Some(creds)) = secrets.oidc.get(index) else {
+                    continue;
+                };
+                let slot = index + 1;
+                let mut put = |name: &str, value: &str| set(&env::oidc_slot_var(name, slot), value);
+                put(env::OIDC_PROVIDER_ID, &oidc.id);
+                put(env::OIDC_PROVIDER_NAME, &oidc.display_name);
+                put(env::OIDC_CLIENT_ID, &creds.client_id);
+                put(env::OIDC_CLIENT_SECRET, creds.client_secret.expose());
+                put(env::OIDC_ISSUER, &oidc.issuer);
+                put(env::OIDC_ORG_ID, &oidc.org_id);
                 if let Some(claim) = &oidc.groups_claim {
-                    set(env::OIDC_GROUPS_CLAIM, claim);
+                    put(env::OIDC_GROUPS_CLAIM, claim);
                 }
                 // The claim only matters to the rules: without any, the sidecar reads a claim
                 // it has no use for as a mistake, and `defaultRole` alone decides.
                 if !oidc.role_map.is_empty() {
-                    set(env::OIDC_ROLE_CLAIM, &oidc.role_claim);
-                    set(env::OIDC_ROLE_MAP, &role_map_env(&oidc.role_map));
+                    put(env::OIDC_ROLE_CLAIM, &oidc.role_claim);
+                    put(env::OIDC_ROLE_MAP, &role_map_env(&oidc.role_map));
                 }
                 if let Some(role) = oidc.default_role {
-                    set(env::OIDC_DEFAULT_ROLE, role.as_str());
+                    put(env::OIDC_DEFAULT_ROLE, role.as_str());
                 }
             }
         }
@@ -590,9 +596,9 @@ fn oidc_urls(spec: &SsoConfigSpec, prefix: &str) -> BTreeMap<String, String> {
     let ids = [
         p.okta.as_ref().map(|_| PROVIDER_OKTA.to_string()),
         p.entra.as_ref().map(|_| PROVIDER_ENTRA.to_string()),
-        p.oidc.as_ref().map(|o| o.id.clone()),
     ];
-    for id in ids.into_iter().flatten() {
+    let generic = p.oidc.iter().map(|o| Some(o.id.clone()));
+    for id in ids.into_iter().chain(generic).flatten() {
         urls.insert(id.clone(), format!("{base}{prefix}{id}"));
     }
     urls
@@ -640,7 +646,7 @@ mod tests {
         ResolvedSecrets {
             okta: creds("okta"),
             entra: creds("entra"),
-            oidc: creds("auth0"),
+            oidc: vec![creds("auth0")],
             saml_metadata: None,
             cookie_keys: CookieKeys::Generated(SecretValue::new("a2V5")),
             saml_sp: None,
@@ -648,7 +654,7 @@ mod tests {
     }
 
     const ALL_PROVIDERS: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal, namespace: team-a}
 spec:
@@ -660,14 +666,14 @@ spec:
     okta: {issuer: 'https://acme.okta.com', orgId: acme-okta, clientSecretRef: {name: portal-okta}}
     entra: {tenantId: contoso.onmicrosoft.com, orgId: acme-entra, clientSecretRef: {name: portal-entra}}
     oidc:
-      id: auth0
-      displayName: Auth0
-      issuer: https://acme.us.auth0.com/
-      orgId: acme-auth0
-      roleClaim: groups
-      roleMap: [{value: portal-admins, role: admin}, {value: portal-staff, role: member}]
-      defaultRole: member
-      clientSecretRef: {name: portal-auth0}
+      - id: auth0
+        displayName: Auth0
+        issuer: https://acme.us.auth0.com/
+        orgId: acme-auth0
+        roleClaim: groups
+        roleMap: [{value: portal-admins, role: admin}, {value: portal-staff, role: member}]
+        defaultRole: member
+        clientSecretRef: {name: portal-auth0}
   saml: {idpMetadataUrl: 'https://idp.example/m', roleAttribute: memberOf, orgId: acme}
   attributeMappings: {department: dept, locale: lang}
   provisioning: {mode: preDeclared, hookPath: /internal/sso}
@@ -733,6 +739,64 @@ spec:
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(vars, expect);
+    }
+
+    /// Provider 1 keeps the plain names (what a single-provider config always rendered); 2 and 3
+    /// render `OIDC_2_*` and `OIDC_3_*` with their own Secret's credentials.
+    #[test]
+    fn further_generic_providers_render_numbered_variables() {
+        let yaml = ALL_PROVIDERS.replacen(
+            "  saml: {",
+            "      - {id: google, displayName: Google, issuer: 'https://accounts.google.com', orgId: acme-google, roleClaim: hd, roleMap: [{value: acme.example, role: member}], clientSecretRef: {name: portal-google}}\n      - {id: keycloak, displayName: Keycloak, issuer: 'https://kc.example/realms/a', orgId: acme-kc, roleClaim: groups, defaultRole: admin, groupsClaim: groups, clientSecretRef: {name: portal-keycloak}}\n  saml: {",
+            1,
+        );
+        let single = vars_of(ALL_PROVIDERS, &resolved());
+        let mut secrets = resolved();
+        secrets.oidc.push(creds("google"));
+        secrets.oidc.push(creds("keycloak"));
+        let vars = vars_of(&yaml, &secrets);
+        // Provider 1's variables are exactly the single-provider ones.
+        for (name, value) in &single {
+            assert_eq!(vars.get(name), Some(value), "{name}");
+        }
+        let numbered: BTreeMap<&str, &str> = vars
+            .iter()
+            .filter(|(k, _)| !single.contains_key(*k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            numbered,
+            BTreeMap::from([
+                ("OIDC_2_PROVIDER_ID", "google"),
+                ("OIDC_2_PROVIDER_NAME", "Google"),
+                ("OIDC_2_CLIENT_ID", "google-client"),
+                ("OIDC_2_CLIENT_SECRET", "google-s3cret"),
+                ("OIDC_2_ISSUER", "https://accounts.google.com"),
+                ("OIDC_2_ORG_ID", "acme-google"),
+                ("OIDC_2_ROLE_CLAIM", "hd"),
+                (
+                    "OIDC_2_ROLE_MAP",
+                    r#"[{"value":"acme.example","role":"member"}]"#
+                ),
+                ("OIDC_3_PROVIDER_ID", "keycloak"),
+                ("OIDC_3_PROVIDER_NAME", "Keycloak"),
+                ("OIDC_3_CLIENT_ID", "keycloak-client"),
+                ("OIDC_3_CLIENT_SECRET", "keycloak-s3cret"),
+                ("OIDC_3_ISSUER", "https://kc.example/realms/a"),
+                ("OIDC_3_ORG_ID", "acme-kc"),
+                ("OIDC_3_GROUPS_CLAIM", "groups"),
+                ("OIDC_3_DEFAULT_ROLE", "admin"),
+            ])
+        );
+        assert!(
+            vars.keys()
+                .all(|k| env::all_rendered_variables().contains(&k.as_str()))
+        );
+        let urls = callback_urls(&spec(&yaml));
+        assert_eq!(
+            urls.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["auth0", "entra", "google", "keycloak", "okta"]
+        );
     }
 
     #[test]
@@ -833,7 +897,7 @@ spec:
     #[test]
     fn defaults_fill_unset_settings() {
         let minimal = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal}
 spec:

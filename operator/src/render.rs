@@ -104,6 +104,8 @@ pub struct RenderInput {
     pub workloads: Vec<Workload>,
     /// Why documents that produce nothing were left out (for stderr, never the rendered output).
     pub notes: Vec<String>,
+    /// What the input should change (deprecated versions), for stderr.
+    pub warnings: Vec<String>,
     /// Every document, in order (Lists unpacked).
     pub documents: Vec<InputDocument>,
 }
@@ -209,7 +211,8 @@ fn read_document(
     let api_version = doc
         .get("apiVersion")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_owned();
     let name = doc
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -258,13 +261,31 @@ fn read_document(
     }
     match kind.as_str() {
         "SsoConfig" => {
-            if api_version != gatehouse_crds::API_VERSION {
-                errors.push(format!(
-                    "{what}: apiVersion: must be {}",
-                    gatehouse_crds::API_VERSION
-                ));
-                return;
-            }
+            use gatehouse_crds::conversion::{self, V1ALPHA1, V1ALPHA2};
+            let doc = match api_version.as_str() {
+                V1ALPHA2 => doc,
+                // Read as the cluster reads it: through the conversion webhook's function.
+                V1ALPHA1 => {
+                    input.warnings.push(format!(
+                        "{what}: {}",
+                        gatehouse_crds::V1ALPHA1_DEPRECATION_WARNING
+                    ));
+                    match conversion::convert(doc, V1ALPHA2) {
+                        Ok(converted) => converted,
+                        Err(e) => {
+                            errors.push(format!("{what}: {e}"));
+                            return;
+                        }
+                    }
+                }
+                _ => {
+                    errors.push(format!(
+                        "{what}: apiVersion: must be {V1ALPHA2} (or the deprecated {V1ALPHA1})"
+                    ));
+                    return;
+                }
+            };
+            let doc = &doc;
             // As kubectl's strict field validation: a field the CRD does not define (a typo) is
             // an error here, where a cluster would silently prune it.
             let mut unknown = Vec::new();
@@ -612,7 +633,7 @@ mod tests {
     }
 
     const CONFIG: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal, namespace: team-a}
 spec:

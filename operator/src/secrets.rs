@@ -67,7 +67,8 @@ pub enum CookieKeys {
 pub struct ResolvedSecrets {
     pub okta: Option<ClientCredentials>,
     pub entra: Option<ClientCredentials>,
-    pub oidc: Option<ClientCredentials>,
+    /// One per entry of `spec.providers.oidc`, in its order (`None` only alongside a problem).
+    pub oidc: Vec<Option<ClientCredentials>>,
     /// IdP metadata XML, when `saml.idpMetadataSecretRef` is used.
     pub saml_metadata: Option<String>,
     pub cookie_keys: CookieKeys,
@@ -88,9 +89,9 @@ pub fn referenced_secret_names(spec: &SsoConfigSpec) -> BTreeSet<String> {
                 let refs = [
                     p.okta.as_ref().map(|o| &o.client_secret_ref),
                     p.entra.as_ref().map(|e| &e.client_secret_ref),
-                    p.oidc.as_ref().map(|o| &o.client_secret_ref),
                 ];
-                for r in refs.into_iter().flatten() {
+                let generic = p.oidc.iter().map(|o| Some(&o.client_secret_ref));
+                for r in refs.into_iter().chain(generic).flatten() {
                     if r.namespace.is_none() {
                         names.insert(r.name.clone());
                     }
@@ -143,7 +144,7 @@ pub fn resolve(
     let mut resolved = ResolvedSecrets {
         okta: None,
         entra: None,
-        oidc: None,
+        oidc: Vec::new(),
         saml_metadata: None,
         cookie_keys: CookieKeys::ToGenerate,
         saml_sp: None,
@@ -168,13 +169,13 @@ pub fn resolve(
                         &mut problems,
                     );
                 }
-                if let Some(oidc) = &p.oidc {
-                    resolved.oidc = client_credentials(
-                        "spec.providers.oidc.clientSecretRef",
+                for (index, oidc) in p.oidc.iter().enumerate() {
+                    resolved.oidc.push(client_credentials(
+                        &format!("spec.providers.oidc[{index}].clientSecretRef"),
                         &oidc.client_secret_ref,
                         &lookup,
                         &mut problems,
-                    );
+                    ));
                 }
             }
         }
@@ -436,7 +437,7 @@ mod tests {
     }
 
     const OKTA_AND_AUTH0: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal}
 spec:
@@ -445,12 +446,12 @@ spec:
   providers:
     okta: {issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {name: portal-okta}}
     oidc:
-      id: auth0
-      displayName: Auth0
-      issuer: https://acme.auth0.com/
-      orgId: acme
-      roleClaim: groups
-      clientSecretRef: {name: portal-auth0, clientIdKey: id, clientSecretKey: secret}
+      - id: auth0
+        displayName: Auth0
+        issuer: https://acme.auth0.com/
+        orgId: acme
+        roleClaim: groups
+        clientSecretRef: {name: portal-auth0, clientIdKey: id, clientSecretKey: secret}
   saml: {idpMetadataSecretRef: {name: never-read}, roleAttribute: memberOf, orgId: acme}
   session: {cookieSecretRef: {name: cookies, key: keys}}
 "#;
@@ -463,6 +464,72 @@ spec:
         let saml = spec(&OKTA_AND_AUTH0.replace("protocol: oidc", "protocol: saml"));
         let names: Vec<_> = referenced_secret_names(&saml).into_iter().collect();
         assert_eq!(names, ["cookies", "never-read"]);
+    }
+
+    /// OKTA_AND_AUTH0 with two more generic providers, each with its own Secret.
+    fn three_generic() -> SsoConfigSpec {
+        spec(&OKTA_AND_AUTH0.replacen(
+            "  saml: {",
+            "      - {id: google, displayName: Google, issuer: 'https://accounts.google.com', orgId: acme, roleClaim: hd, defaultRole: member, clientSecretRef: {name: portal-google}}\n      - {id: keycloak, displayName: Keycloak, issuer: 'https://kc.example/realms/a', orgId: acme, roleClaim: groups, defaultRole: member, clientSecretRef: {name: portal-keycloak}}\n  saml: {",
+            1,
+        ))
+    }
+
+    #[test]
+    fn every_generic_providers_secret_is_watched_and_read() {
+        let spec = three_generic();
+        let names: Vec<_> = referenced_secret_names(&spec).into_iter().collect();
+        assert_eq!(
+            names,
+            [
+                "cookies",
+                "portal-auth0",
+                "portal-google",
+                "portal-keycloak",
+                "portal-okta"
+            ]
+        );
+        assert!(references_secret(&spec, "portal-keycloak"));
+        let key = STANDARD.encode([7u8; 32]);
+        let mut secrets: SecretMap = [
+            secret(
+                "portal-okta",
+                &[("client-id", "o"), ("client-secret", "os")],
+            ),
+            secret("portal-auth0", &[("id", "a"), ("secret", "as")]),
+            secret(
+                "portal-google",
+                &[("client-id", "g"), ("client-secret", "gs")],
+            ),
+            secret(
+                "portal-keycloak",
+                &[("client-id", "k"), ("client-secret", "ks")],
+            ),
+            secret("cookies", &[("keys", &key)]),
+        ]
+        .into_iter()
+        .collect();
+        let resolved = resolve("portal", &spec, &secrets, "in namespace team-a").expect("resolves");
+        let ids: Vec<(&str, &str)> = resolved
+            .oidc
+            .iter()
+            .map(|c| {
+                let c = c.as_ref().expect("resolved");
+                (c.client_id.as_str(), c.client_secret.expose())
+            })
+            .collect();
+        assert_eq!(ids, [("a", "as"), ("g", "gs"), ("k", "ks")]);
+        // A missing Secret of the third provider is reported on that entry.
+        secrets.remove("portal-keycloak");
+        let problems =
+            resolve("portal", &spec, &secrets, "in namespace team-a").expect_err("fails");
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "spec.providers.oidc[2].clientSecretRef: Secret \"portal-keycloak\" not found in namespace team-a"
+            ]
+        );
     }
 
     #[test]
@@ -492,7 +559,11 @@ spec:
         assert_eq!(okta.client_id, "okta-id");
         assert_eq!(okta.client_secret.expose(), "okta-s3cret");
         assert_eq!(
-            resolved.oidc.expect("oidc").client_secret.expose(),
+            resolved.oidc[0]
+                .as_ref()
+                .expect("oidc")
+                .client_secret
+                .expose(),
             "auth0-s3cret"
         );
         assert_eq!(
@@ -559,7 +630,7 @@ spec:
             lines,
             [
                 "spec.providers.okta.clientSecretRef: key \"client-secret\" not found in Secret \"portal-okta\"",
-                "spec.providers.oidc.clientSecretRef: Secret \"portal-auth0\" not found in namespace team-a",
+                "spec.providers.oidc[0].clientSecretRef: Secret \"portal-auth0\" not found in namespace team-a",
                 "spec.session.cookieSecretRef: key \"keys\" of Secret \"cookies\": entry 1 is not a base64-encoded 32-byte key (generate one with `openssl rand -base64 32`)",
             ]
         );

@@ -86,9 +86,12 @@ pub fn summarize(problems: &[Problem]) -> String {
 
 // Messages shared with the CEL rules of `gatehouse_crds::sso_config`; the examples under
 // `examples/invalid/` name them, and tests check both the CRD and `render` report them.
-pub const MSG_OIDC_NEEDS_PROVIDER: &str = "protocol oidc needs at least one provider: set spec.providers.okta, spec.providers.entra or spec.providers.oidc";
+pub const MSG_OIDC_NEEDS_PROVIDER: &str = rules::MSG_OIDC_NEEDS_PROVIDER;
 pub const MSG_SAML_NEEDS_BLOCK: &str = "protocol saml needs spec.saml";
-pub const MSG_EXCLUSIVE: &str = "exclusiveProvider must name a provider configured under spec.providers (okta, entra, or the id of spec.providers.oidc), and is only used with protocol oidc";
+pub const MSG_EXCLUSIVE: &str = rules::MSG_EXCLUSIVE_PROVIDER;
+/// What the API server says of a `spec.providers.oidc` longer than its `maxItems`.
+pub const MSG_TOO_MANY_OIDC: &str =
+    "must have at most 16 items: at most 16 generic OIDC providers (besides okta and entra)";
 pub const MSG_PUBLIC_URL_HTTPS: &str =
     "publicUrl must use https; set allowInsecureHttp: true to use plain http for local development";
 pub const MSG_UPSTREAM_PORT: &str =
@@ -127,11 +130,11 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
     let providers = spec.providers.as_ref();
     let okta = providers.and_then(|p| p.okta.as_ref());
     let entra = providers.and_then(|p| p.entra.as_ref());
-    let oidc = providers.and_then(|p| p.oidc.as_ref());
+    let oidc: &[gatehouse_crds::OidcProvider] = providers.map_or(&[], |p| p.oidc.as_slice());
 
     match spec.protocol {
         Protocol::Oidc => {
-            if okta.is_none() && entra.is_none() && oidc.is_none() {
+            if okta.is_none() && entra.is_none() && oidc.is_empty() {
                 push("spec.providers", MSG_OIDC_NEEDS_PROVIDER);
             }
         }
@@ -146,7 +149,7 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         let configured = spec.protocol == Protocol::Oidc
             && ((exclusive == "okta" && okta.is_some())
                 || (exclusive == "entra" && entra.is_some())
-                || oidc.is_some_and(|o| &o.id == exclusive));
+                || oidc.iter().any(|o| &o.id == exclusive));
         if !configured {
             push("spec.exclusiveProvider", MSG_EXCLUSIVE);
         }
@@ -193,29 +196,43 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             &mut push,
         );
     }
-    if let Some(oidc) = oidc {
-        issuer_http |= check_issuer("spec.providers.oidc.issuer", &oidc.issuer, &mut push);
-        if let Err(message) = rules::check_provider_id(&oidc.id) {
-            push("spec.providers.oidc.id", message);
+    if oidc.len() > gatehouse_crds::env::MAX_OIDC_PROVIDERS {
+        push("spec.providers.oidc", MSG_TOO_MANY_OIDC);
+    }
+    for (index, provider) in oidc.iter().enumerate() {
+        if oidc[..index]
+            .iter()
+            .any(|earlier| earlier.id == provider.id)
+        {
+            push(
+                &format!("spec.providers.oidc[{index}].id"),
+                rules::MSG_DUPLICATE_PROVIDER_ID,
+            );
         }
-        check_text(
-            "spec.providers.oidc.displayName",
-            &oidc.display_name,
-            &mut push,
-        );
-        check_text("spec.providers.oidc.orgId", &oidc.org_id, &mut push);
+    }
+    for (index, oidc) in oidc.iter().enumerate() {
+        let field = |name: &str| format!("spec.providers.oidc[{index}].{name}");
+        issuer_http |= check_issuer(&field("issuer"), &oidc.issuer, &mut push);
+        if let Err(message) = rules::check_provider_id(&oidc.id) {
+            push(&field("id"), message);
+        }
+        check_text(&field("displayName"), &oidc.display_name, &mut push);
+        check_text(&field("orgId"), &oidc.org_id, &mut push);
         check_groups_claim(
-            "spec.providers.oidc.groupsClaim",
+            &field("groupsClaim"),
             oidc.groups_claim.as_deref(),
             &mut push,
         );
-        check_text("spec.providers.oidc.roleClaim", &oidc.role_claim, &mut push);
-        check_role_map("spec.providers.oidc.roleMap", &oidc.role_map, &mut push);
+        check_text(&field("roleClaim"), &oidc.role_claim, &mut push);
+        check_role_map(&field("roleMap"), &oidc.role_map, &mut push);
         if oidc.role_map.is_empty() && oidc.default_role.is_none() {
-            push("spec.providers.oidc", MSG_ROLE_MAP_OR_DEFAULT);
+            push(
+                &format!("spec.providers.oidc[{index}]"),
+                MSG_ROLE_MAP_OR_DEFAULT,
+            );
         }
         check_client_ref(
-            "spec.providers.oidc.clientSecretRef",
+            &field("clientSecretRef"),
             &oidc.client_secret_ref,
             &mut push,
         );
@@ -486,7 +503,7 @@ mod tests {
     }
 
     const VALID: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal, namespace: team-a}
 spec:
@@ -499,13 +516,13 @@ spec:
       orgId: acme
       clientSecretRef: {name: portal-okta}
     oidc:
-      id: auth0
-      displayName: Auth0
-      issuer: https://acme.us.auth0.com/
-      orgId: acme
-      roleClaim: groups
-      roleMap: [{value: admins, role: admin}, {value: staff, role: member}]
-      clientSecretRef: {name: portal-auth0}
+      - id: auth0
+        displayName: Auth0
+        issuer: https://acme.us.auth0.com/
+        orgId: acme
+        roleClaim: groups
+        roleMap: [{value: admins, role: admin}, {value: staff, role: member}]
+        clientSecretRef: {name: portal-auth0}
   session: {ttl: 1h30m}
   skipAuth: [/healthz]
 "#;
@@ -550,13 +567,13 @@ spec:
             (
                 "{value: staff, role: member}",
                 "{value: admins, role: member}",
-                "spec.providers.oidc.roleMap",
+                "spec.providers.oidc[0].roleMap",
                 MSG_ROLE_MAP_UNIQUE,
             ),
             (
                 "{value: staff, role: member}",
                 "{value: ' CN=a,OU=b', role: member}",
-                "spec.providers.oidc.roleMap[1].value",
+                "spec.providers.oidc[0].roleMap[1].value",
                 "cannot be empty, start or end with whitespace",
             ),
             ("ttl: 1h30m", "ttl: 1m", "spec.session.ttl", MSG_TTL),
@@ -618,7 +635,7 @@ spec:
             (
                 "id: auth0",
                 "id: saml",
-                "spec.providers.oidc.id",
+                "spec.providers.oidc[0].id",
                 MSG_RESERVED_ID,
             ),
             (
@@ -683,17 +700,88 @@ spec:
         assert_eq!(default_ttl("12h"), vec![]);
     }
 
+    /// VALID with `extra` generic providers after its first, `idp-2`, `idp-3`…
+    fn with_generic(extra: usize, edit: impl Fn(usize) -> String) -> String {
+        let mut yaml = VALID.to_owned();
+        let entries: String = (2..=extra + 1)
+            .map(|n| {
+                format!(
+                    "      - {{id: {}, displayName: IdP {n}, issuer: 'https://idp{n}.example/', orgId: acme, roleClaim: groups, defaultRole: member, clientSecretRef: {{name: portal-idp-{n}}}}}\n",
+                    edit(n)
+                )
+            })
+            .collect();
+        yaml = yaml.replacen(
+            "  session: {ttl: 1h30m}",
+            &format!("{entries}  session: {{ttl: 1h30m}}"),
+            1,
+        );
+        yaml
+    }
+
+    /// The CRD refuses these with the same words (crds/tests/crd_schema.rs).
+    #[test]
+    fn several_generic_providers_are_checked_as_the_crd_does() {
+        let id = |n: usize| format!("idp-{n}");
+        assert_eq!(problems_of(&with_generic(2, id)), vec![]);
+        // exclusiveProvider may name the third entry.
+        let third =
+            with_generic(2, id).replacen("exclusiveProvider: okta", "exclusiveProvider: idp-3", 1);
+        assert_eq!(problems_of(&third), vec![]);
+        let unknown =
+            with_generic(2, id).replacen("exclusiveProvider: okta", "exclusiveProvider: idp-4", 1);
+        assert_eq!(
+            problems_of(&unknown),
+            vec![Problem::new("spec.exclusiveProvider", MSG_EXCLUSIVE)]
+        );
+        // A duplicate id is reported on the later entry.
+        let duplicate = with_generic(2, |n| if n == 3 { "auth0".into() } else { id(n) });
+        assert_eq!(
+            problems_of(&duplicate),
+            vec![Problem::new(
+                "spec.providers.oidc[2].id",
+                rules::MSG_DUPLICATE_PROVIDER_ID
+            )]
+        );
+        // Reserved ids in any entry.
+        let reserved = with_generic(2, |n| if n == 2 { "entra".into() } else { id(n) });
+        assert_eq!(
+            problems_of(&reserved),
+            vec![Problem::new("spec.providers.oidc[1].id", MSG_RESERVED_ID)]
+        );
+        // 16 fit, 17 do not.
+        assert_eq!(problems_of(&with_generic(15, id)), vec![]);
+        assert_eq!(
+            problems_of(&with_generic(16, id)),
+            vec![Problem::new("spec.providers.oidc", MSG_TOO_MANY_OIDC)]
+        );
+        // Every entry's issuer must be https.
+        let http = with_generic(2, id).replacen("https://idp3.example/", "http://idp3.example/", 1);
+        assert_eq!(
+            problems_of(&http),
+            vec![Problem::new("spec.providers", MSG_ISSUER_HTTPS)]
+        );
+        // Only generic providers: enough for protocol oidc; none at all is not.
+        let alone = VALID.replacen(
+            "    okta:\n      issuer: https://acme.okta.com\n      orgId: acme\n      clientSecretRef: {name: portal-okta}\n",
+            "",
+            1,
+        ).replacen("exclusiveProvider: okta", "exclusiveProvider: auth0", 1);
+        assert_ne!(alone, VALID);
+        assert_eq!(problems_of(&alone), vec![]);
+    }
+
     #[test]
     fn protocol_needs_its_block() {
         let oidc = problems_of(
-            "{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {name: a}, spec: {protocol: oidc, publicUrl: 'https://a.example'}}",
+            "{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {name: a}, spec: {protocol: oidc, publicUrl: 'https://a.example'}}",
         );
         assert_eq!(
             oidc,
             vec![Problem::new("spec.providers", MSG_OIDC_NEEDS_PROVIDER)]
         );
         let saml = problems_of(
-            "{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {name: a}, spec: {protocol: saml, publicUrl: 'https://a.example'}}",
+            "{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {name: a}, spec: {protocol: saml, publicUrl: 'https://a.example'}}",
         );
         assert_eq!(saml, vec![Problem::new("spec.saml", MSG_SAML_NEEDS_BLOCK)]);
     }

@@ -150,7 +150,7 @@ fn docs_of(path: &Path) -> Vec<Value> {
 
 fn portal(ns: &str, protocol: &str) -> Value {
     json!({
-        "apiVersion": "gatehouse.dev/v1alpha1",
+        "apiVersion": "gatehouse.dev/v1alpha2",
         "kind": "SsoConfig",
         "metadata": {"name": "portal", "namespace": ns},
         "spec": {

@@ -80,6 +80,7 @@ fn rendered_env(file: &PathBuf) -> Vec<(gatehouse_crds::SsoConfig, BTreeMap<Stri
 fn every_example_renders_an_environment_the_sidecar_accepts() {
     let mut checked = 0;
     let mut saml_checked = 0;
+    let mut several_checked = 0;
     for file in examples() {
         for (config, env) in rendered_env(&file) {
             let shown = format!(
@@ -90,8 +91,8 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
             // The sidecar compares exactly these with its mounted copy to notice a change.
             for key in env.keys() {
                 assert!(
-                    gatehouse_crds::env::RENDERED_VARIABLES.contains(&key.as_str()),
-                    "{shown}: {key} is rendered but missing from env::RENDERED_VARIABLES"
+                    gatehouse_crds::env::all_rendered_variables().contains(&key.as_str()),
+                    "{shown}: {key} is rendered but missing from env::all_rendered_variables()"
                 );
             }
             let lookup = |name: &str| env.get(name).cloned();
@@ -223,7 +224,7 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
             if providers.entra.is_some() {
                 expected.push("entra".into());
             }
-            if let Some(oidc) = &providers.oidc {
+            for oidc in &providers.oidc {
                 expected.push(oidc.id.clone());
             }
             let got: Vec<String> = sidecar.providers.iter().map(|p| p.id.clone()).collect();
@@ -231,9 +232,41 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
                 got, expected,
                 "{shown}: every configured provider is enabled"
             );
+            // Each generic provider reaches the sidecar with its own values: provider n from
+            // its own numbered variables.
+            for (index, oidc) in providers.oidc.iter().enumerate() {
+                let slot = index + 1;
+                let read = sidecar
+                    .providers
+                    .iter()
+                    .find(|p| p.id == oidc.id)
+                    .expect("enabled");
+                assert_eq!(read.display_name, oidc.display_name, "{shown}");
+                assert_eq!(read.issuer, oidc.issuer, "{shown}");
+                assert_eq!(read.org_id, oidc.org_id, "{shown}");
+                assert_eq!(
+                    read.client_secret.var,
+                    gatehouse_crds::env::oidc_slot_var(
+                        gatehouse_crds::env::OIDC_CLIENT_SECRET,
+                        slot
+                    ),
+                    "{shown}"
+                );
+                if let RolePolicy::Claim { rules, default, .. } = &read.roles {
+                    assert_eq!(rules, &oidc.role_map, "{shown}: {}", oidc.id);
+                    assert_eq!(*default, oidc.default_role, "{shown}: {}", oidc.id);
+                }
+            }
+            if providers.oidc.len() >= 3 {
+                several_checked += 1;
+            }
         }
     }
     assert!(saml_checked >= 1, "the SAML example was checked");
+    assert!(
+        several_checked >= 1,
+        "an example with three generic providers (several-oidc.yaml) was checked"
+    );
     assert!(
         checked >= 5,
         "the OIDC examples were all checked ({checked})"
@@ -248,12 +281,12 @@ fn the_once_mismatched_configs_are_decided_the_same_way_on_both_sides() {
     use gatehouse_crds::rules;
     let okta = |extra: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}{extra}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}{extra}}}}}"
         )
     };
     let entra = |tenant: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{entra: {{tenantId: '{tenant}', orgId: acme, clientSecretRef: {{name: creds}}}}}}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{entra: {{tenantId: '{tenant}', orgId: acme, clientSecretRef: {{name: creds}}}}}}}}}}"
         )
     };
     let cases: Vec<(String, Option<(&str, &str)>)> = vec![
@@ -361,7 +394,7 @@ fn duration_settings_are_decided_the_same_way_on_both_sides() {
     use gatehouse_crds::rules;
     let config = |extra: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, {extra}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, {extra}}}}}"
         )
     };
     let fields = [
@@ -468,7 +501,7 @@ fn revalidate_interval_is_decided_the_same_way_on_both_sides_and_0s_is_off() {
     ];
     for (value, expected) in cases {
         let yaml = format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, session: {{revalidateInterval: '{value}'}}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: portal, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://portal.example.com', providers: {{okta: {{issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {{name: creds}}}}}}, session: {{revalidateInterval: '{value}'}}}}}}"
         );
         let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
         let problems = gatehouse_operator::validate::validate("portal", &config.spec);
@@ -526,7 +559,7 @@ fn revalidate_interval_is_decided_the_same_way_on_both_sides_and_0s_is_off() {
 fn saml_allow_sha1_is_decided_the_same_way_on_both_sides() {
     let config = |extra: &str| {
         format!(
-            "{{apiVersion: gatehouse.dev/v1alpha1, kind: SsoConfig, metadata: {{name: hr, namespace: team-a}}, spec: {{protocol: saml, publicUrl: 'https://hr.example.com', saml: {{idpMetadataUrl: 'https://idp.example.com/m', roleAttribute: memberOf, defaultRole: member, orgId: acme{extra}}}}}}}"
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: hr, namespace: team-a}}, spec: {{protocol: saml, publicUrl: 'https://hr.example.com', saml: {{idpMetadataUrl: 'https://idp.example.com/m', roleAttribute: memberOf, defaultRole: member, orgId: acme{extra}}}}}}}"
         )
     };
     for (extra, rendered, allowed) in [
@@ -818,6 +851,7 @@ mod generated {
             1 => select(vec!["okta", "entra", "saml", "all", "Auth0", "-x", "a".repeat(33).leak()])
                 .prop_map(str::to_owned),
             2 => "[a-z0-9-]{1,6}",
+            2 => select(vec!["ab", "x1", "google"]).prop_map(str::to_owned),
         ];
         let rules = proptest::collection::vec((role_value(), role()), 0..3).prop_map(|rules| {
             rules
@@ -866,11 +900,11 @@ mod generated {
         let providers = (
             proptest::option::of(okta()),
             proptest::option::of(entra()),
-            proptest::option::of(oidc()),
+            proptest::collection::vec(oidc(), 0..4),
         )
             .prop_map(|(okta, entra, oidc)| Providers { okta, entra, oidc });
         let exclusive = proptest::option::of(
-            select(vec!["okta", "entra", "auth0", "all", "x1"]).prop_map(str::to_owned),
+            select(vec!["okta", "entra", "auth0", "all", "x1", "ab"]).prop_map(str::to_owned),
         );
         let mappings =
             proptest::collection::btree_map("[a-z_.:0-9-]{1,4}", "[a-z_.0-9-]{1,3}", 0..3);

@@ -36,7 +36,7 @@ fn config(yaml: &str) -> SsoConfig {
 }
 
 const PORTAL: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal, namespace: team-a}
 spec:

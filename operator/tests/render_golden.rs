@@ -103,6 +103,42 @@ fn examples_render_to_their_golden_files() {
     );
 }
 
+/// A manifest still written as `gatehouse.dev/v1alpha1` (the single provider object) renders
+/// exactly what its v1alpha2 rewrite renders, read through the conversion webhook's function,
+/// and stderr says it is deprecated and how to rewrite it.
+#[test]
+fn an_old_v1alpha1_manifest_renders_as_its_v1alpha2_rewrite_with_a_warning() {
+    let old = render(&["-f", "crds/tests/fixtures/v1alpha1-auth0.yaml"]);
+    let stderr = String::from_utf8_lossy(&old.stderr);
+    assert!(old.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "warning: crds/tests/fixtures/v1alpha1-auth0.yaml: SsoConfig demo/wiki: {}",
+            gatehouse_crds::V1ALPHA1_DEPRECATION_WARNING
+        )
+    );
+    let new = render(&["-f", "examples/auth0.yaml"]);
+    assert!(new.status.success());
+    let objects = |out: &Output| -> Vec<serde_json::Value> {
+        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("YAML")
+    };
+    // Everything the operator creates is the same; only the passed-through input differs.
+    let created = |docs: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        docs.into_iter()
+            .filter(|d| d["kind"] != "SsoConfig")
+            .collect()
+    };
+    let (old_objects, new_objects) = (objects(&old), objects(&new));
+    assert!(
+        old_objects.iter().any(|d| d["kind"] == "Secret"
+            && d["metadata"]["name"] == "wiki-gatehouse-env"
+            && d["stringData"]["OIDC_PROVIDER_ID"] == "auth0"),
+        "{old_objects:#?}"
+    );
+    assert_eq!(created(old_objects), created(new_objects));
+}
+
 #[test]
 fn show_secrets_prints_the_values_but_never_a_generated_key() {
     let out = render(&["-f", "examples/okta.yaml", "--show-secrets"]);
@@ -122,7 +158,9 @@ fn the_examples_directory_renders_as_a_whole() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).expect("UTF-8");
-    for config in ["portal", "intranet", "wiki", "billing", "docs", "hr"] {
+    for config in [
+        "portal", "intranet", "wiki", "billing", "docs", "hr", "handbook",
+    ] {
         assert!(
             stdout.contains(&format!("name: {config}-gatehouse-env")),
             "{config} is rendered"

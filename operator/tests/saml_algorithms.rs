@@ -23,7 +23,7 @@ use serde_json::json;
 const NS: &str = "team-a";
 
 const HR: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: hr, namespace: team-a}
 spec:

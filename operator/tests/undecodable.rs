@@ -24,7 +24,7 @@ use webhook_common::{configs, request};
 /// An SsoConfig in the API whose `spec.protocol` no version of this operator knows.
 fn undecodable() -> Value {
     json!({
-        "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig",
+        "apiVersion": "gatehouse.dev/v1alpha2", "kind": "SsoConfig",
         "metadata": {"name": "future", "namespace": "team-a", "uid": "f-1", "generation": 2},
         "spec": {"protocol": "kerberos", "publicUrl": "https://future.example.com"}
     })

@@ -127,3 +127,114 @@ async fn a_missing_registration_is_reported_not_created() {
         CaBundleSync::ConfigurationMissing
     );
 }
+
+/// The SsoConfig CRD's conversion webhook trusts the same CA: written once, then left alone;
+/// refreshed with the MutatingWebhookConfiguration's.
+#[tokio::test]
+async fn the_ca_bundle_is_written_into_the_sso_config_conversion_webhook() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let client = ClientBuilder::new()
+        .with_object(registration::mutating_webhook_configuration(
+            &Registration::new(NAMESPACE),
+        ))
+        .with_object(gatehouse_crds::sso_config_crd())
+        .build()
+        .await
+        .expect("fake client");
+    let manager = CertManager::new(client, Registration::new(NAMESPACE));
+    let crd_of = || async {
+        let crds: Api<CustomResourceDefinition> = manager.crds.clone();
+        crds.get("ssoconfigs.gatehouse.dev").await.expect("CRD")
+    };
+    let ca_of = |crd: &CustomResourceDefinition| {
+        crd.spec
+            .conversion
+            .as_ref()
+            .and_then(|c| c.webhook.as_ref())
+            .and_then(|w| w.client_config.as_ref())
+            .and_then(|c| c.ca_bundle.clone())
+    };
+    assert_eq!(
+        ca_of(&crd_of().await),
+        None,
+        "the manifests carry no caBundle"
+    );
+
+    let certs = manager.ensure(now()).await.expect("created");
+    let bundle = certs.ca_bundle(now());
+    assert_eq!(
+        manager
+            .sync_conversion_ca_bundle(&bundle)
+            .await
+            .expect("patched"),
+        CaBundleSync::Updated
+    );
+    let crd = crd_of().await;
+    assert_eq!(ca_of(&crd).map(|b| b.0), Some(bundle.as_bytes().to_vec()));
+    // Only the caBundle changed: the Service stays what the chart wrote.
+    let service = crd
+        .spec
+        .conversion
+        .as_ref()
+        .and_then(|c| c.webhook.as_ref())
+        .and_then(|w| w.client_config.as_ref())
+        .and_then(|c| c.service.as_ref())
+        .expect("service");
+    assert_eq!(service.path.as_deref(), Some("/convert"));
+    assert_eq!(
+        manager
+            .sync_conversion_ca_bundle(&bundle)
+            .await
+            .expect("checked"),
+        CaBundleSync::Unchanged
+    );
+
+    // A renewed CA (rollover) reaches both registrations in one refresh.
+    let cert =
+        gatehouse_operator::webhook::tls::ReloadableCert::new(certs.serving()).expect("cert");
+    let rolled_over = now() + time::Duration::days(365 * 9 + 200);
+    manager
+        .refresh(&cert, rolled_over)
+        .await
+        .expect("refreshed");
+    let new_bundle = manager
+        .ensure(rolled_over)
+        .await
+        .expect("current")
+        .ca_bundle(rolled_over);
+    assert_ne!(new_bundle, bundle, "the CA rolled over");
+    assert_eq!(
+        ca_of(&crd_of().await).map(|b| b.0),
+        Some(new_bundle.as_bytes().to_vec())
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_webhookless_sso_config_crd_is_reported_not_created() {
+    let manager = manager(true).await;
+    let certs = manager.ensure(now()).await.expect("created");
+    assert_eq!(
+        manager
+            .sync_conversion_ca_bundle(&certs.ca_bundle(now()))
+            .await
+            .expect("checked"),
+        CaBundleSync::ConfigurationMissing
+    );
+    // A CRD without a conversion webhook (strategy None) is not patched.
+    let mut crd = gatehouse_crds::sso_config_crd();
+    crd.spec.conversion = None;
+    let client = ClientBuilder::new()
+        .with_object(crd)
+        .build()
+        .await
+        .expect("fake client");
+    let manager = CertManager::new(client, Registration::new(NAMESPACE));
+    let certs = manager.ensure(now()).await.expect("created");
+    assert_eq!(
+        manager
+            .sync_conversion_ca_bundle(&certs.ca_bundle(now()))
+            .await
+            .expect("checked"),
+        CaBundleSync::ConfigurationMissing
+    );
+}

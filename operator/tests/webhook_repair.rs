@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 fn config(restart: bool) -> SsoConfig {
     serde_json::from_value(json!({
-        "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig",
+        "apiVersion": "gatehouse.dev/v1alpha2", "kind": "SsoConfig",
         "metadata": {"name": "portal", "namespace": "demo", "uid": "c-1", "generation": 1, "resourceVersion": "1"},
         "spec": {"protocol": "oidc", "publicUrl": "https://portal.example.com",
                  "providers": {"okta": {"issuer": "https://acme.okta.com", "orgId": "acme",

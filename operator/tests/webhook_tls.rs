@@ -374,3 +374,89 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     );
     assert!(started.elapsed() >= webhook::READ_TIMEOUT - Duration::from_millis(500));
 }
+
+async fn convert(client: &reqwest::Client, addr: SocketAddr, review: &Value) -> (u16, Value) {
+    let response = client
+        .post(format!("https://{HOST}:{}/convert", addr.port()))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(review).expect("json"))
+        .send()
+        .await
+        .expect("request over TLS");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+fn conversion_review(desired: &str, objects: Vec<Value>) -> Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+        "request": {"uid": "8c0f1c5e-1111-4a2b-9c3d-000000000001", "desiredAPIVersion": desired, "objects": objects}
+    })
+}
+
+/// The API server reads SsoConfigs stored as v1alpha1 through `/convert`, the operator's own
+/// SsoConfig watch included: so it is answered over the same TLS listener before the cache has
+/// loaded anything (the cache's list may be what needs the conversion).
+#[tokio::test]
+async fn conversion_reviews_are_answered_over_tls_without_the_cache() {
+    let certs = issue();
+    let hook = start(&certs, false).await;
+    let client = client(&certs.ca_cert, hook.addr);
+    let provider = |id: &str| {
+        serde_json::json!({"id": id, "displayName": id, "issuer": format!("https://{id}.example/"), "orgId": "acme",
+                           "roleClaim": "groups", "defaultRole": "member", "clientSecretRef": {"name": id}})
+    };
+    let stored = serde_json::json!({
+        "apiVersion": "gatehouse.dev/v1alpha2", "kind": "SsoConfig",
+        "metadata": {"name": "portal", "namespace": "team-a", "uid": "u-1", "resourceVersion": "42"},
+        "spec": {"protocol": "oidc", "publicUrl": "https://portal.example.com",
+                 "providers": {"oidc": [provider("auth0"), provider("google"), provider("keycloak")]}},
+        "status": {"observedGeneration": 4}
+    });
+
+    // A v1alpha1 client reads it: the first provider as the object, every one in the annotation.
+    let (status, answer) = convert(
+        &client,
+        hook.addr,
+        &conversion_review("gatehouse.dev/v1alpha1", vec![stored.clone()]),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["kind"], "ConversionReview");
+    let response = &answer["response"];
+    assert_eq!(response["uid"], "8c0f1c5e-1111-4a2b-9c3d-000000000001");
+    assert_eq!(response["result"]["status"], "Success", "{answer}");
+    let old = response["convertedObjects"][0].clone();
+    assert_eq!(old["apiVersion"], "gatehouse.dev/v1alpha1");
+    assert_eq!(old["spec"]["providers"]["oidc"], provider("auth0"));
+    assert_eq!(old["metadata"]["uid"], "u-1");
+    assert_eq!(old["status"], stored["status"]);
+
+    // It writes it back: the API server converts to v1alpha2 and nothing is lost.
+    let (status, answer) = convert(
+        &client,
+        hook.addr,
+        &conversion_review("gatehouse.dev/v1alpha2", vec![old]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["convertedObjects"][0], stored);
+
+    // A version this operator does not know: a failed result that says which.
+    let (status, answer) = convert(
+        &client,
+        hook.addr,
+        &conversion_review("gatehouse.dev/v1beta1", vec![stored]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["result"]["status"], "Failure");
+    let message = answer["response"]["result"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("\"gatehouse.dev/v1beta1\""), "{message}");
+
+    // The admission route still waits for the cache (it cannot tell a missing config yet).
+    let (status, _) = post(&client, hook.addr, request("plain-pod")).await;
+    assert_eq!(status, 503);
+}

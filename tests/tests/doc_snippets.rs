@@ -11,7 +11,7 @@
 //!   go to `gatehouse-operator render -f <file>`, which must exit 0. Each such document must also
 //!   pass its CRD's OpenAPI schema (structurally): `render` passes SsoUsers through unread.
 //! - a document without `kind` says on its first line what it is: `# SsoConfig` or
-//!   `# SsoConfig <path>` (a fragment of an SsoConfig, at its root or at `<path>`: completed onto
+//!   `# SsoConfig <path>` (a fragment of an SsoConfig, at its root or at `<path>`, where `oidc[0]` names an entry of a list: completed onto
 //!   [`FRAGMENT_BASE`], then rendered as above), `# values.yaml` (chart values, checked as below)
 //!   or `# fragment: not rendered (<reason>)` (parsed only). Anything else fails.
 //! - every other document must parse as YAML; the values an Argo CD `Application` or a Flux
@@ -491,7 +491,7 @@ fn set_arguments_and_value_names_are_read_as_helm_reads_them() {
 /// What a fragment of an SsoConfig is completed onto: a minimal valid SsoConfig with a generic
 /// OIDC provider, and its client Secret.
 const FRAGMENT_BASE: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata:
   name: doc-fragment
@@ -501,14 +501,14 @@ spec:
   publicUrl: https://app.example.com
   providers:
     oidc:
-      id: example
-      displayName: Example
-      issuer: https://idp.example.com
-      orgId: example
-      roleClaim: groups
-      defaultRole: member
-      clientSecretRef:
-        name: doc-fragment-oidc
+      - id: example
+        displayName: Example
+        issuer: https://idp.example.com
+        orgId: example
+        roleClaim: groups
+        defaultRole: member
+        clientSecretRef:
+          name: doc-fragment-oidc
 "#;
 
 const FRAGMENT_BASE_SECRET: &str = r#"
@@ -574,13 +574,37 @@ fn first_line(text: &str) -> &str {
         .trim()
 }
 
-/// `value` placed at `path` (`spec.providers.oidc`) of an empty object.
-fn at_path(path: &str, value: Value) -> Value {
-    path.rsplit('.')
-        .filter(|p| !p.is_empty())
-        .fold(value, |v, part| {
-            Value::Object(Map::from_iter([(part.to_owned(), v)]))
-        })
+/// Merge `value` into `base` at `path` (`spec.providers.oidc[0]`: `[n]` names an entry of a
+/// list the base already has; missing objects are created).
+fn place(base: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let mut here = base;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((key, index)) => (
+                key,
+                Some(
+                    index
+                        .parse::<usize>()
+                        .map_err(|_| format!("{part}: not a list index"))?,
+                ),
+            ),
+            None => (part, None),
+        };
+        let object = here
+            .as_object_mut()
+            .ok_or_else(|| format!("{path}: {key} is not inside an object"))?;
+        here = object
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(index) = index {
+            here = here
+                .as_array_mut()
+                .and_then(|list| list.get_mut(index))
+                .ok_or_else(|| format!("{path}: the base SsoConfig has no {part}"))?;
+        }
+    }
+    merge(here, value);
+    Ok(())
 }
 
 /// A Secret as `kubectl create secret generic` makes it.
@@ -764,7 +788,10 @@ fn check_yaml_block(
                 continue;
             }
             let mut base = parse_yaml(FRAGMENT_BASE).expect("the base parses");
-            merge(&mut base, at_path(path.trim(), value));
+            if let Err(e) = place(&mut base, path.trim(), value) {
+                out.problems.push(format!("{at}: {e}"));
+                continue;
+            }
             completed = true;
             out.completed += 1;
             base
@@ -925,7 +952,7 @@ fn a_snippet_is_read_per_document_and_fragments_are_placed() {
         lang: "yaml".into(),
         line: 10,
         lines: vec![
-            "# SsoConfig spec.providers.oidc".into(),
+            "# SsoConfig spec.providers.oidc[0]".into(),
             "roleClaim: hd".into(),
             "---".into(),
             "".into(),
@@ -936,12 +963,22 @@ fn a_snippet_is_read_per_document_and_fragments_are_placed() {
     let docs = documents(&block);
     assert_eq!(docs.len(), 2);
     assert_eq!((docs[0].line, docs[1].line), (10, 15));
-    assert_eq!(first_line(&docs[0].text), "# SsoConfig spec.providers.oidc");
     assert_eq!(
-        at_path("spec.providers.oidc", Value::from(1)),
-        serde_json::json!({"spec": {"providers": {"oidc": 1}}})
+        first_line(&docs[0].text),
+        "# SsoConfig spec.providers.oidc[0]"
     );
-    assert_eq!(at_path("", Value::from(1)), Value::from(1));
+    let mut base = parse_yaml(FRAGMENT_BASE).expect("base");
+    place(
+        &mut base,
+        "spec.providers.oidc[0]",
+        serde_json::json!({"roleClaim": "hd"}),
+    )
+    .expect("placed");
+    assert_eq!(base["spec"]["providers"]["oidc"][0]["roleClaim"], "hd");
+    assert_eq!(base["spec"]["providers"]["oidc"][0]["id"], "example");
+    assert!(place(&mut base, "spec.providers.oidc[3]", Value::from(1)).is_err());
+    place(&mut base, "spec.session", serde_json::json!({"ttl": "1h"})).expect("placed");
+    assert_eq!(base["spec"]["session"]["ttl"], "1h");
 
     let (secrets, problems) = page_secrets(
         "```sh\nkubectl -n team-a create secret generic app-okta \\\n  --from-literal=client-id=x --from-literal=client-secret='y z'\nkubectl create secret generic app-okta --from-literal=a=b\n```\n",

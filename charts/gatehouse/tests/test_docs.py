@@ -38,7 +38,8 @@ def test_configuration_reference_lists_every_spec_field():
     text = (DOCS / "configuration.md").read_text()
     for path in sorted((REPO / "crds" / "manifests").glob("*.yaml")):
         crd = yaml.safe_load(path.read_text())
-        spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        storage = next(v for v in crd["spec"]["versions"] if v["storage"])
+        spec = storage["schema"]["openAPIV3Schema"]["properties"]["spec"]
         for field in spec["properties"]:
             assert f"`spec.{field}`" in text, f"{crd['spec']['names']['kind']} spec.{field} missing"
 
@@ -117,9 +118,12 @@ def test_argo_application_ignores_only_the_ca_bundle():
     c = consts()
     (app,) = [d for d in yaml_docs("gitops.md") if d.get("kind") == "Application"]
     assert app["spec"]["source"]["path"] == "charts/gatehouse"
-    (ignore,) = app["spec"]["ignoreDifferences"]
+    # The two caBundles the operator (or cert-manager) writes, and nothing else.
+    (ignore, conversion) = app["spec"]["ignoreDifferences"]
     assert ignore["kind"] == "MutatingWebhookConfiguration" and ignore["name"] == c["WEBHOOK_NAME"]
     assert ignore["jqPathExpressions"] == [".webhooks[]?.clientConfig.caBundle"]
+    assert conversion["kind"] == "CustomResourceDefinition" and conversion["name"] == "ssoconfigs.gatehouse.dev"
+    assert conversion["jqPathExpressions"] == [".spec.conversion.webhook.clientConfig.caBundle"]
     assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
     # The values it passes are accepted by the chart's schema.
     helm = need("helm_python")
@@ -165,12 +169,14 @@ def test_snippets_are_valid_ssoconfigs():
     yaml = need("yaml")
     jsonschema = need("jsonschema")
     crd = yaml.safe_load((REPO / "crds" / "manifests" / "ssoconfigs.gatehouse.dev.yaml").read_text())
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schemas = {f"gatehouse.dev/{v['name']}": v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]}
     checked = 0
     for page in sorted(DOCS.glob("*.md")):
         for doc in yaml_docs(page.name):
             if doc.get("kind") == "SsoConfig":
-                jsonschema.validate({"spec": doc["spec"]}, schema)
+                assert doc.get("apiVersion") == "gatehouse.dev/v1alpha2", (
+                    f"{page.name}: SsoConfigs in the docs are written as gatehouse.dev/v1alpha2")
+                jsonschema.validate({"spec": doc["spec"]}, schemas[doc["apiVersion"]])
                 checked += 1
     assert checked >= 6
 

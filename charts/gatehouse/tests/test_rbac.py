@@ -95,9 +95,14 @@ def test_cluster_scoped_writes_are_limited_by_name():
     assert not grants(objects, "ClusterRole", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "patch")
     for rule in grants(objects, "Role", "coordination.k8s.io", "leases", "update", NAMESPACE):
         assert rule["resourceNames"] == [c["LEADER_LEASE_NAME"]]
+    # The SsoConfig CRD's conversion webhook caBundle (operator/src/webhook/certs.rs): that one CRD.
+    (rule,) = grants(objects, "ClusterRole", "apiextensions.k8s.io", "customresourcedefinitions", "patch")
+    assert rule["resourceNames"] == ["ssoconfigs.gatehouse.dev"]
+    assert rule["verbs"] == ["get", "patch"]
     # cert-manager writes caBundle: the operator then holds no webhook-configuration rule at all.
     objects = render_objects(SCENARIOS["cert-manager-cluster-issuer"])
     assert not grants(objects, "ClusterRole", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "get")
+    assert not grants(objects, "ClusterRole", "apiextensions.k8s.io", "customresourcedefinitions", "get")
     assert not grants(objects, "Role", "", "secrets", "create", NAMESPACE)
 
 

@@ -237,7 +237,7 @@ pub fn status_patch(
     now: Timestamp,
 ) -> serde_json::Value {
     json!({
-        "apiVersion": gatehouse_crds::API_VERSION,
+        "apiVersion": gatehouse_crds::SSO_CONFIG_API_VERSION,
         "kind": "SsoConfig",
         "status": {"conditions": conditions::merge(previous, vec![condition], now)},
     })
@@ -664,7 +664,7 @@ mod tests {
         // The list is a map keyed by type: what a manager does not send, it leaves alone.
         let now: Timestamp = "2026-11-23T10:00:00Z".parse().expect("time");
         let mut config: SsoConfig = serde_json::from_value(json!({
-            "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig",
+            "apiVersion": "gatehouse.dev/v1alpha2", "kind": "SsoConfig",
             "metadata": {"name": "portal", "namespace": "team-a", "uid": "u", "generation": 1},
             "spec": {"protocol": "oidc", "publicUrl": "https://portal.example.com",
                      "providers": {"okta": {"issuer": "https://acme.okta.com", "orgId": "acme",

@@ -129,7 +129,7 @@ async fn reconcile_inner(config: &SsoConfig, ctx: &Context) -> Result<Action> {
     if status != owned_view(&previous) {
         let api: Api<SsoConfig> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({
-            "apiVersion": gatehouse_crds::API_VERSION,
+            "apiVersion": gatehouse_crds::SSO_CONFIG_API_VERSION,
             "kind": "SsoConfig",
             "status": status,
         });
@@ -657,7 +657,7 @@ pub async fn reconcile_guarded(
                 invalid.metadata.generation,
             );
             let patch = json!({
-                "apiVersion": gatehouse_crds::API_VERSION,
+                "apiVersion": gatehouse_crds::SSO_CONFIG_API_VERSION,
                 "kind": "SsoConfig",
                 "status": {"conditions": conditions::merge(&[], vec![undecodable], Timestamp::now())},
             });
@@ -799,7 +799,7 @@ mod tests {
     }
 
     const PORTAL: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal, namespace: team-a, generation: 3}
 spec:
@@ -902,7 +902,7 @@ spec:
     }
 
     const HR: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: hr, namespace: team-a, generation: 2}
 spec:

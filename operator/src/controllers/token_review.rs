@@ -182,7 +182,7 @@ mod tests {
     fn config() -> SsoConfig {
         let mut c: SsoConfig = serde_saphyr::from_str(
             r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: portal, namespace: team-a, uid: 6a1f7c2e-0000-4000-8000-000000000001, resourceVersion: "7", generation: 3}
 spec:
@@ -216,7 +216,7 @@ spec:
                         json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden",
                                "message": "clusterrolebindings.rbac.authorization.k8s.io is forbidden"}),
                     )
-                } else if path == "/apis/gatehouse.dev/v1alpha1/namespaces/team-a/ssoconfigs/portal"
+                } else if path == "/apis/gatehouse.dev/v1alpha2/namespaces/team-a/ssoconfigs/portal"
                 {
                     let patch: serde_json::Value =
                         serde_json::from_slice(&body).unwrap_or_default();
@@ -256,7 +256,7 @@ spec:
         let resolved = crate::secrets::ResolvedSecrets {
             okta: None,
             entra: None,
-            oidc: None,
+            oidc: Vec::new(),
             saml_metadata: None,
             cookie_keys: crate::secrets::CookieKeys::ToGenerate,
             saml_sp: None,

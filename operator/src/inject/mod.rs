@@ -623,8 +623,15 @@ pub fn secret_variables(config: &SsoConfig) -> Vec<&'static str> {
         if p.entra.is_some() {
             names.push(vars::ENTRA_CLIENT_SECRET);
         }
-        if p.oidc.is_some() {
-            names.push(vars::OIDC_CLIENT_SECRET);
+        for slot in 1..=p.oidc.len().min(vars::MAX_OIDC_PROVIDERS) {
+            let name = vars::oidc_slot_var(vars::OIDC_CLIENT_SECRET, slot);
+            // The static spelling of `OIDC_<n>_CLIENT_SECRET`.
+            if let Some(name) = vars::all_rendered_variables()
+                .iter()
+                .find(|known| **known == name)
+            {
+                names.push(name);
+            }
         }
     }
     if config.spec.protocol == gatehouse_crds::Protocol::Saml {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 fn config(name: &str, ready: Option<&str>, sidecar: Value) -> SsoConfig {
     let mut value = json!({
-        "apiVersion": "gatehouse.dev/v1alpha1",
+        "apiVersion": "gatehouse.dev/v1alpha2",
         "kind": "SsoConfig",
         "metadata": {"name": name, "namespace": "team-a", "uid": "u-1", "generation": 2},
         "spec": {
@@ -587,5 +587,36 @@ fn pod_templates_are_injected_with_the_same_patch() {
         .expect("ok"),
         None,
         "an injected template is left as it is"
+    );
+}
+
+/// Each generic provider's client secret is also given as a file (`OIDC_2_CLIENT_SECRET_FILE`…),
+/// as the first one's always was.
+#[test]
+fn every_generic_providers_client_secret_is_a_secret_file() {
+    let mut config = ready("portal");
+    let generic = |id: &str| {
+        serde_json::from_value::<gatehouse_crds::OidcProvider>(json!({
+            "id": id, "displayName": id, "issuer": "https://idp.example/", "orgId": "acme",
+            "roleClaim": "groups", "defaultRole": "member", "clientSecretRef": {"name": id}
+        }))
+        .expect("provider")
+    };
+    let providers = config.spec.providers.as_mut().expect("providers");
+    providers.oidc = vec![generic("auth0"), generic("google"), generic("keycloak")];
+    assert_eq!(
+        secret_variables(&config),
+        [
+            "GATEHOUSE_COOKIE_SECRET",
+            "OKTA_CLIENT_SECRET",
+            "OIDC_CLIENT_SECRET",
+            "OIDC_2_CLIENT_SECRET",
+            "OIDC_3_CLIENT_SECRET"
+        ]
+    );
+    assert!(
+        secret_variables(&config)
+            .iter()
+            .all(|name| gatehouse_crds::env::is_secret(name))
     );
 }

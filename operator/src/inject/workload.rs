@@ -121,7 +121,7 @@ mod tests {
 
     fn config() -> SsoConfig {
         serde_json::from_value(json!({
-            "apiVersion": "gatehouse.dev/v1alpha1", "kind": "SsoConfig",
+            "apiVersion": "gatehouse.dev/v1alpha2", "kind": "SsoConfig",
             "metadata": {"name": "portal", "namespace": "demo"},
             "spec": {"protocol": "oidc", "publicUrl": "https://portal.example.com",
                      "providers": {"okta": {"issuer": "https://acme.okta.com", "orgId": "acme",

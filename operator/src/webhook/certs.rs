@@ -18,6 +18,7 @@ use json_patch::{AddOperation, PatchOperation, TestOperation};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -345,7 +346,11 @@ fn new_serving(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// Keeps the certificate Secret and the registration's `caBundle` current.
+/// The CRD whose conversion webhook the operator serves (SsoConfig `v1alpha1` ⇄ `v1alpha2`).
+pub const SSO_CONFIG_CRD: &str = "ssoconfigs.gatehouse.dev";
+
+/// Keeps the certificate Secret, the registration's `caBundle` and the SsoConfig CRD's
+/// conversion webhook `caBundle` current.
 #[derive(Clone)]
 pub struct CertManager {
     pub secrets: Api<Secret>,
@@ -354,6 +359,9 @@ pub struct CertManager {
     pub secret_name: String,
     /// Name of the MutatingWebhookConfiguration.
     pub configuration_name: String,
+    pub crds: Api<CustomResourceDefinition>,
+    /// Name of the CRD whose conversion webhook is this server ([`SSO_CONFIG_CRD`]).
+    pub conversion_crd: String,
     pub registration: Registration,
     pub lifetimes: Lifetimes,
 }
@@ -363,6 +371,7 @@ impl std::fmt::Debug for CertManager {
         f.debug_struct("CertManager")
             .field("secret_name", &self.secret_name)
             .field("configuration_name", &self.configuration_name)
+            .field("conversion_crd", &self.conversion_crd)
             .field("registration", &self.registration)
             .finish_non_exhaustive()
     }
@@ -382,9 +391,11 @@ impl CertManager {
     pub fn new(client: kube::Client, registration: Registration) -> Self {
         CertManager {
             secrets: Api::namespaced(client.clone(), &registration.namespace),
-            webhooks: Api::all(client),
+            webhooks: Api::all(client.clone()),
             secret_name: WEBHOOK_CERT_SECRET.to_string(),
             configuration_name: gatehouse_crds::consts::WEBHOOK_NAME.to_string(),
+            crds: Api::all(client),
+            conversion_crd: SSO_CONFIG_CRD.to_string(),
             registration,
             lifetimes: Lifetimes::default(),
         }
@@ -502,6 +513,59 @@ impl CertManager {
         Ok(CaBundleSync::Updated)
     }
 
+    /// Make the conversion webhook of the CRD [`CertManager::conversion_crd`] trust `bundle`
+    /// (PEM). A JSON patch that first tests the strategy is still `Webhook`, so a CRD edited in
+    /// between is left alone. `ConfigurationMissing`: no such CRD, or it converts without a
+    /// webhook service (the chart and `crds/manifests/` both declare one).
+    pub async fn sync_conversion_ca_bundle(&self, bundle: &str) -> Result<CaBundleSync, CertError> {
+        let Some(crd) = self.crds.get_opt(&self.conversion_crd).await? else {
+            return Ok(CaBundleSync::ConfigurationMissing);
+        };
+        let Some(conversion) = crd
+            .spec
+            .conversion
+            .as_ref()
+            .filter(|c| c.strategy == "Webhook")
+        else {
+            return Ok(CaBundleSync::ConfigurationMissing);
+        };
+        let Some(client_config) = conversion
+            .webhook
+            .as_ref()
+            .and_then(|w| w.client_config.as_ref())
+        else {
+            return Ok(CaBundleSync::ConfigurationMissing);
+        };
+        if client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) == Some(bundle.as_bytes()) {
+            return Ok(CaBundleSync::Unchanged);
+        }
+        let operations = vec![
+            PatchOperation::Test(TestOperation {
+                path: PointerBuf::from_tokens(["spec", "conversion", "strategy"]),
+                value: serde_json::Value::String("Webhook".to_string()),
+            }),
+            PatchOperation::Add(AddOperation {
+                path: PointerBuf::from_tokens([
+                    "spec",
+                    "conversion",
+                    "webhook",
+                    "clientConfig",
+                    "caBundle",
+                ]),
+                value: serde_json::to_value(bytes(bundle)).unwrap_or_default(),
+            }),
+        ];
+        self.crds
+            .patch(
+                &self.conversion_crd,
+                &PatchParams::default(),
+                &Patch::<()>::Json(json_patch::Patch(operations)),
+            )
+            .await?;
+        info!(crd = %self.conversion_crd, "conversion webhook caBundle updated");
+        Ok(CaBundleSync::Updated)
+    }
+
     /// Certificates for the first handshake: retried until they exist (the webhook cannot
     /// serve without them).
     pub async fn initial(&self) -> WebhookCerts {
@@ -548,6 +612,16 @@ impl CertManager {
             warn!(
                 configuration = %self.configuration_name,
                 "MutatingWebhookConfiguration not found: install it (Helm chart) so pods get injected"
+            );
+        }
+        if self
+            .sync_conversion_ca_bundle(&certs.ca_bundle(now))
+            .await?
+            == CaBundleSync::ConfigurationMissing
+        {
+            warn!(
+                crd = %self.conversion_crd,
+                "the SsoConfig CRD has no conversion webhook: install the CRDs of this version (Helm chart) so gatehouse.dev/v1alpha1 SsoConfigs can be read"
             );
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! from the SsoConfig cache within milliseconds, records refused pods as Events.
 //!
 //! - [`admission`]: one AdmissionReview in, one answer out (pure apart from the cache).
+//! - [`conversion`]: SsoConfig `v1alpha1` ⇄ `v1alpha2` for the API server (`POST /convert`).
 //! - [`registration`]: the MutatingWebhookConfiguration, built once for the operator and chart.
 //! - [`certs`]: the self-managed CA and serving certificate, and the `caBundle`.
 //! - [`tls`]: rustls with an explicit provider and a hot-swappable certificate.
@@ -10,6 +11,7 @@
 
 pub mod admission;
 pub mod certs;
+pub mod conversion;
 pub mod registration;
 pub mod tls;
 
@@ -28,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::StreamExt as _;
 use gatehouse_crds::SsoConfig;
-use gatehouse_crds::consts::WEBHOOK_INJECT_PATH;
+use gatehouse_crds::consts::{WEBHOOK_CONVERT_PATH, WEBHOOK_INJECT_PATH};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use kube::Api;
@@ -203,11 +205,67 @@ impl std::fmt::Debug for WebhookState {
     }
 }
 
-/// The webhook's routes: `POST` [`WEBHOOK_INJECT_PATH`].
+/// The webhook's routes: `POST` [`WEBHOOK_INJECT_PATH`] (pods) and `POST`
+/// [`WEBHOOK_CONVERT_PATH`] (SsoConfig versions).
 pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route(WEBHOOK_INJECT_PATH, post(mutate_pods))
+        .route(WEBHOOK_CONVERT_PATH, post(convert))
         .with_state(state)
+}
+
+/// `POST /convert`: answered at once, without the SsoConfig cache (whose own list may need this
+/// very conversion).
+async fn convert(request: Request<Body>) -> Response {
+    let started = Instant::now();
+    let body = match tokio::time::timeout(
+        READ_TIMEOUT,
+        axum::body::to_bytes(request.into_body(), BODY_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "ConversionReview too large or unreadable",
+            )
+                .into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            )
+                .into_response();
+        }
+    };
+    let review = conversion::review(&body);
+    if let Some(response) = &review.response {
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        if response
+            .result
+            .status
+            .as_ref()
+            .is_some_and(|s| *s == kube::core::response::StatusSummary::Failure)
+        {
+            warn!(uid = %response.uid, message = %response.result.message, elapsed_us, "conversion refused");
+        } else {
+            debug!(uid = %response.uid, objects = response.converted_objects.len(), elapsed_us, "conversion review answered");
+        }
+    }
+    match serde_json::to_vec(&review) {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            Bytes::from(body),
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot serialize the answer: {error}"),
+        )
+            .into_response(),
+    }
 }
 
 async fn mutate_pods(State(state): State<WebhookState>, request: Request<Body>) -> Response {
