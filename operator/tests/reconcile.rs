@@ -1166,7 +1166,7 @@ async fn leaving_token_review_mode_removes_the_binding_and_the_finalizer() {
 }
 
 const HR_SAML: &str = r#"
-apiVersion: gatehouse.dev/v1alpha1
+apiVersion: gatehouse.dev/v1alpha2
 kind: SsoConfig
 metadata: {name: hr, namespace: team-a}
 spec:
