@@ -16,8 +16,8 @@ use gatehouse_auth::cookie::{Attempt, Purpose, RefreshGrant, Session};
 use gatehouse_auth::logout_token::BACKCHANNEL_LOGOUT_EVENT;
 use gatehouse_fuzz::fixtures::{
     CLIENT_ID, COOKIE_KEY, ISSUER, NONCE, NOW, REFRESH_SID, SAML_ACS, SAML_ASSERTION_ID,
-    SAML_CERT_PEM, SAML_IDP, SAML_KEY_PEM, SAML_NAME_ID, SAML_RESPONSE_ID, SAML_SP, SIGNER_JWKS,
-    STRANGER_KEY, binding, pem_der, rings, sign_token,
+    SAML_CERT_PEM, SAML_IDP, SAML_KEY_PEM, SAML_LOGOUT_ID, SAML_NAME_ID, SAML_RESPONSE_ID,
+    SAML_SLO, SAML_SP, SIGNER_JWKS, STRANGER_KEY, binding, pem_der, rings, sign_token,
 };
 use samael::crypto::{Crypto, CryptoProvider as _};
 use serde_json::json;
@@ -342,6 +342,66 @@ fn saml() {
     write("saml_response", "wrapped.xml", wrapped);
 }
 
+/// The LogoutRequest the fixture IdP sends (IssueInstant NOW, valid 5 minutes).
+fn logout_request() -> String {
+    format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{SAML_LOGOUT_ID}" Version="2.0" IssueInstant="2027-01-15T08:00:00Z" NotOnOrAfter="2027-01-15T08:05:00Z" Destination="{SAML_SLO}"><saml:Issuer>{SAML_IDP}</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">{SAML_NAME_ID}</saml:NameID><samlp:SessionIndex>idx-1</samlp:SessionIndex></samlp:LogoutRequest>"#
+    )
+}
+
+/// `SAMLRequest=…&RelayState=…&SigAlg=…&Signature=…` signed with the fixture IdP's key.
+fn signed_logout_query(xml: &str) -> String {
+    use std::io::Write as _;
+    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater.write_all(xml.as_bytes()).expect("deflate");
+    let deflated = deflater.finish().expect("deflate");
+    let mut query = format!(
+        "SAMLRequest={}&RelayState={}&SigAlg={}",
+        encode(&STANDARD.encode(deflated)),
+        encode("/after"),
+        encode(gatehouse_auth::saml::logout::SIG_RSA_SHA256)
+    );
+    let key = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pem_der(SAML_KEY_PEM)).expect("key");
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        query.as_bytes(),
+        &mut signature,
+    )
+    .expect("signed");
+    query.push_str("&Signature=");
+    query.push_str(&encode(&STANDARD.encode(signature)));
+    query
+}
+
+fn saml_logout() {
+    let xml = logout_request();
+    write(
+        "saml_logout_request",
+        "genuine-query",
+        signed_logout_query(&xml),
+    );
+    write("saml_logout_request", "request.xml", &xml);
+    write(
+        "saml_logout_request",
+        "without-session-index.xml",
+        xml.replace("<samlp:SessionIndex>idx-1</samlp:SessionIndex>", ""),
+    );
+    // Another user's request under the genuine signature.
+    let genuine = signed_logout_query(&xml);
+    let signature = genuine.split("&Signature=").nth(1).expect("signature");
+    let other = signed_logout_query(&xml.replace(SAML_NAME_ID, "p-root-000000"));
+    let prefix = other.split("&Signature=").next().expect("prefix");
+    write(
+        "saml_logout_request",
+        "altered-query",
+        format!("{prefix}&Signature={signature}"),
+    );
+}
+
 fn config() {
     let cert = STANDARD.encode(pem_der(SAML_CERT_PEM));
     let metadata = format!(
@@ -400,6 +460,7 @@ fn main() {
     cookies();
     tokens();
     saml();
+    saml_logout();
     config();
     eprintln!("seeds written under {}", corpus().display());
 }

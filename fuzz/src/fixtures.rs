@@ -51,6 +51,10 @@ pub const SAML_IDP: &str = "https://idp.example/metadata";
 pub const SAML_SP: &str = "https://app.example/api/auth/saml/metadata";
 /// Our ACS URL.
 pub const SAML_ACS: &str = "https://app.example/api/auth/saml/acs";
+/// The SP's single logout URL (where the IdP's LogoutRequests are addressed).
+pub const SAML_SLO: &str = "https://app.example/api/auth/logout";
+/// ID of the LogoutRequest the fixture IdP signed.
+pub const SAML_LOGOUT_ID: &str = "_logout-1";
 /// The requests this browser started.
 pub const SAML_REQUESTS: [&str; 2] = ["_other", "_request-1"];
 /// The NameID every genuine seed response carries.

@@ -17,6 +17,7 @@
 //! | `jwks` | a JWKS document | [`tokens::jwks`] |
 //! | `claims` | verified claims (role mapping, attributes) | [`tokens::claims`] |
 //! | `saml_response` | SAML Response XML, or its base64 form value | [`saml::saml_response`] |
+//! | `saml_logout_request` | the IdP's single logout query, or LogoutRequest XML | [`saml::saml_logout_request`] |
 //! | `canonical_path` | a request path (line 2: a skip-auth prefix) | [`paths::canonical_path`] |
 //! | `redirect` | an `rd=` value | [`paths::redirect`] |
 //! | `config` | `NAME=VALUE` lines of the sidecar's environment | [`config::config`] |
@@ -35,14 +36,14 @@ pub use config::config;
 pub use cookies::{attempt_cookie, cookie_header, key_ring, refresh_cookie, session_cookie};
 pub use graph::graph_page;
 pub use paths::{canonical_path, redirect};
-pub use saml::saml_response;
+pub use saml::{saml_logout_request, saml_response};
 pub use tokens::{claims, id_token, jwks, logout_token};
 
 /// A fuzz target: a parser's invariants on one input.
 pub type Target = fn(&[u8]);
 
 /// Every target by name (the name of its binary and of its corpus directory).
-pub const TARGETS: [(&str, Target); 14] = [
+pub const TARGETS: [(&str, Target); 15] = [
     ("session_cookie", session_cookie),
     ("attempt_cookie", attempt_cookie),
     ("refresh_cookie", refresh_cookie),
@@ -53,6 +54,7 @@ pub const TARGETS: [(&str, Target); 14] = [
     ("jwks", jwks),
     ("claims", claims),
     ("saml_response", saml_response),
+    ("saml_logout_request", saml_logout_request),
     ("canonical_path", canonical_path),
     ("redirect", redirect),
     ("config", config),

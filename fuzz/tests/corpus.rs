@@ -219,4 +219,23 @@ fn genuine_seeds_are_still_genuine() {
             result.unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
+    // The IdP's signed single logout query verifies and reads as the request it signed.
+    let raw = seed("saml_logout_request", "gen-genuine-query");
+    let query = gatehouse_auth::saml::logout::RedirectQuery::parse(&raw)
+        .expect("parses")
+        .expect("a SAMLRequest");
+    query
+        .verify_signature(saml_certs(), false)
+        .expect("signed by the fixture IdP");
+    let request = gatehouse_auth::saml::logout::parse_logout_request(
+        &query.inflate().expect("inflates"),
+        &gatehouse_auth::saml::logout::LogoutExpected {
+            idp_entity_id: SAML_IDP,
+            slo_url: gatehouse_fuzz::fixtures::SAML_SLO,
+            skew_secs: 60,
+            now: NOW,
+        },
+    )
+    .expect("accepted");
+    assert_eq!(request.session_indexes, ["idx-1"]);
 }
