@@ -13,8 +13,9 @@ const PREFIXES: [&str; 6] = ["OKTA_", "ENTRA_", "OIDC_", "SAML_", "GATEHOUSE_", 
 
 /// Names in the source with those prefixes that are Rust constants, not variables: the route
 /// paths of `gatehouse_crds::consts` and the SAML button's label.
-const NOT_VARIABLES: [&str; 7] = [
+const NOT_VARIABLES: [&str; 8] = [
     "OIDC_BACKCHANNEL_LOGOUT_PREFIX",
+    "OIDC_PROVIDER_VARIABLES",
     "OIDC_CALLBACK_PREFIX",
     "OIDC_START_PREFIX",
     "SAML_ACS_PATH",
@@ -86,6 +87,12 @@ fn every_variable_named_in_the_sidecars_source_is_catalogued() {
         // `<NAME>_FILE` names the file a secret is read from.
         if let Some(base) = name.strip_suffix("_FILE")
             && vars::find(base).is_some_and(|v| v.secret)
+        {
+            continue;
+        }
+        // `OIDC_<n>_*`: generic provider n's copy of a catalogued `OIDC_*` variable.
+        if gatehouse_crds::env::oidc_slot_of(name.strip_suffix("_FILE").unwrap_or(name))
+            .is_some_and(|(plain, _)| vars::find(&plain).is_some())
         {
             continue;
         }
