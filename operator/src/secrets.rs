@@ -199,25 +199,6 @@ pub fn resolve(
                     )),
                 }
             }
-            let generated = names::saml_sp_secret(config);
-            if let Some(secret) = secrets.get(&generated) {
-                let data: BTreeMap<String, String> = secret
-                    .data
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
-                    .collect();
-                match crate::sp_key::SpKeys::from_data(&data) {
-                    Ok(keys) => resolved.saml_sp = Some(keys),
-                    Err(message) => problems.push(Problem::of(
-                        ProblemKind::SecretValueInvalid,
-                        "spec.saml",
-                        format!(
-                            "the generated Secret \"{generated}\" (the SP's signing key) was edited: {message}; delete it to have a new key generated"
-                        ),
-                    )),
-                }
-            }
             if let Some(r) = spec
                 .saml
                 .as_ref()

@@ -1283,6 +1283,12 @@ async fn a_saml_config_gets_an_sp_signing_key_that_is_kept_rotated_and_checked()
         "{}",
         resolved.message
     );
+    assert_eq!(
+        resolved.message.matches("was edited").count(),
+        1,
+        "one problem, said once: {}",
+        resolved.message
+    );
     let kept = get_secret(&client, "hr-gatehouse-saml-sp")
         .await
         .expect("kept");

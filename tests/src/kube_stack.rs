@@ -239,6 +239,30 @@ async fn sync_feeder(feeder: &mut UserCacheFeeder, users: &Api<SsoUser>) -> Resu
     Ok(())
 }
 
+/// Starts a sidecar in process with `env` on the in-memory API `client`, its SsoUser watch fed
+/// by the test (the feeder returned).
+pub(crate) async fn start_in_process(
+    env: &BTreeMap<String, String>,
+    client: &kube::Client,
+) -> Result<(gatehouse_sidecar::Sidecar, UserCacheFeeder)> {
+    let lookup = |name: &str| env.get(name).cloned();
+    let config = gatehouse_sidecar::Config::from_source(&lookup)
+        .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
+    let mut sidecar = gatehouse_sidecar::start_with(
+        config,
+        gatehouse_sidecar::StartOptions {
+            kube_client: Some(client.clone()),
+            manual_user_watch: true,
+        },
+    )
+    .await
+    .context("starting the sidecar")?;
+    let feeder = sidecar
+        .take_user_feeder()
+        .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+    Ok((sidecar, feeder))
+}
+
 /// Starts another replica of a sidecar started in process with `env`, on the same API (its
 /// watch not synced yet: call [`Replica::sync`]); waits for its providers (OIDC discovery, SAML
 /// metadata).
@@ -251,21 +275,9 @@ pub(crate) async fn start_replica(
     let mut env = env.clone();
     env.insert("GATEHOUSE_LISTEN".into(), "127.0.0.1:0".into());
     env.insert("GATEHOUSE_ADMIN_LISTEN".into(), "127.0.0.2:0".into());
-    let lookup = |name: &str| env.get(name).cloned();
-    let config = gatehouse_sidecar::Config::from_source(&lookup)
-        .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
-    let mut sidecar = gatehouse_sidecar::start_with(
-        config,
-        gatehouse_sidecar::StartOptions {
-            kube_client: Some(client.clone()),
-            manual_user_watch: true,
-        },
-    )
-    .await
-    .context("starting another replica")?;
-    let feeder = sidecar
-        .take_user_feeder()
-        .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+    let (sidecar, feeder) = start_in_process(&env, client)
+        .await
+        .context("starting another replica")?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let ready = |sidecar: &gatehouse_sidecar::Sidecar| {
         let providers = &sidecar.app().providers;
@@ -381,24 +393,9 @@ impl KubeStack {
         )?
         .into_iter()
         .collect();
-        let lookup = |name: &str| env.get(name).cloned();
-        let config = gatehouse_sidecar::Config::from_source(&lookup)
-            .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
-
         let api_down = Arc::new(AtomicBool::new(false));
         let client = fake_api(&options.users, api_down.clone()).await?;
-        let mut sidecar = gatehouse_sidecar::start_with(
-            config,
-            gatehouse_sidecar::StartOptions {
-                kube_client: Some(client.clone()),
-                manual_user_watch: true,
-            },
-        )
-        .await
-        .context("starting the sidecar")?;
-        let feeder = sidecar
-            .take_user_feeder()
-            .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+        let (sidecar, feeder) = start_in_process(&env, &client).await?;
         let users = Api::namespaced(client.clone(), NAMESPACE);
         let stack = Self {
             idp,

@@ -1036,27 +1036,13 @@ impl SamlKubeStack {
             sidecar_env(&options, 0, "", &public, port, 0, &app.url)?
                 .into_iter()
                 .collect();
-        let lookup = |name: &str| env.get(name).cloned();
-        let config = gatehouse_sidecar::Config::from_source(&lookup)
-            .map_err(|e| anyhow::anyhow!("sidecar config: {e}"))?;
         let client = ClientBuilder::new()
             .with_resource::<SsoUser>()
             .with_status_subresource::<SsoUser>()
             .build()
             .await
             .context("building the in-memory API")?;
-        let mut sidecar = gatehouse_sidecar::start_with(
-            config,
-            gatehouse_sidecar::StartOptions {
-                kube_client: Some(client.clone()),
-                manual_user_watch: true,
-            },
-        )
-        .await
-        .context("starting the sidecar")?;
-        let mut feeder = sidecar
-            .take_user_feeder()
-            .context("a kubernetes sidecar started with a manual watch hands out its feeder")?;
+        let (sidecar, mut feeder) = crate::kube_stack::start_in_process(&env, &client).await?;
         feeder.apply(Ok(watcher::Event::Init));
         feeder.apply(Ok(watcher::Event::InitDone));
         let stack = Self {

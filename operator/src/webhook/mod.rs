@@ -218,27 +218,9 @@ pub fn router(state: WebhookState) -> Router {
 /// very conversion).
 async fn convert(request: Request<Body>) -> Response {
     let started = Instant::now();
-    let body = match tokio::time::timeout(
-        READ_TIMEOUT,
-        axum::body::to_bytes(request.into_body(), BODY_LIMIT),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ConversionReview too large or unreadable",
-            )
-                .into_response();
-        }
-        Err(_) => {
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received in time",
-            )
-                .into_response();
-        }
+    let body = match read_review(request, "ConversionReview").await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let review = conversion::review(&body);
     if let Some(response) = &review.response {
@@ -254,7 +236,35 @@ async fn convert(request: Request<Body>) -> Response {
             debug!(uid = %response.uid, objects = response.converted_objects.len(), elapsed_us, "conversion review answered");
         }
     }
-    match serde_json::to_vec(&review) {
+    json_answer(&review)
+}
+
+/// The request body of a review (`what` names it in the refusal), within [`READ_TIMEOUT`] and
+/// [`BODY_LIMIT`].
+async fn read_review(request: Request<Body>, what: &str) -> Result<Bytes, Response> {
+    match tokio::time::timeout(
+        READ_TIMEOUT,
+        axum::body::to_bytes(request.into_body(), BODY_LIMIT),
+    )
+    .await
+    {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} too large or unreadable"),
+        )
+            .into_response()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time",
+        )
+            .into_response()),
+    }
+}
+
+/// A review's answer as JSON.
+fn json_answer(answer: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(answer) {
         Ok(body) => (
             [(header::CONTENT_TYPE, "application/json")],
             Bytes::from(body),
@@ -270,27 +280,9 @@ async fn convert(request: Request<Body>) -> Response {
 
 async fn mutate_pods(State(state): State<WebhookState>, request: Request<Body>) -> Response {
     let started = Instant::now();
-    let body = match tokio::time::timeout(
-        READ_TIMEOUT,
-        axum::body::to_bytes(request.into_body(), BODY_LIMIT),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "AdmissionReview too large or unreadable",
-            )
-                .into_response();
-        }
-        Err(_) => {
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received in time",
-            )
-                .into_response();
-        }
+    let body = match read_review(request, "AdmissionReview").await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     if !state.configs.synced(CACHE_WAIT).await {
         // Without the cache the webhook cannot tell a missing SsoConfig from an unseen one;
@@ -336,18 +328,7 @@ fn respond(state: &WebhookState, decision: Decision, started: Instant) -> Respon
     if let Some(denial) = denial {
         state.events.record(denial);
     }
-    match serde_json::to_vec(&wire) {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            Bytes::from(body),
-        )
-            .into_response(),
-        Err(error) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot serialize the answer: {error}"),
-        )
-            .into_response(),
-    }
+    json_answer(&wire)
 }
 
 impl ConfigLookup for ConfigCache {
