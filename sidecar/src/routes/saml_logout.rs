@@ -56,26 +56,7 @@ pub(super) async fn idp_logout(
     let checked = check(saml, &metadata, query, skew, now);
     let request = match checked {
         Ok(request) => request,
-        Err(refused) => {
-            tracing::warn!(
-                target: "gatehouse::audit",
-                event = "saml_idp_logout",
-                provider = saml.id(),
-                reason = refused.reason(),
-                error = %refused,
-                "single logout request from the IdP refused: nothing ended"
-            );
-            return (
-                html_response(
-                    StatusCode::BAD_REQUEST,
-                    plain_page(
-                        "Sign-out request refused",
-                        "This sign-out request could not be verified as coming from your identity provider, so nothing was signed out. If you meant to sign out, use the application's own sign-out.",
-                    ),
-                ),
-                false,
-            );
-        }
+        Err(refused) => return (refusal(saml, refused), false),
     };
 
     let recorded = end_sessions(app, saml, &metadata.entity_id, &request, now).await;
@@ -124,6 +105,25 @@ pub(super) async fn idp_logout(
         http::HeaderValue::from_static("no-store"),
     );
     (answer, own.is_some())
+}
+
+/// A refused request: nothing ended, an audit line with the reason, a page for the browser.
+pub(super) fn refusal(saml: &SamlProvider, refused: LogoutError) -> Response<Body> {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "saml_idp_logout",
+        provider = saml.id(),
+        reason = refused.reason(),
+        error = %refused,
+        "single logout request from the IdP refused: nothing ended"
+    );
+    html_response(
+        StatusCode::BAD_REQUEST,
+        plain_page(
+            "Sign-out request refused",
+            "This sign-out request could not be verified as coming from your identity provider, so nothing was signed out. If you meant to sign out, use the application's own sign-out.",
+        ),
+    )
 }
 
 /// The signature, then the request itself, then its ID once.

@@ -119,23 +119,7 @@ pub(super) async fn logout(
                 }
                 return response;
             }
-            Err(refused) => {
-                tracing::warn!(
-                    target: "gatehouse::audit",
-                    event = "saml_idp_logout",
-                    provider = saml.id(),
-                    reason = refused.reason(),
-                    error = %refused,
-                    "single logout request from the IdP refused: nothing ended"
-                );
-                return crate::pages::html_response(
-                    StatusCode::BAD_REQUEST,
-                    crate::pages::plain_page(
-                        "Sign-out request refused",
-                        "This sign-out request is malformed, so nothing was signed out.",
-                    ),
-                );
-            }
+            Err(refused) => return super::saml_logout::refusal(saml, refused),
         }
     }
     let provenance = provenance(&headers, &site.origin);
