@@ -237,6 +237,15 @@ pub struct IdpLogoutRequest {
     pub session_indexes: Vec<String>,
 }
 
+impl IdpLogoutRequest {
+    /// The last second it can be accepted, clock skew aside: its `NotOnOrAfter`, and never more
+    /// than [`MAX_REQUEST_AGE_SECS`] after its `IssueInstant`. Its ID is remembered until then.
+    pub fn valid_until(&self) -> i64 {
+        let cap = self.issued_at.saturating_add(MAX_REQUEST_AGE_SECS);
+        self.not_on_or_after.map_or(cap, |until| until.min(cap))
+    }
+}
+
 /// What a LogoutRequest is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct LogoutExpected<'a> {

@@ -118,6 +118,13 @@ fn a_signed_request_from_the_idp_is_read_with_every_session_index() {
     assert_eq!(request.name_id, "p-ada");
     assert_eq!(request.session_indexes, ["_s1", "_s2"]);
     assert_eq!(request.not_on_or_after, Some(NOW + 120));
+    assert_eq!(request.valid_until(), NOW + 120);
+    // Without NotOnOrAfter, or with a later one, the ID is remembered 5 minutes past issue.
+    let later = IdpLogoutRequest {
+        not_on_or_after: Some(NOW + 3600),
+        ..request.clone()
+    };
+    assert_eq!(later.valid_until(), NOW - 5 + MAX_REQUEST_AGE_SECS);
     let q = RedirectQuery::parse(&query).expect("ok").expect("some");
     assert_eq!(q.relay_state().as_deref(), Some("back to /home"));
     // Another certificate of the IdP's beside it (a rotation) changes nothing.

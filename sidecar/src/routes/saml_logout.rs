@@ -19,8 +19,8 @@ use crate::saml::SamlProvider;
 use crate::state::App;
 use gatehouse_auth::cookie::Session;
 use gatehouse_auth::saml::logout::{
-    IdpLogoutRequest, LogoutError, LogoutExpected, LogoutResponse, MAX_REQUEST_AGE_SECS,
-    RedirectQuery, STATUS_RESPONDER, STATUS_SUCCESS, parse_logout_request,
+    IdpLogoutRequest, LogoutError, LogoutExpected, LogoutResponse, RedirectQuery, STATUS_RESPONDER,
+    STATUS_SUCCESS, parse_logout_request,
 };
 use gatehouse_crds::consts::LOGIN_PATH;
 
@@ -76,7 +76,7 @@ pub(super) async fn idp_logout(
         "identity provider ended sessions"
     );
 
-    let answer = match &metadata.slo_redirect {
+    let mut answer = match &metadata.slo_redirect {
         Some(slo) => {
             let id = format!("_{}", gatehouse_auth::cookie::random_token(32));
             let url = LogoutResponse {
@@ -99,7 +99,6 @@ pub(super) async fn idp_logout(
         }
         None => redirect(StatusCode::FOUND, &format!("{LOGIN_PATH}?state=signed-out")),
     };
-    let mut answer = answer;
     answer.headers_mut().insert(
         header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
@@ -144,12 +143,7 @@ fn check(
             now,
         },
     )?;
-    let until = request
-        .not_on_or_after
-        .unwrap_or(request.issued_at + MAX_REQUEST_AGE_SECS)
-        .min(request.issued_at + MAX_REQUEST_AGE_SECS)
-        .saturating_add(skew)
-        .saturating_add(1);
+    let until = request.valid_until().saturating_add(skew).saturating_add(1);
     if !saml
         .used_ids
         .insert(&format!("logout\n{}", request.id), until, now)
