@@ -4,6 +4,14 @@
 pub const LABEL_SOURCE: &str = "gatehouse.dev/source";
 /// Value of [`LABEL_SOURCE`] for users the sidecar created at sign-in (the RUN "source: sso" tag).
 pub const SOURCE_SSO: &str = "sso";
+/// Value of [`LABEL_SOURCE`] for users the identity provider pushed over SCIM
+/// (`provisioning.mode: scim`): the only SsoUsers SCIM may change or delete.
+pub const SOURCE_SCIM: &str = "scim";
+/// Label on SCIM-pushed SsoUsers: 16 hex chars of sha256 of the lower-cased `userName`, so the
+/// SCIM endpoint finds a user by name (case-insensitively) with one label-selected list.
+pub const LABEL_SCIM_USER_NAME: &str = "gatehouse.dev/scim-user-name";
+/// Path of the SCIM 2.0 service root the sidecar serves (`provisioning.mode: scim`).
+pub const SCIM_PATH: &str = "/api/auth/scim/v2";
 /// Label on SsoUsers and on objects the operator owns: the SsoConfig they belong to.
 pub const LABEL_CONFIG: &str = "gatehouse.dev/config";
 /// Label on SsoUsers: the provider id the user signed in with.

@@ -55,6 +55,203 @@ pub struct SsoUserSpec {
     /// an existing SsoUser (its own cut-off is `status.sessionsNotBefore`; the later one applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_not_before: Option<Time>,
+    /// The profile the identity provider pushed over SCIM (`provisioning.mode: scim`), on users
+    /// labelled `gatehouse.dev/source: scim` only. Written by the sidecar's SCIM endpoint; the
+    /// SCIM `active` attribute is `suspended` above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimProfile>,
+}
+
+/// A SCIM 2.0 User (RFC 7643 §4.1) as Gatehouse keeps it: the core attributes Okta and Entra ID
+/// send, and the enterprise extension. Attribute names are SCIM's own.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimProfile {
+    /// `userName`: unique within the SsoConfig, compared without case.
+    #[schemars(length(min = 1, max = 256))]
+    pub user_name: String,
+    /// `externalId`: the IdP's id of the user, which links it to sign-ins (Okta: the user id,
+    /// the ID token's `sub`; Entra ID: the object id, the `oid` claim). Compared with case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub external_id: Option<String>,
+    /// `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<ScimName>,
+    /// `displayName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub display_name: Option<String>,
+    /// `nickName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub nick_name: Option<String>,
+    /// `title`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub title: Option<String>,
+    /// `userType`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub user_type: Option<String>,
+    /// `preferredLanguage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub preferred_language: Option<String>,
+    /// `locale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub locale: Option<String>,
+    /// `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub timezone: Option<String>,
+    /// `emails`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub emails: Vec<ScimValue>,
+    /// `phoneNumbers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub phone_numbers: Vec<ScimValue>,
+    /// `addresses`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub addresses: Vec<ScimAddress>,
+    /// The enterprise extension (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise: Option<ScimEnterprise>,
+}
+
+/// SCIM `name`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimName {
+    /// `formatted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub formatted: Option<String>,
+    /// `familyName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub family_name: Option<String>,
+    /// `givenName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub given_name: Option<String>,
+    /// `middleName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub middle_name: Option<String>,
+    /// `honorificPrefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub honorific_prefix: Option<String>,
+    /// `honorificSuffix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub honorific_suffix: Option<String>,
+}
+
+/// One value of a multi-valued SCIM attribute (`emails`, `phoneNumbers`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimValue {
+    /// `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub value: Option<String>,
+    /// `type` (`work`, `home`, `mobile`, …).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub kind: Option<String>,
+    /// `primary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+    /// `display`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub display: Option<String>,
+}
+
+/// One SCIM `addresses` value.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimAddress {
+    /// `formatted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub formatted: Option<String>,
+    /// `streetAddress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub street_address: Option<String>,
+    /// `locality`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub locality: Option<String>,
+    /// `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub region: Option<String>,
+    /// `postalCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub postal_code: Option<String>,
+    /// `country`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub country: Option<String>,
+    /// `type`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub kind: Option<String>,
+    /// `primary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+}
+
+/// The SCIM enterprise User extension (RFC 7643 §4.3).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimEnterprise {
+    /// `employeeNumber`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub employee_number: Option<String>,
+    /// `costCenter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub cost_center: Option<String>,
+    /// `organization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub organization: Option<String>,
+    /// `division`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub division: Option<String>,
+    /// `department`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub department: Option<String>,
+    /// `manager`: the manager's SCIM id and display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<ScimManager>,
+}
+
+/// The enterprise extension's `manager`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimManager {
+    /// `value`: the manager's SCIM id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub value: Option<String>,
+    /// `displayName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub display_name: Option<String>,
 }
 
 impl SsoUserSpec {

@@ -380,6 +380,7 @@ impl Provisioner {
                 subject: sign_in.subject.clone(),
                 suspended: None,
                 sessions_not_before: None,
+                scim: None,
             },
         );
         user.metadata.labels = Some(

@@ -325,6 +325,7 @@ mod tests {
                 subject: "00u1".into(),
                 suspended: None,
                 sessions_not_before: None,
+                scim: None,
             },
         );
         user.metadata.namespace = Some(NS.into());

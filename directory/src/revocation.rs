@@ -221,6 +221,7 @@ mod tests {
                 subject: "00u1".into(),
                 suspended: None,
                 sessions_not_before: None,
+                scim: None,
             },
         );
         u.metadata.namespace = Some("team-a".into());

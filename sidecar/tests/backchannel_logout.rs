@@ -724,6 +724,7 @@ fn sso_user(subject: &str) -> SsoUser {
             subject: subject.into(),
             suspended: None,
             sessions_not_before: None,
+            scim: None,
         },
     );
     user.metadata.namespace = Some(NAMESPACE.into());

@@ -99,6 +99,7 @@ fn user(i: usize) -> SsoUser {
             subject: subject.clone(),
             suspended: None,
             sessions_not_before: None,
+            scim: None,
         },
         status: Some(SsoUserStatus {
             email: Some(format!("user{i}@acme.example")),

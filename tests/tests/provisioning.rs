@@ -65,6 +65,7 @@ fn declared(stack: &KubeStack, subject: &str, suspended: bool) -> SsoUser {
             subject: subject.into(),
             suspended: Some(suspended),
             sessions_not_before: None,
+            scim: None,
         },
         status: None,
     }
