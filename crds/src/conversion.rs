@@ -9,6 +9,12 @@
 //! list from that annotation when its first entry still has the object's id (the object, maybe
 //! edited, replaces that entry), and always drops the annotation. A garbled annotation is
 //! ignored: reading an object never fails because of it. Status is the same in both versions.
+//!
+//! `spec.provisioning.mode: scim` and `spec.provisioning.scim` exist in `v1alpha2` only.
+//! Down-conversion writes the nearest `v1alpha1` mode, `preDeclared` (only declared users sign
+//! in), drops `scim`, and keeps both in the annotation [`ANNOTATION_PROVISIONING`]; up-conversion
+//! restores them when the mode is still `preDeclared` (a client that chose another mode through
+//! `v1alpha1` meant it), and always drops the annotation.
 
 use serde_json::{Map, Value};
 
@@ -20,6 +26,13 @@ pub const V1ALPHA2: &str = crate::SSO_CONFIG_API_VERSION;
 /// Annotation of a `v1alpha1` SsoConfig holding every generic provider (a JSON list) when the
 /// `v1alpha2` object has more than one. Written and removed by conversion only.
 pub const ANNOTATION_OIDC_PROVIDERS: &str = "gatehouse.dev/v1alpha2-oidc";
+
+/// Annotation of a `v1alpha1` SsoConfig holding the `v1alpha2` provisioning `mode` and `scim`
+/// (JSON) when the mode is `scim`. Written and removed by conversion only.
+pub const ANNOTATION_PROVISIONING: &str = "gatehouse.dev/v1alpha2-provisioning";
+
+/// The `v1alpha1` mode a `v1alpha2` `scim` config is written with.
+const SCIM_MODE_IN_V1ALPHA1: &str = "preDeclared";
 
 /// Why an object cannot be converted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,14 +95,89 @@ fn annotations(object: &mut Map<String, Value>) -> Option<&mut Map<String, Value
 
 /// Remove [`ANNOTATION_OIDC_PROVIDERS`], and the annotations map when it was the only one.
 fn take_annotation(object: &mut Map<String, Value>) -> Option<Value> {
+    take_named_annotation(object, ANNOTATION_OIDC_PROVIDERS)
+}
+
+/// Remove the annotation `name`, and the annotations map when it was the only one.
+fn take_named_annotation(object: &mut Map<String, Value>, name: &str) -> Option<Value> {
     let map = annotations(object)?;
-    let taken = map.remove(ANNOTATION_OIDC_PROVIDERS)?;
+    let taken = map.remove(name)?;
     if map.is_empty()
         && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
     {
         metadata.remove("annotations");
     }
     Some(taken)
+}
+
+/// Set the annotation `name` to `value`, creating the maps as needed.
+fn put_annotation(object: &mut Map<String, Value>, name: &str, value: String) {
+    let metadata = object
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(metadata) = metadata {
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(annotations) = annotations {
+            annotations.insert(name.into(), Value::from(value));
+        }
+    }
+}
+
+fn provisioning(object: &mut Map<String, Value>) -> Option<&mut Map<String, Value>> {
+    object
+        .get_mut("spec")?
+        .get_mut("provisioning")?
+        .as_object_mut()
+}
+
+/// `v1alpha1` has no `scim` mode nor block: write `preDeclared` and keep both in the annotation.
+fn provisioning_to_v1alpha1(object: &mut Map<String, Value>) {
+    take_named_annotation(object, ANNOTATION_PROVISIONING);
+    let Some(provisioning) = provisioning(object) else {
+        return;
+    };
+    let scim_mode = provisioning.get("mode").and_then(Value::as_str) == Some("scim");
+    if !scim_mode && !provisioning.contains_key("scim") {
+        return;
+    }
+    let mut kept = Map::new();
+    if scim_mode {
+        kept.insert("mode".into(), Value::from("scim"));
+        provisioning.insert("mode".into(), Value::from(SCIM_MODE_IN_V1ALPHA1));
+    }
+    if let Some(scim) = provisioning.remove("scim") {
+        kept.insert("scim".into(), scim);
+    }
+    put_annotation(
+        object,
+        ANNOTATION_PROVISIONING,
+        Value::Object(kept).to_string(),
+    );
+}
+
+/// Restore what [`provisioning_to_v1alpha1`] kept, unless the mode was changed meanwhile.
+fn provisioning_to_v1alpha2(object: &mut Map<String, Value>) {
+    let Some(Value::Object(kept)) = take_named_annotation(object, ANNOTATION_PROVISIONING)
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+    else {
+        return;
+    };
+    let Some(provisioning) = provisioning(object) else {
+        return;
+    };
+    if provisioning.get("mode").and_then(Value::as_str) != Some(SCIM_MODE_IN_V1ALPHA1) {
+        return;
+    }
+    if kept.get("mode").and_then(Value::as_str) == Some("scim") {
+        provisioning.insert("mode".into(), Value::from("scim"));
+    }
+    if let Some(scim) = kept.get("scim").filter(|s| s.is_object()) {
+        provisioning.insert("scim".into(), scim.clone());
+    }
 }
 
 fn oidc_slot(object: &mut Map<String, Value>) -> Option<&mut Map<String, Value>> {
@@ -122,18 +210,9 @@ fn to_v1alpha1(mut object: Map<String, Value>) -> Map<String, Value> {
         }
     }
     if let Some(list) = keep {
-        let metadata = object
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(metadata) = metadata {
-            let annotations = metadata
-                .entry("annotations")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(annotations) = annotations {
-                annotations.insert(ANNOTATION_OIDC_PROVIDERS.into(), Value::from(list));
-            }
-        }
+        put_annotation(&mut object, ANNOTATION_OIDC_PROVIDERS, list);
     }
+    provisioning_to_v1alpha1(&mut object);
     object
 }
 
@@ -160,6 +239,7 @@ fn to_v1alpha2(mut object: Map<String, Value>) -> Map<String, Value> {
         }
         providers.insert("oidc".into(), Value::Array(list));
     }
+    provisioning_to_v1alpha2(&mut object);
     object
 }
 
@@ -347,5 +427,44 @@ mod tests {
             convert(json!([1]), V1ALPHA2),
             Err(ConversionError::NotAnObject)
         );
+    }
+    fn scim(object: Value) -> Value {
+        let mut object = object;
+        object["spec"]["provisioning"] =
+            json!({"mode": "scim", "scim": {"tokenSecretRef": {"name": "portal-scim"}}});
+        object
+    }
+
+    #[test]
+    fn scim_provisioning_survives_a_v1alpha1_round_trip() {
+        let new = scim(v2(&["auth0", "google"]));
+        let old = down(new.clone());
+        assert_eq!(
+            old["spec"]["provisioning"],
+            json!({"mode": "preDeclared"}),
+            "v1alpha1 knows neither the mode nor the block"
+        );
+        assert!(
+            old["metadata"]["annotations"][ANNOTATION_PROVISIONING].is_string(),
+            "{old}"
+        );
+        assert_eq!(up(old), new);
+        // Without scim, no annotation.
+        let plain = down(v2(&[]));
+        assert!(plain["metadata"].get("annotations").is_none(), "{plain}");
+    }
+
+    #[test]
+    fn a_mode_chosen_through_v1alpha1_wins_over_the_kept_scim_block() {
+        let mut old = down(scim(v2(&[])));
+        old["spec"]["provisioning"]["mode"] = json!("jit");
+        let new = up(old);
+        assert_eq!(new["spec"]["provisioning"], json!({"mode": "jit"}));
+        assert!(new["metadata"].get("annotations").is_none(), "{new}");
+        // A garbled annotation is dropped, never an error.
+        let mut old = down(scim(v2(&[])));
+        old["metadata"]["annotations"][ANNOTATION_PROVISIONING] = json!("{not json");
+        let new = up(old);
+        assert_eq!(new["spec"]["provisioning"], json!({"mode": "preDeclared"}));
     }
 }

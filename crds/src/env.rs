@@ -67,6 +67,11 @@ pub const GATEHOUSE_CONFIG_UID: &str = "GATEHOUSE_CONFIG_UID";
 pub const GATEHOUSE_NAMESPACE: &str = "GATEHOUSE_NAMESPACE";
 pub const GATEHOUSE_PROVISIONING: &str = "GATEHOUSE_PROVISIONING";
 pub const GATEHOUSE_PROVISIONING_MODE: &str = "GATEHOUSE_PROVISIONING_MODE";
+/// The bearer token the identity provider sends to the SCIM endpoint
+/// (`provisioning.mode: scim`; key `token` of `provisioning.scim.tokenSecretRef`).
+pub const SCIM_TOKEN: &str = "SCIM_TOKEN";
+/// The token being rotated out, still accepted (key `previousToken`, when the Secret has it).
+pub const SCIM_PREVIOUS_TOKEN: &str = "SCIM_PREVIOUS_TOKEN";
 pub const GATEHOUSE_AUTH_MODE: &str = "GATEHOUSE_AUTH_MODE";
 pub const GATEHOUSE_APP_LOGIN_PATH: &str = "GATEHOUSE_APP_LOGIN_PATH";
 pub const GATEHOUSE_SKIP_AUTH: &str = "GATEHOUSE_SKIP_AUTH";
@@ -143,6 +148,8 @@ pub const RENDERED_VARIABLES: &[&str] = &[
     GATEHOUSE_NAMESPACE,
     GATEHOUSE_PROVISIONING,
     GATEHOUSE_PROVISIONING_MODE,
+    SCIM_TOKEN,
+    SCIM_PREVIOUS_TOKEN,
     GATEHOUSE_AUTH_MODE,
     GATEHOUSE_APP_LOGIN_PATH,
     GATEHOUSE_SKIP_AUTH,
@@ -165,6 +172,8 @@ pub const SECRET_VARIABLES: &[&str] = &[
     ENTRA_CLIENT_SECRET,
     OIDC_CLIENT_SECRET,
     SAML_SP_SIGNING_KEY,
+    SCIM_TOKEN,
+    SCIM_PREVIOUS_TOKEN,
     GATEHOUSE_COOKIE_SECRET,
 ];
 

@@ -40,3 +40,11 @@ fn every_providers_client_secret_is_a_secret() {
     );
     assert!(all.contains(&"OIDC_16_GROUPS_CLAIM"));
 }
+
+#[test]
+fn the_scim_tokens_are_rendered_secrets() {
+    for name in [SCIM_TOKEN, SCIM_PREVIOUS_TOKEN] {
+        assert!(is_secret(name), "{name}");
+        assert!(all_rendered_variables().contains(&name), "{name}");
+    }
+}

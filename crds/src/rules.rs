@@ -418,6 +418,31 @@ pub fn delete_after_inactive_ttl_cel() -> String {
     )
 }
 
+pub const MSG_SCIM_NEEDS_TOKEN: &str = "provisioning mode scim needs provisioning.scim.tokenSecretRef: the Secret (in this namespace) whose key token holds the bearer token the identity provider sends";
+pub const MSG_SCIM_NEEDS_MODE: &str =
+    "provisioning.scim is only used with provisioning mode scim: set mode: scim, or remove scim";
+pub const MSG_SCIM_ONE_PROVIDER: &str = "provisioning mode scim with more than one provider needs exclusiveProvider: it names the provider the users pushed over SCIM sign in with (one identity provider per SCIM-enabled SsoConfig)";
+
+/// Fewest characters of a SCIM bearer token (`token`, `previousToken`; `SCIM_TOKEN`,
+/// `SCIM_PREVIOUS_TOKEN`).
+pub const MIN_SCIM_TOKEN_LEN: usize = 16;
+pub const MSG_SCIM_TOKEN: &str = "the SCIM bearer token must be at least 16 characters (generate one with `openssl rand -base64 32`)";
+
+/// A SCIM bearer token: at least [`MIN_SCIM_TOKEN_LEN`] characters. The message never holds the
+/// value.
+pub fn check_scim_token(token: &str) -> Result<(), &'static str> {
+    (token.chars().count() >= MIN_SCIM_TOKEN_LEN)
+        .then_some(())
+        .ok_or(MSG_SCIM_TOKEN)
+}
+
+/// CEL on the SsoConfig's spec for [`MSG_SCIM_ONE_PROVIDER`]: in `scim` mode, an OIDC config
+/// with more than one provider (okta, entra, entries of `providers.oidc`) names
+/// `exclusiveProvider`. SAML has one provider.
+pub fn scim_one_provider_cel() -> String {
+    "!has(self.provisioning) || !has(self.provisioning.mode) || self.provisioning.mode != 'scim' || self.protocol != 'oidc' || has(self.exclusiveProvider) || !has(self.providers) || (has(self.providers.okta) ? 1 : 0) + (has(self.providers.entra) ? 1 : 0) + (has(self.providers.oidc) ? size(self.providers.oidc) : 0) <= 1".to_owned()
+}
+
 /// Whether `provisioning.deleteAfterInactive` (`delete_after`) is at least the session lifetime
 /// (`session.ttl`, [`DEFAULT_SESSION_TTL`] when unset). Inactivity counts from the last time
 /// the identity provider vouched for the user (a sign-in, a re-validation), and a session lasts

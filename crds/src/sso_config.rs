@@ -73,7 +73,9 @@ fn cel_route_path_of_self() -> String {
     // No fieldPath: the chart supports Kubernetes 1.27, whose CRD schema lacks it (the message
     // names the field).
     validation = Rule::new(rules::delete_after_inactive_ttl_cel())
-        .message(rules::MSG_DELETE_AFTER_INACTIVE_TTL)
+        .message(rules::MSG_DELETE_AFTER_INACTIVE_TTL),
+    validation = Rule::new(rules::scim_one_provider_cel())
+        .message(rules::MSG_SCIM_ONE_PROVIDER)
 )]
 pub struct SsoConfigSpec {
     /// Sign-in protocol: `oidc` or `saml`. Exactly one is active; the block of the other may stay
@@ -630,11 +632,25 @@ pub struct SecretKeyRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.mode) || self.mode != 'scim' || has(self.scim)")
+        .message(rules::MSG_SCIM_NEEDS_TOKEN),
+    validation = Rule::new("!has(self.scim) || (has(self.mode) && self.mode == 'scim')")
+        .message(rules::MSG_SCIM_NEEDS_MODE)
+)]
 pub struct ProvisioningSpec {
     /// `jit`: every user the IdP admits with a permitted role becomes an SsoUser at sign-in.
     /// `preDeclared`: only users that already have an SsoUser (for example from Git) may sign in.
+    /// `scim`: the identity provider pushes users over SCIM 2.0 (`status.scimUrl`, with the
+    /// bearer token of `scim.tokenSecretRef`); only users it pushed or that are declared (for
+    /// example from Git) may sign in, anyone else gets the no-access page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ProvisioningMode>,
+    /// SCIM 2.0 provisioning, required by (and only allowed with) `mode: scim`. The users the
+    /// identity provider pushes belong to one provider: the only one configured, or
+    /// `exclusiveProvider` when there are several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimSpec>,
     /// Path on the app that receives the user as JSON (POST) at every sign-in, so it can create
     /// its own account on first login. A failing hook fails the sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -660,6 +676,9 @@ pub enum ProvisioningMode {
     Jit,
     /// Only pre-declared SsoUsers may sign in.
     PreDeclared,
+    /// Only users pushed by the identity provider over SCIM 2.0, or declared in Git, may sign in;
+    /// anyone else gets the no-access page.
+    Scim,
 }
 
 impl ProvisioningMode {
@@ -668,7 +687,98 @@ impl ProvisioningMode {
         match self {
             ProvisioningMode::Jit => "jit",
             ProvisioningMode::PreDeclared => "preDeclared",
+            ProvisioningMode::Scim => "scim",
         }
+    }
+}
+
+/// Key of the SCIM bearer token in the Secret `provisioning.scim.tokenSecretRef` names.
+pub const SCIM_TOKEN_KEY: &str = "token";
+/// Key of the token being rotated out (still accepted) in the same Secret; optional.
+pub const SCIM_PREVIOUS_TOKEN_KEY: &str = "previousToken";
+
+/// SCIM 2.0 provisioning: the identity provider (Okta, Entra ID) creates, updates, suspends and
+/// deletes this config's SsoUsers at `status.scimUrl`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
+#[serde(rename_all = "camelCase")]
+pub struct ScimSpec {
+    /// Secret (in this namespace) holding the bearer token the identity provider sends: key
+    /// `token` (at least 16 characters; generate one with `openssl rand -base64 32`), and
+    /// optionally `previousToken`, still accepted while the identity provider is switched to the
+    /// new one (rotation without downtime: move `token` to `previousToken`, write the new
+    /// `token`, update the identity provider, then remove `previousToken`). The keys are fixed,
+    /// not configurable, so that every rotation is the same steps.
+    pub token_secret_ref: SecretNameRef,
+}
+
+/// Reference to a Secret in the SsoConfig's own namespace whose keys are fixed by the field.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(crates(kube_core = "::kube_core"))]
+#[serde(rename_all = "camelCase")]
+pub struct SecretNameRef {
+    /// Secret name (same namespace as the SsoConfig).
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Not allowed: Secrets are always read from the SsoConfig's own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("false").message("Secret references cannot name a namespace: the Secret must be in the SsoConfig's namespace"))]
+    pub namespace: Option<String>,
+}
+
+impl SsoConfigSpec {
+    /// The provisioning mode, `jit` when unset.
+    pub fn provisioning_mode(&self) -> ProvisioningMode {
+        self.provisioning
+            .as_ref()
+            .and_then(|p| p.mode)
+            .unwrap_or_default()
+    }
+
+    /// In `scim` mode, the id of the provider the users pushed over SCIM sign in with: `saml`
+    /// for the SAML protocol, else `exclusiveProvider`, else the only configured provider.
+    /// `None` in any other mode, or when several providers leave it open (refused at apply time).
+    pub fn scim_provider(&self) -> Option<String> {
+        if self.provisioning_mode() != ProvisioningMode::Scim {
+            return None;
+        }
+        match self.protocol {
+            Protocol::Saml => Some(crate::consts::PROVIDER_SAML.to_owned()),
+            Protocol::Oidc => {
+                if let Some(exclusive) = &self.exclusive_provider {
+                    return Some(exclusive.clone());
+                }
+                let p = self.providers.as_ref()?;
+                let ids: Vec<String> = [
+                    p.okta.as_ref().map(|_| crate::consts::PROVIDER_OKTA.to_owned()),
+                    p.entra
+                        .as_ref()
+                        .map(|_| crate::consts::PROVIDER_ENTRA.to_owned()),
+                ]
+                .into_iter()
+                .flatten()
+                .chain(p.oidc.iter().map(|o| o.id.clone()))
+                .collect();
+                match ids.as_slice() {
+                    [only] => Some(only.clone()),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// The SCIM service root `<publicUrl>/api/auth/scim/v2` in `scim` mode; `None` otherwise.
+    pub fn scim_url(&self) -> Option<String> {
+        (self.provisioning_mode() == ProvisioningMode::Scim).then(|| {
+            format!(
+                "{}{}",
+                self.public_url.trim_end_matches('/'),
+                crate::consts::SCIM_PATH
+            )
+        })
     }
 }
 
@@ -826,6 +936,10 @@ pub struct SsoConfigStatus {
     /// SAML URLs to register at the IdP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saml: Option<SamlUrls>,
+    /// SCIM 2.0 base URL to register at the identity provider (`provisioning.mode: scim` only),
+    /// with the bearer token of `provisioning.scim.tokenSecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_url: Option<String>,
     /// Name of the Secret holding the rendered sidecar environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_secret: Option<String>,

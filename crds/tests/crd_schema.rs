@@ -407,6 +407,56 @@ fn several_generic_providers_are_a_list_keyed_by_id() {
 }
 
 #[test]
+fn scim_mode_needs_its_token_secret_and_one_provider() {
+    use gatehouse_crds::rules::{MSG_SCIM_NEEDS_MODE, MSG_SCIM_NEEDS_TOKEN, MSG_SCIM_ONE_PROVIDER};
+    let token = json!({"tokenSecretRef": {"name": "portal-scim"}});
+    let scim = with(
+        base_config(),
+        "/spec/provisioning",
+        json!({"mode": "scim", "scim": token}),
+    );
+    let errors = apply_errors(&sso_config_schema(), &scim, None);
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    assert_rejected(
+        &with(base_config(), "/spec/provisioning", json!({"mode": "scim"})),
+        MSG_SCIM_NEEDS_TOKEN,
+    );
+    for mode in [json!({"scim": token}), json!({"mode": "jit", "scim": token})] {
+        assert_rejected(&with(base_config(), "/spec/provisioning", mode), MSG_SCIM_NEEDS_MODE);
+    }
+    assert_rejected(
+        &with(
+            base_config(),
+            "/spec/provisioning",
+            json!({"mode": "scim", "scim": {"tokenSecretRef": {"name": "s", "namespace": "other"}}}),
+        ),
+        "Secret references cannot name a namespace",
+    );
+
+    // Several providers: the one pushed users belong to must be named.
+    let mut several = with_generic(&["auth0"]);
+    several["spec"]["provisioning"] = json!({"mode": "scim", "scim": token});
+    assert_rejected(&several, MSG_SCIM_ONE_PROVIDER);
+    let named = with(several.clone(), "/spec/exclusiveProvider", json!("okta"));
+    assert!(apply_errors(&sso_config_schema(), &named, None).is_empty());
+    // Only generic providers count too: two entries, no okta.
+    let two = without(
+        with(
+            several.clone(),
+            "/spec/providers/oidc",
+            json!([generic("auth0"), generic("google")]),
+        ),
+        "/spec/providers/okta",
+    );
+    assert_rejected(&two, MSG_SCIM_ONE_PROVIDER);
+    let one = without(several, "/spec/providers/okta");
+    assert!(apply_errors(&sso_config_schema(), &one, None).is_empty());
+    // Other modes keep accepting several providers without exclusiveProvider.
+    assert!(apply_errors(&sso_config_schema(), &with_generic(&["auth0", "google"]), None).is_empty());
+}
+
+#[test]
 fn v1alpha1_stays_served_deprecated_and_frozen() {
     let crd = gatehouse_crds::sso_config_crd();
     let names: Vec<(&str, bool, bool)> = crd

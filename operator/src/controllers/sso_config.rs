@@ -508,6 +508,11 @@ pub fn desired_status(
         } else {
             previous.saml.clone()
         },
+        scim_url: if spec_valid {
+            config.spec.scim_url()
+        } else {
+            previous.scim_url.clone()
+        },
         env_secret: if applied {
             Some(env_secret)
         } else {
