@@ -13,6 +13,10 @@ pub enum ProvisionError {
         "no SsoUser is declared for this user and the SsoConfig only admits pre-declared users"
     )]
     NotDeclared,
+    /// Provisioning mode is `scim` and the identity provider has not pushed this user (or
+    /// pushed it without the `externalId` that links it to sign-ins).
+    #[error("the identity provider has not provisioned this user for this application (SCIM)")]
+    NotProvisioned,
     /// A re-validation found no SsoUser: the user was deleted while the refresh was in the
     /// air. A re-validation never creates one (only a sign-in does).
     #[error("the SsoUser was deleted")]
@@ -43,6 +47,7 @@ impl ProvisionError {
         match self {
             ProvisionError::Suspended => "user_suspended",
             ProvisionError::NotDeclared => "user_not_declared",
+            ProvisionError::NotProvisioned => "user_not_provisioned",
             ProvisionError::Deleted => "user_deleted",
             ProvisionError::Collision { .. } => "user_conflict",
             ProvisionError::Unavailable(_) | ProvisionError::TimedOut(_) => "directory_unavailable",
@@ -54,10 +59,11 @@ impl ProvisionError {
     /// the docs ([`ProvisionError::Deleted`] is left out: only a re-validation meets it). Keep
     /// it in step with [`ProvisionError::explanation`], whose match fails to compile on a new
     /// variant.
-    pub fn sign_in_examples() -> [ProvisionError; 5] {
+    pub fn sign_in_examples() -> [ProvisionError; 6] {
         [
             ProvisionError::Suspended,
             ProvisionError::NotDeclared,
+            ProvisionError::NotProvisioned,
             ProvisionError::Collision {
                 name: String::new(),
             },
@@ -77,6 +83,12 @@ impl ProvisionError {
             ProvisionError::NotDeclared => {
                 "the SsoConfig has `provisioning.mode: preDeclared` and no SsoUser is declared for \
                  this user: declare one, or switch to `jit`"
+            }
+            ProvisionError::NotProvisioned => {
+                "the SsoConfig has `provisioning.mode: scim` and the identity provider has not \
+                 pushed this user, or pushed it without an `externalId` equal to the sign-in's \
+                 subject (Okta: the user id; Entra ID: the object id): assign the user to the app \
+                 at the IdP"
             }
             ProvisionError::Deleted => {
                 "the user's SsoUser was deleted while a re-validation was under way: the session \

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use gatehouse_crds::consts::{
-    LABEL_CONFIG, LABEL_IDENTITY, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SSO,
+    LABEL_CONFIG, LABEL_IDENTITY, LABEL_PROVIDER, LABEL_SOURCE, SIDECAR_FIELD_MANAGER, SOURCE_SCIM,
+    SOURCE_SSO,
 };
 use gatehouse_crds::names::{identity_label, legacy_sso_user_name, sso_user_name};
 use gatehouse_crds::{API_VERSION, ProvisioningMode, SessionRenewal, SsoUser};
@@ -33,6 +34,7 @@ use gatehouse_auth::signin::{Occasion, SignedInUser};
 
 use crate::error::ProvisionError;
 use crate::liveness::Heartbeat;
+use crate::scim::Tombstones;
 
 /// How many times a sign-in re-reads and retries after losing a race with a concurrent writer.
 /// Each retry waits a random time up to a ceiling that doubles per attempt (4 ms … 128 ms, "full
@@ -139,6 +141,7 @@ impl Provisioner {
             // A refresh that was in the air when the user was deleted must not bring it back.
             None if sign_in.occasion == Occasion::Revalidation => Err(ProvisionError::Deleted),
             None if self.mode == ProvisioningMode::PreDeclared => Err(ProvisionError::NotDeclared),
+            None if self.mode == ProvisioningMode::Scim => Err(ProvisionError::NotProvisioned),
             None => Ok(Admitted { user: None, name }),
         }
     }
@@ -182,6 +185,12 @@ impl Provisioner {
             return read(current).await;
         }
         let (name, found) = read(current.clone()).await?;
+        if self.mode == ProvisioningMode::Scim {
+            if found.as_ref().is_some_and(|u| links(u, sign_in)) {
+                return Ok((name, found));
+            }
+            return self.find_pushed(sign_in, current, found).await;
+        }
         if found.is_some() {
             return Ok((name, found));
         }
@@ -190,6 +199,36 @@ impl Provisioner {
             return Ok((legacy, old));
         }
         Ok((current, None))
+    }
+
+    /// In `scim` mode, when the current name holds no user of this sign-in: the user the IdP
+    /// pushed with this person's id as `externalId` (labelled with it as identity), whatever its
+    /// name; else what the current name holds (another identity: a collision), or nothing.
+    async fn find_pushed(
+        &self,
+        sign_in: &SignedInUser,
+        current: String,
+        found: Option<SsoUser>,
+    ) -> Result<(String, Option<SsoUser>), ProvisionError> {
+        let selector = format!(
+            "{LABEL_CONFIG}={},{LABEL_IDENTITY}={}",
+            self.config,
+            identity_label(&sign_in.issuer, &sign_in.subject)
+        );
+        let listed = self
+            .api
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .map_err(ProvisionError::Unavailable)?;
+        let pushed = listed
+            .items
+            .into_iter()
+            .filter(|u| u.spec.config == self.config)
+            .find(|u| links(u, sign_in));
+        match pushed {
+            Some(user) => Ok((user.metadata.name.clone().unwrap_or_default(), Some(user))),
+            None => Ok((current, found)),
+        }
     }
 
     /// [`Provisioner::provision`] starting from what [`Provisioner::admit`] read, instead of
@@ -211,7 +250,7 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         if user.spec.config != self.config
             || user.spec.provider != sign_in.provider
-            || user.spec.subject != sign_in.subject
+            || !links(user, sign_in)
         {
             return Err(ProvisionError::Collision { name });
         }
@@ -259,6 +298,9 @@ impl Provisioner {
                 }
                 None if self.mode == ProvisioningMode::PreDeclared => {
                     return Err(ProvisionError::NotDeclared);
+                }
+                None if self.mode == ProvisioningMode::Scim => {
+                    return Err(ProvisionError::NotProvisioned);
                 }
                 None => match self
                     .api
@@ -399,6 +441,27 @@ impl Provisioner {
         );
         user
     }
+}
+
+/// Whether `user` is the SsoUser of `sign_in`'s person (config and provider aside): a user the
+/// IdP pushed over SCIM by its `externalId` (which may have changed since the object was
+/// named), any other by its subject.
+fn links(user: &SsoUser, sign_in: &SignedInUser) -> bool {
+    match &user.spec.scim {
+        Some(profile) if is_pushed(user) => {
+            profile.external_id.as_deref() == Some(sign_in.subject.as_str())
+        }
+        _ => user.spec.subject == sign_in.subject,
+    }
+}
+
+/// Whether `user` was pushed over SCIM (`gatehouse.dev/source: scim`).
+fn is_pushed(user: &SsoUser) -> bool {
+    user.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_SOURCE))
+        .is_some_and(|s| s == SOURCE_SCIM)
 }
 
 /// Why a session was refused by the user directory.
@@ -872,6 +935,8 @@ pub struct UserCache {
     recent: RecentUsers,
     /// Signalled after every watch event, so live connections are re-checked at once.
     changes: Arc<tokio::sync::Notify>,
+    /// The config's users the watch saw deleted lately, for SCIM paging.
+    tombstones: Tombstones,
 }
 
 /// Which session a check is for, beyond its user: its own id and the identity provider's
@@ -918,6 +983,7 @@ pub struct UserCacheFeeder {
     /// When deletion records in `recent` were last pruned.
     pruned: Instant,
     changes: Arc<tokio::sync::Notify>,
+    tombstones: Tombstones,
 }
 
 impl UserCache {
@@ -939,9 +1005,11 @@ impl UserCache {
             health: health.clone(),
             recent: Arc::default(),
             changes: Arc::default(),
+            tombstones: Tombstones::default(),
         };
         let recent = cache.recent.clone();
         let scope = cache.scope.clone();
+        let tombstones = cache.tombstones.clone();
         let changes = cache.changes.clone();
         (
             cache,
@@ -956,6 +1024,7 @@ impl UserCache {
                 recent,
                 pruned: Instant::now(),
                 changes,
+                tombstones,
             },
         )
     }
@@ -980,6 +1049,11 @@ impl UserCache {
         ids: SessionIds<'_>,
     ) -> Result<(), SessionRefusal> {
         self.check_ids_at(name, uid, started, ids, Instant::now())
+    }
+
+    /// The config's users the watch saw deleted lately ([`crate::scim::TOMBSTONE_TTL`]).
+    pub fn tombstones(&self) -> Tombstones {
+        self.tombstones.clone()
     }
 
     /// Whether the watch holds SsoUser `name` as one of this config's users. No I/O.
@@ -1247,6 +1321,12 @@ impl UserCacheFeeder {
                 }
             }
             watcher::Event::Delete(object) => {
+                if let Ok(user) = &object.0
+                    && self.name_of(object.meta()).is_some()
+                    && self.scope.selects(user)
+                {
+                    self.tombstones.record(user);
+                }
                 if let Some(name) = self.name_of(object.meta()) {
                     let previous = self.store.write().remove(name);
                     self.recount(previous.as_ref(), false);

@@ -10,6 +10,7 @@
 //! - [`read_through`]: settles the cache's misses for sessions issued moments ago (a user another
 //!   replica just created) by a bounded, rate-limited read of the SsoUser.
 //! - [`revocation`]: writes ended sessions on the SsoUsers, so every replica's watch carries them.
+//! - [`scim`]: the config's SsoUsers as a SCIM 2.0 user store (`provisioning.mode: scim`).
 //! - [`renewals`]: shares a session's re-validation between replicas (a lease on asking the IdP,
 //!   and the latest renewal), so no replica refreshes with a token another has already used.
 //!
@@ -22,6 +23,7 @@ pub mod liveness;
 pub mod read_through;
 pub mod renewals;
 pub mod revocation;
+pub mod scim;
 pub mod user_directory;
 
 pub use error::ProvisionError;

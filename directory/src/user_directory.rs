@@ -120,6 +120,21 @@ impl UserDirectory {
         }
     }
 
+    /// The config's SsoUsers as a SCIM user store, pushed users belonging to `provider` (with
+    /// `issuer`); `None` without a Kubernetes directory.
+    pub fn scim(&self, provider: &str, issuer: &str) -> Option<crate::scim::ScimDirectory> {
+        match self {
+            UserDirectory::Off => None,
+            UserDirectory::Kubernetes(k) => Some(crate::scim::ScimDirectory::new(
+                k.api.clone(),
+                k.config.clone(),
+                provider,
+                issuer,
+                k.cache.tombstones(),
+            )),
+        }
+    }
+
     /// Whether the watch holds SsoUser `name` as one of this config's users (no I/O); `false`
     /// without a directory.
     pub fn holds_own(&self, name: &str) -> bool {
@@ -365,6 +380,10 @@ pub struct KubernetesDirectory {
     renewals: Renewals,
     events: Arc<Recorder>,
     namespace: String,
+    /// The SsoConfig's name.
+    config: String,
+    /// The namespace's SsoUsers.
+    api: kube::Api<gatehouse_crds::SsoUser>,
     /// [`SIGN_IN_API_BUDGET`]; shorter in tests.
     budget: Duration,
 }
@@ -416,7 +435,7 @@ impl KubernetesDirectory {
         let revoker = Revoker::new(api.clone());
         let renewals = Renewals::new(api.clone());
         let provisioner = Provisioner::new(api.clone(), config_name, mode, cache.clone());
-        let read_through = ReadThrough::new(api, cache.clone(), ReadLimits::default());
+        let read_through = ReadThrough::new(api.clone(), cache.clone(), ReadLimits::default());
         let reporter = Reporter {
             controller: EVENT_REPORTER.to_owned(),
             instance: None,
@@ -429,6 +448,8 @@ impl KubernetesDirectory {
             renewals,
             events: Arc::new(Recorder::new(client, reporter)),
             namespace: namespace.to_owned(),
+            config: config_name.to_owned(),
+            api,
             budget,
         };
         (directory, feeder)
