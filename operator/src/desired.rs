@@ -156,19 +156,25 @@ pub fn build(config: &ConfigRef, spec: &SsoConfigSpec, secrets: &ResolvedSecrets
 
     let ssousers = gatehouse_crds::SsoUser::plural(&()).into_owned();
     let rw = ["get", "list", "watch", "create", "patch", "update"];
+    let mut rules = vec![
+        // Sign-in provisions SsoUsers and records what the IdP said; the watch drives
+        // revocation. Only this namespace: a Role, not a ClusterRole.
+        rule(
+            &[gatehouse_crds::GROUP],
+            &[&ssousers, &format!("{ssousers}/status")],
+            &rw,
+        ),
+        // Audit trail of sign-ins and denials on the SsoUser.
+        rule(&["", "events.k8s.io"], &["events"], &["create", "patch"]),
+    ];
+    if spec.provisioning_mode() == ProvisioningMode::Scim {
+        // The identity provider deletes the users it pushed (SCIM DELETE); the sidecar deletes
+        // only SsoUsers labelled as SCIM's, but RBAC cannot select by label.
+        rules.push(rule(&[gatehouse_crds::GROUP], &[&ssousers], &["delete"]));
+    }
     let role = Role {
         metadata: config.metadata(sa_name.clone(), COMPONENT_IDENTITY),
-        rules: Some(vec![
-            // Sign-in provisions SsoUsers and records what the IdP said; the watch drives
-            // revocation. Only this namespace: a Role, not a ClusterRole.
-            rule(
-                &[gatehouse_crds::GROUP],
-                &[&ssousers, &format!("{ssousers}/status")],
-                &rw,
-            ),
-            // Audit trail of sign-ins and denials on the SsoUser.
-            rule(&["", "events.k8s.io"], &["events"], &["create", "patch"]),
-        ]),
+        rules: Some(rules),
     };
 
     let role_binding = RoleBinding {
@@ -359,6 +365,12 @@ pub fn sidecar_env(
     );
     if let Some(hook) = &provisioning.hook_path {
         set(env::GATEHOUSE_PROVISION_HOOK, hook);
+    }
+    if let Some(scim) = &secrets.scim {
+        set(env::SCIM_TOKEN, scim.token.expose());
+        if let Some(previous) = &scim.previous {
+            set(env::SCIM_PREVIOUS_TOKEN, previous.expose());
+        }
     }
     set(
         env::GATEHOUSE_AUTH_MODE,
@@ -650,6 +662,7 @@ mod tests {
             saml_metadata: None,
             cookie_keys: CookieKeys::Generated(SecretValue::new("a2V5")),
             saml_sp: None,
+            scim: None,
         }
     }
 
@@ -1006,6 +1019,68 @@ spec:
             desired.token_secret.type_.as_deref(),
             Some("kubernetes.io/service-account-token")
         );
+    }
+
+    const SCIM: &str = "  provisioning: {mode: scim, scim: {tokenSecretRef: {name: portal-scim}}}\n";
+
+    fn scim_spec() -> SsoConfigSpec {
+        spec(&format!(
+            "{}{SCIM}",
+            ALL_PROVIDERS.replace("  provisioning: {mode: preDeclared, hookPath: /internal/sso}\n", "")
+        ))
+    }
+
+    fn scim_resolved(previous: Option<&str>) -> ResolvedSecrets {
+        ResolvedSecrets {
+            scim: Some(crate::secrets::ScimTokens {
+                token: SecretValue::new("scim-token-0123456789"),
+                previous: previous.map(SecretValue::new),
+            }),
+            ..resolved()
+        }
+    }
+
+    #[test]
+    fn scim_mode_renders_its_tokens_and_lets_the_sidecar_delete_ssousers() {
+        let spec = scim_spec();
+        let vars = sidecar_env(&portal(), &spec, &scim_resolved(None));
+        assert_eq!(vars[env::GATEHOUSE_PROVISIONING_MODE], "scim");
+        assert_eq!(vars[env::SCIM_TOKEN], "scim-token-0123456789");
+        assert!(!vars.contains_key(env::SCIM_PREVIOUS_TOKEN));
+        let vars = sidecar_env(&portal(), &spec, &scim_resolved(Some("scim-old-0123456789")));
+        assert_eq!(vars[env::SCIM_PREVIOUS_TOKEN], "scim-old-0123456789");
+
+        let desired = build(&portal(), &spec, &scim_resolved(None));
+        let rules = desired.role.rules.expect("rules");
+        assert_eq!(rules.len(), 3);
+        assert_eq!(
+            rules[2].resources.as_deref(),
+            Some(&["ssousers".to_string()][..]),
+            "delete on the objects only, not on their status"
+        );
+        assert_eq!(rules[2].verbs, ["delete"]);
+        assert!(!rules[0].verbs.contains(&"delete".to_string()));
+        // Every other mode: no delete at all.
+        for yaml in [ALL_PROVIDERS.to_owned(), ALL_PROVIDERS.replace("mode: preDeclared, ", "")] {
+            let desired = build(&portal(), &self::spec(&yaml), &resolved());
+            let rules = desired.role.rules.expect("rules");
+            assert!(
+                rules.iter().all(|r| !r.verbs.contains(&"delete".to_string())),
+                "{rules:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scim_url_and_provider_follow_the_spec() {
+        let spec = scim_spec();
+        assert_eq!(
+            spec.scim_url().as_deref(),
+            Some("https://portal.example.com/api/auth/scim/v2")
+        );
+        assert_eq!(spec.scim_provider().as_deref(), Some("okta"), "exclusiveProvider");
+        assert_eq!(self::spec(ALL_PROVIDERS).scim_url(), None);
+        assert_eq!(self::spec(ALL_PROVIDERS).scim_provider(), None);
     }
 
     #[test]

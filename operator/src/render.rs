@@ -534,6 +534,21 @@ fn write_config_header(out: &mut String, sourced: &SourcedConfig) {
         let _ = writeln!(out, "#   SP metadata URL: {}", saml.metadata_url);
         let _ = writeln!(out, "#   SP entity id: {}", saml.entity_id);
     }
+    if let Some(url) = config.spec.scim_url() {
+        let secret = config
+            .spec
+            .provisioning
+            .as_ref()
+            .and_then(|p| p.scim.as_ref())
+            .map(|s| s.token_secret_ref.name.as_str())
+            .unwrap_or_default();
+        let provider = config.spec.scim_provider().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# SCIM 2.0 base URL to register at the identity provider ({provider}), with the bearer token of Secret {secret}:"
+        );
+        let _ = writeln!(out, "#   {url}");
+    }
 }
 
 /// An input document as it is passed through: unchanged, except that a Secret's values are shown

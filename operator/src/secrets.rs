@@ -9,7 +9,10 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_crds::saml_metadata::parse_idp_metadata;
-use gatehouse_crds::{ClientSecretRef, Protocol, SecretKeyRef, SsoConfigSpec};
+use gatehouse_crds::{
+    ClientSecretRef, Protocol, ProvisioningMode, SCIM_PREVIOUS_TOKEN_KEY, SCIM_TOKEN_KEY,
+    SecretKeyRef, SecretNameRef, SsoConfigSpec,
+};
 use k8s_openapi::api::core::v1::Secret;
 
 use crate::names;
@@ -76,6 +79,18 @@ pub struct ResolvedSecrets {
     /// controller creates it; `render` leaves the variables out, and the sidecar answers single
     /// logout unsigned).
     pub saml_sp: Option<crate::sp_key::SpKeys>,
+    /// `provisioning.mode: scim` only: the SCIM bearer tokens.
+    pub scim: Option<ScimTokens>,
+}
+
+/// The bearer tokens the identity provider may send to the SCIM endpoint, from
+/// `provisioning.scim.tokenSecretRef`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimTokens {
+    /// Key `token`: the one the identity provider is configured with.
+    pub token: SecretValue,
+    /// Key `previousToken`, when the Secret has it: still accepted during a rotation.
+    pub previous: Option<SecretValue>,
 }
 
 /// Names of the Secrets (in the config's namespace) that `spec` needs: the active protocol's
@@ -114,7 +129,18 @@ pub fn referenced_secret_names(spec: &SsoConfigSpec) -> BTreeSet<String> {
     {
         names.insert(r.name.clone());
     }
+    if let Some(r) = scim_ref(spec)
+        && r.namespace.is_none()
+    {
+        names.insert(r.name.clone());
+    }
     names
+}
+
+/// The SCIM token Secret, in `scim` mode only.
+fn scim_ref(spec: &SsoConfigSpec) -> Option<&SecretNameRef> {
+    (spec.provisioning_mode() == ProvisioningMode::Scim).then_some(())?;
+    Some(&spec.provisioning.as_ref()?.scim.as_ref()?.token_secret_ref)
 }
 
 /// Whether `spec` references the Secret `name` (in its own namespace); the Secret watch uses it
@@ -148,6 +174,7 @@ pub fn resolve(
         saml_metadata: None,
         cookie_keys: CookieKeys::ToGenerate,
         saml_sp: None,
+        scim: None,
     };
 
     match spec.protocol {
@@ -266,11 +293,60 @@ pub fn resolve(
         }
     }
 
+    if let Some(r) = scim_ref(spec)
+        && r.namespace.is_none()
+    {
+        resolved.scim = scim_tokens(r, &lookup, &mut problems);
+    }
+
     if problems.is_empty() {
         Ok(resolved)
     } else {
         Err(problems)
     }
+}
+
+/// The SCIM tokens of `r`: key `token` required, `previousToken` optional; each at least
+/// [`gatehouse_crds::rules::MIN_SCIM_TOKEN_LEN`] characters (the message never shows a value).
+fn scim_tokens(
+    r: &SecretNameRef,
+    lookup: &Lookup<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<ScimTokens> {
+    let field = "spec.provisioning.scim.tokenSecretRef";
+    let secret = lookup.get(field, &r.name, problems)?;
+    let has_previous = secret
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key(SCIM_PREVIOUS_TOKEN_KEY))
+        || secret
+            .string_data
+            .as_ref()
+            .is_some_and(|d| d.contains_key(SCIM_PREVIOUS_TOKEN_KEY));
+    let mut read = |key: &str| {
+        let value = read_key(field, &r.name, key, lookup, true, problems)?;
+        match gatehouse_crds::rules::check_scim_token(&value) {
+            Ok(()) => Some(SecretValue(value)),
+            Err(message) => {
+                problems.push(Problem::of(
+                    ProblemKind::SecretValueInvalid,
+                    field,
+                    format!("key \"{key}\" of Secret \"{}\": {message}", r.name),
+                ));
+                None
+            }
+        }
+    };
+    let token = read(SCIM_TOKEN_KEY);
+    let previous = if has_previous {
+        Some(read(SCIM_PREVIOUS_TOKEN_KEY)?)
+    } else {
+        None
+    };
+    Some(ScimTokens {
+        token: token?,
+        previous,
+    })
 }
 
 /// The Secrets of one namespace, and how to say where they were looked for.
@@ -511,6 +587,75 @@ spec:
                 "spec.providers.oidc[2].clientSecretRef: Secret \"portal-keycloak\" not found in namespace team-a"
             ]
         );
+    }
+
+    #[test]
+    fn scim_tokens_come_from_fixed_keys_the_previous_one_optional() {
+        let scim = spec(&format!(
+            "{OKTA_AND_AUTH0}  provisioning: {{mode: scim, scim: {{tokenSecretRef: {{name: portal-scim}}}}}}\n"
+        ));
+        assert!(references_secret(&scim, "portal-scim"));
+        // Another mode leaves the block unread (validation refuses it anyway).
+        let jit = spec(&format!(
+            "{OKTA_AND_AUTH0}  provisioning: {{mode: jit, scim: {{tokenSecretRef: {{name: portal-scim}}}}}}\n"
+        ));
+        assert!(!references_secret(&jit, "portal-scim"));
+
+        let key = STANDARD.encode([7u8; 32]);
+        let base: SecretMap = [
+            secret("portal-okta", &[("client-id", "o"), ("client-secret", "os")]),
+            secret("portal-auth0", &[("id", "a"), ("secret", "as")]),
+            secret("cookies", &[("keys", &key)]),
+        ]
+        .into_iter()
+        .collect();
+        let with = |pairs: &[(&str, &str)]| {
+            let mut secrets = base.clone();
+            secrets.extend([secret("portal-scim", pairs)]);
+            resolve("portal", &scim, &secrets, "in namespace team-a")
+        };
+        let lines = |problems: Vec<Problem>| -> Vec<String> {
+            problems.iter().map(ToString::to_string).collect()
+        };
+
+        let one = with(&[("token", "current-token-0123456789\n")]).expect("resolves");
+        let tokens = one.scim.expect("tokens");
+        assert_eq!(tokens.token.expose(), "current-token-0123456789");
+        assert_eq!(tokens.previous, None);
+        assert!(!format!("{tokens:?}").contains("current-token"));
+
+        let two = with(&[
+            ("token", "current-token-0123456789"),
+            ("previousToken", "previous-token-0123456789"),
+        ])
+        .expect("resolves");
+        assert_eq!(
+            two.scim.expect("tokens").previous.map(|p| p.expose().to_owned()).as_deref(),
+            Some("previous-token-0123456789")
+        );
+
+        let missing = resolve("portal", &scim, &base, "in namespace team-a").expect_err("fails");
+        assert_eq!(
+            lines(missing.clone()),
+            ["spec.provisioning.scim.tokenSecretRef: Secret \"portal-scim\" not found in namespace team-a"]
+        );
+        assert_eq!(missing[0].kind, ProblemKind::SecretNotFound);
+        let no_key = with(&[("previousToken", "previous-token-0123456789")]).expect_err("fails");
+        assert_eq!(
+            lines(no_key.clone()),
+            ["spec.provisioning.scim.tokenSecretRef: key \"token\" not found in Secret \"portal-scim\""]
+        );
+        assert_eq!(no_key[0].kind, ProblemKind::SecretKeyNotFound);
+        let short = with(&[("token", "short-secret"), ("previousToken", "also-short")])
+            .expect_err("fails");
+        let short = lines(short);
+        assert_eq!(short.len(), 2, "{short:?}");
+        assert!(short[0].contains("key \"token\" of Secret \"portal-scim\""), "{short:?}");
+        assert!(short[1].contains("key \"previousToken\""), "{short:?}");
+        for line in &short {
+            assert!(line.contains("at least 16 characters"), "{line}");
+            assert!(!line.contains("short-secret") && !line.contains("also-short"), "{line}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 use gatehouse_crds::consts::{ADMIN_PORT, SIDECAR_PORT};
 use gatehouse_crds::names::is_dns1123_label;
 use gatehouse_crds::rules::{self, IssuerScheme};
-use gatehouse_crds::{ClientSecretRef, Protocol, RoleRule, SecretKeyRef, SsoConfigSpec};
+use gatehouse_crds::{
+    ClientSecretRef, Protocol, ProvisioningMode, RoleRule, SecretKeyRef, SsoConfigSpec,
+};
 
 // The rules the sidecar applies too, with their messages: one definition in `gatehouse_crds`.
 pub use gatehouse_crds::rules::{
@@ -357,6 +359,24 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             if let Err(message) = rules::check_delete_after_inactive_ttl(after, ttl) {
                 push("spec.provisioning.deleteAfterInactive", message);
             }
+        }
+        let scim_mode = provisioning.mode == Some(ProvisioningMode::Scim);
+        match &provisioning.scim {
+            None if scim_mode => push("spec.provisioning", rules::MSG_SCIM_NEEDS_TOKEN),
+            Some(_) if !scim_mode => push("spec.provisioning", rules::MSG_SCIM_NEEDS_MODE),
+            Some(scim) if scim.token_secret_ref.namespace.is_some() => push(
+                "spec.provisioning.scim.tokenSecretRef.namespace",
+                MSG_SECRET_NAMESPACE,
+            ),
+            _ => {}
+        }
+        let providers = usize::from(okta.is_some()) + usize::from(entra.is_some()) + oidc.len();
+        if scim_mode
+            && spec.protocol == Protocol::Oidc
+            && spec.exclusive_provider.is_none()
+            && providers > 1
+        {
+            push("spec", rules::MSG_SCIM_ONE_PROVIDER);
         }
     }
 
@@ -794,6 +814,31 @@ spec:
             problems,
             vec![Problem::new("spec.exclusiveProvider", MSG_EXCLUSIVE)]
         );
+    }
+
+    #[test]
+    fn scim_mode_needs_its_token_secret_and_one_provider() {
+        let scim = "  provisioning: {mode: scim, scim: {tokenSecretRef: {name: portal-scim}}}\n";
+        assert_eq!(problems_of(&format!("{VALID}{scim}")), vec![]);
+        assert_eq!(
+            problems_of(&format!("{VALID}  provisioning: {{mode: scim}}\n")),
+            vec![Problem::new("spec.provisioning", rules::MSG_SCIM_NEEDS_TOKEN)]
+        );
+        assert_eq!(
+            problems_of(&format!(
+                "{VALID}  provisioning: {{scim: {{tokenSecretRef: {{name: s}}}}}}\n"
+            )),
+            vec![Problem::new("spec.provisioning", rules::MSG_SCIM_NEEDS_MODE)]
+        );
+        // VALID has okta and auth0: without exclusiveProvider the pushed users' provider is open.
+        let open = format!("{VALID}{scim}").replacen("  exclusiveProvider: okta\n", "", 1);
+        assert_eq!(
+            problems_of(&open),
+            vec![Problem::new("spec", rules::MSG_SCIM_ONE_PROVIDER)]
+        );
+        // SAML has one provider.
+        let saml = open.replacen("protocol: oidc", "protocol: saml\n  saml: {idpMetadataUrl: 'https://idp.example/m', roleAttribute: memberOf, orgId: acme}", 1);
+        assert_eq!(problems_of(&saml), vec![]);
     }
 
     #[test]

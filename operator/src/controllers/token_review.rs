@@ -260,6 +260,7 @@ spec:
             saml_metadata: None,
             cookie_keys: crate::secrets::CookieKeys::ToGenerate,
             saml_sp: None,
+            scim: None,
         };
         let binding = desired::build(&config_ref, &config.spec, &resolved).token_review_binding;
         let bound = ensure(&ctx, &config, binding.as_ref())

@@ -609,8 +609,8 @@ fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
         .chain(spec.containers.iter())
 }
 
-/// The secret variables the env Secret of `config` holds: the cookie keys, and the client secret of
-/// each configured OIDC provider or the SAML SP's signing key.
+/// The secret variables the env Secret of `config` holds: the cookie keys, the client secret of
+/// each configured OIDC provider or the SAML SP's signing key, and the SCIM tokens in scim mode.
 pub fn secret_variables(config: &SsoConfig) -> Vec<&'static str> {
     use gatehouse_crds::env as vars;
     let mut names = vec![vars::GATEHOUSE_COOKIE_SECRET];
@@ -636,6 +636,13 @@ pub fn secret_variables(config: &SsoConfig) -> Vec<&'static str> {
     }
     if config.spec.protocol == gatehouse_crds::Protocol::Saml {
         names.push(vars::SAML_SP_SIGNING_KEY);
+    }
+    // Both SCIM tokens, the previous one too when the Secret has none now: it comes and goes with
+    // rotations, and the sidecar reads a `SCIM_PREVIOUS_TOKEN_FILE` that is not there as no
+    // previous token.
+    if config.spec.provisioning_mode() == gatehouse_crds::ProvisioningMode::Scim {
+        names.push(vars::SCIM_TOKEN);
+        names.push(vars::SCIM_PREVIOUS_TOKEN);
     }
     names
 }
