@@ -43,7 +43,9 @@ kubectl's last-applied annotation carries the data). Trade-off:
 - apiGroups: ["gatehouse.dev"]
   resources: ["ssousers", "ssousers/status"]
   verbs: ["get", "list", "watch", "create", "patch", "update"]
-# Deleting SSO-created users inactive longer than spec.provisioning.deleteAfterInactive.
+# Deleting SSO-created users inactive longer than spec.provisioning.deleteAfterInactive; and the
+# Role of a sidecar in SCIM mode (provisioning.mode: scim) grants it delete on ssousers, which the
+# operator can grant only because it holds it here.
 - apiGroups: ["gatehouse.dev"]
   resources: ["ssousers"]
   verbs: ["delete"]

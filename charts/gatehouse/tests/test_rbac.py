@@ -72,6 +72,8 @@ def test_operator_can_grant_the_sidecar_role_without_escalate():
     sidecar_rules = [
         (["gatehouse.dev"], ["ssousers", "ssousers/status"], ["get", "list", "watch", "create", "patch", "update"]),
         (["", "events.k8s.io"], ["events"], ["create", "patch"]),
+        # SCIM mode only (provisioning.mode: scim): the identity provider deletes the users it pushed.
+        (["gatehouse.dev"], ["ssousers"], ["delete"]),
     ]
     for values in ({}, SCENARIOS["everything-on"]):
         objects = render_objects(values)
