@@ -55,6 +55,10 @@ pub struct ProviderIdentity {
     pub org_id: String,
     /// The claim (SAML: attribute) holding the user's groups.
     pub groups_claim: String,
+    /// The ID-token claim that names the person instead of `sub`, when one does: Entra ID's
+    /// `oid` under SCIM provisioning (its `sub` differs per app; the object id is what Entra
+    /// pushes as `externalId`).
+    pub subject_claim: Option<String>,
     org_header: HeaderValue,
     provider_header: HeaderValue,
 }
@@ -68,6 +72,7 @@ impl ProviderIdentity {
             id: id.to_owned(),
             org_id: org_id.to_owned(),
             groups_claim: crate::access::DEFAULT_GROUPS_CLAIM.to_owned(),
+            subject_claim: None,
             org_header: header(org_id),
             provider_header: header(id),
         }
@@ -77,6 +82,14 @@ impl ProviderIdentity {
     pub fn with_groups_claim(self, claim: &str) -> Self {
         Self {
             groups_claim: claim.to_owned(),
+            ..self
+        }
+    }
+
+    /// The same, with the person named by ID-token claim `claim` instead of `sub`.
+    pub fn with_subject_claim(self, claim: Option<&str>) -> Self {
+        Self {
+            subject_claim: claim.map(str::to_owned),
             ..self
         }
     }

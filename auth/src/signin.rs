@@ -64,10 +64,19 @@ impl<'a> VerifiedIdentity<'a> {
             text("email").filter(|_| profile.get("email_verified") != Some(&Value::Bool(false)));
         let preferred_username = text("preferred_username").or_else(|| email.clone());
         let name = text("name");
+        // The provider's own subject claim (Entra ID's `oid` under SCIM), else `sub`. A token
+        // without it keeps `sub`, which names no pushed user: the sign-in is refused as not
+        // provisioned.
+        let subject = provider
+            .subject_claim
+            .as_deref()
+            .and_then(|claim| token.claims.get(claim)?.as_str())
+            .filter(|s| !s.is_empty() && s.len() <= 1024)
+            .map_or_else(|| token.subject.clone(), str::to_owned);
         VerifiedIdentity {
             provider,
             issuer: issuer.to_owned(),
-            subject: token.subject.clone(),
+            subject,
             name,
             email,
             preferred_username,
@@ -185,4 +194,39 @@ pub fn map_user(
         occasion: Occasion::SignIn,
     };
     Ok((signed_in, role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(claims: Value) -> VerifiedIdToken {
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        VerifiedIdToken {
+            subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
+            claims,
+        }
+    }
+
+    #[test]
+    fn a_provider_with_a_subject_claim_names_the_person_by_it_and_others_by_sub() {
+        let claims = serde_json::json!({"sub": "pairwise-per-app", "oid": "7f1c9a52-0d3b"});
+        let plain = ProviderIdentity::new("entra", "acme");
+        let by_oid = ProviderIdentity::new("entra", "acme").with_subject_claim(Some("oid"));
+        let issuer = "https://login.microsoftonline.com/t/v2.0";
+        assert_eq!(
+            VerifiedIdentity::oidc(&plain, issuer, token(claims.clone()), None).subject,
+            "pairwise-per-app"
+        );
+        assert_eq!(
+            VerifiedIdentity::oidc(&by_oid, issuer, token(claims), None).subject,
+            "7f1c9a52-0d3b"
+        );
+        let without = serde_json::json!({"sub": "pairwise-per-app"});
+        assert_eq!(
+            VerifiedIdentity::oidc(&by_oid, issuer, token(without), None).subject,
+            "pairwise-per-app",
+            "a token without the claim keeps sub, which names no pushed user"
+        );
+    }
 }

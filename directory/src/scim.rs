@@ -138,6 +138,20 @@ fn source_words(source: &str) -> &'static str {
 }
 
 impl ScimStoreError {
+    /// Stable, low-cardinality reason code (audit lines).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScimStoreError::NotFound { .. } => "user_not_found",
+            ScimStoreError::ReadOnly { .. } => "user_read_only",
+            ScimStoreError::Taken { .. } => "uniqueness",
+            ScimStoreError::Invalid(_) => "user_invalid",
+            ScimStoreError::Unavailable(_) | ScimStoreError::TimedOut(_) => {
+                "directory_unavailable"
+            }
+            ScimStoreError::Contended { .. } => "directory_contended",
+        }
+    }
+
     /// Whether the IdP should retry later (the API is down or busy).
     pub fn is_transient(&self) -> bool {
         matches!(
