@@ -16,6 +16,7 @@ mod fuzz;
 mod image;
 mod local_packages;
 mod saml_fixtures;
+mod scim_fixtures;
 mod setup;
 mod suite;
 mod test;

@@ -18,8 +18,8 @@ pub struct Needs {
     pub nginx: bool,
     /// Debian `apache2` and `libapache2-mod-auth-openidc`, the benchmark's authenticating peer.
     pub apache: bool,
-    /// Debian `python3-venv`, for the virtualenvs of `xtask test`'s Python tools and of the SAML
-    /// test fixtures (installed too when set).
+    /// Debian `python3-venv`, for the virtualenvs of `xtask test`'s Python tools, of the SAML
+    /// test fixtures and of the SCIM conformance suite (the latter two installed too when set).
     pub python_venv: bool,
     /// podman, buildah, runc and friends, for `cargo xtask image` and the container suite.
     pub containers: bool,
@@ -61,6 +61,7 @@ pub fn run(needs: Needs) -> Result<()> {
     npm_ci(&root().join(IDP_DIR))?;
     if needs.python_venv {
         crate::saml_fixtures::install()?;
+        crate::scim_fixtures::install()?;
     }
     if needs.fuzz {
         crate::fuzz::setup();

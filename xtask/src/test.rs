@@ -130,6 +130,8 @@ pub fn run(no_setup: bool, skip: &[String], cargo_args: &[String]) -> Result<()>
     let venv = python_tools()?;
     // The SAML fixtures' own virtualenv (pysaml2, signxml): the SAML end-to-end tests run it.
     crate::saml_fixtures::venv()?;
+    // The SCIM conformance suite's virtualenv (scim2-tester): the SCIM end-to-end test runs it.
+    crate::scim_fixtures::venv()?;
     let mut results = Vec::new();
     let all = suites(cargo_args, venv);
     if let Some(unknown) = skip
