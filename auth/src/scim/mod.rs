@@ -29,6 +29,8 @@ mod patch;
 mod path;
 mod resource;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 pub use error::{ScimError, ScimType};
 pub use filter::{Filter, parse_filter};
