@@ -20,6 +20,7 @@
 //! | [`identity`] | the identity headers and the signed `X-Gatehouse-Identity` JWT |
 //! | [`signin`] | what a verified identity makes of a user: SsoUser record and role |
 //! | [`revalidation`] | when a session is fresh, due for re-validation, or past grace |
+//! | [`scim`] | SCIM 2.0 provisioning: User resources, PATCH, filters, paging, discovery |
 //! | [`saml`] | SAML Response verification and the SP's messages (feature `saml`) |
 #![forbid(unsafe_code)]
 
@@ -36,5 +37,6 @@ pub mod paths;
 pub mod revalidation;
 #[cfg(feature = "saml")]
 pub mod saml;
+pub mod scim;
 pub mod signin;
 pub mod token;
