@@ -132,3 +132,33 @@ pub fn bearer_refused(reason: &str, method: &str, path: &str) {
         "bearer token refused"
     );
 }
+
+/// Writes the audit line of one change the identity provider made over SCIM: `caller` is the
+/// SsoConfig whose token it presented, `action` what it did (`create`, `create_suspended`,
+/// `update`, `suspend`, `reactivate`, `delete`), `outcome` `done` or `refused` (with `reason`, a
+/// stable code), `user` the SsoUser. Never the token or the profile.
+pub fn scim_change(caller: &str, action: &str, outcome: &str, user: Option<&str>, reason: &str) {
+    let user = user.unwrap_or("none");
+    match outcome {
+        "done" => tracing::info!(
+            target: "gatehouse::audit",
+            event = "scim", caller, action, outcome, user, reason,
+            "SCIM change made"
+        ),
+        _ => tracing::warn!(
+            target: "gatehouse::audit",
+            event = "scim", caller, action, outcome, user, reason,
+            "SCIM change refused"
+        ),
+    }
+}
+
+/// Writes the audit line of a SCIM request refused before it was read: no or a wrong bearer
+/// token (`reason`).
+pub fn scim_refused(caller: &str, reason: &str) {
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "scim", caller, action = "authenticate", outcome = "refused", user = "none", reason,
+        "SCIM request refused"
+    );
+}

@@ -71,6 +71,7 @@ pub mod revalidation;
 pub mod routes;
 pub mod runtime;
 pub mod saml;
+pub mod scim;
 pub mod sessions;
 pub mod state;
 pub mod sweep;

@@ -51,6 +51,10 @@ pub fn message_for(reason: &str) -> Option<(&'static str, &'static str)> {
             "No account",
             "This application only admits users who have been given an account in advance, and you do not have one yet. Ask your administrator for access.",
         ),
+        "user_not_provisioned" => (
+            "No access",
+            "Your identity provider has not given you access to this application. Ask your administrator to assign it to you.",
+        ),
         "user_conflict" => (
             "Account conflict",
             "Another identity already holds the account this sign-in maps to. Ask your administrator to check your account.",

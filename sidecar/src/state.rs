@@ -102,6 +102,8 @@ pub struct App {
     applied_secrets: Arc<tokio::sync::Mutex<(Secret, Vec<Secret>)>>,
     /// Machine clients' bearer tokens (`GATEHOUSE_MACHINE_AUTH`), when configured.
     pub machine: Option<Arc<crate::machine::MachineClients>>,
+    /// The SCIM endpoint (`provisioning.mode: scim`).
+    pub scim: Option<Arc<crate::scim::ScimService>>,
 }
 
 macro_rules! part {
@@ -208,6 +210,15 @@ impl App {
             .machine
             .clone()
             .map(|m| Arc::new(crate::machine::MachineClients::new(m, http.clone())));
+        let scim = config.scim.as_ref().map(|scim| {
+            Arc::new(crate::scim::ScimService::new(
+                scim,
+                &config.config_name,
+                &config.public_url,
+                directory.clone(),
+                providers.clone(),
+            ))
+        });
         let sign_in = Arc::new(SignIn {
             used_states: ExpiringSet::new(USED_STATE_CAPACITY),
             http,
@@ -237,6 +248,7 @@ impl App {
             flights,
             applied_secrets,
             machine,
+            scim,
             config: Arc::new(config),
         })
     }

@@ -638,7 +638,7 @@ pub const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The enabled sign-in methods: the OIDC providers in configuration order (what this derefs
 /// to), or SAML.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Providers {
     oidc: Vec<Arc<Provider>>,
     saml: Option<Arc<SamlProvider>>,
@@ -652,7 +652,17 @@ impl Providers {
                 .providers
                 .iter()
                 .cloned()
-                .map(|p| Arc::new(Provider::new(p)))
+                .map(|p| {
+                    // Under SCIM, Entra ID pushes the object id as `externalId`; its `sub`
+                    // differs per app, so sign-ins name the person by `oid`.
+                    let by_oid = config.user_provisioning == gatehouse_crds::ProvisioningMode::Scim
+                        && p.kind == crate::config::ProviderKind::Entra;
+                    let mut provider = Provider::new(p);
+                    if by_oid {
+                        provider.identity = provider.identity.with_subject_claim(Some(ENTRA_OID));
+                    }
+                    Arc::new(provider)
+                })
                 .collect(),
             saml: config.saml.clone().map(|s| Arc::new(SamlProvider::new(s))),
         }
@@ -691,6 +701,9 @@ impl Providers {
         self.oidc.iter().all(|p| p.is_ready()) && self.saml.iter().all(|s| s.is_ready())
     }
 }
+
+/// Entra ID's object id claim: the person under SCIM provisioning.
+pub const ENTRA_OID: &str = "oid";
 
 /// Button label of SAML sign-in.
 pub const SAML_LABEL: &str = "SAML";

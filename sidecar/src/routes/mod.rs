@@ -13,9 +13,10 @@
 //! | `/api/auth/logout` | GET, POST | ends the session on every replica; RP-initiated (OIDC) or SP-initiated (SAML) logout where offered; only for requests from this origin (another site's gets a page that asks, see `routes/session.rs`). With a signed `SAMLRequest`: single logout started by the SAML IdP (`routes/saml_logout.rs`) |
 //! | `/api/auth/session` | GET | the current identity as JSON, 401 without a session |
 //! | `/.well-known/gatehouse/jwks.json` | GET, HEAD | public key of `X-Gatehouse-Identity` |
+//! | `/api/auth/scim/v2/…` | per resource | SCIM 2.0 provisioning (`provisioning.mode: scim`; bearer token), see `routes/scim.rs` |
 //! | anything else | any | the app, behind the auth gate |
 //!
-//! Other paths under `/api/auth/oauth2/` and `/api/auth/saml/` are reserved (404), never proxied.
+//! Other paths under `/api/auth/oauth2/`, `/api/auth/saml/` and `/api/auth/scim/` are reserved (404), never proxied.
 //! A method a route does not list is answered 405 with `Allow`.
 //!
 //! Adding an endpoint: a handler in a module of its own (extractors from [`extract`]), one
@@ -26,6 +27,7 @@ pub mod extract;
 mod gate;
 mod saml;
 mod saml_logout;
+mod scim;
 mod session;
 mod sign_in;
 
@@ -53,6 +55,7 @@ pub use gate::{ClientAddr, is_skipped};
 pub use gatehouse_crds::consts::{
     LOGIN_PATH, LOGOUT_PATH, OIDC_CALLBACK_PREFIX as CALLBACK_PREFIX,
     OIDC_START_PREFIX as START_PREFIX, SAML_ACS_PATH, SAML_METADATA_PATH, SAML_START_PATH,
+    SCIM_PATH,
 };
 /// Back-channel logout prefix (the IdP's `backchannel_logout_uri`).
 pub const BACKCHANNEL_LOGOUT_PREFIX: &str = gatehouse_crds::consts::OIDC_BACKCHANNEL_LOGOUT_PREFIX;
@@ -61,7 +64,8 @@ pub const SESSION_PATH: &str = "/api/auth/session";
 /// Identity JWKS path.
 pub const JWKS_PATH: &str = "/.well-known/gatehouse/jwks.json";
 /// Path prefixes that belong to the sidecar whether or not a route exists under them.
-pub const RESERVED_PREFIXES: [&str; 2] = ["/api/auth/oauth2/", "/api/auth/saml/"];
+pub const RESERVED_PREFIXES: [&str; 3] =
+    ["/api/auth/oauth2/", "/api/auth/saml/", "/api/auth/scim/"];
 
 /// The public listener's service: the sidecar's endpoints, then the gate in front of the app.
 ///
@@ -104,7 +108,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             JWKS_PATH,
             get(session::jwks).fallback(refuse(&[Method::GET, Method::HEAD])),
-        );
+        )
+        .nest(SCIM_PATH, scim::router(App::clone(&app)));
     for prefix in RESERVED_PREFIXES {
         own = own
             .route(prefix, any(not_found))
