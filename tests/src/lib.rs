@@ -35,6 +35,7 @@ pub mod raw;
 pub mod saml_idp;
 pub mod sample;
 pub mod scale_bench;
+pub mod scim_conformance;
 pub mod session_end_bench;
 pub mod signin_bench;
 pub mod stack;
