@@ -753,7 +753,9 @@ impl SsoConfigSpec {
                 }
                 let p = self.providers.as_ref()?;
                 let ids: Vec<String> = [
-                    p.okta.as_ref().map(|_| crate::consts::PROVIDER_OKTA.to_owned()),
+                    p.okta
+                        .as_ref()
+                        .map(|_| crate::consts::PROVIDER_OKTA.to_owned()),
                     p.entra
                         .as_ref()
                         .map(|_| crate::consts::PROVIDER_ENTRA.to_owned()),

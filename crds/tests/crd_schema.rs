@@ -422,8 +422,14 @@ fn scim_mode_needs_its_token_secret_and_one_provider() {
         &with(base_config(), "/spec/provisioning", json!({"mode": "scim"})),
         MSG_SCIM_NEEDS_TOKEN,
     );
-    for mode in [json!({"scim": token}), json!({"mode": "jit", "scim": token})] {
-        assert_rejected(&with(base_config(), "/spec/provisioning", mode), MSG_SCIM_NEEDS_MODE);
+    for mode in [
+        json!({"scim": token}),
+        json!({"mode": "jit", "scim": token}),
+    ] {
+        assert_rejected(
+            &with(base_config(), "/spec/provisioning", mode),
+            MSG_SCIM_NEEDS_MODE,
+        );
     }
     assert_rejected(
         &with(
@@ -453,7 +459,14 @@ fn scim_mode_needs_its_token_secret_and_one_provider() {
     let one = without(several, "/spec/providers/okta");
     assert!(apply_errors(&sso_config_schema(), &one, None).is_empty());
     // Other modes keep accepting several providers without exclusiveProvider.
-    assert!(apply_errors(&sso_config_schema(), &with_generic(&["auth0", "google"]), None).is_empty());
+    assert!(
+        apply_errors(
+            &sso_config_schema(),
+            &with_generic(&["auth0", "google"]),
+            None
+        )
+        .is_empty()
+    );
 }
 
 #[test]

@@ -1021,12 +1021,16 @@ spec:
         );
     }
 
-    const SCIM: &str = "  provisioning: {mode: scim, scim: {tokenSecretRef: {name: portal-scim}}}\n";
+    const SCIM: &str =
+        "  provisioning: {mode: scim, scim: {tokenSecretRef: {name: portal-scim}}}\n";
 
     fn scim_spec() -> SsoConfigSpec {
         spec(&format!(
             "{}{SCIM}",
-            ALL_PROVIDERS.replace("  provisioning: {mode: preDeclared, hookPath: /internal/sso}\n", "")
+            ALL_PROVIDERS.replace(
+                "  provisioning: {mode: preDeclared, hookPath: /internal/sso}\n",
+                ""
+            )
         ))
     }
 
@@ -1047,7 +1051,11 @@ spec:
         assert_eq!(vars[env::GATEHOUSE_PROVISIONING_MODE], "scim");
         assert_eq!(vars[env::SCIM_TOKEN], "scim-token-0123456789");
         assert!(!vars.contains_key(env::SCIM_PREVIOUS_TOKEN));
-        let vars = sidecar_env(&portal(), &spec, &scim_resolved(Some("scim-old-0123456789")));
+        let vars = sidecar_env(
+            &portal(),
+            &spec,
+            &scim_resolved(Some("scim-old-0123456789")),
+        );
         assert_eq!(vars[env::SCIM_PREVIOUS_TOKEN], "scim-old-0123456789");
 
         let desired = build(&portal(), &spec, &scim_resolved(None));
@@ -1061,11 +1069,16 @@ spec:
         assert_eq!(rules[2].verbs, ["delete"]);
         assert!(!rules[0].verbs.contains(&"delete".to_string()));
         // Every other mode: no delete at all.
-        for yaml in [ALL_PROVIDERS.to_owned(), ALL_PROVIDERS.replace("mode: preDeclared, ", "")] {
+        for yaml in [
+            ALL_PROVIDERS.to_owned(),
+            ALL_PROVIDERS.replace("mode: preDeclared, ", ""),
+        ] {
             let desired = build(&portal(), &self::spec(&yaml), &resolved());
             let rules = desired.role.rules.expect("rules");
             assert!(
-                rules.iter().all(|r| !r.verbs.contains(&"delete".to_string())),
+                rules
+                    .iter()
+                    .all(|r| !r.verbs.contains(&"delete".to_string())),
                 "{rules:?}"
             );
         }
@@ -1078,7 +1091,11 @@ spec:
             spec.scim_url().as_deref(),
             Some("https://portal.example.com/api/auth/scim/v2")
         );
-        assert_eq!(spec.scim_provider().as_deref(), Some("okta"), "exclusiveProvider");
+        assert_eq!(
+            spec.scim_provider().as_deref(),
+            Some("okta"),
+            "exclusiveProvider"
+        );
         assert_eq!(self::spec(ALL_PROVIDERS).scim_url(), None);
         assert_eq!(self::spec(ALL_PROVIDERS).scim_provider(), None);
     }

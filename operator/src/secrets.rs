@@ -603,7 +603,10 @@ spec:
 
         let key = STANDARD.encode([7u8; 32]);
         let base: SecretMap = [
-            secret("portal-okta", &[("client-id", "o"), ("client-secret", "os")]),
+            secret(
+                "portal-okta",
+                &[("client-id", "o"), ("client-secret", "os")],
+            ),
             secret("portal-auth0", &[("id", "a"), ("secret", "as")]),
             secret("cookies", &[("keys", &key)]),
         ]
@@ -630,31 +633,45 @@ spec:
         ])
         .expect("resolves");
         assert_eq!(
-            two.scim.expect("tokens").previous.map(|p| p.expose().to_owned()).as_deref(),
+            two.scim
+                .expect("tokens")
+                .previous
+                .map(|p| p.expose().to_owned())
+                .as_deref(),
             Some("previous-token-0123456789")
         );
 
         let missing = resolve("portal", &scim, &base, "in namespace team-a").expect_err("fails");
         assert_eq!(
             lines(missing.clone()),
-            ["spec.provisioning.scim.tokenSecretRef: Secret \"portal-scim\" not found in namespace team-a"]
+            [
+                "spec.provisioning.scim.tokenSecretRef: Secret \"portal-scim\" not found in namespace team-a"
+            ]
         );
         assert_eq!(missing[0].kind, ProblemKind::SecretNotFound);
         let no_key = with(&[("previousToken", "previous-token-0123456789")]).expect_err("fails");
         assert_eq!(
             lines(no_key.clone()),
-            ["spec.provisioning.scim.tokenSecretRef: key \"token\" not found in Secret \"portal-scim\""]
+            [
+                "spec.provisioning.scim.tokenSecretRef: key \"token\" not found in Secret \"portal-scim\""
+            ]
         );
         assert_eq!(no_key[0].kind, ProblemKind::SecretKeyNotFound);
-        let short = with(&[("token", "short-secret"), ("previousToken", "also-short")])
-            .expect_err("fails");
+        let short =
+            with(&[("token", "short-secret"), ("previousToken", "also-short")]).expect_err("fails");
         let short = lines(short);
         assert_eq!(short.len(), 2, "{short:?}");
-        assert!(short[0].contains("key \"token\" of Secret \"portal-scim\""), "{short:?}");
+        assert!(
+            short[0].contains("key \"token\" of Secret \"portal-scim\""),
+            "{short:?}"
+        );
         assert!(short[1].contains("key \"previousToken\""), "{short:?}");
         for line in &short {
             assert!(line.contains("at least 16 characters"), "{line}");
-            assert!(!line.contains("short-secret") && !line.contains("also-short"), "{line}");
+            assert!(
+                !line.contains("short-secret") && !line.contains("also-short"),
+                "{line}"
+            );
         }
     }
 

@@ -362,8 +362,8 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
         }
         let scim_mode = provisioning.mode == Some(ProvisioningMode::Scim);
         match &provisioning.scim {
-            None if scim_mode => push("spec.provisioning", rules::MSG_SCIM_NEEDS_TOKEN),
-            Some(_) if !scim_mode => push("spec.provisioning", rules::MSG_SCIM_NEEDS_MODE),
+            None if scim_mode => push("spec.provisioning.scim", rules::MSG_SCIM_NEEDS_TOKEN),
+            Some(_) if !scim_mode => push("spec.provisioning.scim", rules::MSG_SCIM_NEEDS_MODE),
             Some(scim) if scim.token_secret_ref.namespace.is_some() => push(
                 "spec.provisioning.scim.tokenSecretRef.namespace",
                 MSG_SECRET_NAMESPACE,
@@ -376,7 +376,7 @@ pub fn validate(name: &str, spec: &SsoConfigSpec) -> Vec<Problem> {
             && spec.exclusive_provider.is_none()
             && providers > 1
         {
-            push("spec", rules::MSG_SCIM_ONE_PROVIDER);
+            push("spec.exclusiveProvider", rules::MSG_SCIM_ONE_PROVIDER);
         }
     }
 
@@ -822,19 +822,28 @@ spec:
         assert_eq!(problems_of(&format!("{VALID}{scim}")), vec![]);
         assert_eq!(
             problems_of(&format!("{VALID}  provisioning: {{mode: scim}}\n")),
-            vec![Problem::new("spec.provisioning", rules::MSG_SCIM_NEEDS_TOKEN)]
+            vec![Problem::new(
+                "spec.provisioning.scim",
+                rules::MSG_SCIM_NEEDS_TOKEN
+            )]
         );
         assert_eq!(
             problems_of(&format!(
                 "{VALID}  provisioning: {{scim: {{tokenSecretRef: {{name: s}}}}}}\n"
             )),
-            vec![Problem::new("spec.provisioning", rules::MSG_SCIM_NEEDS_MODE)]
+            vec![Problem::new(
+                "spec.provisioning.scim",
+                rules::MSG_SCIM_NEEDS_MODE
+            )]
         );
         // VALID has okta and auth0: without exclusiveProvider the pushed users' provider is open.
         let open = format!("{VALID}{scim}").replacen("  exclusiveProvider: okta\n", "", 1);
         assert_eq!(
             problems_of(&open),
-            vec![Problem::new("spec", rules::MSG_SCIM_ONE_PROVIDER)]
+            vec![Problem::new(
+                "spec.exclusiveProvider",
+                rules::MSG_SCIM_ONE_PROVIDER
+            )]
         );
         // SAML has one provider.
         let saml = open.replacen("protocol: oidc", "protocol: saml\n  saml: {idpMetadataUrl: 'https://idp.example/m', roleAttribute: memberOf, orgId: acme}", 1);

@@ -81,6 +81,7 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
     let mut checked = 0;
     let mut saml_checked = 0;
     let mut several_checked = 0;
+    let mut scim_checked = 0;
     for file in examples() {
         for (config, env) in rendered_env(&file) {
             let shown = format!(
@@ -176,6 +177,19 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
             };
             assert_eq!(sidecar.max_request_body, max_body, "{shown}");
             assert_durations_carried_over(&config.spec, &sidecar, &shown);
+            match (&sidecar.scim, config.spec.scim_provider()) {
+                (None, None) => {}
+                (Some(scim), Some(provider)) => {
+                    scim_checked += 1;
+                    assert_eq!(scim.provider, provider, "{shown}");
+                    assert_eq!(
+                        scim.tokens.first().map(String::as_str),
+                        env.get(gatehouse_crds::env::SCIM_TOKEN).map(String::as_str),
+                        "{shown}"
+                    );
+                }
+                (read, provider) => panic!("{shown}: sidecar {read:?}, spec {provider:?}"),
+            }
 
             if config.spec.protocol == Protocol::Saml {
                 saml_checked += 1;
@@ -263,6 +277,10 @@ fn every_example_renders_an_environment_the_sidecar_accepts() {
         }
     }
     assert!(saml_checked >= 1, "the SAML example was checked");
+    assert!(
+        scim_checked >= 1,
+        "the SCIM example (scim.yaml) was checked"
+    );
     assert!(
         several_checked >= 1,
         "an example with three generic providers (several-oidc.yaml) was checked"
@@ -611,8 +629,79 @@ fn saml_allow_sha1_is_decided_the_same_way_on_both_sides() {
     }
 }
 
+/// `provisioning.mode: scim`: the operator's validation, the CRD and the sidecar agree on which
+/// configs run (one provider, or several with `exclusiveProvider`) and on the pushed users'
+/// provider; a token too short is refused by the operator (reading the Secret) and by the
+/// sidecar with the same words, never the value.
+#[test]
+fn scim_mode_is_decided_the_same_way_on_both_sides() {
+    let config = |providers: &str, exclusive: &str| {
+        format!(
+            "{{apiVersion: gatehouse.dev/v1alpha2, kind: SsoConfig, metadata: {{name: desk, namespace: team-a}}, spec: {{protocol: oidc, publicUrl: 'https://desk.example.com'{exclusive}, providers: {{{providers}}}, provisioning: {{mode: scim, scim: {{tokenSecretRef: {{name: creds}}}}}}}}}}"
+        )
+    };
+    let okta =
+        "okta: {issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {name: creds}}";
+    let entra =
+        "entra: {tenantId: contoso.onmicrosoft.com, orgId: acme, clientSecretRef: {name: creds}}";
+    for (providers, exclusive, provider) in [
+        (okta.to_owned(), "", Some("okta")),
+        (entra.to_owned(), "", Some("entra")),
+        (
+            format!("{okta}, {entra}"),
+            ", exclusiveProvider: entra",
+            Some("entra"),
+        ),
+        (format!("{okta}, {entra}"), "", None),
+    ] {
+        let yaml = config(&providers, exclusive);
+        let config: gatehouse_crds::SsoConfig = serde_saphyr::from_str(&yaml).expect("parses");
+        let problems = gatehouse_operator::validate::validate("desk", &config.spec);
+        let applied = apply_errors(&config);
+        let Some(provider) = provider else {
+            let message = gatehouse_crds::rules::MSG_SCIM_ONE_PROVIDER;
+            assert!(
+                problems.iter().any(|p| p.message == message),
+                "{yaml}: {problems:?}"
+            );
+            assert!(
+                applied.iter().any(|e| e.contains(message)),
+                "{yaml}: {applied:?}"
+            );
+            continue;
+        };
+        assert_eq!(problems, vec![], "{yaml}");
+        assert_eq!(applied, Vec::<String>::new(), "{yaml}");
+        let env = render_env(&config);
+        assert_eq!(env[gatehouse_crds::env::SCIM_TOKEN], SCIM_TOKEN, "{yaml}");
+        let sidecar = gatehouse_sidecar::Config::from_source(&|name: &str| env.get(name).cloned())
+            .unwrap_or_else(|e| panic!("{yaml}: the sidecar refused: {e}"));
+        let scim = sidecar.scim.expect("scim mode");
+        assert_eq!(scim.provider, provider, "{yaml}");
+        assert_eq!(scim.tokens, [SCIM_TOKEN], "{yaml}");
+        assert_eq!(config.spec.scim_provider().as_deref(), Some(provider));
+
+        // By hand, a short token: refused with the rule's words on both sides.
+        let mut short = env.clone();
+        short.insert(
+            gatehouse_crds::env::SCIM_TOKEN.to_owned(),
+            "too-short".to_owned(),
+        );
+        let e = gatehouse_sidecar::Config::from_source(&|name: &str| short.get(name).cloned())
+            .map(|_| ())
+            .expect_err("too short");
+        assert_eq!(
+            e.to_string(),
+            format!("SCIM_TOKEN: {}", gatehouse_crds::rules::MSG_SCIM_TOKEN)
+        );
+    }
+}
+
+const SCIM_TOKEN: &str = "scim-token-for-the-contract-test";
+
 /// The env Secret's variables for `config`, every referenced Secret present (`client-id`,
-/// `client-secret`) and the cookie key generated, as the reconciler would apply them.
+/// `client-secret`, SCIM's `token`) and the cookie key generated, as the reconciler would apply
+/// them.
 fn render_env(config: &gatehouse_crds::SsoConfig) -> BTreeMap<String, String> {
     let name = config.metadata.name.clone().expect("name");
     let namespace = config.metadata.namespace.clone().expect("namespace");
@@ -641,6 +730,7 @@ fn render_env(config: &gatehouse_crds::SsoConfig) -> BTreeMap<String, String> {
             &[
                 ("client-id", "the-client"),
                 ("client-secret", "s3cr3t-value"),
+                ("token", SCIM_TOKEN),
             ],
         ),
         secret(
@@ -988,6 +1078,8 @@ mod generated {
                 mode,
                 hook_path,
                 delete_after_inactive: None,
+                // scim mode has its own test (`scim_mode_is_decided_the_same_way_on_both_sides`).
+                scim: None,
             });
         (
             (

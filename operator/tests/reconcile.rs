@@ -1294,3 +1294,130 @@ async fn a_saml_config_gets_an_sp_signing_key_that_is_kept_rotated_and_checked()
         .expect("kept");
     assert_eq!(env_of(&kept)[sp_key::CERT], "garbage");
 }
+
+const SCIM_PORTAL: &str = r#"
+apiVersion: gatehouse.dev/v1alpha2
+kind: SsoConfig
+metadata: {name: portal, namespace: team-a}
+spec:
+  protocol: oidc
+  publicUrl: https://portal.example.com
+  providers:
+    okta: {issuer: 'https://acme.okta.com', orgId: acme, clientSecretRef: {name: portal-okta}}
+  provisioning:
+    mode: scim
+    scim: {tokenSecretRef: {name: portal-scim}}
+"#;
+
+#[tokio::test]
+async fn scim_mode_names_its_missing_token_secret_then_renders_the_tokens_and_the_url() {
+    let client = builder()
+        .with_object(config(SCIM_PORTAL))
+        .with_object(okta_secret("s3cret"))
+        .build()
+        .await
+        .expect("fake client");
+    let ctx = context(&client);
+    let error = reconcile(&client, &ctx, "portal")
+        .await
+        .expect_err("token Secret missing");
+    assert!(matches!(error, Error::SecretsUnresolved(_)), "{error}");
+    let cfg = get_config(&client, "portal").await;
+    let resolved = condition(&cfg, SECRETS_RESOLVED);
+    assert_eq!(
+        (resolved.status.as_str(), resolved.reason.as_str()),
+        ("False", "SecretNotFound")
+    );
+    assert!(
+        resolved.message.contains(
+            "spec.provisioning.scim.tokenSecretRef: Secret \"portal-scim\" not found in namespace team-a"
+        ),
+        "{}",
+        resolved.message
+    );
+    let warning = events(&client).await;
+    assert_eq!(warning.len(), 1);
+    let note = warning[0].note.clone().unwrap_or_default();
+    assert!(note.contains("portal-scim"), "{note}");
+    assert!(get_secret(&client, "portal-gatehouse-env").await.is_none());
+
+    // Only the previous token: the current one is named as missing, no value anywhere.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let previous = "scim-previous-token-0123456789";
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(NS, "portal-scim", &[("previousToken", previous)]),
+        )
+        .await
+        .expect("create");
+    reconcile(&client, &ctx, "portal")
+        .await
+        .expect_err("key missing");
+    let cfg = get_config(&client, "portal").await;
+    let resolved = condition(&cfg, SECRETS_RESOLVED);
+    assert_eq!(resolved.reason, "SecretKeyNotFound");
+    assert!(
+        resolved
+            .message
+            .contains("key \"token\" not found in Secret \"portal-scim\""),
+        "{}",
+        resolved.message
+    );
+    for event in events(&client).await {
+        assert!(!event.note.unwrap_or_default().contains(previous));
+    }
+    assert!(
+        !serde_json::to_string(&cfg.status)
+            .expect("json")
+            .contains(previous)
+    );
+
+    // Fixed: both tokens rendered, the URL in status, and the sidecar may delete SsoUsers.
+    let token = "scim-current-token-0123456789";
+    secrets
+        .replace(
+            "portal-scim",
+            &PostParams::default(),
+            &secret(
+                NS,
+                "portal-scim",
+                &[("token", token), ("previousToken", previous)],
+            ),
+        )
+        .await
+        .expect("fix");
+    reconcile(&client, &ctx, "portal").await.expect("fixed");
+    let cfg = get_config(&client, "portal").await;
+    assert_eq!(condition(&cfg, READY).status, "True");
+    assert_eq!(
+        cfg.status.as_ref().and_then(|s| s.scim_url.as_deref()),
+        Some("https://portal.example.com/api/auth/scim/v2")
+    );
+    let env = env_of(
+        &get_secret(&client, "portal-gatehouse-env")
+            .await
+            .expect("env"),
+    );
+    assert_eq!(env["GATEHOUSE_PROVISIONING_MODE"], "scim");
+    assert_eq!(env["SCIM_TOKEN"], token);
+    assert_eq!(env["SCIM_PREVIOUS_TOKEN"], previous);
+    let role = Api::<Role>::namespaced(client.clone(), NS)
+        .get("portal-gatehouse")
+        .await
+        .expect("role");
+    let deletes: Vec<_> = role
+        .rules
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.verbs.contains(&"delete".to_owned()))
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(
+        deletes[0].resources.as_deref(),
+        Some(&["ssousers".to_owned()][..])
+    );
+    // The end of a rotation (previousToken removed) drops SCIM_PREVIOUS_TOKEN: server-side
+    // apply removes the field, which the in-memory API does not show (desired.rs's unit test
+    // renders it without).
+}

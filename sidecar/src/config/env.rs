@@ -157,6 +157,11 @@ impl Env<'_> {
             .ok_or_else(|| ConfigError::new(var.name, "missing"))
     }
 
+    /// The trimmed, non-empty value of `<var>_FILE`.
+    pub(crate) fn get_file_variable(&self, var: &Variable) -> Option<String> {
+        self.get_named(&var.file_variable())
+    }
+
     /// Whether `var` or `<var>_FILE` is set.
     pub(crate) fn is_set(&self, var: &Variable) -> bool {
         self.get(var).is_some() || self.get_named(&var.file_variable()).is_some()

@@ -31,7 +31,8 @@
 //! - `parse`: value parsers (URLs, issuers, role maps, attribute mappings, sizes);
 //! - `sections`: readers for the sidecar's own sections (listeners, session, provisioning, the
 //!   gate, session checks, limits, logging);
-//! - `okta`, `entra`, `oidc`, `saml`: one per sign-in method; `sign_in`: which of them are on.
+//! - `okta`, `entra`, `oidc`, `saml`: one per sign-in method; `sign_in`: which of them are on;
+//! - `scim`: SCIM provisioning's tokens and the provider its users belong to.
 //!
 //! [`Config::from_source`] calls the section readers in order and assembles their parts.
 
@@ -46,6 +47,7 @@ mod oidc;
 mod okta;
 mod parse;
 mod saml;
+mod scim;
 mod sections;
 mod sign_in;
 pub mod vars;
@@ -58,6 +60,7 @@ pub use model::{
 };
 pub(crate) use parse::check_https_or_loopback;
 pub use saml::{MetadataSource, PROTOCOL_VARIABLES_SAML, SamlConfig};
+pub use scim::ScimConfig;
 pub use vars::{DEFAULT_MAX_REQUEST_BODY, Variable};
 
 use env::Env;
@@ -86,8 +89,11 @@ pub struct Config {
     /// Where users are recorded.
     pub provisioning: ProvisioningMode,
     /// Which users may sign in when provisioning to Kubernetes: everyone the IdP admits with a
-    /// permitted role (`jit`), or only users that already have an SsoUser (`preDeclared`).
+    /// permitted role (`jit`), only users that already have an SsoUser (`preDeclared`), or only
+    /// users the IdP pushed over SCIM or that are declared (`scim`).
     pub user_provisioning: gatehouse_crds::ProvisioningMode,
+    /// SCIM 2.0 provisioning: present iff `user_provisioning` is `scim`.
+    pub scim: Option<ScimConfig>,
     /// ID-token claim (exact name or dotted path) → SsoUser `status.attributes` key, in order.
     pub attribute_mappings: Vec<(String, String)>,
     /// Where the env Secret is mounted as files (injected sidecars): a changed non-secret value
@@ -152,6 +158,23 @@ impl Config {
         let limits = sections::read_limits(&env)?;
         let log_format = sections::read_log_format(&env)?;
         let sign_in = sign_in::read_sign_in(&env, &public_url)?;
+        let enabled: Vec<&str> = sign_in
+            .providers
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(
+                sign_in
+                    .saml
+                    .as_ref()
+                    .map(|_| gatehouse_crds::consts::PROVIDER_SAML),
+            )
+            .collect();
+        let scim = scim::read_scim(
+            &env,
+            provisioning.user_provisioning,
+            &enabled,
+            sign_in.exclusive_provider.as_deref(),
+        )?;
         if gate
             .machine
             .as_ref()
@@ -175,6 +198,7 @@ impl Config {
             config_uid: session.config_uid,
             provisioning: provisioning.provisioning,
             user_provisioning: provisioning.user_provisioning,
+            scim,
             attribute_mappings: provisioning.attribute_mappings,
             env_dir,
             auth_mode: gate.auth_mode,

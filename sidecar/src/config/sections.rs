@@ -79,8 +79,8 @@ pub(super) struct Provisioning {
     pub(super) attribute_mappings: Vec<(String, String)>,
 }
 
-/// `GATEHOUSE_PROVISIONING`, `GATEHOUSE_PROVISIONING_MODE` (`preDeclared` only with kubernetes
-/// provisioning), `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
+/// `GATEHOUSE_PROVISIONING`, `GATEHOUSE_PROVISIONING_MODE` (`preDeclared` and `scim` only with
+/// kubernetes provisioning), `GATEHOUSE_ATTRIBUTE_MAPPINGS`.
 pub(super) fn read_provisioning(env: &Env<'_>) -> Result<Provisioning, ConfigError> {
     let provisioning = match env
         .value_or_default(&vars::GATEHOUSE_PROVISIONING)?
@@ -107,10 +107,17 @@ pub(super) fn read_provisioning(env: &Env<'_>) -> Result<Provisioning, ConfigErr
             ));
         }
         "preDeclared" => gatehouse_crds::ProvisioningMode::PreDeclared,
+        "scim" if provisioning == ProvisioningMode::Off => {
+            return Err(ConfigError::new(
+                vars::GATEHOUSE_PROVISIONING_MODE.name,
+                "`scim` needs GATEHOUSE_PROVISIONING=kubernetes (the pushed users are SsoUsers)",
+            ));
+        }
+        "scim" => gatehouse_crds::ProvisioningMode::Scim,
         _ => {
             return Err(ConfigError::new(
                 vars::GATEHOUSE_PROVISIONING_MODE.name,
-                "must be `jit` or `preDeclared`",
+                "must be `jit`, `preDeclared` or `scim`",
             ));
         }
     };

@@ -354,7 +354,12 @@ fn every_error_names_its_variable() {
         (
             "GATEHOUSE_PROVISIONING_MODE",
             Some("predeclared"),
-            "GATEHOUSE_PROVISIONING_MODE: must be `jit` or `preDeclared`",
+            "GATEHOUSE_PROVISIONING_MODE: must be `jit`, `preDeclared` or `scim`",
+        ),
+        (
+            "GATEHOUSE_PROVISIONING_MODE",
+            Some("scim"),
+            "GATEHOUSE_PROVISIONING_MODE: `scim` needs GATEHOUSE_PROVISIONING=kubernetes",
         ),
         (
             "GATEHOUSE_PROVISIONING_MODE",
@@ -866,4 +871,162 @@ fn access_rules_and_groups_claims_are_read_with_the_operators_words() {
         err(&vars).to_string(),
         format!("OKTA_GROUPS_CLAIM: {}", rules::MSG_GROUPS_CLAIM)
     );
+}
+
+const SCIM_TOKEN: &str = "scim-bearer-0123456789abcdef";
+
+fn scim_base() -> HashMap<&'static str, String> {
+    let mut vars = base();
+    vars.insert("GATEHOUSE_PROVISIONING", "kubernetes".to_owned());
+    vars.insert("GATEHOUSE_PROVISIONING_MODE", "scim".to_owned());
+    vars.insert("SCIM_TOKEN", SCIM_TOKEN.to_owned());
+    vars
+}
+
+#[test]
+fn scim_mode_reads_its_tokens_and_the_pushed_users_provider() {
+    let c = load(&scim_base()).expect("valid");
+    assert_eq!(c.user_provisioning, gatehouse_crds::ProvisioningMode::Scim);
+    let scim = c.scim.expect("scim mode");
+    assert_eq!(scim.tokens, [SCIM_TOKEN]);
+    assert_eq!(scim.provider, "okta", "the only provider");
+    assert_eq!(scim.token_file, None);
+
+    let mut vars = scim_base();
+    vars.insert("SCIM_PREVIOUS_TOKEN", "scim-previous-0123456789".to_owned());
+    let scim = load(&vars).expect("valid").scim.expect("scim mode");
+    assert_eq!(scim.tokens, [SCIM_TOKEN, "scim-previous-0123456789"]);
+
+    // SAML: the pushed users are SAML's.
+    let mut vars = saml_base();
+    vars.insert("GATEHOUSE_PROVISIONING", "kubernetes".to_owned());
+    vars.insert("GATEHOUSE_PROVISIONING_MODE", "scim".to_owned());
+    vars.insert("SCIM_TOKEN", SCIM_TOKEN.to_owned());
+    assert_eq!(
+        load(&vars).expect("valid").scim.expect("scim").provider,
+        "saml"
+    );
+
+    // Any other mode: no SCIM.
+    for mode in ["jit", "preDeclared"] {
+        let mut vars = base();
+        vars.insert("GATEHOUSE_PROVISIONING", "kubernetes".to_owned());
+        vars.insert("GATEHOUSE_PROVISIONING_MODE", mode.to_owned());
+        assert!(load(&vars).expect("valid").scim.is_none(), "{mode}");
+    }
+}
+
+#[test]
+fn scim_with_several_providers_takes_the_exclusive_one() {
+    let mut vars = scim_base();
+    generic_slot(&mut vars, 1, "auth0", "https://acme.auth0.com/");
+    let e = err(&vars);
+    assert_eq!(e.var, "AUTH_EXCLUSIVE_PROVIDER");
+    assert!(e.problem.contains("okta, auth0"), "{e}");
+    vars.insert("AUTH_EXCLUSIVE_PROVIDER", "auth0".to_owned());
+    assert_eq!(
+        load(&vars).expect("valid").scim.expect("scim").provider,
+        "auth0"
+    );
+}
+
+#[test]
+fn scim_errors_name_their_variable_and_never_the_token() {
+    // scim mode needs kubernetes provisioning and a token.
+    let mut vars = scim_base();
+    vars.remove("GATEHOUSE_PROVISIONING");
+    let e = err(&vars);
+    assert_eq!(e.var, "GATEHOUSE_PROVISIONING_MODE");
+    assert!(
+        e.problem.contains("GATEHOUSE_PROVISIONING=kubernetes"),
+        "{e}"
+    );
+
+    let mut vars = scim_base();
+    vars.remove("SCIM_TOKEN");
+    let e = err(&vars);
+    assert_eq!(e.var, "SCIM_TOKEN");
+    assert!(
+        e.problem.starts_with("missing (or set SCIM_TOKEN_FILE)"),
+        "{e}"
+    );
+
+    // A token elsewhere is a mistake, named with the mode.
+    for var in ["SCIM_TOKEN", "SCIM_PREVIOUS_TOKEN"] {
+        let mut vars = base();
+        vars.insert("GATEHOUSE_PROVISIONING", "kubernetes".to_owned());
+        vars.insert(var, SCIM_TOKEN.to_owned());
+        let e = err(&vars);
+        assert_eq!(e.var, var);
+        assert!(e.problem.contains("GATEHOUSE_PROVISIONING_MODE"), "{e}");
+        assert!(!e.to_string().contains(SCIM_TOKEN), "{e}");
+    }
+
+    // Too short: said, never shown.
+    for var in ["SCIM_TOKEN", "SCIM_PREVIOUS_TOKEN"] {
+        let mut vars = scim_base();
+        vars.insert(var, "short-token".to_owned());
+        let e = err(&vars);
+        assert_eq!(e.var, var);
+        assert!(e.problem.contains("at least 16 characters"), "{e}");
+        assert!(!e.to_string().contains("short-token"), "{e}");
+    }
+
+    let mut vars = scim_base();
+    vars.insert("SCIM_PREVIOUS_TOKEN", "scim-previous-0123456789".to_owned());
+    let c = load(&vars).expect("valid");
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(SCIM_TOKEN), "{debug}");
+    assert!(!debug.contains("scim-previous-0123456789"), "{debug}");
+    assert!(!c.summary().contains(SCIM_TOKEN));
+}
+
+#[test]
+fn scim_tokens_come_from_files_and_a_missing_previous_file_is_no_previous_token() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-scim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let current = dir.join("SCIM_TOKEN");
+    let previous = dir.join("SCIM_PREVIOUS_TOKEN");
+    std::fs::write(&current, format!("{SCIM_TOKEN}\n")).expect("write");
+    let mut vars = scim_base();
+    vars.remove("SCIM_TOKEN");
+    vars.insert("SCIM_TOKEN_FILE", current.display().to_string());
+    vars.insert("SCIM_PREVIOUS_TOKEN_FILE", previous.display().to_string());
+    let scim = load(&vars).expect("valid").scim.expect("scim");
+    assert_eq!(scim.tokens, [SCIM_TOKEN]);
+    assert_eq!(scim.token_file.as_deref(), Some(current.as_path()));
+    assert_eq!(
+        scim.previous_token_file.as_deref(),
+        Some(previous.as_path())
+    );
+    assert_eq!(scim.reread_tokens(), Ok(Some(vec![SCIM_TOKEN.to_owned()])));
+
+    // A rotation: the new token in the file, the old one as the previous token.
+    std::fs::write(&current, "scim-rotated-0123456789\n").expect("write");
+    std::fs::write(&previous, format!("{SCIM_TOKEN}\n")).expect("write");
+    assert_eq!(
+        scim.reread_tokens(),
+        Ok(Some(vec![
+            "scim-rotated-0123456789".to_owned(),
+            SCIM_TOKEN.to_owned()
+        ]))
+    );
+    let again = load(&vars).expect("valid").scim.expect("scim");
+    assert_eq!(again.tokens, ["scim-rotated-0123456789", SCIM_TOKEN]);
+    // A short token in the file keeps the tokens in use, and says why without the value.
+    std::fs::write(&current, "short\n").expect("write");
+    let problem = scim.reread_tokens().expect_err("too short");
+    assert!(
+        problem.starts_with("SCIM_TOKEN_FILE: ") && !problem.contains("short\n"),
+        "{problem}"
+    );
+    // The current token's file must exist.
+    std::fs::remove_file(&current).expect("remove");
+    assert_eq!(err(&vars).var, "SCIM_TOKEN_FILE");
+
+    // Left over from scim mode, files that no longer exist do not stop another mode.
+    std::fs::remove_file(&previous).expect("remove");
+    vars.insert("GATEHOUSE_PROVISIONING_MODE", "jit".to_owned());
+    assert!(load(&vars).expect("valid").scim.is_none());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -435,9 +435,19 @@ pub const GATEHOUSE_PROVISIONING: Variable = general(
 .text_default("off");
 pub const GATEHOUSE_PROVISIONING_MODE: Variable = general(
     env::GATEHOUSE_PROVISIONING_MODE,
-    "(kubernetes provisioning) `jit` or `preDeclared` (only users with an SsoUser may sign in)",
+    "(kubernetes provisioning) `jit`, `preDeclared` (only users with an SsoUser may sign in) or `scim` (the identity provider pushes users over SCIM; only they and declared users may sign in)",
 )
 .text_default("jit");
+pub const SCIM_TOKEN: Variable = general(
+    env::SCIM_TOKEN,
+    "(`GATEHOUSE_PROVISIONING_MODE=scim`, required there and refused otherwise) the bearer token the identity provider sends to the SCIM endpoint `<GATEHOUSE_PUBLIC_URL>/api/auth/scim/v2`; at least 16 characters",
+)
+.secret();
+pub const SCIM_PREVIOUS_TOKEN: Variable = general(
+    env::SCIM_PREVIOUS_TOKEN,
+    "(`GATEHOUSE_PROVISIONING_MODE=scim`) the token being rotated out, still accepted; a `SCIM_PREVIOUS_TOKEN_FILE` that does not exist means none",
+)
+.secret();
 pub const GATEHOUSE_ATTRIBUTE_MAPPINGS: Variable = general(
     env::GATEHOUSE_ATTRIBUTE_MAPPINGS,
     "`claim=attribute,…`: ID-token claims (SAML: attribute names) copied to the SsoUser's `status.attributes`",
@@ -580,6 +590,8 @@ pub const ALL: &[Variable] = &[
     GATEHOUSE_CONFIG_UID,
     GATEHOUSE_PROVISIONING,
     GATEHOUSE_PROVISIONING_MODE,
+    SCIM_TOKEN,
+    SCIM_PREVIOUS_TOKEN,
     GATEHOUSE_ATTRIBUTE_MAPPINGS,
     GATEHOUSE_AUTH_MODE,
     GATEHOUSE_APP_LOGIN_PATH,
