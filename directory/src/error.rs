@@ -120,6 +120,7 @@ impl ProvisionError {
             self,
             ProvisionError::Suspended
                 | ProvisionError::NotDeclared
+                | ProvisionError::NotProvisioned
                 | ProvisionError::Deleted
                 | ProvisionError::Collision { .. }
         )

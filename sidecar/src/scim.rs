@@ -33,8 +33,9 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 /// The SCIM endpoint of one SsoConfig.
 #[derive(Debug)]
 pub struct ScimService {
-    /// SHA-256 of each accepted token: current, then previous.
-    tokens: Vec<[u8; 32]>,
+    /// SHA-256 of each accepted token: current, then previous (replaced when the token files
+    /// change, see [`ScimService::set_tokens`]).
+    tokens: std::sync::RwLock<Vec<[u8; 32]>>,
     /// The provider pushed users belong to.
     provider: String,
     /// The SsoConfig (audit lines name it as the caller).
@@ -91,6 +92,10 @@ fn digest(token: &[u8]) -> [u8; 32] {
     Sha256::digest(token).into()
 }
 
+fn digests(tokens: &[String]) -> Vec<[u8; 32]> {
+    tokens.iter().map(|t| digest(t.as_bytes())).collect()
+}
+
 /// Whether `token` has the shape of a JWT (three base64url parts, the first a JSON header
 /// naming an `alg`), as Entra ID's own test token does.
 fn looks_like_jwt(token: &str) -> bool {
@@ -123,7 +128,7 @@ impl ScimService {
             gatehouse_crds::consts::SCIM_PATH
         );
         ScimService {
-            tokens: config.tokens.iter().map(|t| digest(t.as_bytes())).collect(),
+            tokens: std::sync::RwLock::new(digests(&config.tokens)),
             provider: config.provider.clone(),
             config_name: config_name.to_owned(),
             base,
@@ -131,6 +136,20 @@ impl ScimService {
             providers,
             slots: Arc::new(Semaphore::new(CONCURRENT_REQUESTS)),
         }
+    }
+
+    /// Accepts `tokens` (current first) from now on; whether they differ from those in use.
+    pub fn set_tokens(&self, tokens: &[String]) -> bool {
+        let new = digests(tokens);
+        let mut current = self
+            .tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current == new {
+            return false;
+        }
+        *current = new;
+        true
     }
 
     /// The service root URL (`<publicUrl>/api/auth/scim/v2`).
@@ -155,8 +174,11 @@ impl ScimService {
         }
         let token = token.trim();
         let offered = digest(token.as_bytes());
-        let matched = self
+        let tokens = self
             .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let matched = tokens
             .iter()
             .fold(subtle::Choice::from(0), |any, t| any | t.ct_eq(&offered));
         if bool::from(matched) {
@@ -207,7 +229,12 @@ pub fn store_error(err: &ScimStoreError) -> ScimError {
         ScimStoreError::NotFound { id } => {
             ScimError::not_found(format!("no user {id} in this application"))
         }
-        ScimStoreError::ReadOnly { .. } => ScimError::mutability(err.to_string()),
+        // 409, as for a uniqueness conflict: the write conflicts with who owns the user.
+        ScimStoreError::ReadOnly { .. } => ScimError::new(
+            409,
+            Some(gatehouse_auth::scim::ScimType::Mutability),
+            err.to_string(),
+        ),
         ScimStoreError::Taken { .. } => ScimError::uniqueness(err.to_string()),
         ScimStoreError::Invalid(message) => {
             ScimError::invalid_value(format!("the Kubernetes API refused the user: {message}"))
@@ -226,7 +253,7 @@ mod tests {
 
     fn service(tokens: &[&str]) -> ScimService {
         ScimService {
-            tokens: tokens.iter().map(|t| digest(t.as_bytes())).collect(),
+            tokens: std::sync::RwLock::new(tokens.iter().map(|t| digest(t.as_bytes())).collect()),
             provider: "okta".into(),
             config_name: "portal".into(),
             base: "https://portal.example/api/auth/scim/v2".into(),
@@ -273,6 +300,33 @@ mod tests {
         let error = refusal.error();
         assert_eq!(error.status, 401);
         assert!(error.detail.contains("Secret Token"), "{}", error.detail);
+    }
+
+    #[test]
+    fn new_tokens_replace_the_old_ones_at_once() {
+        let s = service(&["current-token-0123456789"]);
+        assert!(s.set_tokens(&[
+            "rotated-token-0123456789".into(),
+            "current-token-0123456789".into()
+        ]));
+        assert_eq!(
+            s.authorize(Some(&bearer("rotated-token-0123456789"))),
+            Ok(())
+        );
+        assert_eq!(
+            s.authorize(Some(&bearer("current-token-0123456789"))),
+            Ok(())
+        );
+        assert!(s.set_tokens(&["rotated-token-0123456789".into()]));
+        assert_eq!(
+            s.authorize(Some(&bearer("current-token-0123456789"))),
+            Err(Refusal::Wrong),
+            "the previous token goes once its file is removed"
+        );
+        assert!(
+            !s.set_tokens(&["rotated-token-0123456789".into()]),
+            "no change"
+        );
     }
 
     #[test]

@@ -260,6 +260,11 @@ impl App {
                 .providers
                 .iter()
                 .any(|p| p.config.client_secret.file.is_some())
+            || self
+                .config
+                .scim
+                .as_ref()
+                .is_some_and(|s| s.token_file.is_some() || s.previous_token_file.is_some())
     }
 
     /// Re-reads every `_FILE` secret now and applies those that changed. New cookie keys replace the
@@ -295,6 +300,24 @@ impl App {
                 tracing::info!(provider = %provider.id(), "client secret reloaded from {}_FILE", source.var);
                 provider.set_client_secret(secret.clone());
                 *last = secret;
+            }
+        }
+        if let (Some(config), Some(service)) = (self.config.scim.clone(), self.scim.clone()) {
+            match tokio::task::spawn_blocking(move || config.reread_tokens()).await {
+                Ok(Ok(Some(tokens))) => {
+                    if service.set_tokens(&tokens) {
+                        tracing::info!(
+                            tokens = tokens.len(),
+                            "SCIM tokens reloaded from SCIM_TOKEN_FILE and SCIM_PREVIOUS_TOKEN_FILE"
+                        );
+                    }
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(reason)) => tracing::warn!(
+                    %reason,
+                    "the SCIM token files changed but are unusable; keeping the tokens in use"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not re-read the SCIM token files"),
             }
         }
     }

@@ -4,6 +4,8 @@
 //! | route | methods |
 //! | --- | --- |
 //! | `/Users` | GET (filter, startIndex, count, attributes), POST |
+//! | `/Users/.search` | POST (a SearchRequest: the same as GET `/Users`) |
+//! | `/.search` | POST: 501 (one resource type; search it at `/Users/.search`) |
 //! | `/Users/{id}` | GET, PUT, PATCH, DELETE |
 //! | `/Groups` | GET (always empty: group push is not taken) |
 //! | `/ServiceProviderConfig`, `/Schemas[/{id}]`, `/ResourceTypes[/{id}]` | GET |
@@ -43,6 +45,14 @@ pub fn router(app: App) -> Router<App> {
     Router::new()
         .route("/Users", scim_route(get(list_users).post(create_user)))
         .route(
+            "/Users/.search",
+            scim_route(axum::routing::post(search_users)),
+        )
+        .route(
+            "/.search",
+            scim_route(axum::routing::post(search_everything)),
+        )
+        .route(
             "/Users/{id}",
             scim_route(
                 get(get_user)
@@ -61,7 +71,10 @@ pub fn router(app: App) -> Router<App> {
         .route("/Schemas/{id}", scim_route(get(schema)))
         .route("/ResourceTypes", scim_route(get(resource_types)))
         .route("/ResourceTypes/{id}", scim_route(get(resource_type)))
-        .fallback(unknown_path)
+        // A catch-all route rather than a fallback: a nested router's fallback does not take
+        // the paths under the prefix (the reserved `/api/auth/scim/` route would answer HTML).
+        .route("/", axum::routing::any(unknown_path))
+        .route("/{*rest}", axum::routing::any(unknown_path))
         .layer(axum::middleware::from_fn_with_state(app, gatekeeper))
 }
 
@@ -223,17 +236,77 @@ async fn json_body(headers: &HeaderMap, body: Body) -> Result<serde_json::Value,
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not JSON: {e}")))
 }
 
+/// What a listing asks for, from the query string (GET) or a SearchRequest (POST `.search`).
+#[derive(Debug, Default)]
+struct Search {
+    filter: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+impl Search {
+    fn from_query(query: &QueryParams) -> Self {
+        Search {
+            filter: query.get("filter"),
+            start_index: query.get("startIndex"),
+            count: query.get("count"),
+            attributes: query.get("attributes"),
+            excluded_attributes: query.get("excludedAttributes"),
+        }
+    }
+
+    /// A SearchRequest body (RFC 7644 §3.4.3): numbers or strings, attribute lists as arrays.
+    fn from_request(body: &serde_json::Value) -> Result<Self, ScimError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
+        let text = |key: &str| match object.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(serde_json::Value::Array(items)) => Ok(Some(
+                items
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+            Some(_) => Err(ScimError::invalid_value(format!(
+                "SearchRequest `{key}` has the wrong type"
+            ))),
+        };
+        Ok(Search {
+            filter: text("filter")?,
+            start_index: text("startIndex")?,
+            count: text("count")?,
+            attributes: text("attributes")?,
+            excluded_attributes: text("excludedAttributes")?,
+        })
+    }
+}
+
 async fn list_users(State(app): State<App>, query: QueryParams) -> Answer {
-    let (service, store) = store(&app)?;
-    let projection = projection(&query)?;
-    let filter = match query.get("filter") {
-        Some(text) => Some(scim::parse_filter(&text)?),
+    search(&app, Search::from_query(&query)).await
+}
+
+async fn search_users(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
+    let body = json_body(&headers, body).await?;
+    search(&app, Search::from_request(&body)?).await
+}
+
+async fn search(app: &App, search: Search) -> Answer {
+    let (service, store) = store(app)?;
+    let projection = Projection::parse(
+        search.attributes.as_deref(),
+        search.excluded_attributes.as_deref(),
+    )?;
+    let filter = match &search.filter {
+        Some(text) => Some(scim::parse_filter(text)?),
         None => None,
     };
-    let page = scim::page(
-        query.get("startIndex").as_deref(),
-        query.get("count").as_deref(),
-    )?;
+    let page = scim::page(search.start_index.as_deref(), search.count.as_deref())?;
     let narrow = Narrow {
         user_name: filter.as_ref().and_then(scim::Filter::user_name),
         external_id: filter.as_ref().and_then(scim::Filter::external_id),
@@ -276,6 +349,14 @@ async fn list_users(State(app): State<App>, query: QueryParams) -> Answer {
     Ok(answer(
         StatusCode::OK,
         &scim::list_response(slots.len(), page.start_index, resources),
+    ))
+}
+
+/// POST `/.search` at the root: a search across resource types, which this service provider
+/// (one resource type) does not offer.
+async fn search_everything() -> Response {
+    refuse(ScimError::not_implemented(
+        "searching across resource types is not supported: POST /Users/.search",
     ))
 }
 
