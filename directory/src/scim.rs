@@ -145,9 +145,7 @@ impl ScimStoreError {
             ScimStoreError::ReadOnly { .. } => "user_read_only",
             ScimStoreError::Taken { .. } => "uniqueness",
             ScimStoreError::Invalid(_) => "user_invalid",
-            ScimStoreError::Unavailable(_) | ScimStoreError::TimedOut(_) => {
-                "directory_unavailable"
-            }
+            ScimStoreError::Unavailable(_) | ScimStoreError::TimedOut(_) => "directory_unavailable",
             ScimStoreError::Contended { .. } => "directory_contended",
         }
     }
