@@ -22,6 +22,7 @@
 //! | `redirect` | an `rd=` value | [`paths::redirect`] |
 //! | `config` | `NAME=VALUE` lines of the sidecar's environment | [`config::config`] |
 //! | `graph_page` | a Microsoft Graph `transitiveMemberOf` page | [`graph::graph_page`] |
+//! | `scim_patch` | a SCIM PATCH or POST body, a filter, an attribute list | [`scim::scim_patch`] |
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -30,6 +31,7 @@ pub mod fixtures;
 pub mod graph;
 pub mod paths;
 pub mod saml;
+pub mod scim;
 pub mod tokens;
 
 pub use config::config;
@@ -37,13 +39,14 @@ pub use cookies::{attempt_cookie, cookie_header, key_ring, refresh_cookie, sessi
 pub use graph::graph_page;
 pub use paths::{canonical_path, redirect};
 pub use saml::{saml_logout_request, saml_response};
+pub use scim::scim_patch;
 pub use tokens::{claims, id_token, jwks, logout_token};
 
 /// A fuzz target: a parser's invariants on one input.
 pub type Target = fn(&[u8]);
 
 /// Every target by name (the name of its binary and of its corpus directory).
-pub const TARGETS: [(&str, Target); 15] = [
+pub const TARGETS: [(&str, Target); 16] = [
     ("session_cookie", session_cookie),
     ("attempt_cookie", attempt_cookie),
     ("refresh_cookie", refresh_cookie),
@@ -59,6 +62,7 @@ pub const TARGETS: [(&str, Target); 15] = [
     ("redirect", redirect),
     ("config", config),
     ("graph_page", graph_page),
+    ("scim_patch", scim_patch),
 ];
 
 /// Without AFL: runs `target` once on each file named on the command line, or on stdin when
