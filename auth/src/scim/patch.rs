@@ -28,7 +28,10 @@
 //!   attribute that way whether the value exists or not. Any other filtered `replace` with no
 //!   match is `noTarget`, as RFC 7644 §3.5.2.3 says. `remove` with no match changes nothing.
 //!   A value left with nothing but `type` and `primary` is dropped.
-//! - `remove` of `active` gives `active: true` (the SsoUser's default, not suspended).
+//! - `remove` of a required attribute (`userName`, `active`) is `invalidValue`: `active` is
+//!   published as required (Gatehouse always knows it: `spec.suspended`), so removing it could
+//!   only mean reactivating or suspending, which a `replace` says plainly. A whole extension
+//!   object echoed back with its `schemas` key is taken without it.
 
 use gatehouse_crds::ScimProfile;
 use serde_json::{Map, Value, json};
@@ -282,7 +285,14 @@ fn set(
         Target::Ignored => Ok(()),
         Target::Extension => match value {
             Value::Object(values) => {
+                // `replace` of the whole extension replaces it; `add` merges into it.
+                if op == Op::Replace {
+                    doc.remove(ENTERPRISE_SCHEMA);
+                }
                 for (key, v) in values {
+                    if ECHOED.iter().any(|e| e.eq_ignore_ascii_case(key)) {
+                        continue;
+                    }
                     set(doc, op, &resolve(&format!("{ENTERPRISE_SCHEMA}:{key}"))?, v)?;
                 }
                 Ok(())
@@ -445,6 +455,12 @@ fn remove(
         }
         return Ok(());
     };
+    if attr.required {
+        return Err(ScimError::invalid_value(format!(
+            "`{}` is required and cannot be removed: replace it",
+            attr.name
+        )));
+    }
     in_schema(doc, *schema, |c| {
         match (attr.multi, filter.as_deref(), sub) {
             (false, _, None) => {

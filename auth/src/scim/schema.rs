@@ -173,10 +173,15 @@ pub(crate) const USER_ATTRS: [Attr; 14] = [
         64,
         "The user's time zone (`America/Los_Angeles`).",
     ),
-    boolean(
-        "active",
-        "Whether the user may sign in (false: sign-in refused and sessions ended).",
-    ),
+    // Required: every user has it (`spec.suspended`), and removing it would mean nothing a
+    // `replace` cannot say. A POST without it still creates an active user.
+    Attr {
+        required: true,
+        ..boolean(
+            "active",
+            "Whether the user may sign in (false: sign-in refused and sessions ended).",
+        )
+    },
     multi(
         "emails",
         16,

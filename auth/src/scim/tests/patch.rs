@@ -404,13 +404,54 @@ fn null_or_empty_values_clear() {
 }
 
 #[test]
-fn removing_active_makes_the_user_active() {
-    let (_, active) = apply(
-        &entra_profile(),
-        false,
-        json!([{"op": "remove", "path": "active"}]),
+fn required_attributes_cannot_be_removed() {
+    for path in ["active", "userName"] {
+        let e = refuse(&entra_profile(), json!([{"op": "remove", "path": path}]));
+        assert_eq!(e.status, 400);
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        assert!(e.detail.contains(path), "{}", e.detail);
+    }
+}
+
+#[test]
+fn a_whole_extension_echoed_with_its_schemas_key_is_taken_and_replace_replaces_it() {
+    let mut profile = entra_profile();
+    let before = apply(
+        &profile,
+        true,
+        json!([{"op": "add", "path": ENTERPRISE_SCHEMA, "value": {"department": "R&D", "costCenter": "42"}}]),
+    )
+    .0;
+    assert_eq!(
+        before
+            .enterprise
+            .as_ref()
+            .and_then(|e| e.cost_center.as_deref()),
+        Some("42")
     );
-    assert!(active);
+    profile = before;
+    let echoed = json!({"schemas": [ENTERPRISE_SCHEMA], "department": "Engines"});
+    let added = apply(
+        &profile,
+        true,
+        json!([{"op": "add", "path": ENTERPRISE_SCHEMA, "value": echoed.clone()}]),
+    )
+    .0;
+    let ext = added.enterprise.expect("extension");
+    assert_eq!(ext.department.as_deref(), Some("Engines"));
+    assert_eq!(ext.cost_center.as_deref(), Some("42"), "add merges");
+    let replaced = apply(
+        &profile,
+        true,
+        json!([{"op": "replace", "path": ENTERPRISE_SCHEMA, "value": echoed}]),
+    )
+    .0;
+    let ext = replaced.enterprise.expect("extension");
+    assert_eq!(ext.department.as_deref(), Some("Engines"));
+    assert_eq!(
+        ext.cost_center, None,
+        "replace replaces the whole extension"
+    );
 }
 
 fn kind(e: &ScimError) -> Option<ScimType> {
