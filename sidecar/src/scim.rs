@@ -329,6 +329,15 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_finds_no_free_slot_within_the_wait_is_turned_away() {
+        let s = service(&["current-token-0123456789"]);
+        let held = s.slot().await.expect("the one slot");
+        assert!(s.slot().await.is_none(), "no slot freed within the wait");
+        drop(held);
+        assert!(s.slot().await.is_some(), "a freed slot is taken");
+    }
+
     #[test]
     fn a_refusal_never_repeats_the_token_offered() {
         let s = service(&["current-token-0123456789"]);
