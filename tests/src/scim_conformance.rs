@@ -210,7 +210,8 @@ mod tests {
 
     #[test]
     fn a_missing_override_says_to_run_setup() {
-        let err = locate(Some(missing().into_os_string()), &[]).unwrap_err();
+        let err = locate(Some(missing().into_os_string()), &[])
+            .expect_err("a missing override is an error");
         let message = format!("{err:#}");
         assert!(message.contains("cargo xtask setup"), "{message}");
         assert!(message.contains(PYTHON_VAR), "{message}");
@@ -218,7 +219,7 @@ mod tests {
 
     #[test]
     fn no_virtualenv_says_to_run_setup_and_where_it_looked() {
-        let err = locate(None, &[missing()]).unwrap_err();
+        let err = locate(None, &[missing()]).expect_err("no candidate exists");
         let message = format!("{err:#}");
         assert!(message.contains("cargo xtask setup"), "{message}");
         assert!(
@@ -229,11 +230,14 @@ mod tests {
 
     #[test]
     fn the_first_existing_candidate_wins_and_an_existing_override_beats_it() {
-        let exe = std::env::current_exe().unwrap();
-        assert_eq!(locate(None, &[missing(), exe.clone()]).unwrap(), exe);
+        let exe = std::env::current_exe().expect("the test binary");
+        assert_eq!(
+            locate(None, &[missing(), exe.clone()]).expect("the existing candidate"),
+            exe
+        );
         let script = workspace_root().join(SCRIPT);
         assert_eq!(
-            locate(Some(script.clone().into_os_string()), &[exe]).unwrap(),
+            locate(Some(script.clone().into_os_string()), &[exe]).expect("the override"),
             script
         );
     }
@@ -244,7 +248,7 @@ mod tests {
             "tags":["crud:create"],"description":"Create.","resource_type":"User"},
             {"title":"random_url","status":"SUCCESS","reason":null,"tags":["misc"],
             "description":null}]"#;
-        let checks: Vec<Check> = serde_json::from_str(json).unwrap();
+        let checks: Vec<Check> = serde_json::from_str(json).expect("the JSON parses");
         assert!(checks[0].failed());
         assert_eq!(checks[0].resource_type.as_deref(), Some("User"));
         assert!(!checks[1].failed());
@@ -255,9 +259,9 @@ mod tests {
     /// where nothing listens: exit 0 and the discovery checks erroring.
     #[test]
     fn an_unreachable_server_gives_erroring_discovery_checks() {
-        let port = crate::process::free_port().unwrap();
+        let port = crate::process::free_port().expect("a free port");
         let url = format!("http://127.0.0.1:{port}/api/auth/scim/v2");
-        let checks = run(&url, "not-a-real-token").unwrap();
+        let checks = run(&url, "not-a-real-token").expect("the suite runs");
         assert!(!checks.is_empty());
         assert!(checks.iter().all(Check::failed), "{checks:#?}");
         assert!(
