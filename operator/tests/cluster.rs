@@ -4,7 +4,8 @@
 //! references, the Secret watch re-rendering within seconds in a running operator, Lease
 //! election between two candidates, the sidecar's SsoUser provisioning (status subresource)
 //! and real watch refusing a deleted user, and a replica whose watch lags reading a new user
-//! from the API server (admitted) and the same user once deleted (refused).
+//! from the API server (admitted) and the same user once deleted (refused); SCIM's writes and
+//! the watch following them.
 //!
 //! Every test carries an ignore attribute with its reason, so `cargo test` never pretends to have run it. Run against a
 //! throwaway kind or k3d cluster (the tests install the CRDs and create one temporary namespace
@@ -596,6 +597,102 @@ async fn the_sidecar_provisions_through_a_real_api_server_and_its_watch_refuses_
             "deletion → refusal through a real watch: {} ms (polled every 250 ms)",
             deleted_at.elapsed().as_millis()
         );
+        watch.abort();
+    })
+    .await;
+}
+
+/// SCIM's writes through a real API server: the create with its labels, the label-selected
+/// uniqueness reads, the conditional replace (suspension and `sessionsNotBefore`), a sign-in
+/// finding the pushed user by its changed `externalId` (label lookup), the watch seeing the
+/// suspension, and the delete with its UID precondition leaving a tombstone.
+#[tokio::test]
+#[ignore = "needs a cluster: set KUBECONFIG"]
+async fn scim_writes_go_through_a_real_api_server_and_the_watch_follows_them() {
+    use gatehouse_directory::kubernetes::{Provisioner, SessionRefusal, UserCache};
+    use gatehouse_directory::scim::{Narrow, ScimDirectory};
+
+    in_namespace("scim", |client, ns| async move {
+        let api: Api<gatehouse_crds::SsoUser> = Api::namespaced(client.clone(), &ns);
+        let (cache, feeder) = UserCache::new(&ns, "portal", Duration::from_secs(300));
+        let watch = tokio::spawn(feeder.run(client.clone(), ns.clone()));
+        let store = ScimDirectory::new(
+            api.clone(),
+            "portal",
+            "okta",
+            "https://acme.okta.com",
+            cache.tombstones(),
+        );
+        let profile = gatehouse_crds::ScimProfile {
+            user_name: "Ada@Example.com".into(),
+            external_id: Some("00u-scim".into()),
+            ..Default::default()
+        };
+        let user = store.create(profile.clone(), true).await.expect("created");
+        let again = store.create(profile.clone(), true).await;
+        assert!(again.is_err(), "a second push of the same user is refused");
+        let by_name = store
+            .list(Narrow {
+                user_name: Some("ada@example.com"),
+                external_id: None,
+            })
+            .await
+            .expect("listed");
+        assert_eq!(by_name.len(), 1);
+
+        // The IdP changes the externalId: a sign-in with the new id finds the same user.
+        store
+            .update(&user.id, |u| {
+                let mut p = u.profile.clone();
+                p.external_id = Some("00u-scim-2".into());
+                Ok::<_, ()>((p, true))
+            })
+            .await
+            .expect("written")
+            .expect("accepted");
+        let provisioner = Provisioner::new(
+            api.clone(),
+            "portal",
+            gatehouse_crds::ProvisioningMode::Scim,
+            cache.clone(),
+        );
+        let done = provisioner
+            .provision(&okta_sign_in("00u-scim-2", "admin"))
+            .await
+            .expect("the pushed user signs in");
+        assert_eq!(done.name, user.id);
+        assert!(!done.created);
+        let started = Timestamp::now();
+
+        // Deactivated: the real watch refuses the session.
+        store
+            .update(&user.id, |u| Ok::<_, ()>((u.profile.clone(), false)))
+            .await
+            .expect("written")
+            .expect("accepted");
+        let refused = eventually(Duration::from_secs(30), || {
+            let cache = cache.clone();
+            let (name, uid) = (done.name.clone(), done.uid.clone());
+            async move {
+                matches!(
+                    cache.check(&name, &uid, started),
+                    Err(SessionRefusal::Suspended | SessionRefusal::SessionsRevoked)
+                )
+                .then_some(())
+            }
+        })
+        .await;
+        assert!(refused.is_some(), "the suspension reached the cache");
+
+        store.delete(&user.id).await.expect("deleted");
+        assert!(api.get_opt(&user.id).await.expect("read").is_none());
+        let tombstone = eventually(Duration::from_secs(30), || {
+            let store = store.clone();
+            let id = user.id.clone();
+            async move { store.tombstones().iter().any(|t| t.id == id).then_some(()) }
+        })
+        .await;
+        assert!(tombstone.is_some(), "the watch recorded the deleted user's place");
         watch.abort();
     })
     .await;
