@@ -12,7 +12,7 @@
 //! revive old cookies. When the watch has been broken for longer than the staleness limit, every
 //! session is refused: revocation must stay bounded even while the API server is unreachable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,6 @@ use gatehouse_auth::signin::{Occasion, SignedInUser};
 
 use crate::error::ProvisionError;
 use crate::liveness::Heartbeat;
-use crate::scim::Tombstones;
 
 /// How many times a sign-in re-reads and retries after losing a race with a concurrent writer.
 /// Each retry waits a random time up to a ceiling that doubles per attempt (4 ms … 128 ms, "full
@@ -462,6 +461,66 @@ fn is_pushed(user: &SsoUser) -> bool {
         .as_ref()
         .and_then(|l| l.get(LABEL_SOURCE))
         .is_some_and(|s| s == SOURCE_SCIM)
+}
+
+/// How long the watch remembers a deleted user's place in the SCIM listing's order, so that an
+/// IdP paging through the users while some are deleted skips none of the others.
+pub const TOMBSTONE_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Most deleted users remembered at once (the oldest go first).
+const MAX_TOMBSTONES: usize = 10_000;
+
+/// A deleted user's place in the SCIM listing's order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tombstone {
+    /// Creation time (Unix seconds) of the deleted user.
+    pub created: i64,
+    /// Its name.
+    pub id: String,
+}
+
+/// Deleted users' places, fed by the watch (see [`crate::kubernetes::UserCacheFeeder`]).
+#[derive(Clone, Debug, Default)]
+pub struct Tombstones(Arc<Mutex<VecDeque<(std::time::Instant, Tombstone)>>>);
+
+impl Tombstones {
+    /// Records that `user` was deleted now.
+    pub fn record(&self, user: &SsoUser) {
+        let Some(id) = user.metadata.name.clone() else {
+            return;
+        };
+        let created = user
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_second());
+        let now = std::time::Instant::now();
+        let mut list = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while list
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > TOMBSTONE_TTL)
+            || list.len() >= MAX_TOMBSTONES
+        {
+            list.pop_front();
+        }
+        list.push_back((now, Tombstone { created, id }));
+    }
+
+    /// The users deleted within [`TOMBSTONE_TTL`].
+    pub fn recent(&self) -> Vec<Tombstone> {
+        let now = std::time::Instant::now();
+        let list = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        list.iter()
+            .filter(|(at, _)| now.duration_since(*at) <= TOMBSTONE_TTL)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
 }
 
 /// Why a session was refused by the user directory.
@@ -1051,7 +1110,7 @@ impl UserCache {
         self.check_ids_at(name, uid, started, ids, Instant::now())
     }
 
-    /// The config's users the watch saw deleted lately ([`crate::scim::TOMBSTONE_TTL`]).
+    /// The config's users the watch saw deleted lately ([`TOMBSTONE_TTL`]).
     pub fn tombstones(&self) -> Tombstones {
         self.tombstones.clone()
     }

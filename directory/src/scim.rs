@@ -14,8 +14,6 @@
 //!   has the sign-in's API budget. `userName` is unique without case (a label of its digest),
 //!   `externalId` with case (the identity label).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatehouse_crds::consts::{
@@ -28,14 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use sha2::{Digest as _, Sha256};
 
-use crate::user_directory::SIGN_IN_API_BUDGET;
-
-/// How long the SCIM listing remembers a deleted user's place in its order, so that an IdP
-/// paging through the users while some are deleted skips none of the others.
-pub const TOMBSTONE_TTL: Duration = Duration::from_secs(15 * 60);
-
-/// Most deleted users remembered at once (the oldest go first).
-const MAX_TOMBSTONES: usize = 10_000;
+use crate::kubernetes::{Tombstone, Tombstones};
 
 /// How many times a write re-reads and retries after a concurrent change.
 const MAX_WRITE_TRIES: u32 = 8;
@@ -72,15 +63,6 @@ impl StoredUser {
             self.id.as_str(),
         )
     }
-}
-
-/// A deleted user's place in the listing's order.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Tombstone {
-    /// Creation time (Unix seconds) of the deleted user.
-    pub created: i64,
-    /// Its name.
-    pub id: String,
 }
 
 /// Why a SCIM operation on the directory failed.
@@ -199,75 +181,26 @@ pub struct ScimDirectory {
     tombstones: Tombstones,
 }
 
-/// Deleted users' places, fed by the watch (see [`crate::kubernetes::UserCacheFeeder`]).
-#[derive(Clone, Debug, Default)]
-pub struct Tombstones(Arc<Mutex<VecDeque<(std::time::Instant, Tombstone)>>>);
-
-impl Tombstones {
-    /// Records that `user` was deleted now.
-    pub fn record(&self, user: &SsoUser) {
-        let Some(id) = user.metadata.name.clone() else {
-            return;
-        };
-        let created = user
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map_or(0, |t| t.0.as_second());
-        let now = std::time::Instant::now();
-        let mut list = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while list
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > TOMBSTONE_TTL)
-            || list.len() >= MAX_TOMBSTONES
-        {
-            list.pop_front();
-        }
-        list.push_back((now, Tombstone { created, id }));
-    }
-
-    /// The users deleted within [`TOMBSTONE_TTL`].
-    pub fn recent(&self) -> Vec<Tombstone> {
-        let now = std::time::Instant::now();
-        let list = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        list.iter()
-            .filter(|(at, _)| now.duration_since(*at) <= TOMBSTONE_TTL)
-            .map(|(_, t)| t.clone())
-            .collect()
-    }
-}
-
 impl ScimDirectory {
     /// The SCIM users of `config` through `api` (namespaced): pushed users belong to `provider`,
-    /// whose issuer is `issuer` (names and identity labels are made of both).
+    /// whose issuer is `issuer` (names and identity labels are made of both). Each call waits
+    /// for the API at most `budget` (the sign-in's, `SIGN_IN_API_BUDGET`, in the sidecar).
     pub fn new(
         api: Api<SsoUser>,
         config: impl Into<String>,
         provider: impl Into<String>,
         issuer: impl Into<String>,
         tombstones: Tombstones,
+        budget: Duration,
     ) -> Self {
         ScimDirectory {
             api,
             config: config.into(),
             provider: provider.into(),
             issuer: issuer.into(),
-            budget: SIGN_IN_API_BUDGET,
+            budget,
             tombstones,
         }
-    }
-
-    /// The same with another API budget (tests shorten it).
-    #[must_use]
-    pub fn with_budget(mut self, budget: Duration) -> Self {
-        self.budget = budget;
-        self
     }
 
     /// Deleted users' places, for paging (see [`TOMBSTONE_TTL`]).

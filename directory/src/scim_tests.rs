@@ -27,7 +27,14 @@ async fn fake_client(objects: Vec<SsoUser>) -> kube::Client {
 fn store(client: kube::Client) -> (ScimDirectory, Api<SsoUser>) {
     let api: Api<SsoUser> = Api::namespaced(client, NS);
     (
-        ScimDirectory::new(api.clone(), CONFIG, "okta", ISSUER, Tombstones::default()),
+        ScimDirectory::new(
+            api.clone(),
+            CONFIG,
+            "okta",
+            ISSUER,
+            Tombstones::default(),
+            Duration::from_secs(5),
+        ),
         api,
     )
 }

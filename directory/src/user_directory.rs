@@ -131,6 +131,7 @@ impl UserDirectory {
                 provider,
                 issuer,
                 k.cache.tombstones(),
+                k.budget,
             )),
         }
     }

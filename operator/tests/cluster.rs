@@ -622,6 +622,7 @@ async fn scim_writes_go_through_a_real_api_server_and_the_watch_follows_them() {
             "okta",
             "https://acme.okta.com",
             cache.tombstones(),
+            gatehouse_directory::SIGN_IN_API_BUDGET,
         );
         let profile = gatehouse_crds::ScimProfile {
             user_name: "Ada@Example.com".into(),
@@ -692,7 +693,10 @@ async fn scim_writes_go_through_a_real_api_server_and_the_watch_follows_them() {
             async move { store.tombstones().iter().any(|t| t.id == id).then_some(()) }
         })
         .await;
-        assert!(tombstone.is_some(), "the watch recorded the deleted user's place");
+        assert!(
+            tombstone.is_some(),
+            "the watch recorded the deleted user's place"
+        );
         watch.abort();
     })
     .await;

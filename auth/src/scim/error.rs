@@ -3,14 +3,14 @@
 
 use serde_json::{Value, json};
 
-use super::ERROR_SCHEMA;
+use super::consts::ERROR_SCHEMA;
 
 /// The `scimType` of a 400 (or 409, 412) answer (RFC 7644 §3.12, table 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
     /// The filter syntax is invalid, or it uses an operator or attribute that is not supported.
     InvalidFilter,
-    /// The request asks for too much (here: more than [`super::MAX_OPERATIONS`] operations).
+    /// The request asks for too much (here: more than [`super::consts::MAX_OPERATIONS`] operations).
     TooMany,
     /// A value is not unique (409).
     Uniqueness,

@@ -6,9 +6,9 @@
 
 use std::fmt;
 
-use super::ScimUser;
 use super::error::ScimError;
 use super::path::{Lit, RawCmp, RawPath, Schema, parse_conjunction};
+use super::resource::ScimUser;
 
 const SUPPORTED: &str = "userName, externalId, id, emails.value, emails[…], active, displayName, \
                          name.givenName, name.familyName";
@@ -128,7 +128,7 @@ fn term(cmp: RawCmp) -> Result<Term, ScimError> {
     }
 }
 
-/// Parses a `filter` query parameter. Longer than [`super::MAX_FILTER_LEN`], nested deeper
+/// Parses a `filter` query parameter. Longer than [`super::consts::MAX_FILTER_LEN`], nested deeper
 /// than 8, malformed, or using an operator or attribute outside the subset: 400
 /// `invalidFilter`, naming it.
 pub fn parse_filter(s: &str) -> Result<Filter, ScimError> {

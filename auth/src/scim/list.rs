@@ -4,8 +4,8 @@ use std::ops::Range;
 
 use serde_json::{Value, json};
 
+use super::consts::{LIST_RESPONSE, MAX_RESULTS};
 use super::error::ScimError;
-use super::{LIST_RESPONSE, MAX_RESULTS};
 
 /// One page of a list: 1-based `start_index`, and at most `count` resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

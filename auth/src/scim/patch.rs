@@ -36,6 +36,7 @@
 use gatehouse_crds::ScimProfile;
 use serde_json::{Map, Value, json};
 
+use super::consts::{ENTERPRISE_SCHEMA, MAX_OPERATIONS, PATCH_OP};
 use super::error::ScimError;
 use super::filter::eq_ci;
 use super::path::{Lit, Schema, parse_path, split_schema};
@@ -44,7 +45,6 @@ use super::resource::{
     to_doc,
 };
 use super::schema::{Attr, ENTERPRISE_ATTRS, Ty, USER_ATTRS, find};
-use super::{ENTERPRISE_SCHEMA, MAX_OPERATIONS, PATCH_OP};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {

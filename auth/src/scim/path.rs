@@ -4,8 +4,8 @@
 //! recognised only to be refused by name. Hand-written recursive descent over a token list; the
 //! input is at most [`MAX_FILTER_LEN`] bytes and nesting at most [`MAX_DEPTH`], so it is bounded.
 
+use super::consts::{ENTERPRISE_SCHEMA, MAX_FILTER_LEN, USER_SCHEMA};
 use super::error::ScimError;
-use super::{ENTERPRISE_SCHEMA, MAX_FILTER_LEN, USER_SCHEMA};
 
 /// Deepest nesting of parentheses and brackets.
 pub(crate) const MAX_DEPTH: usize = 8;

@@ -5,10 +5,10 @@
 use gatehouse_crds::ScimProfile;
 use serde_json::{Map, Value, json};
 
+use super::consts::{ENTERPRISE_SCHEMA, MAX_FILTER_LEN, USER_SCHEMA};
 use super::error::ScimError;
 use super::path::{Schema, split_schema};
 use super::schema::{ENTERPRISE, ENTERPRISE_ATTRS, USER_ATTRS, find};
-use super::{ENTERPRISE_SCHEMA, MAX_FILTER_LEN, USER_SCHEMA};
 use crate::scim::schema::{Attr, Ty};
 
 /// What the endpoint knows of one user, to render or to filter.

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ENTERPRISE_SCHEMA, LIST_RESPONSE, MAX_RESULTS, USER_SCHEMA};
+use super::consts::{ENTERPRISE_SCHEMA, LIST_RESPONSE, MAX_RESULTS, USER_SCHEMA};
 
 /// A SCIM attribute's data type, as far as Gatehouse keeps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

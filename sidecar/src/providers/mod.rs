@@ -659,7 +659,8 @@ impl Providers {
                         && p.kind == crate::config::ProviderKind::Entra;
                     let mut provider = Provider::new(p);
                     if by_oid {
-                        provider.identity = provider.identity.with_subject_claim(Some(ENTRA_OID));
+                        provider.identity =
+                            provider.identity.with_subject_claim(Some(OBJECT_ID_CLAIM));
                     }
                     Arc::new(provider)
                 })
@@ -703,7 +704,7 @@ impl Providers {
 }
 
 /// Entra ID's object id claim: the person under SCIM provisioning.
-pub const ENTRA_OID: &str = "oid";
+pub const OBJECT_ID_CLAIM: &str = "oid";
 
 /// Button label of SAML sign-in.
 pub const SAML_LABEL: &str = "SAML";
