@@ -12,7 +12,8 @@ use crate::fixtures::{
 
 const SKEW: i64 = 60;
 
-fn expected() -> Expected<'static> {
+/// What the sidecar would expect of the fixtures' responses (the generated seeds answer it).
+pub fn expected() -> Expected<'static> {
     Expected {
         idp_entity_id: SAML_IDP,
         certs: saml_certs(),
