@@ -25,6 +25,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
 use gatehouse_auth::scim::{self, Projection, ScimError, ScimUser};
+use gatehouse_crds::ScimProfile;
 use gatehouse_directory::scim::{Narrow, ScimDirectory, ScimStoreError, StoredUser};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
@@ -406,19 +407,12 @@ async fn replace_user(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let (service, store) = store(&app)?;
-    let projection = projection(&query)?;
-    let body = json_body(&headers, body).await?;
-    let (profile, active) = scim::parse_user(&body)?;
-    let before = WasActive::default();
-    let written = store
-        .update(&id, |current| {
-            before.record(current);
-            Ok::<_, ScimError>((profile.clone(), active.unwrap_or(current.active)))
-        })
-        .await;
-    let user = changed(&service, &id, &before, written)?;
-    Ok(resource(&service, &user, StatusCode::OK, &projection))
+    rewrite(&app, &id, &query, &headers, body, |body, current| {
+        let (profile, active) = scim::parse_user(body)?;
+        // An `active` left out of a PUT keeps the user's state: never a silent reactivation.
+        Ok((profile, active.unwrap_or(current.active)))
+    })
+    .await
 }
 
 async fn patch_user(
@@ -428,17 +422,33 @@ async fn patch_user(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let (service, store) = store(&app)?;
-    let projection = projection(&query)?;
-    let body = json_body(&headers, body).await?;
+    rewrite(&app, &id, &query, &headers, body, |body, current| {
+        scim::apply_patch(&current.profile, current.active, body)
+    })
+    .await
+}
+
+/// A PUT or PATCH: the user as `change` makes it of the body and the user as read (again after
+/// a concurrent write), its audit line, and the answer.
+async fn rewrite(
+    app: &App,
+    id: &str,
+    query: &QueryParams,
+    headers: &HeaderMap,
+    body: Body,
+    change: impl Fn(&serde_json::Value, &StoredUser) -> Result<(ScimProfile, bool), ScimError>,
+) -> Answer {
+    let (service, store) = store(app)?;
+    let projection = projection(query)?;
+    let body = json_body(headers, body).await?;
     let before = WasActive::default();
     let written = store
-        .update(&id, |current| {
+        .update(id, |current| {
             before.record(current);
-            scim::apply_patch(&current.profile, current.active, &body)
+            change(&body, current)
         })
         .await;
-    let user = changed(&service, &id, &before, written)?;
+    let user = changed(&service, id, &before, written)?;
     Ok(resource(&service, &user, StatusCode::OK, &projection))
 }
 
