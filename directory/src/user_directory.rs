@@ -563,6 +563,34 @@ mod tests {
         (UserDirectory::Kubernetes(Box::new(directory)), handle)
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn scim_writes_get_the_sign_ins_api_budget_when_the_api_never_answers() {
+        let (directory, handle) = directory();
+        // The handle is held and never answers: every request hangs.
+        let store = directory
+            .scim("okta", "https://acme.okta.com")
+            .expect("kubernetes");
+        let started = tokio::time::Instant::now();
+        let err = store
+            .create(
+                gatehouse_crds::ScimProfile {
+                    user_name: "ada@example.com".into(),
+                    external_id: Some("00u1ada".into()),
+                    ..Default::default()
+                },
+                true,
+            )
+            .await
+            .expect_err("nothing is created while the API hangs");
+        assert!(
+            matches!(err, crate::scim::ScimStoreError::TimedOut(budget) if budget == BUDGET),
+            "{err}"
+        );
+        assert!(err.is_transient(), "the IdP is told to retry");
+        assert!(started.elapsed() <= BUDGET + Duration::from_millis(1));
+        drop(handle);
+    }
+
     fn ada() -> SignedInUser {
         SignedInUser {
             user: "okta-0123456789abcdef".into(),
