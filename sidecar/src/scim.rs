@@ -31,7 +31,6 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
 pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// The SCIM endpoint of one SsoConfig.
-#[derive(Debug)]
 pub struct ScimService {
     /// SHA-256 of each accepted token: current, then previous (replaced when the token files
     /// change, see [`ScimService::set_tokens`]).
@@ -45,6 +44,17 @@ pub struct ScimService {
     directory: Arc<UserDirectory>,
     providers: Arc<Providers>,
     slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for ScimService {
+    /// Without the tokens' digests: a digest lets whoever reads the log test guesses offline.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimService")
+            .field("provider", &self.provider)
+            .field("config_name", &self.config_name)
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a caller was refused before its request was read.
@@ -336,6 +346,15 @@ mod tests {
         assert!(s.slot().await.is_none(), "no slot freed within the wait");
         drop(held);
         assert!(s.slot().await.is_some(), "a freed slot is taken");
+    }
+
+    #[test]
+    fn debug_output_holds_neither_the_tokens_nor_their_digests() {
+        let s = service(&["current-token-0123456789"]);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("current-token"), "{shown}");
+        assert!(!shown.contains("tokens"), "no digests either: {shown}");
+        assert!(shown.contains("portal"), "{shown}");
     }
 
     #[test]
